@@ -1,0 +1,132 @@
+# cbd — top-level build.
+#
+#   make            libcbd (static + shared) and every tool in bin/
+#   make check      install deps, build, run every test; ends "tests: N passed, N failed"
+#   make demo       install deps, build, run the bundled investigation
+#   make SAN=1 ...  the same with ASan+UBSan (objects under build-san/)
+#   make install PREFIX=/usr/local
+#
+# Sources are found by wildcard: a new lib/**/*.c joins libcbd, a new
+# bin/cbd-*.c becomes a tool, a new tests/unit/test_*.c a unit test.
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+SAN      ?= 0
+CFLAGS   ?= -O2 -g
+PYTHON   ?= /usr/bin/python3
+
+ifeq ($(SAN),1)
+BUILD    ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+else
+BUILD    ?= build
+SANFLAGS :=
+endif
+
+PKGS     := libcrypto libcjson libarchive libpng libcurl libmicrohttpd \
+            cairo libprotobuf-c zlib
+# Recursive (=) so pkg-config runs only when compiling, after `make deps`.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -ldnnl -lm -lpthread
+
+WARN     := -Wall -Wextra -Werror
+ALL_CPPFLAGS = -Iinclude -I$(BUILD)/gen -D_GNU_SOURCE $(CPPFLAGS)
+ALL_CFLAGS   = -std=c11 $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC $(PKG_CFLAGS)
+ALL_LDFLAGS  = $(SANFLAGS) $(LDFLAGS)
+
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+GEN_C      := $(BUILD)/gen/onnx.pb-c.c
+GEN_H      := $(BUILD)/gen/onnx.pb-c.h
+
+LIB_SRC  := $(sort $(shell find lib -name '*.c'))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/onnx.pb-c.o
+TOOL_SRC := $(sort $(wildcard bin/cbd-*.c))
+TOOLS    := $(TOOL_SRC:bin/%.c=$(BUILD)/bin/%)
+TOOL_COMMON_SRC := $(filter-out $(TOOL_SRC),$(wildcard bin/*.c))
+TOOL_COMMON_OBJ := $(TOOL_COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPERS  := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps check test demo bench install clean golden fuzz
+all: $(BUILD)/libcbd.a $(BUILD)/libcbd.so $(TOOLS)
+
+deps:
+	@sh tools/deps.sh
+
+$(GEN_C): $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
+
+$(GEN_H): $(GEN_C)
+
+$(BUILD)/obj/gen/onnx.pb-c.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(GEN_H) include/cbd.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libcbd.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libcbd.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libcbd.so.0 $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bin/%: $(BUILD)/obj/bin/%.o $(TOOL_COMMON_OBJ) $(BUILD)/libcbd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcbd.a $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
+		$(ALL_LDFLAGS) $(PKG_LIBS) -lcmocka
+
+$(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libcbd.a $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
+		$(ALL_LDFLAGS) $(PKG_LIBS)
+
+# `make check` is the README's test command: it installs what it needs.
+check: deps
+	@$(MAKE) --no-print-directory all-tests
+	@BUILD=$(BUILD) sh tests/run.sh
+
+all-tests: all $(UNITS) $(HELPERS)
+
+test: check
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tools/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all-tests
+	@BUILD=$(BUILD) sh tools/bench.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 0755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(BUILD)/libcbd.a $(DESTDIR)$(PREFIX)/lib
+	install -m 0755 $(BUILD)/libcbd.so $(DESTDIR)$(PREFIX)/lib/libcbd.so.0
+	ln -sf libcbd.so.0 $(DESTDIR)$(PREFIX)/lib/libcbd.so
+	install -m 0644 include/cbd.h $(DESTDIR)$(PREFIX)/include
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define CBD_VERSION "\(.*\)"/\1/p' include/cbd.h)|' \
+		-e 's|@PKGS@|$(PKGS)|' tools/cbd.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/cbd.pc
+	for s in 1 5 7; do for f in man/man$$s/*.$$s; do [ -e "$$f" ] && \
+		install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+		done; done; true
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

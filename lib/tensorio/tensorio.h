@@ -1,0 +1,23 @@
+/*
+ * tensorio.h — internal codec entry points behind cbd_tensor_parse/encode.
+ */
+#ifndef CBD_TENSORIO_H
+#define CBD_TENSORIO_H
+
+#include "../util/util.h"
+
+cbd_status cbd_png_parse(const uint8_t *buf, size_t len, const char *name,
+			 cbd_tensor **out, cbd_err *err);
+cbd_status cbd_png_encode(const cbd_tensor *t, uint8_t **buf, size_t *len,
+			  cbd_err *err);
+cbd_status cbd_npy_parse(const uint8_t *buf, size_t len, const char *name,
+			 cbd_tensor **out, cbd_err *err);
+cbd_status cbd_npy_encode(const cbd_tensor *t, uint8_t **buf, size_t *len,
+			  cbd_err *err);
+cbd_status cbd_json_tensor_parse(const uint8_t *buf, size_t len,
+				 const char *name, cbd_tensor **out,
+				 cbd_err *err);
+cbd_status cbd_json_tensor_encode(const cbd_tensor *t, uint8_t **buf,
+				  size_t *len, cbd_err *err);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * file.c — bounded whole-file reads and atomic writes.
+ *
+ * Reads refuse anything past a caller-given cap before allocating it, so a
+ * hostile file cannot make us allocate without bound.  Writes never leave a
+ * half-written output: the bytes go to a temporary file beside the target
+ * (O_EXCL, same directory so rename(2) is atomic), are fsync'd, renamed over
+ * the target, and the directory is fsync'd so the rename survives a crash.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static cbd_status read_fd(int fd, const char *path, size_t max,
+			  uint8_t **buf, size_t *len, cbd_err *err)
+{
+	size_t cap = 65536, n = 0;
+	uint8_t *p = cbd_xmalloc(cap + 1, err);
+
+	if (!p)
+		return CBD_E_NOMEM;
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			uint8_t *q;
+
+			if (cap > max) {
+				free(p);
+				return cbd_err_set(err, CBD_E_TOOBIG,
+						   "file larger than %zu bytes "
+						   "(%s)", max, path);
+			}
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			q = realloc(p, cap + 1);
+			if (!q) {
+				free(p);
+				return cbd_err_set(err, CBD_E_NOMEM,
+						   "out of memory reading %s",
+						   path);
+			}
+			p = q;
+		}
+		r = read(fd, p + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			free(p);
+			return cbd_err_set(err, CBD_E_IO, "cannot read %s: %s",
+					   path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			free(p);
+			return cbd_err_set(err, CBD_E_TOOBIG,
+					   "file larger than %zu bytes (%s)",
+					   max, path);
+		}
+	}
+	p[n] = 0;
+	*buf = p;
+	*len = n;
+	return CBD_OK;
+}
+
+cbd_status cbd_file_read(const char *path, size_t max, uint8_t **buf,
+			 size_t *len, cbd_err *err)
+{
+	struct stat st;
+	cbd_status s;
+	int fd;
+
+	*buf = NULL;
+	*len = 0;
+	if (strcmp(path, "-") == 0)
+		return read_fd(0, "stdin", max, buf, len, err);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cbd_err_set(err, CBD_E_NOINPUT, "cannot open %s: %s",
+				   path, strerror(errno));
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return cbd_err_set(err, CBD_E_NOINPUT, "%s is a directory",
+				   path);
+	}
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+		close(fd);
+		return cbd_err_set(err, CBD_E_TOOBIG,
+				   "file larger than %zu bytes (%s)", max,
+				   path);
+	}
+	s = read_fd(fd, path, max, buf, len, err);
+	close(fd);
+	return s;
+}
+
+static cbd_status write_all(int fd, const void *buf, size_t len,
+			    const char *path, cbd_err *err)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return cbd_err_set(err, CBD_E_IO, "cannot write %s: %s",
+					   path, strerror(errno));
+		p += w;
+		len -= (size_t)w;
+	}
+	return CBD_OK;
+}
+
+/* Directory part of path ("." if none) into dir. */
+static void dir_of(const char *path, char *dir, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		snprintf(dir, cap, ".");
+	} else if (slash == path) {
+		snprintf(dir, cap, "/");
+	} else {
+		snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+	}
+}
+
+static void fsync_dir(const char *path)
+{
+	char dir[4096];
+	int fd;
+
+	dir_of(path, dir, sizeof(dir));
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+cbd_status cbd_file_write_atomic(const char *path, const void *buf,
+				 size_t len, unsigned mode, cbd_err *err)
+{
+	char tmp[4096];
+	cbd_status s;
+	int fd, n;
+
+	if (strcmp(path, "-") == 0)
+		return write_all(1, buf, len, "stdout", err);
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return cbd_err_set(err, CBD_E_USAGE, "path too long (%s)",
+				   path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  mode);
+	if (fd < 0)
+		return cbd_err_set(err, CBD_E_CANTCREAT, "cannot create %s: %s",
+				   path, strerror(errno));
+	/* The umask may have narrowed mode; secrets must not be widened, and
+	 * public files should be what the caller asked for. */
+	(void)fchmod(fd, mode);
+	s = write_all(fd, buf, len, path, err);
+	if (s == CBD_OK && fsync(fd) != 0)
+		s = cbd_err_set(err, CBD_E_IO, "cannot sync %s: %s", path,
+				strerror(errno));
+	if (close(fd) != 0 && s == CBD_OK)
+		s = cbd_err_set(err, CBD_E_IO, "cannot close %s: %s", path,
+				strerror(errno));
+	if (s == CBD_OK && rename(tmp, path) != 0)
+		s = cbd_err_set(err, CBD_E_CANTCREAT, "cannot rename onto %s: "
+				"%s", path, strerror(errno));
+	if (s != CBD_OK) {
+		unlink(tmp);
+		return s;
+	}
+	fsync_dir(path);
+	return CBD_OK;
+}

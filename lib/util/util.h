@@ -1,0 +1,83 @@
+/*
+ * util.h — internal helpers shared by every libcbd module (not public).
+ *
+ * Error setting, checked arithmetic and small byte helpers.  Anything a tool
+ * needs lives in include/cbd.h instead.
+ */
+#ifndef CBD_UTIL_H
+#define CBD_UTIL_H
+
+#include "cbd.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define CBD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__)
+#define CBD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CBD_PRINTF(f, a)
+#endif
+
+/* Record code and a formatted detail in err (if non-NULL); returns code so
+ * callers can write `return cbd_err_set(err, CBD_E_FORMAT, "...")`. */
+cbd_status cbd_err_set(cbd_err *err, cbd_status code, const char *fmt, ...)
+	CBD_PRINTF(3, 4);
+
+/* Prefix an existing detail with "ctx: " (keeps the code). */
+cbd_status cbd_err_prefix(cbd_err *err, const char *fmt, ...)
+	CBD_PRINTF(2, 3);
+
+/* Overflow-checked size arithmetic: false on overflow. */
+static inline bool cbd_mul_size(size_t a, size_t b, size_t *out)
+{
+	return !__builtin_mul_overflow(a, b, out);
+}
+
+static inline bool cbd_add_size(size_t a, size_t b, size_t *out)
+{
+	return !__builtin_add_overflow(a, b, out);
+}
+
+/* malloc that records CBD_E_NOMEM in err on failure. */
+void *cbd_xmalloc(size_t n, cbd_err *err);
+void *cbd_xcalloc(size_t n, size_t size, cbd_err *err);
+
+/* Big-endian / little-endian stores and loads for on-disk layouts. */
+static inline void cbd_be64_store(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t cbd_be64_load(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline void cbd_le32_store(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t cbd_le32_load(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline uint16_t cbd_le16_load(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+#endif /* CBD_UTIL_H */

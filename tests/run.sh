@@ -1,0 +1,55 @@
+#!/bin/sh
+# run.sh — run every test suite and print one summary line.
+#
+# Each suite speaks TAP ("ok N ..." / "not ok N ..."): the cmocka unit tests
+# (CMOCKA_MESSAGE_OUTPUT=TAP), the bats CLI tests (--tap) and the conformance
+# runners (tests/conformance/run-*).  The last line is
+#   tests: N passed, N failed
+# and the exit status is non-zero if anything failed or a suite crashed.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$top/$BUILD" ;; esac
+export CBD_TOP="$top" CBD_BUILD="$BUILD" PATH="$BUILD/bin:$PATH"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+crashed=0
+
+run_suite() { # name, command...
+	name=$1
+	shift
+	echo "# suite: $name"
+	out=$(mktemp)
+	"$@" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	cat "$out" >>"$log"
+	if [ $rc -ne 0 ] && ! grep -q '^not ok' "$out"; then
+		echo "not ok - suite $name exited $rc without a failing test"
+		echo "not ok - suite $name exited $rc" >>"$log"
+	fi
+	rm -f "$out"
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_suite "unit/$(basename "$t")" env CMOCKA_MESSAGE_OUTPUT=TAP "$t"
+done
+for r in "$top"/tests/conformance/run-*; do
+	[ -x "$r" ] || continue
+	run_suite "conformance/$(basename "$r")" "$r"
+done
+if ls "$top"/tests/cli/*.bats >/dev/null 2>&1; then
+	run_suite cli bats --tap "$top"/tests/cli
+fi
+
+passed=$(grep -c '^ok ' "$log")
+failed=$(grep -c '^not ok' "$log")
+skipped=$(grep '^ok ' "$log" | grep -ci '# skip')
+passed=$((passed - skipped))
+if [ "$skipped" -gt 0 ]; then
+	echo "tests: $passed passed, $failed failed, $skipped skipped"
+else
+	echo "tests: $passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
