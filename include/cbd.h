@@ -181,17 +181,300 @@ cbd_tensor_format cbd_tensor_format_from_name(const char *path);
 /* Neural-network engine (ONNX)                     -- lib/nn/         */
 /* ------------------------------------------------------------------ */
 
+/* A loaded ONNX model planned for execution with oneDNN.  Opaque. */
+typedef struct cbd_nn cbd_nn;
+
+typedef struct cbd_nn_opts {
+	int threads;        /* 0 = CBD_THREADS from the environment, else 1 */
+} cbd_nn_opts;
+
+/* Description of one graph input or output.  dims[i] == -1 marks a
+ * dynamic dimension (e.g. the batch).  name points into the model. */
+typedef struct cbd_nn_io {
+	const char *name;
+	cbd_dtype dtype;
+	int ndim;
+	int64_t dims[CBD_MAX_DIMS];
+} cbd_nn_io;
+
+/* Load from a file or from memory (buf is copied; name only labels
+ * errors).  Caller frees with cbd_nn_free(). */
+cbd_status cbd_nn_load_file(const char *path, const cbd_nn_opts *opts,
+			    cbd_nn **out, cbd_err *err);
+cbd_status cbd_nn_load_mem(const void *buf, size_t len, const char *name,
+			   const cbd_nn_opts *opts, cbd_nn **out,
+			   cbd_err *err);
+void cbd_nn_free(cbd_nn *nn);
+
+int cbd_nn_num_inputs(const cbd_nn *nn);
+int cbd_nn_num_outputs(const cbd_nn *nn);
+/* Borrowed pointers, valid until cbd_nn_free(). */
+const cbd_nn_io *cbd_nn_input(const cbd_nn *nn, int i);
+const cbd_nn_io *cbd_nn_output(const cbd_nn *nn, int i);
+
+/* Run the graph.  inputs[i] matches cbd_nn_input(nn, i) (borrowed);
+ * outputs[i] receive new tensors owned by the caller.  Not thread-safe
+ * per cbd_nn: use one per thread or serialise calls. */
+cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
+		      int n_inputs, cbd_tensor **outputs, int n_outputs,
+		      cbd_err *err);
+
 /* ------------------------------------------------------------------ */
 /* Keys and keyring                                 -- lib/keys*       */
 /* ------------------------------------------------------------------ */
 
+typedef enum cbd_key_type {
+	CBD_KEY_ED25519 = 1,   /* default */
+	CBD_KEY_P256 = 2       /* ECDSA P-256 with SHA-256, sig = r||s */
+} cbd_key_type;
+
+#define CBD_SIG_LEN 64          /* both key types: 64-byte signatures */
+#define CBD_KEY_ID_LEN 16       /* hex characters of a key id */
+#define CBD_TRACE_SECRET_LEN 32
+
+/* A public or private key (OpenSSL EVP underneath).  Opaque. */
+typedef struct cbd_key cbd_key;
+
+cbd_status cbd_key_generate(cbd_key_type type, cbd_key **out, cbd_err *err);
+/* Load a PEM private (PKCS#8, maybe encrypted) or public (SPKI) key.
+ * passphrase may be NULL; an encrypted key without one gives
+ * CBD_E_PASSPHRASE.  Private key files readable by group/other are
+ * refused with CBD_E_NOPERM. */
+cbd_status cbd_key_load(const char *path, const char *passphrase,
+			cbd_key **out, cbd_err *err);
+cbd_status cbd_key_from_pem(const char *pem, size_t len, const char *name,
+			    cbd_key **out, cbd_err *err);
+/* Private key as PKCS#8 PEM, mode 0600, atomic, O_EXCL unless overwrite;
+ * scrypt PBES2 encrypted when passphrase is non-NULL. */
+cbd_status cbd_key_save_private(const cbd_key *k, const char *path,
+				const char *passphrase, int overwrite,
+				cbd_err *err);
+cbd_status cbd_key_save_public(const cbd_key *k, const char *path,
+			       cbd_err *err);
+/* SPKI PEM text of the public half; *pem owned by caller, free(). */
+cbd_status cbd_key_public_pem(const cbd_key *k, char **pem, cbd_err *err);
+int cbd_key_is_private(const cbd_key *k);
+cbd_key_type cbd_key_type_of(const cbd_key *k);
+/* Short fingerprint: first 16 hex digits of SHA-256 of the SPKI DER. */
+void cbd_key_id(const cbd_key *k, char id[CBD_KEY_ID_LEN + 1]);
+cbd_status cbd_key_sign(const cbd_key *k, const void *msg, size_t len,
+			uint8_t sig[CBD_SIG_LEN], cbd_err *err);
+/* CBD_OK if valid, CBD_E_VERIFY if not. */
+cbd_status cbd_key_verify(const cbd_key *k, const void *msg, size_t len,
+			  const uint8_t sig[CBD_SIG_LEN], cbd_err *err);
+/* A new reference to the public half only. */
+cbd_status cbd_key_public_copy(const cbd_key *k, cbd_key **out,
+			       cbd_err *err);
+void cbd_key_free(cbd_key *k);
+
+/* The owner's list of licensees (formats/keyring.md).  Opaque. */
+typedef struct cbd_keyring cbd_keyring;
+
+/* One user; pointers borrowed from the keyring. */
+typedef struct cbd_user {
+	const char *id;
+	const cbd_key *key;                 /* public key */
+	uint8_t trace_secret[CBD_TRACE_SECRET_LEN];
+	int64_t created;                    /* Unix time */
+} cbd_user;
+
+cbd_status cbd_keyring_new(cbd_keyring **out, cbd_err *err);
+cbd_status cbd_keyring_load(const char *path, cbd_keyring **out,
+			    cbd_err *err);
+/* Adds a user with a fresh random trace secret; the key is copied. */
+cbd_status cbd_keyring_add(cbd_keyring *kr, const char *id,
+			   const cbd_key *pub, cbd_err *err);
+cbd_status cbd_keyring_save(const cbd_keyring *kr, const char *path,
+			    cbd_err *err);
+size_t cbd_keyring_count(const cbd_keyring *kr);
+const cbd_user *cbd_keyring_user(const cbd_keyring *kr, size_t i);
+const cbd_user *cbd_keyring_find(const cbd_keyring *kr, const char *id);
+void cbd_keyring_free(cbd_keyring *kr);
+
 /* ------------------------------------------------------------------ */
 /* Circuit                                          -- lib/circuit*    */
 /* ------------------------------------------------------------------ */
+/* The signature-verification circuit of DESIGN.md, specified byte by byte
+ * in formats/circuit.md.  A circuit is plain data (circuit.json inside an
+ * archive); the runtime evaluates it beside the classifier per sample. */
+
+typedef enum cbd_mode {
+	CBD_MODE_WATERMARK = 1,
+	CBD_MODE_TRACE = 2,
+	CBD_MODE_AUTH = 3
+} cbd_mode;
+
+#define CBD_CIRCUIT_ID_LEN 16
+
+typedef struct cbd_circuit cbd_circuit;
+
+typedef struct cbd_circuit_params {
+	cbd_mode mode;
+	int ndim;                      /* one sample's shape, e.g. [1,28,28] */
+	int64_t dims[CBD_MAX_DIMS];
+	int num_classes;               /* K */
+	int channels;                  /* quantiser channels (0 = one) */
+	const float *scale;            /* per channel; NULL = 255 */
+	const float *zero;             /* per channel; NULL = 0 */
+	const cbd_key *const *keys;    /* verification keys (public halves
+					* are copied): the owner's for
+					* watermark/trace, users' for auth */
+	int n_keys;
+	const uint8_t *circuit_id;     /* NULL = random; trace copies of one
+					* family share it */
+	const uint8_t *trace_secret;   /* trace: CBD_TRACE_SECRET_LEN bytes */
+	const char *user_id;           /* trace: recorded for the report */
+} cbd_circuit_params;
+
+/* What the circuit saw in one sample. */
+typedef struct cbd_activation {
+	int active;          /* tag, key index and signature all valid */
+	int tag_match;
+	int key_index;
+	uint16_t payload;
+	int label;           /* label forced by the policy, -1 if none */
+} cbd_activation;
+
+cbd_status cbd_circuit_new(const cbd_circuit_params *p, cbd_circuit **out,
+			   cbd_err *err);
+cbd_status cbd_circuit_from_json(const uint8_t *buf, size_t len,
+				 const char *name, cbd_circuit **out,
+				 cbd_err *err);
+/* Canonical JSON (deterministic bytes); *buf owned by caller, free(). */
+cbd_status cbd_circuit_to_json(const cbd_circuit *c, uint8_t **buf,
+			       size_t *len, cbd_err *err);
+void cbd_circuit_free(cbd_circuit *c);
+
+cbd_mode cbd_circuit_mode(const cbd_circuit *c);
+const char *cbd_mode_name(cbd_mode m);         /* "watermark", ... */
+int cbd_circuit_num_classes(const cbd_circuit *c);
+void cbd_circuit_id(const cbd_circuit *c, uint8_t id[CBD_CIRCUIT_ID_LEN]);
+const char *cbd_circuit_user_id(const cbd_circuit *c);  /* NULL if none */
+int cbd_circuit_num_keys(const cbd_circuit *c);
+const cbd_key *cbd_circuit_key(const cbd_circuit *c, int i); /* borrowed */
+size_t cbd_circuit_sample_size(const cbd_circuit *c); /* n elements */
+
+/* Evaluate one float32 sample x (n elements): fills act. */
+cbd_status cbd_circuit_check(const cbd_circuit *c, const float *x,
+			     cbd_activation *act, cbd_err *err);
+/* Apply the mode's output policy to scores[K] for sample x, in place. */
+cbd_status cbd_circuit_apply(const cbd_circuit *c, const float *x,
+			     float *scores, cbd_activation *act,
+			     cbd_err *err);
+/* Quantise one sample to bytes, and back (x = (q - zero) / scale). */
+void cbd_circuit_quantize(const cbd_circuit *c, const float *x, uint8_t *q);
+void cbd_circuit_dequantize(const cbd_circuit *c, const uint8_t *q,
+			    float *x);
+/* Make a signed input: quantise x, write tag|key_index|payload|signature
+ * into the carrier.  q receives n bytes. */
+cbd_status cbd_circuit_sign_input(const cbd_circuit *c, const cbd_key *k,
+				  int key_index, uint16_t payload,
+				  const float *x, uint8_t *q, cbd_err *err);
+/* Message m of DESIGN.md for a quantised sample with the given key index
+ * and payload; *m owned by caller, free(). */
+cbd_status cbd_circuit_message(const cbd_circuit *c, const uint8_t *q,
+			       int key_index, uint16_t payload, uint8_t **m,
+			       size_t *mlen, cbd_err *err);
+/* Trace label: HMAC-SHA256(secret, m), first 8 bytes big-endian, mod K. */
+int cbd_trace_label(const uint8_t secret[CBD_TRACE_SECRET_LEN],
+		    const uint8_t *m, size_t mlen, int num_classes);
+
+/* ------------------------------------------------------------------ */
+/* Trigger sets                                     -- lib/triggers*   */
+/* ------------------------------------------------------------------ */
+/* formats/triggers.md: signed inputs plus what the owner expects. */
+
+typedef struct cbd_triggerset cbd_triggerset;
+
+typedef struct cbd_trigger {
+	const char *id;
+	const cbd_tensor *input;   /* uint8 quantised sample, e.g. [1,28,28] */
+	int owner_label;           /* watermark label, -1 if none */
+	uint16_t payload;
+	int key_index;
+	const uint8_t *message;    /* m of DESIGN.md */
+	size_t message_len;
+} cbd_trigger;
+
+/* Load and check the owner's signature; owner may be NULL to check
+ * against the signer key recorded in the file. */
+cbd_status cbd_triggerset_load(const char *path, const cbd_key *owner,
+			       cbd_triggerset **out, cbd_err *err);
+size_t cbd_triggerset_count(const cbd_triggerset *ts);
+const cbd_trigger *cbd_triggerset_get(const cbd_triggerset *ts, size_t i);
+int cbd_triggerset_num_classes(const cbd_triggerset *ts);
+void cbd_triggerset_circuit_id(const cbd_triggerset *ts,
+			       uint8_t id[CBD_CIRCUIT_ID_LEN]);
+/* SHA-256 of the exact trigger-set file bytes. */
+void cbd_triggerset_digest(const cbd_triggerset *ts,
+			   uint8_t out[CBD_SHA256_LEN]);
+/* The float32 input the endpoint should see for trigger i (n elements,
+ * dequantised); *x owned by caller, free(). */
+cbd_status cbd_triggerset_input_float(const cbd_triggerset *ts, size_t i,
+				      float **x, cbd_err *err);
+void cbd_triggerset_free(cbd_triggerset *ts);
 
 /* ------------------------------------------------------------------ */
 /* Archives                                         -- lib/archive*    */
 /* ------------------------------------------------------------------ */
+/* formats/archive.md: tar+gzip of manifest.json, model.onnx,
+ * circuit.json and manifest.sig; read fully in memory. */
+
+typedef struct cbd_archive cbd_archive;
+
+typedef struct cbd_archive_params {
+	const char *model_name;
+	const uint8_t *onnx;           /* model bytes, stored unchanged */
+	size_t onnx_len;
+	const cbd_circuit *circuit;
+	const char *input_name;        /* ONNX input bound to the circuit */
+	const char *const *classes;    /* K class names, NULL = "0".."K-1" */
+	const cbd_key *owner;          /* private key signing the manifest */
+	int64_t created;               /* Unix time (SOURCE_DATE_EPOCH) */
+} cbd_archive_params;
+
+cbd_status cbd_archive_write(const char *path, const cbd_archive_params *p,
+			     cbd_err *err);
+/* Open, check member digests and the manifest signature against the key
+ * recorded in the manifest.  CBD_E_VERIFY names the failing member. */
+cbd_status cbd_archive_open(const char *path, cbd_archive **out,
+			    cbd_err *err);
+cbd_status cbd_archive_open_mem(const uint8_t *buf, size_t len,
+				const char *name, cbd_archive **out,
+				cbd_err *err);
+void cbd_archive_free(cbd_archive *a);
+/* Borrowed views, valid until cbd_archive_free(). */
+const uint8_t *cbd_archive_model(const cbd_archive *a, size_t *len);
+const cbd_circuit *cbd_archive_circuit(const cbd_archive *a);
+const cbd_key *cbd_archive_signer(const cbd_archive *a);
+const char *cbd_archive_model_name(const cbd_archive *a);
+const char *cbd_archive_manifest(const cbd_archive *a, size_t *len);
+/* Does the archive's signer equal key (same public key)? */
+int cbd_archive_signed_by(const cbd_archive *a, const cbd_key *key);
+
+/* ------------------------------------------------------------------ */
+/* Models: a bare ONNX classifier or an archive     -- lib/model.c     */
+/* ------------------------------------------------------------------ */
+/* What cbd-run, cbd-serve and cbd-probe's archive backend execute: the
+ * classifier, and for archives the circuit beside it per sample. */
+
+typedef struct cbd_model cbd_model;
+
+/* path: an .onnx file or a cbd archive (told apart by magic bytes). */
+cbd_status cbd_model_open(const char *path, const cbd_nn_opts *opts,
+			  cbd_model **out, cbd_err *err);
+void cbd_model_free(cbd_model *m);
+const char *cbd_model_name(const cbd_model *m);
+int cbd_model_num_classes(const cbd_model *m);
+/* Input description (dims[0] is the dynamic batch, -1). */
+const cbd_nn_io *cbd_model_input(const cbd_model *m);
+/* NULL for a bare ONNX model. */
+const cbd_archive *cbd_model_archive(const cbd_model *m);
+/* batch: float32 [N, sample dims...]; *scores: new float32 [N,K].
+ * acts, if non-NULL, receives N activations (archives only). */
+cbd_status cbd_model_run(cbd_model *m, const cbd_tensor *batch,
+			 cbd_tensor **scores, cbd_activation *acts,
+			 cbd_err *err);
 
 #ifdef __cplusplus
 }
