@@ -31,6 +31,12 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -ldnnl -lm -lpthread
 
 WARN     := -Wall -Wextra -Werror
+# V=1 shows full command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 ALL_CPPFLAGS = -Iinclude -I$(BUILD)/gen -D_GNU_SOURCE $(CPPFLAGS)
 ALL_CFLAGS   = -std=c11 $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC $(PKG_CFLAGS)
 ALL_LDFLAGS  = $(SANFLAGS) $(LDFLAGS)
@@ -58,37 +64,45 @@ deps:
 
 $(GEN_C): $(ONNX_PROTO)
 	@mkdir -p $(BUILD)/gen
-	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
+	@echo "  PROTOC  $<"
+	$(Q)protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(BUILD)/gen $(ONNX_PROTO)
 
 $(GEN_H): $(GEN_C)
 
 $(BUILD)/obj/gen/onnx.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c $(GEN_H) include/cbd.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libcbd.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libcbd.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libcbd.so.0 $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared -Wl,-soname,libcbd.so.0 $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/bin/%.o $(TOOL_COMMON_OBJ) $(BUILD)/libcbd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcbd.a $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
 		$(ALL_LDFLAGS) $(PKG_LIBS) -lcmocka
 
 $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libcbd.a $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
 		$(ALL_LDFLAGS) $(PKG_LIBS)
 
 # `make check` is the README's test command: it installs what it needs.

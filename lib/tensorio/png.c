@@ -48,6 +48,9 @@ static cbd_status read_pixels(png_image *img, const uint8_t *buf,
 	return s;
 }
 
+static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D',
+				 0xae, 0x42, 0x60, 0x82};
+
 cbd_status cbd_png_parse(const uint8_t *buf, size_t len, const char *name,
 			 cbd_tensor **out, cbd_err *err)
 {
@@ -55,6 +58,13 @@ cbd_status cbd_png_parse(const uint8_t *buf, size_t len, const char *name,
 	cbd_status s;
 
 	*out = NULL;
+	/* libpng stops after the last IDAT; a file cut inside IEND would pass,
+	 * so require the exact IEND chunk at the end (no trailing bytes). */
+	if (len < sizeof(iend) || memcmp(buf + len - sizeof(iend), iend,
+					 sizeof(iend)) != 0)
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "PNG truncated or has trailing bytes (%s)",
+				   name);
 	memset(&img, 0, sizeof(img));
 	img.version = PNG_IMAGE_VERSION;
 	if (!png_image_begin_read_from_memory(&img, buf, len))
