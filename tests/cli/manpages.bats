@@ -1,0 +1,66 @@
+#!/usr/bin/env bats
+# manpages.bats — every tool has a man page that lists every option its
+# --help shows, and every man page lints clean with mandoc and groff.
+
+setup() {
+	cd "$CBD_TOP"
+}
+
+# Long options shown by a tool's --help, one per line, without "--".
+help_options() {
+	"$1" --help | grep -oE '(^|[ ,])--[a-z][a-z0-9-]*' |
+		sed -E 's/^[ ,]*--//' | sort -u
+}
+
+# A man page's text with escapes removed: "\-\-x", "\fB\-\-x\fR" and mdoc's
+# "Fl -x" all become "--x".
+man_text() {
+	sed -E -e 's/\\f[BIRP]//g' -e 's/\\f\[[A-Z]*\]//g' -e 's/\\-/-/g' \
+		-e 's/(^|[ ])Fl -/\1--/g' -e 's/Fl ([a-z])/-\1/g' "$1"
+}
+
+@test "every tool has a man page listing all its --help options" {
+	n=0
+	for tool in "$CBD_BUILD"/bin/cbd-*; do
+		name=$(basename "$tool")
+		page="man/man1/$name.1"
+		[ -f "$page" ] || { echo "missing man page $page"; return 1; }
+		text=$(man_text "$page")
+		for opt in $(help_options "$tool"); do
+			if ! printf '%s\n' "$text" | grep -qE -- "--$opt([^a-z0-9-]|$)"; then
+				echo "$page does not document --$opt"
+				return 1
+			fi
+		done
+		n=$((n + 1))
+	done
+	[ "$n" -gt 0 ]
+}
+
+@test "every tool answers --version and rejects an unknown option with 64" {
+	for tool in "$CBD_BUILD"/bin/cbd-*; do
+		run "$tool" --version
+		[ "$status" -eq 0 ]
+		[[ "$output" == "$(basename "$tool") "* ]]
+		run "$tool" --no-such-option-anywhere
+		[ "$status" -eq 64 ]
+		[[ "$output" == *"try '$(basename "$tool") --help'"* ]]
+	done
+}
+
+@test "man pages lint clean with mandoc and groff" {
+	pages=$(ls man/man*/*.[157] 2>/dev/null)
+	[ -n "$pages" ]
+	for p in $pages; do
+		run mandoc -T lint -W warning "$p"
+		if [ "$status" -ne 0 ] || [ -n "$output" ]; then
+			echo "$output"
+			return 1
+		fi
+		run sh -c "groff -ww -mandoc -z '$p' 2>&1"
+		if [ -n "$output" ]; then
+			echo "$p: $output"
+			return 1
+		fi
+	done
+}
