@@ -476,6 +476,182 @@ cbd_status cbd_model_run(cbd_model *m, const cbd_tensor *batch,
 			 cbd_tensor **scores, cbd_activation *acts,
 			 cbd_err *err);
 
+/* ------------------------------------------------------------------ */
+/* Probing and transcripts             -- lib/probe/, lib/serve*       */
+/* ------------------------------------------------------------------ */
+/* cbd-probe sends a trigger set to a suspect endpoint and records every
+ * answer in a transcript (formats/transcript.md, "cbd-transcript/1"):
+ * JSON lines, a header then one record per query, each line carrying the
+ * SHA-256 of the previous line's exact bytes (a hash chain), each line
+ * fsync'd as written.  cbd-attribute reads transcripts back through
+ * cbd_transcript_load(); cbd-verify checks them. */
+
+#define CBD_TRANSCRIPT_FORMAT "cbd-transcript/1"
+#define CBD_MAX_TRANSCRIPT ((size_t)256 << 20)   /* bytes in one file */
+#define CBD_MAX_TRANSCRIPT_LINE ((size_t)1 << 20) /* bytes in one line */
+
+typedef struct cbd_transcript cbd_transcript;
+
+/* The header line.  Strings are borrowed from the transcript. */
+typedef struct cbd_transcript_header {
+	const char *format;         /* CBD_TRANSCRIPT_FORMAT */
+	const char *tool;           /* "cbd-probe 0.1.0" */
+	const char *endpoint;       /* URL, command line or file probed */
+	const char *backend;        /* "oip", "tfserving", "exec", "archive" */
+	const char *model;          /* model name asked for ("" if none) */
+	const char *datatype;       /* "FP32" or "UINT8": what was sent */
+	uint8_t triggers_digest[CBD_SHA256_LEN]; /* of the trigger-set file */
+	size_t num_triggers;        /* T: triggers in the set */
+	int num_classes;            /* K, 0 if unknown */
+	const char *start;          /* UTC, "YYYY-MM-DDTHH:MM:SSZ" */
+} cbd_transcript_header;
+
+/* One query record (a "query" line).  Strings borrowed. */
+typedef struct cbd_transcript_record {
+	uint64_t seq;               /* line number; the header is 0 */
+	size_t index;               /* trigger's index in the set */
+	const char *trigger_id;
+	int label;                  /* returned label, -1 if none/failed */
+	int status;                 /* HTTP status of the last attempt;
+				     * 0 if none (transport error, exec and
+				     * archive backends use 200 for success) */
+	const char *error;          /* NULL if answered, else what failed */
+	int attempts;               /* >= 1 */
+	double latency_ms;          /* of the last attempt */
+	uint8_t request_digest[CBD_SHA256_LEN];  /* exact bytes sent */
+	int has_response;           /* response_digest valid */
+	uint8_t response_digest[CBD_SHA256_LEN]; /* exact bytes received */
+	const float *scores;        /* returned scores, NULL if none */
+	int num_scores;
+} cbd_transcript_record;
+
+/* Is buf the start of a transcript?  (Cheap prefix check, for cbd-verify's
+ * dispatch: the header line begins {"format":"cbd-transcript/1",.) */
+int cbd_transcript_sniff(const uint8_t *buf, size_t len);
+
+/* Read ("-" = stdin) and verify a transcript: every line's prev digest,
+ * field types, seq numbering, no trigger index recorded twice.  A
+ * truncated last line (a killed probe) is CBD_E_FORMAT naming the line;
+ * a broken chain is CBD_E_VERIFY naming the line.  Caller frees. */
+cbd_status cbd_transcript_load(const char *path, cbd_transcript **out,
+			       cbd_err *err);
+cbd_status cbd_transcript_parse(const uint8_t *buf, size_t len,
+				const char *name, cbd_transcript **out,
+				cbd_err *err);
+void cbd_transcript_free(cbd_transcript *t);
+
+/* Borrowed, valid until cbd_transcript_free(). */
+const cbd_transcript_header *cbd_transcript_get_header(
+	const cbd_transcript *t);
+/* Query records, in file order (completion order, not trigger order). */
+size_t cbd_transcript_count(const cbd_transcript *t);
+const cbd_transcript_record *cbd_transcript_record_at(
+	const cbd_transcript *t, size_t i);
+/* Records with an answer (label >= 0) and with an error. */
+size_t cbd_transcript_answered(const cbd_transcript *t);
+size_t cbd_transcript_failed(const cbd_transcript *t);
+/* Did the probe finish (an "end" line closes the file)? */
+int cbd_transcript_complete(const cbd_transcript *t);
+/* Number of lines and SHA-256 of the last line's bytes (the chain head:
+ * what a further line would carry as prev).  Cite it in reports. */
+size_t cbd_transcript_lines(const cbd_transcript *t);
+void cbd_transcript_head(const cbd_transcript *t,
+			 uint8_t out[CBD_SHA256_LEN]);
+
+/* Check only the hash chain of a transcript in memory; on success *lines
+ * and head (both may be NULL) describe it.  CBD_E_VERIFY names the first
+ * bad line. */
+cbd_status cbd_transcript_verify(const uint8_t *buf, size_t len,
+				 const char *name, size_t *lines,
+				 uint8_t head[CBD_SHA256_LEN], cbd_err *err);
+
+/* How cbd-probe reaches the endpoint. */
+typedef enum cbd_probe_backend {
+	CBD_PROBE_OIP = 1,        /* Open Inference Protocol (KServe v2) */
+	CBD_PROBE_TFSERVING = 2,  /* TensorFlow Serving REST :predict */
+	CBD_PROBE_EXEC = 3,       /* local command, JSON lines on stdio */
+	CBD_PROBE_ARCHIVE = 4     /* local model file via cbd_model */
+} cbd_probe_backend;
+
+/* Progress for a caller's display (called from the probing thread). */
+typedef struct cbd_probe_progress {
+	size_t done, total, errors, retries;
+	double elapsed_s;
+} cbd_probe_progress;
+
+typedef struct cbd_probe_opts {
+	cbd_probe_backend backend;
+	const char *endpoint;        /* base URL, command line, or file */
+	const char *model_name;      /* oip/tfserving path; NULL = "model" */
+	const char *model_version;   /* oip: /versions/V; NULL = none */
+	const char *input_name;      /* oip tensor name; NULL = "input" */
+	int send_uint8;              /* send raw bytes (UINT8) not FP32 */
+	const char *const *headers;  /* "Name: value" lines (e.g. tokens) */
+	int n_headers;
+	const char *cacert;          /* CA bundle; NULL = system */
+	int insecure;                /* skip TLS verification */
+	int follow_redirects;        /* same host only; off by default */
+	long connect_timeout_ms;     /* 0 = 10000 */
+	long timeout_ms;             /* total per attempt; 0 = 30000 */
+	int concurrency;             /* requests in flight; 0 = 1 */
+	double rate;                 /* requests per second; 0 = no limit */
+	int retries;                 /* extra attempts after a failure */
+	long backoff_ms;             /* first backoff; 0 = 200 */
+	long max_backoff_ms;         /* cap; 0 = 10000 */
+	int resume;                  /* continue an existing transcript */
+	int num_classes;             /* K for the header; 0 = unknown */
+	const char *tool;            /* "cbd-probe 0.1.0" for the header */
+	void (*progress)(void *ud, const cbd_probe_progress *p);
+	void *progress_ud;
+} cbd_probe_opts;
+
+typedef struct cbd_probe_summary {
+	size_t total, answered, failed, skipped; /* skipped: already in the
+						  * transcript (--resume) */
+	size_t retries;
+	double elapsed_s;
+} cbd_probe_summary;
+
+/* Probe every trigger of ts and append to the transcript at out_path
+ * ("-" = stdout, not with resume).  Failures of single queries are
+ * recorded, not returned; the status reports setup or I/O errors. */
+cbd_status cbd_probe_run(const cbd_triggerset *ts, const cbd_probe_opts *o,
+			 const char *out_path, cbd_probe_summary *sum,
+			 cbd_err *err);
+
+/* The same over plain uint8 samples (e.g. an NPY [N, sample dims...]):
+ * ids are "s<index>", x = q/255 for FP32; digest names the source. */
+cbd_status cbd_probe_run_samples(const cbd_tensor *samples,
+				 const uint8_t digest[CBD_SHA256_LEN],
+				 const cbd_probe_opts *o,
+				 const char *out_path,
+				 cbd_probe_summary *sum, cbd_err *err);
+
+/* cbd-serve: an Open Inference Protocol server over libmicrohttpd. */
+typedef struct cbd_server cbd_server;
+
+typedef struct cbd_serve_opts {
+	const char *model_path;      /* archive or bare ONNX */
+	const char *model_name;      /* NULL = the model's own name */
+	const char *host;            /* NULL = "127.0.0.1" */
+	int port;                    /* 0 = pick a free port */
+	int threads;                 /* worker threads; 0 = 2 */
+	size_t max_body;             /* bytes; 0 = 64 MiB */
+	int64_t max_batch;           /* samples per request; 0 = 1024 */
+	unsigned max_connections;    /* 0 = 64 */
+	unsigned timeout_s;          /* idle connection timeout; 0 = 30 */
+	int access_log;              /* one line per request on log_fd */
+	int log_fd;                  /* usually 2 */
+	const cbd_nn_opts *nn;
+} cbd_serve_opts;
+
+/* Load the model (one copy per worker) and start listening. */
+cbd_status cbd_server_start(const cbd_serve_opts *o, cbd_server **out,
+			    cbd_err *err);
+int cbd_server_port(const cbd_server *s);
+/* Stop accepting, finish requests in flight, free.  NULL is a no-op. */
+void cbd_server_stop(cbd_server *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,552 @@
+/*
+ * transcript.c — reading and verifying cbd-transcript/1 files
+ * (formats/transcript.md).
+ *
+ * The file is split at LF; each line's SHA-256 (without the LF) must equal
+ * the next line's "prev", so the chain is checked over the exact bytes, not
+ * over re-serialised JSON.  Lines are then parsed with cJSON and checked
+ * field by field: known keys only, right types, seq = line number, no
+ * trigger index twice, an "end" line only last and with matching counts.
+ * Parsed records keep their strings and scores in the transcript, which
+ * owns everything (one free).
+ */
+#include "probe.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
+
+#define PREFIX "{\"format\":\"" CBD_TRANSCRIPT_FORMAT "\","
+
+struct cbd_transcript {
+	cbd_transcript_header h;
+	cbd_transcript_record *recs;
+	size_t n, cap;
+	size_t answered, failed, lines;
+	int complete;
+	uint8_t head[CBD_SHA256_LEN];
+	char **strs;            /* owned strings */
+	size_t nstrs, capstrs;
+	float **scores;         /* owned score arrays, one per record */
+};
+
+int cbd_transcript_sniff(const uint8_t *buf, size_t len)
+{
+	return len >= strlen(PREFIX) && memcmp(buf, PREFIX, strlen(PREFIX)) == 0;
+}
+
+/* Walk the lines of buf: check the chain; call fn for each line. */
+typedef cbd_status (*line_fn)(void *ud, size_t i, const char *line,
+			      size_t len, cbd_err *err);
+
+static cbd_status walk(const uint8_t *buf, size_t len, const char *name,
+		       line_fn fn, void *ud, size_t *lines,
+		       uint8_t head[CBD_SHA256_LEN], cbd_err *err)
+{
+	uint8_t prev[CBD_SHA256_LEN] = {0};
+	size_t off = 0, i = 0;
+	cbd_status s;
+
+	if (!cbd_transcript_sniff(buf, len))
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "not a %s transcript (%s)",
+				   CBD_TRANSCRIPT_FORMAT, name);
+	while (off < len) {
+		const uint8_t *nl = memchr(buf + off, '\n', len - off);
+		size_t ll;
+		char want[2 * CBD_SHA256_LEN + 1], *p;
+
+		if (!nl)
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "truncated last line %zu (%s)", i + 1,
+					   name);
+		ll = (size_t)(nl - (buf + off));
+		if (ll > CBD_MAX_TRANSCRIPT_LINE)
+			return cbd_err_set(err, CBD_E_TOOBIG,
+					   "line %zu longer than %zu bytes (%s)",
+					   i + 1, CBD_MAX_TRANSCRIPT_LINE, name);
+		if (memchr(buf + off, 0, ll))
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "NUL byte in line %zu (%s)", i + 1,
+					   name);
+		/* the prev field: cheap textual check before parsing */
+		cbd_hex(prev, CBD_SHA256_LEN, want);
+		p = memmem(buf + off, ll, "\"prev\":\"", 8);
+		if (!p || (size_t)(p - (const char *)(buf + off)) + 8 + 64 > ll ||
+		    memcmp(p + 8, want, 64) != 0 || p[8 + 64] != '"')
+			return cbd_err_set(err, CBD_E_VERIFY,
+					   "hash chain broken at line %zu (%s)",
+					   i + 1, name);
+		if (fn) {
+			s = fn(ud, i, (const char *)buf + off, ll, err);
+			if (s)
+				return s;
+		}
+		s = cbd_sha256(buf + off, ll, prev, err);
+		if (s)
+			return s;
+		off += ll + 1;
+		i++;
+	}
+	if (lines)
+		*lines = i;
+	if (head)
+		memcpy(head, prev, CBD_SHA256_LEN);
+	return CBD_OK;
+}
+
+cbd_status cbd_transcript_verify(const uint8_t *buf, size_t len,
+				 const char *name, size_t *lines,
+				 uint8_t head[CBD_SHA256_LEN], cbd_err *err)
+{
+	return walk(buf, len, name, NULL, NULL, lines, head, err);
+}
+
+/* ---- parsing -------------------------------------------------------- */
+
+struct parse {
+	cbd_transcript *t;
+	const char *name;
+	uint8_t *seen;          /* per trigger index */
+	int ended;
+};
+
+static const char *keep(cbd_transcript *t, const char *s, cbd_err *err)
+{
+	char *c;
+
+	if (t->nstrs == t->capstrs) {
+		size_t cap = t->capstrs ? 2 * t->capstrs : 64;
+		char **p = realloc(t->strs, cap * sizeof(*p));
+
+		if (!p) {
+			cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+			return NULL;
+		}
+		t->strs = p;
+		t->capstrs = cap;
+	}
+	c = strdup(s);
+	if (!c) {
+		cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+		return NULL;
+	}
+	t->strs[t->nstrs++] = c;
+	return c;
+}
+
+/* Keys allowed per line type, in writer order. */
+static const char *const HEADER_KEYS[] = {
+	"format", "type", "prev", "tool", "endpoint", "backend", "model",
+	"datatype", "triggers", "num_triggers", "num_classes", "start", NULL};
+static const char *const QUERY_KEYS[] = {
+	"type", "seq", "prev", "index", "trigger", "request", "status",
+	"latency_ms", "response", "label", "scores", "attempts", "error", NULL};
+static const char *const RESUME_KEYS[] = {
+	"type", "seq", "prev", "time", "dropped", NULL};
+static const char *const END_KEYS[] = {
+	"type", "seq", "prev", "time", "answered", "failed", NULL};
+
+static cbd_status check_keys(const cJSON *o, const char *const *keys,
+			     const struct parse *ps, size_t line,
+			     cbd_err *err)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, o) {
+		int ok = 0;
+
+		for (int i = 0; keys[i]; i++)
+			if (c->string && strcmp(c->string, keys[i]) == 0)
+				ok = 1;
+		if (!ok)
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "unknown key '%s' in line %zu (%s)",
+					   c->string ? c->string : "", line,
+					   ps->name);
+		for (const cJSON *d = c->next; d; d = d->next)
+			if (strcmp(d->string, c->string) == 0)
+				return cbd_err_set(err, CBD_E_FORMAT,
+						   "key '%s' twice in line %zu "
+						   "(%s)", c->string, line,
+						   ps->name);
+	}
+	for (int i = 0; keys[i]; i++)
+		if (!cJSON_GetObjectItemCaseSensitive(o, keys[i]))
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "missing key '%s' in line %zu (%s)",
+					   keys[i], line, ps->name);
+	return CBD_OK;
+}
+
+static const char *get_str(const cJSON *o, const char *k, int nullable)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	if (nullable && cJSON_IsNull(c))
+		return "";
+	return cJSON_IsString(c) ? c->valuestring : NULL;
+}
+
+/* Integer in [min,max]; null allowed when nullable (-> *null = 1). */
+static int get_int(const cJSON *o, const char *k, double min, double max,
+		   int64_t *v, int *null)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	if (null)
+		*null = 0;
+	if (null && cJSON_IsNull(c)) {
+		*null = 1;
+		*v = 0;
+		return 1;
+	}
+	if (!cJSON_IsNumber(c) || c->valuedouble != floor(c->valuedouble) ||
+	    c->valuedouble < min || c->valuedouble > max)
+		return 0;
+	*v = (int64_t)c->valuedouble;
+	return 1;
+}
+
+#define BAD(field) cbd_err_set(err, CBD_E_FORMAT, \
+			       "bad '%s' in line %zu (%s)", field, line, \
+			       ps->name)
+
+static cbd_status parse_header(struct parse *ps, const cJSON *o,
+			       cbd_err *err)
+{
+	cbd_transcript_header *h = &ps->t->h;
+	size_t line = 1;
+	const char *f[] = {"format", "tool", "endpoint", "backend", "model",
+			   "datatype", "start"};
+	const char **dst[] = {&h->format, &h->tool, &h->endpoint, &h->backend,
+			      &h->model, &h->datatype, &h->start};
+	const char *dig;
+	int64_t v;
+	int null;
+	cbd_status s = check_keys(o, HEADER_KEYS, ps, line, err);
+
+	if (s)
+		return s;
+	if (strcmp(get_str(o, "type", 0) ? get_str(o, "type", 0) : "",
+		   "header") != 0)
+		return BAD("type");
+	for (size_t i = 0; i < CBD_ARRAY_LEN(f); i++) {
+		const char *str = get_str(o, f[i], 0);
+
+		if (!str)
+			return BAD(f[i]);
+		*dst[i] = keep(ps->t, str, err);
+		if (!*dst[i])
+			return CBD_E_NOMEM;
+	}
+	if (strcmp(h->format, CBD_TRANSCRIPT_FORMAT) != 0)
+		return BAD("format");
+	dig = get_str(o, "triggers", 0);
+	if (!dig || strlen(dig) != 64 ||
+	    cbd_unhex(dig, h->triggers_digest, CBD_SHA256_LEN, NULL))
+		return BAD("triggers");
+	if (!get_int(o, "num_triggers", 0, 1e12, &v, NULL))
+		return BAD("num_triggers");
+	h->num_triggers = (size_t)v;
+	if (!get_int(o, "num_classes", 1, 65536, &v, &null))
+		return BAD("num_classes");
+	h->num_classes = (int)v;
+	ps->seen = calloc(h->num_triggers ? h->num_triggers : 1, 1);
+	if (!ps->seen)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	return CBD_OK;
+}
+
+static cbd_status parse_digest(const cJSON *o, const char *k, uint8_t *d,
+			       int *present)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	if (present && cJSON_IsNull(c)) {
+		*present = 0;
+		return CBD_OK;
+	}
+	if (!cJSON_IsString(c) || strlen(c->valuestring) != 64 ||
+	    cbd_unhex(c->valuestring, d, CBD_SHA256_LEN, NULL))
+		return CBD_E_FORMAT;
+	if (present)
+		*present = 1;
+	return CBD_OK;
+}
+
+static cbd_status parse_scores(struct parse *ps, const cJSON *o,
+			       cbd_transcript_record *r, size_t line,
+			       cbd_err *err)
+{
+	const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "scores"), *c;
+	int n, k = 0;
+	float *f;
+
+	if (cJSON_IsNull(sc))
+		return CBD_OK;
+	if (!cJSON_IsArray(sc))
+		return BAD("scores");
+	n = cJSON_GetArraySize(sc);
+	if (n < 1 || n > 65536)
+		return BAD("scores");
+	f = malloc((size_t)n * sizeof(float));
+	if (!f)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	ps->t->scores[ps->t->n] = f;
+	cJSON_ArrayForEach(c, sc) {
+		if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble))
+			return BAD("scores");
+		f[k++] = (float)c->valuedouble;
+	}
+	r->scores = f;
+	r->num_scores = n;
+	return CBD_OK;
+}
+
+static cbd_status grow_recs(cbd_transcript *t, cbd_err *err)
+{
+	size_t cap;
+	void *p, *q;
+
+	if (t->n < t->cap)
+		return CBD_OK;
+	cap = t->cap ? 2 * t->cap : 256;
+	p = realloc(t->recs, cap * sizeof(*t->recs));
+	if (p)
+		t->recs = p;
+	q = realloc(t->scores, cap * sizeof(*t->scores));
+	if (q)
+		t->scores = q;
+	if (!p || !q)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	t->cap = cap;
+	return CBD_OK;
+}
+
+static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
+			      cbd_err *err)
+{
+	cbd_transcript *t = ps->t;
+	cbd_transcript_record *r;
+	const char *id, *e;
+	int64_t v;
+	int null;
+	const cJSON *lat;
+	cbd_status s = check_keys(o, QUERY_KEYS, ps, line, err);
+
+	if (s || (s = grow_recs(t, err)))
+		return s;
+	r = &t->recs[t->n];
+	memset(r, 0, sizeof(*r));
+	t->scores[t->n] = NULL;
+	r->seq = line - 1;
+	if (!get_int(o, "index", 0, 1e12, &v, NULL) ||
+	    (size_t)v >= t->h.num_triggers)
+		return BAD("index");
+	r->index = (size_t)v;
+	if (ps->seen[r->index])
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "trigger index %zu recorded twice (line "
+				   "%zu, %s)", r->index, line, ps->name);
+	ps->seen[r->index] = 1;
+	id = get_str(o, "trigger", 0);
+	if (!id)
+		return BAD("trigger");
+	if (!(r->trigger_id = keep(t, id, err)))
+		return CBD_E_NOMEM;
+	if (parse_digest(o, "request", r->request_digest, NULL))
+		return BAD("request");
+	if (parse_digest(o, "response", r->response_digest, &r->has_response))
+		return BAD("response");
+	if (!get_int(o, "status", 0, 999, &v, NULL))
+		return BAD("status");
+	r->status = (int)v;
+	lat = cJSON_GetObjectItemCaseSensitive(o, "latency_ms");
+	if (!cJSON_IsNumber(lat) || !(lat->valuedouble >= 0))
+		return BAD("latency_ms");
+	r->latency_ms = lat->valuedouble;
+	if (!get_int(o, "label", 0, 65535, &v, &null))
+		return BAD("label");
+	r->label = null ? -1 : (int)v;
+	if (t->h.num_classes > 0 && r->label >= t->h.num_classes)
+		return BAD("label");
+	if (!get_int(o, "attempts", 1, 1e9, &v, NULL))
+		return BAD("attempts");
+	r->attempts = (int)v;
+	e = get_str(o, "error", 1);
+	if (!e)
+		return BAD("error");
+	if (*e) {
+		if (!(r->error = keep(t, e, err)))
+			return CBD_E_NOMEM;
+	}
+	if ((r->error != NULL) == (r->label >= 0))
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "line %zu must have either a label or an "
+				   "error (%s)", line, ps->name);
+	s = parse_scores(ps, o, r, line, err);
+	if (s) {
+		t->n++;    /* so the scores array is freed */
+		return s;
+	}
+	t->n++;
+	if (r->error)
+		t->failed++;
+	else
+		t->answered++;
+	return CBD_OK;
+}
+
+static cbd_status parse_line(void *ud, size_t i, const char *line_s,
+			     size_t len, cbd_err *err)
+{
+	struct parse *ps = ud;
+	size_t line = i + 1;
+	cJSON *o = cJSON_ParseWithLength(line_s, len);
+	const char *type;
+	int64_t v;
+	cbd_status s = CBD_OK;
+
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "line %zu is not a JSON object (%s)", line,
+				   ps->name);
+	}
+	if (ps->ended) {
+		s = cbd_err_set(err, CBD_E_FORMAT,
+				"line %zu after the end line (%s)", line,
+				ps->name);
+		goto out;
+	}
+	if (i == 0) {
+		s = parse_header(ps, o, err);
+		goto out;
+	}
+	type = get_str(o, "type", 0);
+	if (!get_int(o, "seq", 1, 1e15, &v, NULL) || (size_t)v != i) {
+		s = BAD("seq");
+		goto out;
+	}
+	if (type && strcmp(type, "query") == 0) {
+		s = parse_query(ps, o, line, err);
+	} else if (type && strcmp(type, "resume") == 0) {
+		s = check_keys(o, RESUME_KEYS, ps, line, err);
+	} else if (type && strcmp(type, "end") == 0) {
+		int64_t a, f;
+
+		s = check_keys(o, END_KEYS, ps, line, err);
+		if (!s && (!get_int(o, "answered", 0, 1e12, &a, NULL) ||
+			   !get_int(o, "failed", 0, 1e12, &f, NULL) ||
+			   (size_t)a != ps->t->answered ||
+			   (size_t)f != ps->t->failed))
+			s = cbd_err_set(err, CBD_E_FORMAT,
+					"end line %zu counts do not match the "
+					"records (%s)", line, ps->name);
+		ps->ended = 1;
+	} else {
+		s = BAD("type");
+	}
+out:
+	cJSON_Delete(o);
+	return s;
+}
+
+cbd_status cbd_transcript_parse(const uint8_t *buf, size_t len,
+				const char *name, cbd_transcript **out,
+				cbd_err *err)
+{
+	struct parse ps = {0};
+	cbd_status s;
+
+	*out = NULL;
+	ps.t = calloc(1, sizeof(*ps.t));
+	ps.name = name;
+	if (!ps.t)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	s = walk(buf, len, name, parse_line, &ps, &ps.t->lines, ps.t->head,
+		 err);
+	free(ps.seen);
+	if (s) {
+		cbd_transcript_free(ps.t);
+		return s;
+	}
+	ps.t->complete = ps.ended;
+	*out = ps.t;
+	return CBD_OK;
+}
+
+cbd_status cbd_transcript_load(const char *path, cbd_transcript **out,
+			       cbd_err *err)
+{
+	uint8_t *buf;
+	size_t len;
+	cbd_status s;
+
+	*out = NULL;
+	s = cbd_file_read(path, CBD_MAX_TRANSCRIPT, &buf, &len, err);
+	if (s)
+		return s;
+	s = cbd_transcript_parse(buf, len, strcmp(path, "-") ? path : "stdin",
+				 out, err);
+	free(buf);
+	return s;
+}
+
+void cbd_transcript_free(cbd_transcript *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nstrs; i++)
+		free(t->strs[i]);
+	for (size_t i = 0; i < t->n; i++)
+		free(t->scores[i]);
+	free(t->strs);
+	free(t->scores);
+	free(t->recs);
+	free(t);
+}
+
+const cbd_transcript_header *cbd_transcript_get_header(
+	const cbd_transcript *t)
+{
+	return &t->h;
+}
+
+size_t cbd_transcript_count(const cbd_transcript *t)
+{
+	return t->n;
+}
+
+const cbd_transcript_record *cbd_transcript_record_at(
+	const cbd_transcript *t, size_t i)
+{
+	return i < t->n ? &t->recs[i] : NULL;
+}
+
+size_t cbd_transcript_answered(const cbd_transcript *t)
+{
+	return t->answered;
+}
+
+size_t cbd_transcript_failed(const cbd_transcript *t)
+{
+	return t->failed;
+}
+
+int cbd_transcript_complete(const cbd_transcript *t)
+{
+	return t->complete;
+}
+
+size_t cbd_transcript_lines(const cbd_transcript *t)
+{
+	return t->lines;
+}
+
+void cbd_transcript_head(const cbd_transcript *t,
+			 uint8_t out[CBD_SHA256_LEN])
+{
+	memcpy(out, t->head, CBD_SHA256_LEN);
+}
