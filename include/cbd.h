@@ -265,6 +265,11 @@ cbd_status cbd_key_verify(const cbd_key *k, const void *msg, size_t len,
 /* A new reference to the public half only. */
 cbd_status cbd_key_public_copy(const cbd_key *k, cbd_key **out,
 			       cbd_err *err);
+/* 1 if a and b have the same public key (either may be private). */
+int cbd_key_equal(const cbd_key *a, const cbd_key *b);
+/* "ed25519" / "p256"; cbd_key_type_parse returns 0 for an unknown name. */
+const char *cbd_key_type_name(cbd_key_type t);
+cbd_key_type cbd_key_type_parse(const char *name);
 void cbd_key_free(cbd_key *k);
 
 /* The owner's list of licensees (formats/keyring.md).  Opaque. */
@@ -651,6 +656,154 @@ cbd_status cbd_server_start(const cbd_serve_opts *o, cbd_server **out,
 int cbd_server_port(const cbd_server *s);
 /* Stop accepting, finish requests in flight, free.  NULL is a no-op. */
 void cbd_server_stop(cbd_server *s);
+
+/* ------------------------------------------------------------------ */
+/* Attribution and reports              -- lib/attribute/, lib/report/ */
+/* ------------------------------------------------------------------ */
+/* cbd-attribute: of the T answered triggers, user u's copy would have
+ * returned s_u labels equal to cbd_trace_label(u's secret, m_j, K).  If the
+ * suspect is not derived from u's copy, s_u ~ Bin(T, 1/K); the p-value
+ * P[Bin(T,1/K) >= s_u] is Bonferroni-adjusted for the N users tested
+ * (min(1, N*p)) and compared with alpha.  The watermark is the same test
+ * against the owner labels, adjusted for itself alone (N = 1).  The signed
+ * report is formats/report.md ("cbd-report/1"). */
+
+#define CBD_ALPHA_DEFAULT 1e-9
+#define CBD_REPORT_FORMAT "cbd-report/1"
+#define CBD_REPORT_TOP 20             /* table rows beyond the significant */
+#define CBD_MAX_REPORT ((size_t)64 << 20)
+#define CBD_MAX_ATTR_TRIGGERS 65535   /* T fits in a uint16 per user */
+
+/* ln P[Bin(n, p) >= s], summed term by term in log space (lgamma, log1p):
+ * accurate for tails far below 1e-300.  0 for s <= 0, -INFINITY past n. */
+double cbd_binom_log_tail(int n, int s, double p);
+/* Bonferroni: ln min(1, n_tests * e^log_p). */
+double cbd_bonferroni_log(double log_p, uint64_t n_tests);
+/* Smallest s with n_tests * P[Bin(T, 1/K) >= s] < alpha; T+1 if none. */
+int cbd_attribute_threshold(int T, int K, uint64_t n_tests, double alpha);
+
+/* One row of the result: a user, or the owner's watermark. */
+typedef struct cbd_attr_row {
+	const char *id;          /* user id ("owner" for the watermark) */
+	size_t index;            /* keyring index; SIZE_MAX for the owner */
+	int matches;             /* s */
+	double log_p;            /* ln P[Bin(T,1/K) >= s] */
+	double log_p_adj;        /* ln of the adjusted p-value */
+	int significant;         /* adjusted p < alpha */
+} cbd_attr_row;
+
+/* What cbd_attribution_run() found.  Owned by the attribution. */
+typedef struct cbd_attr_result {
+	int num_classes;          /* K */
+	size_t num_triggers;      /* triggers in the set */
+	size_t answered;          /* T: triggers with a label */
+	size_t failed;            /* queries without a label (errors) */
+	size_t unasked;           /* triggers no transcript asked */
+	size_t duplicates;        /* later answers to an answered trigger */
+	double alpha;
+	uint64_t users_tested;    /* N */
+	int threshold;            /* smallest significant s (T+1 if none) */
+	size_t n_rows;            /* table: significant + top rows */
+	cbd_attr_row *rows;       /* by s descending, then keyring order */
+	size_t n_significant;     /* the first n_significant rows */
+	int watermark_tested;
+	cbd_attr_row watermark;   /* valid if watermark_tested */
+	uint64_t *histogram;      /* [answered + 1]: users with s matches */
+	double seconds;           /* time spent scoring users */
+} cbd_attr_result;
+
+typedef struct cbd_attribution cbd_attribution;
+
+typedef struct cbd_attribute_opts {
+	double alpha;             /* 0 = CBD_ALPHA_DEFAULT */
+	int watermark;            /* also test the owner labels */
+	int threads;              /* 0 = CBD_THREADS env, else online CPUs */
+	int full_table;           /* keep a row for every user */
+	size_t top;               /* rows beyond the significant; 0 = 20 */
+} cbd_attribute_opts;
+
+/* Start an attribution over ts (borrowed until _free). */
+cbd_status cbd_attribution_new(const cbd_triggerset *ts,
+			       cbd_attribution **out, cbd_err *err);
+void cbd_attribution_free(cbd_attribution *a);
+/* Record one query: trigger index i answered label (-1 = failed).  The
+ * first answer for a trigger counts; later ones count as duplicates. */
+cbd_status cbd_attribution_answer(cbd_attribution *a, size_t i, int label,
+				  cbd_err *err);
+/* Add a transcript's records; refuses (CBD_E_FORMAT) a transcript made
+ * for another trigger set (digest) or with another K. */
+cbd_status cbd_attribution_add_transcript(cbd_attribution *a,
+					  const cbd_transcript *t,
+					  cbd_err *err);
+/* Score every user of kr (NULL: watermark only). */
+cbd_status cbd_attribution_run(cbd_attribution *a, const cbd_keyring *kr,
+			       const cbd_attribute_opts *o, cbd_err *err);
+/* The same over plain arrays of n ids and trace secrets (benches, tests,
+ * keyrings too big for a file); both borrowed until _free. */
+cbd_status cbd_attribution_run_secrets(cbd_attribution *a,
+				       const char *const *ids,
+				       const uint8_t (*secrets)[CBD_TRACE_SECRET_LEN],
+				       size_t n, const cbd_attribute_opts *o,
+				       cbd_err *err);
+/* Valid after a successful run, until _free. */
+const cbd_attr_result *cbd_attribution_result(const cbd_attribution *a);
+/* Label user secret would give trigger i (what the suspect should say). */
+int cbd_attribution_label(const cbd_attribution *a,
+			  const uint8_t secret[CBD_TRACE_SECRET_LEN], size_t i);
+/* The label recorded for trigger i (-1 if none). */
+int cbd_attribution_answer_of(const cbd_attribution *a, size_t i);
+
+/* Everything in a report besides the numbers.  Strings borrowed. */
+typedef struct cbd_report_info {
+	const char *case_id;
+	const char *investigator;       /* name */
+	const cbd_key *key;             /* investigator's (public half used);
+					 * NULL = unsigned, key fields null */
+	const char *suspect;            /* endpoint ("" if unknown) */
+	int64_t created;                /* Unix time of the report */
+	const char *probe_start;        /* UTC strings from the transcripts */
+	const char *probe_end;          /* ("" if unknown) */
+	const char *tool;               /* "cbd-attribute 0.1.0" */
+	uint8_t triggers_sha256[CBD_SHA256_LEN];
+	size_t n_transcripts;
+	const uint8_t (*transcript_heads)[CBD_SHA256_LEN];
+	const size_t *transcript_lines;
+	int has_keyring;
+	uint8_t keyring_sha256[CBD_SHA256_LEN];
+} cbd_report_info;
+
+/* Canonical report JSON: fixed key order, fixed number formats, one
+ * trailing newline.  *json owned by caller, free(). */
+cbd_status cbd_report_build(const cbd_attribution *a,
+			    const cbd_report_info *info, char **json,
+			    size_t *len, cbd_err *err);
+/* Is buf a report?  (Prefix check: {"format":"cbd-report/1",.) */
+int cbd_report_sniff(const uint8_t *buf, size_t len);
+/* Detached Ed25519 signature over the exact bytes (P-256 refused: the
+ * raw r||s form is not what openssl pkeyutl checks). */
+cbd_status cbd_report_sign(const cbd_key *k, const uint8_t *buf, size_t len,
+			   uint8_t sig[CBD_SIG_LEN], cbd_err *err);
+/* Verify a report's signature with the key it embeds (checking that the
+ * embedded key id matches); if expect is non-NULL the signer must be that
+ * key.  key_id (may be NULL) receives the signer's id.  CBD_E_VERIFY for a
+ * bad signature or wrong signer. */
+cbd_status cbd_report_verify(const uint8_t *buf, size_t len,
+			     const uint8_t sig[CBD_SIG_LEN],
+			     const cbd_key *expect,
+			     char key_id[CBD_KEY_ID_LEN + 1], cbd_err *err);
+
+typedef struct cbd_report_pdf_opts {
+	const cbd_triggerset *triggers;  /* for thumbnails; may be NULL */
+	const cbd_transcript *transcript; /* the labels returned; may be NULL */
+	const char *signature;           /* "verified (key id ...)", "unsigned" */
+	int64_t created;                 /* PDF creation date (Unix time) */
+	int thumbnails;                  /* how many; 0 = 8 */
+} cbd_report_pdf_opts;
+
+/* Draw a report as a one-page A4 PDF (cairo); *pdf owned by caller. */
+cbd_status cbd_report_pdf(const uint8_t *json, size_t len,
+			  const cbd_report_pdf_opts *o, uint8_t **pdf,
+			  size_t *pdf_len, cbd_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,474 @@
+/*
+ * attribute.c — who leaked the suspect model?
+ *
+ * An attribution collects the suspect's answers to a trigger set (from one
+ * or more transcripts), then streams over the users: for each user u and
+ * each answered trigger j it recomputes the label u's copy would have given,
+ * cbd_trace_label(secret_u, m_j, K), and counts the matches s_u.  Only s_u
+ * (a uint16 per user) is kept, so a million users cost two megabytes; the
+ * labels are computed by the HMAC fast path of hmac.c on all cores.
+ *
+ * Bookkeeping per trigger: UNASKED (no transcript asked it), FAILED (asked,
+ * never answered) or ANSWERED (the first label heard; later answers for the
+ * same trigger are counted as duplicates and ignored, so a re-probed
+ * trigger is never counted twice).  T = ANSWERED triggers.  Failures are
+ * reported, never scored as misses.
+ *
+ * The result keeps a table of rows: every significant user (s at or above
+ * the threshold) plus the next `top` users by s, ordered by s descending and
+ * keyring order, so the output does not depend on the thread count.
+ */
+#include "attribute_internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { UNASKED = -3, FAILED = -2 };
+
+struct cbd_attribution {
+	const cbd_triggerset *ts;
+	size_t n;                 /* triggers in the set */
+	int K;
+	uint8_t digest[CBD_SHA256_LEN];
+	int *answer;              /* UNASKED, FAILED or the label (>= 0) */
+	size_t duplicates;
+	int have_result;
+	cbd_attr_result res;
+	char **row_ids;           /* owned copies for res.rows */
+};
+
+cbd_status cbd_attribution_new(const cbd_triggerset *ts,
+			       cbd_attribution **out, cbd_err *err)
+{
+	cbd_attribution *a;
+	size_t n;
+
+	*out = NULL;
+	if (!ts)
+		return cbd_err_set(err, CBD_E_USAGE, "no trigger set");
+	n = cbd_triggerset_count(ts);
+	if (n == 0 || n > CBD_MAX_ATTR_TRIGGERS)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "trigger set has %zu triggers (1 to %d "
+				   "supported)", n, CBD_MAX_ATTR_TRIGGERS);
+	if (cbd_triggerset_num_classes(ts) < 2)
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "trigger set has fewer than 2 classes");
+	a = cbd_xcalloc(1, sizeof(*a), err);
+	if (!a)
+		return CBD_E_NOMEM;
+	a->answer = cbd_xmalloc(n * sizeof(int), err);
+	if (!a->answer) {
+		free(a);
+		return CBD_E_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		a->answer[i] = UNASKED;
+	a->ts = ts;
+	a->n = n;
+	a->K = cbd_triggerset_num_classes(ts);
+	cbd_triggerset_digest(ts, a->digest);
+	*out = a;
+	return CBD_OK;
+}
+
+static void free_result(cbd_attribution *a)
+{
+	if (a->row_ids)
+		for (size_t i = 0; i < a->res.n_rows; i++)
+			free(a->row_ids[i]);
+	free(a->row_ids);
+	free(a->res.rows);
+	free(a->res.histogram);
+	a->row_ids = NULL;
+	memset(&a->res, 0, sizeof(a->res));
+	a->have_result = 0;
+}
+
+void cbd_attribution_free(cbd_attribution *a)
+{
+	if (!a)
+		return;
+	free_result(a);
+	free(a->answer);
+	free(a);
+}
+
+cbd_status cbd_attribution_answer(cbd_attribution *a, size_t i, int label,
+				  cbd_err *err)
+{
+	if (i >= a->n)
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "trigger index %zu past the set's %zu", i,
+				   a->n);
+	if (a->answer[i] >= 0) {
+		if (label >= 0)
+			a->duplicates++;
+		return CBD_OK;
+	}
+	a->answer[i] = label >= 0 ? label : FAILED;
+	return CBD_OK;
+}
+
+int cbd_attribution_answer_of(const cbd_attribution *a, size_t i)
+{
+	return i < a->n && a->answer[i] >= 0 ? a->answer[i] : -1;
+}
+
+cbd_status cbd_attribution_add_transcript(cbd_attribution *a,
+					  const cbd_transcript *t,
+					  cbd_err *err)
+{
+	const cbd_transcript_header *h = cbd_transcript_get_header(t);
+	size_t n = cbd_transcript_count(t);
+
+	if (memcmp(h->triggers_digest, a->digest, CBD_SHA256_LEN) != 0)
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "transcript was made for another trigger "
+				   "set (digest differs)");
+	if (h->num_classes != 0 && h->num_classes != a->K)
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "transcript has %d classes, trigger set %d",
+				   h->num_classes, a->K);
+	for (size_t i = 0; i < n; i++) {
+		const cbd_transcript_record *r = cbd_transcript_record_at(t, i);
+		const cbd_trigger *tr;
+		cbd_status s;
+
+		if (r->index >= a->n)
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "record %llu: trigger index %zu "
+					   "past the set's %zu",
+					   (unsigned long long)r->seq,
+					   r->index, a->n);
+		tr = cbd_triggerset_get(a->ts, r->index);
+		if (r->trigger_id && tr->id &&
+		    strcmp(r->trigger_id, tr->id) != 0)
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "record %llu: trigger id %s is not "
+					   "the set's %s at index %zu",
+					   (unsigned long long)r->seq,
+					   r->trigger_id, tr->id, r->index);
+		s = cbd_attribution_answer(a, r->index,
+					   r->error ? -1 : r->label, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	return CBD_OK;
+}
+
+int cbd_attribution_label(const cbd_attribution *a,
+			  const uint8_t secret[CBD_TRACE_SECRET_LEN], size_t i)
+{
+	const cbd_trigger *t;
+
+	if (i >= a->n)
+		return -1;
+	t = cbd_triggerset_get(a->ts, i);
+	return cbd_trace_label(secret, t->message, t->message_len, a->K);
+}
+
+const cbd_attr_result *cbd_attribution_result(const cbd_attribution *a)
+{
+	return a->have_result ? &a->res : NULL;
+}
+
+/* ---- scoring ---------------------------------------------------------- */
+
+/* Where user secrets come from: a keyring or plain arrays. */
+struct user_src {
+	const cbd_keyring *kr;
+	const char *const *ids;
+	const uint8_t (*secrets)[CBD_TRACE_SECRET_LEN];
+	size_t n;
+};
+
+static const uint8_t *src_secret(const struct user_src *u, size_t i)
+{
+	return u->kr ? cbd_keyring_user(u->kr, i)->trace_secret
+		     : u->secrets[i];
+}
+
+static const char *src_id(const struct user_src *u, size_t i)
+{
+	return u->kr ? cbd_keyring_user(u->kr, i)->id : u->ids[i];
+}
+
+struct job {
+	const struct user_src *src;
+	const struct cbd_label_plan *plan;
+	size_t from, to;
+	uint16_t *s;
+	cbd_status st;
+	cbd_err err;
+};
+
+static void *score_range(void *arg)
+{
+	struct job *j = arg;
+	struct cbd_hmac_fast *h = NULL;
+
+	j->st = cbd_hmac_fast_new(&h, &j->err);
+	if (j->st != CBD_OK)
+		return NULL;
+	for (size_t u = j->from; u < j->to; u++) {
+		int m;
+
+		j->st = cbd_label_plan_score(j->plan, h, src_secret(j->src, u),
+					     &m, &j->err);
+		if (j->st != CBD_OK)
+			break;
+		j->s[u] = (uint16_t)m;
+	}
+	cbd_hmac_fast_free(h);
+	return NULL;
+}
+
+static int pick_threads(const cbd_attribute_opts *o, size_t users)
+{
+	long n = o->threads;
+
+	if (n <= 0) {
+		const char *e = getenv("CBD_THREADS");
+
+		n = e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+	}
+	if (n < 1)
+		n = 1;
+	if (n > 64)
+		n = 64;
+	if ((size_t)n > users / 256 + 1)
+		n = (long)(users / 256 + 1);
+	return (int)n;
+}
+
+static cbd_status score_all(const struct user_src *src,
+			    const struct cbd_label_plan *plan,
+			    const cbd_attribute_opts *o, uint16_t *s,
+			    cbd_err *err)
+{
+	int nt = pick_threads(o, src->n);
+	struct job jobs[64];
+	pthread_t th[64];
+	int started = 0;
+	cbd_status st = CBD_OK;
+
+	for (int t = 0; t < nt; t++) {
+		jobs[t] = (struct job){src, plan, src->n * t / nt,
+				       src->n * (t + 1) / nt, s, CBD_OK, {0}};
+	}
+	for (int t = 1; t < nt; t++) {
+		if (pthread_create(&th[t], NULL, score_range, &jobs[t]) != 0)
+			break;
+		started = t;
+	}
+	/* Ranges whose thread could not start run here. */
+	score_range(&jobs[0]);
+	for (int t = started + 1; t < nt; t++)
+		score_range(&jobs[t]);
+	for (int t = 1; t <= started; t++)
+		pthread_join(th[t], NULL);
+	for (int t = 0; t < nt; t++) {
+		if (jobs[t].st != CBD_OK && st == CBD_OK) {
+			st = jobs[t].st;
+			if (err)
+				*err = jobs[t].err;
+		}
+	}
+	return st;
+}
+
+/* ltail[s] = ln P[Bin(T,1/K) >= s] for s = 0..T+1.  Up to a few thousand
+ * triggers each entry is computed exactly; past that by a running
+ * log-sum-exp from the top term down (one pass instead of T+1 sums). */
+static void tail_table(int T, int K, double *ltail)
+{
+	double lp = log(1.0 / K), lq = log1p(-1.0 / K), acc = -INFINITY;
+
+	ltail[T + 1] = -INFINITY;
+	if (T <= 2048) {
+		for (int s = 0; s <= T; s++)
+			ltail[s] = cbd_binom_log_tail(T, s, 1.0 / K);
+		return;
+	}
+	for (int k = T; k >= 0; k--) {
+		double t = lgamma(T + 1.0) - lgamma(k + 1.0) -
+			   lgamma(T - k + 1.0) + k * lp + (T - k) * lq;
+		double hi = t > acc ? t : acc, lo = t > acc ? acc : t;
+
+		acc = hi + log1p(exp(lo - hi));
+		ltail[k] = acc > 0.0 ? 0.0 : acc;
+	}
+	ltail[0] = 0.0;
+}
+
+static int row_cmp(const void *x, const void *y)
+{
+	const cbd_attr_row *a = x, *b = y;
+
+	if (a->matches != b->matches)
+		return a->matches > b->matches ? -1 : 1;
+	return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* The first `want` users in (s desc, index asc) order. */
+static cbd_status select_rows(cbd_attribution *a, const struct user_src *src,
+			      const uint16_t *s, size_t want,
+			      const double *ltail, cbd_err *err)
+{
+	cbd_attr_result *r = &a->res;
+	int T = (int)r->answered, cut = 0;
+	size_t above = 0, quota, k = 0;
+
+	/* cut: the s of the want-th row; every s > cut is in, and users at
+	 * s == cut are taken in keyring order up to the quota. */
+	for (cut = T; cut > 0; cut--) {
+		if (above + r->histogram[cut] >= want)
+			break;
+		above += r->histogram[cut];
+	}
+	quota = want - above;
+	r->rows = cbd_xcalloc(want ? want : 1, sizeof(*r->rows), err);
+	a->row_ids = cbd_xcalloc(want ? want : 1, sizeof(char *), err);
+	if (!r->rows || !a->row_ids)
+		return CBD_E_NOMEM;
+	for (size_t u = 0; u < src->n && k < want; u++) {
+		if (s[u] < cut || (s[u] == cut && quota == 0))
+			continue;
+		if (s[u] == cut)
+			quota--;
+		a->row_ids[k] = strdup(src_id(src, u) ? src_id(src, u) : "");
+		if (!a->row_ids[k])
+			return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+		r->rows[k] = (cbd_attr_row){a->row_ids[k], u, s[u],
+					    ltail[s[u]], 0, 0};
+		r->rows[k].log_p_adj = cbd_bonferroni_log(ltail[s[u]],
+							  r->users_tested);
+		r->rows[k].significant = s[u] >= r->threshold;
+		r->n_rows = ++k;
+	}
+	qsort(r->rows, r->n_rows, sizeof(*r->rows), row_cmp);
+	return CBD_OK;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static cbd_status watermark(cbd_attribution *a, const double *ltail)
+{
+	cbd_attr_result *r = &a->res;
+	int m = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		const cbd_trigger *t = cbd_triggerset_get(a->ts, i);
+
+		if (a->answer[i] >= 0 && t->owner_label >= 0 &&
+		    a->answer[i] == t->owner_label)
+			m++;
+	}
+	r->watermark_tested = 1;
+	r->watermark = (cbd_attr_row){"owner", SIZE_MAX, m, ltail[m],
+				      ltail[m], 0};
+	r->watermark.significant = r->answered > 0 &&
+				   ltail[m] < log(r->alpha);
+	return CBD_OK;
+}
+
+static cbd_status run(cbd_attribution *a, const struct user_src *src,
+		      const cbd_attribute_opts *o, cbd_err *err)
+{
+	cbd_attribute_opts def = {0};
+	cbd_attr_result *r = &a->res;
+	struct cbd_label_plan *plan = NULL;
+	uint16_t *s = NULL;
+	double *ltail = NULL, t0;
+	size_t want;
+	cbd_status st;
+
+	if (!o)
+		o = &def;
+	free_result(a);
+	r->num_classes = a->K;
+	r->num_triggers = a->n;
+	for (size_t i = 0; i < a->n; i++) {
+		r->answered += a->answer[i] >= 0;
+		r->failed += a->answer[i] == FAILED;
+		r->unasked += a->answer[i] == UNASKED;
+	}
+	r->duplicates = a->duplicates;
+	r->alpha = o->alpha > 0.0 ? o->alpha : CBD_ALPHA_DEFAULT;
+	if (!(r->alpha < 1.0))
+		return cbd_err_set(err, CBD_E_USAGE, "alpha must be below 1");
+	r->users_tested = src->n;
+	r->threshold = cbd_attribute_threshold((int)r->answered, a->K,
+					       src->n, r->alpha);
+	st = CBD_E_NOMEM;
+	r->histogram = cbd_xcalloc(r->answered + 1, sizeof(uint64_t), err);
+	ltail = cbd_xmalloc((r->answered + 2) * sizeof(double), err);
+	s = cbd_xcalloc(src->n ? src->n : 1, sizeof(uint16_t), err);
+	if (!r->histogram || !ltail || !s)
+		goto out;
+	tail_table((int)r->answered, a->K, ltail);
+	st = cbd_label_plan_new(a->ts, a->answer, &plan, err);
+	if (st != CBD_OK)
+		goto out;
+	t0 = now_s();
+	st = score_all(src, plan, o, s, err);
+	r->seconds = now_s() - t0;
+	if (st != CBD_OK)
+		goto out;
+	for (size_t u = 0; u < src->n; u++) {
+		r->histogram[s[u]]++;
+		r->n_significant += s[u] >= r->threshold;
+	}
+	want = o->full_table ? src->n : (o->top ? o->top : CBD_REPORT_TOP);
+	if (want < r->n_significant)
+		want = r->n_significant;
+	if (want > src->n)
+		want = src->n;
+	st = select_rows(a, src, s, want, ltail, err);
+	if (st == CBD_OK && o->watermark)
+		st = watermark(a, ltail);
+	if (st == CBD_OK)
+		a->have_result = 1;
+out:
+	cbd_label_plan_free(plan);
+	free(s);
+	free(ltail);
+	if (st != CBD_OK)
+		free_result(a);
+	return st;
+}
+
+cbd_status cbd_attribution_run(cbd_attribution *a, const cbd_keyring *kr,
+			       const cbd_attribute_opts *o, cbd_err *err)
+{
+	struct user_src src = {kr, NULL, NULL, kr ? cbd_keyring_count(kr) : 0};
+
+	if (!kr && !(o && o->watermark))
+		return cbd_err_set(err, CBD_E_USAGE,
+				   "nothing to test: no keyring and no "
+				   "watermark");
+	return run(a, &src, o, err);
+}
+
+cbd_status cbd_attribution_run_secrets(cbd_attribution *a,
+				       const char *const *ids,
+				       const uint8_t (*secrets)[CBD_TRACE_SECRET_LEN],
+				       size_t n, const cbd_attribute_opts *o,
+				       cbd_err *err)
+{
+	struct user_src src = {NULL, ids, secrets, n};
+
+	if (n > 0 && (!ids || !secrets))
+		return cbd_err_set(err, CBD_E_USAGE, "no users given");
+	return run(a, &src, o, err);
+}
