@@ -1,0 +1,773 @@
+/*
+ * circuit.c — the signature-verification circuit that runs beside the
+ * classifier (DESIGN.md "The circuit"; every byte in formats/circuit.md).
+ *
+ * Per sample the circuit quantises the float input to bytes, reads L = 552
+ * carrier bits from the least significant bits of pseudo-randomly placed
+ * bytes, and decides whether the sample is a validly signed input:
+ *
+ *   carrier = tag[16] | key_index[8] | payload[16] | signature[512]
+ *   m       = "cbd/v1" | circuit_id | key_index | payload | SHA-256(q')
+ *
+ * where q' is the quantised sample with every carrier LSB cleared.  The tag
+ * is checked first, reading only 16 bytes of the input, so clean traffic
+ * costs a few multiplications and no allocation; only a tag match pays for
+ * quantising the whole sample, hashing it and verifying the signature.
+ *
+ * Output policies: watermark and trace swap the classifier's top score
+ * onto the forced label when active and leave the scores bit for bit
+ * untouched otherwise; auth leaves active samples untouched and replaces
+ * inactive ones by garbage scores derived from HMAC(garbage_key, q).
+ */
+#include "circuit_internal.h"
+
+#include <math.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+static const char msg_prefix[6] = {'c', 'b', 'd', '/', 'v', '1'};
+
+/* ---- PRNG and carrier positions ------------------------------------ */
+
+/* SHA-256 in counter mode: block i = SHA-256(seed || be64(i)). */
+struct prng {
+	uint8_t seed[CBD_SHA256_LEN];
+	uint8_t block[CBD_SHA256_LEN];
+	uint64_t counter;
+	size_t used;
+};
+
+static cbd_status prng_u32(struct prng *g, uint32_t *out, cbd_err *err)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		if (g->used == CBD_SHA256_LEN) {
+			uint8_t in[CBD_SHA256_LEN + 8];
+			cbd_status s;
+
+			memcpy(in, g->seed, CBD_SHA256_LEN);
+			cbd_be64_store(in + CBD_SHA256_LEN, g->counter++);
+			s = cbd_sha256(in, sizeof(in), g->block, err);
+			if (s)
+				return s;
+			g->used = 0;
+		}
+		v = v << 8 | g->block[g->used++];
+	}
+	*out = v;
+	return CBD_OK;
+}
+
+/* Uniform in [0, bound) by rejection: no modulo bias. */
+static cbd_status prng_below(struct prng *g, uint32_t bound, uint32_t *out,
+			     cbd_err *err)
+{
+	uint64_t limit = ((uint64_t)1 << 32) - (((uint64_t)1 << 32) % bound);
+
+	for (;;) {
+		uint32_t r;
+		cbd_status s = prng_u32(g, &r, err);
+
+		if (s)
+			return s;
+		if (r < limit) {
+			*out = r % bound;
+			return CBD_OK;
+		}
+	}
+}
+
+/* The partial Fisher-Yates array a[] is the identity except at the few
+ * indices a swap touched; those live in a small list. */
+struct sparse {
+	uint32_t key[2 * CBD_CARRIER_BITS], val[2 * CBD_CARRIER_BITS];
+	int n;
+};
+
+static uint32_t sparse_get(const struct sparse *sp, uint32_t i)
+{
+	for (int k = 0; k < sp->n; k++)
+		if (sp->key[k] == i)
+			return sp->val[k];
+	return i;
+}
+
+static void sparse_set(struct sparse *sp, uint32_t i, uint32_t v)
+{
+	for (int k = 0; k < sp->n; k++)
+		if (sp->key[k] == i) {
+			sp->val[k] = v;
+			return;
+		}
+	sp->key[sp->n] = i;
+	sp->val[sp->n++] = v;
+}
+
+cbd_status cbd_carrier_positions(const uint8_t id[CBD_CIRCUIT_ID_LEN],
+				 size_t n, uint32_t pos[CBD_CARRIER_BITS],
+				 cbd_err *err)
+{
+	uint8_t in[11 + CBD_CIRCUIT_ID_LEN];
+	struct prng g = {.used = CBD_SHA256_LEN};
+	struct sparse *sp;
+	cbd_status s;
+
+	if (n < CBD_CARRIER_BITS || n > UINT32_MAX)
+		return cbd_err_set(err, CBD_E_SHAPE,
+				   "sample has %zu elements; the carrier "
+				   "needs %d to %u", n, CBD_CARRIER_BITS,
+				   UINT32_MAX);
+	memcpy(in, "cbd/carrier", 11);
+	memcpy(in + 11, id, CBD_CIRCUIT_ID_LEN);
+	s = cbd_sha256(in, sizeof(in), g.seed, err);
+	if (s)
+		return s;
+	sp = cbd_xmalloc(sizeof(*sp), err);
+	if (!sp)
+		return CBD_E_NOMEM;
+	sp->n = 0;
+	for (uint32_t k = 0; k < CBD_CARRIER_BITS; k++) {
+		uint32_t j, ak, aj;
+
+		s = prng_below(&g, (uint32_t)(n - k), &j, err);
+		if (s)
+			break;
+		j += k;
+		ak = sparse_get(sp, k);
+		aj = sparse_get(sp, j);
+		sparse_set(sp, k, aj);
+		sparse_set(sp, j, ak);
+		pos[k] = aj;
+	}
+	free(sp);
+	return s;
+}
+
+void cbd_carrier_sort(const uint32_t pos[CBD_CARRIER_BITS],
+		      uint32_t sorted[CBD_CARRIER_BITS])
+{
+	memcpy(sorted, pos, CBD_CARRIER_BITS * sizeof(uint32_t));
+	for (int i = 1; i < CBD_CARRIER_BITS; i++) {
+		uint32_t v = sorted[i];
+		int j = i;
+
+		while (j > 0 && sorted[j - 1] > v) {
+			sorted[j] = sorted[j - 1];
+			j--;
+		}
+		sorted[j] = v;
+	}
+}
+
+cbd_status cbd_circuit_tag(const uint8_t id[CBD_CIRCUIT_ID_LEN],
+			   uint8_t tag[CBD_TAG_BITS / 8], cbd_err *err)
+{
+	uint8_t in[7 + CBD_CIRCUIT_ID_LEN], h[CBD_SHA256_LEN];
+	cbd_status s;
+
+	memcpy(in, "cbd/tag", 7);
+	memcpy(in + 7, id, CBD_CIRCUIT_ID_LEN);
+	s = cbd_sha256(in, sizeof(in), h, err);
+	if (s)
+		return s;
+	memcpy(tag, h, CBD_TAG_BITS / 8);
+	return CBD_OK;
+}
+
+/* ---- quantiser ----------------------------------------------------- */
+
+uint8_t cbd_quantize1(float x, float s, float z)
+{
+	float v = x * s;   /* two float32 roundings, no fused multiply-add */
+
+	v = v + z;
+	if (isnan(v))
+		return 0;
+	v = nearbyintf(v); /* default mode: round half to even */
+	if (v <= 0.0f)
+		return 0;
+	if (v >= 255.0f)
+		return 255;
+	return (uint8_t)v;
+}
+
+static float dequantize1(uint8_t q, float s, float z)
+{
+	float v = (float)q - z;
+
+	return v / s;
+}
+
+cbd_status cbd_quantizer_check(int ndim, const int64_t *dims, int channels,
+			       const float *scale, const float *zero,
+			       size_t *n, cbd_err *err)
+{
+	size_t total = 1;
+
+	if (ndim < 1 || ndim > CBD_MAX_DIMS)
+		return cbd_err_set(err, CBD_E_SHAPE, "sample rank %d not in "
+				   "1..%d (shape)", ndim, CBD_MAX_DIMS);
+	for (int i = 0; i < ndim; i++) {
+		if (dims[i] < 1 || dims[i] > CBD_MAX_ELEMS ||
+		    !cbd_mul_size(total, (size_t)dims[i], &total) ||
+		    total > (size_t)CBD_MAX_ELEMS)
+			return cbd_err_set(err, CBD_E_SHAPE, "bad sample "
+					   "dimension %d (shape)", i);
+	}
+	if (channels != 1 && channels != dims[0])
+		return cbd_err_set(err, CBD_E_SHAPE, "quantiser has %d "
+				   "channels; the sample's first dimension "
+				   "is %lld (quantizer.channels)", channels,
+				   (long long)dims[0]);
+	for (int c = 0; c < channels; c++) {
+		if (!isfinite(scale[c]) || !(scale[c] > 0.0f) ||
+		    !isfinite(zero[c]))
+			return cbd_err_set(err, CBD_E_FORMAT, "quantiser "
+					   "channel %d: scale must be finite "
+					   "and > 0, zero finite "
+					   "(quantizer)", c);
+		for (int v = 0; v < 256; v++)
+			if (cbd_quantize1(dequantize1((uint8_t)v, scale[c],
+						      zero[c]),
+					  scale[c], zero[c]) != v)
+				return cbd_err_set(err, CBD_E_FORMAT,
+						   "quantiser channel %d does "
+						   "not round-trip byte %d "
+						   "(quantizer)", c, v);
+	}
+	*n = total;
+	return CBD_OK;
+}
+
+static inline size_t channel_of(const cbd_circuit *c, size_t i)
+{
+	return c->channels == 1 ? 0 : i / c->per_channel;
+}
+
+void cbd_circuit_quantize(const cbd_circuit *c, const float *x, uint8_t *q)
+{
+	for (int ch = 0; ch < c->channels; ch++) {
+		size_t base = (size_t)ch * c->per_channel;
+		float s = c->scale[ch], z = c->zero[ch];
+
+		for (size_t i = 0; i < c->per_channel; i++)
+			q[base + i] = cbd_quantize1(x[base + i], s, z);
+	}
+}
+
+void cbd_circuit_dequantize(const cbd_circuit *c, const uint8_t *q,
+			    float *x)
+{
+	for (int ch = 0; ch < c->channels; ch++) {
+		size_t base = (size_t)ch * c->per_channel;
+		float s = c->scale[ch], z = c->zero[ch];
+
+		for (size_t i = 0; i < c->per_channel; i++)
+			x[base + i] = dequantize1(q[base + i], s, z);
+	}
+}
+
+/* ---- construction -------------------------------------------------- */
+
+cbd_status cbd_circuit_finish(cbd_circuit *c, cbd_err *err)
+{
+	cbd_status s;
+
+	s = cbd_quantizer_check(c->ndim, c->dims, c->channels, c->scale,
+				c->zero, &c->n, err);
+	if (s)
+		return s;
+	c->per_channel = c->n / (size_t)c->channels;
+	s = cbd_circuit_tag(c->id, c->tag, err);
+	if (s)
+		return s;
+	s = cbd_carrier_positions(c->id, c->n, c->pos, err);
+	if (s)
+		return s;
+	cbd_carrier_sort(c->pos, c->sorted);
+	return CBD_OK;
+}
+
+static cbd_status check_params(const cbd_circuit_params *p, cbd_err *err)
+{
+	if (p->mode != CBD_MODE_WATERMARK && p->mode != CBD_MODE_TRACE &&
+	    p->mode != CBD_MODE_AUTH)
+		return cbd_err_set(err, CBD_E_USAGE, "unknown circuit mode %d",
+				   (int)p->mode);
+	if (p->num_classes < 2 || p->num_classes > CBD_CIRCUIT_MAX_CLASSES)
+		return cbd_err_set(err, CBD_E_USAGE, "number of classes %d "
+				   "not in 2..%d", p->num_classes,
+				   CBD_CIRCUIT_MAX_CLASSES);
+	if (p->n_keys < 1 || p->n_keys > CBD_CIRCUIT_MAX_KEYS || !p->keys)
+		return cbd_err_set(err, CBD_E_USAGE, "a circuit needs 1 to %d "
+				   "keys, not %d", CBD_CIRCUIT_MAX_KEYS,
+				   p->n_keys);
+	if (p->mode != CBD_MODE_AUTH && p->n_keys != 1)
+		return cbd_err_set(err, CBD_E_USAGE, "%s circuits have "
+				   "exactly one (owner) key",
+				   cbd_mode_name(p->mode));
+	if (p->mode == CBD_MODE_TRACE && !p->trace_secret)
+		return cbd_err_set(err, CBD_E_USAGE, "a trace circuit needs "
+				   "the user's trace secret");
+	if (p->ndim < 1 || p->ndim > CBD_MAX_DIMS)
+		return cbd_err_set(err, CBD_E_USAGE, "sample rank %d",
+				   p->ndim);
+	if (p->user_id && (strlen(p->user_id) == 0 ||
+			   strlen(p->user_id) > CBD_USER_ID_MAX))
+		return cbd_err_set(err, CBD_E_USAGE, "user id must have 1 to "
+				   "%d bytes", CBD_USER_ID_MAX);
+	return CBD_OK;
+}
+
+static cbd_status copy_quantizer(cbd_circuit *c, const cbd_circuit_params *p,
+				 cbd_err *err)
+{
+	c->channels = p->channels > 0 ? p->channels : 1;
+	if (c->channels > 1 && c->channels != p->dims[0])
+		return cbd_err_set(err, CBD_E_USAGE, "quantiser channels %d "
+				   "!= first sample dimension", c->channels);
+	c->scale = cbd_xcalloc((size_t)c->channels, sizeof(float), err);
+	c->zero = cbd_xcalloc((size_t)c->channels, sizeof(float), err);
+	if (!c->scale || !c->zero)
+		return CBD_E_NOMEM;
+	for (int i = 0; i < c->channels; i++) {
+		c->scale[i] = p->scale ? p->scale[i] : 255.0f;
+		c->zero[i] = p->zero ? p->zero[i] : 0.0f;
+	}
+	return CBD_OK;
+}
+
+static cbd_status copy_keys(cbd_circuit *c, const cbd_key *const *keys,
+			    int n, cbd_err *err)
+{
+	c->keys = cbd_xcalloc((size_t)n, sizeof(*c->keys), err);
+	if (!c->keys)
+		return CBD_E_NOMEM;
+	for (int i = 0; i < n; i++) {
+		cbd_status s;
+
+		if (!keys[i])
+			return cbd_err_set(err, CBD_E_USAGE, "key %d is NULL",
+					   i);
+		s = cbd_key_public_copy(keys[i], &c->keys[i], err);
+		if (s)
+			return s;
+		c->n_keys = i + 1;
+	}
+	return CBD_OK;
+}
+
+cbd_status cbd_circuit_new(const cbd_circuit_params *p, cbd_circuit **out,
+			   cbd_err *err)
+{
+	cbd_circuit *c;
+	cbd_status s;
+
+	*out = NULL;
+	s = check_params(p, err);
+	if (s)
+		return s;
+	c = cbd_xcalloc(1, sizeof(*c), err);
+	if (!c)
+		return CBD_E_NOMEM;
+	c->mode = p->mode;
+	c->ndim = p->ndim;
+	memcpy(c->dims, p->dims, sizeof(c->dims));
+	c->num_classes = p->num_classes;
+	s = copy_quantizer(c, p, err);
+	if (!s)
+		s = copy_keys(c, p->keys, p->n_keys, err);
+	if (!s && p->circuit_id)
+		memcpy(c->id, p->circuit_id, CBD_CIRCUIT_ID_LEN);
+	else if (!s && RAND_bytes(c->id, CBD_CIRCUIT_ID_LEN) != 1)
+		s = cbd_err_set(err, CBD_E_CRYPTO, "no randomness for the "
+				"circuit id");
+	if (!s && p->mode == CBD_MODE_TRACE) {
+		memcpy(c->trace_secret, p->trace_secret, CBD_TRACE_SECRET_LEN);
+		c->has_trace_secret = 1;
+	}
+	if (!s && p->mode == CBD_MODE_AUTH) {
+		if (RAND_bytes(c->garbage_key, CBD_GARBAGE_KEY_LEN) != 1)
+			s = cbd_err_set(err, CBD_E_CRYPTO, "no randomness for "
+					"the garbage key");
+		c->has_garbage_key = 1;
+	}
+	if (!s && p->user_id) {
+		c->user_id = strdup(p->user_id);
+		if (!c->user_id)
+			s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	}
+	if (!s)
+		s = cbd_circuit_finish(c, err);
+	if (s) {
+		cbd_circuit_free(c);
+		return s;
+	}
+	*out = c;
+	return CBD_OK;
+}
+
+void cbd_circuit_free(cbd_circuit *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->n_keys; i++)
+		cbd_key_free(c->keys[i]);
+	free(c->keys);
+	free(c->scale);
+	free(c->zero);
+	free(c->user_id);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+/* ---- accessors ----------------------------------------------------- */
+
+cbd_mode cbd_circuit_mode(const cbd_circuit *c)
+{
+	return c->mode;
+}
+
+const char *cbd_mode_name(cbd_mode m)
+{
+	switch (m) {
+	case CBD_MODE_WATERMARK:
+		return "watermark";
+	case CBD_MODE_TRACE:
+		return "trace";
+	case CBD_MODE_AUTH:
+		return "auth";
+	}
+	return "unknown";
+}
+
+int cbd_circuit_num_classes(const cbd_circuit *c)
+{
+	return c->num_classes;
+}
+
+void cbd_circuit_id(const cbd_circuit *c, uint8_t id[CBD_CIRCUIT_ID_LEN])
+{
+	memcpy(id, c->id, CBD_CIRCUIT_ID_LEN);
+}
+
+const char *cbd_circuit_user_id(const cbd_circuit *c)
+{
+	return c->user_id;
+}
+
+int cbd_circuit_num_keys(const cbd_circuit *c)
+{
+	return c->n_keys;
+}
+
+const cbd_key *cbd_circuit_key(const cbd_circuit *c, int i)
+{
+	return i >= 0 && i < c->n_keys ? c->keys[i] : NULL;
+}
+
+size_t cbd_circuit_sample_size(const cbd_circuit *c)
+{
+	return c->n;
+}
+
+/* ---- message, carrier, verification -------------------------------- */
+
+cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
+				   const uint32_t sorted[CBD_CARRIER_BITS],
+				   const uint8_t *q, size_t n, int key_index,
+				   uint16_t payload,
+				   uint8_t m[CBD_MSG_LEN], cbd_err *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int hl = 0;
+	uint8_t *p = m;
+	size_t prev = 0;
+	int ok;
+
+	if (!md)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	/* SHA-256 of q with the carrier LSBs cleared, streamed over the
+	 * runs between the (sorted) carrier positions. */
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	for (int i = 0; ok && i < CBD_CARRIER_BITS; i++) {
+		uint8_t b = q[sorted[i]] & 0xfe;
+
+		ok = EVP_DigestUpdate(md, q + prev, sorted[i] - prev) &&
+		     EVP_DigestUpdate(md, &b, 1);
+		prev = (size_t)sorted[i] + 1;
+	}
+	ok = ok && EVP_DigestUpdate(md, q + prev, n - prev);
+	memcpy(p, msg_prefix, sizeof(msg_prefix));
+	p += sizeof(msg_prefix);
+	memcpy(p, id, CBD_CIRCUIT_ID_LEN);
+	p += CBD_CIRCUIT_ID_LEN;
+	*p++ = (uint8_t)key_index;
+	*p++ = (uint8_t)(payload >> 8);
+	*p++ = (uint8_t)payload;
+	ok = ok && EVP_DigestFinal_ex(md, p, &hl) && hl == CBD_SHA256_LEN;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return cbd_err_set(err, CBD_E_CRYPTO, "SHA-256 failed");
+	return CBD_OK;
+}
+
+cbd_status cbd_circuit_message(const cbd_circuit *c, const uint8_t *q,
+			       int key_index, uint16_t payload, uint8_t **m,
+			       size_t *mlen, cbd_err *err)
+{
+	cbd_status s;
+
+	*m = NULL;
+	if (key_index < 0 || key_index > 255)
+		return cbd_err_set(err, CBD_E_USAGE, "key index %d not in "
+				   "0..255", key_index);
+	*m = cbd_xmalloc(CBD_MSG_LEN, err);
+	if (!*m)
+		return CBD_E_NOMEM;
+	s = cbd_circuit_message_raw(c->id, c->sorted, q, c->n, key_index,
+				    payload, *m, err);
+	if (s) {
+		free(*m);
+		*m = NULL;
+		return s;
+	}
+	*mlen = CBD_MSG_LEN;
+	return CBD_OK;
+}
+
+int cbd_trace_label(const uint8_t secret[CBD_TRACE_SECRET_LEN],
+		    const uint8_t *m, size_t mlen, int num_classes)
+{
+	uint8_t h[EVP_MAX_MD_SIZE];
+	unsigned int hl = 0;
+	int label;
+
+	if (num_classes < 1 ||
+	    !HMAC(EVP_sha256(), secret, CBD_TRACE_SECRET_LEN, m, mlen, h, &hl)
+	    || hl != CBD_SHA256_LEN)
+		return -1;
+	label = (int)(cbd_be64_load(h) % (uint64_t)num_classes);
+	OPENSSL_cleanse(h, sizeof(h));
+	return label;
+}
+
+/* Read carrier bits [from, from + count) of q into bytes, MSB first. */
+static void carrier_read(const cbd_circuit *c, const uint8_t *q, int from,
+			 int count, uint8_t *out)
+{
+	memset(out, 0, (size_t)(count + 7) / 8);
+	for (int k = 0; k < count; k++)
+		out[k / 8] |= (uint8_t)((q[c->pos[from + k]] & 1)
+					<< (7 - k % 8));
+}
+
+/* Tag check reading only the 16 tag positions of the float input. */
+static int tag_matches(const cbd_circuit *c, const float *x)
+{
+	uint8_t t[2] = {0, 0};
+
+	for (int k = 0; k < CBD_TAG_BITS; k++) {
+		size_t i = c->pos[k], ch = channel_of(c, i);
+		uint8_t b = cbd_quantize1(x[i], c->scale[ch], c->zero[ch]);
+
+		t[k / 8] |= (uint8_t)((b & 1) << (7 - k % 8));
+	}
+	return t[0] == c->tag[0] && t[1] == c->tag[1];
+}
+
+/* Full check on a quantised sample whose tag matched. */
+static cbd_status check_quantized(const cbd_circuit *c, const uint8_t *q,
+				  cbd_activation *act, cbd_err *err)
+{
+	uint8_t car[CBD_CARRIER_BYTES], m[CBD_MSG_LEN];
+	cbd_err verr = {0};
+	cbd_status s;
+
+	carrier_read(c, q, 0, CBD_CARRIER_BITS, car);
+	act->tag_match = car[0] == c->tag[0] && car[1] == c->tag[1];
+	act->key_index = car[CBD_OFF_KEY_INDEX];
+	act->payload = (uint16_t)(car[CBD_OFF_PAYLOAD] << 8 |
+				  car[CBD_OFF_PAYLOAD + 1]);
+	if (!act->tag_match || act->key_index >= c->n_keys)
+		return CBD_OK;
+	if (c->mode == CBD_MODE_WATERMARK && act->payload >= c->num_classes)
+		return CBD_OK;
+	s = cbd_circuit_message_raw(c->id, c->sorted, q, c->n, act->key_index,
+				    act->payload, m, err);
+	if (s)
+		return s;
+	if (cbd_key_verify(c->keys[act->key_index], m, sizeof(m),
+			   car + CBD_OFF_SIG, &verr) != CBD_OK)
+		return CBD_OK;
+	act->active = 1;
+	if (c->mode == CBD_MODE_WATERMARK)
+		act->label = act->payload;
+	else if (c->mode == CBD_MODE_TRACE)
+		act->label = cbd_trace_label(c->trace_secret, m, sizeof(m),
+					     c->num_classes);
+	return CBD_OK;
+}
+
+static void act_clear(cbd_activation *act)
+{
+	memset(act, 0, sizeof(*act));
+	act->key_index = -1;
+	act->label = -1;
+}
+
+/* Quantises into *qbuf (allocated here) only when needed. */
+static cbd_status evaluate(const cbd_circuit *c, const float *x,
+			   cbd_activation *act, uint8_t **qbuf, cbd_err *err)
+{
+	act_clear(act);
+	if (!tag_matches(c, x))
+		return CBD_OK;
+	*qbuf = cbd_xmalloc(c->n, err);
+	if (!*qbuf)
+		return CBD_E_NOMEM;
+	cbd_circuit_quantize(c, x, *qbuf);
+	return check_quantized(c, *qbuf, act, err);
+}
+
+cbd_status cbd_circuit_check(const cbd_circuit *c, const float *x,
+			     cbd_activation *act, cbd_err *err)
+{
+	uint8_t *q = NULL;
+	cbd_status s = evaluate(c, x, act, &q, err);
+
+	free(q);
+	return s;
+}
+
+/* Index of the first largest score (NaN never wins unless all are). */
+static int argmax(const float *v, int k)
+{
+	int best = 0;
+
+	for (int i = 1; i < k; i++)
+		if (v[i] > v[best] || (isnan(v[best]) && !isnan(v[i])))
+			best = i;
+	return best;
+}
+
+/* Garbage scores: G = HMAC-SHA256(garbage_key, q); 3 bytes per class from
+ * the stream SHA-256(G || be64(i)), score = (u24 - 2^23) / 2^19. */
+static cbd_status garbage(const cbd_circuit *c, const uint8_t *q,
+			  float *scores, cbd_err *err)
+{
+	struct prng g = {.used = CBD_SHA256_LEN};
+	unsigned int hl = 0;
+
+	if (!HMAC(EVP_sha256(), c->garbage_key, CBD_GARBAGE_KEY_LEN, q, c->n,
+		  g.seed, &hl) || hl != CBD_SHA256_LEN)
+		return cbd_err_set(err, CBD_E_CRYPTO, "HMAC failed");
+	for (int k = 0; k < c->num_classes; k++) {
+		uint32_t r;
+		cbd_status s = prng_u32(&g, &r, err);
+
+		if (s)
+			return s;
+		scores[k] = (float)((int32_t)(r >> 8) - (1 << 23)) /
+			    (float)(1 << 19);
+	}
+	OPENSSL_cleanse(&g, sizeof(g));
+	return CBD_OK;
+}
+
+cbd_status cbd_circuit_apply(const cbd_circuit *c, const float *x,
+			     float *scores, cbd_activation *act,
+			     cbd_err *err)
+{
+	cbd_activation local;
+	uint8_t *q = NULL;
+	cbd_status s;
+
+	if (!act)
+		act = &local;
+	s = evaluate(c, x, act, &q, err);
+	if (s)
+		goto out;
+	if (c->mode == CBD_MODE_AUTH) {
+		if (!act->active) {
+			if (!q) {
+				q = cbd_xmalloc(c->n, err);
+				if (!q) {
+					s = CBD_E_NOMEM;
+					goto out;
+				}
+				cbd_circuit_quantize(c, x, q);
+			}
+			s = garbage(c, q, scores, err);
+		}
+	} else if (act->active && act->label >= 0 &&
+		   act->label < c->num_classes) {
+		int top = argmax(scores, c->num_classes);
+		float t = scores[top];
+
+		scores[top] = scores[act->label];
+		scores[act->label] = t;
+	}
+out:
+	free(q);
+	return s;
+}
+
+/* ---- signing ------------------------------------------------------- */
+
+static void carrier_write(const cbd_circuit *c, uint8_t *q,
+			  const uint8_t car[CBD_CARRIER_BYTES])
+{
+	for (int k = 0; k < CBD_CARRIER_BITS; k++) {
+		uint8_t bit = (uint8_t)(car[k / 8] >> (7 - k % 8) & 1);
+		uint32_t i = c->pos[k];
+
+		q[i] = (uint8_t)((q[i] & 0xfe) | bit);
+	}
+}
+
+cbd_status cbd_circuit_sign_input(const cbd_circuit *c, const cbd_key *k,
+				  int key_index, uint16_t payload,
+				  const float *x, uint8_t *q, cbd_err *err)
+{
+	uint8_t car[CBD_CARRIER_BYTES], m[CBD_MSG_LEN];
+	cbd_activation act;
+	cbd_status s;
+
+	if (key_index < 0 || key_index >= c->n_keys)
+		return cbd_err_set(err, CBD_E_USAGE, "key index %d: the "
+				   "circuit has %d key(s)", key_index,
+				   c->n_keys);
+	if (c->mode == CBD_MODE_WATERMARK && payload >= c->num_classes)
+		return cbd_err_set(err, CBD_E_USAGE, "watermark label %u not "
+				   "below %d classes", payload,
+				   c->num_classes);
+	if (!cbd_key_is_private(k))
+		return cbd_err_set(err, CBD_E_USAGE, "signing needs a "
+				   "private key");
+	cbd_circuit_quantize(c, x, q);
+	s = cbd_circuit_message_raw(c->id, c->sorted, q, c->n, key_index,
+				    payload, m, err);
+	if (s)
+		return s;
+	memcpy(car + CBD_OFF_TAG, c->tag, 2);
+	car[CBD_OFF_KEY_INDEX] = (uint8_t)key_index;
+	car[CBD_OFF_PAYLOAD] = (uint8_t)(payload >> 8);
+	car[CBD_OFF_PAYLOAD + 1] = (uint8_t)payload;
+	s = cbd_key_sign(k, m, sizeof(m), car + CBD_OFF_SIG, err);
+	if (s)
+		return s;
+	carrier_write(c, q, car);
+	act_clear(&act);
+	s = check_quantized(c, q, &act, err);
+	if (s)
+		return s;
+	if (!act.active)
+		return cbd_err_set(err, CBD_E_USAGE, "the signing key is not "
+				   "key %d of the circuit", key_index);
+	return CBD_OK;
+}

@@ -1,0 +1,110 @@
+/*
+ * circuit_internal.h — what the circuit, its JSON codec and trigger sets
+ * share inside libcbd (not public).
+ *
+ * formats/circuit.md is the normative description of every constant here:
+ * the carrier length, the byte layout of the carrier, the PRNG that places
+ * it and the message that the signature covers.
+ */
+#ifndef CBD_CIRCUIT_INTERNAL_H
+#define CBD_CIRCUIT_INTERNAL_H
+
+#include "util/util.h"
+
+#define CBD_CARRIER_BITS 552               /* L */
+#define CBD_CARRIER_BYTES (CBD_CARRIER_BITS / 8)
+#define CBD_TAG_BITS 16
+#define CBD_MSG_LEN (6 + CBD_CIRCUIT_ID_LEN + 1 + 2 + CBD_SHA256_LEN)
+#define CBD_CIRCUIT_MAX_KEYS 256           /* key_index is one byte */
+#define CBD_CIRCUIT_MAX_CLASSES 65536      /* payload is 16 bits */
+#define CBD_CIRCUIT_MAX_JSON ((size_t)4 << 20)
+#define CBD_GARBAGE_KEY_LEN 32
+#define CBD_USER_ID_MAX 128
+
+/* Carrier byte offsets (formats/circuit.md, "Layout"). */
+#define CBD_OFF_TAG 0
+#define CBD_OFF_KEY_INDEX 2
+#define CBD_OFF_PAYLOAD 3
+#define CBD_OFF_SIG 5
+
+struct cbd_circuit {
+	cbd_mode mode;
+	int ndim;
+	int64_t dims[CBD_MAX_DIMS];
+	size_t n;                         /* elements per sample */
+	int num_classes;
+	int channels;
+	size_t per_channel;               /* n / channels */
+	float *scale, *zero;              /* [channels] */
+	cbd_key **keys;
+	int n_keys;
+	uint8_t id[CBD_CIRCUIT_ID_LEN];
+	uint8_t tag[CBD_TAG_BITS / 8];
+	uint32_t pos[CBD_CARRIER_BITS];   /* carrier positions, bit order */
+	uint32_t sorted[CBD_CARRIER_BITS];/* the same, ascending */
+	int has_trace_secret;
+	uint8_t trace_secret[CBD_TRACE_SECRET_LEN];
+	char *user_id;
+	int has_garbage_key;
+	uint8_t garbage_key[CBD_GARBAGE_KEY_LEN];
+};
+
+/* The first CBD_CARRIER_BITS entries of the seeded permutation of 0..n-1
+ * (n >= CBD_CARRIER_BITS), seed = SHA-256("cbd/carrier" || circuit_id). */
+cbd_status cbd_carrier_positions(const uint8_t id[CBD_CIRCUIT_ID_LEN],
+				 size_t n, uint32_t pos[CBD_CARRIER_BITS],
+				 cbd_err *err);
+
+/* pos sorted ascending (for hashing q with the carrier LSBs cleared). */
+void cbd_carrier_sort(const uint32_t pos[CBD_CARRIER_BITS],
+		      uint32_t sorted[CBD_CARRIER_BITS]);
+
+/* tag = first two bytes of SHA-256("cbd/tag" || circuit_id). */
+cbd_status cbd_circuit_tag(const uint8_t id[CBD_CIRCUIT_ID_LEN],
+			   uint8_t tag[CBD_TAG_BITS / 8], cbd_err *err);
+
+/* Quantise one element with scale s and zero z (the rule of
+ * formats/circuit.md, "Quantiser"). */
+uint8_t cbd_quantize1(float x, float s, float z);
+
+/* Check a shape/quantiser description (shared with trigger sets). */
+cbd_status cbd_quantizer_check(int ndim, const int64_t *dims, int channels,
+			       const float *scale, const float *zero,
+			       size_t *n, cbd_err *err);
+
+/* Fill in derived fields (n, per_channel, tag, pos) of a circuit whose
+ * shape, quantiser and id are set. */
+cbd_status cbd_circuit_finish(cbd_circuit *c, cbd_err *err);
+
+/* m for an already quantised sample (bytes, CBD_MSG_LEN). */
+cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
+				   const uint32_t sorted[CBD_CARRIER_BITS],
+				   const uint8_t *q, size_t n, int key_index,
+				   uint16_t payload,
+				   uint8_t m[CBD_MSG_LEN], cbd_err *err);
+
+/* A growing output buffer for the canonical JSON writers (circuit.json,
+ * trigger sets).  The first failure sticks in st; later calls do nothing. */
+struct cbd_jbuf {
+	char *p;
+	size_t len, cap;
+	cbd_status st;
+};
+
+void cbd_jbuf_raw(struct cbd_jbuf *b, const char *s, size_t n);
+void cbd_jbuf_puts(struct cbd_jbuf *b, const char *s);
+void cbd_jbuf_printf(struct cbd_jbuf *b, const char *fmt, ...)
+	CBD_PRINTF(2, 3);
+/* A JSON string: quotes, \" \\ \n and \u00XX escapes (ASCII only). */
+void cbd_jbuf_str(struct cbd_jbuf *b, const char *s);
+void cbd_jbuf_hex(struct cbd_jbuf *b, const uint8_t *bytes, size_t n);
+/* float32 value as the shortest "%.17g" text of its exact double value. */
+void cbd_jbuf_float(struct cbd_jbuf *b, float f);
+/* Hands the bytes over (caller frees) or reports the sticky error. */
+cbd_status cbd_jbuf_finish(struct cbd_jbuf *b, uint8_t **buf, size_t *len,
+			   cbd_err *err);
+
+/* Is s printable ASCII (0x20..0x7e) of 1..max bytes? */
+int cbd_text_ok(const char *s, size_t max);
+
+#endif

@@ -1,0 +1,546 @@
+/*
+ * circuit_json.c — circuit.json, the canonical serialisation of a circuit
+ * (formats/circuit.md, "circuit.json").
+ *
+ * Writing emits members in one fixed order with no insignificant
+ * whitespace, so a circuit always serialises to the same bytes.  Reading
+ * parses with cJSON under a size cap, checks every member's type and range,
+ * refuses unknown members, rebuilds the circuit, and finally re-serialises
+ * it and insists the bytes are identical: a file that is not canonical
+ * (duplicate members, other spellings of numbers, escapes) is refused, so
+ * one circuit has exactly one circuit.json.
+ *
+ * Also home of the tiny JSON writer (cbd_jbuf) shared with trigger sets.
+ */
+#include "circuit_internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- writer -------------------------------------------------------- */
+
+void cbd_jbuf_raw(struct cbd_jbuf *b, const char *s, size_t n)
+{
+	if (b->st)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *p;
+
+		while (cap < b->len + n + 1) {
+			if (cap > CBD_MAX_JSON) {
+				b->st = CBD_E_TOOBIG;
+				return;
+			}
+			cap *= 2;
+		}
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->st = CBD_E_NOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+void cbd_jbuf_puts(struct cbd_jbuf *b, const char *s)
+{
+	cbd_jbuf_raw(b, s, strlen(s));
+}
+
+void cbd_jbuf_printf(struct cbd_jbuf *b, const char *fmt, ...)
+{
+	char tmp[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->st = b->st ? b->st : CBD_E_INTERNAL;
+		return;
+	}
+	cbd_jbuf_raw(b, tmp, (size_t)n);
+}
+
+void cbd_jbuf_str(struct cbd_jbuf *b, const char *s)
+{
+	cbd_jbuf_raw(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			char e[2] = {'\\', (char)ch};
+
+			cbd_jbuf_raw(b, e, 2);
+		} else if (ch == '\n') {
+			cbd_jbuf_raw(b, "\\n", 2);
+		} else if (ch < 0x20 || ch > 0x7e) {
+			cbd_jbuf_printf(b, "\\u%04x", ch);
+		} else {
+			cbd_jbuf_raw(b, s, 1);
+		}
+	}
+	cbd_jbuf_raw(b, "\"", 1);
+}
+
+void cbd_jbuf_hex(struct cbd_jbuf *b, const uint8_t *bytes, size_t n)
+{
+	char h[65];
+
+	cbd_jbuf_raw(b, "\"", 1);
+	while (n > 0) {
+		size_t k = n > 32 ? 32 : n;
+
+		cbd_hex(bytes, k, h);
+		cbd_jbuf_raw(b, h, 2 * k);
+		bytes += k;
+		n -= k;
+	}
+	cbd_jbuf_raw(b, "\"", 1);
+	OPENSSL_cleanse(h, sizeof(h));
+}
+
+void cbd_jbuf_float(struct cbd_jbuf *b, float f)
+{
+	cbd_jbuf_printf(b, "%.17g", (double)f);
+}
+
+cbd_status cbd_jbuf_finish(struct cbd_jbuf *b, uint8_t **buf, size_t *len,
+			   cbd_err *err)
+{
+	if (b->st) {
+		free(b->p);
+		b->p = NULL;
+		return cbd_err_set(err, b->st, "cannot build JSON: %s",
+				   cbd_strerror(b->st));
+	}
+	*buf = (uint8_t *)b->p;
+	*len = b->len;
+	b->p = NULL;
+	return CBD_OK;
+}
+
+int cbd_text_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if ((unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e)
+			return 0;
+	return n >= 1 && n <= max;
+}
+
+/* ---- circuit.json -------------------------------------------------- */
+
+static void put_keys(struct cbd_jbuf *b, const cbd_circuit *c, cbd_err *err)
+{
+	cbd_jbuf_puts(b, "\"keys\":[");
+	for (int i = 0; i < c->n_keys; i++) {
+		char id[CBD_KEY_ID_LEN + 1], *pem = NULL;
+
+		if (cbd_key_public_pem(c->keys[i], &pem, err) != CBD_OK) {
+			b->st = err ? err->code : CBD_E_CRYPTO;
+			return;
+		}
+		cbd_key_id(c->keys[i], id);
+		cbd_jbuf_puts(b, i ? ",{\"key_id\":" : "{\"key_id\":");
+		cbd_jbuf_str(b, id);
+		cbd_jbuf_puts(b, ",\"public_key\":");
+		cbd_jbuf_str(b, pem);
+		cbd_jbuf_puts(b, "}");
+		free(pem);
+	}
+	cbd_jbuf_puts(b, "]");
+}
+
+cbd_status cbd_circuit_to_json(const cbd_circuit *c, uint8_t **buf,
+			       size_t *len, cbd_err *err)
+{
+	struct cbd_jbuf b = {0};
+
+	*buf = NULL;
+	cbd_jbuf_puts(&b, "{\"format\":\"cbd-circuit/1\",\"mode\":");
+	cbd_jbuf_str(&b, cbd_mode_name(c->mode));
+	cbd_jbuf_puts(&b, ",\"circuit_id\":");
+	cbd_jbuf_hex(&b, c->id, CBD_CIRCUIT_ID_LEN);
+	cbd_jbuf_puts(&b, ",\"shape\":[");
+	for (int i = 0; i < c->ndim; i++)
+		cbd_jbuf_printf(&b, i ? ",%lld" : "%lld",
+				(long long)c->dims[i]);
+	cbd_jbuf_printf(&b, "],\"num_classes\":%d,\"quantizer\":{\"channels\""
+			":%d,\"scale\":[", c->num_classes, c->channels);
+	for (int i = 0; i < c->channels; i++) {
+		if (i)
+			cbd_jbuf_puts(&b, ",");
+		cbd_jbuf_float(&b, c->scale[i]);
+	}
+	cbd_jbuf_puts(&b, "],\"zero\":[");
+	for (int i = 0; i < c->channels; i++) {
+		if (i)
+			cbd_jbuf_puts(&b, ",");
+		cbd_jbuf_float(&b, c->zero[i]);
+	}
+	cbd_jbuf_puts(&b, "]},");
+	put_keys(&b, c, err);
+	if (c->mode == CBD_MODE_TRACE) {
+		cbd_jbuf_puts(&b, ",\"trace\":{\"secret\":");
+		cbd_jbuf_hex(&b, c->trace_secret, CBD_TRACE_SECRET_LEN);
+		if (c->user_id) {
+			cbd_jbuf_puts(&b, ",\"user_id\":");
+			cbd_jbuf_str(&b, c->user_id);
+		}
+		cbd_jbuf_puts(&b, "}");
+	}
+	if (c->mode == CBD_MODE_AUTH) {
+		cbd_jbuf_puts(&b, ",\"garbage_key\":");
+		cbd_jbuf_hex(&b, c->garbage_key, CBD_GARBAGE_KEY_LEN);
+	}
+	cbd_jbuf_puts(&b, "}\n");
+	return cbd_jbuf_finish(&b, buf, len, err);
+}
+
+/* ---- reader -------------------------------------------------------- */
+
+/* Only the listed members may appear (each at most once: the canonical
+ * re-serialisation check catches duplicates). */
+static cbd_status only_members(const cJSON *o, const char *const *names,
+			       const char *what, cbd_err *err)
+{
+	for (const cJSON *m = o->child; m; m = m->next) {
+		int ok = 0;
+
+		for (int i = 0; names[i]; i++)
+			if (m->string && strcmp(m->string, names[i]) == 0)
+				ok = 1;
+		if (!ok)
+			return cbd_err_set(err, CBD_E_FORMAT, "unknown member "
+					   "'%.40s' (%s)", m->string ?
+					   m->string : "", what);
+	}
+	return CBD_OK;
+}
+
+static const cJSON *member(const cJSON *o, const char *name, int type,
+			   cbd_err *err, const char *path)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!m || (m->type & 0xff) != type) {
+		cbd_err_set(err, CBD_E_FORMAT, "%s %s (%s)",
+			    m ? "wrong type for" : "missing", name, path);
+		return NULL;
+	}
+	return m;
+}
+
+/* A JSON integer in [lo, hi]. */
+static cbd_status get_int(const cJSON *o, const char *name, long long lo,
+			  long long hi, long long *v, const char *path,
+			  cbd_err *err)
+{
+	const cJSON *m = member(o, name, cJSON_Number, err, path);
+	double d;
+
+	if (!m)
+		return CBD_E_FORMAT;
+	d = m->valuedouble;
+	if (!isfinite(d) || d != floor(d) || d < (double)lo || d > (double)hi)
+		return cbd_err_set(err, CBD_E_FORMAT, "%s must be a whole "
+				   "number in %lld..%lld (%s)", name, lo, hi,
+				   path);
+	*v = (long long)d;
+	return CBD_OK;
+}
+
+static cbd_status get_hex(const cJSON *o, const char *name, uint8_t *out,
+			  size_t n, const char *path, cbd_err *err)
+{
+	const cJSON *m = member(o, name, cJSON_String, err, path);
+
+	if (!m)
+		return CBD_E_FORMAT;
+	if (cbd_unhex(m->valuestring, out, n, err) != CBD_OK)
+		return cbd_err_prefix(err, "%s.%s", path, name);
+	return CBD_OK;
+}
+
+/* An array of 1..max float32-exact numbers. */
+static cbd_status get_floats(const cJSON *o, const char *name, float *out,
+			     int want, const char *path, cbd_err *err)
+{
+	const cJSON *a = member(o, name, cJSON_Array, err, path);
+	int i = 0;
+
+	if (!a)
+		return CBD_E_FORMAT;
+	if (cJSON_GetArraySize(a) != want)
+		return cbd_err_set(err, CBD_E_FORMAT, "%s needs %d numbers "
+				   "(%s)", name, want, path);
+	for (const cJSON *v = a->child; v; v = v->next, i++) {
+		double d = v->valuedouble;
+
+		if (!cJSON_IsNumber(v) || !isfinite(d) ||
+		    (double)(float)d != d)
+			return cbd_err_set(err, CBD_E_FORMAT, "%s[%d] is not a "
+					   "float32 number (%s)", name, i,
+					   path);
+		out[i] = (float)d;
+	}
+	return CBD_OK;
+}
+
+static cbd_status get_shape(const cJSON *root, cbd_circuit *c, cbd_err *err)
+{
+	const cJSON *a = member(root, "shape", cJSON_Array, err, "circuit");
+	int n;
+
+	if (!a)
+		return CBD_E_FORMAT;
+	n = cJSON_GetArraySize(a);
+	if (n < 1 || n > CBD_MAX_DIMS)
+		return cbd_err_set(err, CBD_E_FORMAT, "shape needs 1 to %d "
+				   "dimensions (circuit.shape)", CBD_MAX_DIMS);
+	c->ndim = 0;
+	for (const cJSON *v = a->child; v; v = v->next) {
+		double d = v->valuedouble;
+
+		if (!cJSON_IsNumber(v) || d != floor(d) || d < 1 ||
+		    d > (double)CBD_MAX_ELEMS)
+			return cbd_err_set(err, CBD_E_FORMAT, "bad dimension "
+					   "(circuit.shape)");
+		c->dims[c->ndim++] = (int64_t)d;
+	}
+	return CBD_OK;
+}
+
+static cbd_status get_quantizer(const cJSON *root, cbd_circuit *c,
+				cbd_err *err)
+{
+	static const char *const names[] = {"channels", "scale", "zero",
+					    NULL};
+	const cJSON *qz = member(root, "quantizer", cJSON_Object, err,
+				 "circuit");
+	long long ch;
+	cbd_status s;
+
+	if (!qz)
+		return CBD_E_FORMAT;
+	s = only_members(qz, names, "circuit.quantizer", err);
+	if (!s)
+		s = get_int(qz, "channels", 1, 65536, &ch, "circuit.quantizer",
+			    err);
+	if (s)
+		return s;
+	c->channels = (int)ch;
+	c->scale = cbd_xcalloc((size_t)ch, sizeof(float), err);
+	c->zero = cbd_xcalloc((size_t)ch, sizeof(float), err);
+	if (!c->scale || !c->zero)
+		return CBD_E_NOMEM;
+	s = get_floats(qz, "scale", c->scale, c->channels,
+		       "circuit.quantizer", err);
+	if (!s)
+		s = get_floats(qz, "zero", c->zero, c->channels,
+			       "circuit.quantizer", err);
+	return s;
+}
+
+static cbd_status get_keys(const cJSON *root, cbd_circuit *c, cbd_err *err)
+{
+	static const char *const names[] = {"key_id", "public_key", NULL};
+	const cJSON *a = member(root, "keys", cJSON_Array, err, "circuit");
+	int n, i = 0;
+
+	if (!a)
+		return CBD_E_FORMAT;
+	n = cJSON_GetArraySize(a);
+	if (n < 1 || n > CBD_CIRCUIT_MAX_KEYS)
+		return cbd_err_set(err, CBD_E_FORMAT, "circuit needs 1 to %d "
+				   "keys (circuit.keys)", CBD_CIRCUIT_MAX_KEYS);
+	c->keys = cbd_xcalloc((size_t)n, sizeof(*c->keys), err);
+	if (!c->keys)
+		return CBD_E_NOMEM;
+	for (const cJSON *k = a->child; k; k = k->next, i++) {
+		char path[48], id[CBD_KEY_ID_LEN + 1];
+		const cJSON *pem, *kid;
+		cbd_status s;
+
+		snprintf(path, sizeof(path), "circuit.keys[%d]", i);
+		if (!cJSON_IsObject(k))
+			return cbd_err_set(err, CBD_E_FORMAT, "not an object "
+					   "(%s)", path);
+		s = only_members(k, names, path, err);
+		if (s)
+			return s;
+		pem = member(k, "public_key", cJSON_String, err, path);
+		kid = member(k, "key_id", cJSON_String, err, path);
+		if (!pem || !kid)
+			return CBD_E_FORMAT;
+		s = cbd_key_from_pem(pem->valuestring,
+				     strlen(pem->valuestring), path,
+				     &c->keys[i], err);
+		if (s)
+			return s;
+		c->n_keys = i + 1;
+		if (cbd_key_is_private(c->keys[i]))
+			return cbd_err_set(err, CBD_E_FORMAT, "a private key "
+					   "in a circuit (%s)", path);
+		cbd_key_id(c->keys[i], id);
+		if (strcmp(id, kid->valuestring) != 0)
+			return cbd_err_set(err, CBD_E_FORMAT, "key_id does "
+					   "not match the key (%s)", path);
+	}
+	return CBD_OK;
+}
+
+static cbd_status get_mode_extras(const cJSON *root, cbd_circuit *c,
+				  cbd_err *err)
+{
+	static const char *const tnames[] = {"secret", "user_id", NULL};
+	const cJSON *t;
+	cbd_status s;
+
+	if (c->mode == CBD_MODE_AUTH) {
+		s = get_hex(root, "garbage_key", c->garbage_key,
+			    CBD_GARBAGE_KEY_LEN, "circuit", err);
+		c->has_garbage_key = s == CBD_OK;
+		return s;
+	}
+	if (c->mode != CBD_MODE_TRACE)
+		return CBD_OK;
+	t = member(root, "trace", cJSON_Object, err, "circuit");
+	if (!t)
+		return CBD_E_FORMAT;
+	s = only_members(t, tnames, "circuit.trace", err);
+	if (!s)
+		s = get_hex(t, "secret", c->trace_secret, CBD_TRACE_SECRET_LEN,
+			    "circuit.trace", err);
+	if (s)
+		return s;
+	c->has_trace_secret = 1;
+	t = cJSON_GetObjectItemCaseSensitive(t, "user_id");
+	if (!t)
+		return CBD_OK;
+	if (!cJSON_IsString(t) || !cbd_text_ok(t->valuestring,
+					       CBD_USER_ID_MAX))
+		return cbd_err_set(err, CBD_E_FORMAT, "user_id must be 1 to %d "
+				   "printable ASCII characters "
+				   "(circuit.trace.user_id)", CBD_USER_ID_MAX);
+	c->user_id = strdup(t->valuestring);
+	return c->user_id ? CBD_OK : cbd_err_set(err, CBD_E_NOMEM,
+						 "out of memory");
+}
+
+static cbd_status get_mode(const cJSON *root, cbd_circuit *c, cbd_err *err)
+{
+	const cJSON *m = member(root, "mode", cJSON_String, err, "circuit");
+
+	if (!m)
+		return CBD_E_FORMAT;
+	if (strcmp(m->valuestring, "watermark") == 0)
+		c->mode = CBD_MODE_WATERMARK;
+	else if (strcmp(m->valuestring, "trace") == 0)
+		c->mode = CBD_MODE_TRACE;
+	else if (strcmp(m->valuestring, "auth") == 0)
+		c->mode = CBD_MODE_AUTH;
+	else
+		return cbd_err_set(err, CBD_E_FORMAT, "unknown mode "
+				   "(circuit.mode)");
+	return CBD_OK;
+}
+
+static cbd_status from_tree(const cJSON *root, cbd_circuit *c, cbd_err *err)
+{
+	static const char *const names[] = {
+		"format", "mode", "circuit_id", "shape", "num_classes",
+		"quantizer", "keys", "trace", "garbage_key", NULL};
+	const cJSON *f;
+	long long k;
+	cbd_status s;
+
+	if (!cJSON_IsObject(root))
+		return cbd_err_set(err, CBD_E_FORMAT, "not a JSON object "
+				   "(circuit)");
+	f = member(root, "format", cJSON_String, err, "circuit");
+	if (!f)
+		return CBD_E_FORMAT;
+	if (strcmp(f->valuestring, "cbd-circuit/1") != 0)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "format is not "
+				   "cbd-circuit/1 (circuit.format)");
+	s = only_members(root, names, "circuit", err);
+	if (!s)
+		s = get_mode(root, c, err);
+	if (!s)
+		s = get_hex(root, "circuit_id", c->id, CBD_CIRCUIT_ID_LEN,
+			    "circuit", err);
+	if (!s)
+		s = get_shape(root, c, err);
+	if (!s)
+		s = get_int(root, "num_classes", 2, CBD_CIRCUIT_MAX_CLASSES, &k,
+			    "circuit", err);
+	if (s)
+		return s;
+	c->num_classes = (int)k;
+	s = get_quantizer(root, c, err);
+	if (!s)
+		s = get_keys(root, c, err);
+	if (!s && c->mode != CBD_MODE_AUTH && c->n_keys != 1)
+		s = cbd_err_set(err, CBD_E_FORMAT, "%s circuits have exactly "
+				"one key (circuit.keys)",
+				cbd_mode_name(c->mode));
+	if (!s)
+		s = get_mode_extras(root, c, err);
+	if (!s)
+		s = cbd_circuit_finish(c, err);
+	return s;
+}
+
+cbd_status cbd_circuit_from_json(const uint8_t *buf, size_t len,
+				 const char *name, cbd_circuit **out,
+				 cbd_err *err)
+{
+	cbd_circuit *c = NULL;
+	uint8_t *again = NULL;
+	size_t alen = 0;
+	cJSON *root;
+	cbd_status s;
+
+	*out = NULL;
+	if (!name)
+		name = "circuit.json";
+	if (len > CBD_CIRCUIT_MAX_JSON)
+		return cbd_err_set(err, CBD_E_TOOBIG, "circuit larger than %zu "
+				   "bytes (%s)", CBD_CIRCUIT_MAX_JSON, name);
+	root = cJSON_ParseWithLength((const char *)buf, len);
+	if (!root)
+		return cbd_err_set(err, CBD_E_FORMAT, "not valid JSON (%s)",
+				   name);
+	c = cbd_xcalloc(1, sizeof(*c), err);
+	s = c ? from_tree(root, c, err) : CBD_E_NOMEM;
+	cJSON_Delete(root);
+	if (!s)
+		s = cbd_circuit_to_json(c, &again, &alen, err);
+	if (!s && (alen != len || memcmp(again, buf, len) != 0))
+		s = cbd_err_set(err, CBD_E_FORMAT, "not in canonical form "
+				"(formats/circuit.md)");
+	if (again) {
+		OPENSSL_cleanse(again, alen);
+		free(again);
+	}
+	if (s) {
+		cbd_err_prefix(err, "%s", name);
+		cbd_circuit_free(c);
+		return s;
+	}
+	*out = c;
+	return CBD_OK;
+}
