@@ -645,9 +645,12 @@ typedef struct cbd_serve_opts {
 	int64_t max_batch;           /* samples per request; 0 = 1024 */
 	unsigned max_connections;    /* 0 = 64 */
 	unsigned timeout_s;          /* idle connection timeout; 0 = 30 */
-	int access_log;              /* one line per request on log_fd */
-	int log_fd;                  /* usually 2 */
 	const cbd_nn_opts *nn;
+	/* Access log: called once per request with one line (method, path,
+	 * status, bytes, latency; never input data), from worker threads
+	 * (serialised by the server).  NULL = no log. */
+	void (*log)(void *ud, const char *line);
+	void *log_ud;
 } cbd_serve_opts;
 
 /* Load the model (one copy per worker) and start listening. */

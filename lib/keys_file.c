@@ -1,0 +1,365 @@
+/*
+ * keys_file.c — reading and writing secret files (private keys, keyrings),
+ * plus the small id and base64 helpers the key modules share.
+ *
+ * Reading opens the file once and checks the mode on that descriptor
+ * (fstat), so there is no window between the permission check and the read.
+ * A secret readable or writable by group/other is refused like ssh refuses
+ * an unprotected private key: CBD_E_NOPERM with a "chmod 600" hint.
+ *
+ * Writing goes to "<path>.tmp.<pid>" created O_CREAT|O_EXCL|O_NOFOLLOW with
+ * the final mode, is fsync'd, and then moved into place.  When the caller
+ * must not replace an existing file the move is renameat2(RENAME_NOREPLACE)
+ * (or link(2)+unlink(2) where the file system lacks it), so the existence
+ * check and the creation are one atomic step.
+ */
+#include "keys_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void cbd_secret_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, len);
+	free(p);
+}
+
+static cbd_status read_all(int fd, const char *path, size_t max,
+			   size_t hint, uint8_t **buf, size_t *len,
+			   cbd_err *err)
+{
+	size_t cap = hint + 1, n = 0;
+	uint8_t *p;
+
+	if (cap > max + 1)
+		cap = max + 1;
+	p = cbd_xmalloc(cap + 1, err);
+	if (!p)
+		return CBD_E_NOMEM;
+	for (;;) {
+		ssize_t r;
+
+		if (n == cap) {
+			/* Grow by copying so no stale secret is left in a
+			 * block realloc would free without wiping. */
+			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			uint8_t *q;
+
+			if (n > max) {
+				cbd_secret_free(p, cap + 1);
+				return cbd_err_set(err, CBD_E_TOOBIG,
+						   "file larger than %zu bytes "
+						   "(%s)", max, path);
+			}
+			q = cbd_xmalloc(ncap + 1, err);
+			if (!q) {
+				cbd_secret_free(p, cap + 1);
+				return CBD_E_NOMEM;
+			}
+			memcpy(q, p, n);
+			cbd_secret_free(p, cap + 1);
+			p = q;
+			cap = ncap;
+		}
+		r = read(fd, p + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			cbd_secret_free(p, cap + 1);
+			return cbd_err_set(err, CBD_E_IO, "cannot read %s: %s",
+					   path, strerror(e));
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			cbd_secret_free(p, cap + 1);
+			return cbd_err_set(err, CBD_E_TOOBIG,
+					   "file larger than %zu bytes (%s)",
+					   max, path);
+		}
+	}
+	p[n] = 0;
+	*buf = p;
+	*len = n;
+	return CBD_OK;
+}
+
+static int holds_private_pem(const uint8_t *buf, size_t len)
+{
+	static const char tag[] = "PRIVATE KEY-----";
+
+	return memmem(buf, len, tag, sizeof(tag) - 1) != NULL;
+}
+
+cbd_status cbd_secret_file_read(const char *path, size_t max,
+				enum cbd_perm_check check, const char *what,
+				uint8_t **buf, size_t *len, cbd_err *err)
+{
+	struct stat st;
+	cbd_status s;
+	int fd;
+
+	*buf = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return cbd_err_set(err, CBD_E_NOINPUT, "cannot open %s %s: %s",
+				   what, path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return cbd_err_set(err, CBD_E_NOINPUT,
+				   "%s %s is not a regular file", what, path);
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return cbd_err_set(err, CBD_E_TOOBIG,
+				   "%s larger than %zu bytes (%s)", what, max,
+				   path);
+	}
+	s = read_all(fd, path, max, (size_t)st.st_size, buf, len, err);
+	close(fd);
+	if (s != CBD_OK)
+		return s;
+	if ((st.st_mode & 077) &&
+	    (check == CBD_PERM_PRIVATE ||
+	     (check == CBD_PERM_BY_CONTENT && holds_private_pem(*buf, *len)))) {
+		cbd_secret_free(*buf, *len);
+		*buf = NULL;
+		*len = 0;
+		return cbd_err_set(err, CBD_E_NOPERM,
+				   "%s %s is accessible by group or others "
+				   "(mode %04o); run 'chmod 600 %s'", what,
+				   path, (unsigned)(st.st_mode & 07777), path);
+	}
+	return CBD_OK;
+}
+
+static cbd_status write_fd(int fd, const void *buf, size_t len,
+			   const char *path, cbd_err *err)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return cbd_err_set(err, CBD_E_IO, "cannot write %s: %s",
+					   path, strerror(errno));
+		p += w;
+		len -= (size_t)w;
+	}
+	return CBD_OK;
+}
+
+/* Move tmp to path without replacing an existing file. */
+static int rename_noreplace(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(tmp, path) != 0)
+		return -1;
+	(void)unlink(tmp);
+	return 0;
+}
+
+static void sync_dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int fd;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+cbd_status cbd_secret_file_write(const char *path, const void *buf,
+				 size_t len, unsigned mode, int overwrite,
+				 cbd_err *err)
+{
+	char tmp[4096];
+	cbd_status s;
+	int fd, n, rc;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return cbd_err_set(err, CBD_E_USAGE, "path too long (%s)",
+				   path);
+	if (!overwrite && access(path, F_OK) == 0)
+		return cbd_err_set(err, CBD_E_CANTCREAT,
+				   "%s already exists (not overwritten)", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  mode);
+	if (fd < 0)
+		return cbd_err_set(err, CBD_E_CANTCREAT, "cannot create %s: %s",
+				   path, strerror(errno));
+	(void)fchmod(fd, mode);
+	s = write_fd(fd, buf, len, path, err);
+	if (s == CBD_OK && fsync(fd) != 0)
+		s = cbd_err_set(err, CBD_E_IO, "cannot sync %s: %s", path,
+				strerror(errno));
+	if (close(fd) != 0 && s == CBD_OK)
+		s = cbd_err_set(err, CBD_E_IO, "cannot close %s: %s", path,
+				strerror(errno));
+	if (s == CBD_OK) {
+		rc = overwrite ? rename(tmp, path) : rename_noreplace(tmp, path);
+		if (rc != 0 && errno == EEXIST)
+			s = cbd_err_set(err, CBD_E_CANTCREAT,
+					"%s already exists (not overwritten)",
+					path);
+		else if (rc != 0)
+			s = cbd_err_set(err, CBD_E_CANTCREAT,
+					"cannot create %s: %s", path,
+					strerror(errno));
+	}
+	if (s != CBD_OK) {
+		(void)unlink(tmp);
+		return s;
+	}
+	sync_dir_of(path);
+	return CBD_OK;
+}
+
+int cbd_id_valid(const char *s)
+{
+	size_t n = 0;
+
+	if (!s || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') ||
+		    (s[0] >= '0' && s[0] <= '9')))
+		return 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+
+		if (n >= 64)
+			return 0;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return 0;
+	}
+	return n >= 1;
+}
+
+void cbd_base64(const uint8_t *in, size_t len, char *out)
+{
+	(void)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+}
+
+cbd_status cbd_unbase64(const char *text, size_t tlen, uint8_t *out,
+			size_t want, cbd_err *err)
+{
+	size_t need = 4 * ((want + 2) / 3), pad = (3 - want % 3) % 3;
+	uint8_t tmp[4 * 64];
+	char again[4 * 64 + 1];
+	int n;
+
+	if (want > 3 * 64 || tlen != need)
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "base64 text has %zu characters, want %zu",
+				   tlen, need);
+	n = EVP_DecodeBlock(tmp, (const unsigned char *)text, (int)tlen);
+	if (n < 0 || (size_t)n != need / 4 * 3)
+		return cbd_err_set(err, CBD_E_FORMAT, "invalid base64");
+	/* EVP_DecodeBlock counts padding as zero bytes and tolerates
+	 * non-canonical forms; re-encode and compare to be strict. */
+	cbd_base64(tmp, want, again);
+	if (memcmp(again, text, tlen) != 0 || (pad && tmp[want] != 0))
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "non-canonical base64");
+	memcpy(out, tmp, want);
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	return CBD_OK;
+}
+
+void cbd_sbuf_put(struct cbd_sbuf *b, const char *s, size_t len)
+{
+	if (b->oom)
+		return;
+	if (b->cap - b->n <= len) {
+		size_t ncap = b->cap ? b->cap : 256;
+		char *q;
+
+		while (ncap - b->n <= len) {
+			if (ncap > ((size_t)1 << 40)) {
+				b->oom = 1;
+				return;
+			}
+			ncap *= 2;
+		}
+		q = malloc(ncap);
+		if (!q) {
+			b->oom = 1;
+			return;
+		}
+		if (b->p)
+			memcpy(q, b->p, b->n);
+		cbd_secret_free(b->p, b->cap);
+		b->p = q;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->n, s, len);
+	b->n += len;
+	b->p[b->n] = 0;
+}
+
+void cbd_sbuf_printf(struct cbd_sbuf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->oom = 1;   /* callers only format short things */
+		return;
+	}
+	cbd_sbuf_put(b, tmp, (size_t)n);
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+}
+
+void cbd_sbuf_json_str(struct cbd_sbuf *b, const char *s)
+{
+	cbd_sbuf_put(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+
+			cbd_sbuf_put(b, e, 2);
+		} else if (c == '\n') {
+			cbd_sbuf_put(b, "\\n", 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			cbd_sbuf_printf(b, "\\u%04x", c);
+		} else {
+			cbd_sbuf_put(b, (const char *)&c, 1);
+		}
+	}
+	cbd_sbuf_put(b, "\"", 1);
+}

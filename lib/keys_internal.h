@@ -1,0 +1,69 @@
+/*
+ * keys_internal.h — helpers shared by keys.c, keyring.c and archive.c
+ * (not public).
+ *
+ * Secret files (private keys, keyrings) are read through one function that
+ * refuses files readable or writable by group/other, the way ssh refuses a
+ * private key with loose permissions, and written through one function that
+ * creates them 0600 with O_EXCL|O_NOFOLLOW and can refuse to replace an
+ * existing file atomically (renameat2 RENAME_NOREPLACE, or link(2)).
+ */
+#ifndef CBD_KEYS_INTERNAL_H
+#define CBD_KEYS_INTERNAL_H
+
+#include "util/util.h"
+
+/* How cbd_secret_file_read treats the file mode. */
+enum cbd_perm_check {
+	CBD_PERM_ANY = 0,       /* no check (public keys) */
+	CBD_PERM_PRIVATE = 1,   /* refuse mode & 077 with CBD_E_NOPERM */
+	CBD_PERM_BY_CONTENT = 2 /* refuse only if the file holds a PEM
+				 * "PRIVATE KEY" block */
+};
+
+/* Read a whole regular file of at most max bytes (NUL-terminated, not
+ * counted in *len).  what names the file kind in messages ("private
+ * key", "keyring").  Free *buf with cbd_secret_free(*buf, *len). */
+cbd_status cbd_secret_file_read(const char *path, size_t max,
+				enum cbd_perm_check check, const char *what,
+				uint8_t **buf, size_t *len, cbd_err *err);
+
+/* Write buf to path through a temporary file created O_EXCL|O_NOFOLLOW
+ * with mode, fsync'd, then moved into place: over an existing file when
+ * overwrite, otherwise failing with CBD_E_CANTCREAT if path exists.
+ * Nothing is left behind on failure. */
+cbd_status cbd_secret_file_write(const char *path, const void *buf,
+				 size_t len, unsigned mode, int overwrite,
+				 cbd_err *err);
+
+/* OPENSSL_cleanse(p, len) then free(p); NULL is a no-op. */
+void cbd_secret_free(void *p, size_t len);
+
+/* Is s a valid user or key-file id: [A-Za-z0-9._-]{1,64}, starting with
+ * a letter or digit (so it is a safe file-name component)? */
+int cbd_id_valid(const char *s);
+
+/* Base64 (RFC 4648, padded) of len bytes into out (4*ceil(len/3)+1). */
+void cbd_base64(const uint8_t *in, size_t len, char *out);
+/* Decode exactly want bytes from canonical padded base64 text of length
+ * tlen; CBD_E_FORMAT otherwise. */
+cbd_status cbd_unbase64(const char *text, size_t tlen, uint8_t *out,
+			size_t want, cbd_err *err);
+
+/* A growing text buffer for the canonical JSON files cbd writes by hand
+ * (keyring, manifest): fixed member order, two-space indent, so the bytes
+ * are specified in formats/ rather than by a printer's habits.  Growth
+ * copies and wipes, so it may hold secrets.  Errors are sticky: check
+ * b.oom once at the end.  Free with cbd_secret_free(b.p, b.cap). */
+struct cbd_sbuf {
+	char *p;
+	size_t n, cap;
+	int oom;
+};
+void cbd_sbuf_put(struct cbd_sbuf *b, const char *s, size_t len);
+void cbd_sbuf_printf(struct cbd_sbuf *b, const char *fmt, ...)
+	CBD_PRINTF(2, 3);
+/* s as a JSON string literal (quotes, escapes for " \ and controls). */
+void cbd_sbuf_json_str(struct cbd_sbuf *b, const char *s);
+
+#endif
