@@ -1,0 +1,455 @@
+/*
+ * report.c — the attribution report as canonical JSON, and its signature.
+ *
+ * formats/report.md is the normative description.  The bytes are produced
+ * by hand (not by a JSON library's printer) so that they are canonical: keys
+ * in a fixed order, two-space indentation, one user per line, integers in
+ * decimal, p-values as "%.6f" mantissa and decimal exponent computed from
+ * the logarithm (so 1e-400 prints as 1.000000e-400 instead of 0), -log10 p
+ * with three decimals, and one final LF.  The same attribution and report
+ * info therefore give byte-identical reports; the creation time comes from
+ * the caller (SOURCE_DATE_EPOCH in the tool).
+ *
+ * The signature is detached: Ed25519 over the exact file bytes, stored raw
+ * (64 bytes) beside the report, so `openssl pkeyutl -verify -rawin` checks
+ * it with the public key embedded in the report.
+ */
+#include "report_internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- a growing byte buffer ------------------------------------------- */
+
+cbd_status rep_buf_put(struct rep_buf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return CBD_E_NOMEM;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->data, cap);
+		if (!p) {
+			b->failed = 1;
+			return CBD_E_NOMEM;
+		}
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = 0;
+	return CBD_OK;
+}
+
+cbd_status rep_buf_printf(struct rep_buf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->failed = 1;
+		return CBD_E_INTERNAL;
+	}
+	return rep_buf_put(b, tmp, (size_t)n);
+}
+
+/* A JSON string literal (quotes included); control bytes as \u00XX. */
+static void put_str(struct rep_buf *b, const char *s)
+{
+	rep_buf_put(b, "\"", 1);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+
+			rep_buf_put(b, e, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			rep_buf_printf(b, "\\u%04x", c);
+		} else {
+			rep_buf_put(b, (const char *)&c, 1);
+		}
+	}
+	rep_buf_put(b, "\"", 1);
+}
+
+static void put_str_or_null(struct rep_buf *b, const char *s)
+{
+	if (s)
+		put_str(b, s);
+	else
+		rep_buf_put(b, "null", 4);
+}
+
+static void put_hex(struct rep_buf *b, const uint8_t d[CBD_SHA256_LEN])
+{
+	char hex[2 * CBD_SHA256_LEN + 1];
+
+	cbd_hex(d, CBD_SHA256_LEN, hex);
+	put_str(b, hex);
+}
+
+void cbd_report_fmt_logp(double log_p, char out[32])
+{
+	double l10, e, m;
+
+	if (log_p >= 0.0) {
+		snprintf(out, 32, "1.000000e0");
+		return;
+	}
+	if (isinf(log_p)) {
+		snprintf(out, 32, "0");
+		return;
+	}
+	l10 = log_p / log(10.0);
+	e = floor(l10);
+	m = pow(10.0, l10 - e);
+	if (m >= 9.9999995) {  /* would print as 10.000000 */
+		m = 1.0;
+		e += 1.0;
+	}
+	snprintf(out, 32, "%.6fe%d", m, (int)e);
+}
+
+static void put_logp(struct rep_buf *b, double log_p)
+{
+	char s[32];
+
+	cbd_report_fmt_logp(log_p, s);
+	rep_buf_put(b, s, strlen(s));
+}
+
+static double neg_log10(double log_p)
+{
+	double v = -log_p / log(10.0);
+
+	return v == 0.0 ? 0.0 : v;   /* no "-0.000" */
+}
+
+void cbd_report_fmt_time(int64_t t, char out[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (!gmtime_r(&tt, &tm) ||
+	    !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, 32, "1970-01-01T00:00:00Z");
+}
+
+/* ---- the report ------------------------------------------------------- */
+
+static void put_row(struct rep_buf *b, const cbd_attr_row *r, int user)
+{
+	if (user) {
+		rep_buf_put(b, "{\"id\": ", 7);
+		put_str(b, r->id);
+		rep_buf_put(b, ", ", 2);
+	} else {
+		rep_buf_put(b, "{", 1);
+	}
+	rep_buf_printf(b, "\"matches\": %d, \"p_value\": ", r->matches);
+	put_logp(b, r->log_p);
+	rep_buf_put(b, ", \"p_adjusted\": ", 16);
+	put_logp(b, r->log_p_adj);
+	rep_buf_printf(b, ", \"neg_log10_p\": %.3f, \"significant\": %s}",
+		       neg_log10(r->log_p), r->significant ? "true" : "false");
+}
+
+static void put_header(struct rep_buf *b, const cbd_report_info *in,
+		       const char *pem, const char *kid)
+{
+	char t[32];
+
+	cbd_report_fmt_time(in->created, t);
+	rep_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"case\": ",
+		       CBD_REPORT_FORMAT);
+	put_str(b, in->case_id ? in->case_id : "");
+	rep_buf_printf(b, ",\n  \"created\": \"%s\",\n  \"tool\": ", t);
+	put_str(b, in->tool ? in->tool : "cbd-attribute " CBD_VERSION);
+	rep_buf_put(b, ",\n  \"investigator\": {\"name\": ", 29);
+	put_str(b, in->investigator ? in->investigator : "");
+	rep_buf_put(b, ", \"key_id\": ", 12);
+	put_str_or_null(b, kid);
+	rep_buf_put(b, ", \"public_key\": ", 16);
+	put_str_or_null(b, pem);
+	rep_buf_put(b, "},\n  \"suspect\": {\"endpoint\": ", 29);
+	put_str(b, in->suspect ? in->suspect : "");
+	rep_buf_put(b, ", \"probe_start\": ", 17);
+	put_str(b, in->probe_start ? in->probe_start : "");
+	rep_buf_put(b, ", \"probe_end\": ", 15);
+	put_str(b, in->probe_end ? in->probe_end : "");
+	rep_buf_put(b, "},\n  \"evidence\": {\"triggers\": ", 30);
+	put_hex(b, in->triggers_sha256);
+	rep_buf_put(b, ", \"keyring\": ", 13);
+	if (in->has_keyring)
+		put_hex(b, in->keyring_sha256);
+	else
+		rep_buf_put(b, "null", 4);
+	rep_buf_put(b, ", \"transcripts\": [", 18);
+	for (size_t i = 0; i < in->n_transcripts; i++) {
+		rep_buf_put(b, i ? ", {\"head\": " : "{\"head\": ", i ? 11 : 9);
+		put_hex(b, in->transcript_heads[i]);
+		rep_buf_printf(b, ", \"lines\": %zu}",
+			       in->transcript_lines ? in->transcript_lines[i]
+						    : 0);
+	}
+	rep_buf_put(b, "]},\n", 4);
+}
+
+static void put_params(struct rep_buf *b, const cbd_attr_result *r,
+		       int full)
+{
+	rep_buf_put(b, "  \"parameters\": {\"alpha\": ", 27);
+	put_logp(b, log(r->alpha));
+	rep_buf_printf(b, ", \"num_classes\": %d, \"num_triggers\": %zu, "
+		       "\"answered\": %zu, \"failed\": %zu, \"unasked\": %zu, "
+		       "\"duplicates\": %zu, \"users_tested\": %llu, "
+		       "\"adjustment\": \"bonferroni\", \"threshold\": %d, "
+		       "\"table\": \"%s\"},\n",
+		       r->num_classes, r->num_triggers, r->answered,
+		       r->failed, r->unasked, r->duplicates,
+		       (unsigned long long)r->users_tested, r->threshold,
+		       full ? "full" : "significant+top");
+}
+
+/* "user alice", "a possible coalition of 2 users: a, b", ... */
+static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
+{
+	struct rep_buf s = {0};
+	size_t ns = r->n_significant;
+
+	if (ns == 1) {
+		rep_buf_put(&s, "Attributed to user ", 19);
+		rep_buf_put(&s, r->rows[0].id, strlen(r->rows[0].id));
+		rep_buf_printf(&s, " (%d of %zu answered triggers match, "
+			       "adjusted p = ", r->rows[0].matches,
+			       r->answered);
+	} else if (ns > 1) {
+		rep_buf_printf(&s, "Attributed to a possible coalition of "
+			       "%zu users: ", ns);
+		for (size_t i = 0; i < ns && i < 10; i++) {
+			if (i)
+				rep_buf_put(&s, ", ", 2);
+			rep_buf_put(&s, r->rows[i].id, strlen(r->rows[i].id));
+		}
+		if (ns > 10)
+			rep_buf_printf(&s, " and %zu more", ns - 10);
+		rep_buf_put(&s, " (largest adjusted p = ", 23);
+	} else if (r->users_tested > 0) {
+		rep_buf_put(&s, "No attribution: no user's matches are "
+			    "significant at alpha = ", 62);
+	}
+	if (ns > 0) {
+		char p[32];
+
+		cbd_report_fmt_logp(r->rows[ns - 1].log_p_adj, p);
+		rep_buf_printf(&s, "%s).", p);
+	} else if (r->users_tested > 0) {
+		char p[32];
+
+		cbd_report_fmt_logp(log(r->alpha), p);
+		rep_buf_printf(&s, "%s (best %d of %zu answered).", p,
+			       r->n_rows ? r->rows[0].matches : 0,
+			       r->answered);
+	}
+	if (r->watermark_tested) {
+		char p[32];
+
+		cbd_report_fmt_logp(r->watermark.log_p, p);
+		rep_buf_printf(&s, "%sThe owner's watermark is %s (%d of %zu "
+			       "match, p = %s).", s.len ? " " : "",
+			       r->watermark.significant ? "present"
+							: "not detected",
+			       r->watermark.matches, r->answered, p);
+	}
+	put_str(b, s.data ? s.data : "");
+	free(s.data);
+}
+
+static void put_verdict(struct rep_buf *b, const cbd_attr_result *r)
+{
+	const char *outcome = r->n_significant > 1	 ? "coalition"
+			      : r->n_significant == 1 ? "attributed"
+						      : "no attribution";
+
+	rep_buf_put(b, "  \"verdict\": {\"outcome\": ", 26);
+	put_str(b, outcome);
+	rep_buf_put(b, ", \"attributed\": [", 17);
+	for (size_t i = 0; i < r->n_significant; i++) {
+		if (i)
+			rep_buf_put(b, ", ", 2);
+		put_str(b, r->rows[i].id);
+	}
+	rep_buf_printf(b, "], \"watermark\": \"%s\", \"summary\": ",
+		       !r->watermark_tested	     ? "not tested"
+		       : r->watermark.significant ? "present"
+						  : "not detected");
+	put_sentence(b, r);
+	rep_buf_put(b, "}\n}\n", 4);
+}
+
+cbd_status cbd_report_build(const cbd_attribution *a,
+			    const cbd_report_info *in, char **json,
+			    size_t *len, cbd_err *err)
+{
+	const cbd_attr_result *r = cbd_attribution_result(a);
+	struct rep_buf b = {0};
+	char *pem = NULL, kid[CBD_KEY_ID_LEN + 1];
+	int full;
+
+	*json = NULL;
+	*len = 0;
+	if (!r)
+		return cbd_err_set(err, CBD_E_USAGE,
+				   "attribution has not been run");
+	if (in->key) {
+		cbd_status s = cbd_key_public_pem(in->key, &pem, err);
+
+		if (s != CBD_OK)
+			return s;
+		cbd_key_id(in->key, kid);
+	}
+	full = r->n_rows == r->users_tested && r->n_rows > CBD_REPORT_TOP;
+	put_header(&b, in, pem, in->key ? kid : NULL);
+	free(pem);
+	put_params(&b, r, full);
+	rep_buf_put(&b, "  \"watermark\": ", 15);
+	if (r->watermark_tested)
+		put_row(&b, &r->watermark, 0);
+	else
+		rep_buf_put(&b, "null", 4);
+	rep_buf_put(&b, ",\n  \"users\": [", 14);
+	for (size_t i = 0; i < r->n_rows; i++) {
+		rep_buf_put(&b, i ? ",\n    " : "\n    ", i ? 6 : 5);
+		put_row(&b, &r->rows[i], 1);
+	}
+	rep_buf_put(&b, r->n_rows ? "\n  ],\n" : "],\n", r->n_rows ? 6 : 3);
+	rep_buf_put(&b, "  \"histogram\": [", 16);
+	for (size_t s = 0; s <= r->answered; s++)
+		rep_buf_printf(&b, s ? ", %llu" : "%llu",
+			       (unsigned long long)r->histogram[s]);
+	rep_buf_put(&b, "],\n", 3);
+	put_verdict(&b, r);
+	if (b.failed) {
+		free(b.data);
+		return cbd_err_set(err, CBD_E_NOMEM,
+				   "out of memory building the report");
+	}
+	*json = b.data;
+	*len = b.len;
+	return CBD_OK;
+}
+
+/* ---- signatures ------------------------------------------------------- */
+
+#define SNIFF "{\n  \"format\": \"" CBD_REPORT_FORMAT "\","
+
+int cbd_report_sniff(const uint8_t *buf, size_t len)
+{
+	size_t n = strlen(SNIFF);
+
+	return len >= n && memcmp(buf, SNIFF, n) == 0;
+}
+
+cbd_status cbd_report_sign(const cbd_key *k, const uint8_t *buf, size_t len,
+			   uint8_t sig[CBD_SIG_LEN], cbd_err *err)
+{
+	if (!cbd_key_is_private(k))
+		return cbd_err_set(err, CBD_E_USAGE,
+				   "signing a report needs a private key");
+	if (cbd_key_type_of(k) != CBD_KEY_ED25519)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "reports are signed with Ed25519 keys only");
+	return cbd_key_sign(k, buf, len, sig, err);
+}
+
+cbd_status cbd_report_parse(const uint8_t *buf, size_t len, void **json,
+			    cbd_err *err)
+{
+	cJSON *j;
+
+	*json = NULL;
+	if (len > CBD_MAX_REPORT)
+		return cbd_err_set(err, CBD_E_TOOBIG, "report larger than "
+				   "%zu bytes", CBD_MAX_REPORT);
+	if (!cbd_report_sniff(buf, len))
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "not a %s report", CBD_REPORT_FORMAT);
+	j = cJSON_ParseWithLength((const char *)buf, len);
+	if (!cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		return cbd_err_set(err, CBD_E_FORMAT, "report is not valid "
+				   "JSON");
+	}
+	*json = j;
+	return CBD_OK;
+}
+
+static cbd_status embedded_key(const cJSON *j, cbd_key **key,
+			       char kid[CBD_KEY_ID_LEN + 1], cbd_err *err)
+{
+	const cJSON *inv = cJSON_GetObjectItemCaseSensitive(j, "investigator");
+	const cJSON *pem = cJSON_GetObjectItemCaseSensitive(inv, "public_key");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(inv, "key_id");
+	cbd_status s;
+
+	if (!cJSON_IsString(pem) || !cJSON_IsString(id))
+		return cbd_err_set(err, CBD_E_VERIFY, "report is unsigned "
+				   "(no investigator key)");
+	s = cbd_key_from_pem(pem->valuestring, strlen(pem->valuestring),
+			     "investigator.public_key", key, err);
+	if (s != CBD_OK)
+		return s;
+	cbd_key_id(*key, kid);
+	if (strcmp(kid, id->valuestring) != 0)
+		return cbd_err_set(err, CBD_E_VERIFY, "embedded key id %s does "
+				   "not match the embedded key (%s)",
+				   id->valuestring, kid);
+	return CBD_OK;
+}
+
+cbd_status cbd_report_verify(const uint8_t *buf, size_t len,
+			     const uint8_t sig[CBD_SIG_LEN],
+			     const cbd_key *expect,
+			     char key_id[CBD_KEY_ID_LEN + 1], cbd_err *err)
+{
+	char kid[CBD_KEY_ID_LEN + 1], want[CBD_KEY_ID_LEN + 1];
+	cbd_key *key = NULL;
+	void *j = NULL;
+	cbd_status s;
+
+	s = cbd_report_parse(buf, len, &j, err);
+	if (s == CBD_OK)
+		s = embedded_key(j, &key, kid, err);
+	cJSON_Delete(j);
+	if (s != CBD_OK)
+		goto out;
+	if (expect) {
+		cbd_key_id(expect, want);
+		if (strcmp(want, kid) != 0) {
+			s = cbd_err_set(err, CBD_E_VERIFY, "report was signed "
+					"by key %s, not %s", kid, want);
+			goto out;
+		}
+	}
+	s = cbd_key_verify(expect ? expect : key, buf, len, sig, err);
+	if (s == CBD_E_VERIFY)
+		cbd_err_set(err, CBD_E_VERIFY, "bad report signature (key %s)",
+			    kid);
+	if (key_id)
+		memcpy(key_id, kid, sizeof(kid));
+out:
+	cbd_key_free(key);
+	return s;
+}

@@ -1,0 +1,32 @@
+/*
+ * report_internal.h — what report.c and pdf.c share (not public): a
+ * growing byte buffer, the number and time formats of formats/report.md,
+ * and parsing a report back (cJSON underneath, passed as void *).
+ */
+#ifndef CBD_REPORT_INTERNAL_H
+#define CBD_REPORT_INTERNAL_H
+
+#include "../util/util.h"
+
+#include <stdarg.h>
+
+struct rep_buf {
+	char *data;      /* NUL-terminated */
+	size_t len, cap;
+	int failed;      /* an allocation failed: the buffer is incomplete */
+};
+
+cbd_status rep_buf_put(struct rep_buf *b, const char *s, size_t n);
+cbd_status rep_buf_printf(struct rep_buf *b, const char *fmt, ...)
+	CBD_PRINTF(2, 3);
+
+/* A p-value from its natural log: "%.6f" mantissa, "e", exponent. */
+void cbd_report_fmt_logp(double log_p, char out[32]);
+/* Unix time as "YYYY-MM-DDTHH:MM:SSZ". */
+void cbd_report_fmt_time(int64_t t, char out[32]);
+
+/* Check the prefix and parse; *json is a cJSON * (cJSON_Delete it). */
+cbd_status cbd_report_parse(const uint8_t *buf, size_t len, void **json,
+			    cbd_err *err);
+
+#endif
