@@ -1,0 +1,361 @@
+/*
+ * cbd-attribute — name the licensee a suspect model was leaked from.
+ *
+ * Reads one or more probe transcripts of the suspect ('-' = stdin), the
+ * trigger set they were made from and the owner's keyring, and asks libcbd
+ * (cbd_attribution_*) which users' trace labels the suspect's answers match
+ * more often than chance; with --watermark it also tests the owner's
+ * labels.  Writes the canonical report (formats/report.md) to -o FILE or
+ * stdout (--json), signed with --sign-key (FILE.sig, raw Ed25519), and a
+ * one-paragraph summary on stderr.  Exit 0: attributed or watermark
+ * present; 1: nothing significant; sysexits otherwise.
+ */
+#include "tool.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct tool_opt opts[] = {
+	{"triggers", 't', TOOL_ARG, "FILE", "trigger set the transcripts "
+	 "were made from (required)", false},
+	{"keyring", 'k', TOOL_ARG, "FILE", "owner's keyring: test every "
+	 "user's trace labels", false},
+	{"watermark", 'w', TOOL_NOARG, NULL, "test the owner's watermark "
+	 "labels of the trigger set", false},
+	{"owner", 0, TOOL_ARG, "KEY", "owner public key the trigger set must "
+	 "be signed by", false},
+	{"alpha", 'a', TOOL_ARG, "P", "significance level after adjustment "
+	 "(default 1e-9)", false},
+	{"output", 'o', TOOL_ARG, "FILE", "write the report to FILE ('-' = "
+	 "stdout)", false},
+	{"json", 0, TOOL_NOARG, NULL, "write the report to stdout", false},
+	{"sign-key", 's', TOOL_ARG, "KEY", "investigator's Ed25519 private "
+	 "key: write FILE.sig beside -o FILE", false},
+	{"passphrase-file", 0, TOOL_ARG, "FILE", "passphrase of the signing "
+	 "key (first line of FILE)", false},
+	{"case", 'c', TOOL_ARG, "ID", "case identifier for the report", false},
+	{"investigator", 'i', TOOL_ARG, "NAME", "investigator's name for the "
+	 "report", false},
+	{"suspect", 0, TOOL_ARG, "ENDPOINT", "suspect endpoint (default: the "
+	 "first transcript's)", false},
+	{"top", 0, TOOL_ARG, "N", "table rows beyond the significant users "
+	 "(default 20)", false},
+	{"full-table", 0, TOOL_NOARG, NULL, "a table row for every user",
+	 false},
+	{"threads", 'j', TOOL_ARG, "N", "scoring threads (default: "
+	 "CBD_THREADS or all CPUs)", false},
+	{"quiet", 'q', TOOL_NOARG, NULL, "no summary on stderr", false},
+	TOOL_OPT_END
+};
+
+static struct tool T = {
+	"cbd-attribute", "-t TRIGGERS [-k KEYRING] [-w] [options] TRANSCRIPT...",
+	"Attribute a suspect model's answers to a licensee (trace) or the "
+	"owner (watermark).", opts, {0}, {{0}}, 0, NULL
+};
+
+static int64_t report_time(void)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+
+	if (!e || !*e)
+		return (int64_t)time(NULL);
+	v = strtoll(e, &end, 10);
+	if (*end || v < 0)
+		tool_usage_error(&T, "SOURCE_DATE_EPOCH is not a Unix time "
+				 "('%s')", e);
+	return (int64_t)v;
+}
+
+static int load_passphrase(const char *path, char **pass, cbd_err *err)
+{
+	uint8_t *buf;
+	size_t len;
+	cbd_status s = cbd_file_read(path, 4096, &buf, &len, err);
+
+	if (s != CBD_OK)
+		return s;
+	buf[strcspn((char *)buf, "\r\n")] = 0;
+	*pass = (char *)buf;
+	return CBD_OK;
+}
+
+static cbd_status keyring_digest(const char *path, uint8_t d[CBD_SHA256_LEN],
+				 cbd_err *err)
+{
+	uint8_t *buf;
+	size_t len;
+	cbd_status s = cbd_file_read(path, CBD_MAX_FILE, &buf, &len, err);
+
+	if (s != CBD_OK)
+		return s;
+	s = cbd_sha256(buf, len, d, err);
+	explicit_bzero(buf, len);
+	free(buf);
+	return s;
+}
+
+static void summary(const cbd_attr_result *r, const char *sign_id)
+{
+	char p[64];
+
+	fprintf(stderr, "%s: %zu of %zu triggers answered (%zu failed, %zu "
+		"not asked, %zu duplicate answers ignored); K = %d.",
+		T.name, r->answered, r->num_triggers, r->failed, r->unasked,
+		r->duplicates, r->num_classes);
+	if (r->users_tested > 0) {
+		fprintf(stderr, " %llu users tested in %.2f s at alpha %g "
+			"(Bonferroni): %d matches or more are significant.",
+			(unsigned long long)r->users_tested, r->seconds,
+			r->alpha, r->threshold);
+		if (r->n_significant == 0)
+			fprintf(stderr, " No attribution (best: %s with %d).",
+				r->n_rows ? r->rows[0].id : "-",
+				r->n_rows ? r->rows[0].matches : 0);
+		else
+			fprintf(stderr, " Attributed to%s:",
+				r->n_significant > 1 ? " a possible coalition"
+						     : "");
+		for (size_t i = 0; i < r->n_significant; i++) {
+			snprintf(p, sizeof(p), "%.3g",
+				 -r->rows[i].log_p_adj / log(10.0));
+			fprintf(stderr, "%s %s (%d matches, -log10 adjusted p "
+				"%s)", i ? "," : "", r->rows[i].id,
+				r->rows[i].matches, p);
+		}
+		if (r->n_significant)
+			fputc('.', stderr);
+	}
+	if (r->watermark_tested)
+		fprintf(stderr, " Owner watermark %s: %d of %zu match "
+			"(-log10 p %.3g).",
+			r->watermark.significant ? "present" : "not detected",
+			r->watermark.matches, r->answered,
+			-r->watermark.log_p / log(10.0));
+	if (sign_id)
+		fprintf(stderr, " Report signed by key %s.", sign_id);
+	fputc('\n', stderr);
+}
+
+struct inputs {
+	cbd_triggerset *ts;
+	cbd_keyring *kr;
+	cbd_key *owner, *sign;
+	cbd_transcript **tr;
+	int n_tr;
+	cbd_attribution *a;
+	uint8_t (*heads)[CBD_SHA256_LEN];
+	size_t *lines;
+};
+
+static void free_inputs(struct inputs *in)
+{
+	for (int i = 0; i < in->n_tr; i++)
+		cbd_transcript_free(in->tr[i]);
+	free(in->tr);
+	free(in->heads);
+	free(in->lines);
+	cbd_attribution_free(in->a);
+	cbd_triggerset_free(in->ts);
+	cbd_keyring_free(in->kr);
+	cbd_key_free(in->owner);
+	cbd_key_free(in->sign);
+}
+
+static cbd_status load_all(struct inputs *in, cbd_err *err)
+{
+	const char *owner = tool_get(&T, "owner", NULL);
+	const char *skey = tool_get(&T, "sign-key", NULL);
+	const char *kr = tool_get(&T, "keyring", NULL);
+	cbd_status s = CBD_OK;
+
+	if (owner && (s = cbd_key_load(owner, NULL, &in->owner, err)))
+		return s;
+	s = cbd_triggerset_load(tool_get(&T, "triggers", NULL), in->owner,
+				&in->ts, err);
+	if (s == CBD_OK && kr)
+		s = cbd_keyring_load(kr, &in->kr, err);
+	if (s == CBD_OK && skey) {
+		char *pass = NULL;
+		const char *pf = tool_get(&T, "passphrase-file", NULL);
+
+		if (pf)
+			s = load_passphrase(pf, &pass, err);
+		if (s == CBD_OK)
+			s = cbd_key_load(skey, pass, &in->sign, err);
+		if (pass) {
+			explicit_bzero(pass, strlen(pass));
+			free(pass);
+		}
+	}
+	if (s == CBD_OK)
+		s = cbd_attribution_new(in->ts, &in->a, err);
+	if (s != CBD_OK)
+		return s;
+	in->tr = calloc((size_t)T.argc, sizeof(*in->tr));
+	in->heads = calloc((size_t)T.argc, sizeof(*in->heads));
+	in->lines = calloc((size_t)T.argc, sizeof(*in->lines));
+	if (!in->tr || !in->heads || !in->lines)
+		return CBD_E_NOMEM;
+	for (int i = 0; i < T.argc && s == CBD_OK; i++) {
+		s = cbd_transcript_load(T.argv[i], &in->tr[i], err);
+		if (s != CBD_OK)
+			break;
+		in->n_tr = i + 1;
+		if (!cbd_transcript_complete(in->tr[i]))
+			tool_warn(&T, "transcript did not finish (no end line); "
+				  "using its records (%s)", T.argv[i]);
+		s = cbd_attribution_add_transcript(in->a, in->tr[i], err);
+		if (s != CBD_OK) {
+			size_t k = strlen(err->msg);
+
+			snprintf(err->msg + k, sizeof(err->msg) - k, " (%.200s)",
+				 T.argv[i]);
+		}
+		cbd_transcript_head(in->tr[i], in->heads[i]);
+		in->lines[i] = cbd_transcript_lines(in->tr[i]);
+	}
+	return s;
+}
+
+static void check_usage(void)
+{
+	int stdin_uses = 0;
+
+	if (!tool_has(&T, "triggers"))
+		tool_usage_error(&T, "--triggers is required");
+	if (!tool_has(&T, "keyring") && !tool_has(&T, "watermark"))
+		tool_usage_error(&T, "give --keyring, --watermark or both");
+	if (T.argc < 1)
+		tool_usage_error(&T, "no transcript given");
+	for (int i = 0; i < T.argc; i++)
+		stdin_uses += strcmp(T.argv[i], "-") == 0;
+	if (stdin_uses > 1)
+		tool_usage_error(&T, "'-' (stdin) given more than once");
+	if (tool_has(&T, "sign-key") &&
+	    strcmp(tool_get(&T, "output", "-"), "-") == 0)
+		tool_usage_error(&T, "--sign-key needs -o FILE (the signature "
+				 "goes to FILE.sig)");
+	if (tool_has(&T, "json") && tool_has(&T, "output") &&
+	    strcmp(tool_get(&T, "output", ""), "-") != 0)
+		tool_usage_error(&T, "--json and -o FILE both name the report's "
+				 "destination");
+	if (tool_has(&T, "passphrase-file") && !tool_has(&T, "sign-key"))
+		tool_usage_error(&T, "--passphrase-file without --sign-key");
+}
+
+static double get_alpha(void)
+{
+	const char *s = tool_get(&T, "alpha", NULL);
+	char *end;
+	double v;
+
+	if (!s)
+		return CBD_ALPHA_DEFAULT;
+	v = strtod(s, &end);
+	if (*s == 0 || *end || !(v > 0.0 && v < 1.0))
+		tool_usage_error(&T, "--alpha wants a number between 0 and 1, "
+				 "not '%s'", s);
+	return v;
+}
+
+static cbd_status write_report(struct inputs *in, const char *json,
+			       size_t len, char kid[CBD_KEY_ID_LEN + 1],
+			       cbd_err *err)
+{
+	const char *out = tool_get(&T, "output", tool_has(&T, "json") ? "-"
+								      : NULL);
+	uint8_t sig[CBD_SIG_LEN];
+	char *sigpath;
+	cbd_status s;
+
+	if (!out)
+		return CBD_OK;
+	if (!in->sign)
+		return cbd_file_write_atomic(out, json, len, 0644, err);
+	s = cbd_report_sign(in->sign, (const uint8_t *)json, len, sig, err);
+	if (s != CBD_OK)
+		return s;
+	cbd_key_id(in->sign, kid);
+	if (asprintf(&sigpath, "%s.sig", out) < 0)
+		return CBD_E_NOMEM;
+	s = cbd_file_write_atomic(sigpath, sig, sizeof(sig), 0644, err);
+	if (s == CBD_OK) {
+		s = cbd_file_write_atomic(out, json, len, 0644, err);
+		if (s != CBD_OK)
+			unlink(sigpath);
+	}
+	free(sigpath);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	struct inputs in = {0};
+	cbd_attribute_opts o = {0};
+	cbd_report_info ri = {0};
+	const cbd_attr_result *r;
+	const cbd_transcript_header *h;
+	char *json = NULL, kid[CBD_KEY_ID_LEN + 1] = "";
+	size_t len = 0;
+	cbd_err err = {0};
+	cbd_status s;
+	int rc;
+
+	tool_parse(&T, argc, argv);
+	check_usage();
+	o.alpha = get_alpha();
+	o.watermark = tool_has(&T, "watermark");
+	o.full_table = tool_has(&T, "full-table");
+	o.top = (size_t)tool_get_long(&T, "top", CBD_REPORT_TOP, 1, 1000000);
+	o.threads = (int)tool_get_long(&T, "threads", 0, 1, 64);
+	s = load_all(&in, &err);
+	if (s == CBD_OK)
+		s = cbd_attribution_run(in.a, in.kr, &o, &err);
+	if (s != CBD_OK)
+		goto fail;
+	r = cbd_attribution_result(in.a);
+	h = cbd_transcript_get_header(in.tr[0]);
+	ri.case_id = tool_get(&T, "case", "");
+	ri.investigator = tool_get(&T, "investigator", "");
+	ri.key = in.sign;
+	ri.suspect = tool_get(&T, "suspect", h->endpoint);
+	ri.created = report_time();
+	ri.probe_start = h->start;
+	ri.probe_end = "";
+	ri.tool = "cbd-attribute " CBD_VERSION;
+	cbd_triggerset_digest(in.ts, ri.triggers_sha256);
+	ri.n_transcripts = (size_t)in.n_tr;
+	ri.transcript_heads = (const uint8_t(*)[CBD_SHA256_LEN])in.heads;
+	ri.transcript_lines = in.lines;
+	if (in.kr) {
+		ri.has_keyring = 1;
+		s = keyring_digest(tool_get(&T, "keyring", NULL),
+				   ri.keyring_sha256, &err);
+	}
+	if (s == CBD_OK)
+		s = cbd_report_build(in.a, &ri, &json, &len, &err);
+	if (s == CBD_OK)
+		s = write_report(&in, json, len, kid, &err);
+	if (s != CBD_OK)
+		goto fail;
+	if (!tool_has(&T, "quiet"))
+		summary(r, kid[0] ? kid : NULL);
+	rc = r->n_significant > 0 ||
+			     (r->watermark_tested && r->watermark.significant)
+		     ? 0
+		     : 1;
+	free(json);
+	free_inputs(&in);
+	return rc;
+fail:
+	rc = tool_fail(&T, &err);
+	free(json);
+	free_inputs(&in);
+	return rc;
+}
