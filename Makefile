@@ -144,3 +144,46 @@ clean:
 	rm -rf build build-san
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ------------------------------------------------------------------------
+# Fuzzing and valgrind (tests/fuzz/, issue 8).  Kept apart from the rest.
+#
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="tensor ..."]
+#       libcbd built again with clang, ASan+UBSan and -fsanitize=fuzzer-no-link
+#       into build-fuzz/ (build/ and build-san/ are not touched); each
+#       tests/fuzz/fuzz_<t>.c linked with -fsanitize=fuzzer and run for
+#       FUZZ_SECONDS, one at a time, from its seeds in tests/fuzz/corpus/<t>/.
+#   make valgrind
+#       the CLI suite's main paths under valgrind (tests/fuzz/valgrind.sh).
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined,fuzzer-no-link \
+                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+		SANFLAGS="$(FUZZ_SAN)" WARN="-Wall -Wextra" \
+		$(FUZZ_BUILD)/libcbd.a
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) \
+		$(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz_%)
+
+$(FUZZ_BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
+		$(FUZZ_BUILD)/libcbd.a
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $<"
+	$(Q)$(FUZZ_CC) -std=c11 -O1 -g $(FUZZ_SAN:fuzzer-no-link=fuzzer) \
+		-Iinclude -Ilib -Ilib/util -I$(FUZZ_BUILD)/gen -D_GNU_SOURCE \
+		$(PKG_CFLAGS) -o $@ $< $(FUZZ_BUILD)/libcbd.a $(PKG_LIBS)
+
+fuzz: fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		sh tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+valgrind: deps
+	@$(MAKE) --no-print-directory all-tests
+	@BUILD=$(BUILD) sh tests/fuzz/valgrind.sh
+
+.PHONY: fuzz-build valgrind

@@ -78,7 +78,7 @@ cbd_status cbd_json_tensor_parse(const uint8_t *buf, size_t len,
 	int64_t dims[CBD_MAX_DIMS];
 	cJSON *doc;
 	cbd_status s;
-	size_t k = 0;
+	size_t k = 0, nelem = 0, nbytes;
 	int ndim;
 
 	*out = NULL;
@@ -91,6 +91,16 @@ cbd_status cbd_json_tensor_parse(const uint8_t *buf, size_t len,
 		return cbd_err_set(err, CBD_E_FORMAT, "invalid JSON (%s)",
 				   name);
 	s = json_shape(doc, name, &ndim, dims, err);
+	if (s == CBD_OK)
+		s = cbd_tensor_size(CBD_DT_FLOAT32, ndim, dims, &nelem, &nbytes,
+				    err);
+	/* The shape comes from the first element at each depth; n numbers
+	 * take at least n bytes, so a shape the text cannot hold is ragged
+	 * and is refused before we allocate for it. */
+	if (s == CBD_OK && nelem > len)
+		s = cbd_err_set(err, CBD_E_SHAPE,
+				"JSON tensor is ragged: shape needs %zu "
+				"numbers (%s)", nelem, name);
 	if (s == CBD_OK)
 		s = cbd_tensor_new(CBD_DT_FLOAT32, ndim, dims, out, err);
 	if (s == CBD_OK)

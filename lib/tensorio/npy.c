@@ -91,7 +91,7 @@ static cbd_status parse_shape(const char *h, const char *name, int *ndim,
 cbd_status cbd_npy_parse(const uint8_t *buf, size_t len, const char *name,
 			 cbd_tensor **out, cbd_err *err)
 {
-	size_t hlen, off;
+	size_t hlen, off, nelem, want;
 	char header[NPY_MAX_HEADER + 1];
 	int64_t dims[CBD_MAX_DIMS];
 	cbd_dtype dt = CBD_DT_UINT8;
@@ -129,19 +129,18 @@ cbd_status cbd_npy_parse(const uint8_t *buf, size_t len, const char *name,
 	s = parse_shape(header, name, &ndim, dims, err);
 	if (s != CBD_OK)
 		return s;
-	s = cbd_tensor_new(dt, ndim, dims, out, err);
+	/* Compare the shape with the data before allocating for it. */
+	s = cbd_tensor_size(dt, ndim, dims, &nelem, &want, err);
 	if (s != CBD_OK)
 		return cbd_err_prefix(err, "%s", name);
 	off += hlen;
-	if (len - off != (*out)->nbytes) {
-		size_t want = (*out)->nbytes;
-
-		cbd_tensor_free(*out);
-		*out = NULL;
+	if (len - off != want)
 		return cbd_err_set(err, CBD_E_FORMAT,
 				   "NPY data is %zu bytes, shape needs %zu "
 				   "(%s)", len - off, want, name);
-	}
+	s = cbd_tensor_new(dt, ndim, dims, out, err);
+	if (s != CBD_OK)
+		return cbd_err_prefix(err, "%s", name);
 	memcpy((*out)->data, buf + off, (*out)->nbytes);
 	return CBD_OK;
 }

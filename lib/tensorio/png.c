@@ -17,12 +17,17 @@ static cbd_status read_pixels(png_image *img, const uint8_t *buf,
 {
 	int gray = !(img->format & PNG_FORMAT_FLAG_COLOR);
 	int64_t dims[3] = {gray ? 1 : 3, img->height, img->width};
-	size_t hw = (size_t)img->height * img->width;
+	size_t hw = (size_t)img->height * img->width, nelem, nbytes;
 	uint8_t *pix;
 	cbd_status s;
 
 	(void)buf;
 	(void)len;
+	/* The element cap before decoding: a small file can claim a huge
+	 * image. */
+	s = cbd_tensor_size(CBD_DT_UINT8, 3, dims, &nelem, &nbytes, err);
+	if (s != CBD_OK)
+		return cbd_err_prefix(err, "%s", name);
 	img->format = gray ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
 	pix = cbd_xmalloc(PNG_IMAGE_SIZE(*img), err);
 	if (!pix)

@@ -3,9 +3,11 @@
  *
  * A cbd_tensor owns one malloc'd block of nbytes.  Creation checks each
  * dimension and the product against CBD_MAX_ELEMS and size_t overflow, so
- * readers of untrusted files can call it with whatever dims they parsed.
+ * readers of untrusted files can call it with whatever dims they parsed;
+ * cbd_tensor_size() does the same checks without allocating, so a reader
+ * can first compare what a header claims with the bytes it actually has.
  */
-#include "../util/util.h"
+#include "tensorio.h"
 
 #include <string.h>
 
@@ -31,13 +33,11 @@ const char *cbd_dtype_name(cbd_dtype dt)
 	return "unknown";
 }
 
-cbd_status cbd_tensor_new(cbd_dtype dt, int ndim, const int64_t *dims,
-			  cbd_tensor **out, cbd_err *err)
+cbd_status cbd_tensor_size(cbd_dtype dt, int ndim, const int64_t *dims,
+			   size_t *nelem_out, size_t *nbytes_out, cbd_err *err)
 {
-	size_t esize = cbd_dtype_size(dt), nelem = 1, nbytes;
-	cbd_tensor *t;
+	size_t esize = cbd_dtype_size(dt), nelem = 1;
 
-	*out = NULL;
 	if (!esize)
 		return cbd_err_set(err, CBD_E_USAGE, "unknown dtype %d",
 				   (int)dt);
@@ -57,8 +57,23 @@ cbd_status cbd_tensor_new(cbd_dtype dt, int ndim, const int64_t *dims,
 					   "tensor has more than %lld elements",
 					   (long long)CBD_MAX_ELEMS);
 	}
-	if (!cbd_mul_size(nelem, esize, &nbytes))
+	if (!cbd_mul_size(nelem, esize, nbytes_out))
 		return cbd_err_set(err, CBD_E_TOOBIG, "tensor too large");
+	*nelem_out = nelem;
+	return CBD_OK;
+}
+
+cbd_status cbd_tensor_new(cbd_dtype dt, int ndim, const int64_t *dims,
+			  cbd_tensor **out, cbd_err *err)
+{
+	size_t nelem, nbytes;
+	cbd_tensor *t;
+	cbd_status s;
+
+	*out = NULL;
+	s = cbd_tensor_size(dt, ndim, dims, &nelem, &nbytes, err);
+	if (s != CBD_OK)
+		return s;
 	t = cbd_xcalloc(1, sizeof(*t), err);
 	if (!t)
 		return CBD_E_NOMEM;

@@ -6,6 +6,10 @@
 
 #include "../util/util.h"
 
+/* The checks of cbd_tensor_new() (dims, element cap, overflow) without
+ * allocating: element and byte counts of such a tensor. */
+cbd_status cbd_tensor_size(cbd_dtype dt, int ndim, const int64_t *dims,
+			   size_t *nelem, size_t *nbytes, cbd_err *err);
 cbd_status cbd_png_parse(const uint8_t *buf, size_t len, const char *name,
 			 cbd_tensor **out, cbd_err *err);
 cbd_status cbd_png_encode(const cbd_tensor *t, uint8_t **buf, size_t *len,

@@ -94,6 +94,7 @@ cbd_status cbd_err_prefix(cbd_err *err, const char *fmt, ...)
 		memcpy(err->msg + n, ": ", 2);
 		n += 2;
 		room -= 2;
+		err->msg[n] = 0; /* strncat appends at the first NUL */
 		strncat(err->msg + n, old, room);
 	}
 	return err->code;

@@ -1,0 +1,89 @@
+/*
+ * test_fuzz_regress.c — replays the fuzz seeds and every input that once
+ * crashed a fuzz target, in the ordinary test build.
+ *
+ * Each libFuzzer target in tests/fuzz/fuzz_<t>.c is included here with its
+ * entry point renamed, so `make check` (and `make check SAN=1`, under
+ * ASan+UBSan) runs every file of tests/fuzz/corpus/<t>/ and
+ * tests/fuzz/regress/<t>/ through exactly the code the fuzzer ran.  A target aborts on a broken
+ * contract, which fails the test run.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+#define LLVMFuzzerTestOneInput fuzz_target_tensor
+#include "../fuzz/fuzz_tensor.c"
+#undef LLVMFuzzerTestOneInput
+
+typedef int (*fuzz_fn)(const uint8_t *, size_t);
+
+/* Run fn on every file in dir (missing dir: nothing); returns the count. */
+static size_t replay_dir(const char *dir, fuzz_fn fn)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char path[4096];
+		uint8_t *buf;
+		size_t len;
+		cbd_err e = {0};
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (cbd_file_read(path, CBD_MAX_FILE, &buf, &len, &e) !=
+		    CBD_OK)
+			fail_msg("%s", e.msg);
+		print_message("# replay %s\n", path);
+		fn(buf, len);
+		free(buf);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void replay(const char *target, fuzz_fn fn, int need_seeds)
+{
+	const char *top = getenv("CBD_TOP");
+	char dir[4096];
+	size_t seeds;
+
+	if (!top)
+		top = ".";
+	snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus/%s", top, target);
+	seeds = replay_dir(dir, fn);
+	if (need_seeds && seeds == 0)
+		fail_msg("no seeds in %s", dir);
+	snprintf(dir, sizeof(dir), "%s/tests/fuzz/regress/%s", top, target);
+	replay_dir(dir, fn);
+}
+
+static void test_tensor(void **state)
+{
+	(void)state;
+	replay("tensor", fuzz_target_tensor, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tensor),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
