@@ -267,6 +267,9 @@ cbd_status cbd_key_public_copy(const cbd_key *k, cbd_key **out,
 			       cbd_err *err);
 /* 1 if a and b have the same public key (either may be private). */
 int cbd_key_equal(const cbd_key *a, const cbd_key *b);
+/* Is id a valid user/key id: 1 to 64 of [A-Za-z0-9._-], starting with a
+ * letter or digit (safe as a file-name component)? */
+int cbd_id_valid(const char *id);
 /* "ed25519" / "p256"; cbd_key_type_parse returns 0 for an unknown name. */
 const char *cbd_key_type_name(cbd_key_type t);
 cbd_key_type cbd_key_type_parse(const char *name);
@@ -387,7 +390,9 @@ int cbd_trace_label(const uint8_t secret[CBD_TRACE_SECRET_LEN],
 /* ------------------------------------------------------------------ */
 /* Trigger sets                                     -- lib/triggers*   */
 /* ------------------------------------------------------------------ */
-/* formats/triggers.md: signed inputs plus what the owner expects. */
+/* formats/triggers.md: signed inputs plus what the owner expects.  A set
+ * is FILE (JSON, "cbd-triggers/1") plus FILE.sig, the owner's detached
+ * signature over FILE's exact bytes. */
 
 typedef struct cbd_triggerset cbd_triggerset;
 
@@ -418,6 +423,22 @@ void cbd_triggerset_digest(const cbd_triggerset *ts,
 cbd_status cbd_triggerset_input_float(const cbd_triggerset *ts, size_t i,
 				      float **x, cbd_err *err);
 void cbd_triggerset_free(cbd_triggerset *ts);
+/* Signer key recorded in the file (borrowed). */
+const cbd_key *cbd_triggerset_signer(const cbd_triggerset *ts);
+cbd_mode cbd_triggerset_mode(const cbd_triggerset *ts);
+
+/* Building a set (cbd-sign): an empty set for circuit c (watermark or
+ * trace), triggers added as signed byte samples (q: n bytes, copied; the
+ * message is recomputed from q), then saved to path and path.sig signed by
+ * owner (a private key); created is written as the set's time. */
+cbd_status cbd_triggerset_new(const cbd_circuit *c, cbd_triggerset **out,
+			      cbd_err *err);
+cbd_status cbd_triggerset_add(cbd_triggerset *ts, const char *id,
+			      const uint8_t *q, int owner_label,
+			      uint16_t payload, int key_index, cbd_err *err);
+cbd_status cbd_triggerset_save(const cbd_triggerset *ts, const char *path,
+			       const cbd_key *owner, int64_t created,
+			       cbd_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Archives                                         -- lib/archive*    */
