@@ -1,0 +1,1141 @@
+/*
+ * dnnl_ops.c — numerical kernels on oneDNN (C API, dnnl.h, v2.6).
+ *
+ * Each kernel derives ONNX output shapes and oneDNN parameters from the
+ * node's attributes and the actual input shapes, then runs one primitive.
+ * The primitive and its memory objects are cached in node->state (struct
+ * dn_prim) keyed by the input shapes (plus run-time scalars such as Clip
+ * bounds): a node builds its primitive once per input shape and reuses it.
+ * Memory objects are created without a buffer (DNNL_MEMORY_NONE) and
+ * pointed at the value buffers before each execution.
+ *
+ * Fusion: a Conv marked fuse_relu (graph.c) gets an eltwise_relu post-op;
+ * its bias input may be the folded BatchNormalization.  Gemm's alpha is an
+ * output scale and beta*C a "sum" post-op over a prefilled destination.
+ *
+ * Threads: Debian's libdnnl is built with DNNL_CPU_RUNTIME = OMP, so the
+ * thread count is the OpenMP one; omp_set_num_threads (from the libgomp
+ * that libdnnl already loads, found with dlsym) is called from the calling
+ * thread before each run.
+ */
+#include "nn.h"
+
+#include <dlfcn.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+
+#define DN_MAX_ARGS 8
+#define DN_KEY_MAX (NN_MAX_IO * (CBD_MAX_DIMS + 1) + 8)
+
+struct nn_dnnl {
+	dnnl_engine_t eng;
+	dnnl_stream_t strm;
+};
+
+typedef struct dn_prim {
+	int64_t key[DN_KEY_MAX];
+	int nkey;
+	dnnl_primitive_t p;
+	int nargs;
+	dnnl_exec_arg_t args[DN_MAX_ARGS];
+} dn_prim;
+
+typedef void (*omp_set_fn)(int);
+
+cbd_status nn_dnnl_init(cbd_nn *nn, cbd_err *err)
+{
+	struct nn_dnnl *d = cbd_xcalloc(1, sizeof(*d), err);
+
+	if (!d)
+		return CBD_E_NOMEM;
+	nn->dnnl = d;
+	if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
+	    dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) !=
+		    dnnl_success)
+		return cbd_err_set(err, CBD_E_INTERNAL,
+				   "cannot create oneDNN engine");
+	return CBD_OK;
+}
+
+void nn_dnnl_fini(cbd_nn *nn)
+{
+	struct nn_dnnl *d = nn->dnnl;
+
+	if (!d)
+		return;
+	if (d->strm)
+		dnnl_stream_destroy(d->strm);
+	if (d->eng)
+		dnnl_engine_destroy(d->eng);
+	free(d);
+	nn->dnnl = NULL;
+}
+
+void nn_dnnl_set_threads(cbd_nn *nn)
+{
+	static omp_set_fn set;
+	static int looked;
+
+	if (!looked) {
+		*(void **)&set = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+		looked = 1;
+	}
+	if (set)
+		set(nn->threads);
+}
+
+static void dn_prim_free(void *state)
+{
+	dn_prim *c = state;
+
+	if (!c)
+		return;
+	for (int i = 0; i < c->nargs; i++)
+		if (c->args[i].memory)
+			dnnl_memory_destroy(c->args[i].memory);
+	if (c->p)
+		dnnl_primitive_destroy(c->p);
+	free(c);
+}
+
+/* Key of a node's input shapes plus extra words. */
+static int dn_key(cbd_nn *nn, const nn_node *n, int64_t *key,
+		  const int64_t *extra, int nextra)
+{
+	int k = 0;
+
+	for (int i = 0; i < n->n_in; i++) {
+		const nn_val *v = nn_in(nn, n, i);
+
+		key[k++] = v ? v->ndim : -1;
+		for (int j = 0; v && j < v->ndim; j++)
+			key[k++] = v->dims[j];
+	}
+	for (int i = 0; i < nextra; i++)
+		key[k++] = extra[i];
+	return k;
+}
+
+/* The cached primitive if it was built for this key, else NULL. */
+static dn_prim *dn_cached(nn_node *n, const int64_t *key, int nk)
+{
+	dn_prim *c = n->state;
+
+	if (c && c->nkey == nk &&
+	    memcmp(c->key, key, sizeof(int64_t) * (size_t)nk) == 0)
+		return c;
+	dn_prim_free(c);
+	n->state = NULL;
+	return NULL;
+}
+
+static void md_plain(dnnl_memory_desc_t *md, int ndim, const int64_t *dims)
+{
+	dnnl_dims_t d, st;
+	int64_t s = 1;
+
+	if (ndim == 0) {
+		d[0] = 1;
+		st[0] = 1;
+		dnnl_memory_desc_init_by_strides(md, 1, d, dnnl_f32, st);
+		return;
+	}
+	for (int i = ndim - 1; i >= 0; i--) {
+		d[i] = dims[i];
+		st[i] = s;
+		s *= dims[i] ? dims[i] : 1;
+	}
+	dnnl_memory_desc_init_by_strides(md, ndim, d, dnnl_f32, st);
+}
+
+static cbd_status dn_status(const nn_node *n, dnnl_status_t st,
+			    const char *what, cbd_err *err)
+{
+	return nn_fail(n, err, st == dnnl_unimplemented ? CBD_E_UNSUPPORTED
+							: CBD_E_INTERNAL,
+		       "oneDNN %s: %s", what, dnnl_status2str(st));
+}
+
+/* Build the primitive for op_desc and memory objects for args. */
+static cbd_status dn_create(cbd_nn *nn, nn_node *n, const void *op_desc,
+			    dnnl_primitive_attr_t attr, int nargs,
+			    const int *arg_ids,
+			    const dnnl_memory_desc_t *const *mds,
+			    const int64_t *key, int nk, dn_prim **out,
+			    cbd_err *err)
+{
+	struct nn_dnnl *d = nn->dnnl;
+	dnnl_primitive_desc_t pd = NULL;
+	dn_prim *c;
+	dnnl_status_t st;
+
+	c = cbd_xcalloc(1, sizeof(*c), err);
+	if (!c)
+		return CBD_E_NOMEM;
+	memcpy(c->key, key, sizeof(int64_t) * (size_t)nk);
+	c->nkey = nk;
+	st = dnnl_primitive_desc_create(&pd, op_desc, attr, d->eng, NULL);
+	if (st == dnnl_success) {
+		st = dnnl_primitive_create(&c->p, pd);
+		dnnl_primitive_desc_destroy(pd);
+	}
+	for (int i = 0; st == dnnl_success && i < nargs; i++) {
+		c->args[i].arg = arg_ids[i];
+		st = dnnl_memory_create(&c->args[i].memory, mds[i], d->eng,
+					DNNL_MEMORY_NONE);
+		c->nargs = i + 1;
+	}
+	if (st != dnnl_success) {
+		dn_prim_free(c);
+		return dn_status(n, st, "primitive", err);
+	}
+	n->state = c;
+	n->state_free = dn_prim_free;
+	*out = c;
+	return CBD_OK;
+}
+
+static cbd_status dn_exec(cbd_nn *nn, const nn_node *n, dn_prim *c,
+			  void *const *bufs, cbd_err *err)
+{
+	struct nn_dnnl *d = nn->dnnl;
+	dnnl_status_t st = dnnl_success;
+
+	for (int i = 0; st == dnnl_success && i < c->nargs; i++)
+		st = dnnl_memory_set_data_handle(c->args[i].memory, bufs[i]);
+	if (st == dnnl_success)
+		st = dnnl_primitive_execute(c->p, d->strm, c->nargs, c->args);
+	if (st == dnnl_success)
+		st = dnnl_stream_wait(d->strm);
+	return st == dnnl_success ? CBD_OK : dn_status(n, st, "execute", err);
+}
+
+static cbd_status need_float(const nn_node *n, const nn_val *v,
+			     const char *what, cbd_err *err)
+{
+	if (!v)
+		return nn_fail(n, err, CBD_E_FORMAT, "missing %s", what);
+	if (v->dtype != CBD_DT_FLOAT32)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED,
+			       "%s is %s, only float32 is supported", what,
+			       cbd_dtype_name(v->dtype));
+	return CBD_OK;
+}
+
+/* ---------------- spatial geometry (Conv and pooling) ---------------- */
+
+typedef struct geom {
+	int r;                          /* spatial rank */
+	int64_t k[3], s[3], d[3], pl[3], pr[3], out[3];
+} geom;
+
+/* Fill g for input spatial dims in[] with kernel k[] (already in g). */
+static cbd_status geom_solve(const nn_node *n, geom *g, const int64_t *in,
+			     bool ceil_mode, cbd_err *err)
+{
+	int64_t pads[6] = {0};
+	int np = nn_attr_ints(n, "pads", pads, 6);
+	bool same_u = nn_attr_str_is(n, "auto_pad", "SAME_UPPER");
+	bool same_l = nn_attr_str_is(n, "auto_pad", "SAME_LOWER");
+	bool valid = nn_attr_str_is(n, "auto_pad", "VALID");
+	const Onnx__AttributeProto *ap = nn_attr(n, "auto_pad");
+
+	if (ap && !same_u && !same_l && !valid &&
+	    !nn_attr_str_is(n, "auto_pad", "NOTSET"))
+		return nn_fail(n, err, CBD_E_FORMAT, "bad auto_pad");
+	if (np >= 0 && np != 2 * g->r)
+		return nn_fail(n, err, CBD_E_FORMAT, "pads has %d values", np);
+	for (int i = 0; i < g->r; i++) {
+		int64_t eff = (g->k[i] - 1) * g->d[i] + 1, o, rem;
+
+		if (g->s[i] < 1 || g->d[i] < 1 || g->k[i] < 1)
+			return nn_fail(n, err, CBD_E_FORMAT,
+				       "bad kernel, stride or dilation");
+		if (same_u || same_l) {
+			int64_t tot;
+
+			o = (in[i] + g->s[i] - 1) / g->s[i];
+			tot = (o - 1) * g->s[i] + eff - in[i];
+			tot = tot < 0 ? 0 : tot;
+			g->pl[i] = same_u ? tot / 2 : tot - tot / 2;
+			g->pr[i] = tot - g->pl[i];
+		} else {
+			g->pl[i] = valid ? 0 : pads[i];
+			g->pr[i] = valid ? 0 : pads[i + g->r];
+			if (g->pl[i] < 0 || g->pr[i] < 0)
+				return nn_fail(n, err, CBD_E_UNSUPPORTED,
+					       "negative pads");
+			rem = in[i] + g->pl[i] + g->pr[i] - eff;
+			if (rem < 0)
+				return nn_fail(n, err, CBD_E_SHAPE,
+					       "kernel larger than the padded "
+					       "input");
+			o = rem / g->s[i] + 1;
+			if (ceil_mode && rem % g->s[i]) {
+				o++;
+				if ((o - 1) * g->s[i] >= in[i] + g->pl[i])
+					o--;
+			}
+		}
+		if (o < 1)
+			return nn_fail(n, err, CBD_E_SHAPE, "empty output");
+		/* oneDNN wants out == (in + pl + pr - eff) / s + 1 */
+		if ((in[i] + g->pl[i] + g->pr[i] - eff) / g->s[i] + 1 != o)
+			g->pr[i] = (o - 1) * g->s[i] + eff - in[i] - g->pl[i];
+		g->out[i] = o;
+	}
+	return CBD_OK;
+}
+
+static cbd_status geom_attrs(const nn_node *n, geom *g, bool dil,
+			     cbd_err *err)
+{
+	int64_t t[3];
+	int c;
+
+	for (int i = 0; i < 3; i++)
+		g->s[i] = g->d[i] = 1;
+	c = nn_attr_ints(n, "strides", t, 3);
+	if (c >= 0 && c != g->r)
+		return nn_fail(n, err, CBD_E_FORMAT, "strides has %d values",
+			       c);
+	for (int i = 0; i < c; i++)
+		g->s[i] = t[i];
+	c = nn_attr_ints(n, "dilations", t, 3);
+	if (c >= 0 && c != g->r)
+		return nn_fail(n, err, CBD_E_FORMAT,
+			       "dilations has %d values", c);
+	if (c > 0 && !dil)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED, "dilations");
+	for (int i = 0; i < c; i++)
+		g->d[i] = t[i];
+	return CBD_OK;
+}
+
+/* ------------------------------- Conv -------------------------------- */
+
+static cbd_status conv_shape(const nn_node *n, const nn_val *x,
+			     const nn_val *w, const nn_val *b, geom *g,
+			     int64_t *grp, cbd_err *err)
+{
+	int64_t ks[3];
+	int kc;
+	cbd_status s;
+
+	if (x->ndim < 3 || x->ndim > 5 || w->ndim != x->ndim)
+		return nn_fail(n, err, CBD_E_SHAPE,
+			       "input rank %d, weight rank %d (want 3 to 5)",
+			       x->ndim, w->ndim);
+	g->r = x->ndim - 2;
+	*grp = nn_attr_int(n, "group", 1);
+	if (*grp < 1 || x->dims[1] != w->dims[1] * *grp ||
+	    w->dims[0] % *grp)
+		return nn_fail(n, err, CBD_E_SHAPE,
+			       "channels %lld do not match weights [%lld,%lld] "
+			       "with group %lld", (long long)x->dims[1],
+			       (long long)w->dims[0], (long long)w->dims[1],
+			       (long long)*grp);
+	if (b && (b->ndim != 1 || b->dims[0] != w->dims[0]))
+		return nn_fail(n, err, CBD_E_SHAPE, "bias shape");
+	kc = nn_attr_ints(n, "kernel_shape", ks, 3);
+	for (int i = 0; i < g->r; i++) {
+		g->k[i] = w->dims[2 + i];
+		if (kc >= 0 && (kc != g->r || ks[i] != g->k[i]))
+			return nn_fail(n, err, CBD_E_SHAPE,
+				       "kernel_shape does not match weights");
+	}
+	s = geom_attrs(n, g, true, err);
+	if (s != CBD_OK)
+		return s;
+	return geom_solve(n, g, x->dims + 2, false, err);
+}
+
+static cbd_status conv_build(cbd_nn *nn, nn_node *n, const nn_val *x,
+			     const nn_val *w, const nn_val *b,
+			     const int64_t *od, const geom *g, int64_t grp,
+			     const int64_t *key, int nk, dn_prim **c,
+			     cbd_err *err)
+{
+	dnnl_memory_desc_t src, wei, bias, dst;
+	dnnl_convolution_desc_t cd;
+	dnnl_dims_t st, dl, pl, pr;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_post_ops_t po = NULL;
+	dnnl_status_t e;
+	int ids[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST,
+		      DNNL_ARG_BIAS};
+	const dnnl_memory_desc_t *mds[4] = {&src, &wei, &dst, &bias};
+	cbd_status s;
+
+	md_plain(&src, x->ndim, x->dims);
+	md_plain(&dst, x->ndim, od);
+	if (grp > 1) {
+		int64_t wd[CBD_MAX_DIMS + 1];
+
+		wd[0] = grp;
+		wd[1] = w->dims[0] / grp;
+		for (int i = 1; i < w->ndim; i++)
+			wd[i + 1] = w->dims[i];
+		md_plain(&wei, w->ndim + 1, wd);
+	} else {
+		md_plain(&wei, w->ndim, w->dims);
+	}
+	if (b)
+		md_plain(&bias, 1, b->dims);
+	for (int i = 0; i < g->r; i++) {
+		st[i] = g->s[i];
+		dl[i] = g->d[i] - 1;
+		pl[i] = g->pl[i];
+		pr[i] = g->pr[i];
+	}
+	e = dnnl_dilated_convolution_forward_desc_init(
+		&cd, dnnl_forward_inference, dnnl_convolution_direct, &src,
+		&wei, b ? &bias : NULL, &dst, st, dl, pl, pr);
+	if (e != dnnl_success)
+		return dn_status(n, e, "convolution", err);
+	if (n->fuse_relu) {
+		dnnl_primitive_attr_create(&attr);
+		dnnl_post_ops_create(&po);
+		dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0, 0);
+		dnnl_primitive_attr_set_post_ops(attr, po);
+	}
+	s = dn_create(nn, n, &cd, attr, b ? 4 : 3, ids, mds, key, nk, c, err);
+	if (po)
+		dnnl_post_ops_destroy(po);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	return s;
+}
+
+cbd_status nn_dnnl_conv(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *x = nn_in(nn, n, 0), *w = nn_in(nn, n, 1), *b = nn_in(nn, n, 2);
+	nn_val *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX], od[CBD_MAX_DIMS], grp = 1;
+	dn_prim *c;
+	geom g = {0};
+	cbd_status s;
+	int nk;
+
+	s = need_float(n, x, "input X", err);
+	if (s == CBD_OK)
+		s = need_float(n, w, "weights W", err);
+	if (s == CBD_OK && b)
+		s = need_float(n, b, "bias B", err);
+	if (s == CBD_OK)
+		s = conv_shape(n, x, w, b, &g, &grp, err);
+	if (s != CBD_OK)
+		return s;
+	od[0] = x->dims[0];
+	od[1] = w->dims[0];
+	for (int i = 0; i < g.r; i++)
+		od[2 + i] = g.out[i];
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, od, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		s = conv_build(nn, n, x, w, b, od, &g, grp, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[4] = {x->data, w->data, y->data, b ? b->data : NULL};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+/* ------------------------------ Pooling ------------------------------ */
+
+static cbd_status pool_shape(const nn_node *n, const nn_val *x, geom *g,
+			     cbd_err *err)
+{
+	int kc;
+	cbd_status s;
+
+	if (x->ndim < 3 || x->ndim > 5)
+		return nn_fail(n, err, CBD_E_SHAPE,
+			       "input rank %d (want 3 to 5)", x->ndim);
+	g->r = x->ndim - 2;
+	if (n->op == CBD_OP_GLOBALAVERAGEPOOL) {
+		for (int i = 0; i < g->r; i++) {
+			g->k[i] = x->dims[2 + i];
+			g->s[i] = g->d[i] = 1;
+			g->pl[i] = g->pr[i] = 0;
+			g->out[i] = 1;
+			if (g->k[i] < 1)
+				return nn_fail(n, err, CBD_E_SHAPE,
+					       "empty input");
+		}
+		return CBD_OK;
+	}
+	kc = nn_attr_ints(n, "kernel_shape", g->k, 3);
+	if (kc != g->r)
+		return nn_fail(n, err, CBD_E_FORMAT,
+			       "kernel_shape missing or of the wrong length");
+	s = geom_attrs(n, g, n->op == CBD_OP_MAXPOOL, err);
+	if (s != CBD_OK)
+		return s;
+	return geom_solve(n, g, x->dims + 2,
+			  nn_attr_int(n, "ceil_mode", 0) != 0, err);
+}
+
+cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX], od[CBD_MAX_DIMS];
+	dnnl_memory_desc_t src, dst;
+	dnnl_pooling_v2_desc_t pd;
+	dnnl_dims_t st, kk, dl, pl, pr;
+	dnnl_alg_kind_t alg = dnnl_pooling_max;
+	dn_prim *c;
+	geom g = {0};
+	cbd_status s;
+	dnnl_status_t e;
+	int nk;
+
+	if (n->n_out > 1 && n->out[1] >= 0)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED, "Indices output");
+	s = need_float(n, x, "input X", err);
+	if (s == CBD_OK)
+		s = pool_shape(n, x, &g, err);
+	if (s != CBD_OK)
+		return s;
+	od[0] = x->dims[0];
+	od[1] = x->dims[1];
+	for (int i = 0; i < g.r; i++)
+		od[2 + i] = g.out[i];
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, od, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[2] = {&src, &dst};
+
+		if (n->op != CBD_OP_MAXPOOL)
+			alg = nn_attr_int(n, "count_include_pad", 0)
+				      ? dnnl_pooling_avg_include_padding
+				      : dnnl_pooling_avg_exclude_padding;
+		md_plain(&src, x->ndim, x->dims);
+		md_plain(&dst, x->ndim, od);
+		for (int i = 0; i < g.r; i++) {
+			st[i] = g.s[i];
+			kk[i] = g.k[i];
+			dl[i] = g.d[i] - 1;
+			pl[i] = g.pl[i];
+			pr[i] = g.pr[i];
+		}
+		e = dnnl_pooling_v2_forward_desc_init(&pd,
+						      dnnl_forward_inference,
+						      alg, &src, &dst, st, kk,
+						      dl, pl, pr);
+		if (e != dnnl_success)
+			return dn_status(n, e, "pooling", err);
+		s = dn_create(nn, n, &pd, NULL, 2, ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[2] = {x->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+/* ------------------------- BatchNormalization ------------------------ */
+
+cbd_status nn_dnnl_batchnorm(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX];
+	dnnl_memory_desc_t data, ch;
+	dnnl_batch_normalization_desc_t bd;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk;
+	static const char *what[] = {"X", "scale", "B", "mean", "var"};
+
+	for (int i = 1; i < n->n_out; i++)
+		if (n->out[i] >= 0)
+			return nn_fail(n, err, CBD_E_UNSUPPORTED,
+				       "training outputs");
+	if (nn_attr_int(n, "training_mode", 0))
+		return nn_fail(n, err, CBD_E_UNSUPPORTED, "training_mode");
+	if (nn_attr_int(n, "spatial", 1) != 1)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED, "spatial=0");
+	for (int i = 0; i < 5; i++) {
+		nn_val *v = nn_in(nn, n, i);
+
+		s = need_float(n, v, what[i], err);
+		if (s != CBD_OK)
+			return s;
+		if (i && (v->ndim != 1 || x->ndim < 2 ||
+			  v->dims[0] != x->dims[1]))
+			return nn_fail(n, err, CBD_E_SHAPE,
+				       "%s must be [C]", what[i]);
+	}
+	if (x->ndim > 5)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED, "rank %d", x->ndim);
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, x->dims, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[6] = {DNNL_ARG_SRC,   DNNL_ARG_MEAN, DNNL_ARG_VARIANCE,
+			      DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[6] = {&data, &ch, &ch,
+						    &ch,   &ch, &data};
+
+		md_plain(&data, x->ndim, x->dims);
+		md_plain(&ch, 1, x->dims + 1);
+		e = dnnl_batch_normalization_forward_desc_init(
+			&bd, dnnl_forward_inference, &data,
+			nn_attr_float(n, "epsilon", 1e-5f),
+			dnnl_use_global_stats | dnnl_use_scale |
+				dnnl_use_shift);
+		if (e != dnnl_success)
+			return dn_status(n, e, "batch normalization", err);
+		s = dn_create(nn, n, &bd, NULL, 6, ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[6] = {x->data, nn_in(nn, n, 3)->data, nn_in(nn, n, 4)->data,
+			 nn_in(nn, n, 1)->data, nn_in(nn, n, 2)->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+/* ------------------------------ Eltwise ------------------------------ */
+
+static cbd_status scalar_in(cbd_nn *nn, const nn_node *n, int i, float *out,
+			    cbd_err *err)
+{
+	const nn_val *v = nn_in(nn, n, i);
+
+	if (!v)
+		return CBD_OK;
+	if (v->dtype != CBD_DT_FLOAT32)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED, "%s bound is %s",
+			       i == 1 ? "min" : "max", cbd_dtype_name(v->dtype));
+	if (nn_val_nelem(v) != 1)
+		return nn_fail(n, err, CBD_E_SHAPE, "bound is not a scalar");
+	*out = *(const float *)v->data;
+	return CBD_OK;
+}
+
+cbd_status nn_dnnl_eltwise(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX], extra[2];
+	float alpha = 0, beta = 0;
+	dnnl_alg_kind_t alg = dnnl_eltwise_relu;
+	dnnl_memory_desc_t md;
+	dnnl_eltwise_desc_t ed;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk;
+
+	s = need_float(n, x, "input", err);
+	if (s != CBD_OK)
+		return s;
+	switch (n->op) {
+	case CBD_OP_LEAKYRELU:
+		alpha = nn_attr_float(n, "alpha", 0.01f);
+		break;
+	case CBD_OP_SIGMOID:
+		alg = dnnl_eltwise_logistic;
+		break;
+	case CBD_OP_TANH:
+		alg = dnnl_eltwise_tanh;
+		break;
+	case CBD_OP_CLIP:
+		alg = dnnl_eltwise_clip_v2;
+		alpha = nn_attr_float(n, "min", -FLT_MAX);
+		beta = nn_attr_float(n, "max", FLT_MAX);
+		if (nn->opset >= 11) {
+			alpha = -INFINITY;
+			beta = INFINITY;
+			s = scalar_in(nn, n, 1, &alpha, err);
+			if (s == CBD_OK)
+				s = scalar_in(nn, n, 2, &beta, err);
+			if (s != CBD_OK)
+				return s;
+		}
+		break;
+	default:
+		break;
+	}
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, x->dims, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	memcpy(&extra[0], &alpha, sizeof(float));
+	memcpy(&extra[1], &beta, sizeof(float));
+	extra[0] &= 0xffffffff;
+	extra[1] &= 0xffffffff;
+	nk = dn_key(nn, n, key, extra, 2);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[2] = {&md, &md};
+
+		md_plain(&md, x->ndim, x->dims);
+		e = dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference,
+						   alg, &md, alpha, beta);
+		if (e != dnnl_success)
+			return dn_status(n, e, "eltwise", err);
+		s = dn_create(nn, n, &ed, NULL, 2, ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[2] = {x->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+/* ------------------------------ Softmax ------------------------------ */
+
+cbd_status nn_dnnl_softmax(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX], d2[2];
+	int64_t axis = nn_attr_int(n, "axis", nn->opset >= 13 ? -1 : 1);
+	dnnl_memory_desc_t md;
+	dnnl_softmax_v2_desc_t sd;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk, r;
+
+	s = need_float(n, x, "input", err);
+	if (s != CBD_OK)
+		return s;
+	r = x->ndim;
+	if (axis < -r || axis >= (r ? r : 1) + (nn->opset < 13))
+		return nn_fail(n, err, CBD_E_FORMAT, "axis %lld out of range",
+			       (long long)axis);
+	if (axis < 0)
+		axis += r;
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, x->dims, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[2] = {&md, &md};
+
+		if (nn->opset < 13) {
+			d2[0] = d2[1] = 1;
+			for (int i = 0; i < r; i++)
+				d2[i < axis ? 0 : 1] *= x->dims[i];
+			md_plain(&md, 2, d2);
+			axis = 1;
+		} else {
+			md_plain(&md, r, x->dims);
+		}
+		e = dnnl_softmax_v2_forward_desc_init(
+			&sd, dnnl_forward_inference,
+			n->op == CBD_OP_LOGSOFTMAX ? dnnl_softmax_log
+						   : dnnl_softmax_accurate,
+			&md, &md, (int)axis);
+		if (e != dnnl_success)
+			return dn_status(n, e, "softmax", err);
+		s = dn_create(nn, n, &sd, NULL, 2, ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[2] = {x->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+/* ------------------------------- Binary ------------------------------ */
+
+static void pad_dims(int n, const int64_t *d, int r, int64_t *out)
+{
+	for (int i = 0; i < r; i++)
+		out[i] = i < r - n ? 1 : d[i - (r - n)];
+}
+
+static cbd_status legacy_bcast(cbd_nn *nn, const nn_node *n, cbd_err *err)
+{
+	const nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1);
+
+	if (nn->opset >= 7 || !nn_attr_int(n, "broadcast", 0))
+		return CBD_OK;
+	if (nn_attr_has(n, "axis") &&
+	    nn_attr_int(n, "axis", 0) != a->ndim - b->ndim &&
+	    nn_attr_int(n, "axis", 0) != -b->ndim)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED,
+			       "legacy broadcast with axis");
+	return CBD_OK;
+}
+
+cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX], od[CBD_MAX_DIMS], ad[CBD_MAX_DIMS],
+		bd[CBD_MAX_DIMS];
+	dnnl_memory_desc_t m0, m1, md;
+	dnnl_binary_desc_t bdesc;
+	bool swap = false, comm = n->op == CBD_OP_ADD || n->op == CBD_OP_MUL;
+	dnnl_alg_kind_t alg;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk, r;
+
+	if (!a || !b)
+		return nn_fail(n, err, CBD_E_FORMAT, "needs two inputs");
+	s = legacy_bcast(nn, n, err);
+	if (s != CBD_OK)
+		return s;
+	if (a->dtype != CBD_DT_FLOAT32 || b->dtype != CBD_DT_FLOAT32)
+		return nn_binary_plain(nn, n, err);
+	if (!nn_broadcast(a->ndim, a->dims, b->ndim, b->dims, &r, od))
+		return nn_fail(n, err, CBD_E_SHAPE,
+			       "shapes do not broadcast");
+	pad_dims(a->ndim, a->dims, r, ad);
+	pad_dims(b->ndim, b->dims, r, bd);
+	if (memcmp(ad, od, sizeof(int64_t) * (size_t)r) != 0) {
+		if (!comm || memcmp(bd, od, sizeof(int64_t) * (size_t)r) != 0)
+			return nn_binary_plain(nn, n, err);
+		swap = true;
+	}
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, r, od, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[3] = {&m0, &m1, &md};
+
+		alg = n->op == CBD_OP_ADD   ? dnnl_binary_add
+		      : n->op == CBD_OP_SUB ? dnnl_binary_sub
+		      : n->op == CBD_OP_MUL ? dnnl_binary_mul
+					    : dnnl_binary_div;
+		md_plain(&m0, r, swap ? bd : ad);
+		md_plain(&m1, r, swap ? ad : bd);
+		md_plain(&md, r, od);
+		e = dnnl_binary_desc_init(&bdesc, alg, &m0, &m1, &md);
+		if (e != dnnl_success)
+			return dn_status(n, e, "binary", err);
+		s = dn_create(nn, n, &bdesc, NULL, 3, ids, mds, key, nk, &c,
+			      err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[3] = {swap ? b->data : a->data, swap ? a->data : b->data,
+			 y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+/* ------------------------------- MatMul ------------------------------ */
+
+cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX], ad[CBD_MAX_DIMS], bd[CBD_MAX_DIMS],
+		od[CBD_MAX_DIMS], yd[CBD_MAX_DIMS];
+	dnnl_memory_desc_t m0, m1, md;
+	dnnl_matmul_desc_t mm;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk, r, ra, rb, nb, ny = 0;
+
+	s = need_float(n, a, "input A", err);
+	if (s == CBD_OK)
+		s = need_float(n, b, "input B", err);
+	if (s != CBD_OK)
+		return s;
+	if (a->ndim < 1 || b->ndim < 1)
+		return nn_fail(n, err, CBD_E_SHAPE, "scalar operand");
+	/* promote 1-D operands to matrices */
+	ra = a->ndim == 1 ? 2 : a->ndim;
+	rb = b->ndim == 1 ? 2 : b->ndim;
+	if (a->ndim == 1) {
+		ad[0] = 1;
+		ad[1] = a->dims[0];
+	} else {
+		memcpy(ad, a->dims, sizeof(int64_t) * (size_t)ra);
+	}
+	if (b->ndim == 1) {
+		bd[0] = b->dims[0];
+		bd[1] = 1;
+	} else {
+		memcpy(bd, b->dims, sizeof(int64_t) * (size_t)rb);
+	}
+	if (ad[ra - 1] != bd[rb - 2])
+		return nn_fail(n, err, CBD_E_SHAPE,
+			       "inner dimensions %lld and %lld differ",
+			       (long long)ad[ra - 1], (long long)bd[rb - 2]);
+	if (!nn_broadcast(ra - 2, ad, rb - 2, bd, &nb, od))
+		return nn_fail(n, err, CBD_E_SHAPE,
+			       "batch dimensions do not broadcast");
+	r = nb + 2;
+	{
+		int64_t t[CBD_MAX_DIMS + 2];
+
+		pad_dims(ra, ad, r, t);
+		memcpy(ad, t, sizeof(int64_t) * (size_t)r);
+		pad_dims(rb, bd, r, t);
+		memcpy(bd, t, sizeof(int64_t) * (size_t)r);
+	}
+	od[r - 2] = ad[r - 2];
+	od[r - 1] = bd[r - 1];
+	for (int i = 0; i < nb; i++)
+		yd[ny++] = od[i];
+	if (a->ndim > 1)
+		yd[ny++] = od[r - 2];
+	if (b->ndim > 1)
+		yd[ny++] = od[r - 1];
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, ny, yd, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	if (ad[r - 1] == 0) {
+		memset(y->data, 0, y->nbytes);
+		return CBD_OK;
+	}
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[3] = {&m0, &m1, &md};
+
+		md_plain(&m0, r, ad);
+		md_plain(&m1, r, bd);
+		md_plain(&md, r, od);
+		e = dnnl_matmul_desc_init(&mm, &m0, &m1, NULL, &md);
+		if (e != dnnl_success)
+			return dn_status(n, e, "matmul", err);
+		s = dn_create(nn, n, &mm, NULL, 3, ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[3] = {a->data, b->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+/* -------------------------------- Gemm ------------------------------- */
+
+/* y[M,N] = beta * C broadcast (C: scalar, [N], [M,1], [1,N], [M,N]...). */
+static cbd_status gemm_fill_c(const nn_node *n, const nn_val *cv, float beta,
+			      int64_t M, int64_t N, float *y, cbd_err *err)
+{
+	int64_t cd[2], od[2] = {M, N};
+	const float *cp = cv->data;
+
+	if (cv->ndim > 2 || cv->dtype != CBD_DT_FLOAT32)
+		return nn_fail(n, err, CBD_E_SHAPE, "C must be float32, rank <= 2");
+	pad_dims(cv->ndim, cv->dims, 2, cd);
+	for (int i = 0; i < 2; i++)
+		if (cd[i] != 1 && cd[i] != od[i])
+			return nn_fail(n, err, CBD_E_SHAPE,
+				       "C does not broadcast to [%lld,%lld]",
+				       (long long)M, (long long)N);
+	for (int64_t i = 0; i < M; i++)
+		for (int64_t j = 0; j < N; j++)
+			y[i * N + j] = beta * cp[(cd[0] > 1 ? i : 0) * cd[1] +
+						  (cd[1] > 1 ? j : 0)];
+	return CBD_OK;
+}
+
+static cbd_status gemm_build(cbd_nn *nn, nn_node *n, int64_t M, int64_t K,
+			     int64_t N, bool ta, bool tb, float alpha,
+			     bool sum, const int64_t *key, int nk,
+			     dn_prim **c, cbd_err *err)
+{
+	dnnl_memory_desc_t m0, m1, md;
+	dnnl_matmul_desc_t mm;
+	dnnl_dims_t d0 = {M, K}, s0 = {ta ? 1 : K, ta ? M : 1};
+	dnnl_dims_t d1 = {K, N}, s1 = {tb ? 1 : N, tb ? K : 1};
+	int64_t od[2] = {M, N};
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_post_ops_t po = NULL;
+	int ids[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+	const dnnl_memory_desc_t *mds[3] = {&m0, &m1, &md};
+	dnnl_status_t e;
+	cbd_status s;
+
+	dnnl_memory_desc_init_by_strides(&m0, 2, d0, dnnl_f32, s0);
+	dnnl_memory_desc_init_by_strides(&m1, 2, d1, dnnl_f32, s1);
+	md_plain(&md, 2, od);
+	e = dnnl_matmul_desc_init(&mm, &m0, &m1, NULL, &md);
+	if (e != dnnl_success)
+		return dn_status(n, e, "matmul", err);
+	if (alpha != 1.0f || sum) {
+		dnnl_primitive_attr_create(&attr);
+		if (alpha != 1.0f)
+			dnnl_primitive_attr_set_output_scales(attr, 1, 0,
+							      &alpha);
+		if (sum) {
+			dnnl_post_ops_create(&po);
+			dnnl_post_ops_append_sum(po, 1.0f);
+			dnnl_primitive_attr_set_post_ops(attr, po);
+		}
+	}
+	s = dn_create(nn, n, &mm, attr, 3, ids, mds, key, nk, c, err);
+	if (po)
+		dnnl_post_ops_destroy(po);
+	if (attr)
+		dnnl_primitive_attr_destroy(attr);
+	return s;
+}
+
+cbd_status nn_dnnl_gemm(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1), *cv = nn_in(nn, n, 2);
+	nn_val *y = nn_out(nn, n, 0);
+	bool ta = nn_attr_int(n, "transA", 0), tb = nn_attr_int(n, "transB", 0);
+	float alpha = nn_attr_float(n, "alpha", 1.0f);
+	float beta = nn_attr_float(n, "beta", 1.0f);
+	int64_t key[DN_KEY_MAX], M, K, N, od[2];
+	bool sum;
+	dn_prim *c;
+	cbd_status s;
+	int nk;
+
+	s = need_float(n, a, "input A", err);
+	if (s == CBD_OK)
+		s = need_float(n, b, "input B", err);
+	if (s != CBD_OK)
+		return s;
+	if (a->ndim != 2 || b->ndim != 2)
+		return nn_fail(n, err, CBD_E_SHAPE, "A and B must be 2-D");
+	M = a->dims[ta ? 1 : 0];
+	K = a->dims[ta ? 0 : 1];
+	N = b->dims[tb ? 0 : 1];
+	if (b->dims[tb ? 1 : 0] != K)
+		return nn_fail(n, err, CBD_E_SHAPE,
+			       "inner dimensions %lld and %lld differ",
+			       (long long)K, (long long)b->dims[tb ? 1 : 0]);
+	od[0] = M;
+	od[1] = N;
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, 2, od, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	sum = cv && beta != 0.0f;
+	if (sum) {
+		s = gemm_fill_c(n, cv, beta, M, N, y->data, err);
+		if (s != CBD_OK)
+			return s;
+	} else {
+		memset(y->data, 0, y->nbytes);
+	}
+	if (K == 0)
+		return CBD_OK;
+	{
+		int64_t extra[1] = {sum};
+
+		nk = dn_key(nn, n, key, extra, 1);
+	}
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		s = gemm_build(nn, n, M, K, N, ta, tb, alpha, sum, key, nk, &c,
+			       err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[3] = {a->data, b->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+/* ----------------------------- ReduceMean ---------------------------- */
+
+static cbd_status reduce_axes(cbd_nn *nn, const nn_node *n, const nn_val *x,
+			      bool *red, bool *noop, cbd_err *err)
+{
+	int64_t ax[CBD_MAX_DIMS];
+	int na;
+
+	*noop = false;
+	if (nn->opset >= 18) {
+		const nn_val *av = nn_in(nn, n, 1);
+
+		na = av ? nn_val_ints(av, ax, CBD_MAX_DIMS) : 0;
+		if (na < 0)
+			return nn_fail(n, err, CBD_E_FORMAT, "bad axes input");
+		if (na == 0 && nn_attr_int(n, "noop_with_empty_axes", 0))
+			*noop = true;
+	} else {
+		na = nn_attr_ints(n, "axes", ax, CBD_MAX_DIMS);
+		if (na < 0 && nn_attr_has(n, "axes"))
+			return nn_fail(n, err, CBD_E_FORMAT, "too many axes");
+		na = na < 0 ? 0 : na;
+	}
+	for (int i = 0; i < x->ndim; i++)
+		red[i] = na == 0 && !*noop;
+	for (int i = 0; i < na; i++) {
+		int64_t a = ax[i] < 0 ? ax[i] + x->ndim : ax[i];
+
+		if (a < 0 || a >= x->ndim)
+			return nn_fail(n, err, CBD_E_FORMAT,
+				       "axis %lld out of range",
+				       (long long)ax[i]);
+		red[a] = true;
+	}
+	return CBD_OK;
+}
+
+cbd_status nn_dnnl_reducemean(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX], kd[CBD_MAX_DIMS], yd[CBD_MAX_DIMS];
+	bool red[CBD_MAX_DIMS], noop, keep = nn_attr_int(n, "keepdims", 1);
+	bool any = false;
+	dnnl_memory_desc_t m0, m1;
+	dnnl_reduction_desc_t rd;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk, ny = 0;
+
+	s = need_float(n, x, "input", err);
+	if (s == CBD_OK)
+		s = reduce_axes(nn, n, x, red, &noop, err);
+	if (s != CBD_OK)
+		return s;
+	for (int i = 0; i < x->ndim; i++) {
+		kd[i] = red[i] ? 1 : x->dims[i];
+		any |= red[i] && x->dims[i] != 1;
+		if (!red[i] || keep)
+			yd[ny++] = kd[i];
+	}
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, ny, yd, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	if (!any) {
+		memcpy(y->data, x->data, y->nbytes);
+		return CBD_OK;
+	}
+	if (nn_val_nelem(x) == 0)
+		return nn_fail(n, err, CBD_E_SHAPE, "mean of nothing");
+	{
+		int64_t extra[CBD_MAX_DIMS];
+
+		for (int i = 0; i < x->ndim; i++)
+			extra[i] = red[i];
+		nk = dn_key(nn, n, key, extra, x->ndim);
+	}
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[2] = {&m0, &m1};
+
+		md_plain(&m0, x->ndim, x->dims);
+		md_plain(&m1, x->ndim, kd);
+		e = dnnl_reduction_desc_init(&rd, dnnl_reduction_mean, &m0, &m1,
+					     0.0f, 0.0f);
+		if (e != dnnl_success)
+			return dn_status(n, e, "reduction", err);
+		s = dn_create(nn, n, &rd, NULL, 2, ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[2] = {x->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}

@@ -1,0 +1,447 @@
+/*
+ * graph.c — the public cbd_nn_* API: load, plan (fusions, lifetimes), run.
+ *
+ * Planning happens once at load:
+ *   1. Conv followed only by BatchNormalization with constant parameters:
+ *      the normalisation is folded into new constant weights and bias
+ *      (w' = w*s/sqrt(v+eps), b' = (b-m)*s/sqrt(v+eps) + beta) and the BN
+ *      node is skipped;
+ *   2. Conv followed only by Relu: the Relu becomes a oneDNN eltwise
+ *      post-op of the convolution and is skipped;
+ *   3. the last consumer of every value is recorded so cbd_nn_run can free
+ *      intermediate buffers as soon as they are dead.
+ * Running copies the caller's inputs into their slots, checks them against
+ * the declared dtype and static dims, runs the nodes in order through the
+ * op table, copies the outputs into new tensors and frees the rest.
+ */
+#include "nn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+size_t nn_val_nelem(const nn_val *v)
+{
+	size_t n = 1;
+
+	for (int i = 0; i < v->ndim; i++)
+		n *= (size_t)v->dims[i];
+	return n;
+}
+
+nn_val *nn_in(cbd_nn *nn, const nn_node *n, int i)
+{
+	if (i >= n->n_in || n->in[i] < 0)
+		return NULL;
+	return &nn->vals[n->in[i]];
+}
+
+nn_val *nn_out(cbd_nn *nn, const nn_node *n, int i)
+{
+	if (i >= n->n_out || n->out[i] < 0)
+		return NULL;
+	return &nn->vals[n->out[i]];
+}
+
+int nn_val_ints(const nn_val *v, int64_t *out, int max)
+{
+	size_t n = nn_val_nelem(v);
+
+	if (n > (size_t)max || !v->data)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (v->dtype == CBD_DT_INT64)
+			out[i] = ((const int64_t *)v->data)[i];
+		else if (v->dtype == CBD_DT_INT32)
+			out[i] = ((const int32_t *)v->data)[i];
+		else
+			return -1;
+	}
+	return (int)n;
+}
+
+cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
+			const int64_t *dims, cbd_err *err)
+{
+	size_t ne = 1, nb;
+
+	if (ndim < 0 || ndim > CBD_MAX_DIMS)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED,
+			       "output %s would have %d dimensions", v->name,
+			       ndim);
+	for (int i = 0; i < ndim; i++) {
+		if (dims[i] < 0 || dims[i] > CBD_MAX_ELEMS ||
+		    !cbd_mul_size(ne, (size_t)dims[i], &ne) ||
+		    ne > (size_t)CBD_MAX_ELEMS)
+			return nn_fail(n, err, CBD_E_TOOBIG,
+				       "output %s: absurd dimensions", v->name);
+	}
+	nb = ne * cbd_dtype_size(dt);
+	if (v->is_const)
+		return nn_fail(n, err, CBD_E_INTERNAL,
+			       "writes constant %s", v->name);
+	if (!v->data || v->nbytes < nb) {
+		void *p = malloc(nb ? nb : 1);
+
+		if (!p)
+			return nn_fail(n, err, CBD_E_NOMEM, "output %s: %zu bytes",
+				       v->name, nb);
+		free(v->data);
+		v->data = p;
+	}
+	v->nbytes = nb;
+	v->dtype = dt;
+	v->ndim = ndim;
+	memset(v->dims, 0, sizeof(v->dims));
+	for (int i = 0; i < ndim; i++)
+		v->dims[i] = dims[i];
+	return CBD_OK;
+}
+
+/* Number of non-skipped nodes reading value k. */
+static int consumers(const cbd_nn *nn, int k, int *only)
+{
+	int c = 0;
+
+	for (int i = 0; i < nn->n_nodes; i++) {
+		const nn_node *n = &nn->nodes[i];
+
+		if (n->skip)
+			continue;
+		for (int j = 0; j < n->n_in; j++)
+			if (n->in[j] == k) {
+				c++;
+				*only = i;
+			}
+	}
+	return c;
+}
+
+static bool const_float(const cbd_nn *nn, int k, size_t count)
+{
+	return k >= 0 && nn->vals[k].is_const &&
+	       nn->vals[k].dtype == CBD_DT_FLOAT32 &&
+	       nn_val_nelem(&nn->vals[k]) == count;
+}
+
+static int new_const(cbd_nn *nn, const char *name, const int64_t *dims,
+		     int ndim, float *data)
+{
+	nn_val *v = &nn->vals[nn->n_vals];
+
+	memset(v, 0, sizeof(*v));
+	v->name = name;
+	v->dtype = CBD_DT_FLOAT32;
+	v->ndim = ndim;
+	memcpy(v->dims, dims, sizeof(int64_t) * (size_t)ndim);
+	v->data = data;
+	v->nbytes = nn_val_nelem(v) * sizeof(float);
+	v->is_const = v->defined = true;
+	v->last_use = -1;
+	return nn->n_vals++;
+}
+
+/* Fold BN node b into conv node c (both checked by the caller). */
+static bool fold_bn(cbd_nn *nn, nn_node *c, nn_node *b)
+{
+	const nn_val *w = &nn->vals[c->in[0 + 1]];
+	int64_t m = w->dims[0];
+	size_t per = nn_val_nelem(w) / (size_t)(m ? m : 1);
+	float eps = nn_attr_float(b, "epsilon", 1e-5f);
+	const float *sc, *bb, *mu, *var, *cb = NULL;
+	float *nw, *nb;
+
+	for (int i = 1; i <= 4; i++)
+		if (!const_float(nn, b->in[i], (size_t)m))
+			return false;
+	if (b->n_out != 1 || nn_attr_int(b, "training_mode", 0) ||
+	    nn_attr_int(b, "spatial", 1) != 1)
+		return false;
+	if (c->n_in > 2 && c->in[2] >= 0) {
+		if (!const_float(nn, c->in[2], (size_t)m))
+			return false;
+		cb = nn->vals[c->in[2]].data;
+	}
+	sc = nn->vals[b->in[1]].data;
+	bb = nn->vals[b->in[2]].data;
+	mu = nn->vals[b->in[3]].data;
+	var = nn->vals[b->in[4]].data;
+	nw = malloc(nn_val_nelem(w) * sizeof(float) + 1);
+	nb = malloc((size_t)m * sizeof(float) + 1);
+	if (!nw || !nb) {
+		free(nw);
+		free(nb);
+		return false;
+	}
+	for (int64_t o = 0; o < m; o++) {
+		float f = sc[o] / sqrtf(var[o] + eps);
+
+		for (size_t j = 0; j < per; j++)
+			nw[(size_t)o * per + j] =
+				((const float *)w->data)[(size_t)o * per + j] * f;
+		nb[o] = ((cb ? cb[o] : 0.0f) - mu[o]) * f + bb[o];
+	}
+	c->in[1] = new_const(nn, w->name, w->dims, w->ndim, nw);
+	c->in[2] = new_const(nn, nn->vals[b->in[2]].name, &m, 1, nb);
+	c->n_in = 3;
+	c->out[0] = b->out[0];
+	b->skip = true;
+	return true;
+}
+
+static void plan(cbd_nn *nn)
+{
+	for (int i = 0; i < nn->n_nodes; i++) {
+		nn_node *c = &nn->nodes[i];
+		int only = -1, v = c->out[0];
+
+		if (c->op != CBD_OP_CONV || c->n_out != 1 || v < 0 ||
+		    nn->vals[v].is_output || c->in[1] < 0 ||
+		    !nn->vals[c->in[1]].is_const)
+			continue;
+		if (consumers(nn, v, &only) == 1 &&
+		    nn->nodes[only].op == CBD_OP_BATCHNORM &&
+		    nn->nodes[only].in[0] == v)
+			fold_bn(nn, c, &nn->nodes[only]);
+		v = c->out[0];
+		if (nn->vals[v].is_output)
+			continue;
+		if (consumers(nn, v, &only) == 1 &&
+		    nn->nodes[only].op == CBD_OP_RELU &&
+		    nn->nodes[only].n_out == 1) {
+			c->fuse_relu = true;
+			c->out[0] = nn->nodes[only].out[0];
+			nn->nodes[only].skip = true;
+		}
+	}
+	for (int k = 0; k < nn->n_vals; k++)
+		nn->vals[k].last_use = -1;
+	for (int i = 0; i < nn->n_nodes; i++) {
+		const nn_node *n = &nn->nodes[i];
+
+		if (n->skip)
+			continue;
+		for (int j = 0; j < n->n_in; j++)
+			if (n->in[j] >= 0)
+				nn->vals[n->in[j]].last_use = i;
+	}
+}
+
+static int threads_from(const cbd_nn_opts *opts)
+{
+	const char *e;
+	long t;
+
+	if (opts && opts->threads > 0)
+		return opts->threads;
+	e = getenv("CBD_THREADS");
+	if (!e || !*e)
+		return 1;
+	t = strtol(e, NULL, 10);
+	return t > 0 && t <= 1024 ? (int)t : 1;
+}
+
+cbd_status cbd_nn_load_mem(const void *buf, size_t len, const char *name,
+			   const cbd_nn_opts *opts, cbd_nn **out,
+			   cbd_err *err)
+{
+	cbd_nn *nn;
+	cbd_status s;
+
+	*out = NULL;
+	if (!buf && len)
+		return cbd_err_set(err, CBD_E_USAGE, "no model bytes");
+	nn = cbd_xcalloc(1, sizeof(*nn), err);
+	if (!nn)
+		return CBD_E_NOMEM;
+	nn->threads = threads_from(opts);
+	s = nn_onnx_build(nn, buf, len, err);
+	if (s == CBD_OK)
+		s = nn_dnnl_init(nn, err);
+	if (s != CBD_OK) {
+		cbd_nn_free(nn);
+		return cbd_err_prefix(err, "%s", name ? name : "model");
+	}
+	plan(nn);
+	*out = nn;
+	return CBD_OK;
+}
+
+cbd_status cbd_nn_load_file(const char *path, const cbd_nn_opts *opts,
+			    cbd_nn **out, cbd_err *err)
+{
+	uint8_t *buf;
+	size_t len;
+	cbd_status s;
+
+	*out = NULL;
+	s = cbd_file_read(path, CBD_MAX_FILE, &buf, &len, err);
+	if (s != CBD_OK)
+		return s;
+	s = cbd_nn_load_mem(buf, len, path, opts, out, err);
+	free(buf);
+	return s;
+}
+
+void cbd_nn_free(cbd_nn *nn)
+{
+	if (!nn)
+		return;
+	for (int i = 0; i < nn->n_nodes; i++)
+		if (nn->nodes[i].state && nn->nodes[i].state_free)
+			nn->nodes[i].state_free(nn->nodes[i].state);
+	for (int k = 0; k < nn->n_vals; k++)
+		free(nn->vals[k].data);
+	nn_dnnl_fini(nn);
+	free(nn->vals);
+	free(nn->nodes);
+	free(nn->in_idx);
+	free(nn->out_idx);
+	free(nn->in_io);
+	free(nn->out_io);
+	if (nn->model)
+		onnx__model_proto__free_unpacked(nn->model, NULL);
+	free(nn);
+}
+
+int cbd_nn_num_inputs(const cbd_nn *nn)
+{
+	return nn ? nn->n_in : 0;
+}
+
+int cbd_nn_num_outputs(const cbd_nn *nn)
+{
+	return nn ? nn->n_out : 0;
+}
+
+const cbd_nn_io *cbd_nn_input(const cbd_nn *nn, int i)
+{
+	return nn && i >= 0 && i < nn->n_in ? &nn->in_io[i] : NULL;
+}
+
+const cbd_nn_io *cbd_nn_output(const cbd_nn *nn, int i)
+{
+	return nn && i >= 0 && i < nn->n_out ? &nn->out_io[i] : NULL;
+}
+
+static cbd_status check_input(const cbd_nn_io *io, const cbd_tensor *t,
+			      cbd_err *err)
+{
+	if (!t || (t->nelem && !t->data))
+		return cbd_err_set(err, CBD_E_USAGE, "input %s missing",
+				   io->name);
+	if (t->dtype != io->dtype)
+		return cbd_err_set(err, CBD_E_SHAPE,
+				   "input %s: dtype %s, model wants %s",
+				   io->name, cbd_dtype_name(t->dtype),
+				   cbd_dtype_name(io->dtype));
+	if (io->ndim < 0)
+		return CBD_OK;
+	if (t->ndim != io->ndim)
+		return cbd_err_set(err, CBD_E_SHAPE,
+				   "input %s: %d dimensions, model wants %d",
+				   io->name, t->ndim, io->ndim);
+	for (int i = 0; i < t->ndim; i++)
+		if (io->dims[i] >= 0 && io->dims[i] != t->dims[i])
+			return cbd_err_set(err, CBD_E_SHAPE,
+					   "input %s: dimension %d is %lld, "
+					   "model wants %lld", io->name, i,
+					   (long long)t->dims[i],
+					   (long long)io->dims[i]);
+	return CBD_OK;
+}
+
+static void release(cbd_nn *nn)
+{
+	for (int k = 0; k < nn->n_vals; k++) {
+		nn_val *v = &nn->vals[k];
+
+		if (!v->is_const) {
+			free(v->data);
+			v->data = NULL;
+			v->nbytes = 0;
+		}
+	}
+}
+
+static cbd_status set_inputs(cbd_nn *nn, const cbd_tensor *const *inputs,
+			     cbd_err *err)
+{
+	for (int i = 0; i < nn->n_in; i++) {
+		nn_val *v = &nn->vals[nn->in_idx[i]];
+		nn_node fake = {.name = "input", .op = CBD_OP_IDENTITY};
+		cbd_status s = check_input(&nn->in_io[i], inputs[i], err);
+
+		if (s == CBD_OK)
+			s = nn_val_alloc(&fake, v, inputs[i]->dtype,
+					 inputs[i]->ndim, inputs[i]->dims, err);
+		if (s != CBD_OK)
+			return s;
+		if (v->nbytes)
+			memcpy(v->data, inputs[i]->data, v->nbytes);
+	}
+	return CBD_OK;
+}
+
+static cbd_status get_outputs(cbd_nn *nn, cbd_tensor **outputs, int n_out,
+			      cbd_err *err)
+{
+	for (int i = 0; i < n_out; i++) {
+		const nn_val *v = &nn->vals[nn->out_idx[i]];
+		cbd_status s;
+
+		if (!v->data)
+			return cbd_err_set(err, CBD_E_INTERNAL,
+					   "output %s not computed", v->name);
+		s = cbd_tensor_new(v->dtype, v->ndim, v->dims, &outputs[i],
+				   err);
+		if (s != CBD_OK)
+			return s;
+		if (v->nbytes)
+			memcpy(outputs[i]->data, v->data, v->nbytes);
+	}
+	return CBD_OK;
+}
+
+cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
+		      int n_inputs, cbd_tensor **outputs, int n_outputs,
+		      cbd_err *err)
+{
+	cbd_status s;
+
+	if (!nn || n_inputs != nn->n_in || n_outputs > nn->n_out ||
+	    n_outputs < 0 || (n_inputs && !inputs) || (n_outputs && !outputs))
+		return cbd_err_set(err, CBD_E_USAGE,
+				   "model takes %d inputs and gives %d outputs",
+				   nn ? nn->n_in : 0, nn ? nn->n_out : 0);
+	for (int i = 0; i < n_outputs; i++)
+		outputs[i] = NULL;
+	nn_dnnl_set_threads(nn);
+	s = set_inputs(nn, inputs, err);
+	for (int i = 0; s == CBD_OK && i < nn->n_nodes; i++) {
+		nn_node *n = &nn->nodes[i];
+
+		if (n->skip)
+			continue;
+		s = nn_op_run(nn, n, err);
+		for (int j = 0; s == CBD_OK && j < n->n_in; j++) {
+			nn_val *v = n->in[j] >= 0 ? &nn->vals[n->in[j]] : NULL;
+
+			if (v && v->last_use == i && !v->is_const &&
+			    !v->is_output) {
+				free(v->data);
+				v->data = NULL;
+				v->nbytes = 0;
+			}
+		}
+	}
+	if (s == CBD_OK)
+		s = get_outputs(nn, outputs, n_outputs, err);
+	if (s != CBD_OK)
+		for (int i = 0; i < n_outputs; i++) {
+			cbd_tensor_free(outputs[i]);
+			outputs[i] = NULL;
+		}
+	release(nn);
+	return s;
+}

@@ -1,0 +1,195 @@
+/*
+ * nn.h — internals of the ONNX engine (lib/nn/), not public.
+ *
+ * A model is loaded in three steps:
+ *   onnx.c   unpacks the protobuf (protobuf-c bindings of onnx.proto), turns
+ *            initializers into constant values and nodes into nn_node
+ *            records that point at value slots by index;
+ *   graph.c  checks the graph (topological order, missing inputs), folds
+ *            BatchNormalization into a preceding Conv and fuses Relu into
+ *            Conv, computes the last use of every value, and runs the
+ *            nodes in order (cbd_nn_run);
+ *   ops.c    is the op table: the enum below (ending in CBD_OP_COUNT), the
+ *            ONNX names, and the one dispatch switch that calls a kernel.
+ * Kernels are oneDNN primitives (dnnl_ops.c: conv, matmul, pooling, batch
+ * norm, eltwise, softmax, binary, reduction) or plain C for data movement
+ * (shape_ops.c: reshape, transpose, concat, gather, pad, ...).
+ *
+ * Shapes are inferred when a node runs, from the actual input shapes, so the
+ * batch dimension (and any other dynamic one) is free.  A oneDNN kernel
+ * keeps its primitive in node->state together with the input shapes it was
+ * built for, and rebuilds only when those change: one primitive per node and
+ * input shape, reused across calls.
+ *
+ * Memory: every value slot owns its buffer.  Constants live for the model;
+ * intermediate buffers are freed right after their last consumer ran.  All
+ * of it is released by cbd_nn_free().
+ */
+#ifndef CBD_NN_INTERNAL_H
+#define CBD_NN_INTERNAL_H
+
+#include "../util/util.h"
+#include "onnx.pb-c.h"
+
+#include <stdbool.h>
+
+#define NN_MAX_IO 8          /* inputs or outputs of one node */
+#define NN_MAX_NODES 100000
+#define NN_MAX_VALUES 200000
+
+typedef enum cbd_op {
+	CBD_OP_CONV,
+	CBD_OP_GEMM,
+	CBD_OP_MATMUL,
+	CBD_OP_ADD,
+	CBD_OP_SUB,
+	CBD_OP_MUL,
+	CBD_OP_DIV,
+	CBD_OP_RELU,
+	CBD_OP_LEAKYRELU,
+	CBD_OP_SIGMOID,
+	CBD_OP_TANH,
+	CBD_OP_CLIP,
+	CBD_OP_SOFTMAX,
+	CBD_OP_LOGSOFTMAX,
+	CBD_OP_MAXPOOL,
+	CBD_OP_AVERAGEPOOL,
+	CBD_OP_GLOBALAVERAGEPOOL,
+	CBD_OP_BATCHNORM,
+	CBD_OP_FLATTEN,
+	CBD_OP_RESHAPE,
+	CBD_OP_TRANSPOSE,
+	CBD_OP_CONCAT,
+	CBD_OP_CONSTANT,
+	CBD_OP_IDENTITY,
+	CBD_OP_DROPOUT,
+	CBD_OP_SQUEEZE,
+	CBD_OP_UNSQUEEZE,
+	CBD_OP_SHAPE,
+	CBD_OP_GATHER,
+	CBD_OP_PAD,
+	CBD_OP_REDUCEMEAN,
+	CBD_OP_COUNT
+} cbd_op;
+
+/* One tensor slot of the graph. */
+typedef struct nn_val {
+	const char *name;         /* points into the protobuf */
+	cbd_dtype dtype;          /* 0 while unknown */
+	int ndim;
+	int64_t dims[CBD_MAX_DIMS];
+	void *data;               /* owned; NULL when not computed */
+	size_t nbytes;
+	bool is_const;            /* initializer or Constant output */
+	bool is_input;            /* graph input */
+	bool is_output;           /* graph output: kept after the run */
+	bool defined;             /* produced by an earlier node/input */
+	int last_use;             /* index of the last consuming node */
+} nn_val;
+
+struct nn_node;
+typedef void (*nn_state_free_fn)(void *state);
+
+typedef struct nn_node {
+	cbd_op op;
+	const Onnx__NodeProto *proto;
+	const char *name;         /* node name, or its first output */
+	int n_in, n_out;
+	int in[NN_MAX_IO];        /* value index, -1 = optional input absent */
+	int out[NN_MAX_IO];
+	bool skip;                /* folded into another node */
+	bool fuse_relu;           /* Conv: apply Relu as a post-op */
+	void *state;              /* kernel cache (oneDNN primitive) */
+	nn_state_free_fn state_free;
+} nn_node;
+
+struct cbd_nn {
+	Onnx__ModelProto *model;  /* owns every string named above */
+	int opset;                /* default-domain opset version */
+	nn_val *vals;
+	int n_vals;
+	nn_node *nodes;
+	int n_nodes;
+	int n_in, n_out;
+	int *in_idx, *out_idx;
+	cbd_nn_io *in_io, *out_io;
+	int threads;
+	void *dnnl;               /* struct nn_dnnl: engine and stream */
+};
+
+/* ops.c */
+const char *nn_op_name(cbd_op op);
+int nn_op_min_opset(cbd_op op);
+/* CBD_OP_COUNT if type is not supported. */
+cbd_op nn_op_lookup(const char *type, const char *domain);
+cbd_status nn_op_run(cbd_nn *nn, nn_node *n, cbd_err *err);
+/* Attribute access on a node (NULL/def when absent). */
+const Onnx__AttributeProto *nn_attr(const nn_node *n, const char *name);
+int64_t nn_attr_int(const nn_node *n, const char *name, int64_t def);
+float nn_attr_float(const nn_node *n, const char *name, float def);
+/* Up to max ints; returns the count, or -1 if absent or too many. */
+int nn_attr_ints(const nn_node *n, const char *name, int64_t *out, int max);
+/* String attribute compared with s (false when absent). */
+bool nn_attr_str_is(const nn_node *n, const char *name, const char *s);
+bool nn_attr_has(const nn_node *n, const char *name);
+/* Error helper: message suffixed with "(node NAME, OP)". */
+cbd_status nn_fail(const nn_node *n, cbd_err *err, cbd_status code,
+		   const char *fmt, ...) CBD_PRINTF(4, 5);
+
+/* graph.c */
+/* Allocate (or reuse) v's buffer for dtype and shape; checks limits. */
+cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
+			const int64_t *dims, cbd_err *err);
+size_t nn_val_nelem(const nn_val *v);
+/* Input i of node n (NULL if absent). */
+nn_val *nn_in(cbd_nn *nn, const nn_node *n, int i);
+nn_val *nn_out(cbd_nn *nn, const nn_node *n, int i);
+/* Read an int64/int32 tensor as int64 values (max entries). */
+int nn_val_ints(const nn_val *v, int64_t *out, int max);
+
+/* onnx.c */
+/* Unpack buf into nn->model and bind initializers, inputs, nodes and
+ * outputs to value slots. */
+cbd_status nn_onnx_build(cbd_nn *nn, const uint8_t *buf, size_t len,
+			 cbd_err *err);
+/* Convert a TensorProto to a dense tensor (float32, int64, int32,
+ * uint8).  Unsupported element types give CBD_E_UNSUPPORTED. */
+cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
+				const char *what, cbd_tensor **out,
+				cbd_err *err);
+cbd_dtype nn_dtype_from_onnx(int32_t t);
+
+/* dnnl_ops.c */
+cbd_status nn_dnnl_init(cbd_nn *nn, cbd_err *err);
+void nn_dnnl_fini(cbd_nn *nn);
+void nn_dnnl_set_threads(cbd_nn *nn);
+cbd_status nn_dnnl_conv(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_gemm(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_eltwise(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_softmax(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_batchnorm(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_reducemean(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* shape_ops.c (Identity uses nn_op_dropout: a plain copy) */
+cbd_status nn_op_flatten(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_reshape(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_squeeze(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_unsqueeze(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_dropout(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_transpose(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_concat(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_constant(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_shape(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_gather(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_pad(cbd_nn *nn, nn_node *n, cbd_err *err);
+/* numpy broadcast of two shapes into out (rank = max); false if they do
+ * not broadcast. */
+bool nn_broadcast(int na, const int64_t *a, int nb, const int64_t *b,
+		  int *nout, int64_t *out);
+/* out = a (op) b with numpy broadcasting, plain C (float32 or int64). */
+cbd_status nn_binary_plain(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * onnx.c — ONNX model loading: protobuf bytes -> struct cbd_nn.
+ *
+ * The ModelProto is unpacked with the protobuf-c bindings generated from
+ * onnx.proto and kept alive for the model's lifetime (value and node names
+ * point into it).  Then:
+ *   - the default-domain opset is read (7..17 are the supported range; 6 is
+ *     accepted where its semantics match);
+ *   - every initializer becomes a constant value slot (raw_data or the
+ *     typed float_data/int32_data/int64_data fields; external data is
+ *     refused);
+ *   - graph inputs that are also initializers stay constants (IR < 4
+ *     models list them as inputs); the others become the model's inputs,
+ *     with dims from the declared shape (-1 for symbolic dimensions);
+ *   - each node's op_type is looked up in the op table (ops.c) and its
+ *     inputs/outputs bound to value slots; an input must be defined by an
+ *     earlier node, a graph input or an initializer.
+ * Everything checks sizes before allocating; protobuf-c rejects truncated
+ * or malformed bytes.
+ */
+#include "nn.h"
+
+#include <string.h>
+
+cbd_dtype nn_dtype_from_onnx(int32_t t)
+{
+	switch (t) {
+	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
+		return CBD_DT_FLOAT32;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
+		return CBD_DT_INT64;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
+		return CBD_DT_INT32;
+	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
+		return CBD_DT_UINT8;
+	default:
+		return 0;
+	}
+}
+
+static const char *onnx_type_name(int32_t t)
+{
+	static const char *names[] = {"undefined", "float", "uint8", "int8",
+				      "uint16", "int16", "int32", "int64",
+				      "string", "bool", "float16", "double",
+				      "uint32", "uint64", "complex64",
+				      "complex128", "bfloat16"};
+
+	if (t >= 0 && (size_t)t < CBD_ARRAY_LEN(names))
+		return names[t];
+	return "unknown";
+}
+
+static cbd_status proto_payload(const Onnx__TensorProto *tp, cbd_tensor *t,
+				const char *what, cbd_err *err)
+{
+	size_t n = t->nelem;
+
+	if (tp->has_raw_data) {
+		if (tp->raw_data.len != t->nbytes)
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "tensor %s: raw_data has %zu bytes, "
+					   "shape needs %zu", what,
+					   tp->raw_data.len, t->nbytes);
+		if (n)
+			memcpy(t->data, tp->raw_data.data, t->nbytes);
+		return CBD_OK;
+	}
+	switch (t->dtype) {
+	case CBD_DT_FLOAT32:
+		if (tp->n_float_data != n)
+			break;
+		if (n)
+			memcpy(t->data, tp->float_data, n * sizeof(float));
+		return CBD_OK;
+	case CBD_DT_INT64:
+		if (tp->n_int64_data != n)
+			break;
+		if (n)
+			memcpy(t->data, tp->int64_data, n * sizeof(int64_t));
+		return CBD_OK;
+	case CBD_DT_INT32:
+		if (tp->n_int32_data != n)
+			break;
+		if (n)
+			memcpy(t->data, tp->int32_data, n * sizeof(int32_t));
+		return CBD_OK;
+	case CBD_DT_UINT8:
+		if (tp->n_int32_data != n)
+			break;
+		for (size_t i = 0; i < n; i++)
+			((uint8_t *)t->data)[i] = (uint8_t)tp->int32_data[i];
+		return CBD_OK;
+	}
+	return cbd_err_set(err, CBD_E_FORMAT,
+			   "tensor %s: element count does not match its shape",
+			   what);
+}
+
+cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
+				const char *what, cbd_tensor **out,
+				cbd_err *err)
+{
+	int64_t dims[CBD_MAX_DIMS];
+	cbd_dtype dt = nn_dtype_from_onnx(tp->data_type);
+	cbd_tensor *t = NULL;
+	cbd_status s;
+
+	*out = NULL;
+	if (tp->has_data_location &&
+	    tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "tensor %s: external data", what);
+	if (!dt)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "tensor %s: element type %s", what,
+				   onnx_type_name(tp->data_type));
+	if (tp->n_dims > CBD_MAX_DIMS)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "tensor %s: %zu dimensions", what,
+				   tp->n_dims);
+	for (size_t i = 0; i < tp->n_dims; i++) {
+		if (tp->dims[i] < 0 || tp->dims[i] > CBD_MAX_ELEMS)
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "tensor %s: bad dimension %lld",
+					   what, (long long)tp->dims[i]);
+		dims[i] = tp->dims[i];
+	}
+	s = cbd_tensor_new(dt, (int)tp->n_dims, dims, &t, err);
+	if (s != CBD_OK)
+		return cbd_err_prefix(err, "tensor %s", what);
+	s = proto_payload(tp, t, what, err);
+	if (s != CBD_OK) {
+		cbd_tensor_free(t);
+		return s;
+	}
+	*out = t;
+	return CBD_OK;
+}
+
+static int find_val(const cbd_nn *nn, const char *name)
+{
+	for (int i = nn->n_vals - 1; i >= 0; i--)
+		if (strcmp(nn->vals[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int add_val(cbd_nn *nn, const char *name)
+{
+	nn_val *v = &nn->vals[nn->n_vals];
+
+	memset(v, 0, sizeof(*v));
+	v->name = name;
+	v->last_use = -1;
+	return nn->n_vals++;
+}
+
+static cbd_status add_initializers(cbd_nn *nn, cbd_err *err)
+{
+	const Onnx__GraphProto *g = nn->model->graph;
+
+	if (g->n_sparse_initializer)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "sparse initializers");
+	for (size_t i = 0; i < g->n_initializer; i++) {
+		const Onnx__TensorProto *tp = g->initializer[i];
+		const char *name = tp->name ? tp->name : "";
+		cbd_tensor *t;
+		cbd_status s;
+		nn_val *v;
+
+		if (!*name)
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "initializer %zu has no name", i);
+		s = nn_tensor_from_proto(tp, name, &t, err);
+		if (s != CBD_OK)
+			return cbd_err_prefix(err, "initializer");
+		v = &nn->vals[add_val(nn, name)];
+		v->dtype = t->dtype;
+		v->ndim = t->ndim;
+		memcpy(v->dims, t->dims, sizeof(v->dims));
+		v->nbytes = t->nbytes;
+		v->data = t->data;      /* take the buffer over */
+		t->data = NULL;
+		cbd_tensor_free(t);
+		v->is_const = true;
+		v->defined = true;
+	}
+	return CBD_OK;
+}
+
+static cbd_status io_desc(const Onnx__ValueInfoProto *vi, cbd_nn_io *io,
+			  const char *kind, cbd_err *err)
+{
+	const Onnx__TypeProto *tp = vi->type;
+	const Onnx__TensorShapeProto *sh;
+
+	memset(io, 0, sizeof(*io));
+	io->name = vi->name ? vi->name : "";
+	if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+	    !tp->tensor_type)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "graph %s %s is not a tensor", kind,
+				   io->name);
+	io->dtype = nn_dtype_from_onnx(tp->tensor_type->elem_type);
+	if (!io->dtype || io->dtype == CBD_DT_UINT8)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "graph %s %s: element type %s", kind,
+				   io->name,
+				   onnx_type_name(tp->tensor_type->elem_type));
+	sh = tp->tensor_type->shape;
+	if (!sh) {
+		io->ndim = -1;  /* unknown rank */
+		return CBD_OK;
+	}
+	if (sh->n_dim > CBD_MAX_DIMS)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "graph %s %s: %zu dimensions", kind,
+				   io->name, sh->n_dim);
+	io->ndim = (int)sh->n_dim;
+	for (size_t i = 0; i < sh->n_dim; i++) {
+		const Onnx__TensorShapeProto__Dimension *d = sh->dim[i];
+
+		io->dims[i] = -1;
+		if (d->value_case ==
+		    ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+			if (d->dim_value < 0 || d->dim_value > CBD_MAX_ELEMS)
+				return cbd_err_set(err, CBD_E_FORMAT,
+						   "graph %s %s: bad dimension "
+						   "%lld", kind, io->name,
+						   (long long)d->dim_value);
+			io->dims[i] = d->dim_value;
+		}
+	}
+	return CBD_OK;
+}
+
+static cbd_status add_inputs(cbd_nn *nn, cbd_err *err)
+{
+	const Onnx__GraphProto *g = nn->model->graph;
+	cbd_status s;
+
+	nn->in_idx = cbd_xcalloc(g->n_input + 1, sizeof(int), err);
+	nn->in_io = cbd_xcalloc(g->n_input + 1, sizeof(cbd_nn_io), err);
+	if (!nn->in_idx || !nn->in_io)
+		return CBD_E_NOMEM;
+	for (size_t i = 0; i < g->n_input; i++) {
+		const Onnx__ValueInfoProto *vi = g->input[i];
+		const char *name = vi->name ? vi->name : "";
+		int k;
+
+		if (find_val(nn, name) >= 0)
+			continue;       /* an initializer: a constant */
+		s = io_desc(vi, &nn->in_io[nn->n_in], "input", err);
+		if (s != CBD_OK)
+			return s;
+		k = add_val(nn, name);
+		nn->vals[k].is_input = true;
+		nn->vals[k].defined = true;
+		nn->in_idx[nn->n_in++] = k;
+	}
+	return CBD_OK;
+}
+
+static cbd_status bind_node(cbd_nn *nn, nn_node *n,
+			    const Onnx__NodeProto *np, cbd_err *err)
+{
+	if (np->n_input > NN_MAX_IO || np->n_output > NN_MAX_IO ||
+	    np->n_output == 0)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED,
+			       "%zu inputs, %zu outputs", np->n_input,
+			       np->n_output);
+	n->n_in = (int)np->n_input;
+	n->n_out = (int)np->n_output;
+	for (int i = 0; i < n->n_in; i++) {
+		const char *nm = np->input[i];
+
+		n->in[i] = -1;
+		if (!nm || !*nm)
+			continue;       /* optional input left out */
+		n->in[i] = find_val(nn, nm);
+		if (n->in[i] < 0 || !nn->vals[n->in[i]].defined)
+			return nn_fail(n, err, CBD_E_FORMAT,
+				       "missing input or initializer %s", nm);
+		nn->vals[n->in[i]].last_use = (int)(n - nn->nodes);
+	}
+	for (int i = 0; i < n->n_out; i++) {
+		const char *nm = np->output[i];
+		int k;
+
+		n->out[i] = -1;
+		if (!nm || !*nm)
+			continue;
+		k = find_val(nn, nm);
+		if (k >= 0 && nn->vals[k].defined)
+			return nn_fail(n, err, CBD_E_FORMAT,
+				       "value %s is defined twice", nm);
+		k = add_val(nn, nm);
+		nn->vals[k].defined = true;
+		n->out[i] = k;
+	}
+	return CBD_OK;
+}
+
+static cbd_status add_nodes(cbd_nn *nn, cbd_err *err)
+{
+	const Onnx__GraphProto *g = nn->model->graph;
+
+	nn->nodes = cbd_xcalloc(g->n_node + 1, sizeof(nn_node), err);
+	if (!nn->nodes)
+		return CBD_E_NOMEM;
+	for (size_t i = 0; i < g->n_node; i++) {
+		const Onnx__NodeProto *np = g->node[i];
+		nn_node *n = &nn->nodes[nn->n_nodes++];
+		cbd_status s;
+
+		n->proto = np;
+		n->name = np->name && *np->name ? np->name
+			: (np->n_output && np->output[0] ? np->output[0] : "?");
+		n->op = nn_op_lookup(np->op_type ? np->op_type : "",
+				     np->domain);
+		if (n->op == CBD_OP_COUNT)
+			return cbd_err_set(err, CBD_E_UNSUPPORTED,
+					   "unsupported op %s%s%s (node %s)",
+					   np->domain && *np->domain
+						   ? np->domain : "",
+					   np->domain && *np->domain ? "." : "",
+					   np->op_type ? np->op_type : "?",
+					   n->name);
+		s = bind_node(nn, n, np, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	return CBD_OK;
+}
+
+static cbd_status add_outputs(cbd_nn *nn, cbd_err *err)
+{
+	const Onnx__GraphProto *g = nn->model->graph;
+	cbd_status s;
+
+	if (g->n_output == 0)
+		return cbd_err_set(err, CBD_E_FORMAT, "graph has no outputs");
+	nn->out_idx = cbd_xcalloc(g->n_output, sizeof(int), err);
+	nn->out_io = cbd_xcalloc(g->n_output, sizeof(cbd_nn_io), err);
+	if (!nn->out_idx || !nn->out_io)
+		return CBD_E_NOMEM;
+	for (size_t i = 0; i < g->n_output; i++) {
+		const Onnx__ValueInfoProto *vi = g->output[i];
+		const char *name = vi->name ? vi->name : "";
+		int k = find_val(nn, name);
+
+		if (k < 0)
+			return cbd_err_set(err, CBD_E_FORMAT,
+					   "graph output %s is never computed",
+					   name);
+		s = io_desc(vi, &nn->out_io[nn->n_out], "output", err);
+		if (s != CBD_OK)
+			return s;
+		nn->vals[k].is_output = true;
+		nn->out_idx[nn->n_out++] = k;
+	}
+	return CBD_OK;
+}
+
+static cbd_status read_opset(cbd_nn *nn, cbd_err *err)
+{
+	const Onnx__ModelProto *m = nn->model;
+
+	nn->opset = -1;
+	for (size_t i = 0; i < m->n_opset_import; i++) {
+		const Onnx__OperatorSetIdProto *o = m->opset_import[i];
+
+		if (!o->domain || !*o->domain ||
+		    strcmp(o->domain, "ai.onnx") == 0)
+			nn->opset = (int)o->version;
+	}
+	if (nn->opset < 0)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "model imports no default-domain opset");
+	if (nn->opset < 1 || nn->opset > 18)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "opset %d (supported: 7 to 17)", nn->opset);
+	return CBD_OK;
+}
+
+/* Refuse unknown ops (and ops too old for our semantics) before anything
+ * else, so the message names the op. */
+static cbd_status check_ops(const cbd_nn *nn, cbd_err *err)
+{
+	const Onnx__GraphProto *g = nn->model->graph;
+
+	for (size_t i = 0; i < g->n_node; i++) {
+		const Onnx__NodeProto *np = g->node[i];
+		const char *t = np->op_type ? np->op_type : "?";
+		const char *nm = np->name && *np->name ? np->name
+			: (np->n_output && np->output[0] ? np->output[0] : "?");
+		cbd_op op = nn_op_lookup(t, np->domain);
+
+		if (op == CBD_OP_COUNT)
+			return cbd_err_set(err, CBD_E_UNSUPPORTED,
+					   "unsupported op %s%s%s (node %s)",
+					   np->domain && *np->domain
+						   ? np->domain : "",
+					   np->domain && *np->domain ? "." : "",
+					   t, nm);
+		if (nn->opset < nn_op_min_opset(op))
+			return cbd_err_set(err, CBD_E_UNSUPPORTED,
+					   "%s at opset %d (node %s)", t,
+					   nn->opset, nm);
+	}
+	return CBD_OK;
+}
+
+static cbd_status alloc_slots(cbd_nn *nn, cbd_err *err)
+{
+	const Onnx__GraphProto *g = nn->model->graph;
+	size_t n = g->n_initializer + g->n_input + 2 * g->n_node + 1;
+
+	if (g->n_node > NN_MAX_NODES)
+		return cbd_err_set(err, CBD_E_TOOBIG, "%zu nodes", g->n_node);
+	for (size_t i = 0; i < g->n_node; i++)
+		n += g->node[i]->n_output;
+	if (n > NN_MAX_VALUES)
+		return cbd_err_set(err, CBD_E_TOOBIG, "%zu values", n);
+	nn->vals = cbd_xcalloc(n, sizeof(nn_val), err);
+	return nn->vals ? CBD_OK : CBD_E_NOMEM;
+}
+
+cbd_status nn_onnx_build(cbd_nn *nn, const uint8_t *buf, size_t len,
+			 cbd_err *err)
+{
+	cbd_status s;
+
+	nn->model = onnx__model_proto__unpack(NULL, len, buf);
+	if (!nn->model)
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "not a valid ONNX protobuf (truncated or "
+				   "corrupt)");
+	if (!nn->model->graph)
+		return cbd_err_set(err, CBD_E_FORMAT, "model has no graph");
+	s = read_opset(nn, err);
+	if (s == CBD_OK)
+		s = check_ops(nn, err);
+	if (s == CBD_OK)
+		s = alloc_slots(nn, err);
+	if (s == CBD_OK)
+		s = add_initializers(nn, err);
+	if (s == CBD_OK)
+		s = add_inputs(nn, err);
+	if (s == CBD_OK)
+		s = add_nodes(nn, err);
+	if (s == CBD_OK)
+		s = add_outputs(nn, err);
+	return s;
+}

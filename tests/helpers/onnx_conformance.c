@@ -1,0 +1,206 @@
+/*
+ * onnx_conformance.c — run ONNX backend test directories through libcbd's
+ * engine and print TAP.
+ *
+ * usage: onnx_conformance DIR...
+ *
+ * Each DIR is one test of the ONNX project's backend suite (Debian's
+ * libonnx-testdata): DIR/model.onnx and DIR/test_data_set_N/ with
+ * input_K.pb and output_K.pb (serialised TensorProto).  The model runs on
+ * every data set and each output is compared with the expected one:
+ * same dtype and shape, |got - want| <= atol + rtol * |want| for floats
+ * (rtol 1e-3, atol 1e-7), exact for integers.  A model the engine refuses
+ * as unsupported (op, attribute, dtype, opset) is reported as
+ * "ok N - name # SKIP reason"; any other failure is "not ok".
+ */
+#include "cbd.h"
+#include "nn/nn.h"
+
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RTOL 1e-3
+#define ATOL 1e-7
+#define MAX_IO 16
+
+static cbd_status load_pb(const char *path, cbd_tensor **out, cbd_err *err)
+{
+	uint8_t *buf;
+	size_t len;
+	Onnx__TensorProto *tp;
+	cbd_status s;
+
+	s = cbd_file_read(path, CBD_MAX_FILE, &buf, &len, err);
+	if (s != CBD_OK)
+		return s;
+	tp = onnx__tensor_proto__unpack(NULL, len, buf);
+	free(buf);
+	if (!tp)
+		return cbd_err_set(err, CBD_E_FORMAT, "bad TensorProto (%s)",
+				   path);
+	s = nn_tensor_from_proto(tp, path, out, err);
+	onnx__tensor_proto__free_unpacked(tp, NULL);
+	return s;
+}
+
+static int count_files(const char *dir, const char *kind)
+{
+	char pat[4096];
+	glob_t g;
+	int n = 0;
+
+	snprintf(pat, sizeof(pat), "%s/%s_*.pb", dir, kind);
+	if (glob(pat, 0, NULL, &g) == 0)
+		n = (int)g.gl_pathc;
+	globfree(&g);
+	return n;
+}
+
+static bool compare(const cbd_tensor *got, const cbd_tensor *want, int k,
+		    char *why, size_t whylen)
+{
+	if (got->dtype != want->dtype) {
+		snprintf(why, whylen, "output %d: dtype %s, want %s", k,
+			 cbd_dtype_name(got->dtype),
+			 cbd_dtype_name(want->dtype));
+		return false;
+	}
+	if (got->ndim != want->ndim ||
+	    memcmp(got->dims, want->dims, sizeof(int64_t) * (size_t)got->ndim)) {
+		snprintf(why, whylen, "output %d: shape differs (rank %d vs %d)",
+			 k, got->ndim, want->ndim);
+		return false;
+	}
+	for (size_t i = 0; i < got->nelem; i++) {
+		double a, b;
+
+		switch (got->dtype) {
+		case CBD_DT_FLOAT32:
+			a = ((const float *)got->data)[i];
+			b = ((const float *)want->data)[i];
+			break;
+		case CBD_DT_INT64:
+			a = (double)((const int64_t *)got->data)[i];
+			b = (double)((const int64_t *)want->data)[i];
+			break;
+		case CBD_DT_INT32:
+			a = ((const int32_t *)got->data)[i];
+			b = ((const int32_t *)want->data)[i];
+			break;
+		default:
+			a = ((const uint8_t *)got->data)[i];
+			b = ((const uint8_t *)want->data)[i];
+			break;
+		}
+		if (isnan(a) && isnan(b))
+			continue;
+		if (a == b)
+			continue;
+		if (got->dtype == CBD_DT_FLOAT32 &&
+		    fabs(a - b) <= ATOL + RTOL * fabs(b))
+			continue;
+		snprintf(why, whylen, "output %d[%zu]: got %.9g, want %.9g", k,
+			 i, a, b);
+		return false;
+	}
+	return true;
+}
+
+/* 0 pass, 1 fail, 2 skip; why filled for 1 and 2. */
+static int run_set(cbd_nn *nn, const char *set, char *why, size_t whylen)
+{
+	cbd_tensor *in[MAX_IO] = {0}, *out[MAX_IO] = {0}, *want[MAX_IO] = {0};
+	int ni = count_files(set, "input"), no = count_files(set, "output");
+	int rc = 0;
+	cbd_err err = {0};
+	char path[4200];
+
+	if (ni != cbd_nn_num_inputs(nn) || no > cbd_nn_num_outputs(nn) ||
+	    ni > MAX_IO || no > MAX_IO) {
+		snprintf(why, whylen, "%d input files for %d graph inputs", ni,
+			 cbd_nn_num_inputs(nn));
+		return 1;
+	}
+	for (int i = 0; rc == 0 && i < ni; i++) {
+		snprintf(path, sizeof(path), "%s/input_%d.pb", set, i);
+		if (load_pb(path, &in[i], &err) != CBD_OK)
+			rc = err.code == CBD_E_UNSUPPORTED ? 2 : 1;
+	}
+	for (int i = 0; rc == 0 && i < no; i++) {
+		snprintf(path, sizeof(path), "%s/output_%d.pb", set, i);
+		if (load_pb(path, &want[i], &err) != CBD_OK)
+			rc = err.code == CBD_E_UNSUPPORTED ? 2 : 1;
+	}
+	if (rc == 0 && cbd_nn_run(nn, (const cbd_tensor *const *)in, ni, out,
+				  no, &err) != CBD_OK)
+		rc = err.code == CBD_E_UNSUPPORTED ? 2 : 1;
+	if (rc)
+		snprintf(why, whylen, "%s", err.msg);
+	for (int i = 0; rc == 0 && i < no; i++)
+		if (!compare(out[i], want[i], i, why, whylen))
+			rc = 1;
+	for (int i = 0; i < MAX_IO; i++) {
+		cbd_tensor_free(in[i]);
+		cbd_tensor_free(out[i]);
+		cbd_tensor_free(want[i]);
+	}
+	return rc;
+}
+
+static int run_test(const char *dir, char *why, size_t whylen)
+{
+	char path[4200];
+	cbd_nn *nn = NULL;
+	cbd_nn_opts opts = {0};
+	cbd_err err = {0};
+	glob_t g;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/model.onnx", dir);
+	if (cbd_nn_load_file(path, &opts, &nn, &err) != CBD_OK) {
+		snprintf(why, whylen, "%s", err.msg);
+		return err.code == CBD_E_UNSUPPORTED ? 2 : 1;
+	}
+	snprintf(path, sizeof(path), "%s/test_data_set_*", dir);
+	if (glob(path, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+		snprintf(why, whylen, "no test data sets");
+		rc = 1;
+	}
+	for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++)
+		rc = run_set(nn, g.gl_pathv[i], why, whylen);
+	globfree(&g);
+	cbd_nn_free(nn);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int failed = 0;
+
+	printf("1..%d\n", argc - 1);
+	for (int i = 1; i < argc; i++) {
+		const char *name = argv[i], *p;
+		char why[1024] = "";
+		int rc;
+
+		/* "node/test_x" from ".../data/node/test_x" */
+		p = strstr(name, "/data/");
+		name = p ? p + 6 : name;
+		rc = run_test(argv[i], why, sizeof(why));
+		for (char *c = why; *c; c++)
+			if (*c == '\n' || *c == '#')
+				*c = ' ';
+		if (rc == 0)
+			printf("ok %d - %s\n", i, name);
+		else if (rc == 2)
+			printf("ok %d - %s # SKIP %s\n", i, name, why);
+		else {
+			printf("not ok %d - %s: %s\n", i, name, why);
+			failed++;
+		}
+		fflush(stdout);
+	}
+	return failed ? 1 : 0;
+}
