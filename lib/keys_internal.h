@@ -39,10 +39,6 @@ cbd_status cbd_secret_file_write(const char *path, const void *buf,
 /* OPENSSL_cleanse(p, len) then free(p); NULL is a no-op. */
 void cbd_secret_free(void *p, size_t len);
 
-/* Is s a valid user or key-file id: [A-Za-z0-9._-]{1,64}, starting with
- * a letter or digit (so it is a safe file-name component)? */
-int cbd_id_valid(const char *s);
-
 /* Base64 (RFC 4648, padded) of len bytes into out (4*ceil(len/3)+1). */
 void cbd_base64(const uint8_t *in, size_t len, char *out);
 /* Decode exactly want bytes from canonical padded base64 text of length
