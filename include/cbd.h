@@ -361,6 +361,8 @@ const char *cbd_circuit_user_id(const cbd_circuit *c);  /* NULL if none */
 int cbd_circuit_num_keys(const cbd_circuit *c);
 const cbd_key *cbd_circuit_key(const cbd_circuit *c, int i); /* borrowed */
 size_t cbd_circuit_sample_size(const cbd_circuit *c); /* n elements */
+/* One sample's shape into dims; returns the rank. */
+int cbd_circuit_shape(const cbd_circuit *c, int64_t dims[CBD_MAX_DIMS]);
 
 /* Evaluate one float32 sample x (n elements): fills act. */
 cbd_status cbd_circuit_check(const cbd_circuit *c, const float *x,
@@ -625,6 +627,7 @@ typedef struct cbd_probe_opts {
 	long backoff_ms;             /* first backoff; 0 = 200 */
 	long max_backoff_ms;         /* cap; 0 = 10000 */
 	int resume;                  /* continue an existing transcript */
+	int overwrite;               /* replace an existing transcript */
 	int num_classes;             /* K for the header; 0 = unknown */
 	const char *tool;            /* "cbd-probe 0.1.0" for the header */
 	void (*progress)(void *ud, const cbd_probe_progress *p);

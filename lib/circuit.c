@@ -475,6 +475,12 @@ size_t cbd_circuit_sample_size(const cbd_circuit *c)
 	return c->n;
 }
 
+int cbd_circuit_shape(const cbd_circuit *c, int64_t dims[CBD_MAX_DIMS])
+{
+	memcpy(dims, c->dims, sizeof(c->dims));
+	return c->ndim;
+}
+
 /* ---- message, carrier, verification -------------------------------- */
 
 cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
