@@ -24,6 +24,21 @@
 #define LLVMFuzzerTestOneInput fuzz_target_tensor
 #include "../fuzz/fuzz_tensor.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_keys
+#include "../fuzz/fuzz_keys.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_keyring
+#include "../fuzz/fuzz_keyring.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_circuit
+#include "../fuzz/fuzz_circuit.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_transcript
+#include "../fuzz/fuzz_transcript.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_report
+#include "../fuzz/fuzz_report.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -79,10 +94,45 @@ static void test_tensor(void **state)
 	replay("tensor", fuzz_target_tensor, 1);
 }
 
+static void test_keys(void **state)
+{
+	(void)state;
+	replay("keys", fuzz_target_keys, 1);
+}
+
+static void test_keyring(void **state)
+{
+	(void)state;
+	replay("keyring", fuzz_target_keyring, 1);
+}
+
+static void test_circuit(void **state)
+{
+	(void)state;
+	replay("circuit", fuzz_target_circuit, 1);
+}
+
+static void test_transcript(void **state)
+{
+	(void)state;
+	replay("transcript", fuzz_target_transcript, 1);
+}
+
+static void test_report(void **state)
+{
+	(void)state;
+	replay("report", fuzz_target_report, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tensor),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_keyring),
+		cmocka_unit_test(test_circuit),
+		cmocka_unit_test(test_transcript),
+		cmocka_unit_test(test_report),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
