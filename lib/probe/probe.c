@@ -1,0 +1,361 @@
+/*
+ * probe.c — cbd_probe_run: send every trigger to an endpoint and record
+ * each answer in a transcript (formats/transcript.md).
+ *
+ * The driver owns the list of items (one per trigger) and the policy; the
+ * backends (http.c, exec.c, local.c) only move bytes.  After each attempt
+ * a backend calls probe_finish(): an answer or a final failure becomes a
+ * transcript record at once (fsync'd), a retryable failure (transport
+ * error, timeout, 408, 429, 5xx, unreadable answer) puts the item back
+ * with a ready time: exponential backoff from backoff_ms, capped at
+ * max_backoff_ms, with full jitter, or the server's Retry-After when it
+ * gave one.  Nothing is dropped: when retries run out the last failure is
+ * recorded.  --resume marks already-recorded indices done first.
+ */
+#include "probe_internal.h"
+
+#include <math.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include <time.h>
+
+double probe_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double jitter01(void)
+{
+	uint32_t r = 0;
+
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		return 0.5;
+	return (double)r / 4294967296.0;
+}
+
+void probe_progress(struct probe *p, int force)
+{
+	double now = probe_now();
+	cbd_probe_progress pr;
+
+	if (!p->o->progress || (!force && now - p->last_progress < 0.1))
+		return;
+	p->last_progress = now;
+	pr.done = p->done;
+	pr.total = p->n_items;
+	pr.errors = p->failed;
+	pr.retries = p->retries;
+	pr.elapsed_s = now - p->t0;
+	p->o->progress(p->o->progress_ud, &pr);
+}
+
+static void record(struct probe *p, struct probe_item *it,
+		   struct probe_outcome *oc)
+{
+	cbd_transcript_record r = {0};
+	cbd_status s;
+
+	r.index = it->index;
+	r.trigger_id = it->id;
+	r.status = oc->status;
+	r.error = oc->error[0] ? oc->error : NULL;
+	r.label = oc->error[0] ? -1 : oc->label;
+	r.attempts = it->attempts;
+	r.latency_ms = oc->latency_ms;
+	memcpy(r.request_digest, oc->request_digest, CBD_SHA256_LEN);
+	r.has_response = oc->has_response;
+	memcpy(r.response_digest, oc->response_digest, CBD_SHA256_LEN);
+	r.scores = oc->scores;
+	r.num_scores = oc->scores ? oc->num_scores : 0;
+	s = cbd_tw_query(p->tw, &r, p->err);
+	if (s && !p->fatal)
+		p->fatal = s;
+	it->state = 2;
+	p->done++;
+	if (r.error)
+		p->failed++;
+	else
+		p->answered++;
+}
+
+void probe_finish(struct probe *p, struct probe_item *it,
+		  struct probe_outcome *oc)
+{
+	const cbd_probe_opts *o = p->o;
+
+	if (!oc->error[0] && oc->label < 0) {
+		snprintf(oc->error, sizeof(oc->error), "no label in answer");
+		oc->retryable = 0;
+	}
+	if (oc->error[0] && oc->retryable && it->attempts <= o->retries) {
+		double base = (o->backoff_ms > 0 ? o->backoff_ms : 200) / 1e3;
+		double cap = (o->max_backoff_ms > 0 ? o->max_backoff_ms
+						    : 10000) / 1e3;
+		double wait = base * pow(2.0, it->attempts - 1);
+
+		if (wait > cap)
+			wait = cap;
+		wait *= 0.5 + 0.5 * jitter01();   /* jitter in [w/2, w] */
+		if (oc->retry_after_s >= 0)
+			wait = fmin(oc->retry_after_s, fmax(cap, 60.0));
+		it->ready_at = probe_now() + wait;
+		it->state = 0;
+		p->retries++;
+	} else {
+		record(p, it, oc);
+	}
+	free(oc->scores);
+	oc->scores = NULL;
+	probe_progress(p, 0);
+}
+
+struct probe_item *probe_next(struct probe *p, double now, double *wake)
+{
+	struct probe_item *best = NULL;
+
+	for (size_t i = 0; i < p->n_items; i++) {
+		struct probe_item *it = &p->items[i];
+
+		if (it->state != 0)
+			continue;
+		if (it->ready_at <= now)
+			return it;
+		if (!best || it->ready_at < best->ready_at)
+			best = it;
+	}
+	if (best && wake && best->ready_at < *wake)
+		*wake = best->ready_at;
+	return NULL;
+}
+
+int probe_rate_ok(struct probe *p, double now, double *wake)
+{
+	if (p->o->rate <= 0)
+		return 1;
+	if (now < p->next_send) {
+		if (wake && p->next_send < *wake)
+			*wake = p->next_send;
+		return 0;
+	}
+	p->next_send = fmax(now, p->next_send) + 1.0 / p->o->rate;
+	return 1;
+}
+
+static const char *backend_name(cbd_probe_backend b)
+{
+	switch (b) {
+	case CBD_PROBE_OIP:
+		return "oip";
+	case CBD_PROBE_TFSERVING:
+		return "tfserving";
+	case CBD_PROBE_EXEC:
+		return "exec";
+	case CBD_PROBE_ARCHIVE:
+		return "archive";
+	}
+	return "?";
+}
+
+static cbd_status open_transcript(struct probe *p,
+				  const uint8_t digest[CBD_SHA256_LEN],
+				  const char *out_path,
+				  cbd_probe_summary *sum, int *finished,
+				  cbd_err *err)
+{
+	const cbd_probe_opts *o = p->o;
+	cbd_tw_header h = {0};
+	uint8_t *done;
+	cbd_status s;
+
+	h.tool = o->tool ? o->tool : "cbd-probe " CBD_VERSION;
+	h.endpoint = o->endpoint;
+	h.backend = backend_name(o->backend);
+	h.model = o->model_name ? o->model_name : "";
+	h.datatype = o->send_uint8 ? "UINT8" : "FP32";
+	memcpy(h.triggers_digest, digest, CBD_SHA256_LEN);
+	h.num_triggers = p->n_items;
+	h.num_classes = p->num_classes;
+	*finished = 0;
+	if (!o->resume)
+		return cbd_tw_create(out_path, &h, o->overwrite, &p->tw,
+				     err);
+	done = calloc(p->n_items ? p->n_items : 1, 1);
+	if (!done)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	s = cbd_tw_resume(out_path, &h, done, &p->answered, &p->failed,
+			  finished, &p->tw, err);
+	for (size_t i = 0; !s && i < p->n_items; i++) {
+		if (done[i]) {
+			p->items[i].state = 2;
+			p->done++;
+			sum->skipped++;
+		}
+	}
+	free(done);
+	return s;
+}
+
+static cbd_status drive(struct probe *p, const uint8_t *digest,
+			const char *out_path, cbd_probe_summary *sum,
+			cbd_err *err)
+{
+	const cbd_probe_opts *o = p->o;
+	int finished;
+	cbd_status s;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!o->endpoint || !*o->endpoint)
+		return cbd_err_set(err, CBD_E_USAGE, "no endpoint given");
+	p->err = err;
+	p->num_classes = o->num_classes;
+	p->t0 = probe_now();
+	s = open_transcript(p, digest, out_path, sum, &finished, err);
+	if (s)
+		return s;
+	if (!finished) {
+		switch (o->backend) {
+		case CBD_PROBE_OIP:
+		case CBD_PROBE_TFSERVING:
+			s = probe_http_run(p, err);
+			break;
+		case CBD_PROBE_EXEC:
+			s = probe_exec_run(p, err);
+			break;
+		case CBD_PROBE_ARCHIVE:
+			s = probe_local_run(p, err);
+			break;
+		default:
+			s = cbd_err_set(err, CBD_E_USAGE, "unknown backend");
+		}
+		if (!s && p->fatal)
+			s = p->fatal;
+		if (!s && p->done == p->n_items)
+			s = cbd_tw_end(p->tw, p->answered, p->failed, err);
+		probe_progress(p, 1);
+	}
+	cbd_tw_close(p->tw);
+	p->tw = NULL;
+	sum->total = p->n_items;
+	sum->answered = p->answered;
+	sum->failed = p->failed;
+	sum->retries = p->retries;
+	sum->elapsed_s = probe_now() - p->t0;
+	return s;
+}
+
+static void free_items(struct probe *p)
+{
+	for (size_t i = 0; i < p->n_items; i++)
+		free(p->items[i].x);
+	free(p->items);
+}
+
+static cbd_status set_shape(struct probe *p, const cbd_tensor *t,
+			    int skip_first, cbd_err *err)
+{
+	p->ndim = t->ndim - skip_first;
+	p->n = 1;
+	if (p->ndim < 1)
+		return cbd_err_set(err, CBD_E_SHAPE,
+				   "samples need at least one dimension");
+	for (int i = 0; i < p->ndim; i++) {
+		p->dims[i] = t->dims[i + skip_first];
+		p->n *= (size_t)p->dims[i];
+	}
+	return CBD_OK;
+}
+
+cbd_status cbd_probe_run(const cbd_triggerset *ts, const cbd_probe_opts *o,
+			 const char *out_path, cbd_probe_summary *sum,
+			 cbd_err *err)
+{
+	struct probe p = {0};
+	uint8_t digest[CBD_SHA256_LEN];
+	size_t n = cbd_triggerset_count(ts);
+	cbd_status s = CBD_OK;
+
+	p.o = o;
+	p.items = calloc(n ? n : 1, sizeof(*p.items));
+	if (!p.items)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	p.n_items = n;
+	for (size_t i = 0; i < n && !s; i++) {
+		const cbd_trigger *tr = cbd_triggerset_get(ts, i);
+
+		if (i == 0)
+			s = set_shape(&p, tr->input, 0, err);
+		if (!s && (tr->input->dtype != CBD_DT_UINT8 ||
+			   tr->input->nelem != p.n))
+			s = cbd_err_set(err, CBD_E_SHAPE,
+					"trigger %zu has another shape", i);
+		if (!s)
+			s = cbd_triggerset_input_float(ts, i, &p.items[i].x,
+						       err);
+		p.items[i].id = tr->id;
+		p.items[i].index = i;
+		p.items[i].q = tr->input->data;
+	}
+	if (!s) {
+		cbd_probe_opts oo = *o;
+
+		if (oo.num_classes <= 0)
+			oo.num_classes = cbd_triggerset_num_classes(ts);
+		p.o = &oo;
+		cbd_triggerset_digest(ts, digest);
+		s = drive(&p, digest, out_path, sum, err);
+	}
+	free_items(&p);
+	return s;
+}
+
+cbd_status cbd_probe_run_samples(const cbd_tensor *samples,
+				 const uint8_t digest[CBD_SHA256_LEN],
+				 const cbd_probe_opts *o,
+				 const char *out_path,
+				 cbd_probe_summary *sum, cbd_err *err)
+{
+	struct probe p = {0};
+	size_t n;
+	char (*ids)[24] = NULL;
+	cbd_status s;
+
+	if (samples->dtype != CBD_DT_UINT8 || samples->ndim < 2)
+		return cbd_err_set(err, CBD_E_SHAPE,
+				   "samples must be uint8 [N, ...]");
+	p.o = o;
+	n = (size_t)samples->dims[0];
+	s = set_shape(&p, samples, 1, err);
+	if (s)
+		return s;
+	p.items = calloc(n ? n : 1, sizeof(*p.items));
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (!p.items || !ids) {
+		free(p.items);
+		free(ids);
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	}
+	p.n_items = n;
+	for (size_t i = 0; i < n && !s; i++) {
+		struct probe_item *it = &p.items[i];
+
+		snprintf(ids[i], sizeof(ids[i]), "s%zu", i);
+		it->id = ids[i];
+		it->index = i;
+		it->q = (const uint8_t *)samples->data + i * p.n;
+		it->x = malloc(p.n * sizeof(float));
+		if (!it->x) {
+			s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+			break;
+		}
+		for (size_t j = 0; j < p.n; j++)
+			it->x[j] = cbd_probe_byte_to_float(it->q[j]);
+	}
+	if (!s)
+		s = drive(&p, digest, out_path, sum, err);
+	free_items(&p);
+	free(ids);
+	return s;
+}

@@ -1,0 +1,83 @@
+/*
+ * probe_internal.h — the probe's shared state and the backend hooks
+ * (lib/probe/probe.c drives; http.c, exec.c, local.c talk to endpoints).
+ */
+#ifndef CBD_PROBE_INTERNAL_H
+#define CBD_PROBE_INTERNAL_H
+
+#include "probe.h"
+
+/* One trigger (or sample) to send. */
+struct probe_item {
+	const char *id;
+	size_t index;
+	const uint8_t *q;     /* n quantised bytes */
+	float *x;             /* n floats the endpoint should see */
+	int attempts;
+	double ready_at;      /* monotonic seconds: not before */
+	int state;            /* 0 to do, 1 in flight, 2 recorded */
+};
+
+/* What one attempt produced. */
+struct probe_outcome {
+	int status;                /* HTTP status, 200 for local success */
+	char error[200];           /* "" if answered */
+	int retryable;
+	double retry_after_s;      /* < 0: none given */
+	int label;
+	float *scores;             /* malloc'd, or NULL */
+	int num_scores;
+	uint8_t request_digest[CBD_SHA256_LEN];
+	int has_response;
+	uint8_t response_digest[CBD_SHA256_LEN];
+	double latency_ms;
+};
+
+struct probe {
+	const cbd_probe_opts *o;
+	struct probe_item *items;
+	size_t n_items;
+	size_t n;                  /* elements per sample */
+	int ndim;                  /* sample dims (no batch) */
+	int64_t dims[CBD_MAX_DIMS];
+	int num_classes;
+	cbd_tw *tw;
+	size_t answered, failed, retries, done, todo;
+	double t0, next_send, last_progress;
+	cbd_status fatal;          /* an I/O error writing the transcript */
+	cbd_err *err;
+};
+
+double probe_now(void);
+
+/* Body of a request for item it (oip, tfserving, exec line). */
+void probe_body_oip(const struct probe *p, const struct probe_item *it,
+		    cbd_buf *b);
+void probe_body_tfserving(const struct probe *p,
+			  const struct probe_item *it, cbd_buf *b);
+void probe_body_exec(const struct probe *p, const struct probe_item *it,
+		     cbd_buf *b);
+/* Parse a response body into oc (scores/label or error). */
+void probe_parse_oip(const struct probe *p, const char *body, size_t len,
+		     struct probe_outcome *oc);
+void probe_parse_tfserving(const struct probe *p, const char *body,
+			   size_t len, struct probe_outcome *oc);
+void probe_parse_exec(const struct probe *p, const char *body, size_t len,
+		      struct probe_outcome *oc);
+
+/* After an attempt: retry later or record.  Takes oc->scores. */
+void probe_finish(struct probe *p, struct probe_item *it,
+		  struct probe_outcome *oc);
+/* Next item ready to send at time now (NULL if none); *wake is set to
+ * the earliest future ready time when nothing is ready. */
+struct probe_item *probe_next(struct probe *p, double now, double *wake);
+/* Rate limit: may we send at now?  Books the slot if so. */
+int probe_rate_ok(struct probe *p, double now, double *wake);
+void probe_progress(struct probe *p, int force);
+
+/* Backends: run until every item is recorded (or p->fatal). */
+cbd_status probe_http_run(struct probe *p, cbd_err *err);
+cbd_status probe_exec_run(struct probe *p, cbd_err *err);
+cbd_status probe_local_run(struct probe *p, cbd_err *err);
+
+#endif

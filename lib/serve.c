@@ -1,0 +1,448 @@
+/*
+ * serve.c — cbd-serve's HTTP server: the Open Inference Protocol (KServe
+ * v2 REST) over libmicrohttpd.
+ *
+ * Routes (protocol "HTTP/REST" table):
+ *   GET  /v2                                    server metadata
+ *   GET  /v2/health/live, /v2/health/ready      {"live"|"ready": true}
+ *   GET  /v2/models/M[/versions/V]              model metadata
+ *   GET  /v2/models/M[/versions/V]/ready        {"name": M, "ready": true}
+ *   POST /v2/models/M[/versions/V]/infer        inference (serve_infer.c)
+ * Errors are {"error": "..."} with 400 (bad request), 404 (unknown model,
+ * version or path), 405 (wrong method), 413 (body or tensor too large).
+ *
+ * MHD runs a pool of `threads` polling threads; each request is handled
+ * in one of them.  cbd_model_run is not thread-safe per model, so the
+ * server opens one model per thread and hands them out from a small pool
+ * under a mutex.  The body is collected in a per-request buffer capped at
+ * max_body (a Content-Length over the cap is refused before reading it).
+ * The access log line is written when MHD reports the request complete.
+ */
+#include "serve_internal.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+struct cbd_server {
+	struct MHD_Daemon *d;
+	serve_spec spec;
+	char *name;
+	cbd_model **models;
+	int *busy;
+	int n_models;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_mutex_t log_mu;
+	size_t max_body;
+	int port;
+	void (*log)(void *ud, const char *line);
+	void *log_ud;
+};
+
+/* Per-request state (MHD's con_cls). */
+struct req {
+	struct timespec t0;
+	cbd_buf body;
+	int too_big;
+	int status;
+	size_t sent;
+	char method[8];
+	char path[128];
+};
+
+static double since_ms(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) * 1e3 +
+	       (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, struct req *r,
+			     int status, cbd_buf *b)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+
+	if (b->oom) {
+		cbd_buf_reset(b);
+		b->oom = 0;
+		cbd_buf_puts(b, "{\"error\":\"out of memory\"}");
+		status = 500;
+	}
+	resp = MHD_create_response_from_buffer(b->len, b->p ? b->p : "",
+					       MHD_RESPMEM_MUST_COPY);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (status == 405)
+		MHD_add_response_header(resp, "Allow",
+					r->method[0] == 'P' ? "GET" : "POST");
+	r->status = status;
+	r->sent = b->len;
+	ok = MHD_queue_response(c, (unsigned)status, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, struct req *r,
+				   int status, const char *msg)
+{
+	cbd_buf b = {0};
+	enum MHD_Result ok;
+
+	cbd_buf_puts(&b, "{\"error\":");
+	cbd_buf_json_str(&b, msg);
+	cbd_buf_puts(&b, "}");
+	ok = reply(c, r, status, &b);
+	cbd_buf_free(&b);
+	return ok;
+}
+
+static cbd_model *acquire(cbd_server *s, int *slot)
+{
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		for (int i = 0; i < s->n_models; i++) {
+			if (!s->busy[i]) {
+				s->busy[i] = 1;
+				*slot = i;
+				pthread_mutex_unlock(&s->mu);
+				return s->models[i];
+			}
+		}
+		pthread_cond_wait(&s->cv, &s->mu);
+	}
+}
+
+static void release(cbd_server *s, int slot)
+{
+	pthread_mutex_lock(&s->mu);
+	s->busy[slot] = 0;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static enum MHD_Result do_infer(cbd_server *s, struct MHD_Connection *c,
+				struct req *r)
+{
+	char msg[256];
+	char *id = NULL;
+	cbd_tensor *batch = NULL, *scores = NULL;
+	cbd_buf out = {0};
+	cbd_err e = {0};
+	cbd_status st;
+	enum MHD_Result ok;
+	int slot, rc;
+
+	rc = serve_parse_infer(&s->spec, r->body.p ? r->body.p : "",
+			       r->body.len, &batch, &id, msg, sizeof(msg));
+	if (rc != 200)
+		return reply_error(c, r, rc, msg);
+	st = cbd_model_run(acquire(s, &slot), batch, &scores, NULL, &e);
+	release(s, slot);
+	cbd_tensor_free(batch);
+	if (st) {
+		free(id);
+		return reply_error(c, r, st == CBD_E_SHAPE ? 400 : 500,
+				   e.msg[0] ? e.msg : cbd_strerror(st));
+	}
+	serve_write_infer(&s->spec, id, scores, &out);
+	ok = reply(c, r, 200, &out);
+	cbd_buf_free(&out);
+	cbd_tensor_free(scores);
+	free(id);
+	return ok;
+}
+
+/* Split /v2/models/M[/versions/V][/tail]: returns 0 if not that shape. */
+static int model_path(const char *url, char *name, size_t nsz, char *ver,
+		      size_t vsz, const char **tail)
+{
+	const char *p = url + strlen("/v2/models/"), *q;
+	size_t n;
+
+	q = strchr(p, '/');
+	n = q ? (size_t)(q - p) : strlen(p);
+	if (n == 0 || n >= nsz)
+		return 0;
+	memcpy(name, p, n);
+	name[n] = 0;
+	ver[0] = 0;
+	p += n;
+	if (strncmp(p, "/versions/", 10) == 0) {
+		p += 10;
+		q = strchr(p, '/');
+		n = q ? (size_t)(q - p) : strlen(p);
+		if (n == 0 || n >= vsz)
+			return 0;
+		memcpy(ver, p, n);
+		ver[n] = 0;
+		p += n;
+	}
+	*tail = p;
+	return 1;
+}
+
+static enum MHD_Result route(cbd_server *s, struct MHD_Connection *c,
+			     struct req *r, const char *url, int post)
+{
+	char name[256], ver[64], msg[400];
+	const char *tail;
+	cbd_buf b = {0};
+	enum MHD_Result ok;
+
+	if (strcmp(url, "/v2") == 0 || strcmp(url, "/v2/health/live") == 0 ||
+	    strcmp(url, "/v2/health/ready") == 0) {
+		if (post)
+			return reply_error(c, r, 405, "use GET");
+		if (url[3] == 0)
+			cbd_buf_puts(&b, "{\"name\":\"cbd-serve\",\"version\":\""
+				     CBD_VERSION "\",\"extensions\":[]}");
+		else if (strcmp(url + 11, "live") == 0)
+			cbd_buf_puts(&b, "{\"live\":true}");
+		else
+			cbd_buf_puts(&b, "{\"ready\":true}");
+		goto send;
+	}
+	if (strncmp(url, "/v2/models/", 11) != 0 ||
+	    !model_path(url, name, sizeof(name), ver, sizeof(ver), &tail))
+		return reply_error(c, r, 404, "no such endpoint");
+	if (strcmp(name, s->spec.model_name) != 0) {
+		snprintf(msg, sizeof(msg), "unknown model '%.200s'", name);
+		return reply_error(c, r, 404, msg);
+	}
+	if (ver[0] && strcmp(ver, CBD_SERVE_VERSION) != 0) {
+		snprintf(msg, sizeof(msg), "unknown version '%s' of model "
+			 "'%.200s' (have '" CBD_SERVE_VERSION "')", ver, name);
+		return reply_error(c, r, 404, msg);
+	}
+	if (strcmp(tail, "/infer") == 0) {
+		if (!post)
+			return reply_error(c, r, 405, "use POST for infer");
+		return do_infer(s, c, r);
+	}
+	if (post)
+		return reply_error(c, r, 405, "use GET");
+	if (tail[0] == 0) {
+		serve_write_metadata(&s->spec, &b);
+	} else if (strcmp(tail, "/ready") == 0) {
+		cbd_buf_puts(&b, "{\"name\":");
+		cbd_buf_json_str(&b, s->spec.model_name);
+		cbd_buf_puts(&b, ",\"ready\":true}");
+	} else {
+		return reply_error(c, r, 404, "no such endpoint");
+	}
+send:
+	ok = reply(c, r, 200, &b);
+	cbd_buf_free(&b);
+	return ok;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
+			       const char *url, const char *method,
+			       const char *version, const char *upload,
+			       size_t *upload_size, void **con_cls)
+{
+	cbd_server *s = cls;
+	struct req *r = *con_cls;
+	int post = strcmp(method, "POST") == 0;
+
+	(void)version;
+	if (!r) {
+		const char *cl;
+
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &r->t0);
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		snprintf(r->path, sizeof(r->path), "%s", url);
+		*con_cls = r;
+		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > s->max_body)
+			r->too_big = 1;
+		if (!r->too_big)
+			return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!r->too_big && r->body.len + *upload_size > s->max_body)
+			r->too_big = 1;
+		if (!r->too_big)
+			cbd_buf_add(&r->body, upload, *upload_size);
+		*upload_size = 0;
+		if (!r->too_big)
+			return MHD_YES;
+	}
+	if (r->status)
+		return MHD_YES;      /* already answered (too big) */
+	if (r->too_big) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "request body larger than %zu "
+			 "bytes", s->max_body);
+		return reply_error(c, r, 413, msg);
+	}
+	if (r->body.oom)
+		return reply_error(c, r, 500, "out of memory");
+	if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD"))
+		return reply_error(c, r, 405, "method not allowed");
+	return route(s, c, r, url, post);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	cbd_server *s = cls;
+	struct req *r = *con_cls;
+
+	(void)c;
+	if (!r)
+		return;
+	if (s->log) {
+		char line[320];
+
+		snprintf(line, sizeof(line), "%s %s %d %zu %.3fms%s",
+			 r->method, r->path, r->status, r->sent,
+			 since_ms(&r->t0),
+			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+								    : " aborted");
+		pthread_mutex_lock(&s->log_mu);
+		s->log(s->log_ud, line);
+		pthread_mutex_unlock(&s->log_mu);
+	}
+	cbd_buf_free(&r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static cbd_status fill_spec(cbd_server *s, const cbd_serve_opts *o,
+			    cbd_err *err)
+{
+	const cbd_model *m = s->models[0];
+	const cbd_nn_io *in = cbd_model_input(m);
+	const cbd_archive *a = cbd_model_archive(m);
+	serve_spec *sp = &s->spec;
+	size_t n = 1;
+
+	s->name = strdup(o->model_name ? o->model_name : cbd_model_name(m));
+	if (!s->name)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	sp->model_name = s->name;
+	sp->input_name = in->name;
+	sp->sample_ndim = in->ndim - 1;
+	for (int i = 1; i < in->ndim; i++) {
+		if (in->dims[i] < 1)
+			return cbd_err_set(err, CBD_E_UNSUPPORTED,
+					   "model input '%s' has a dynamic "
+					   "dimension %d (%s)", in->name, i,
+					   o->model_path);
+		sp->sample_dims[i - 1] = in->dims[i];
+		n *= (size_t)in->dims[i];
+	}
+	sp->sample_elems = n;
+	sp->num_classes = cbd_model_num_classes(m);
+	sp->max_batch = o->max_batch > 0 ? o->max_batch : 1024;
+	sp->circuit = a ? cbd_archive_circuit(a) : NULL;
+	return CBD_OK;
+}
+
+static cbd_status open_models(cbd_server *s, const cbd_serve_opts *o,
+			      int n, cbd_err *err)
+{
+	s->models = calloc((size_t)n, sizeof(*s->models));
+	s->busy = calloc((size_t)n, sizeof(*s->busy));
+	if (!s->models || !s->busy)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	for (int i = 0; i < n; i++) {
+		cbd_status st = cbd_model_open(o->model_path, o->nn,
+					       &s->models[i], err);
+
+		if (st)
+			return st;
+		s->n_models++;
+	}
+	return CBD_OK;
+}
+
+cbd_status cbd_server_start(const cbd_serve_opts *o, cbd_server **out,
+			    cbd_err *err)
+{
+	cbd_server *s = calloc(1, sizeof(*s));
+	int threads = o->threads > 0 ? o->threads : 2;
+	struct sockaddr_in sa = {0};
+	const union MHD_DaemonInfo *info;
+	cbd_status st;
+
+	*out = NULL;
+	if (!s)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_mutex_init(&s->log_mu, NULL);
+	s->max_body = o->max_body ? o->max_body : (size_t)64 << 20;
+	s->log = o->log;
+	s->log_ud = o->log_ud;
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)o->port);
+	if (inet_pton(AF_INET, o->host ? o->host : "127.0.0.1",
+		      &sa.sin_addr) != 1) {
+		st = cbd_err_set(err, CBD_E_USAGE, "not an IPv4 address (%s)",
+				 o->host);
+		goto fail;
+	}
+	st = open_models(s, o, threads, err);
+	if (!st)
+		st = fill_spec(s, o, err);
+	if (st)
+		goto fail;
+	s->d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
+		handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+		MHD_OPTION_CONNECTION_LIMIT,
+		o->max_connections ? o->max_connections : 64u,
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		o->timeout_s ? o->timeout_s : 30u,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+	if (!s->d) {
+		st = cbd_err_set(err, CBD_E_UNAVAILABLE,
+				 "cannot listen on %s:%d (port in use?)",
+				 o->host ? o->host : "127.0.0.1", o->port);
+		goto fail;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : o->port;
+	*out = s;
+	return CBD_OK;
+fail:
+	cbd_server_stop(s);
+	return st;
+}
+
+int cbd_server_port(const cbd_server *s)
+{
+	return s->port;
+}
+
+void cbd_server_stop(cbd_server *s)
+{
+	if (!s)
+		return;
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	for (int i = 0; i < s->n_models; i++)
+		cbd_model_free(s->models[i]);
+	free(s->models);
+	free(s->busy);
+	free(s->name);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->log_mu);
+	free(s);
+}
