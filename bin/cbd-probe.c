@@ -1,0 +1,234 @@
+/*
+ * cbd-probe — send a trigger set to a suspect endpoint and record every
+ * answer in a hash-chained transcript (cbd-transcript(5)).
+ *
+ * Thin front-end: options -> cbd_probe_opts -> cbd_probe_run() (or
+ * cbd_probe_run_samples() for --samples NPY).  The progress bar on stderr
+ * is drawn from the library's progress callback when stderr is a terminal.
+ */
+#include "tool.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct tool_opt opts[] = {
+	{"output", 'o', TOOL_ARG, "FILE", "transcript to write ('-' = stdout)",
+	 false},
+	{"backend", 'b', TOOL_ARG, "NAME",
+	 "oip, tfserving, exec or archive (oip)", false},
+	{"model", 'm', TOOL_ARG, "NAME", "model name in the endpoint's URLs",
+	 false},
+	{"model-version", 0, TOOL_ARG, "V", "model version in the URLs", false},
+	{"input-name", 0, TOOL_ARG, "NAME", "oip input tensor name (input)",
+	 false},
+	{"datatype", 0, TOOL_ARG, "TYPE", "FP32 (x = q/255) or UINT8 (FP32)",
+	 false},
+	{"samples", 0, TOOL_ARG, "NPY",
+	 "send plain uint8 samples [N,...] instead of a trigger set", false},
+	{"owner-key", 0, TOOL_ARG, "KEY",
+	 "check the trigger set's signature against this key", false},
+	{"classes", 'K', TOOL_ARG, "K", "number of classes, if not known",
+	 false},
+	{"header", 'H', TOOL_ARG, "LINE", "extra HTTP header 'Name: value'",
+	 true},
+	{"cacert", 0, TOOL_ARG, "FILE", "CA certificates to verify TLS with",
+	 false},
+	{"insecure", 'k', TOOL_NOARG, NULL, "do not verify TLS certificates",
+	 false},
+	{"follow-redirects", 0, TOOL_NOARG, NULL,
+	 "follow redirects to the same scheme, host and port", false},
+	{"connect-timeout", 0, TOOL_ARG, "SECONDS", "connect timeout (10)",
+	 false},
+	{"timeout", 0, TOOL_ARG, "SECONDS", "timeout per attempt (30)", false},
+	{"concurrency", 'c', TOOL_ARG, "N", "requests in flight (1)", false},
+	{"rate", 'r', TOOL_ARG, "Q", "at most Q requests per second", false},
+	{"retries", 0, TOOL_ARG, "N", "retries after a failure (3)", false},
+	{"backoff", 0, TOOL_ARG, "MS", "first retry delay (200)", false},
+	{"max-backoff", 0, TOOL_ARG, "MS", "largest retry delay (10000)",
+	 false},
+	{"resume", 0, TOOL_NOARG, NULL,
+	 "continue an interrupted transcript", false},
+	{"force", 'f', TOOL_NOARG, NULL, "overwrite an existing transcript",
+	 false},
+	{"json", 0, TOOL_NOARG, NULL, "print the summary as JSON on stdout",
+	 false},
+	{"quiet", 'q', TOOL_NOARG, NULL, "no progress or summary on stderr",
+	 false},
+	TOOL_OPT_END
+};
+
+static void bar(void *ud, const cbd_probe_progress *p)
+{
+	double rate = p->elapsed_s > 0 ? (double)p->done / p->elapsed_s : 0;
+	double eta = rate > 0 ? (double)(p->total - p->done) / rate : 0;
+
+	(void)ud;
+	fprintf(stderr, "\rcbd-probe: %zu/%zu  %.1f q/s  ETA %.0fs  errors %zu"
+		"  retries %zu ", p->done, p->total, rate, eta, p->errors,
+		p->retries);
+	if (p->done == p->total)
+		fputc('\n', stderr);
+}
+
+static double get_seconds(struct tool *t, const char *name, double def)
+{
+	const char *s = tool_get(t, name, NULL);
+	char *end;
+	double v;
+
+	if (!s)
+		return def;
+	v = strtod(s, &end);
+	if (*s == 0 || *end || !(v > 0) || v > 86400)
+		tool_usage_error(t, "--%s wants seconds > 0, not '%s'", name, s);
+	return v;
+}
+
+static cbd_probe_backend parse_backend(struct tool *t)
+{
+	const char *b = tool_get(t, "backend", "oip");
+
+	if (strcmp(b, "oip") == 0)
+		return CBD_PROBE_OIP;
+	if (strcmp(b, "tfserving") == 0)
+		return CBD_PROBE_TFSERVING;
+	if (strcmp(b, "exec") == 0)
+		return CBD_PROBE_EXEC;
+	if (strcmp(b, "archive") == 0)
+		return CBD_PROBE_ARCHIVE;
+	tool_usage_error(t, "unknown backend '%s' (oip, tfserving, exec, "
+			 "archive)", b);
+}
+
+static void fill_opts(struct tool *t, cbd_probe_opts *o)
+{
+	const char *dt = tool_get(t, "datatype", "FP32");
+	const char *const *hv;
+	const char *rate = tool_get(t, "rate", NULL);
+
+	o->backend = parse_backend(t);
+	o->endpoint = t->argv[0];
+	o->model_name = tool_get(t, "model", NULL);
+	o->model_version = tool_get(t, "model-version", NULL);
+	o->input_name = tool_get(t, "input-name", NULL);
+	if (strcmp(dt, "UINT8") == 0)
+		o->send_uint8 = 1;
+	else if (strcmp(dt, "FP32") != 0)
+		tool_usage_error(t, "--datatype is FP32 or UINT8, not '%s'", dt);
+	o->n_headers = tool_get_all(t, "header", &hv);
+	o->headers = hv;
+	for (int i = 0; i < o->n_headers; i++)
+		if (!strchr(hv[i], ':') || strpbrk(hv[i], "\r\n"))
+			tool_usage_error(t, "--header wants 'Name: value'");
+	o->cacert = tool_get(t, "cacert", NULL);
+	o->insecure = tool_has(t, "insecure");
+	if (o->insecure && o->cacert)
+		tool_usage_error(t, "--insecure and --cacert conflict");
+	o->follow_redirects = tool_has(t, "follow-redirects");
+	o->connect_timeout_ms =
+		lround(get_seconds(t, "connect-timeout", 10) * 1e3);
+	o->timeout_ms = lround(get_seconds(t, "timeout", 30) * 1e3);
+	o->concurrency = (int)tool_get_long(t, "concurrency", 1, 1, 256);
+	if (rate) {
+		char *end;
+
+		o->rate = strtod(rate, &end);
+		if (*end || !(o->rate > 0) || o->rate > 1e6)
+			tool_usage_error(t, "--rate wants a number > 0, not "
+					 "'%s'", rate);
+	}
+	o->retries = (int)tool_get_long(t, "retries", 3, 0, 100);
+	o->backoff_ms = tool_get_long(t, "backoff", 200, 1, 3600000);
+	o->max_backoff_ms = tool_get_long(t, "max-backoff", 10000, 1, 3600000);
+	o->resume = tool_has(t, "resume");
+	o->overwrite = tool_has(t, "force");
+	if (o->resume && o->overwrite)
+		tool_usage_error(t, "--resume and --force conflict");
+	o->num_classes = (int)tool_get_long(t, "classes", 0, 2, 65535);
+	o->tool = "cbd-probe " CBD_VERSION;
+	if (!tool_has(t, "quiet") && isatty(2))
+		o->progress = bar;
+}
+
+static cbd_status run(struct tool *t, const cbd_probe_opts *o,
+		      const char *out, cbd_probe_summary *sum, cbd_err *e)
+{
+	const char *samples = tool_get(t, "samples", NULL);
+	cbd_status s;
+
+	if (samples) {
+		uint8_t *buf, digest[CBD_SHA256_LEN];
+		size_t len;
+		cbd_tensor *x = NULL;
+
+		s = cbd_file_read(samples, CBD_MAX_FILE, &buf, &len, e);
+		if (s)
+			return s;
+		s = cbd_sha256(buf, len, digest, e);
+		if (!s)
+			s = cbd_tensor_parse(buf, len, CBD_TF_NPY, samples, &x,
+					     e);
+		free(buf);
+		if (!s)
+			s = cbd_probe_run_samples(x, digest, o, out, sum, e);
+		cbd_tensor_free(x);
+	} else {
+		cbd_key *owner = NULL;
+		cbd_triggerset *ts = NULL;
+		const char *kp = tool_get(t, "owner-key", NULL);
+
+		s = kp ? cbd_key_load(kp, NULL, &owner, e) : CBD_OK;
+		if (!s)
+			s = cbd_triggerset_load(t->argv[1], owner, &ts, e);
+		if (!s)
+			s = cbd_probe_run(ts, o, out, sum, e);
+		cbd_triggerset_free(ts);
+		cbd_key_free(owner);
+	}
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	struct tool t = {.name = "cbd-probe",
+			 .synopsis = "[options] -o TRANSCRIPT ENDPOINT "
+				     "TRIGGERS",
+			 .summary = "Send a trigger set to an endpoint and "
+				    "record the answers in a transcript.",
+			 .opts = opts};
+	cbd_probe_opts o = {0};
+	cbd_probe_summary sum = {0};
+	cbd_err e = {0};
+	const char *out;
+
+	tool_parse(&t, argc, argv);
+	if (t.argc != (tool_has(&t, "samples") ? 1 : 2))
+		tool_usage_error(&t, tool_has(&t, "samples")
+					     ? "want ENDPOINT (with --samples)"
+					     : "want ENDPOINT and TRIGGERS");
+	out = tool_get(&t, "output", NULL);
+	if (!out)
+		tool_usage_error(&t, "-o TRANSCRIPT is required");
+	if (tool_has(&t, "json") && strcmp(out, "-") == 0)
+		tool_usage_error(&t, "--json and -o - both use stdout");
+	fill_opts(&t, &o);
+	if ((o.backend == CBD_PROBE_OIP || o.backend == CBD_PROBE_TFSERVING) &&
+	    !o.model_name)
+		tool_usage_error(&t, "--model NAME is required for the %s "
+				 "backend", tool_get(&t, "backend", "oip"));
+	if (run(&t, &o, out, &sum, &e))
+		return tool_fail(&t, &e);
+	if (tool_has(&t, "json"))
+		printf("{\"total\":%zu,\"answered\":%zu,\"failed\":%zu,"
+		       "\"skipped\":%zu,\"retries\":%zu,\"seconds\":%.3f}\n",
+		       sum.total, sum.answered, sum.failed, sum.skipped,
+		       sum.retries, sum.elapsed_s);
+	if (!tool_has(&t, "quiet"))
+		fprintf(stderr, "cbd-probe: %zu queries: %zu answered, %zu "
+			"failed, %zu retries, %zu already recorded, %.1fs\n",
+			sum.total, sum.answered, sum.failed, sum.retries,
+			sum.skipped, sum.elapsed_s);
+	return 0;
+}
