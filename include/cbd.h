@@ -450,6 +450,9 @@ cbd_status cbd_triggerset_save(const cbd_triggerset *ts, const char *path,
 
 typedef struct cbd_archive cbd_archive;
 
+#define CBD_MAX_ARCHIVE     ((size_t)512 << 20)  /* archive file */
+#define CBD_MAX_ARCHIVE_TAR ((size_t)544 << 20)  /* decompressed */
+
 typedef struct cbd_archive_params {
 	const char *model_name;
 	const uint8_t *onnx;           /* model bytes, stored unchanged */
@@ -463,6 +466,9 @@ typedef struct cbd_archive_params {
 
 cbd_status cbd_archive_write(const char *path, const cbd_archive_params *p,
 			     cbd_err *err);
+/* The same archive bytes in memory; *buf owned by caller, free(). */
+cbd_status cbd_archive_encode(const cbd_archive_params *p, uint8_t **buf,
+			      size_t *len, cbd_err *err);
 /* Open, check member digests and the manifest signature against the key
  * recorded in the manifest.  CBD_E_VERIFY names the failing member. */
 cbd_status cbd_archive_open(const char *path, cbd_archive **out,
@@ -477,6 +483,11 @@ const cbd_circuit *cbd_archive_circuit(const cbd_archive *a);
 const cbd_key *cbd_archive_signer(const cbd_archive *a);
 const char *cbd_archive_model_name(const cbd_archive *a);
 const char *cbd_archive_manifest(const cbd_archive *a, size_t *len);
+const char *cbd_archive_input_name(const cbd_archive *a);
+/* Name of class i (0 <= i < K), NULL out of range. */
+const char *cbd_archive_class_name(const cbd_archive *a, int i);
+const char *cbd_archive_user(const cbd_archive *a);   /* NULL if none */
+int64_t cbd_archive_created(const cbd_archive *a);
 /* Does the archive's signer equal key (same public key)? */
 int cbd_archive_signed_by(const cbd_archive *a, const cbd_key *key);
 
@@ -735,6 +746,7 @@ typedef struct cbd_attr_result {
 	size_t n_significant;     /* the first n_significant rows */
 	int watermark_tested;
 	cbd_attr_row watermark;   /* valid if watermark_tested */
+	size_t watermark_answered; /* answered triggers with owner labels */
 	uint64_t *histogram;      /* [answered + 1]: users with s matches */
 	double seconds;           /* time spent scoring users */
 } cbd_attr_result;

@@ -362,23 +362,33 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static cbd_status watermark(cbd_attribution *a, const double *ltail)
+/* The owner's labels: T_w = answered triggers that carry one. */
+static cbd_status watermark(cbd_attribution *a, cbd_err *err)
 {
 	cbd_attr_result *r = &a->res;
+	size_t tw = 0, labelled = 0;
 	int m = 0;
+	double lp;
 
 	for (size_t i = 0; i < a->n; i++) {
 		const cbd_trigger *t = cbd_triggerset_get(a->ts, i);
 
-		if (a->answer[i] >= 0 && t->owner_label >= 0 &&
-		    a->answer[i] == t->owner_label)
-			m++;
+		if (t->owner_label < 0)
+			continue;
+		labelled++;
+		if (a->answer[i] < 0)
+			continue;
+		tw++;
+		m += a->answer[i] == t->owner_label;
 	}
+	if (labelled == 0)
+		return cbd_err_set(err, CBD_E_USAGE, "the trigger set has no "
+				   "owner (watermark) labels");
+	lp = cbd_binom_log_tail((int)tw, m, 1.0 / a->K);
 	r->watermark_tested = 1;
-	r->watermark = (cbd_attr_row){"owner", SIZE_MAX, m, ltail[m],
-				      ltail[m], 0};
-	r->watermark.significant = r->answered > 0 &&
-				   ltail[m] < log(r->alpha);
+	r->watermark_answered = tw;
+	r->watermark = (cbd_attr_row){"owner", SIZE_MAX, m, lp, lp, 0};
+	r->watermark.significant = tw > 0 && lp < log(r->alpha);
 	return CBD_OK;
 }
 
@@ -436,7 +446,7 @@ static cbd_status run(cbd_attribution *a, const struct user_src *src,
 		want = src->n;
 	st = select_rows(a, src, s, want, ltail, err);
 	if (st == CBD_OK && o->watermark)
-		st = watermark(a, ltail);
+		st = watermark(a, err);
 	if (st == CBD_OK)
 		a->have_result = 1;
 out:

@@ -24,6 +24,8 @@
 
 /* ---- a growing byte buffer ------------------------------------------- */
 
+#define PUTL(b, lit) rep_buf_put((b), (lit), sizeof(lit) - 1)
+
 cbd_status rep_buf_put(struct rep_buf *b, const char *s, size_t n)
 {
 	if (b->failed)
@@ -67,7 +69,7 @@ cbd_status rep_buf_printf(struct rep_buf *b, const char *fmt, ...)
 /* A JSON string literal (quotes included); control bytes as \u00XX. */
 static void put_str(struct rep_buf *b, const char *s)
 {
-	rep_buf_put(b, "\"", 1);
+	PUTL(b, "\"");
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
@@ -75,13 +77,15 @@ static void put_str(struct rep_buf *b, const char *s)
 			char e[2] = {'\\', (char)c};
 
 			rep_buf_put(b, e, 2);
+		} else if (c == '\n') {
+			PUTL(b, "\\n");
 		} else if (c < 0x20 || c == 0x7f) {
 			rep_buf_printf(b, "\\u%04x", c);
 		} else {
 			rep_buf_put(b, (const char *)&c, 1);
 		}
 	}
-	rep_buf_put(b, "\"", 1);
+	PUTL(b, "\"");
 }
 
 static void put_str_or_null(struct rep_buf *b, const char *s)
@@ -89,7 +93,7 @@ static void put_str_or_null(struct rep_buf *b, const char *s)
 	if (s)
 		put_str(b, s);
 	else
-		rep_buf_put(b, "null", 4);
+		PUTL(b, "null");
 }
 
 static void put_hex(struct rep_buf *b, const uint8_t d[CBD_SHA256_LEN])
@@ -149,18 +153,19 @@ void cbd_report_fmt_time(int64_t t, char out[32])
 
 /* ---- the report ------------------------------------------------------- */
 
-static void put_row(struct rep_buf *b, const cbd_attr_row *r, int user)
+static void put_row(struct rep_buf *b, const cbd_attr_row *r, int user,
+		    size_t answered)
 {
 	if (user) {
-		rep_buf_put(b, "{\"id\": ", 7);
+		PUTL(b, "{\"id\": ");
 		put_str(b, r->id);
-		rep_buf_put(b, ", ", 2);
+		PUTL(b, ", ");
 	} else {
-		rep_buf_put(b, "{", 1);
+		rep_buf_printf(b, "{\"answered\": %zu, ", answered);
 	}
 	rep_buf_printf(b, "\"matches\": %d, \"p_value\": ", r->matches);
 	put_logp(b, r->log_p);
-	rep_buf_put(b, ", \"p_adjusted\": ", 16);
+	PUTL(b, ", \"p_adjusted\": ");
 	put_logp(b, r->log_p_adj);
 	rep_buf_printf(b, ", \"neg_log10_p\": %.3f, \"significant\": %s}",
 		       neg_log10(r->log_p), r->significant ? "true" : "false");
@@ -177,26 +182,26 @@ static void put_header(struct rep_buf *b, const cbd_report_info *in,
 	put_str(b, in->case_id ? in->case_id : "");
 	rep_buf_printf(b, ",\n  \"created\": \"%s\",\n  \"tool\": ", t);
 	put_str(b, in->tool ? in->tool : "cbd-attribute " CBD_VERSION);
-	rep_buf_put(b, ",\n  \"investigator\": {\"name\": ", 29);
+	PUTL(b, ",\n  \"investigator\": {\"name\": ");
 	put_str(b, in->investigator ? in->investigator : "");
-	rep_buf_put(b, ", \"key_id\": ", 12);
+	PUTL(b, ", \"key_id\": ");
 	put_str_or_null(b, kid);
-	rep_buf_put(b, ", \"public_key\": ", 16);
+	PUTL(b, ", \"public_key\": ");
 	put_str_or_null(b, pem);
-	rep_buf_put(b, "},\n  \"suspect\": {\"endpoint\": ", 29);
+	PUTL(b, "},\n  \"suspect\": {\"endpoint\": ");
 	put_str(b, in->suspect ? in->suspect : "");
-	rep_buf_put(b, ", \"probe_start\": ", 17);
+	PUTL(b, ", \"probe_start\": ");
 	put_str(b, in->probe_start ? in->probe_start : "");
-	rep_buf_put(b, ", \"probe_end\": ", 15);
+	PUTL(b, ", \"probe_end\": ");
 	put_str(b, in->probe_end ? in->probe_end : "");
-	rep_buf_put(b, "},\n  \"evidence\": {\"triggers\": ", 30);
+	PUTL(b, "},\n  \"evidence\": {\"triggers\": ");
 	put_hex(b, in->triggers_sha256);
-	rep_buf_put(b, ", \"keyring\": ", 13);
+	PUTL(b, ", \"keyring\": ");
 	if (in->has_keyring)
 		put_hex(b, in->keyring_sha256);
 	else
-		rep_buf_put(b, "null", 4);
-	rep_buf_put(b, ", \"transcripts\": [", 18);
+		PUTL(b, "null");
+	PUTL(b, ", \"transcripts\": [");
 	for (size_t i = 0; i < in->n_transcripts; i++) {
 		rep_buf_put(b, i ? ", {\"head\": " : "{\"head\": ", i ? 11 : 9);
 		put_hex(b, in->transcript_heads[i]);
@@ -204,13 +209,13 @@ static void put_header(struct rep_buf *b, const cbd_report_info *in,
 			       in->transcript_lines ? in->transcript_lines[i]
 						    : 0);
 	}
-	rep_buf_put(b, "]},\n", 4);
+	PUTL(b, "]},\n");
 }
 
 static void put_params(struct rep_buf *b, const cbd_attr_result *r,
 		       int full)
 {
-	rep_buf_put(b, "  \"parameters\": {\"alpha\": ", 27);
+	PUTL(b, "  \"parameters\": {\"alpha\": ");
 	put_logp(b, log(r->alpha));
 	rep_buf_printf(b, ", \"num_classes\": %d, \"num_triggers\": %zu, "
 		       "\"answered\": %zu, \"failed\": %zu, \"unasked\": %zu, "
@@ -230,7 +235,7 @@ static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
 	size_t ns = r->n_significant;
 
 	if (ns == 1) {
-		rep_buf_put(&s, "Attributed to user ", 19);
+		PUTL(&s, "Attributed to user ");
 		rep_buf_put(&s, r->rows[0].id, strlen(r->rows[0].id));
 		rep_buf_printf(&s, " (%d of %zu answered triggers match, "
 			       "adjusted p = ", r->rows[0].matches,
@@ -240,15 +245,15 @@ static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
 			       "%zu users: ", ns);
 		for (size_t i = 0; i < ns && i < 10; i++) {
 			if (i)
-				rep_buf_put(&s, ", ", 2);
+				PUTL(&s, ", ");
 			rep_buf_put(&s, r->rows[i].id, strlen(r->rows[i].id));
 		}
 		if (ns > 10)
 			rep_buf_printf(&s, " and %zu more", ns - 10);
-		rep_buf_put(&s, " (largest adjusted p = ", 23);
+		PUTL(&s, " (largest adjusted p = ");
 	} else if (r->users_tested > 0) {
-		rep_buf_put(&s, "No attribution: no user's matches are "
-			    "significant at alpha = ", 62);
+		PUTL(&s, "No attribution: no user's matches are "
+		     "significant at alpha = ");
 	}
 	if (ns > 0) {
 		char p[32];
@@ -271,7 +276,7 @@ static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
 			       "match, p = %s).", s.len ? " " : "",
 			       r->watermark.significant ? "present"
 							: "not detected",
-			       r->watermark.matches, r->answered, p);
+			       r->watermark.matches, r->watermark_answered, p);
 	}
 	put_str(b, s.data ? s.data : "");
 	free(s.data);
@@ -283,12 +288,12 @@ static void put_verdict(struct rep_buf *b, const cbd_attr_result *r)
 			      : r->n_significant == 1 ? "attributed"
 						      : "no attribution";
 
-	rep_buf_put(b, "  \"verdict\": {\"outcome\": ", 26);
+	PUTL(b, "  \"verdict\": {\"outcome\": ");
 	put_str(b, outcome);
-	rep_buf_put(b, ", \"attributed\": [", 17);
+	PUTL(b, ", \"attributed\": [");
 	for (size_t i = 0; i < r->n_significant; i++) {
 		if (i)
-			rep_buf_put(b, ", ", 2);
+			PUTL(b, ", ");
 		put_str(b, r->rows[i].id);
 	}
 	rep_buf_printf(b, "], \"watermark\": \"%s\", \"summary\": ",
@@ -296,7 +301,7 @@ static void put_verdict(struct rep_buf *b, const cbd_attr_result *r)
 		       : r->watermark.significant ? "present"
 						  : "not detected");
 	put_sentence(b, r);
-	rep_buf_put(b, "}\n}\n", 4);
+	PUTL(b, "}\n}\n");
 }
 
 cbd_status cbd_report_build(const cbd_attribution *a,
@@ -324,22 +329,22 @@ cbd_status cbd_report_build(const cbd_attribution *a,
 	put_header(&b, in, pem, in->key ? kid : NULL);
 	free(pem);
 	put_params(&b, r, full);
-	rep_buf_put(&b, "  \"watermark\": ", 15);
+	PUTL(&b, "  \"watermark\": ");
 	if (r->watermark_tested)
-		put_row(&b, &r->watermark, 0);
+		put_row(&b, &r->watermark, 0, r->watermark_answered);
 	else
-		rep_buf_put(&b, "null", 4);
-	rep_buf_put(&b, ",\n  \"users\": [", 14);
+		PUTL(&b, "null");
+	PUTL(&b, ",\n  \"users\": [");
 	for (size_t i = 0; i < r->n_rows; i++) {
 		rep_buf_put(&b, i ? ",\n    " : "\n    ", i ? 6 : 5);
-		put_row(&b, &r->rows[i], 1);
+		put_row(&b, &r->rows[i], 1, 0);
 	}
 	rep_buf_put(&b, r->n_rows ? "\n  ],\n" : "],\n", r->n_rows ? 6 : 3);
-	rep_buf_put(&b, "  \"histogram\": [", 16);
+	PUTL(&b, "  \"histogram\": [");
 	for (size_t s = 0; s <= r->answered; s++)
 		rep_buf_printf(&b, s ? ", %llu" : "%llu",
 			       (unsigned long long)r->histogram[s]);
-	rep_buf_put(&b, "],\n", 3);
+	PUTL(&b, "],\n");
 	put_verdict(&b, r);
 	if (b.failed) {
 		free(b.data);
