@@ -187,3 +187,17 @@ valgrind: deps
 	@BUILD=$(BUILD) sh tests/fuzz/valgrind.sh
 
 .PHONY: fuzz-build valgrind
+
+# --- nn engine (lib/nn): test models and reference outputs ---------------
+# `make golden` re-exports nothing: it reruns ONNX Runtime (npm
+# onnxruntime-node, installed --ignore-scripts into build/ort) on the
+# committed test models and rewrites models/test/*-golden.npy.
+# tools/make_test_models.py rebuilds the test models themselves (torch).
+golden:
+	@sh tools/golden.sh
+
+# Full-size ResNet-18 / MobileNetV2 (random weights) for tools/bench-nn.sh.
+bench-models: models/bench/resnet18.onnx
+
+models/bench/resnet18.onnx: tools/make_test_models.py
+	$(PYTHON) tools/make_test_models.py --bench models/bench

@@ -12,6 +12,14 @@
  * (rtol 1e-3, atol 1e-7), exact for integers.  A model the engine refuses
  * as unsupported (op, attribute, dtype, opset) is reported as
  * "ok N - name # SKIP reason"; any other failure is "not ok".
+ *
+ * usage: onnx_conformance --golden N NAME MODEL INPUT.npy GOLDEN.npy
+ *
+ * Whole-model check against a reference runtime: runs MODEL on the first
+ * G samples of INPUT (G = GOLDEN's batch; uint8 input becomes byte/255, as
+ * in cbd-run) once as one batch and once sample by sample, and prints TAP
+ * line N: ok when both agree with GOLDEN (ONNX Runtime's output, see
+ * tools/golden.sh) to max|diff| <= 1e-4 * max|golden|.
  */
 #include "cbd.h"
 #include "nn/nn.h"
@@ -175,9 +183,106 @@ static int run_test(const char *dir, char *why, size_t whylen)
 	return rc;
 }
 
+/* max |a - b| over n floats. */
+static double max_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - (double)b[i]);
+
+		m = d > m || isnan(d) ? (isnan(d) ? INFINITY : d) : m;
+	}
+	return m;
+}
+
+/* Run nn on samples [i, i+n) of x; *out new float32 [n,K]. */
+static cbd_status run_rows(cbd_nn *nn, const cbd_tensor *x, int64_t i,
+			   int64_t n, cbd_tensor **out, cbd_err *err)
+{
+	cbd_tensor part = *x;
+	const cbd_tensor *in[1] = {&part};
+	size_t per = x->nelem / (size_t)x->dims[0];
+
+	part.dims[0] = n;
+	part.nelem = per * (size_t)n;
+	part.nbytes = part.nelem * sizeof(float);
+	part.data = (float *)x->data + per * (size_t)i;
+	return cbd_nn_run(nn, in, 1, out, 1, err);
+}
+
+static int golden_check(const char *model, const char *input,
+			const char *golden, char *why, size_t whylen)
+{
+	cbd_tensor *x = NULL, *xf = NULL, *g = NULL, *y = NULL, *y1 = NULL;
+	cbd_nn *nn = NULL;
+	cbd_nn_opts o = {0};
+	cbd_err err = {0};
+	double gmax = 0, d = 0;
+	int64_t n;
+	size_t k;
+	int rc = 1;
+
+	if (cbd_tensor_load(input, CBD_TF_NPY, &x, &err) != CBD_OK ||
+	    cbd_tensor_load(golden, CBD_TF_NPY, &g, &err) != CBD_OK ||
+	    cbd_tensor_to_float(x, &xf, &err) != CBD_OK ||
+	    cbd_nn_load_file(model, &o, &nn, &err) != CBD_OK)
+		goto out;
+	if (x->dtype == CBD_DT_UINT8)
+		for (size_t i = 0; i < xf->nelem; i++)
+			((float *)xf->data)[i] /= 255.0f;
+	n = g->dims[0];
+	if (g->ndim != 2 || n > xf->dims[0]) {
+		snprintf(err.msg, sizeof(err.msg), "golden shape");
+		goto out;
+	}
+	if (run_rows(nn, xf, 0, n, &y, &err) != CBD_OK)
+		goto out;
+	if (y->nelem != g->nelem) {
+		snprintf(err.msg, sizeof(err.msg), "output has %zu values, "
+			 "golden %zu", y->nelem, g->nelem);
+		goto out;
+	}
+	k = g->nelem / (size_t)n;
+	for (size_t i = 0; i < g->nelem; i++)
+		gmax = fmax(gmax, fabs(((const float *)g->data)[i]));
+	d = max_diff(y->data, g->data, g->nelem);
+	for (int64_t i = 0; i < n; i++) {
+		if (run_rows(nn, xf, i, 1, &y1, &err) != CBD_OK)
+			goto out;
+		d = fmax(d, max_diff(y1->data, (const float *)g->data + k * i,
+				     k));
+		cbd_tensor_free(y1);
+		y1 = NULL;
+	}
+	snprintf(err.msg, sizeof(err.msg),
+		 "%lld samples, max|diff| %.3g, bound %.3g", (long long)n, d,
+		 1e-4 * gmax);
+	rc = d <= 1e-4 * gmax ? 0 : 1;
+out:
+	snprintf(why, whylen, "%s", err.msg);
+	cbd_tensor_free(x);
+	cbd_tensor_free(xf);
+	cbd_tensor_free(g);
+	cbd_tensor_free(y);
+	cbd_tensor_free(y1);
+	cbd_nn_free(nn);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int failed = 0;
+
+	if (argc == 7 && strcmp(argv[1], "--golden") == 0) {
+		char why[1024] = "";
+		int rc = golden_check(argv[4], argv[5], argv[6], why,
+				      sizeof(why));
+
+		printf("%sok %s - %s vs ONNX Runtime: %s\n", rc ? "not " : "",
+		       argv[2], argv[3], why);
+		return rc;
+	}
 
 	printf("1..%d\n", argc - 1);
 	for (int i = 1; i < argc; i++) {

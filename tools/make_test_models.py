@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""make_test_models.py — build the engine's committed test models.
+
+Usage: /usr/bin/python3 tools/make_test_models.py [--bench] [OUTDIR]
+
+Writes into OUTDIR (default models/test):
+
+  resnet-block.onnx     a small ResNet built from torchvision's BasicBlock
+                        (conv-bn-relu stem, max pool, two residual stages,
+                        one with a strided downsample, global average pool,
+                        linear head), input [N,3,32,32], 10 classes
+  mobilenet-block.onnx  a small MobileNetV2 built from torchvision's
+                        InvertedResidual blocks (ReLU6 = Clip, depthwise
+                        convolutions, expansion and residuals, dropout,
+                        flatten/linear head), input [N,3,32,32], 10 classes
+  *-input.npy           fixed float32 inputs [4,3,32,32] for each model
+  bad/*.onnx            small malformed models for tests/cli/run.bats:
+                        unsupported op, missing initializer, shape mismatch,
+                        absurd dimensions, an initializer whose data does
+                        not match its shape
+
+With --bench it instead writes full-size torchvision ResNet-18 and
+MobileNetV2 (random weights) to OUTDIR (default models/bench, git-ignored).
+
+Weights are random with a fixed seed (torch.manual_seed(1234)); BatchNorm
+running statistics are randomised too so the folded normalisation is
+exercised.  Exported with Debian's python3-torch / python3-torchvision
+(torch.onnx.export, opset 13, dynamic batch).  Each committed model is
+under 2 MB.  The golden outputs (ONNX Runtime) are produced separately by
+tools/golden.sh.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+SEED = 1234
+
+
+def randomise_bn(model, torch):
+    g = torch.Generator().manual_seed(SEED + 1)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            c = mod.num_features
+            mod.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+            mod.running_var.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
+            mod.weight.data.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
+            mod.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
+
+
+def small_resnet(torch, tv):
+    from torchvision.models.resnet import BasicBlock
+
+    nn = torch.nn
+
+    class SmallResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(
+                nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16),
+                nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+            down = nn.Sequential(nn.Conv2d(16, 32, 1, 2, bias=False),
+                                 nn.BatchNorm2d(32))
+            self.layer1 = BasicBlock(16, 16)
+            self.layer2 = BasicBlock(16, 32, stride=2, downsample=down)
+            self.pool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(32, 10)
+
+        def forward(self, x):
+            x = self.layer2(self.layer1(self.stem(x)))
+            return self.fc(torch.flatten(self.pool(x), 1))
+
+    return SmallResNet()
+
+
+def small_mobilenet(torch, tv):
+    from torchvision.models.mobilenetv2 import InvertedResidual
+    from torchvision.ops.misc import Conv2dNormActivation
+
+    nn = torch.nn
+
+    class SmallMobileNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                Conv2dNormActivation(3, 16, stride=2,
+                                     activation_layer=nn.ReLU6),
+                InvertedResidual(16, 16, 1, 1),
+                InvertedResidual(16, 24, 2, 6),
+                InvertedResidual(24, 24, 1, 6),
+                Conv2dNormActivation(24, 64, kernel_size=1,
+                                     activation_layer=nn.ReLU6))
+            self.classifier = nn.Sequential(nn.Dropout(0.2),
+                                            nn.Linear(64, 10))
+
+        def forward(self, x):
+            x = self.features(x)
+            x = nn.functional.adaptive_avg_pool2d(x, (1, 1))
+            return self.classifier(torch.flatten(x, 1))
+
+    return SmallMobileNet()
+
+
+def export(torch, model, path, shape):
+    model.eval()
+    x = torch.zeros(*shape)
+    torch.onnx.export(model, x, path, opset_version=13,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"},
+                                    "logits": {0: "batch"}},
+                      do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(path))
+
+
+def fixed_input(path, shape, seed):
+    rng = np.random.default_rng(seed)
+    np.save(path, rng.standard_normal(shape).astype(np.float32))
+
+
+def write_bad(outdir):
+    d = os.path.join(outdir, "bad")
+    os.makedirs(d, exist_ok=True)
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                      ["batch", 1, 4, 4])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                      ["batch", 3])
+    w = np.ones((3, 16), np.float32)
+
+    def save(name, nodes, inits, outputs=(y,)):
+        g = helper.make_graph(nodes, name, [x], list(outputs), inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        m.ir_version = 8
+        onnx.save(m, os.path.join(d, name + ".onnx"))
+
+    flat = helper.make_node("Flatten", ["input"], ["f"], name="flat")
+    # unsupported op: Erf between Flatten and Gemm
+    save("unsupported-op",
+         [flat, helper.make_node("Erf", ["f"], ["e"], name="erf0"),
+          helper.make_node("Gemm", ["e", "W"], ["logits"], name="fc",
+                           transB=1)],
+         [numpy_helper.from_array(w, "W")])
+    # missing initializer: the Gemm names W, nothing defines it
+    save("missing-initializer",
+         [flat, helper.make_node("Gemm", ["f", "W"], ["logits"], name="fc",
+                                 transB=1)], [])
+    # shape mismatch: W is [3,15] for 16 features
+    save("shape-mismatch",
+         [flat, helper.make_node("Gemm", ["f", "W"], ["logits"], name="fc",
+                                 transB=1)],
+         [numpy_helper.from_array(np.ones((3, 15), np.float32), "W")])
+    # absurd dimensions: Reshape to 2^20 x 2^20 x 2^20
+    big = np.array([1 << 20, 1 << 20, 1 << 20], np.int64)
+    save("absurd-dims",
+         [helper.make_node("Reshape", ["input", "S"], ["r"], name="grow"),
+          helper.make_node("Flatten", ["r"], ["f"], name="flat"),
+          helper.make_node("Gemm", ["f", "W"], ["logits"], name="fc",
+                           transB=1)],
+         [numpy_helper.from_array(big, "S"),
+          numpy_helper.from_array(w, "W")])
+    # an initializer claiming [1000000,16] with 48 floats of data
+    t = numpy_helper.from_array(w, "W")
+    del t.dims[:]
+    t.dims.extend([1000000, 16])
+    save("bad-initializer",
+         [flat, helper.make_node("Gemm", ["f", "W"], ["logits"], name="fc",
+                                 transB=1)], [t])
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    bench = "--bench" in sys.argv
+    outdir = args[0] if args else ("models/bench" if bench else
+                                   "models/test")
+    os.makedirs(outdir, exist_ok=True)
+    import torch
+    import torchvision as tv
+
+    torch.manual_seed(SEED)
+    if bench:
+        for name, ctor in (("resnet18", tv.models.resnet18),
+                           ("mobilenetv2", tv.models.mobilenet_v2)):
+            m = ctor(weights=None)
+            randomise_bn(m, torch)
+            export(torch, m, os.path.join(outdir, name + ".onnx"),
+                   (1, 3, 224, 224))
+            fixed_input(os.path.join(outdir, name + "-input.npy"),
+                        (32, 3, 224, 224), SEED)
+        return
+    write_bad(outdir)
+    for i, (name, ctor) in enumerate((("resnet-block", small_resnet),
+                                      ("mobilenet-block", small_mobilenet))):
+        torch.manual_seed(SEED + i)
+        m = ctor(torch, tv)
+        randomise_bn(m, torch)
+        path = os.path.join(outdir, name + ".onnx")
+        export(torch, m, path, (1, 3, 32, 32))
+        fixed_input(os.path.join(outdir, name + "-input.npy"),
+                    (4, 3, 32, 32), SEED + i)
+        print(path, os.path.getsize(path), "bytes")
+
+
+if __name__ == "__main__":
+    main()
