@@ -1,0 +1,189 @@
+/*
+ * test_probe.c — the probe's wire encoding: every byte value survives
+ * q -> float32 -> "%.9g" JSON -> parse -> quantiser (ours and the real
+ * circuit's); an OIP request built by the probe parses in cbd-serve's
+ * parser to the same float bits; response parsing takes nested data, and
+ * refuses garbage, wrong score counts and non-finite scores.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe/probe_internal.h"
+#include "serve_internal.h"
+
+static void test_all_bytes_roundtrip(void **state)
+{
+	float x[256], back[256], img[784];
+	uint8_t q[784], want[256];
+	int64_t dims[3] = {1, 28, 28};
+	cbd_circuit_params cp = {0};
+	cbd_circuit *c = NULL;
+	cbd_key *k = NULL;
+	cbd_err e = {0};
+	cbd_buf b = {0};
+	cJSON *arr;
+	int i = 0;
+	const cJSON *it;
+
+	(void)state;
+	cbd_buf_puts(&b, "[");
+	for (int v = 0; v < 256; v++) {
+		want[v] = (uint8_t)v;
+		x[v] = cbd_probe_byte_to_float((uint8_t)v);
+		if (v)
+			cbd_buf_puts(&b, ",");
+		cbd_buf_json_float(&b, x[v]);
+	}
+	cbd_buf_puts(&b, "]");
+	arr = cJSON_Parse(b.p);
+	assert_non_null(arr);
+	cJSON_ArrayForEach(it, arr)
+		back[i++] = (float)it->valuedouble;
+	assert_int_equal(i, 256);
+	/* bit-identical floats after the JSON trip (strtod, as the server) */
+	assert_memory_equal(x, back, sizeof(x));
+	for (int v = 0; v < 256; v++)
+		assert_int_equal(cbd_probe_float_to_byte(back[v]), v);
+	/* and the real circuit's quantiser recovers every byte */
+	assert_int_equal(cbd_key_generate(CBD_KEY_ED25519, &k, &e), CBD_OK);
+	cp.mode = CBD_MODE_WATERMARK;
+	cp.ndim = 3;
+	memcpy(cp.dims, dims, sizeof(dims));
+	cp.num_classes = 10;
+	cp.keys = (const cbd_key *const *)&k;
+	cp.n_keys = 1;
+	assert_int_equal(cbd_circuit_new(&cp, &c, &e), CBD_OK);
+	for (int j = 0; j < 784; j++)
+		img[j] = back[j % 256];
+	cbd_circuit_quantize(c, img, q);
+	for (int j = 0; j < 784; j++)
+		assert_int_equal(q[j], want[j % 256]);
+	cbd_circuit_free(c);
+	cbd_key_free(k);
+	cJSON_Delete(arr);
+	cbd_buf_free(&b);
+}
+
+static void setup_probe(struct probe *p, cbd_probe_opts *o,
+			struct probe_item *it, uint8_t *q, float *x)
+{
+	memset(p, 0, sizeof(*p));
+	memset(o, 0, sizeof(*o));
+	p->o = o;
+	p->ndim = 3;
+	p->dims[0] = 1;
+	p->dims[1] = 28;
+	p->dims[2] = 28;
+	p->n = 784;
+	p->num_classes = 10;
+	for (int i = 0; i < 784; i++) {
+		q[i] = (uint8_t)(i * 7 + 3);
+		x[i] = cbd_probe_byte_to_float(q[i]);
+	}
+	memset(it, 0, sizeof(*it));
+	it->id = "t\"7";
+	it->q = q;
+	it->x = x;
+}
+
+static void test_oip_request_parses_in_server(void **state)
+{
+	struct probe p;
+	cbd_probe_opts o;
+	struct probe_item it;
+	uint8_t q[784];
+	float x[784];
+	serve_spec sp = {0};
+	cbd_buf b = {0};
+	cbd_tensor *batch;
+	char *id, msg[256];
+
+	(void)state;
+	setup_probe(&p, &o, &it, q, x);
+	sp.model_name = "m";
+	sp.input_name = "input";
+	sp.sample_ndim = 3;
+	sp.sample_dims[0] = 1;
+	sp.sample_dims[1] = 28;
+	sp.sample_dims[2] = 28;
+	sp.sample_elems = 784;
+	sp.num_classes = 10;
+	sp.max_batch = 4;
+	for (int u8 = 0; u8 < 2; u8++) {
+		o.send_uint8 = u8;
+		cbd_buf_reset(&b);
+		probe_body_oip(&p, &it, &b);
+		assert_int_equal(serve_parse_infer(&sp, b.p, b.len, &batch, &id,
+						   msg, sizeof(msg)), 200);
+		assert_string_equal(id, "t\"7");
+		assert_int_equal(batch->dims[0], 1);
+		assert_memory_equal(batch->data, x, sizeof(x));
+		cbd_tensor_free(batch);
+		free(id);
+	}
+	/* the server refuses a wrong datatype */
+	{
+		const char *bad = "{\"inputs\":[{\"name\":\"input\",\"shape\":"
+				  "[1,1,28,28],\"datatype\":\"FP64\","
+				  "\"data\":[]}]}";
+
+		assert_int_equal(serve_parse_infer(&sp, bad, strlen(bad),
+						   &batch, &id, msg,
+						   sizeof(msg)), 400);
+	}
+	assert_non_null(strstr(msg, "datatype"));
+	cbd_buf_free(&b);
+}
+
+static void test_parse_answers(void **state)
+{
+	struct probe p;
+	cbd_probe_opts o;
+	struct probe_item it;
+	uint8_t q[784];
+	float x[784];
+	struct probe_outcome oc;
+	const char *nested = "{\"outputs\":[{\"name\":\"scores\",\"shape\":"
+			     "[1,10],\"data\":[[0,1,2,9.5,4,5,6,7,8,9.25]]}]}";
+
+	(void)state;
+	setup_probe(&p, &o, &it, q, x);
+	memset(&oc, 0, sizeof(oc));
+	probe_parse_oip(&p, nested, strlen(nested), &oc);
+	assert_string_equal(oc.error, "");
+	assert_int_equal(oc.label, 3);
+	assert_int_equal(oc.num_scores, 10);
+	free(oc.scores);
+	memset(&oc, 0, sizeof(oc));
+	probe_parse_oip(&p, "{\"outputs\":[{\"data\":[1,2]}]}", 28, &oc);
+	assert_non_null(strstr(oc.error, "expected 10"));
+	memset(&oc, 0, sizeof(oc));
+	probe_parse_oip(&p, "{\"outputs\":[", 12, &oc);
+	assert_string_equal(oc.error, "bad JSON in response");
+	assert_true(oc.retryable);
+	memset(&oc, 0, sizeof(oc));
+	probe_parse_tfserving(&p, "{\"predictions\":[4]}", 19, &oc);
+	assert_string_equal(oc.error, "");
+	assert_int_equal(oc.label, 4);
+	memset(&oc, 0, sizeof(oc));
+	probe_parse_exec(&p, "{\"id\":\"x\",\"error\":\"boom\"}", 25, &oc);
+	assert_non_null(strstr(oc.error, "boom"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_all_bytes_roundtrip),
+		cmocka_unit_test(test_oip_request_parses_in_server),
+		cmocka_unit_test(test_parse_answers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
