@@ -1,0 +1,121 @@
+/*
+ * cbd-serve — serve a cbd archive or a bare ONNX model over HTTP with the
+ * Open Inference Protocol (KServe v2 REST).
+ *
+ * Thin front-end: options -> cbd_serve_opts -> cbd_server_start(); the
+ * main thread then waits in sigwait() for SIGINT/SIGTERM (blocked in every
+ * thread, so the server threads never see them) and shuts down cleanly.
+ * The access log goes to stderr, one line per request.
+ */
+#include "tool.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct tool_opt opts[] = {
+	{"host", 0, TOOL_ARG, "ADDR", "IPv4 address to bind (127.0.0.1)",
+	 false},
+	{"port", 'p', TOOL_ARG, "N", "TCP port, 0 picks a free one (8000)",
+	 false},
+	{"port-file", 0, TOOL_ARG, "FILE", "write the port number to FILE",
+	 false},
+	{"model-name", 'n', TOOL_ARG, "NAME",
+	 "name in URLs (default: the model's own)", false},
+	{"threads", 't', TOOL_ARG, "N",
+	 "worker threads, one model copy each (2)", false},
+	{"max-body", 0, TOOL_ARG, "BYTES", "largest request body (67108864)",
+	 false},
+	{"max-batch", 0, TOOL_ARG, "N", "largest batch per request (1024)",
+	 false},
+	{"max-connections", 0, TOOL_ARG, "N", "concurrent connections (64)",
+	 false},
+	{"timeout", 0, TOOL_ARG, "SECONDS", "idle connection timeout (30)",
+	 false},
+	{"quiet", 'q', TOOL_NOARG, NULL, "no access log", false},
+	TOOL_OPT_END
+};
+
+static void log_line(void *ud, const char *line)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+
+	(void)ud;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "cbd-serve: %s %s\n", when, line);
+}
+
+static int write_port_file(const char *path, int port)
+{
+	char buf[16];
+	cbd_err e = {0};
+	int n = snprintf(buf, sizeof(buf), "%d\n", port);
+
+	return cbd_file_write_atomic(path, buf, (size_t)n, 0644, &e) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct tool t = {.name = "cbd-serve",
+			 .synopsis = "[options] MODEL",
+			 .summary = "Serve a cbd archive or ONNX model with the "
+				    "Open Inference Protocol over HTTP.",
+			 .opts = opts};
+	cbd_serve_opts so = {0};
+	cbd_server *srv;
+	cbd_err e = {0};
+	sigset_t set;
+	int sig;
+
+	tool_parse(&t, argc, argv);
+	if (t.argc != 1)
+		tool_usage_error(&t, "want one MODEL (archive or .onnx)");
+	so.model_path = t.argv[0];
+	so.model_name = tool_get(&t, "model-name", NULL);
+	so.host = tool_get(&t, "host", "127.0.0.1");
+	so.port = (int)tool_get_long(&t, "port", 8000, 0, 65535);
+	so.threads = (int)tool_get_long(&t, "threads", 2, 1, 256);
+	so.max_body = (size_t)tool_get_long(&t, "max-body", 64L << 20, 1024,
+					    1L << 30);
+	so.max_batch = tool_get_long(&t, "max-batch", 1024, 1, 1 << 20);
+	so.max_connections = (unsigned)tool_get_long(&t, "max-connections",
+						     64, 1, 10000);
+	so.timeout_s = (unsigned)tool_get_long(&t, "timeout", 30, 1, 86400);
+	if (!tool_has(&t, "quiet"))
+		so.log = log_line;
+	if (so.model_name && (!so.model_name[0] ||
+			      strpbrk(so.model_name, "/?#%")))
+		tool_usage_error(&t, "--model-name must be non-empty without "
+				 "'/', '?', '#' or '%%'");
+
+	/* Block the signals before threads start so only sigwait sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (cbd_server_start(&so, &srv, &e))
+		return tool_fail(&t, &e);
+	fprintf(stderr, "cbd-serve: listening on http://%s:%d\n", so.host,
+		cbd_server_port(srv));
+	if (tool_has(&t, "port-file") &&
+	    write_port_file(tool_get(&t, "port-file", NULL),
+			    cbd_server_port(srv))) {
+		tool_error(&t, "cannot write the port file (%s)",
+			   tool_get(&t, "port-file", NULL));
+		cbd_server_stop(srv);
+		return EX_CANTCREAT;
+	}
+	while (sigwait(&set, &sig) != 0)
+		;
+	fprintf(stderr, "cbd-serve: %s, shutting down\n",
+		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	cbd_server_stop(srv);
+	return 0;
+}
