@@ -18,6 +18,9 @@ Writes into OUTDIR (default models/test):
                         unsupported op, missing initializer, shape mismatch,
                         absurd dimensions, an initializer whose data does
                         not match its shape
+  digit-7.png           held-out MNIST sample 0 as an 8-bit gray PNG
+  bad/*.npy             malformed inputs: int64 dtype, wrong dims, a header
+                        claiming 78 GB of data
 
 With --bench it instead writes full-size torchvision ResNet-18 and
 MobileNetV2 (random weights) to OUTDIR (default models/bench, git-ignored).
@@ -168,6 +171,37 @@ def write_bad(outdir):
                                  transB=1)], [t])
 
 
+def write_inputs(outdir):
+    """digit-7.png (held-out MNIST sample 0) and malformed NPY inputs."""
+    import zlib
+    import struct
+    d = os.path.join(outdir, "bad")
+    imgs = np.load("models/mnist-heldout-images.npy")
+    img = imgs[0, 0]
+    raw = b"".join(b"\0" + bytes(row) for row in img)
+
+    def chunk(t, b):
+        c = struct.pack(">I", len(b)) + t + b
+        return c + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+
+    png = (b"\x89PNG\r\n\x1a\n" +
+           chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0)) +
+           chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    with open(os.path.join(outdir, "digit-7.png"), "wb") as f:
+        f.write(png)
+    np.save(os.path.join(d, "int64.npy"),
+            np.zeros((1, 28, 28), np.int64))
+    np.save(os.path.join(d, "wrong-dims.npy"),
+            np.zeros((2, 28, 28), np.float32))
+    # header claims [100000000,1,28,28] float32, 16 bytes of data follow
+    hdr = ("{'descr': '<f4', 'fortran_order': False, "
+           "'shape': (100000000, 1, 28, 28), }")
+    hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
+    with open(os.path.join(d, "huge-dims.npy"), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) +
+                hdr.encode() + bytes(16))
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     bench = "--bench" in sys.argv
@@ -189,6 +223,7 @@ def main():
                         (32, 3, 224, 224), SEED)
         return
     write_bad(outdir)
+    write_inputs(outdir)
     for i, (name, ctor) in enumerate((("resnet-block", small_resnet),
                                       ("mobilenet-block", small_mobilenet))):
         torch.manual_seed(SEED + i)
