@@ -11,6 +11,8 @@
  * present; 1: nothing significant; sysexits otherwise.
  */
 #include "tool.h"
+#include "tool_argv.h"
+#include "tool_key.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -70,19 +72,6 @@ static int64_t report_time(void)
 		tool_usage_error(&T, "SOURCE_DATE_EPOCH is not a Unix time "
 				 "('%s')", e);
 	return (int64_t)v;
-}
-
-static int load_passphrase(const char *path, char **pass, cbd_err *err)
-{
-	uint8_t *buf;
-	size_t len;
-	cbd_status s = cbd_file_read(path, 4096, &buf, &len, err);
-
-	if (s != CBD_OK)
-		return s;
-	buf[strcspn((char *)buf, "\r\n")] = 0;
-	*pass = (char *)buf;
-	return CBD_OK;
 }
 
 static cbd_status keyring_digest(const char *path, uint8_t d[CBD_SHA256_LEN],
@@ -169,30 +158,13 @@ static void free_inputs(struct inputs *in)
 
 static cbd_status load_all(struct inputs *in, cbd_err *err)
 {
-	const char *owner = tool_get(&T, "owner", NULL);
-	const char *skey = tool_get(&T, "sign-key", NULL);
 	const char *kr = tool_get(&T, "keyring", NULL);
-	cbd_status s = CBD_OK;
+	cbd_status s;
 
-	if (owner && (s = cbd_key_load(owner, NULL, &in->owner, err)))
-		return s;
 	s = cbd_triggerset_load(tool_get(&T, "triggers", NULL), in->owner,
 				&in->ts, err);
 	if (s == CBD_OK && kr)
 		s = cbd_keyring_load(kr, &in->kr, err);
-	if (s == CBD_OK && skey) {
-		char *pass = NULL;
-		const char *pf = tool_get(&T, "passphrase-file", NULL);
-
-		if (pf)
-			s = load_passphrase(pf, &pass, err);
-		if (s == CBD_OK)
-			s = cbd_key_load(skey, pass, &in->sign, err);
-		if (pass) {
-			explicit_bzero(pass, strlen(pass));
-			free(pass);
-		}
-	}
 	if (s == CBD_OK)
 		s = cbd_attribution_new(in->ts, &in->a, err);
 	if (s != CBD_OK)
@@ -307,8 +279,20 @@ int main(int argc, char **argv)
 	cbd_status s;
 	int rc;
 
+	argv = tool_permute(&T, &argc, argv);
 	tool_parse(&T, argc, argv);
 	check_usage();
+	if (tool_has(&T, "owner") &&
+	    (rc = tool_load_key(&T, tool_get(&T, "owner", NULL), NULL,
+				TOOL_KEY_PUBLIC, &in.owner)))
+		return rc;
+	if (tool_has(&T, "sign-key") &&
+	    (rc = tool_load_key(&T, tool_get(&T, "sign-key", NULL),
+				tool_get(&T, "passphrase-file", NULL),
+				TOOL_KEY_PRIVATE, &in.sign))) {
+		free_inputs(&in);
+		return rc;
+	}
 	o.alpha = get_alpha();
 	o.watermark = tool_has(&T, "watermark");
 	o.full_table = tool_has(&T, "full-table");

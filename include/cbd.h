@@ -835,7 +835,8 @@ typedef struct cbd_report_pdf_opts {
 	const cbd_triggerset *triggers;  /* for thumbnails; may be NULL */
 	const cbd_transcript *transcript; /* the labels returned; may be NULL */
 	const char *signature;           /* "verified (key id ...)", "unsigned" */
-	int64_t created;                 /* PDF creation date (Unix time) */
+	int64_t created;                 /* PDF creation date (Unix time);
+					  * -1: the report's "created" */
 	int thumbnails;                  /* how many; 0 = 8 */
 } cbd_report_pdf_opts;
 

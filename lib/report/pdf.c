@@ -161,8 +161,8 @@ static void header(struct pdf *p)
 	font(cr, FONT, 10, 0);
 	snprintf(line, sizeof(line), "Case %s", jstr(p->j, "case", ""));
 	text_at(cr, MARGIN, 58, line);
-	snprintf(line, sizeof(line), "%s   %s", jstr(p->j, "created", ""),
-		 jstr(p->j, "tool", ""));
+	snprintf(line, sizeof(line), "Created %s by %s",
+		 jstr(p->j, "created", ""), jstr(p->j, "tool", ""));
 	text_at(cr, PAGE_W - MARGIN - text_w(cr, line), 58, line);
 	p->y = 78;
 }
@@ -215,7 +215,7 @@ static void parameters(struct pdf *p)
 	double cw = (PAGE_W - 2 * MARGIN) / 4;
 
 	section(p, "Case and parameters");
-	cbd_report_fmt_logp(log(jnum(pa, "alpha", 1e-9)), alpha);
+	cbd_report_fmt_logp_short(log(jnum(pa, "alpha", 1e-9)), alpha);
 	snprintf(v[0], 96, "%s", jstr(p->j, "investigator.name", ""));
 	snprintf(v[1], 96, "%.90s", jstr(p->j, "suspect.endpoint", ""));
 	snprintf(v[2], 96, "%.0f of %.0f (%.0f failed, %.0f not asked)",
@@ -226,6 +226,8 @@ static void parameters(struct pdf *p)
 	snprintf(v[5], 96, "%s (Bonferroni)", alpha);
 	snprintf(v[6], 96, "%.0f matches", jnum(pa, "threshold", 0));
 	snprintf(v[7], 96, "%s", jstr(p->j, "suspect.probe_start", ""));
+	if (strcmp(alpha, "1.0e-9") == 0)
+		snprintf(alpha, sizeof(alpha), "1e-9");
 	kv(cr, MARGIN, p->y, "Investigator", v[0][0] ? v[0] : "-");
 	kv(cr, MARGIN + cw, p->y, "Suspect endpoint", v[1][0] ? v[1] : "-");
 	p->y += 32;
@@ -543,7 +545,10 @@ cbd_status cbd_report_pdf(const uint8_t *json, size_t len,
 	p.j = j;
 	surf = cairo_pdf_surface_create_for_stream(sink, &out, PAGE_W, PAGE_H);
 	cairo_pdf_surface_restrict_to_version(surf, CAIRO_PDF_VERSION_1_5);
-	cbd_report_fmt_time(o->created, date);
+	if (o->created >= 0)
+		cbd_report_fmt_time(o->created, date);
+	else
+		snprintf(date, sizeof(date), "%.19s", jstr(j, "created", ""));
 	date[19] = 0;   /* cairo wants YYYY-MM-DDThh:mm:ss */
 	cairo_pdf_surface_set_metadata(surf, CAIRO_PDF_METADATA_CREATE_DATE,
 				       date);

@@ -126,6 +126,31 @@ void cbd_report_fmt_logp(double log_p, char out[32])
 	snprintf(out, 32, "%.6fe%d", m, (int)e);
 }
 
+/* Two significant digits for sentences: "2.0e-63", "1". */
+void cbd_report_fmt_logp_short(double log_p, char out[32])
+{
+	char full[32], *e;
+	double m;
+
+	if (log_p >= 0.0) {
+		snprintf(out, 32, "1");
+		return;
+	}
+	cbd_report_fmt_logp(log_p, full);
+	e = strchr(full, 'e');
+	if (!e) {
+		snprintf(out, 32, "%s", full);
+		return;
+	}
+	*e = 0;
+	m = strtod(full, NULL);
+	if (m >= 9.95) {
+		snprintf(out, 32, "1.0e%d", atoi(e + 1) + 1);
+		return;
+	}
+	snprintf(out, 32, "%.1fe%d", m, atoi(e + 1));
+}
+
 static void put_logp(struct rep_buf *b, double log_p)
 {
 	char s[32];
@@ -258,12 +283,12 @@ static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
 	if (ns > 0) {
 		char p[32];
 
-		cbd_report_fmt_logp(r->rows[ns - 1].log_p_adj, p);
+		cbd_report_fmt_logp_short(r->rows[ns - 1].log_p_adj, p);
 		rep_buf_printf(&s, "%s).", p);
 	} else if (r->users_tested > 0) {
 		char p[32];
 
-		cbd_report_fmt_logp(log(r->alpha), p);
+		cbd_report_fmt_logp_short(log(r->alpha), p);
 		rep_buf_printf(&s, "%s (best %d of %zu answered).", p,
 			       r->n_rows ? r->rows[0].matches : 0,
 			       r->answered);
@@ -271,7 +296,7 @@ static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
 	if (r->watermark_tested) {
 		char p[32];
 
-		cbd_report_fmt_logp(r->watermark.log_p, p);
+		cbd_report_fmt_logp_short(r->watermark.log_p, p);
 		rep_buf_printf(&s, "%sThe owner's watermark is %s (%d of %zu "
 			       "match, p = %s).", s.len ? " " : "",
 			       r->watermark.significant ? "present"

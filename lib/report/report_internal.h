@@ -22,6 +22,8 @@ cbd_status rep_buf_printf(struct rep_buf *b, const char *fmt, ...)
 
 /* A p-value from its natural log: "%.6f" mantissa, "e", exponent. */
 void cbd_report_fmt_logp(double log_p, char out[32]);
+/* The same with two significant digits ("2.0e-63"; "1" for p = 1). */
+void cbd_report_fmt_logp_short(double log_p, char out[32]);
 /* Unix time as "YYYY-MM-DDTHH:MM:SSZ". */
 void cbd_report_fmt_time(int64_t t, char out[32]);
 

@@ -1,0 +1,175 @@
+/*
+ * cbd-report — draw an attribution report as a PDF.
+ *
+ * Reads a cbd-report/1 file ('-' = stdin), checks its detached signature
+ * when one is at hand (REPORT.sig beside a file, or --sig), and asks libcbd
+ * (cbd_report_pdf) for a one-page PDF: verdict, parameters, the bar chart
+ * of matches with the significance threshold, trigger thumbnails with the
+ * labels the suspect returned (--triggers and --transcript), evidence
+ * digests and the signing key.  -o '-' writes the PDF to stdout, so
+ * `cbd-attribute ... --json | cbd-report - -o case.pdf` works in a pipe.
+ * A report whose signature does not verify is refused (exit 1).
+ */
+#include "tool.h"
+#include "tool_argv.h"
+#include "tool_key.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct tool_opt opts[] = {
+	{"output", 'o', TOOL_ARG, "FILE", "write the PDF to FILE ('-' = "
+	 "stdout; required)", false},
+	{"sig", 0, TOOL_ARG, "FILE", "detached signature (default: "
+	 "REPORT.sig when it exists)", false},
+	{"key", 'k', TOOL_ARG, "KEY", "the report must be signed by this "
+	 "public key", false},
+	{"triggers", 't', TOOL_ARG, "FILE", "trigger set, for thumbnails",
+	 false},
+	{"transcript", 'r', TOOL_ARG, "FILE", "transcript, for the labels "
+	 "under the thumbnails", false},
+	{"thumbnails", 'n', TOOL_ARG, "N", "how many trigger thumbnails "
+	 "(default 8)", false},
+	{"quiet", 'q', TOOL_NOARG, NULL, "no message on success", false},
+	TOOL_OPT_END
+};
+
+static struct tool T = {
+	"cbd-report", "[options] REPORT -o FILE.pdf",
+	"Draw a signed attribution report as a one-page PDF.", opts, {0},
+	{{0}}, 0, NULL
+};
+
+static int64_t pdf_time(void)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+
+	if (!e || !*e)
+		return -1;   /* the report's own creation time */
+	v = strtoll(e, &end, 10);
+	if (*end || v < 0)
+		tool_usage_error(&T, "SOURCE_DATE_EPOCH is not a Unix time "
+				 "('%s')", e);
+	return (int64_t)v;
+}
+
+/* Check the signature if there is one; *what describes the outcome. */
+static int check_sig(const char *path, const uint8_t *rep, size_t len,
+		     char *what, size_t wlen)
+{
+	const char *sigp = tool_get(&T, "sig", NULL);
+	char *def = NULL, kid[CBD_KEY_ID_LEN + 1];
+	cbd_key *key = NULL;
+	uint8_t *sig = NULL;
+	size_t slen = 0;
+	cbd_err err = {0};
+	cbd_status s;
+	int rc = 0;
+
+	if (!sigp && strcmp(path, "-") != 0) {
+		if (asprintf(&def, "%s.sig", path) < 0)
+			return EX_OSERR;
+		if (access(def, F_OK) == 0)
+			sigp = def;
+	}
+	if (!sigp) {
+		free(def);
+		if (tool_has(&T, "key")) {
+			tool_error(&T, "no signature to check against --key "
+				   "(give --sig)");
+			return 1;
+		}
+		snprintf(what, wlen, "not checked (no signature file)");
+		return 0;
+	}
+	if (tool_has(&T, "key") &&
+	    (rc = tool_load_key(&T, tool_get(&T, "key", NULL), NULL,
+				TOOL_KEY_PUBLIC, &key)))
+		goto out;
+	s = cbd_file_read(sigp, 4096, &sig, &slen, &err);
+	if (s == CBD_OK && slen != CBD_SIG_LEN) {
+		s = err.code = CBD_E_FORMAT;
+		snprintf(err.msg, sizeof(err.msg), "signature is not %d raw "
+			 "bytes (%.200s)", CBD_SIG_LEN, sigp);
+	}
+	if (s == CBD_OK)
+		s = cbd_report_verify(rep, len, sig, key, kid, &err);
+	if (s != CBD_OK) {
+		rc = tool_fail(&T, &err);
+		goto out;
+	}
+	snprintf(what, wlen, "verified: Ed25519 key %s", kid);
+out:
+	free(def);
+	free(sig);
+	cbd_key_free(key);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	cbd_report_pdf_opts o = {0};
+	cbd_triggerset *ts = NULL;
+	cbd_transcript *tr = NULL;
+	uint8_t *rep = NULL, *pdf = NULL;
+	size_t len = 0, plen = 0;
+	char what[128];
+	cbd_err err = {0};
+	cbd_status s;
+	int rc;
+
+	argv = tool_permute(&T, &argc, argv);
+	tool_parse(&T, argc, argv);
+	if (T.argc != 1)
+		tool_usage_error(&T, "give exactly one REPORT");
+	if (!tool_has(&T, "output"))
+		tool_usage_error(&T, "-o FILE is required ('-' = stdout)");
+	if (tool_has(&T, "triggers") != tool_has(&T, "transcript"))
+		tool_usage_error(&T, "--triggers and --transcript go together");
+	o.created = pdf_time();
+	o.thumbnails = (int)tool_get_long(&T, "thumbnails", 8, 1, 12);
+	s = cbd_file_read(T.argv[0], CBD_MAX_REPORT, &rep, &len, &err);
+	if (s != CBD_OK)
+		return tool_fail(&T, &err);
+	if (!cbd_report_sniff(rep, len)) {
+		free(rep);
+		tool_error(&T, "not a %s report (%s)", CBD_REPORT_FORMAT,
+			   T.argv[0]);
+		return EX_DATAERR;
+	}
+	rc = check_sig(T.argv[0], rep, len, what, sizeof(what));
+	if (rc) {
+		free(rep);
+		return rc;
+	}
+	o.signature = what;
+	if (tool_has(&T, "triggers")) {
+		s = cbd_triggerset_load(tool_get(&T, "triggers", NULL), NULL,
+					&ts, &err);
+		if (s == CBD_OK)
+			s = cbd_transcript_load(tool_get(&T, "transcript", NULL),
+						&tr, &err);
+		o.triggers = ts;
+		o.transcript = tr;
+	} else {
+		s = CBD_OK;
+	}
+	if (s == CBD_OK)
+		s = cbd_report_pdf(rep, len, &o, &pdf, &plen, &err);
+	if (s == CBD_OK)
+		s = cbd_file_write_atomic(tool_get(&T, "output", "-"), pdf,
+					  plen, 0644, &err);
+	rc = s == CBD_OK ? 0 : tool_fail(&T, &err);
+	if (rc == 0 && !tool_has(&T, "quiet") &&
+	    strcmp(tool_get(&T, "output", "-"), "-") != 0)
+		fprintf(stderr, "%s: wrote %s (signature %s)\n", T.name,
+			tool_get(&T, "output", ""), what);
+	free(rep);
+	free(pdf);
+	cbd_triggerset_free(ts);
+	cbd_transcript_free(tr);
+	return rc;
+}
