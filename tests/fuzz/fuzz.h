@@ -38,10 +38,30 @@ static inline void fuzz_check_err(cbd_status s, const cbd_err *e,
 	}
 }
 
+/* A fixed Ed25519 test key (not a secret: it only signs fuzz seeds), so
+ * targets can re-sign mutated inputs and seeds can name it as signer. */
+#define FUZZ_OWNER_PEM \
+	"-----BEGIN PRIVATE KEY-----\n" \
+	"MC4CAQAwBQYDK2VwBCIEIAwXHCzmRR0qQ76aJra1x41QtKo9ZOB4zpfBrwXsJcP6\n" \
+	"-----END PRIVATE KEY-----\n"
+
 static inline void fuzz_fail(const char *what)
 {
 	fprintf(stderr, "fuzz: contract broken: %s\n", what);
 	abort();
+}
+
+static inline cbd_key *fuzz_owner_key(void)
+{
+	static cbd_key *k;
+	cbd_err e = {0};
+
+	if (!k && cbd_key_from_pem(FUZZ_OWNER_PEM, strlen(FUZZ_OWNER_PEM),
+				   "fuzz owner", &k, &e) != CBD_OK) {
+		fprintf(stderr, "fuzz: owner key: %s\n", e.msg);
+		abort();
+	}
+	return k;
 }
 
 #endif

@@ -11,6 +11,7 @@
  */
 #include "cbd.h"
 #include "probe/probe.h"
+#include "../fuzz/fuzz.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -172,6 +173,69 @@ static void transcript_seed(const char *tmp, const char *name, int end)
 	put_file("transcript", name, path);
 }
 
+/* A watermark circuit over [600] with K=3 under the fixed fuzz owner key:
+ * an archive around a tiny ONNX seed, and a signed trigger set. */
+static void signed_seeds(const char *tmp)
+{
+	static const int64_t dims[1] = {600};
+	const cbd_key *keys[1] = {fuzz_owner_key()};
+	cbd_circuit_params p = {0};
+	cbd_archive_params ap = {0};
+	cbd_triggerset *ts;
+	cbd_circuit *c;
+	uint8_t *onnx, *ar, q[600];
+	float x[600];
+	size_t olen, alen;
+	char path[4096];
+	cbd_err e = {0};
+
+	p.mode = CBD_MODE_WATERMARK;
+	p.ndim = 1;
+	p.dims[0] = dims[0];
+	p.num_classes = 3;
+	p.keys = keys;
+	p.n_keys = 1;
+	if (cbd_circuit_new(&p, &c, &e) != CBD_OK)
+		die("circuit", &e);
+	snprintf(path, sizeof(path), "%s/nn/gemm-relu-softmax.onnx", root);
+	if (cbd_file_read(path, CBD_MAX_FILE, &onnx, &olen, &e) != CBD_OK)
+		die(path, &e);
+	ap.model_name = "tiny";
+	ap.onnx = onnx;
+	ap.onnx_len = olen;
+	ap.circuit = c;
+	ap.input_name = "x";
+	ap.owner = fuzz_owner_key();
+	ap.created = 1764115200;
+	if (cbd_archive_encode(&ap, &ar, &alen, &e) != CBD_OK)
+		die("archive", &e);
+	put("archive", "tiny.cbd", ar, alen);
+	free(ar);
+	free(onnx);
+	if (cbd_triggerset_new(c, &ts, &e) != CBD_OK)
+		die("triggers", &e);
+	for (int i = 0; i < 3; i++) {
+		char id[8];
+
+		for (int k = 0; k < 600; k++)
+			x[k] = (float)((k * 31 + i * 7) % 256) / 255.0f;
+		if (cbd_circuit_sign_input(c, fuzz_owner_key(), 0,
+					   (uint16_t)i, x, q, &e) != CBD_OK)
+			die("sign input", &e);
+		snprintf(id, sizeof(id), "t%d", i);
+		if (cbd_triggerset_add(ts, id, q, i, (uint16_t)i, 0, &e) !=
+		    CBD_OK)
+			die("trigger add", &e);
+	}
+	snprintf(path, sizeof(path), "%s/ts.json", tmp);
+	if (cbd_triggerset_save(ts, path, fuzz_owner_key(), 1764115200, &e) !=
+	    CBD_OK)
+		die("triggers save", &e);
+	put_file("triggers", "three.json", path);
+	cbd_triggerset_free(ts);
+	cbd_circuit_free(c);
+}
+
 int main(int argc, char **argv)
 {
 	static const int64_t img[3] = {1, 28, 28}, vec[1] = {600};
@@ -197,6 +261,7 @@ int main(int argc, char **argv)
 	circuit_seed("auth-p256-600.json", CBD_MODE_AUTH, p256, 1, vec, 2);
 	transcript_seed(tmp, "complete.jsonl", 1);
 	transcript_seed(tmp, "unfinished.jsonl", 0);
+	signed_seeds(tmp);
 	cbd_key_free(ed);
 	cbd_key_free(p256);
 	{

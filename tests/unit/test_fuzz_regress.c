@@ -39,6 +39,21 @@
 #define LLVMFuzzerTestOneInput fuzz_target_report
 #include "../fuzz/fuzz_report.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_nn
+#include "../fuzz/fuzz_nn.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_archive
+#include "../fuzz/fuzz_archive.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_triggers
+#include "../fuzz/fuzz_triggers.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_serve
+#include "../fuzz/fuzz_serve.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_target_probe
+#include "../fuzz/fuzz_probe.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -124,6 +139,36 @@ static void test_report(void **state)
 	replay("report", fuzz_target_report, 0);
 }
 
+static void test_nn(void **state)
+{
+	(void)state;
+	replay("nn", fuzz_target_nn, 1);
+}
+
+static void test_archive(void **state)
+{
+	(void)state;
+	replay("archive", fuzz_target_archive, 1);
+}
+
+static void test_triggers(void **state)
+{
+	(void)state;
+	replay("triggers", fuzz_target_triggers, 1);
+}
+
+static void test_serve(void **state)
+{
+	(void)state;
+	replay("serve", fuzz_target_serve, 1);
+}
+
+static void test_probe(void **state)
+{
+	(void)state;
+	replay("probe", fuzz_target_probe, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +178,11 @@ int main(void)
 		cmocka_unit_test(test_circuit),
 		cmocka_unit_test(test_transcript),
 		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_nn),
+		cmocka_unit_test(test_archive),
+		cmocka_unit_test(test_triggers),
+		cmocka_unit_test(test_serve),
+		cmocka_unit_test(test_probe),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
