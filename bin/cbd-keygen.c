@@ -74,23 +74,6 @@ static void dir_of(const char *path, char *dir, size_t cap)
 		snprintf(dir, cap, "%.*s", (int)(slash - path), path);
 }
 
-/* A JSON string literal (paths may hold anything). */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static void print_result(const struct job *j, int json)
 {
 	if (json) {
@@ -99,14 +82,14 @@ static void print_result(const struct job *j, int json)
 		       j->role, j->id, j->key_id, cbd_key_type_name(j->type),
 		       j->encrypted ? "true" : "false");
 		if (j->wrote_priv)
-			json_str(j->priv);
+			tool_json_str(stdout, j->priv);
 		else
 			printf("null");
 		printf(", \"public_key\": ");
-		json_str(j->pub);
+		tool_json_str(stdout, j->pub);
 		printf(", \"keyring\": ");
 		if (j->keyring) {
-			json_str(j->keyring);
+			tool_json_str(stdout, j->keyring);
 			printf(", \"users\": %zu}\n", j->users);
 		} else {
 			printf("null}\n");

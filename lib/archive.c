@@ -92,6 +92,18 @@ const char *cbd_archive_manifest(const cbd_archive *a, size_t *len)
 	return (const char *)a->m[AR_MANIFEST].data;
 }
 
+const uint8_t *cbd_archive_member(const cbd_archive *a, const char *name,
+				  size_t *len)
+{
+	for (int i = 0; i < AR_NMEMBERS; i++)
+		if (strcmp(name, cbd_ar_names[i]) == 0) {
+			*len = a->m[i].len;
+			return a->m[i].data;
+		}
+	*len = 0;
+	return NULL;
+}
+
 const char *cbd_archive_input_name(const cbd_archive *a)
 {
 	return a->input_name;

@@ -1,0 +1,528 @@
+/*
+ * cbd-embed — package an ONNX classifier with a signature-verification
+ * circuit into signed cbd archive(s).
+ *
+ *   cbd-embed model.onnx -m watermark -k owner.key -o model.cbd
+ *   cbd-embed model.onnx -m trace -k owner.key -r users.keyring -d out/
+ *       -> out/model-alice.cbd, out/model-bob.cbd, ... (one circuit id)
+ *   cbd-embed model.onnx -m auth -k owner.key -a alice.pub -a bob.pub
+ *
+ * The model file is read once, its input and output shapes come from
+ * cbd_nn (sample shape = the input's shape without the batch dimension,
+ * K = the last output dimension), and cbd_circuit_new() /
+ * cbd_archive_write() do the rest.  Outputs are written atomically; in trace
+ * mode, if any copy fails, the copies already written by this run are
+ * removed, so a run leaves all of its archives or none.
+ */
+#include "tool.h"
+#include "tool_argv.h"
+#include "tool_key.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct tool_opt opts[] = {
+	{"mode", 'm', TOOL_ARG, "MODE", "watermark, trace or auth", false},
+	{"key", 'k', TOOL_ARG, "FILE", "the owner's private key (signs)",
+	 false},
+	{"passphrase-file", 0, TOOL_ARG, "FILE",
+	 "passphrase of an encrypted owner key", false},
+	{"output", 'o', TOOL_ARG, "FILE",
+	 "watermark/auth: the archive (default NAME.cbd, - = stdout)", false},
+	{"out-dir", 'd', TOOL_ARG, "DIR",
+	 "trace: directory for NAME-USER.cbd (default .)", false},
+	{"keyring", 'r', TOOL_ARG, "FILE",
+	 "trace/auth: users (trace secrets, public keys)", false},
+	{"user", 'u', TOOL_ARG, "ID",
+	 "trace/auth: only this keyring user (repeatable)", true},
+	{"authorize", 'a', TOOL_ARG, "PUB",
+	 "auth: an authorised user's public key (repeatable)", true},
+	{"name", 'n', TOOL_ARG, "NAME",
+	 "model name (default: file name without .onnx)", false},
+	{"input", 'i', TOOL_ARG, "NAME",
+	 "the ONNX input to guard (default: the only input)", false},
+	{"classes", 'c', TOOL_ARG, "LIST",
+	 "comma-separated class names (default 0..K-1)", false},
+	{"scale", 0, TOOL_ARG, "LIST",
+	 "quantiser scale per channel (default 255)", false},
+	{"zero", 0, TOOL_ARG, "LIST",
+	 "quantiser zero point per channel (default 0)", false},
+	{"json", 0, TOOL_NOARG, NULL, "print what was written as JSON", false},
+	TOOL_OPT_END
+};
+
+static struct tool T = {
+	.name = "cbd-embed",
+	.synopsis = "MODEL.onnx -m watermark|trace|auth -k OWNER.key [options]",
+	.summary = "Package an ONNX classifier with a signature circuit into "
+		   "signed cbd archive(s).",
+	.opts = opts,
+};
+
+#define MAX_CHANNELS 64
+#define MAX_OUT 64
+
+struct embed {
+	cbd_mode mode;
+	const char *model_path, *name, *input_name, *output;
+	char *input_copy, *class_text;
+	uint8_t *onnx;
+	size_t onnx_len;
+	cbd_circuit_params cp;
+	float scale[MAX_CHANNELS], zero[MAX_CHANNELS];
+	char **classes;
+	cbd_key *owner;
+	cbd_keyring *kr;
+	const cbd_key **keys;
+	int n_keys;
+	cbd_key **owned;    /* keys loaded with --authorize */
+	int n_owned;
+	int64_t created;
+	char *written[4096];
+	int n_written;
+	int json, json_n;
+};
+
+static int64_t creation_time(void)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return (int64_t)time(NULL);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < 0)
+		tool_usage_error(&T, "SOURCE_DATE_EPOCH is not a Unix time: "
+				 "'%s'", s);
+	return v;
+}
+
+/* Model name: --name, else the file name without directory and .onnx. */
+static const char *model_name(const char *path, char *buf, size_t cap)
+{
+	const char *base = strrchr(path, '/');
+	size_t n;
+
+	base = base ? base + 1 : path;
+	n = strlen(base);
+	if (n > 5 && strcmp(base + n - 5, ".onnx") == 0)
+		n -= 5;
+	snprintf(buf, cap, "%.*s", (int)n, base);
+	return buf;
+}
+
+/* Comma-separated floats into v (at most max); returns the count. */
+static int parse_floats(const char *opt, const char *s, float *v, int max)
+{
+	int n = 0;
+
+	while (s && *s) {
+		char *end;
+		float f = strtof(s, &end);
+
+		if (end == s || (*end && *end != ',') || n == max)
+			tool_usage_error(&T, "--%s wants comma-separated "
+					 "numbers, not '%s'", opt, s);
+		v[n++] = f;
+		s = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+/* Sample shape and K from the ONNX graph. */
+static int read_shapes(struct embed *e)
+{
+	const cbd_nn_io *in = NULL, *out;
+	cbd_nn_opts no = {1};
+	cbd_nn *nn = NULL;
+	cbd_err err = {0};
+	int ni;
+
+	if (cbd_nn_load_mem(e->onnx, e->onnx_len, e->model_path, &no, &nn,
+			    &err) != CBD_OK)
+		return tool_fail(&T, &err);
+	ni = cbd_nn_num_inputs(nn);
+	for (int i = 0; i < ni; i++) {
+		const cbd_nn_io *io = cbd_nn_input(nn, i);
+
+		if (!e->input_name ? ni == 1 : strcmp(io->name, e->input_name) == 0)
+			in = io;
+	}
+	if (!in) {
+		if (e->input_name)
+			tool_error(&T, "no input named %s (%s)", e->input_name,
+				   e->model_path);
+		else
+			tool_error(&T, "model has %d inputs; choose one with "
+				   "--input (%s)", ni, e->model_path);
+		cbd_nn_free(nn);
+		return EX_DATAERR;
+	}
+	out = cbd_nn_output(nn, 0);
+	if (in->ndim < 2 || in->ndim - 1 > CBD_MAX_DIMS || !out ||
+	    out->ndim < 1 || out->dims[out->ndim - 1] < 2 ||
+	    out->dims[out->ndim - 1] > 65536) {
+		tool_error(&T, "model must take [batch, ...] and return "
+			   "[batch, K] scores (%s)", e->model_path);
+		cbd_nn_free(nn);
+		return EX_DATAERR;
+	}
+	e->cp.ndim = in->ndim - 1;
+	for (int d = 1; d < in->ndim; d++) {
+		if (in->dims[d] < 1) {
+			tool_error(&T, "input %s has a dynamic dimension %d; "
+				   "cbd needs a fixed sample shape (%s)",
+				   in->name, d, e->model_path);
+			cbd_nn_free(nn);
+			return EX_DATAERR;
+		}
+		e->cp.dims[d - 1] = in->dims[d];
+	}
+	e->cp.num_classes = (int)out->dims[out->ndim - 1];
+	e->input_copy = strdup(in->name);
+	e->input_name = e->input_copy;
+	cbd_nn_free(nn);
+	return 0;
+}
+
+static int read_classes(struct embed *e)
+{
+	const char *list = tool_get(&T, "classes", NULL);
+	char *copy, *save = NULL, *tok;
+	int k = e->cp.num_classes, n = 0;
+
+	if (!list)
+		return 0;
+	e->classes = calloc((size_t)k + 1, sizeof(char *));
+	copy = e->class_text = strdup(list);
+	if (!e->classes || !copy) {
+		tool_error(&T, "out of memory");
+		return EX_OSERR;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n == k)
+			break;
+		e->classes[n++] = tok;
+	}
+	if (n != k || tok)
+		tool_usage_error(&T, "--classes lists %s names but the model "
+				 "has K = %d classes", tok ? "more" : "fewer",
+				 k);
+	return 0;
+}
+
+static int add_key(struct embed *e, const cbd_key *k)
+{
+	if (e->n_keys == 256) {
+		tool_error(&T, "more than 256 authorised keys");
+		return EX_USAGE;
+	}
+	e->keys[e->n_keys++] = k;
+	return 0;
+}
+
+/* Users chosen with --user, or all of the keyring. */
+static int selected_users(struct embed *e, const cbd_user ***users, int *n)
+{
+	const char *const *ids;
+	int nu = tool_get_all(&T, "user", &ids);
+	size_t total = cbd_keyring_count(e->kr);
+
+	*users = calloc(total + (size_t)nu + 1, sizeof(**users));
+	if (!*users)
+		return EX_OSERR;
+	*n = 0;
+	if (nu == 0) {
+		for (size_t i = 0; i < total; i++)
+			(*users)[(*n)++] = cbd_keyring_user(e->kr, i);
+		if (*n == 0) {
+			tool_error(&T, "the keyring has no users (%s)",
+				   tool_get(&T, "keyring", ""));
+			return EX_DATAERR;
+		}
+		return 0;
+	}
+	for (int i = 0; i < nu; i++) {
+		const cbd_user *u = cbd_keyring_find(e->kr, ids[i]);
+
+		if (!u) {
+			tool_error(&T, "user %s is not in the keyring (%s)",
+				   ids[i], tool_get(&T, "keyring", ""));
+			return EX_DATAERR;
+		}
+		for (int j = 0; j < *n; j++)
+			if ((*users)[j] == u)
+				tool_usage_error(&T, "user %s given twice",
+						 ids[i]);
+		(*users)[(*n)++] = u;
+	}
+	return 0;
+}
+
+static void report(struct embed *e, const char *path, const cbd_circuit *c,
+		   size_t bytes)
+{
+	uint8_t cid[CBD_CIRCUIT_ID_LEN];
+	char hex[2 * CBD_CIRCUIT_ID_LEN + 1], kid[CBD_KEY_ID_LEN + 1];
+	const char *user = cbd_circuit_user_id(c);
+
+	cbd_circuit_id(c, cid);
+	cbd_hex(cid, sizeof(cid), hex);
+	cbd_key_id(e->owner, kid);
+	if (e->json) {
+		printf("%s\n    {\"path\": ", e->json_n++ ? "," : "");
+		tool_json_str(stdout, path);
+		printf(", \"model_name\": \"%s\", \"mode\": \"%s\", "
+		       "\"circuit_id\": \"%s\", \"user\": %s%s%s, "
+		       "\"keys\": %d, \"signer\": \"%s\", \"bytes\": %zu}",
+		       e->name, cbd_mode_name(e->mode), hex, user ? "\"" : "",
+		       user ? user : "null", user ? "\"" : "", e->n_keys, kid,
+		       bytes);
+		return;
+	}
+	fprintf(strcmp(path, "-") ? stdout : stderr,
+		"%s: %s archive of %s, circuit %s%s%s, %d key%s, signed by "
+		"key %s\n", path, cbd_mode_name(e->mode), e->name, hex,
+		user ? ", user " : "", user ? user : "", e->n_keys,
+		e->n_keys == 1 ? "" : "s", kid);
+}
+
+/* Build one circuit and write one archive. */
+static int write_one(struct embed *e, const char *path, const cbd_user *u,
+		     uint8_t *family_id)
+{
+	cbd_archive_params ap = {0};
+	cbd_circuit *c = NULL;
+	cbd_err err = {0};
+	struct stat st;
+
+	e->cp.keys = e->keys;
+	e->cp.n_keys = e->n_keys;
+	if (u) {
+		e->cp.trace_secret = u->trace_secret;
+		e->cp.user_id = u->id;
+	}
+	if (cbd_circuit_new(&e->cp, &c, &err) != CBD_OK) {
+		tool_error(&T, "cannot build the circuit for %s: %s",
+			   e->model_path, err.msg);
+		return cbd_status_exit(err.code);
+	}
+	if (family_id && !e->cp.circuit_id) {
+		cbd_circuit_id(c, family_id);
+		e->cp.circuit_id = family_id;
+	}
+	ap = (cbd_archive_params){
+		.model_name = e->name, .onnx = e->onnx,
+		.onnx_len = e->onnx_len, .circuit = c,
+		.input_name = e->input_name,
+		.classes = (const char *const *)e->classes, .owner = e->owner,
+		.created = e->created};
+	if (cbd_archive_write(path, &ap, &err) != CBD_OK) {
+		cbd_circuit_free(c);
+		return tool_fail(&T, &err);
+	}
+	if (strcmp(path, "-") != 0)
+		e->written[e->n_written++] = strdup(path);
+	report(e, path, c, stat(path, &st) == 0 ? (size_t)st.st_size : 0);
+	cbd_circuit_free(c);
+	return 0;
+}
+
+static int run_trace(struct embed *e)
+{
+	const char *dir = tool_get(&T, "out-dir", ".");
+	uint8_t family[CBD_CIRCUIT_ID_LEN];
+	const cbd_user **users = NULL;
+	int n = 0, rc;
+
+	rc = selected_users(e, &users, &n);
+	if (rc == 0 && (size_t)n > sizeof(e->written) / sizeof(e->written[0]))
+		rc = EX_USAGE;
+	if (rc == 0 && strcmp(dir, ".") && mkdir(dir, 0755) != 0 &&
+	    errno != EEXIST) {
+		tool_error(&T, "cannot create directory %s: %s", dir,
+			   strerror(errno));
+		rc = EX_CANTCREAT;
+	}
+	if (rc == 0 && add_key(e, e->owner))
+		rc = EX_USAGE;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		char path[4096];
+
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s-%s.cbd", dir,
+				     e->name, users[i]->id) >= sizeof(path))
+			tool_usage_error(&T, "--out-dir too long");
+		rc = write_one(e, path, users[i], family);
+	}
+	free(users);
+	return rc;
+}
+
+static int run_auth(struct embed *e)
+{
+	const char *const *pubs;
+	int np = tool_get_all(&T, "authorize", &pubs), rc = 0;
+
+	e->owned = calloc((size_t)np + 1, sizeof(*e->owned));
+	if (!e->owned)
+		return EX_OSERR;
+	for (int i = 0; rc == 0 && i < np; i++) {
+		rc = tool_load_key(&T, pubs[i], NULL, TOOL_KEY_PUBLIC,
+				   &e->owned[e->n_owned]);
+		if (rc == 0)
+			rc = add_key(e, e->owned[e->n_owned++]);
+	}
+	if (rc == 0 && e->kr) {
+		const cbd_user **users = NULL;
+		int n = 0;
+
+		rc = selected_users(e, &users, &n);
+		for (int i = 0; rc == 0 && i < n; i++)
+			rc = add_key(e, users[i]->key);
+		free(users);
+	}
+	if (rc == 0)
+		rc = write_one(e, e->output, NULL, NULL);
+	return rc;
+}
+
+/* Options that make sense only in some modes. */
+static void check_mode_options(struct embed *e)
+{
+	const char *m = tool_get(&T, "mode", NULL);
+
+	if (!m)
+		tool_usage_error(&T, "--mode is required (watermark, trace "
+				 "or auth)");
+	if (strcmp(m, "watermark") == 0)
+		e->mode = CBD_MODE_WATERMARK;
+	else if (strcmp(m, "trace") == 0)
+		e->mode = CBD_MODE_TRACE;
+	else if (strcmp(m, "auth") == 0)
+		e->mode = CBD_MODE_AUTH;
+	else
+		tool_usage_error(&T, "unknown mode '%s' (want watermark, trace "
+				 "or auth)", m);
+	if (!tool_has(&T, "key"))
+		tool_usage_error(&T, "--key (the owner's private key) is "
+				 "required");
+	if (e->mode == CBD_MODE_TRACE && !tool_has(&T, "keyring"))
+		tool_usage_error(&T, "trace mode needs --keyring");
+	if (e->mode == CBD_MODE_TRACE && tool_has(&T, "output"))
+		tool_usage_error(&T, "trace mode writes one archive per user "
+				 "into --out-dir, not --output");
+	if (e->mode != CBD_MODE_TRACE && tool_has(&T, "out-dir"))
+		tool_usage_error(&T, "--out-dir is for trace mode");
+	if (e->mode == CBD_MODE_WATERMARK &&
+	    (tool_has(&T, "keyring") || tool_has(&T, "user")))
+		tool_usage_error(&T, "watermark mode takes no users");
+	if (e->mode != CBD_MODE_AUTH && tool_has(&T, "authorize"))
+		tool_usage_error(&T, "--authorize is for auth mode");
+	if (e->mode == CBD_MODE_AUTH && !tool_has(&T, "authorize") &&
+	    !tool_has(&T, "keyring"))
+		tool_usage_error(&T, "auth mode needs --authorize or "
+				 "--keyring");
+	if (tool_has(&T, "user") && !tool_has(&T, "keyring"))
+		tool_usage_error(&T, "--user needs --keyring");
+}
+
+static int prepare(struct embed *e, char *namebuf, size_t cap)
+{
+	cbd_err err = {0};
+	int nc, nz, rc;
+
+	e->model_path = T.argv[0];
+	e->name = tool_get(&T, "name", NULL);
+	if (!e->name)
+		e->name = model_name(e->model_path, namebuf, cap);
+	if (!cbd_id_valid(e->name))
+		tool_usage_error(&T, "model name '%s' is not 1 to 64 of A-Z "
+				 "a-z 0-9 . _ -; use --name", e->name);
+	nc = parse_floats("scale", tool_get(&T, "scale", NULL), e->scale,
+			  MAX_CHANNELS);
+	nz = parse_floats("zero", tool_get(&T, "zero", NULL), e->zero,
+			  MAX_CHANNELS);
+	if (nc && nz && nc != nz)
+		tool_usage_error(&T, "--scale and --zero list different "
+				 "numbers of channels");
+	e->cp.channels = nc > nz ? nc : nz;
+	if (e->cp.channels == 1)
+		e->cp.channels = 0;
+	e->cp.scale = nc ? e->scale : NULL;
+	e->cp.zero = nz ? e->zero : NULL;
+	e->cp.mode = e->mode;
+	e->created = creation_time();
+	e->input_name = tool_get(&T, "input", NULL);
+	if (cbd_file_read(e->model_path, CBD_MAX_ARCHIVE, &e->onnx,
+			  &e->onnx_len, &err) != CBD_OK)
+		return tool_fail(&T, &err);
+	rc = read_shapes(e);
+	if (rc == 0)
+		rc = read_classes(e);
+	if (rc == 0 && nc > 1 && (int64_t)nc != e->cp.dims[0])
+		tool_usage_error(&T, "%d quantiser channels but the sample's "
+				 "first dimension is %lld", nc,
+				 (long long)e->cp.dims[0]);
+	if (rc == 0)
+		rc = tool_load_key(&T, tool_get(&T, "key", NULL),
+				   tool_get(&T, "passphrase-file", NULL),
+				   TOOL_KEY_PRIVATE, &e->owner);
+	if (rc == 0 && tool_has(&T, "keyring") &&
+	    cbd_keyring_load(tool_get(&T, "keyring", NULL), &e->kr, &err) !=
+		    CBD_OK)
+		rc = tool_fail(&T, &err);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct embed e = {0};
+	char namebuf[256], defout[300];
+	const cbd_key *keys[257];
+	int rc;
+
+	argv = tool_permute(&T, &argc, argv);
+	tool_parse(&T, argc, argv);
+	if (T.argc != 1)
+		tool_usage_error(&T, "want exactly one MODEL.onnx");
+	check_mode_options(&e);
+	e.keys = keys;
+	e.json = tool_has(&T, "json");
+	rc = prepare(&e, namebuf, sizeof(namebuf));
+	snprintf(defout, sizeof(defout), "%s.cbd", e.name);
+	e.output = tool_get(&T, "output", defout);
+	if (rc == 0 && e.json)
+		printf("{\"archives\": [");
+	if (rc == 0 && e.mode == CBD_MODE_WATERMARK)
+		rc = add_key(&e, e.owner) ? EX_USAGE
+					  : write_one(&e, e.output, NULL, NULL);
+	else if (rc == 0 && e.mode == CBD_MODE_TRACE)
+		rc = run_trace(&e);
+	else if (rc == 0)
+		rc = run_auth(&e);
+	if (e.json && (rc == 0 || e.json_n))
+		printf("\n]}\n");
+	if (rc != 0)   /* all or nothing */
+		for (int i = 0; i < e.n_written; i++)
+			(void)unlink(e.written[i]);
+	for (int i = 0; i < e.n_written; i++)
+		free(e.written[i]);
+	for (int i = 0; i < e.n_owned; i++)
+		cbd_key_free(e.owned[i]);
+	free(e.owned);
+	free(e.class_text);
+	free(e.classes);
+	free(e.input_copy);
+	cbd_key_free(e.owner);
+	cbd_keyring_free(e.kr);
+	free(e.onnx);
+	return rc;
+}

@@ -1,0 +1,349 @@
+/*
+ * cbd-verify — check the signatures and digests of a cbd file and say what
+ * was checked.
+ *
+ *   cbd-verify model.cbd                  archive: members, manifest signature
+ *   cbd-verify model.cbd --key owner.pub  ... and that owner.pub signed it
+ *   cbd-verify triggers.json --key owner.pub
+ *   cbd-verify --info --json model.cbd
+ *
+ * The file kind is told by content, not by name: gzip magic is an archive;
+ * a JSON document whose "format" is "cbd-triggers/1" is a trigger set.  Each
+ * kind has one checker in the table below; other kinds (transcripts,
+ * reports) join the table as their modules arrive.  Anything else is
+ * "unknown file kind".
+ *
+ * Exit: 0 verified; 1 a signature or digest does not verify, or the file
+ * was not signed by --key; sysexits for malformed files, I/O and usage.
+ */
+#include "tool.h"
+#include "tool_argv.h"
+#include "tool_key.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct tool_opt opts[] = {
+	{"key", 'k', TOOL_ARG, "PUB",
+	 "also require that this key signed the file", false},
+	{"info", 'i', TOOL_NOARG, NULL,
+	 "also print what the file says (manifest, mode, keys, user)", false},
+	{"json", 0, TOOL_NOARG, NULL, "print the result as JSON", false},
+	{"quiet", 'q', TOOL_NOARG, NULL, "print nothing; only the exit status",
+	 false},
+	TOOL_OPT_END
+};
+
+static struct tool T = {
+	.name = "cbd-verify",
+	.synopsis = "FILE [--key OWNER.pub] [--info] [--json]",
+	.summary = "Verify the signatures and digests of a cbd archive or "
+		   "trigger set.",
+	.opts = opts,
+};
+
+struct ctx {
+	const char *path;
+	const cbd_key *want;     /* --key, or NULL */
+	int info, json, quiet;
+};
+
+/* ---- kind detection -------------------------------------------------- */
+
+enum kind { KIND_UNKNOWN, KIND_ARCHIVE, KIND_TRIGGERS };
+
+/* The value of the first "format" member in a JSON text, if it comes
+ * within the first bytes (writers put it first). */
+static int json_format(const uint8_t *b, size_t n, char *out, size_t cap)
+{
+	static const char key[] = "\"format\"";
+	const char *p = memmem(b, n, key, sizeof(key) - 1), *end;
+	size_t i = 0;
+
+	while (n && isspace(*b)) {
+		b++;
+		n--;
+	}
+	if (!n || *b != '{' || !p)
+		return 0;
+	end = (const char *)b + n;
+	p += sizeof(key) - 1;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	if (p >= end || *p++ != ':')
+		return 0;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	if (p >= end || *p++ != '"')
+		return 0;
+	while (p < end && *p != '"' && i + 1 < cap)
+		out[i++] = *p++;
+	out[i] = 0;
+	return p < end && *p == '"';
+}
+
+static enum kind detect(const uint8_t *b, size_t n)
+{
+	char fmt[64];
+
+	if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+		return KIND_ARCHIVE;
+	if (json_format(b, n < 4096 ? n : 4096, fmt, sizeof(fmt)) &&
+	    strcmp(fmt, "cbd-triggers/1") == 0)
+		return KIND_TRIGGERS;
+	return KIND_UNKNOWN;
+}
+
+/* ---- archives -------------------------------------------------------- */
+
+static void print_digest(const char *name, const uint8_t *data, size_t len,
+			 int json, int last)
+{
+	uint8_t md[CBD_SHA256_LEN];
+	char hex[2 * CBD_SHA256_LEN + 1];
+
+	cbd_sha256(data, len, md, NULL);
+	cbd_hex(md, sizeof(md), hex);
+	if (json)
+		printf("{\"name\": \"%s\", \"size\": %zu, \"sha256\": \"%s\"}%s",
+		       name, len, hex, last ? "" : ", ");
+	else
+		printf("  member %-13s %8zu bytes  sha256 %s  OK\n", name, len,
+		       hex);
+}
+
+static void archive_info(const cbd_archive *a, int json)
+{
+	const cbd_circuit *c = cbd_archive_circuit(a);
+	uint8_t cid[CBD_CIRCUIT_ID_LEN];
+	char hex[2 * CBD_CIRCUIT_ID_LEN + 1], kid[CBD_KEY_ID_LEN + 1];
+	const char *user = cbd_archive_user(a);
+	int k = cbd_circuit_num_classes(c);
+
+	cbd_circuit_id(c, cid);
+	cbd_hex(cid, sizeof(cid), hex);
+	if (json) {
+		printf(", \"model_name\": \"%s\", \"mode\": \"%s\", "
+		       "\"circuit_id\": \"%s\", \"user\": ",
+		       cbd_archive_model_name(a),
+		       cbd_mode_name(cbd_circuit_mode(c)), hex);
+		if (user)
+			tool_json_str(stdout, user);
+		else
+			printf("null");
+		printf(", \"input\": ");
+		tool_json_str(stdout, cbd_archive_input_name(a));
+		printf(", \"num_classes\": %d, \"created\": %lld, "
+		       "\"circuit_keys\": [", k,
+		       (long long)cbd_archive_created(a));
+		for (int i = 0; i < cbd_circuit_num_keys(c); i++) {
+			cbd_key_id(cbd_circuit_key(c, i), kid);
+			printf("%s\"%s\"", i ? ", " : "", kid);
+		}
+		printf("]");
+		return;
+	}
+	printf("  model %s, input %s, %d classes (%s .. %s)\n",
+	       cbd_archive_model_name(a), cbd_archive_input_name(a), k,
+	       cbd_archive_class_name(a, 0), cbd_archive_class_name(a, k - 1));
+	printf("  mode %s, circuit %s, user %s, created %lld\n",
+	       cbd_mode_name(cbd_circuit_mode(c)), hex, user ? user : "-",
+	       (long long)cbd_archive_created(a));
+	for (int i = 0; i < cbd_circuit_num_keys(c); i++) {
+		cbd_key_id(cbd_circuit_key(c, i), kid);
+		printf("  circuit key %d: %s (%s)\n", i, kid,
+		       cbd_key_type_name(cbd_key_type_of(cbd_circuit_key(c,
+									 i))));
+	}
+}
+
+static int verify_archive(const struct ctx *x, const uint8_t *buf, size_t len)
+{
+	cbd_archive *a = NULL;
+	cbd_err e = {0};
+	char kid[CBD_KEY_ID_LEN + 1], wid[CBD_KEY_ID_LEN + 1];
+	const cbd_key *signer;
+	size_t n;
+	const uint8_t *model;
+	const char *man;
+	int who_ok;
+
+	if (cbd_archive_open_mem(buf, len, x->path, &a, &e) != CBD_OK)
+		return tool_fail(&T, &e);
+	signer = cbd_archive_signer(a);
+	cbd_key_id(signer, kid);
+	who_ok = !x->want || cbd_archive_signed_by(a, x->want);
+	if (x->want)
+		cbd_key_id(x->want, wid);
+	model = cbd_archive_model(a, &n);
+	man = cbd_archive_manifest(a, NULL);
+	if (x->quiet) {
+		/* nothing */
+	} else if (x->json) {
+		size_t clen = 0;
+		const uint8_t *cj;
+
+		printf("{\"file\": ");
+		tool_json_str(stdout, x->path);
+		printf(", \"kind\": \"archive\", \"members\": [");
+		cj = cbd_archive_member(a, "circuit.json", &clen);
+		print_digest("circuit.json", cj, clen, 1, 0);
+		print_digest("model.onnx", model, n, 1, 1);
+		printf("], \"signer\": \"%s\", \"signer_type\": \"%s\", "
+		       "\"signature\": \"ok\"", kid,
+		       cbd_key_type_name(cbd_key_type_of(signer)));
+		if (x->want)
+			printf(", \"expected_signer\": \"%s\", "
+			       "\"signed_by_expected\": %s", wid,
+			       who_ok ? "true" : "false");
+		if (x->info)
+			archive_info(a, 1);
+		printf(", \"ok\": %s}\n", who_ok ? "true" : "false");
+	} else {
+		size_t clen = 0;
+		const uint8_t *cj;
+
+		printf("%s: cbd archive\n", x->path);
+		cj = cbd_archive_member(a, "circuit.json", &clen);
+		print_digest("circuit.json", cj, clen, 0, 0);
+		print_digest("model.onnx", model, n, 0, 1);
+		printf("  manifest signature by key %s (%s)  OK\n", kid,
+		       cbd_key_type_name(cbd_key_type_of(signer)));
+		if (x->info) {
+			archive_info(a, 0);
+			printf("%s", man);
+		}
+	}
+	cbd_archive_free(a);
+	if (!who_ok) {
+		if (!x->quiet)
+			tool_error(&T, "not signed by %s: the signer is %s (%s)",
+				   wid, kid, x->path);
+		return 1;
+	}
+	if (!x->quiet && !x->json)
+		printf("%s: OK%s%s\n", x->path, x->want ? ", signed by " : "",
+		       x->want ? wid : "");
+	return 0;
+}
+
+/* ---- trigger sets ---------------------------------------------------- */
+
+static int verify_triggers(const struct ctx *x, const uint8_t *buf,
+			   size_t len)
+{
+	cbd_triggerset *ts = NULL;
+	cbd_err e = {0};
+	char kid[CBD_KEY_ID_LEN + 1], wid[CBD_KEY_ID_LEN + 1];
+	char cidh[2 * CBD_CIRCUIT_ID_LEN + 1], dh[2 * CBD_SHA256_LEN + 1];
+	uint8_t cid[CBD_CIRCUIT_ID_LEN], d[CBD_SHA256_LEN];
+	int who_ok = 1;
+
+	(void)buf;
+	(void)len;
+	/* The signature against the key the file names first, then WHO. */
+	if (cbd_triggerset_load(x->path, NULL, &ts, &e) != CBD_OK)
+		return tool_fail(&T, &e);
+	cbd_key_id(cbd_triggerset_signer(ts), kid);
+	if (x->want) {
+		cbd_key_id(x->want, wid);
+		who_ok = cbd_key_equal(cbd_triggerset_signer(ts), x->want);
+	}
+	cbd_triggerset_circuit_id(ts, cid);
+	cbd_hex(cid, sizeof(cid), cidh);
+	cbd_triggerset_digest(ts, d);
+	cbd_hex(d, sizeof(d), dh);
+	if (x->quiet) {
+		/* nothing */
+	} else if (x->json) {
+		printf("{\"file\": ");
+		tool_json_str(stdout, x->path);
+		printf(", \"kind\": \"triggers\", \"sha256\": \"%s\", "
+		       "\"signer\": \"%s\", \"signature\": \"ok\"", dh, kid);
+		if (x->want)
+			printf(", \"expected_signer\": \"%s\", "
+			       "\"signed_by_expected\": %s", wid,
+			       who_ok ? "true" : "false");
+		if (x->info)
+			printf(", \"mode\": \"%s\", \"circuit_id\": \"%s\", "
+			       "\"num_classes\": %d, \"triggers\": %zu",
+			       cbd_mode_name(cbd_triggerset_mode(ts)), cidh,
+			       cbd_triggerset_num_classes(ts),
+			       cbd_triggerset_count(ts));
+		printf(", \"ok\": %s}\n", who_ok ? "true" : "false");
+	} else {
+		printf("%s: cbd trigger set\n  sha256 %s\n"
+		       "  signature by key %s  OK\n", x->path, dh, kid);
+		if (x->info)
+			printf("  mode %s, circuit %s, %d classes, %zu "
+			       "triggers\n",
+			       cbd_mode_name(cbd_triggerset_mode(ts)), cidh,
+			       cbd_triggerset_num_classes(ts),
+			       cbd_triggerset_count(ts));
+	}
+	cbd_triggerset_free(ts);
+	if (!who_ok) {
+		if (!x->quiet)
+			tool_error(&T, "not signed by %s: the signer is %s (%s)",
+				   wid, kid, x->path);
+		return 1;
+	}
+	if (!x->quiet && !x->json)
+		printf("%s: OK%s%s\n", x->path, x->want ? ", signed by " : "",
+		       x->want ? wid : "");
+	return 0;
+}
+
+/* ---- dispatch -------------------------------------------------------- */
+
+static const struct checker {
+	enum kind kind;
+	int (*check)(const struct ctx *, const uint8_t *, size_t);
+} checkers[] = {
+	{KIND_ARCHIVE, verify_archive},
+	{KIND_TRIGGERS, verify_triggers},
+};
+
+int main(int argc, char **argv)
+{
+	struct ctx x = {0};
+	cbd_key *want = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cbd_err e = {0};
+	enum kind k;
+	int rc = -1;
+
+	argv = tool_permute(&T, &argc, argv);
+	tool_parse(&T, argc, argv);
+	if (T.argc != 1)
+		tool_usage_error(&T, "want exactly one FILE");
+	x.path = T.argv[0];
+	x.info = tool_has(&T, "info");
+	x.json = tool_has(&T, "json");
+	x.quiet = tool_has(&T, "quiet");
+	if (tool_has(&T, "key")) {
+		rc = tool_load_key(&T, tool_get(&T, "key", NULL), NULL,
+				   TOOL_KEY_PUBLIC, &want);
+		if (rc)
+			return rc;
+		x.want = want;
+	}
+	if (cbd_file_read(x.path, CBD_MAX_ARCHIVE, &buf, &len, &e) != CBD_OK) {
+		cbd_key_free(want);
+		return tool_fail(&T, &e);
+	}
+	k = detect(buf, len);
+	for (size_t i = 0; i < sizeof(checkers) / sizeof(checkers[0]); i++)
+		if (checkers[i].kind == k)
+			rc = checkers[i].check(&x, buf, len);
+	if (rc < 0) {
+		tool_error(&T, "unknown file kind: not a cbd archive or trigger "
+			   "set (%s)", x.path);
+		rc = EX_DATAERR;
+	}
+	free(buf);
+	cbd_key_free(want);
+	return rc;
+}
