@@ -483,6 +483,10 @@ const cbd_circuit *cbd_archive_circuit(const cbd_archive *a);
 const cbd_key *cbd_archive_signer(const cbd_archive *a);
 const char *cbd_archive_model_name(const cbd_archive *a);
 const char *cbd_archive_manifest(const cbd_archive *a, size_t *len);
+/* Exact bytes of a member ("circuit.json", "manifest.json",
+ * "manifest.sig", "model.onnx"); NULL for another name. */
+const uint8_t *cbd_archive_member(const cbd_archive *a, const char *name,
+				  size_t *len);
 const char *cbd_archive_input_name(const cbd_archive *a);
 /* Name of class i (0 <= i < K), NULL out of range. */
 const char *cbd_archive_class_name(const cbd_archive *a, int i);
