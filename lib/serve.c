@@ -13,8 +13,10 @@
  *
  * MHD runs a pool of `threads` polling threads; each request is handled
  * in one of them.  cbd_model_run is not thread-safe per model, so the
- * server opens one model per thread and hands them out from a small pool
- * under a mutex.  The body is collected in a per-request buffer capped at
+ * server opens one model per thread and binds each to the worker thread
+ * that first needs one (thread-local), so a model is only ever run by one
+ * thread; should there be more threads than models, the unbound ones
+ * wait for a free model under a mutex.  The body is collected in a per-request buffer capped at
  * max_body (a Content-Length over the cap is refused before reading it).
  * The access log line is written when MHD reports the request complete.
  */
@@ -32,6 +34,7 @@ struct cbd_server {
 	char *name;
 	cbd_model **models;
 	int *busy;
+	int *bound;          /* model i belongs to a worker thread */
 	int n_models;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -103,9 +106,28 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, struct req *r,
 	return ok;
 }
 
+/* The model bound to this worker thread (one model per worker: a model
+ * is only ever run by the thread that first ran it). */
+static _Thread_local cbd_server *tl_server;
+static _Thread_local int tl_slot = -1;
+
 static cbd_model *acquire(cbd_server *s, int *slot)
 {
+	if (tl_server == s && tl_slot >= 0) {
+		*slot = -1;
+		return s->models[tl_slot];
+	}
 	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->n_models; i++) {
+		if (!s->bound[i]) {
+			s->bound[i] = 1;
+			tl_server = s;
+			tl_slot = i;
+			*slot = -1;
+			pthread_mutex_unlock(&s->mu);
+			return s->models[i];
+		}
+	}
 	for (;;) {
 		for (int i = 0; i < s->n_models; i++) {
 			if (!s->busy[i]) {
@@ -121,6 +143,8 @@ static cbd_model *acquire(cbd_server *s, int *slot)
 
 static void release(cbd_server *s, int slot)
 {
+	if (slot < 0)
+		return;
 	pthread_mutex_lock(&s->mu);
 	s->busy[slot] = 0;
 	pthread_cond_signal(&s->cv);
@@ -357,7 +381,8 @@ static cbd_status open_models(cbd_server *s, const cbd_serve_opts *o,
 {
 	s->models = calloc((size_t)n, sizeof(*s->models));
 	s->busy = calloc((size_t)n, sizeof(*s->busy));
-	if (!s->models || !s->busy)
+	s->bound = calloc((size_t)n, sizeof(*s->bound));
+	if (!s->models || !s->busy || !s->bound)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	for (int i = 0; i < n; i++) {
 		cbd_status st = cbd_model_open(o->model_path, o->nn,
@@ -440,6 +465,7 @@ void cbd_server_stop(cbd_server *s)
 		cbd_model_free(s->models[i]);
 	free(s->models);
 	free(s->busy);
+	free(s->bound);
 	free(s->name);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);

@@ -1,0 +1,173 @@
+#!/usr/bin/env bats
+# serve.bats — cbd-serve against real clients on loopback: the Open
+# Inference Protocol endpoints field by field, a request written exactly in
+# the shape of the protocol's documentation sent with the curl CLI, real
+# MNIST accuracy through HTTP, malformed requests answered 4xx while the
+# server keeps serving, limits, concurrency and a clean SIGTERM shutdown.
+
+PY=/usr/bin/python3
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
+	cbd-serve --port 0 --port-file port --max-body 2000000 --max-batch 64 \
+		--model-name mnist "$MODEL" 2>serve.log &
+	SERVER=$!
+	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
+	PORT=$(cat port)
+	URL="http://127.0.0.1:$PORT"
+}
+
+teardown() {
+	kill "$SERVER" 2>/dev/null || true
+	wait "$SERVER" 2>/dev/null || true
+}
+
+# json FILE EXPR: evaluate a Python expression over the parsed JSON j.
+json() { $PY -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# A request for the first N held-out images (FP32 x = q/255 or UINT8).
+make_request() { # N DATATYPE OUT [nested]
+	$PY - "$CBD_TOP" "$@" <<'PYEOF'
+import json, sys
+import numpy as np
+top, n, dt, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+x = np.load(f"{top}/models/mnist-heldout-images.npy")[:n]
+data = (x.astype(np.float32) / np.float32(255)) if dt == "FP32" else x
+data = data.tolist() if len(sys.argv) > 5 else data.flatten().tolist()
+json.dump({"id": "42", "inputs": [{"name": "input", "shape": [n, 1, 28, 28],
+           "datatype": dt, "data": data}],
+           "outputs": [{"name": "scores"}]}, open(out, "w"))
+PYEOF
+}
+
+@test "server prints its address and answers metadata and health" {
+	grep -q "cbd-serve: listening on http://127.0.0.1:$PORT" serve.log
+	curl -sf "$URL/v2" -o meta.json
+	[ "$(json meta.json 'j["name"], j["version"], j["extensions"]')" = "cbd-serve 0.1.0 []" ]
+	curl -sf "$URL/v2/health/live" -o live.json
+	[ "$(json live.json 'j["live"]')" = True ]
+	curl -sf "$URL/v2/health/ready" -o ready.json
+	[ "$(json ready.json 'j["ready"]')" = True ]
+	curl -sf "$URL/v2/models/mnist" -o m.json
+	[ "$(json m.json 'j["name"], j["versions"], j["platform"]')" = "mnist ['1'] onnx_onnxv1" ]
+	[ "$(json m.json 'j["inputs"]')" = "[{'name': 'input', 'datatype': 'FP32', 'shape': [-1, 1, 28, 28]}]" ]
+	[ "$(json m.json 'j["outputs"]')" = "[{'name': 'scores', 'datatype': 'FP32', 'shape': [-1, 10]}]" ]
+	curl -sf "$URL/v2/models/mnist/versions/1" -o m1.json
+	cmp m.json m1.json
+	curl -sf "$URL/v2/models/mnist/ready" -o mr.json
+	[ "$(json mr.json 'j["name"], j["ready"]')" = "mnist True" ]
+}
+
+@test "a request in the documentation's shape, sent with curl, gets a conforming answer" {
+	make_request 1 FP32 req.json
+	run curl -s -o resp.json -w '%{http_code} %{content_type}' \
+		-H 'Content-Type: application/json' --data-binary @req.json \
+		"$URL/v2/models/mnist/infer"
+	[ "$output" = "200 application/json" ]
+	[ "$(json resp.json 'sorted(j)')" = "['id', 'model_name', 'model_version', 'outputs']" ]
+	[ "$(json resp.json 'j["model_name"], j["id"], j["model_version"]')" = "mnist 42 1" ]
+	[ "$(json resp.json 'sorted(j["outputs"][0])')" = "['data', 'datatype', 'name', 'shape']" ]
+	o='j["outputs"][0]'
+	[ "$(json resp.json "$o[\"name\"], $o[\"shape\"], $o[\"datatype\"], len($o[\"data\"])")" = "scores [1, 10] FP32 10" ]
+	# the held-out label of image 0, from the real model
+	want=$($PY -c "import numpy as np; print(np.load('$CBD_TOP/models/mnist-heldout-labels.npy')[0])")
+	[ "$(json resp.json "max(range(10), key=lambda i: $o[\"data\"][i])")" = "$want" ]
+}
+
+@test "a batch of 64 through HTTP is as accurate as the model; nested, flat and UINT8 agree" {
+	make_request 64 FP32 flat.json
+	make_request 64 FP32 nested.json nested
+	make_request 64 UINT8 u8.json
+	for r in flat nested u8; do
+		curl -sf --data-binary @$r.json "$URL/v2/models/mnist/versions/1/infer" -o $r.out
+	done
+	[ "$(json flat.out 'j["outputs"][0]["shape"]')" = "[64, 10]" ]
+	cmp <(json flat.out 'j["outputs"]') <(json nested.out 'j["outputs"]')
+	cmp <(json flat.out 'j["outputs"]') <(json u8.out 'j["outputs"]')
+	acc=$($PY - "$CBD_TOP" <<'PYEOF'
+import json, sys
+import numpy as np
+y = np.load(sys.argv[1] + "/models/mnist-heldout-labels.npy")[:64]
+s = np.array(json.load(open("flat.out"))["outputs"][0]["data"]).reshape(64, 10)
+print(int((s.argmax(1) == y).sum()))
+PYEOF
+)
+	[ "$acc" -ge 60 ]
+}
+
+@test "malformed requests get 4xx with an error message and the server keeps serving" {
+	make_request 1 FP32 good.json
+	check() { # body-file want-status
+		run curl -s -o err.json -w '%{http_code}' --data-binary @"$1" \
+			"$URL/v2/models/${MODELNAME:-mnist}/infer"
+		[ "$output" = "$2" ] || { echo "$1: got $output"; return 1; }
+		[ -n "$(json err.json 'j["error"]')" ]
+	}
+	printf '{"inputs": [' >bad.json; check bad.json 400
+	printf '[1,2,3]' >arr.json; check arr.json 400
+	sed 's/\[1, 1, 28, 28\]/[1, 1, 28, 27]/' good.json >shape.json; check shape.json 400
+	sed 's/"FP32"/"FP64"/' good.json >dtype.json; check dtype.json 400
+	sed 's/"name": "input"/"name": "image"/' good.json >name.json; check name.json 400
+	sed 's/\[1, 1, 28, 28\]/[2, 1, 28, 28]/' good.json >count.json; check count.json 400
+	sed 's/"outputs": \[{"name": "scores"}\]/"outputs": [{"name": "probs"}]/' good.json >out.json; check out.json 400
+	sed 's/0.0, /"x", /' good.json >str.json; check str.json 400
+	$PY -c "print('{\"inputs\": [' + '0,' * 1100000 + '0]}')" >big.json; check big.json 413
+	sed 's/\[1, 1, 28, 28\]/[65, 1, 28, 28]/' good.json >batch.json; check batch.json 413
+	MODELNAME=nosuch check good.json 404
+	[ "$(json err.json 'j["error"]')" = "unknown model 'nosuch'" ]
+	run curl -s -o err.json -w '%{http_code}' "$URL/v2/models/mnist/versions/7"
+	[ "$output" = 404 ]
+	run curl -s -o err.json -w '%{http_code}' "$URL/v2/models/mnist/infer"
+	[ "$output" = 405 ]
+	run curl -s -o err.json -w '%{http_code}' "$URL/v3/nothing"
+	[ "$output" = 404 ]
+	# still serving, correctly
+	check good.json 200 || true
+	curl -sf --data-binary @good.json "$URL/v2/models/mnist/infer" -o ok.json
+	[ "$(json ok.json 'j["outputs"][0]["shape"]')" = "[1, 10]" ]
+	kill -0 "$SERVER"
+}
+
+@test "concurrent keep-alive clients all get answers; access log has no input data" {
+	make_request 4 FP32 req.json
+	pids=""
+	for i in $(seq 8); do
+		curl -sf --data-binary @req.json --data-binary @req.json \
+			"$URL/v2/models/mnist/infer" -o "c$i.out" \
+			--next --data-binary @req.json "$URL/v2/models/mnist/infer" -o "d$i.out" &
+		pids="$pids $!"
+	done
+	for p in $pids; do wait "$p"; done
+	for i in $(seq 8); do cmp c1.out "c$i.out"; cmp c1.out "d$i.out"; done
+	sleep 0.2
+	n=$(grep -c 'POST /v2/models/mnist/infer 200 ' serve.log)
+	[ "$n" -ge 16 ]
+	grep -E 'POST /v2/models/mnist/infer 200 [0-9]+ [0-9.]+ms' serve.log
+	# no input data (numbers, JSON) in the log
+	! grep -q -e '"data"' -e '0\.0[0-9]*,' serve.log
+}
+
+@test "SIGTERM shuts down cleanly with status 0" {
+	curl -sf "$URL/v2/health/live" >/dev/null
+	kill -TERM "$SERVER"
+	rc=0
+	wait "$SERVER" || rc=$?
+	[ "$rc" -eq 0 ]
+	grep -q "SIGTERM, shutting down" serve.log
+	run curl -s "$URL/v2/health/live"
+	[ "$status" -ne 0 ]
+}
+
+@test "usage errors: missing model, bad port, unreadable model" {
+	run cbd-serve
+	[ "$status" -eq 64 ]
+	run cbd-serve --port 70000 "$MODEL"
+	[ "$status" -eq 64 ]
+	run cbd-serve --port 0 no-such-model.onnx
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"cbd-serve: error:"* ]]
+	# the port is taken by the running server
+	run cbd-serve --port "$PORT" "$MODEL"
+	[ "$status" -eq 69 ]
+}
