@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# attribute.bats — cbd-attribute on real evidence: a 20-user licensee base,
+# 64 signed MNIST triggers and transcripts of what each suspect answers
+# (tests/helpers/attr-sim: real trace circuits over the bundled classifier,
+# written by libcbd's transcript writer).  Each user's copy names that user
+# and nobody else; the bare model, random answers and a transcript for
+# another trigger set do not; noise, failures, coalitions, the watermark,
+# stdin, reproducibility and usage errors.
+
+setup_file() {
+	export SIM="$CBD_BUILD/tests/attr-sim"
+	export D="$BATS_FILE_TMPDIR/case"
+	mkdir -p "$D"
+	"$SIM" setup "$D" 20 64
+}
+
+setup() {
+	cd "$D"
+}
+
+attribute() {
+	cbd-attribute -t triggers.json -k keyring.json "$@"
+}
+
+@test "each of 20 users' copies names that user and nobody else" {
+	for i in $(seq -w 0 19); do
+		"$SIM" transcript "$D" "user:user$i" "u$i.jsonl"
+		run attribute --json -q "u$i.jsonl"
+		[ "$status" -eq 0 ]
+		named=$(printf '%s\n' "$output" | jq -c '.verdict.attributed')
+		[ "$named" = "[\"user$i\"]" ] || { echo "user$i: $named"; return 1; }
+		[ "$(printf '%s\n' "$output" | jq -r '.verdict.outcome')" = attributed ]
+	done
+}
+
+@test "the bare model and random answers are not attributed (exit 1)" {
+	"$SIM" transcript "$D" bare bare.jsonl
+	"$SIM" transcript "$D" random random.jsonl
+	for t in bare random; do
+		run attribute --json "$t.jsonl"
+		[ "$status" -eq 1 ]
+		printf '%s\n' "$output" | grep -q '"outcome": "no attribution"'
+		printf '%s\n' "$output" | grep -q '"attributed": \[\]'
+		printf '%s\n' "$output" | grep -q 'No attribution'
+	done
+}
+
+@test "30% random answers: the leaker is still named" {
+	"$SIM" transcript "$D" noise:user07:30 noisy.jsonl
+	run attribute --json -q noisy.jsonl
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '["user07"]' ]
+}
+
+@test "failed queries are counted and reported, not scored as misses" {
+	"$SIM" transcript "$D" fail:user03:10 failed.jsonl
+	run attribute --json failed.jsonl
+	[ "$status" -eq 0 ]
+	r=$(printf '%s\n' "$output" | grep -v '^cbd-attribute:')
+	[ "$(printf '%s\n' "$r" | jq .parameters.answered)" -eq 54 ]
+	[ "$(printf '%s\n' "$r" | jq .parameters.failed)" -eq 10 ]
+	[ "$(printf '%s\n' "$r" | jq '.users[0].matches')" -eq 54 ]
+	printf '%s\n' "$output" | grep -q '54 of 64 triggers answered (10 failed'
+}
+
+@test "two copies averaged: both users named (possible coalition)" {
+	big="$BATS_TEST_TMPDIR/big"
+	mkdir -p "$big"
+	"$SIM" setup "$big" 20 160
+	"$SIM" transcript "$big" coalition:user04,user15 "$big/c.jsonl"
+	run cbd-attribute -t "$big/triggers.json" -k "$big/keyring.json" \
+		--json -q "$big/c.jsonl"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -r .verdict.outcome)" = coalition ]
+	[ "$(printf '%s\n' "$output" | jq -c '.verdict.attributed | sort')" = \
+		'["user04","user15"]' ]
+}
+
+@test "watermark: the owner's copy is recognised, the bare model is not" {
+	"$SIM" transcript "$D" watermark wm.jsonl
+	"$SIM" transcript "$D" bare-wm bare-wm.jsonl
+	run cbd-attribute -t wm-triggers.json -w --json -q wm.jsonl
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -r .verdict.watermark)" = present ]
+	run cbd-attribute -t wm-triggers.json -w --json -q bare-wm.jsonl
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | jq -r .verdict.watermark)" = "not detected" ]
+	# a trace set has no owner labels
+	run cbd-attribute -t triggers.json -w -q u05.jsonl
+	[ "$status" -eq 64 ]
+}
+
+@test "a transcript made for another trigger set is refused" {
+	run cbd-attribute -t triggers.json -k keyring.json wm.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"another trigger set"* ]]
+}
+
+@test "transcripts from stdin, several transcripts, duplicates ignored" {
+	run sh -c "cat u02.jsonl | cbd-attribute -t triggers.json -k keyring.json --json -q -"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '["user02"]' ]
+	run attribute --json -q failed.jsonl u03.jsonl
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq .parameters.duplicates)" -eq 54 ]
+	[ "$(printf '%s\n' "$output" | jq .parameters.failed)" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq '.evidence.transcripts | length')" -eq 2 ]
+}
+
+@test "same inputs and SOURCE_DATE_EPOCH give byte-identical reports" {
+	SOURCE_DATE_EPOCH=1700000000 attribute -q -o r1.json u05.jsonl
+	SOURCE_DATE_EPOCH=1700000000 attribute -q -o r2.json u05.jsonl
+	cmp r1.json r2.json
+	grep -q '"created": "2023-11-14T22:13:20Z"' r1.json
+	SOURCE_DATE_EPOCH=1700000001 attribute -q -o r3.json u05.jsonl
+	! cmp -s r1.json r3.json
+}
+
+@test "table: significant users plus the top 20; --top and --full-table" {
+	run attribute --json -q --top 3 u05.jsonl
+	[ "$(printf '%s\n' "$output" | jq '.users | length')" -eq 3 ]
+	run attribute --json -q --full-table u05.jsonl
+	[ "$(printf '%s\n' "$output" | jq '.users | length')" -eq 20 ]
+	[ "$(printf '%s\n' "$output" | jq '.histogram | add')" -eq 20 ]
+}
+
+@test "usage errors exit 64" {
+	run cbd-attribute -k keyring.json u05.jsonl
+	[ "$status" -eq 64 ]
+	run cbd-attribute -t triggers.json u05.jsonl
+	[ "$status" -eq 64 ]
+	run cbd-attribute -t triggers.json -k keyring.json --sign-key x.key u05.jsonl
+	[ "$status" -eq 64 ]
+	run cbd-attribute -t triggers.json -k keyring.json --alpha 2 u05.jsonl
+	[ "$status" -eq 64 ]
+	run cbd-attribute -t triggers.json -k keyring.json - -
+	[ "$status" -eq 64 ]
+}
