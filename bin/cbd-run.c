@@ -289,8 +289,10 @@ int main(int argc, char **argv)
 	ins = calloc((size_t)n, sizeof(*ins));
 	if (!ins)
 		return EX_OSERR;
-	if (cbd_model_open(T.argv[0], &nopts, &r.m, &err) != CBD_OK)
-		return tool_fail(&T, &err);
+	if (cbd_model_open(T.argv[0], &nopts, &r.m, &err) != CBD_OK) {
+		rc = tool_fail(&T, &err);
+		goto out;
+	}
 	for (int i = 0; i < n; i++) {
 		ins[i].path = T.argv[1 + i];
 		if (load_input(cbd_model_input(r.m), ins[i].path, &ins[i].x,
