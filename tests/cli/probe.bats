@@ -1,0 +1,199 @@
+#!/usr/bin/env bats
+# probe.bats — cbd-probe against real processes on loopback: cbd-serve with
+# the bundled model, a fault-injecting server, a TF Serving-shaped server,
+# an exec command and the in-process archive backend; kill -9 and --resume;
+# watermark triggers through cbd-serve.  Transcripts are checked by an
+# independent Python reader (tests/helpers/check_transcript.py) and by
+# cbd-verify when it knows transcripts.
+
+PY=/usr/bin/python3
+
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
+	$PY -c "import numpy as np; x = np.load('$CBD_TOP/models/mnist-heldout-images.npy'); np.save('s300.npy', x[:300]); np.save('s50.npy', x[:50]); np.save('s20.npy', x[:20])"
+	cbd-serve -q --port 0 --port-file port -n mnist "$MODEL" 2>serve.log &
+	echo $! >serve.pid
+	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
+	PORT=$(cat port)
+	# the reference: every sample straight to cbd-serve
+	cbd-probe -q -c 4 -m mnist --samples s300.npy -o ref.jsonl "http://127.0.0.1:$PORT"
+}
+
+teardown_file() {
+	cd "$BATS_FILE_TMPDIR"
+	kill "$(cat serve.pid)" 2>/dev/null || true
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	D="$BATS_FILE_TMPDIR"
+	PORT=$(cat "$D/port")
+	URL="http://127.0.0.1:$PORT"
+	CHECK="$PY $CBD_TOP/tests/helpers/check_transcript.py"
+	PEER="$PY $CBD_TOP/tests/helpers/probe_peer.py"
+	PIDS=""
+}
+
+teardown() {
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+}
+
+# field JSONFILE EXPR
+field() { $PY -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# The labels of transcript $1 agree with the reference on every index it
+# answered; prints the number compared.
+same_labels() {
+	$PY - "$D/ref.sum" "$1" <<'PYEOF'
+import json, sys
+ref = json.load(open(sys.argv[1]))["labels"]
+got = json.load(open(sys.argv[2]))["labels"]
+bad = [k for k in got if got[k] != ref[k]]
+assert not bad, f"labels differ at {bad[:5]}"
+print(len(got))
+PYEOF
+}
+
+verify() { # cbd-verify, once it knows transcripts
+	if command -v cbd-verify >/dev/null && cbd-verify --help | grep -qi transcript; then
+		cbd-verify "$1"
+	fi
+}
+
+@test "bare model over OIP: every sample answered, accuracy of the real model, chain verifies" {
+	$CHECK "$D/ref.jsonl" >"$D/ref.sum"
+	[ "$(field "$D/ref.sum" 'j["queries"], j["distinct"], j["answered"], j["complete"]')" = "300 300 300 True" ]
+	[ "$(field "$D/ref.sum" 'j["header"]["backend"], j["header"]["model"], j["header"]["datatype"]')" = "oip mnist FP32" ]
+	# the transcript names the exact NPY bytes it sent
+	[ "$(field "$D/ref.sum" 'j["header"]["triggers"]')" = "$(sha256sum "$D/s300.npy" | cut -c1-64)" ]
+	acc=$($PY - "$CBD_TOP" "$D/ref.sum" <<'PYEOF'
+import json, sys
+import numpy as np
+y = np.load(sys.argv[1] + "/models/mnist-heldout-labels.npy")
+lab = json.load(open(sys.argv[2]))["labels"]
+print(sum(int(y[int(k)] == v) for k, v in lab.items()))
+PYEOF
+)
+	[ "$acc" -ge 285 ]
+	verify "$D/ref.jsonl"
+}
+
+@test "UINT8 and FP32 requests get the same answers; -o - writes to stdout" {
+	cbd-probe -q -m mnist --datatype UINT8 --samples "$D/s20.npy" -o - "$URL" >u8.jsonl
+	$CHECK u8.jsonl >u8.sum
+	[ "$(field u8.sum 'j["answered"], j["header"]["datatype"]')" = "20 UINT8" ]
+	[ "$(same_labels u8.sum)" = 20 ]
+}
+
+@test "fault injection: 500, 429 + Retry-After, hang, closed connection, garbage, 503, foreign redirect" {
+	$PEER fault "$URL" mnist fport 3 &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s fport ] && break; sleep 0.05; done
+	run cbd-probe -m mnist --samples "$D/s20.npy" -c 4 --timeout 1 \
+		--retries 2 --backoff 50 --follow-redirects -o f.jsonl \
+		"http://127.0.0.1:$(cat fport)"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"20 queries: 17 answered, 3 failed"* ]]
+	$CHECK f.jsonl >f.sum
+	[ "$(field f.sum 'j["queries"], j["distinct"], j["complete"]')" = "20 20 True" ]
+	[ "$(field f.sum 'j["errors"]["s0"], j["attempts"]["s0"]')" = "HTTP 500: injected 500 3" ]
+	[ "$(field f.sum 'j["errors"]["s4"], j["attempts"]["s4"]')" = "bad JSON in response 3" ]
+	[ "$(field f.sum 'j["attempts"]["s6"]')" = 1 ]
+	[[ "$(field f.sum 'j["errors"]["s6"]')" == "HTTP 307 redirect to http://127.0.0.2:1/elsewhere not followed" ]]
+	for s in s1 s2 s3 s5; do
+		[ "$(field f.sum "j['attempts']['$s'], '$s' in j['errors']")" = "2 False" ]
+	done
+	[ "$(same_labels f.sum)" = 17 ]
+	# the 429's Retry-After: 1 was honoured
+	$PY - fport.log <<'PYEOF'
+import sys
+t = [float(l.split()[2]) for l in open(sys.argv[1]) if l.startswith("s1 ")]
+assert len(t) == 2 and t[1] - t[0] >= 0.95, t
+PYEOF
+	# the hang was cut by the timeout and retried
+	[ "$(grep -c '^s2 ' fport.log)" = 2 ]
+	verify f.jsonl
+}
+
+@test "kill -9 mid-run, then --resume: complete, no duplicates, chain intact" {
+	cbd-probe -q -m mnist --samples "$D/s300.npy" --rate 150 -o k.jsonl "$URL" &
+	pid=$!
+	sleep 1
+	kill -9 "$pid"
+	wait "$pid" || true
+	$CHECK k.jsonl >k1.sum
+	n1=$(field k1.sum 'j["queries"]')
+	[ "$n1" -gt 10 ] && [ "$n1" -lt 300 ]
+	[ "$(field k1.sum 'j["complete"]')" = False ]
+	# a torn line, as a kill in the middle of a write leaves it
+	printf '{"type":"query","seq":%d,"prev":"00' $((n1 + 1)) >>k.jsonl
+	run $CHECK k.jsonl
+	[ "$status" -ne 0 ]
+	# resuming with other samples is refused
+	run cbd-probe -q -m mnist --samples "$D/s50.npy" --resume -o k.jsonl "$URL"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"cannot resume"* ]]
+	cbd-probe -q -m mnist --samples "$D/s300.npy" -c 4 --resume -o k.jsonl "$URL"
+	$CHECK k.jsonl >k.sum
+	[ "$(field k.sum 'j["queries"], j["distinct"], j["answered"], j["resumes"], j["complete"]')" = "300 300 300 1 True" ]
+	[ "$(same_labels k.sum)" = 300 ]
+	grep -qE '"type":"resume".*"dropped":[1-9][0-9]}' k.jsonl
+	# resuming a finished transcript sends nothing
+	run cbd-probe -m mnist --samples "$D/s300.npy" --resume -o k.jsonl "$URL"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"300 already recorded"* ]]
+	cmp <($CHECK k.jsonl) k.sum
+	verify k.jsonl
+}
+
+@test "tfserving backend against a TF Serving-shaped server" {
+	$PEER tfserving "$URL" mnist tport &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	cbd-probe -q -b tfserving -m mnist --samples "$D/s50.npy" -c 2 -o tf.jsonl "http://127.0.0.1:$(cat tport)"
+	$CHECK tf.jsonl >tf.sum
+	[ "$(field tf.sum 'j["answered"], j["header"]["backend"]')" = "50 tfserving" ]
+	[ "$(same_labels tf.sum)" = 50 ]
+	# a wrong model name is a recorded 404 failure, not retried
+	cbd-probe -q -b tfserving -m other --samples "$D/s20.npy" -o tf2.jsonl "http://127.0.0.1:$(cat tport)"
+	$CHECK tf2.jsonl >tf2.sum
+	[ "$(field tf2.sum 'j["failed"], j["attempts"]["s0"]')" = "20 1" ]
+}
+
+@test "exec backend against a JSON-lines command" {
+	cbd-probe -q -b exec --samples "$D/s50.npy" -o ex.jsonl "$PY $CBD_TOP/tests/helpers/probe_peer.py exec $URL mnist"
+	$CHECK ex.jsonl >ex.sum
+	[ "$(field ex.sum 'j["answered"], j["header"]["backend"]')" = "50 exec" ]
+	[ "$(same_labels ex.sum)" = 50 ]
+	# a command that dies is restarted; its failures are recorded
+	cbd-probe -q -b exec --retries 1 --backoff 1 --samples "$D/s20.npy" -o dead.jsonl "exit 3"
+	$CHECK dead.jsonl >dead.sum
+	[ "$(field dead.sum 'j["failed"], j["attempts"]["s5"]')" = "20 2" ]
+}
+
+@test "archive backend runs the model in-process with the same answers" {
+	cbd-probe -q -b archive --samples "$D/s50.npy" -o ar.jsonl "$CBD_TOP/models/mnist-cnn.onnx"
+	$CHECK ar.jsonl >ar.sum
+	[ "$(field ar.sum 'j["answered"]')" = 50 ]
+	[ "$(same_labels ar.sum)" = 50 ]
+}
+
+@test "refusals: existing transcript, missing model name, bad options, unreachable endpoint" {
+	echo x >exists.jsonl
+	run cbd-probe -q -m mnist --samples "$D/s20.npy" -o exists.jsonl "$URL"
+	[ "$status" -eq 73 ]
+	[ "$(cat exists.jsonl)" = x ]
+	cbd-probe -q -f -m mnist --samples "$D/s20.npy" -o exists.jsonl "$URL"
+	run cbd-probe --samples "$D/s20.npy" -o x.jsonl "$URL"
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --datatype FP16 --samples "$D/s20.npy" -o x.jsonl "$URL"
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --insecure --cacert /etc/ssl/certs/ca-certificates.crt --samples "$D/s20.npy" -o x.jsonl "$URL"
+	[ "$status" -eq 64 ]
+	# nothing listens on port 1: every query is a recorded failure
+	cbd-probe -q -m mnist --retries 1 --backoff 1 --samples "$D/s20.npy" -o down.jsonl http://127.0.0.1:1
+	$CHECK down.jsonl >down.sum
+	[ "$(field down.sum 'j["failed"], j["attempts"]["s0"]')" = "20 2" ]
+	[ "$(field down.sum 'j["errors"]["s0"]')" = "Couldn't connect to server" ]
+}
