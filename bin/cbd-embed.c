@@ -52,6 +52,9 @@ static const struct tool_opt opts[] = {
 	 "quantiser scale per channel (default 255)", false},
 	{"zero", 0, TOOL_ARG, "LIST",
 	 "quantiser zero point per channel (default 0)", false},
+	{"circuit-id", 0, TOOL_ARG, "HEX",
+	 "use this circuit id (32 hex; e.g. a new copy of a trace family)",
+	 false},
 	{"json", 0, TOOL_NOARG, NULL, "print what was written as JSON", false},
 	TOOL_OPT_END
 };
@@ -75,6 +78,7 @@ struct embed {
 	size_t onnx_len;
 	cbd_circuit_params cp;
 	float scale[MAX_CHANNELS], zero[MAX_CHANNELS];
+	uint8_t circuit_id[CBD_CIRCUIT_ID_LEN];
 	char **classes;
 	cbd_key *owner;
 	cbd_keyring *kr;
@@ -459,6 +463,13 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 	e->cp.scale = nc ? e->scale : NULL;
 	e->cp.zero = nz ? e->zero : NULL;
 	e->cp.mode = e->mode;
+	if (tool_has(&T, "circuit-id")) {
+		if (cbd_unhex(tool_get(&T, "circuit-id", NULL), e->circuit_id,
+			      sizeof(e->circuit_id), &err) != CBD_OK)
+			tool_usage_error(&T, "--circuit-id wants %d hex digits",
+					 2 * CBD_CIRCUIT_ID_LEN);
+		e->cp.circuit_id = e->circuit_id;
+	}
 	e->created = creation_time();
 	e->input_name = tool_get(&T, "input", NULL);
 	if (cbd_file_read(e->model_path, CBD_MAX_ARCHIVE, &e->onnx,

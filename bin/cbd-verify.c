@@ -385,6 +385,7 @@ int main(int argc, char **argv)
 		return tool_fail(&T, &e);
 	}
 	k = detect(buf, len);
+	rc = -1;
 	for (size_t i = 0; i < sizeof(checkers) / sizeof(checkers[0]); i++)
 		if (checkers[i].kind == k)
 			rc = checkers[i].check(&x, buf, len);
