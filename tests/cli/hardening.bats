@@ -1,0 +1,204 @@
+#!/usr/bin/env bats
+# hardening.bats — hostile files against the tools (issue 8).
+#
+# Archives: members named ../x or /abs, symbolic and hard links, device
+# nodes and FIFOs, duplicate and extra members, a gzip bomb whose trailer
+# lies about its size, and manifests re-signed by their own key that lie
+# about a member's size or digest.  Each is refused by cbd-verify,
+# cbd-run and cbd-serve with a message naming the problem, and nothing is
+# written anywhere (the working directory, TMPDIR, the paths the members
+# name).  The hostile archives are made by tests/helpers/hostile_archive.py
+# from a real archive of the bundled model.
+#
+# Keys: an encrypted owner key with a wrong or missing passphrase, a
+# corrupted PEM, a public key where a private one is needed, and a private
+# key readable by others (refused, as ssh does) — through cbd-embed and
+# cbd-sign, with no output left behind.
+
+PY=/usr/bin/python3
+
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	cbd-keygen owner >/dev/null
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k owner.key \
+		-o good.cbd 2>/dev/null
+	for k in dotdot absolute symlink hardlink chardev fifo duplicate \
+		extra bomb lying-size lying-digest; do
+		$PY "$CBD_TOP/tests/helpers/hostile_archive.py" "$k" good.cbd \
+			"$k.cbd" owner.key
+	done
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	F="$BATS_FILE_TMPDIR"
+	mkdir -p work tmp
+	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
+}
+
+# Nothing new in the test's directories or where hostile members point.
+nothing_written() {
+	[ -z "$(find "$BATS_TEST_TMPDIR/work" "$TMPDIR" -mindepth 1)" ]
+	[ ! -e "$BATS_TEST_TMPDIR/cbd-hardening-x" ]
+	[ ! -e /tmp/cbd-hardening-abs ]
+}
+
+# refused KIND EXIT PATTERN: cbd-verify and cbd-run refuse KIND.cbd.
+refused() {
+	cd "$BATS_TEST_TMPDIR/work"
+	run cbd-verify "$F/$1.cbd"
+	[ "$status" -eq "$2" ]
+	[[ "$output" == "cbd-verify: error: "*$3* ]]
+	[ "${#lines[@]}" -eq 1 ]
+	run cbd-run "$F/$1.cbd" "$CBD_TOP/models/test/digit-7.png"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"cbd-run: error: "*$3* ]]
+	cd "$BATS_TEST_TMPDIR"
+	nothing_written
+}
+
+@test "the untouched archive verifies (the hostile ones start from it)" {
+	run cbd-verify "$F/good.cbd"
+	[ "$status" -eq 0 ]
+}
+
+@test "archive: member ../x is refused" {
+	refused dotdot 65 'member path with ".." (../cbd-hardening-x'
+}
+
+@test "archive: absolute member path is refused" {
+	refused absolute 65 "absolute member path (/tmp/cbd-hardening-abs"
+}
+
+@test "archive: symbolic link member is refused" {
+	refused symlink 65 "symbolic link member (model.onnx"
+}
+
+@test "archive: hard link member is refused" {
+	refused hardlink 65 "hard link member (model.onnx"
+}
+
+@test "archive: device node and FIFO members are refused" {
+	refused chardev 65 "device member (model.onnx"
+	refused fifo 65 "FIFO or socket member (model.onnx"
+}
+
+@test "archive: duplicate and unexpected members are refused" {
+	refused duplicate 65 "duplicate member (circuit.json"
+	refused extra 65 "unexpected member (notes.txt"
+}
+
+@test "archive: gzip bomb (0.6 MiB -> 600 MiB, lying trailer) stops at the cap, memory stays small" {
+	[ "$(stat -c %s "$F/bomb.cbd")" -lt 1000000 ]
+	cd work
+	run /usr/bin/time -f 'maxrss_kb=%M' cbd-verify "$F/bomb.cbd"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"archive decompresses to more than"* ]]
+	rss=$(printf '%s\n' "$output" | sed -n 's/^maxrss_kb=//p')
+	# the cap is 544 MiB of tar; a reader that buffers it all fails here
+	# (generous for ASan's shadow memory)
+	[ "$rss" -lt 400000 ]
+	cd ..
+	nothing_written
+}
+
+@test "archive: a re-signed manifest that lies about a size or digest is refused" {
+	refused lying-size 1 "model.onnx is 120385 bytes, the manifest says 1000"
+	refused lying-digest 1 "model.onnx does not match its SHA-256"
+}
+
+@test "archive: cbd-serve refuses a hostile archive at start and listens on nothing" {
+	cd work
+	run timeout 20 cbd-serve --port 0 --port-file port "$F/symlink.cbd"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"symbolic link member"* ]]
+	[ ! -s port ]
+	rm -f port
+	cd ..
+	nothing_written
+}
+
+@test "archive: truncated at every 4 KiB boundary and 1-byte cut: refused, never a crash" {
+	size=$(stat -c %s "$F/good.cbd")
+	for cut in 1 10 100 4096 65536 $((size - 8)) $((size - 1)); do
+		head -c "$cut" "$F/good.cbd" > cut.cbd
+		run cbd-verify cut.cbd
+		[ "$status" -eq 65 ] || [ "$status" -eq 1 ]
+		[[ "$output" == "cbd-verify: error: "* ]]
+	done
+}
+
+# ---- keys ---------------------------------------------------------------
+
+# embed_with KEY [options]: cbd-embed into work/out.cbd
+embed_with() {
+	cd "$BATS_TEST_TMPDIR/work"
+	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k "$@" \
+		-o out.cbd
+	cd "$BATS_TEST_TMPDIR"
+}
+
+@test "keys: encrypted owner key with the wrong passphrase or none" {
+	printf 'right horse\n' > pass
+	printf 'wrong horse\n' > wrong
+	cbd-keygen owner -d enc --passphrase-file pass >/dev/null
+	embed_with "$PWD/enc/owner.key" --passphrase-file "$PWD/wrong"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"wrong passphrase"* ]]
+	[[ "$output" != *"wrong horse"* ]]
+	nothing_written
+	embed_with "$PWD/enc/owner.key" < /dev/null
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"passphrase"* ]]
+	nothing_written
+	embed_with "$PWD/enc/owner.key" --passphrase-file "$PWD/pass"
+	[ "$status" -eq 0 ]
+	[ -s work/out.cbd ]
+}
+
+@test "keys: corrupted PEM (flipped base64, cut, garbage after) is refused" {
+	cbd-keygen owner -d k >/dev/null
+	sed '2s/^\(....\)./\1#/' k/owner.key > bad1.key
+	head -c 60 k/owner.key > bad2.key
+	{ cat k/owner.key; echo trailing; } > bad3.key
+	printf -- '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' \
+		> bad4.key
+	chmod 600 bad*.key
+	for b in bad1 bad2 bad3 bad4; do
+		embed_with "$PWD/$b.key"
+		[ "$status" -eq 65 ]
+		[[ "$output" == "cbd-embed: error: "*"$b.key"* ]]
+		nothing_written
+	done
+}
+
+@test "keys: a public key where the private key is needed" {
+	cbd-keygen owner -d k >/dev/null
+	embed_with "$PWD/k/owner.pub"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"private"* ]]
+	nothing_written
+	run cbd-sign triggers -a "$F/good.cbd" -k k/owner.pub \
+		--from "$CBD_TOP/models/test/digit-7.png" -o work/t.json
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"private"* ]]
+	nothing_written
+}
+
+@test "keys: a private key readable by group or others is refused with a chmod hint" {
+	cbd-keygen owner -d k >/dev/null
+	for m in 640 604 644; do
+		chmod "$m" k/owner.key
+		embed_with "$PWD/k/owner.key"
+		[ "$status" -eq 77 ]
+		[[ "$output" == *"chmod 600"* ]]
+		nothing_written
+		run cbd-sign triggers -a "$F/good.cbd" -k k/owner.key \
+			--from "$CBD_TOP/models/test/digit-7.png" -o work/t.json
+		[ "$status" -eq 77 ]
+		nothing_written
+	done
+	chmod 600 k/owner.key
+	embed_with "$PWD/k/owner.key"
+	[ "$status" -eq 0 ]
+}
