@@ -341,3 +341,29 @@ PY
 	run cbd-verify
 	[ "$status" -eq 64 ]
 }
+
+@test "cbd-verify on a trigger set: signature, --key, tampering" {
+	cbd-sign triggers -a w.cbd -k owner.key --from "$CBD_TOP/models/mnist-heldout-images.npy" -n 4 -o t.json -q
+	run cbd-verify t.json --key owner.pub --info
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"signature by key $OWNER_ID  OK"* ]]
+	[[ "$output" == *"mode watermark"*"4 triggers"* ]]
+	[[ "${lines[-1]}" == "t.json: OK, signed by $OWNER_ID" ]]
+	run cbd-verify t.json --key other.pub
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not signed by $OTHER_ID"* ]]
+	# One changed byte of the set (or of its signature): refused.
+	sed 's/"payload":\([0-9]\)/"payload":1\1/' t.json > t2.json
+	cp t.json.sig t2.json.sig
+	cmp -s t.json t2.json && skip "no payload to change"
+	run cbd-verify t2.json
+	[ "$status" -ne 0 ]
+	[[ "$output" != *"OK"* ]]
+	cp t.json t3.json
+	$PY -c '
+b = bytearray(open("t.json.sig", "rb").read()); b[len(b) // 2] ^= 1
+open("t3.json.sig", "wb").write(b)'
+	run cbd-verify t3.json
+	[ "$status" -ne 0 ]
+	[[ "$output" != *"OK"* ]]
+}
