@@ -163,11 +163,14 @@ FUZZ_SAN     := -fsanitize=address,undefined,fuzzer-no-link \
 FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 
+# Both steps need the same variables: the second rebuilds any library
+# object whose source changed, and must not do it with the default CC.
+FUZZ_VARS    = BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) SANFLAGS="$(FUZZ_SAN)" \
+               WARN="-Wall -Wextra"
+
 fuzz-build: deps
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
-		SANFLAGS="$(FUZZ_SAN)" WARN="-Wall -Wextra" \
-		$(FUZZ_BUILD)/libcbd.a
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) \
+	@$(MAKE) --no-print-directory $(FUZZ_VARS) $(FUZZ_BUILD)/libcbd.a
+	@$(MAKE) --no-print-directory $(FUZZ_VARS) \
 		$(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/fuzz_%)
 
 $(FUZZ_BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
