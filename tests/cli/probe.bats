@@ -197,3 +197,37 @@ PYEOF
 	[ "$(field down.sum 'j["failed"], j["attempts"]["s0"]')" = "20 2" ]
 	[ "$(field down.sum 'j["errors"]["s0"]')" = "Couldn't connect to server" ]
 }
+
+@test "watermark archive behind cbd-serve: 100% owner labels; bare model: chance at most" {
+	for t in cbd-keygen cbd-embed cbd-sign; do
+		command -v $t >/dev/null || skip "$t not built yet"
+	done
+	cbd-keygen owner >/dev/null
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" --mode watermark --key owner.key -o wm.cbd
+	cbd-sign triggers -q -a wm.cbd -k owner.key --from "$CBD_TOP/models/mnist-heldout-images.npy" -n 100 -o triggers.json
+	cbd-serve -q --port 0 --port-file wport wm.cbd 2>/dev/null &
+	PIDS="$!"
+	for _ in $(seq 400); do [ -s wport ] && break; sleep 0.05; done
+	cbd-probe -q -c 4 -m mnist-cnn -o wm.jsonl "http://127.0.0.1:$(cat wport)" triggers.json
+	cbd-probe -q -c 4 -m mnist-cnn --datatype UINT8 -o wm8.jsonl "http://127.0.0.1:$(cat wport)" triggers.json
+	cbd-probe -q -c 4 -m mnist --owner-key owner.pub -o bare.jsonl "$URL" triggers.json
+	owner_hits() {
+		$CHECK "$1" >"$1.sum"
+		$PY - triggers.json "$1.sum" <<'PYEOF'
+import json, sys
+ts = json.load(open(sys.argv[1]))["triggers"]
+s = json.load(open(sys.argv[2]))
+assert s["complete"] and s["answered"] == len(ts) == 100, s["answered"]
+assert s["header"]["num_classes"] == 10
+print(sum(int(ts[int(i)]["owner_label"] == l) for i, l in s["labels"].items()))
+PYEOF
+	}
+	[ "$(owner_hits wm.jsonl)" = 100 ]
+	[ "$(owner_hits wm8.jsonl)" = 100 ]
+	# the bare classifier does not know the owner's labels: at most chance
+	# (1/K = 10%), with a wide margin for 100 draws
+	[ "$(owner_hits bare.jsonl)" -le 25 ]
+	# the transcript names the exact trigger-set bytes
+	[ "$(field wm.jsonl.sum 'j["header"]["triggers"]')" = "$(sha256sum triggers.json | cut -c1-64)" ]
+	verify wm.jsonl
+}
