@@ -51,7 +51,8 @@ struct ctx {
 
 /* ---- kind detection -------------------------------------------------- */
 
-enum kind { KIND_UNKNOWN, KIND_ARCHIVE, KIND_TRIGGERS, KIND_REPORT };
+enum kind { KIND_UNKNOWN, KIND_ARCHIVE, KIND_TRIGGERS, KIND_REPORT,
+	    KIND_TRANSCRIPT };
 
 /* The value of the first "format" member in a JSON text, if it comes
  * within the first bytes (writers put it first). */
@@ -91,6 +92,8 @@ static enum kind detect(const uint8_t *b, size_t n)
 		return KIND_ARCHIVE;
 	if (cbd_report_sniff(b, n))
 		return KIND_REPORT;
+	if (cbd_transcript_sniff(b, n))
+		return KIND_TRANSCRIPT;
 	if (json_format(b, n < 4096 ? n : 4096, fmt, sizeof(fmt)) &&
 	    strcmp(fmt, "cbd-triggers/1") == 0)
 		return KIND_TRIGGERS;
@@ -344,6 +347,77 @@ static int verify_report(const struct ctx *x, const uint8_t *buf,
 	return 0;
 }
 
+/* ---- probe transcripts (owned by the probe module) ------------------- */
+
+/* The hash chain and structure of a cbd-transcript/1 file.  Transcripts
+ * are not signed: --key does not apply.  A broken chain exits 1. */
+static int verify_transcript(const struct ctx *x, const uint8_t *buf,
+			     size_t len)
+{
+	cbd_transcript *t = NULL;
+	const cbd_transcript_header *h;
+	uint8_t head[CBD_SHA256_LEN];
+	char hh[2 * CBD_SHA256_LEN + 1], th[2 * CBD_SHA256_LEN + 1];
+	cbd_err e = {0};
+	cbd_status s;
+
+	if (x->want) {
+		tool_error(&T, "transcripts are not signed; --key does not "
+			   "apply (%s)", x->path);
+		return EX_USAGE;
+	}
+	s = cbd_transcript_parse(buf, len, x->path, &t, &e);
+	if (s != CBD_OK) {
+		if (!x->quiet)
+			tool_fail(&T, &e);
+		return s == CBD_E_VERIFY ? 1 : cbd_status_exit(s);
+	}
+	h = cbd_transcript_get_header(t);
+	cbd_transcript_head(t, head);
+	cbd_hex(head, sizeof(head), hh);
+	cbd_hex(h->triggers_digest, CBD_SHA256_LEN, th);
+	if (x->quiet) {
+		/* nothing */
+	} else if (x->json) {
+		printf("{\"file\": ");
+		tool_json_str(stdout, x->path);
+		printf(", \"kind\": \"transcript\", \"lines\": %zu, "
+		       "\"queries\": %zu, \"answered\": %zu, \"failed\": %zu, "
+		       "\"complete\": %s, \"head\": \"%s\", \"triggers\": "
+		       "\"%s\"", cbd_transcript_lines(t),
+		       cbd_transcript_count(t), cbd_transcript_answered(t),
+		       cbd_transcript_failed(t),
+		       cbd_transcript_complete(t) ? "true" : "false", hh, th);
+		if (x->info) {
+			printf(", \"endpoint\": ");
+			tool_json_str(stdout, h->endpoint);
+			printf(", \"backend\": ");
+			tool_json_str(stdout, h->backend);
+			printf(", \"model\": ");
+			tool_json_str(stdout, h->model);
+			printf(", \"start\": ");
+			tool_json_str(stdout, h->start);
+		}
+		printf(", \"ok\": true}\n");
+	} else {
+		printf("%s: cbd probe transcript\n  %zu lines, %zu queries "
+		       "(%zu answered, %zu failed), %s\n  trigger set sha256 "
+		       "%s\n  hash chain head %s  OK\n", x->path,
+		       cbd_transcript_lines(t), cbd_transcript_count(t),
+		       cbd_transcript_answered(t), cbd_transcript_failed(t),
+		       cbd_transcript_complete(t) ? "complete"
+						   : "incomplete (no end line)",
+		       th, hh);
+		if (x->info)
+			printf("  endpoint %s, backend %s, model %s, started "
+			       "%s\n", h->endpoint, h->backend, h->model,
+			       h->start);
+		printf("%s: OK\n", x->path);
+	}
+	cbd_transcript_free(t);
+	return 0;
+}
+
 /* ---- dispatch -------------------------------------------------------- */
 
 static const struct checker {
@@ -353,6 +427,7 @@ static const struct checker {
 	{KIND_ARCHIVE, verify_archive},
 	{KIND_TRIGGERS, verify_triggers},
 	{KIND_REPORT, verify_report},
+	{KIND_TRANSCRIPT, verify_transcript},
 };
 
 int main(int argc, char **argv)
