@@ -12,7 +12,8 @@
 
 #include "../util/util.h"
 
-/* One thread's HMAC-SHA256 state (EVP_MAC, key reused across messages). */
+/* One thread's HMAC-SHA256 state: inner and outer SHA-256 states of the
+ * current key (hmac.c). */
 struct cbd_hmac_fast;
 
 cbd_status cbd_hmac_fast_new(struct cbd_hmac_fast **out, cbd_err *err);
