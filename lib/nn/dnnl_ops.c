@@ -36,12 +36,25 @@ struct nn_dnnl {
 	dnnl_stream_t strm;
 };
 
+/* A reorder between the plain layout of a value and the layout a
+ * primitive chose (format_tag_any), with its own buffer. */
+typedef struct dn_reo {
+	dnnl_primitive_t p;
+	dnnl_memory_t from, to;
+	size_t size;              /* bytes of the chosen layout */
+	void *buf;                /* weights only: the reordered constant */
+} dn_reo;
+
+enum { REO_SRC, REO_WEI, REO_DST, REO_N };
+
 typedef struct dn_prim {
 	int64_t key[DN_KEY_MAX];
 	int nkey;
 	dnnl_primitive_t p;
 	int nargs;
 	dnnl_exec_arg_t args[DN_MAX_ARGS];
+	dn_reo reo[REO_N];        /* Conv only: NULL p when not needed */
+	const void *wei_from;     /* constant weights already reordered */
 } dn_prim;
 
 typedef void (*omp_set_fn)(int);
@@ -97,6 +110,15 @@ static void dn_prim_free(void *state)
 	for (int i = 0; i < c->nargs; i++)
 		if (c->args[i].memory)
 			dnnl_memory_destroy(c->args[i].memory);
+	for (int i = 0; i < REO_N; i++) {
+		if (c->reo[i].p)
+			dnnl_primitive_destroy(c->reo[i].p);
+		if (c->reo[i].from)
+			dnnl_memory_destroy(c->reo[i].from);
+		if (c->reo[i].to)
+			dnnl_memory_destroy(c->reo[i].to);
+		free(c->reo[i].buf);
+	}
 	if (c->p)
 		dnnl_primitive_destroy(c->p);
 	free(c);
@@ -354,38 +376,124 @@ static cbd_status conv_shape(const nn_node *n, const nn_val *x,
 	return geom_solve(n, g, x->dims + 2, false, err);
 }
 
+/* Reorder between a plain layout and the one a primitive chose; nothing
+ * when they are equal.  to_chosen: plain -> chosen (the buffer holds the
+ * destination), else chosen -> plain (the buffer holds the source). */
+static dnnl_status_t reo_make(cbd_nn *nn, dn_reo *r,
+			      const dnnl_memory_desc_t *plain,
+			      const dnnl_memory_desc_t *chosen, bool to_chosen)
+{
+	struct nn_dnnl *d = nn->dnnl;
+	const dnnl_memory_desc_t *a = to_chosen ? plain : chosen;
+	const dnnl_memory_desc_t *b = to_chosen ? chosen : plain;
+	dnnl_primitive_desc_t rpd = NULL;
+	size_t sz = dnnl_memory_desc_get_size(chosen);
+	dnnl_status_t st;
+
+	if (dnnl_memory_desc_equal(plain, chosen))
+		return dnnl_success;
+	r->size = sz;
+	st = dnnl_reorder_primitive_desc_create(&rpd, a, d->eng, b, d->eng,
+						NULL);
+	if (st != dnnl_success)
+		return st;
+	st = dnnl_primitive_create(&r->p, rpd);
+	dnnl_primitive_desc_destroy(rpd);
+	if (st == dnnl_success)
+		st = dnnl_memory_create(&r->from, a, d->eng, DNNL_MEMORY_NONE);
+	if (st == dnnl_success)
+		st = dnnl_memory_create(&r->to, b, d->eng, DNNL_MEMORY_NONE);
+	return st;
+}
+
+static dnnl_status_t reo_run(cbd_nn *nn, dn_reo *r, void *from, void *to)
+{
+	struct nn_dnnl *d = nn->dnnl;
+	dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, r->from},
+				   {DNNL_ARG_TO, r->to}};
+	dnnl_status_t st;
+
+	st = dnnl_memory_set_data_handle(r->from, from);
+	if (st == dnnl_success)
+		st = dnnl_memory_set_data_handle(r->to, to);
+	if (st == dnnl_success)
+		st = dnnl_primitive_execute(r->p, d->strm, 2, args);
+	return st;
+}
+
+static dnnl_status_t conv_prims(cbd_nn *nn, dn_prim *c,
+				const dnnl_convolution_desc_t *cd,
+				dnnl_primitive_attr_t attr,
+				const dnnl_memory_desc_t *plain, bool bias)
+{
+	struct nn_dnnl *d = nn->dnnl;
+	static const dnnl_query_t q[3] = {dnnl_query_src_md,
+					  dnnl_query_weights_md,
+					  dnnl_query_dst_md};
+	static const int ids[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS,
+				   DNNL_ARG_DST, DNNL_ARG_BIAS};
+	dnnl_memory_desc_t chosen[4];
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_status_t st;
+
+	st = dnnl_primitive_desc_create(&pd, cd, attr, d->eng, NULL);
+	if (st != dnnl_success)
+		return st;
+	for (int i = 0; i < 3; i++)
+		chosen[i] = *dnnl_primitive_desc_query_md(pd, q[i], 0);
+	chosen[3] = plain[3];
+	st = dnnl_primitive_create(&c->p, pd);
+	dnnl_primitive_desc_destroy(pd);
+	for (int i = 0; st == dnnl_success && i < (bias ? 4 : 3); i++) {
+		c->args[i].arg = ids[i];
+		st = dnnl_memory_create(&c->args[i].memory, &chosen[i],
+					d->eng, DNNL_MEMORY_NONE);
+		c->nargs = i + 1;
+	}
+	for (int i = 0; st == dnnl_success && i < 3; i++)
+		st = reo_make(nn, &c->reo[i], &plain[i], &chosen[i],
+			      i != REO_DST);
+	return st;
+}
+
+/* oneDNN picks the layouts (format_tag_any): blocked layouts get the
+ * direct JIT kernels; reorders convert from and to the plain values, the
+ * constant weights only once. */
 static cbd_status conv_build(cbd_nn *nn, nn_node *n, const nn_val *x,
 			     const nn_val *w, const nn_val *b,
 			     const int64_t *od, const geom *g, int64_t grp,
-			     const int64_t *key, int nk, dn_prim **c,
+			     const int64_t *key, int nk, dn_prim **out,
 			     cbd_err *err)
 {
-	dnnl_memory_desc_t src, wei, bias, dst;
+	dnnl_memory_desc_t plain[4], any[3];
 	dnnl_convolution_desc_t cd;
-	dnnl_dims_t st, dl, pl, pr;
+	dnnl_dims_t st, dl, pl, pr, wd, xd, yd;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t po = NULL;
 	dnnl_status_t e;
-	int ids[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST,
-		      DNNL_ARG_BIAS};
-	const dnnl_memory_desc_t *mds[4] = {&src, &wei, &dst, &bias};
-	cbd_status s;
+	int wn = w->ndim;
+	dn_prim *c;
 
-	md_plain(&src, x->ndim, x->dims);
-	md_plain(&dst, x->ndim, od);
+	memcpy(wd, w->dims, sizeof(int64_t) * (size_t)wn);
+	memcpy(xd, x->dims, sizeof(int64_t) * (size_t)x->ndim);
+	memcpy(yd, od, sizeof(int64_t) * (size_t)x->ndim);
 	if (grp > 1) {
-		int64_t wd[CBD_MAX_DIMS + 1];
-
 		wd[0] = grp;
 		wd[1] = w->dims[0] / grp;
 		for (int i = 1; i < w->ndim; i++)
 			wd[i + 1] = w->dims[i];
-		md_plain(&wei, w->ndim + 1, wd);
-	} else {
-		md_plain(&wei, w->ndim, w->dims);
+		wn++;
 	}
-	if (b)
-		md_plain(&bias, 1, b->dims);
+	md_plain(&plain[0], x->ndim, x->dims);
+	md_plain(&plain[1], wn, wd);
+	md_plain(&plain[2], x->ndim, od);
+	md_plain(&plain[3], 1, b ? b->dims : od);
+	dnnl_memory_desc_init_by_tag(&any[0], x->ndim, xd, dnnl_f32,
+				     dnnl_format_tag_any);
+	dnnl_memory_desc_init_by_tag(&any[1], wn, wd, dnnl_f32,
+				     dnnl_format_tag_any);
+	dnnl_memory_desc_init_by_tag(&any[2], x->ndim, yd, dnnl_f32,
+				     dnnl_format_tag_any);
 	for (int i = 0; i < g->r; i++) {
 		st[i] = g->s[i];
 		dl[i] = g->d[i] - 1;
@@ -393,8 +501,8 @@ static cbd_status conv_build(cbd_nn *nn, nn_node *n, const nn_val *x,
 		pr[i] = g->pr[i];
 	}
 	e = dnnl_dilated_convolution_forward_desc_init(
-		&cd, dnnl_forward_inference, dnnl_convolution_direct, &src,
-		&wei, b ? &bias : NULL, &dst, st, dl, pl, pr);
+		&cd, dnnl_forward_inference, dnnl_convolution_direct, &any[0],
+		&any[1], b ? &plain[3] : NULL, &any[2], st, dl, pl, pr);
 	if (e != dnnl_success)
 		return dn_status(n, e, "convolution", err);
 	if (n->fuse_relu) {
@@ -403,11 +511,70 @@ static cbd_status conv_build(cbd_nn *nn, nn_node *n, const nn_val *x,
 		dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0, 0);
 		dnnl_primitive_attr_set_post_ops(attr, po);
 	}
-	s = dn_create(nn, n, &cd, attr, b ? 4 : 3, ids, mds, key, nk, c, err);
+	c = cbd_xcalloc(1, sizeof(*c), err);
+	e = c ? conv_prims(nn, c, &cd, attr, plain, b != NULL)
+	      : dnnl_out_of_memory;
 	if (po)
 		dnnl_post_ops_destroy(po);
 	if (attr)
 		dnnl_primitive_attr_destroy(attr);
+	if (e != dnnl_success) {
+		dn_prim_free(c);
+		return dn_status(n, e, "convolution", err);
+	}
+	memcpy(c->key, key, sizeof(int64_t) * (size_t)nk);
+	c->nkey = nk;
+	n->state = c;
+	n->state_free = dn_prim_free;
+	*out = c;
+	return CBD_OK;
+}
+
+static cbd_status conv_exec(cbd_nn *nn, nn_node *n, dn_prim *c, nn_val *x,
+			    nn_val *w, nn_val *b, nn_val *y, cbd_err *err)
+{
+	void *bufs[4] = {x->data, w->data, y->data, b ? b->data : NULL};
+	dnnl_status_t st = dnnl_success;
+	cbd_status s;
+
+	void *tmp[2] = {NULL, NULL};
+	size_t cap[2] = {0, 0};
+
+	for (int i = 0; i < 2; i++) {
+		dn_reo *r = &c->reo[i == 0 ? REO_SRC : REO_DST];
+
+		if (r->p && !(tmp[i] = nn_pool_get(nn, r->size, &cap[i])))
+			st = dnnl_out_of_memory;
+	}
+	if (st == dnnl_success && c->reo[REO_SRC].p) {
+		st = reo_run(nn, &c->reo[REO_SRC], x->data, tmp[0]);
+		bufs[0] = tmp[0];
+	}
+	if (st == dnnl_success && c->reo[REO_WEI].p) {
+		dn_reo *r = &c->reo[REO_WEI];
+
+		if (!r->buf)
+			r->buf = aligned_alloc(64, (r->size + 63) / 64 * 64 + 64);
+		if (!r->buf)
+			st = dnnl_out_of_memory;
+		else if (!w->is_const || c->wei_from != w->data)
+			st = reo_run(nn, r, w->data, r->buf);
+		c->wei_from = w->is_const ? w->data : NULL;
+		bufs[1] = r->buf;
+	}
+	if (c->reo[REO_DST].p)
+		bufs[2] = tmp[1];
+	s = st == dnnl_success ? dn_exec(nn, n, c, bufs, err)
+			       : dn_status(n, st, "reorder", err);
+	if (s == CBD_OK && c->reo[REO_DST].p) {
+		st = reo_run(nn, &c->reo[REO_DST], tmp[1], y->data);
+		if (st == dnnl_success)
+			st = dnnl_stream_wait(((struct nn_dnnl *)nn->dnnl)->strm);
+		if (st != dnnl_success)
+			s = dn_status(n, st, "reorder", err);
+	}
+	for (int i = 0; i < 2; i++)
+		nn_pool_put(nn, tmp[i], cap[i]);
 	return s;
 }
 
@@ -444,8 +611,7 @@ cbd_status nn_dnnl_conv(cbd_nn *nn, nn_node *n, cbd_err *err)
 		if (s != CBD_OK)
 			return s;
 	}
-	void *bufs[4] = {x->data, w->data, y->data, b ? b->data : NULL};
-	return dn_exec(nn, n, c, bufs, err);
+	return conv_exec(nn, n, c, x, w, b, y, err);
 }
 
 /* ------------------------------ Pooling ------------------------------ */

@@ -60,6 +60,58 @@ int nn_val_ints(const nn_val *v, int64_t *out, int max)
 	return (int)n;
 }
 
+void *nn_pool_get(cbd_nn *nn, size_t nb, size_t *cap)
+{
+	int best = -1;
+	void *p;
+
+	for (int i = 0; i < nn->pool_n; i++)
+		if (nn->pool_cap[i] >= nb && nn->pool_cap[i] / 2 <= nb + 4096 &&
+		    (best < 0 || nn->pool_cap[i] < nn->pool_cap[best]))
+			best = i;
+	if (best >= 0) {
+		p = nn->pool[best];
+		*cap = nn->pool_cap[best];
+		nn->pool_n--;
+		nn->pool[best] = nn->pool[nn->pool_n];
+		nn->pool_cap[best] = nn->pool_cap[nn->pool_n];
+		return p;
+	}
+	*cap = (nb + 63) / 64 * 64 + 64;
+	return aligned_alloc(64, *cap);
+}
+
+void nn_pool_put(cbd_nn *nn, void *buf, size_t cap)
+{
+	if (!buf)
+		return;
+	if (nn->pool_n == nn->pool_max) {
+		int m = nn->pool_max ? 2 * nn->pool_max : 16;
+		void **p = realloc(nn->pool, sizeof(void *) * (size_t)m);
+		size_t *c;
+
+		if (p)
+			nn->pool = p;
+		c = p ? realloc(nn->pool_cap, sizeof(size_t) * (size_t)m) : NULL;
+		if (c)
+			nn->pool_cap = c;
+		if (!p || !c) {
+			free(buf);
+			return;
+		}
+		nn->pool_max = m;
+	}
+	nn->pool[nn->pool_n] = buf;
+	nn->pool_cap[nn->pool_n++] = cap;
+}
+
+static void val_drop(cbd_nn *nn, nn_val *v)
+{
+	nn_pool_put(nn, v->data, v->cap);
+	v->data = NULL;
+	v->nbytes = v->cap = 0;
+}
+
 cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
 			const int64_t *dims, cbd_err *err)
 {
@@ -80,14 +132,16 @@ cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
 	if (v->is_const)
 		return nn_fail(n, err, CBD_E_INTERNAL,
 			       "writes constant %s", v->name);
-	if (!v->data || v->nbytes < nb) {
-		void *p = malloc(nb ? nb : 1);
+	if (!v->data || v->cap < nb) {
+		size_t cap;
+		void *p = nn_pool_get(n->nn, nb, &cap);
 
 		if (!p)
 			return nn_fail(n, err, CBD_E_NOMEM, "output %s: %zu bytes",
 				       v->name, nb);
-		free(v->data);
+		val_drop(n->nn, v);
 		v->data = p;
+		v->cap = cap;
 	}
 	v->nbytes = nb;
 	v->dtype = dt;
@@ -292,6 +346,10 @@ void cbd_nn_free(cbd_nn *nn)
 			nn->nodes[i].state_free(nn->nodes[i].state);
 	for (int k = 0; k < nn->n_vals; k++)
 		free(nn->vals[k].data);
+	for (int i = 0; i < nn->pool_n; i++)
+		free(nn->pool[i]);
+	free(nn->pool);
+	free(nn->pool_cap);
 	nn_dnnl_fini(nn);
 	free(nn->vals);
 	free(nn->nodes);
@@ -356,11 +414,8 @@ static void release(cbd_nn *nn)
 	for (int k = 0; k < nn->n_vals; k++) {
 		nn_val *v = &nn->vals[k];
 
-		if (!v->is_const) {
-			free(v->data);
-			v->data = NULL;
-			v->nbytes = 0;
-		}
+		if (!v->is_const)
+			val_drop(nn, v);
 	}
 }
 
@@ -369,7 +424,8 @@ static cbd_status set_inputs(cbd_nn *nn, const cbd_tensor *const *inputs,
 {
 	for (int i = 0; i < nn->n_in; i++) {
 		nn_val *v = &nn->vals[nn->in_idx[i]];
-		nn_node fake = {.name = "input", .op = CBD_OP_IDENTITY};
+		nn_node fake = {.nn = nn, .name = "input",
+				.op = CBD_OP_IDENTITY};
 		cbd_status s = check_input(&nn->in_io[i], inputs[i], err);
 
 		if (s == CBD_OK)
@@ -428,11 +484,8 @@ cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
 			nn_val *v = n->in[j] >= 0 ? &nn->vals[n->in[j]] : NULL;
 
 			if (v && v->last_use == i && !v->is_const &&
-			    !v->is_output) {
-				free(v->data);
-				v->data = NULL;
-				v->nbytes = 0;
-			}
+			    !v->is_output)
+				val_drop(nn, v);
 		}
 	}
 	if (s == CBD_OK)

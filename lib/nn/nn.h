@@ -21,9 +21,11 @@
  * built for, and rebuilds only when those change: one primitive per node and
  * input shape, reused across calls.
  *
- * Memory: every value slot owns its buffer.  Constants live for the model;
- * intermediate buffers are freed right after their last consumer ran.  All
- * of it is released by cbd_nn_free().
+ * Memory: constants live for the model.  Intermediate buffers come from a
+ * per-model pool: a value's buffer goes back to the pool right after its
+ * last consumer ran and is reused by later nodes and later runs, so the
+ * footprint is the peak live set and steady-state runs do not page-fault.
+ * All of it is released by cbd_nn_free().
  */
 #ifndef CBD_NN_INTERNAL_H
 #define CBD_NN_INTERNAL_H
@@ -80,6 +82,7 @@ typedef struct nn_val {
 	int64_t dims[CBD_MAX_DIMS];
 	void *data;               /* owned; NULL when not computed */
 	size_t nbytes;
+	size_t cap;               /* allocated bytes of data (pool buffers) */
 	bool is_const;            /* initializer or Constant output */
 	bool is_input;            /* graph input */
 	bool is_output;           /* graph output: kept after the run */
@@ -91,6 +94,7 @@ struct nn_node;
 typedef void (*nn_state_free_fn)(void *state);
 
 typedef struct nn_node {
+	struct cbd_nn *nn;        /* owner (for its buffer pool) */
 	cbd_op op;
 	const Onnx__NodeProto *proto;
 	const char *name;         /* node name, or its first output */
@@ -115,6 +119,9 @@ struct cbd_nn {
 	cbd_nn_io *in_io, *out_io;
 	int threads;
 	void *dnnl;               /* struct nn_dnnl: engine and stream */
+	void **pool;              /* free intermediate buffers, reused */
+	size_t *pool_cap;
+	int pool_n, pool_max;
 };
 
 /* ops.c */
@@ -137,6 +144,11 @@ cbd_status nn_fail(const nn_node *n, cbd_err *err, cbd_status code,
 		   const char *fmt, ...) CBD_PRINTF(4, 5);
 
 /* graph.c */
+/* A 64-byte aligned buffer of at least nb bytes from the model's pool of
+ * freed buffers (or new); *cap receives its size.  NULL when out of
+ * memory.  nn_pool_put gives it back (kept until cbd_nn_free). */
+void *nn_pool_get(cbd_nn *nn, size_t nb, size_t *cap);
+void nn_pool_put(cbd_nn *nn, void *buf, size_t cap);
 /* Allocate (or reuse) v's buffer for dtype and shape; checks limits. */
 cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
 			const int64_t *dims, cbd_err *err);

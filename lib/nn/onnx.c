@@ -316,6 +316,7 @@ static cbd_status add_nodes(cbd_nn *nn, cbd_err *err)
 		cbd_status s;
 
 		n->proto = np;
+		n->nn = nn;
 		n->name = np->name && *np->name ? np->name
 			: (np->n_output && np->output[0] ? np->output[0] : "?");
 		n->op = nn_op_lookup(np->op_type ? np->op_type : "",
