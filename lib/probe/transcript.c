@@ -465,8 +465,12 @@ cbd_status cbd_transcript_parse(const uint8_t *buf, size_t len,
 	ps.name = name;
 	if (!ps.t)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
-	s = walk(buf, len, name, parse_line, &ps, &ps.t->lines, ps.t->head,
-		 err);
+	/* the chain first, so tampering reports as such (not as a bad
+	 * field in the changed line), then the fields */
+	s = walk(buf, len, name, NULL, NULL, NULL, NULL, err);
+	if (!s)
+		s = walk(buf, len, name, parse_line, &ps, &ps.t->lines,
+			 ps.t->head, err);
 	free(ps.seen);
 	if (s) {
 		cbd_transcript_free(ps.t);

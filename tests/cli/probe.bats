@@ -4,7 +4,7 @@
 # an exec command and the in-process archive backend; kill -9 and --resume;
 # watermark triggers through cbd-serve.  Transcripts are checked by an
 # independent Python reader (tests/helpers/check_transcript.py) and by
-# cbd-verify when it knows transcripts.
+# cbd-verify.
 
 PY=/usr/bin/python3
 
@@ -55,10 +55,13 @@ print(len(got))
 PYEOF
 }
 
-verify() { # cbd-verify, once it knows transcripts
-	if command -v cbd-verify >/dev/null && cbd-verify --help | grep -qi transcript; then
-		cbd-verify "$1"
-	fi
+verify() { # cbd-verify checks the chain too; a changed label breaks it
+	cbd-verify -q "$1"
+	sed -E '0,/"label":[0-9]/s/"label":([0-9])/"label":1\1/' "$1" >tampered.jsonl
+	! cmp -s "$1" tampered.jsonl
+	run cbd-verify tampered.jsonl
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"hash chain broken at line"* ]]
 }
 
 @test "bare model over OIP: every sample answered, accuracy of the real model, chain verifies" {
