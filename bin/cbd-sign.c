@@ -1,0 +1,591 @@
+/*
+ * cbd-sign — make signed inputs for a cbd archive's circuit.
+ *
+ *   cbd-sign triggers -a model.cbd -k owner.key --from digits.npy -n 100 \
+ *            -o triggers.json          (watermark or trace trigger set,
+ *                                       written with triggers.json.sig)
+ *   cbd-sign input -a model.cbd -k alice.key digit.png -o signed.png
+ *                                      (one input signed by a user: auth)
+ *   cbd-sign check -a model.cbd signed.png ...   (does the circuit accept?)
+ *   cbd-sign export triggers.json -o DIR         (trigger inputs as PNG)
+ *
+ * Inputs are PNG, NPY or JSON tensors: uint8 data are bytes already on
+ * the quantiser's grid, float32 data are model inputs.  Signed outputs are
+ * uint8 bytes in PNG or NPY, or the dequantised float32 values in JSON.
+ * Thin front-end: the circuit, trigger sets and archives live in libcbd.
+ */
+#include "tool.h"
+#include "tool_argv.h"
+#include "tool_key.h"
+
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const struct tool_opt opts[] = {
+	{"archive", 'a', TOOL_ARG, "ARCHIVE", "the cbd archive whose circuit "
+	 "signs (triggers, input, check)", false},
+	{"key", 'k', TOOL_ARG, "KEY", "private key: the owner's (triggers) or "
+	 "a user's (input)", false},
+	{"passphrase-file", 0, TOOL_ARG, "FILE", "passphrase of an encrypted "
+	 "key, first line of FILE", false},
+	{"from", 0, TOOL_ARG, "IMAGES", "triggers: base inputs, NPY/PNG/JSON "
+	 "[N, sample...]", false},
+	{"count", 'n', TOOL_ARG, "N", "triggers: use the first N base inputs "
+	 "(default all)", false},
+	{"labels", 0, TOOL_ARG, "random|FILE", "triggers, watermark: owner "
+	 "labels (default random among classes not predicted)", false},
+	{"payload", 0, TOOL_ARG, "N", "input: 16-bit payload (watermark: the "
+	 "label; default 0)", false},
+	{"output", 'o', TOOL_ARG, "FILE", "output file (export: directory)",
+	 false},
+	{"export", 0, TOOL_ARG, "DIR", "triggers: also write each trigger's "
+	 "input as DIR/ID.png", false},
+	{"json", 0, TOOL_NOARG, NULL, "check: print the results as JSON",
+	 false},
+	{"quiet", 'q', TOOL_NOARG, NULL, "no summary on stderr", false},
+	TOOL_OPT_END
+};
+
+static struct tool T = {
+	.name = "cbd-sign",
+	.synopsis = "triggers|input|check|export [options] [FILE...]",
+	.summary = "Sign inputs for a cbd circuit: trigger sets (owner), "
+		   "authenticated inputs (users).",
+	.opts = opts,
+};
+
+struct ctx {
+	cbd_archive *ar;
+	const cbd_circuit *c;
+	cbd_key *key;
+	size_t n;            /* elements per sample */
+	int K;
+	cbd_err err;
+};
+
+static int fail(struct ctx *x)
+{
+	return tool_fail(&T, &x->err);
+}
+
+static int64_t now(void)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+
+	if (e && *e) {
+		errno = 0;
+		v = strtoll(e, &end, 10);
+		if (!errno && !*end && v >= 0)
+			return v;
+		tool_warn(&T, "ignoring SOURCE_DATE_EPOCH '%s'", e);
+	}
+	return (int64_t)time(NULL);
+}
+
+static int open_archive(struct ctx *x)
+{
+	const char *a = tool_get(&T, "archive", NULL);
+
+	if (!a)
+		tool_usage_error(&T, "--archive is required");
+	if (cbd_archive_open(a, &x->ar, &x->err))
+		return fail(x);
+	x->c = cbd_archive_circuit(x->ar);
+	x->n = cbd_circuit_sample_size(x->c);
+	x->K = cbd_circuit_num_classes(x->c);
+	return 0;
+}
+
+static int load_key(struct ctx *x)
+{
+	const char *k = tool_get(&T, "key", NULL);
+
+	if (!k)
+		tool_usage_error(&T, "--key is required");
+	return tool_load_key(&T, k, tool_get(&T, "passphrase-file", NULL),
+			     TOOL_KEY_PRIVATE, &x->key);
+}
+
+/* Position of key's public half among the circuit's keys, or -1. */
+static int key_index(const struct ctx *x)
+{
+	char want[CBD_KEY_ID_LEN + 1], id[CBD_KEY_ID_LEN + 1];
+
+	cbd_key_id(x->key, want);
+	for (int i = 0; i < cbd_circuit_num_keys(x->c); i++) {
+		cbd_key_id(cbd_circuit_key(x->c, i), id);
+		if (strcmp(id, want) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* count samples of the circuit's shape from t (uint8 bytes -> dequantised,
+ * float32 as is) into a new float array. */
+static int samples(struct ctx *x, const cbd_tensor *t, const char *name,
+		   size_t *count, float **out)
+{
+	size_t k;
+	float *f;
+
+	if (t->nelem == 0 || t->nelem % x->n != 0) {
+		tool_error(&T, "%s holds %zu values, not a whole number of "
+			   "samples of %zu", name, t->nelem, x->n);
+		return EX_DATAERR;
+	}
+	k = t->nelem / x->n;
+	f = malloc(t->nelem * sizeof(float));
+	if (!f) {
+		tool_error(&T, "out of memory");
+		return EX_OSERR;
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (t->dtype == CBD_DT_UINT8)
+			cbd_circuit_dequantize(x->c, (uint8_t *)t->data +
+					       i * x->n, f + i * x->n);
+		else
+			memcpy(f + i * x->n, (float *)t->data + i * x->n,
+			       x->n * sizeof(float));
+	}
+	*count = k;
+	*out = f;
+	return 0;
+}
+
+static int load_samples(struct ctx *x, const char *path, size_t *count,
+			float **out)
+{
+	cbd_tensor *t = NULL, *ft = NULL;
+	int rc;
+
+	if (cbd_tensor_load(path, CBD_TF_AUTO, &t, &x->err))
+		return fail(x);
+	if (t->dtype != CBD_DT_UINT8 && t->dtype != CBD_DT_FLOAT32) {
+		if (cbd_tensor_to_float(t, &ft, &x->err)) {
+			cbd_tensor_free(t);
+			return fail(x);
+		}
+		cbd_tensor_free(t);
+		t = ft;
+	}
+	rc = samples(x, t, path, count, out);
+	cbd_tensor_free(t);
+	return rc;
+}
+
+/* ---- labels ---------------------------------------------------------- */
+
+static uint32_t rand_below(uint32_t b)
+{
+	uint64_t limit = ((uint64_t)1 << 32) - (((uint64_t)1 << 32) % b);
+	uint32_t r;
+
+	do {
+		if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+			abort(); /* no randomness: nothing sensible to do */
+	} while (r >= limit);
+	return r % b;
+}
+
+/* Bare classifier's predictions for the count samples in xs. */
+static int predict(struct ctx *x, const float *xs, size_t count, int *pred)
+{
+	size_t len = 0;
+	const uint8_t *onnx = cbd_archive_model(x->ar, &len);
+	cbd_nn_opts o = {0};
+	cbd_nn *nn = NULL;
+	int rc = 0;
+
+	if (cbd_nn_load_mem(onnx, len, "model.onnx", &o, &nn, &x->err))
+		return fail(x);
+	for (size_t b = 0; b < count && !rc; b += 256) {
+		size_t m = count - b < 256 ? count - b : 256;
+		cbd_tensor *in = NULL, *out = NULL;
+		const cbd_nn_io *io = cbd_nn_input(nn, 0);
+		int64_t dims[CBD_MAX_DIMS];
+
+		dims[0] = (int64_t)m;
+		for (int d = 1; d < io->ndim; d++)
+			dims[d] = io->dims[d];
+		if (cbd_tensor_new(CBD_DT_FLOAT32, io->ndim, dims, &in,
+				   &x->err) || in->nelem != m * x->n) {
+			rc = in ? (tool_error(&T, "the model's input shape does "
+					      "not match the circuit's"),
+				   EX_DATAERR) : fail(x);
+			cbd_tensor_free(in);
+			break;
+		}
+		memcpy(in->data, xs + b * x->n, m * x->n * sizeof(float));
+		if (cbd_nn_run(nn, (const cbd_tensor *const *)&in, 1, &out, 1,
+			       &x->err) || out->nelem != m * (size_t)x->K) {
+			rc = out ? (tool_error(&T, "the model does not give %d "
+					       "scores per sample", x->K),
+				    EX_DATAERR) : fail(x);
+		}
+		for (size_t i = 0; !rc && i < m; i++) {
+			const float *s = (float *)out->data + i * x->K;
+			int top = 0;
+
+			for (int k = 1; k < x->K; k++)
+				if (s[k] > s[top])
+					top = k;
+			pred[b + i] = top;
+		}
+		cbd_tensor_free(in);
+		cbd_tensor_free(out);
+	}
+	cbd_nn_free(nn);
+	return rc;
+}
+
+static int watermark_labels(struct ctx *x, const float *xs, size_t count,
+			    int *labels)
+{
+	const char *spec = tool_get(&T, "labels", "random");
+	cbd_tensor *t = NULL, *f = NULL;
+	int rc;
+
+	if (strcmp(spec, "random") == 0) {
+		rc = predict(x, xs, count, labels);
+		for (size_t i = 0; !rc && i < count; i++) {
+			int l = (int)rand_below((uint32_t)x->K - 1);
+
+			labels[i] = l >= labels[i] ? l + 1 : l;
+		}
+		return rc;
+	}
+	if (cbd_tensor_load(spec, CBD_TF_AUTO, &t, &x->err) ||
+	    cbd_tensor_to_float(t, &f, &x->err)) {
+		cbd_tensor_free(t);
+		return fail(x);
+	}
+	rc = 0;
+	if (f->nelem < count) {
+		tool_error(&T, "%s has %zu labels for %zu triggers", spec,
+			   f->nelem, count);
+		rc = EX_DATAERR;
+	}
+	for (size_t i = 0; !rc && i < count; i++) {
+		float v = ((float *)f->data)[i];
+
+		if (!(v >= 0 && v < (float)x->K) || v != (float)(int)v) {
+			tool_error(&T, "label %zu is not a class 0..%d (%s)", i,
+				   x->K - 1, spec);
+			rc = EX_DATAERR;
+		} else {
+			labels[i] = (int)v;
+		}
+	}
+	cbd_tensor_free(t);
+	cbd_tensor_free(f);
+	return rc;
+}
+
+/* ---- export ---------------------------------------------------------- */
+
+static int export_set(const cbd_triggerset *ts, const char *dir)
+{
+	cbd_err err = {0};
+
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		tool_error(&T, "cannot create directory (%s): %s", dir,
+			   strerror(errno));
+		return EX_CANTCREAT;
+	}
+	for (size_t i = 0; i < cbd_triggerset_count(ts); i++) {
+		const cbd_trigger *t = cbd_triggerset_get(ts, i);
+		const char *ext = t->input->ndim == 3 &&
+				  (t->input->dims[0] == 1 ||
+				   t->input->dims[0] == 3) ? "png" : "npy";
+		char path[4096];
+
+		if (strchr(t->id, '/') || t->id[0] == '.') {
+			tool_error(&T, "trigger id '%s' is not a file name",
+				   t->id);
+			return EX_DATAERR;
+		}
+		snprintf(path, sizeof(path), "%s/%s.%s", dir, t->id, ext);
+		if (cbd_tensor_save(path, t->input, CBD_TF_AUTO, &err))
+			return tool_fail(&T, &err);
+	}
+	return 0;
+}
+
+static int cmd_export(struct ctx *x)
+{
+	cbd_triggerset *ts = NULL;
+	const char *dir = tool_get(&T, "output", NULL);
+	int rc;
+
+	if (T.argc != 1 || !dir)
+		tool_usage_error(&T, "export wants TRIGGERS.json -o DIR");
+	if (cbd_triggerset_load(T.argv[0], NULL, &ts, &x->err))
+		return fail(x);
+	rc = export_set(ts, dir);
+	if (!rc && !tool_has(&T, "quiet"))
+		fprintf(stderr, "cbd-sign: wrote %zu inputs to %s\n",
+			cbd_triggerset_count(ts), dir);
+	cbd_triggerset_free(ts);
+	return rc;
+}
+
+/* ---- triggers -------------------------------------------------------- */
+
+static int make_set(struct ctx *x, const float *xs, size_t count,
+		    const int *labels, cbd_triggerset **out)
+{
+	cbd_mode mode = cbd_circuit_mode(x->c);
+	uint8_t *q = malloc(x->n);
+	int rc = 0;
+
+	if (!q || cbd_triggerset_new(x->c, out, &x->err)) {
+		free(q);
+		return q ? fail(x) : EX_OSERR;
+	}
+	for (size_t i = 0; i < count && !rc; i++) {
+		uint16_t payload = mode == CBD_MODE_WATERMARK ?
+				   (uint16_t)labels[i] :
+				   (uint16_t)rand_below(65536);
+		char id[32];
+
+		snprintf(id, sizeof(id), "t%05zu", i);
+		if (cbd_circuit_sign_input(x->c, x->key, 0, payload,
+					   xs + i * x->n, q, &x->err) ||
+		    cbd_triggerset_add(*out, id, q,
+				       mode == CBD_MODE_WATERMARK ?
+				       labels[i] : -1, payload, 0, &x->err))
+			rc = fail(x);
+	}
+	free(q);
+	return rc;
+}
+
+static int cmd_triggers(struct ctx *x)
+{
+	const char *from = tool_get(&T, "from", NULL);
+	const char *out = tool_get(&T, "output", NULL);
+	cbd_triggerset *ts = NULL;
+	size_t count = 0, want;
+	float *xs = NULL;
+	int *labels = NULL, rc;
+
+	if (!from || !out || T.argc != 0)
+		tool_usage_error(&T, "triggers wants --from IMAGES -o FILE");
+	rc = open_archive(x);
+	if (!rc && cbd_circuit_mode(x->c) == CBD_MODE_AUTH) {
+		tool_error(&T, "an auth circuit takes no trigger set; use "
+			   "'cbd-sign input' with a user's key");
+		rc = EX_USAGE;
+	}
+	if (!rc && tool_has(&T, "labels") &&
+	    cbd_circuit_mode(x->c) != CBD_MODE_WATERMARK)
+		tool_usage_error(&T, "--labels is for watermark circuits");
+	if (!rc)
+		rc = load_key(x);
+	if (!rc && key_index(x) != 0) {
+		tool_error(&T, "the key is not the circuit's owner key (%s)",
+			   tool_get(&T, "key", ""));
+		rc = EX_DATAERR;
+	}
+	if (!rc)
+		rc = load_samples(x, from, &count, &xs);
+	want = (size_t)tool_get_long(&T, "count", (long)count, 1, 65536);
+	if (!rc && want > count) {
+		tool_error(&T, "--count %zu but %s has %zu inputs", want, from,
+			   count);
+		rc = EX_DATAERR;
+	}
+	count = want;
+	labels = calloc(count ? count : 1, sizeof(int));
+	if (!rc && cbd_circuit_mode(x->c) == CBD_MODE_WATERMARK)
+		rc = watermark_labels(x, xs, count, labels);
+	if (!rc)
+		rc = make_set(x, xs, count, labels, &ts);
+	if (!rc && cbd_triggerset_save(ts, out, x->key, now(), &x->err))
+		rc = fail(x);
+	if (!rc && tool_has(&T, "export"))
+		rc = export_set(ts, tool_get(&T, "export", NULL));
+	if (!rc && !tool_has(&T, "quiet"))
+		fprintf(stderr, "cbd-sign: %zu %s triggers in %s (signature "
+			"%s.sig)\n", count, cbd_mode_name(cbd_circuit_mode(x->c)),
+			out, out);
+	cbd_triggerset_free(ts);
+	free(labels);
+	free(xs);
+	return rc;
+}
+
+/* ---- input ----------------------------------------------------------- */
+
+static int pngable(int ndim, const int64_t *dims)
+{
+	return ndim == 2 || (ndim == 3 && (dims[0] == 1 || dims[0] == 3));
+}
+
+static int save_signed(struct ctx *x, const uint8_t *q, const char *out)
+{
+	cbd_tensor_format fmt = cbd_tensor_format_from_name(out);
+	int64_t dims[CBD_MAX_DIMS];
+	int ndim = cbd_circuit_shape(x->c, dims), rc = 0;
+	cbd_tensor *t = NULL;
+
+	if (fmt == CBD_TF_AUTO)
+		fmt = pngable(ndim, dims) ? CBD_TF_PNG : CBD_TF_NPY;
+	if (fmt == CBD_TF_PNG && !pngable(ndim, dims)) {
+		tool_error(&T, "a sample of this shape cannot be a PNG (%s); "
+			   "use .npy or .json", out);
+		return EX_USAGE;
+	}
+	if (cbd_tensor_new(fmt == CBD_TF_JSON ? CBD_DT_FLOAT32 : CBD_DT_UINT8,
+			   ndim, dims, &t, &x->err))
+		return fail(x);
+	if (fmt == CBD_TF_JSON)
+		cbd_circuit_dequantize(x->c, q, t->data);
+	else
+		memcpy(t->data, q, x->n);
+	if (cbd_tensor_save(out, t, fmt, &x->err))
+		rc = fail(x);
+	cbd_tensor_free(t);
+	return rc;
+}
+
+static int cmd_input(struct ctx *x)
+{
+	const char *out = tool_get(&T, "output", NULL);
+	long payload = tool_get_long(&T, "payload", 0, 0, 65535);
+	size_t count = 0;
+	float *xs = NULL;
+	uint8_t *q = NULL;
+	int rc, ki = -1;
+
+	if (T.argc != 1 || !out)
+		tool_usage_error(&T, "input wants INPUT -o OUT");
+	rc = open_archive(x);
+	if (!rc)
+		rc = load_key(x);
+	if (!rc) {
+		ki = key_index(x);
+		if (ki < 0) {
+			char id[CBD_KEY_ID_LEN + 1];
+
+			cbd_key_id(x->key, id);
+			tool_error(&T, "key %s is not authorised by the "
+				   "circuit (%s)", id, tool_get(&T, "key", ""));
+			rc = 1;
+		}
+	}
+	if (!rc)
+		rc = load_samples(x, T.argv[0], &count, &xs);
+	if (!rc && count != 1) {
+		tool_error(&T, "%s holds %zu samples; sign one at a time",
+			   T.argv[0], count);
+		rc = EX_DATAERR;
+	}
+	if (!rc && !(q = malloc(x->n)))
+		rc = EX_OSERR;
+	if (!rc && cbd_circuit_sign_input(x->c, x->key, ki, (uint16_t)payload,
+					  xs, q, &x->err))
+		rc = fail(x);
+	if (!rc)
+		rc = save_signed(x, q, out);
+	free(q);
+	free(xs);
+	return rc;
+}
+
+/* ---- check ----------------------------------------------------------- */
+
+static void print_act(const char *name, size_t i, size_t count,
+		      const cbd_activation *a, int json, int first)
+{
+	if (json) {
+		printf("%s{\"input\":\"", first ? "" : ",\n");
+		for (const char *p = name; *p; p++)
+			if (*p == '"' || *p == '\\')
+				printf("\\%c", *p);
+			else if ((unsigned char)*p >= 0x20)
+				putchar(*p);
+		printf("\",\"index\":%zu,\"active\":%s,\"tag_match\":%s,"
+		       "\"key_index\":%d,\"payload\":%u,\"label\":%d}", i,
+		       a->active ? "true" : "false",
+		       a->tag_match ? "true" : "false", a->key_index,
+		       a->payload, a->label);
+		return;
+	}
+	if (count > 1)
+		printf("%s[%zu]: ", name, i);
+	else
+		printf("%s: ", name);
+	if (a->active)
+		printf("active key_index=%d payload=%u label=%d\n",
+		       a->key_index, a->payload, a->label);
+	else
+		printf("inactive (%s)\n", a->tag_match ? "signature invalid" :
+		       "no tag");
+}
+
+static int cmd_check(struct ctx *x)
+{
+	int json = tool_has(&T, "json"), first = 1, all = 1, rc;
+
+	if (T.argc < 1)
+		tool_usage_error(&T, "check wants INPUT...");
+	rc = open_archive(x);
+	if (json && !rc)
+		printf("[");
+	for (int f = 0; f < T.argc && !rc; f++) {
+		size_t count = 0;
+		float *xs = NULL;
+
+		rc = load_samples(x, T.argv[f], &count, &xs);
+		for (size_t i = 0; !rc && i < count; i++) {
+			cbd_activation a;
+
+			if (cbd_circuit_check(x->c, xs + i * x->n, &a, &x->err))
+				rc = fail(x);
+			else
+				print_act(T.argv[f], i, count, &a, json, first);
+			first = 0;
+			all = all && a.active;
+		}
+		free(xs);
+	}
+	if (json && !rc)
+		printf("]\n");
+	return rc ? rc : all ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctx x = {0};
+	const char *cmd;
+	int rc;
+
+	argv = tool_permute(&T, &argc, argv);
+	tool_parse(&T, argc, argv);
+	if (T.argc < 1)
+		tool_usage_error(&T, "missing command: triggers, input, check "
+				 "or export");
+	cmd = T.argv[0];
+	T.argc--;
+	T.argv++;
+	if (strcmp(cmd, "triggers") == 0)
+		rc = cmd_triggers(&x);
+	else if (strcmp(cmd, "input") == 0)
+		rc = cmd_input(&x);
+	else if (strcmp(cmd, "check") == 0)
+		rc = cmd_check(&x);
+	else if (strcmp(cmd, "export") == 0)
+		rc = cmd_export(&x);
+	else
+		tool_usage_error(&T, "unknown command '%s'", cmd);
+	cbd_key_free(x.key);
+	cbd_archive_free(x.ar);
+	return rc;
+}
