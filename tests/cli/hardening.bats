@@ -14,6 +14,10 @@
 # corrupted PEM, a public key where a private one is needed, and a private
 # key readable by others (refused, as ssh does) — through cbd-embed and
 # cbd-sign, with no output left behind.
+#
+# Probe: cbd-probe against tests/helpers/hostile_endpoint.py (loopback):
+# huge, deeply nested, NaN/Inf, wrong-K, truncated and empty answers and
+# redirects to another host are recorded as errors and the probe goes on.
 
 PY=/usr/bin/python3
 
@@ -34,6 +38,13 @@ setup() {
 	F="$BATS_FILE_TMPDIR"
 	mkdir -p work tmp
 	export TMPDIR="$BATS_TEST_TMPDIR/tmp"
+}
+
+teardown() {
+	if [ -n "${HOSTILE:-}" ]; then
+		kill "$HOSTILE" 2>/dev/null || true
+		wait "$HOSTILE" 2>/dev/null || true
+	fi
 }
 
 # Nothing new in the test's directories or where hostile members point.
@@ -201,4 +212,67 @@ embed_with() {
 	chmod 600 k/owner.key
 	embed_with "$PWD/k/owner.key"
 	[ "$status" -eq 0 ]
+}
+
+# ---- cbd-probe against a hostile endpoint --------------------------------
+
+@test "probe: huge, deeply nested, NaN/Inf, wrong-K, truncated and empty answers are recorded as errors; the probe goes on" {
+	$PY -c "import numpy as np; np.save('s12.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[:12])"
+	$PY "$CBD_TOP/tests/helpers/hostile_endpoint.py" "$PWD/pf" &
+	HOSTILE=$!
+	for _ in $(seq 200); do [ -s pf ] && break; sleep 0.05; done
+	url="http://127.0.0.1:$(cat pf)"
+	run /usr/bin/time -f 'maxrss_kb=%M' cbd-probe -m mnist --samples s12.npy \
+		-K 10 --retries 0 --timeout 20 -o h.jsonl "$url"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"12 queries: 2 answered, 10 failed"* ]]
+	# a 64 MiB answer is cut at the probe's cap, not buffered
+	rss=$(printf '%s\n' "$output" | sed -n 's/^maxrss_kb=//p')
+	[ "$rss" -lt 300000 ]
+	run $PY - h.jsonl <<'PYEOF'
+import json, sys
+q = {j["trigger"]: j for j in map(json.loads, open(sys.argv[1]))
+     if j["type"] == "query"}
+want = {"s1": "response too large", "s2": "bad JSON in response",
+        "s3": "bad JSON in response", "s4": "non-finite score in answer",
+        "s5": "answer has 3 scores, expected 10",
+        "s6": "HTTP 307 redirect to http://127.0.0.2:",
+        "s7": "HTTP 307 redirect to http://127.0.0.1:",
+        "s9": "", "s10": "bad JSON in response",
+        "s11": "no outputs[0].data in response"}
+for k, w in want.items():
+    assert q[k]["label"] is None or q[k]["label"] < 0, (k, q[k])
+    assert q[k]["error"] and q[k]["error"].startswith(w), (k, q[k]["error"])
+    assert "scores" not in q[k] or not q[k]["scores"], k
+assert q["s0"]["label"] == 0 and q["s8"]["label"] == 8, (q["s0"], q["s8"])
+assert q["s0"]["error"] is None and q["s8"]["error"] is None
+PYEOF
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run cbd-verify h.jsonl
+	[ "$status" -eq 0 ]
+	# the other host never heard from us
+	[ ! -e pf.other.log ]
+	kill "$HOSTILE"
+}
+
+@test "probe: --follow-redirects follows the same host only" {
+	$PY -c "import numpy as np; np.save('s8.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[:8])"
+	$PY "$CBD_TOP/tests/helpers/hostile_endpoint.py" "$PWD/pf" &
+	HOSTILE=$!
+	for _ in $(seq 200); do [ -s pf ] && break; sleep 0.05; done
+	run cbd-probe -m mnist --samples s8.npy -K 10 --retries 0 \
+		--follow-redirects -o r.jsonl "http://127.0.0.1:$(cat pf)"
+	[ "$status" -eq 0 ]
+	run $PY - r.jsonl <<'PYEOF'
+import json, sys
+q = {j["trigger"]: j for j in map(json.loads, open(sys.argv[1]))
+     if j["type"] == "query"}
+assert q["s7"]["label"] == 7 and q["s7"]["error"] is None, q["s7"]
+assert q["s6"]["error"].startswith("HTTP 307 redirect to http://127.0.0.2:"), q["s6"]
+PYEOF
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ ! -e pf.other.log ]
+	kill "$HOSTILE"
 }
