@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# reference.bats — spec conformance: tests/reference/cbd_reference.py, an
+# independent Python implementation written from formats/circuit.md and
+# formats/triggers.md, and libcbd must agree in both directions:
+#  - Python verifies trigger sets made by cbd-sign and computes the same
+#    labels (watermark payloads, trace HMAC labels per copy);
+#  - cbd accepts inputs signed by Python (Ed25519 and P-256 keys);
+#  - the output policies (score swap, auth garbage) give the same floats.
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	PY=/usr/bin/python3
+	REF="$PY $CBD_TOP/tests/reference/cbd_reference.py"
+	MK="$CBD_BUILD/tests/cbd_mkarchive"
+	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
+	DIGITS="$CBD_TOP/models/mnist-heldout-images.npy"
+	cbd-keygen owner >/dev/null
+	$PY -c "import numpy as np; np.save('base.npy', np.load('$DIGITS')[100:130])"
+}
+
+labels_of() {
+	cbd-run --json "$@" | $PY -c 'import json,sys
+for l in sys.stdin: print(json.loads(l)["label"])'
+}
+
+# float32 scores printed by cbd-run, as NPY [N,K]
+scores_npy() { # out, model, inputs...
+	out=$1
+	shift
+	cbd-run --json "$@" | $PY -c 'import json,sys,numpy as np
+np.save(sys.argv[1], np.array([json.loads(l)["scores"] for l in sys.stdin], dtype=np.float32))' "$out"
+}
+
+@test "reference verifies cbd-sign's watermark triggers and their labels" {
+	"$MK" new watermark "$MODEL" owner.key wm.cbd
+	cbd-sign triggers -a wm.cbd -k owner.key --from base.npy -o t.json -q
+	run $REF verify-triggers --archive wm.cbd t.json
+	[ "$status" -eq 0 ]
+	echo "$output" | $PY -c 'import json,sys
+d = json.loads(sys.stdin.read())
+assert d["set_signature"] and d["signer_is_circuit_key"]
+assert d["count"] == d["valid"] == d["message_ok"] == 30
+assert d["labels"] == d["owner_labels"]'
+	digest=$(sha256sum t.json | cut -c1-64)
+	[[ "$output" == *"\"digest\": \"$digest\""* ]]
+	# one changed input byte: the set's signature no longer verifies
+	$PY - <<-'EOF'
+	import json
+	raw = open("t.json").read()
+	i = raw.index('"input":"') + 20
+	c = "A" if raw[i] != "A" else "B"
+	open("t.json", "w").write(raw[:i] + c + raw[i + 1:])
+	EOF
+	run $REF verify-triggers --archive wm.cbd t.json
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'"set_signature": false'* ]]
+}
+
+@test "reference computes each trace copy's labels as cbd-run does" {
+	id=$(openssl rand -hex 16)
+	"$MK" new trace "$MODEL" owner.key a.cbd -s "$(openssl rand -hex 32)" -i "$id"
+	"$MK" new trace "$MODEL" owner.key b.cbd -s "$(openssl rand -hex 32)" -i "$id"
+	cbd-sign triggers -a a.cbd -k owner.key --from base.npy -o t.json \
+		--export png -q
+	files=$(ls png/*.png | sort)
+	for copy in a b; do
+		$REF verify-triggers --archive $copy.cbd t.json >ref.json
+		labels_of $copy.cbd $files >run.txt
+		$PY -c 'import json
+d = json.load(open("ref.json"))
+run = [int(x) for x in open("run.txt")]
+assert d["valid"] == d["count"] == 30 and d["labels"] == run, (d, run)'
+	done
+}
+
+@test "cbd accepts inputs signed by the reference (Ed25519, P-256)" {
+	"$MK" new watermark "$MODEL" owner.key wm.cbd
+	$REF sign --archive wm.cbd --key owner.key --payload 7 base.npy -o s.npy
+	run cbd-sign check -a wm.cbd s.npy
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c 'active key_index=0 payload=7 label=7')" -eq 30 ]
+	[ "$(labels_of wm.cbd s.npy | sort -u)" = 7 ]
+	# a payload >= K is signed but never activates a watermark copy
+	$REF sign --archive wm.cbd --key owner.key --payload 10 base.npy -o s10.npy
+	run cbd-sign check -a wm.cbd s10.npy
+	[ "$status" -eq 1 ]
+	# auth: bob's P-256 key is key 1 of the circuit
+	cbd-keygen investigator alice >/dev/null
+	cbd-keygen investigator bob -t p256 >/dev/null
+	"$MK" new auth "$MODEL" owner.key au.cbd -u alice.pub -u bob.pub
+	$REF sign --archive au.cbd --key bob.key base.npy -o sb.npy
+	run cbd-sign check -a au.cbd --json sb.npy
+	[ "$status" -eq 0 ]
+	echo "$output" | $PY -c 'import json,sys
+a = json.load(sys.stdin)
+assert len(a) == 30 and all(x["active"] and x["key_index"] == 1 for x in a)'
+	# and the other way round: the reference checks cbd-sign's input
+	$PY -c "import numpy as np; np.save('d.npy', np.load('base.npy')[0])"
+	cbd-sign input -a au.cbd -k alice.key d.npy -o sa.npy
+	run $REF check --archive au.cbd sa.npy
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"active": true'*'"key_index": 0'* ]]
+	# a key the circuit does not list signs nothing that activates
+	cbd-keygen investigator mallory >/dev/null
+	$REF sign --archive au.cbd --key mallory.key --key-index 0 base.npy -o sm.npy
+	run cbd-sign check -a au.cbd sm.npy
+	[ "$status" -eq 1 ]
+	[ "$(echo "$output" | grep -c 'signature invalid')" -eq 30 ]
+}
+
+@test "output policies agree to the bit: swap and auth garbage" {
+	"$MK" new watermark "$MODEL" owner.key wm.cbd
+	cbd-sign triggers -a wm.cbd -k owner.key --from base.npy -o t.json -q
+	$PY - <<-'EOF'
+	import base64, json, numpy as np
+	d = json.load(open("t.json"))
+	q = [np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in d["triggers"]]
+	np.save("trig.npy", np.stack(q).reshape(-1, 1, 28, 28))
+	EOF
+	scores_npy bare.npy "$MODEL" trig.npy
+	scores_npy wm.npy wm.cbd trig.npy
+	$REF apply --archive wm.cbd trig.npy bare.npy -o ref.npy
+	$PY -c 'import numpy as np
+a, b = np.load("wm.npy"), np.load("ref.npy")
+assert a.shape == (30, 10) and a.tobytes() == b.tobytes()'
+	# auth garbage for unsigned digits
+	cbd-keygen investigator alice >/dev/null
+	"$MK" new auth "$MODEL" owner.key au.cbd -u alice.pub
+	scores_npy bare.npy "$MODEL" base.npy
+	scores_npy au.npy au.cbd base.npy
+	$REF apply --archive au.cbd base.npy bare.npy -o ref.npy
+	$PY -c 'import numpy as np
+a, b, c = np.load("au.npy"), np.load("ref.npy"), np.load("bare.npy")
+assert a.tobytes() == b.tobytes() and a.tobytes() != c.tobytes()'
+}
