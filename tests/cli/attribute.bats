@@ -1,11 +1,13 @@
 #!/usr/bin/env bats
-# attribute.bats — cbd-attribute on real evidence: a 20-user licensee base,
-# 64 signed MNIST triggers and transcripts of what each suspect answers
-# (tests/helpers/attr-sim: real trace circuits over the bundled classifier,
-# written by libcbd's transcript writer).  Each user's copy names that user
-# and nobody else; the bare model, random answers and a transcript for
-# another trigger set do not; noise, failures, coalitions, the watermark,
-# stdin, reproducibility and usage errors.
+# attribute.bats — cbd-attribute on real evidence.  End to end with the real
+# tools: 20 users' trace copies (cbd-keygen, cbd-embed, cbd-sign), each
+# served in turn by cbd-serve on loopback and probed with 64 triggers by
+# cbd-probe: the right user is named every time, nobody else.  The other
+# cases use transcripts of chosen suspects written through libcbd
+# (tests/helpers/attr-sim: real trace circuits over the bundled classifier):
+# the bare model, random answers, a transcript for another trigger set,
+# noise, failures, coalitions, the watermark, stdin, reproducibility and
+# usage errors.
 
 setup_file() {
 	export SIM="$CBD_BUILD/tests/attr-sim"
@@ -16,13 +18,68 @@ setup_file() {
 
 setup() {
 	cd "$D"
+	SERVER=
+}
+
+teardown() {
+	if [ -n "$SERVER" ]; then
+		kill "$SERVER" 2>/dev/null || true
+		wait "$SERVER" 2>/dev/null || true
+	fi
+}
+
+# Serve archive $1 on a free loopback port; sets SERVER and URL.
+serve() {
+	rm -f port
+	cbd-serve --port 0 --port-file port -q -n mnist "$1" 2>serve.log &
+	SERVER=$!
+	URL=
+	for _ in $(seq 400); do
+		if [ -s port ]; then
+			URL="http://127.0.0.1:$(cat port)"
+			curl -sf "$URL/v2/health/ready" >/dev/null && return 0
+		fi
+		sleep 0.05
+	done
+	echo "server did not start: $(cat serve.log)"
+	return 1
 }
 
 attribute() {
 	cbd-attribute -t triggers.json -k keyring.json "$@"
 }
 
-@test "each of 20 users' copies names that user and nobody else" {
+@test "real tools: 20 trace copies, each served and probed: its user is named, nobody else" {
+	e2e="$BATS_TEST_TMPDIR/e2e"
+	mkdir -p "$e2e"
+	cd "$e2e"
+	cbd-keygen owner >/dev/null
+	for i in $(seq -w 0 19); do
+		cbd-keygen user "user$i" -k keyring.json -d ukeys >/dev/null
+	done
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+		-r keyring.json -d copies >/dev/null
+	cbd-sign triggers -a copies/mnist-cnn-user00.cbd -k owner.key -q \
+		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 \
+		-o triggers.json
+	for i in $(seq -w 0 19); do
+		serve "copies/mnist-cnn-user$i.cbd"
+		cbd-probe -q -m mnist -o "p$i.jsonl" "$URL" triggers.json
+		kill "$SERVER"
+		wait "$SERVER" || true
+		SERVER=
+		run cbd-attribute -t triggers.json -k keyring.json --json -q \
+			"p$i.jsonl"
+		[ "$status" -eq 0 ]
+		r=$output
+		named=$(printf '%s\n' "$r" | jq -c .verdict.attributed)
+		[ "$named" = "[\"user$i\"]" ] || { echo "user$i: $named"; return 1; }
+		[ "$(printf '%s\n' "$r" | jq .parameters.answered)" -eq 64 ]
+		[ "$(printf '%s\n' "$r" | jq '.users[0].matches')" -eq 64 ]
+	done
+}
+
+@test "each of 20 users' simulated copies names that user and nobody else" {
 	for i in $(seq -w 0 19); do
 		"$SIM" transcript "$D" "user:user$i" "u$i.jsonl"
 		run attribute --json -q "u$i.jsonl"
