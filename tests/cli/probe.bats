@@ -234,3 +234,29 @@ PYEOF
 	[ "$(field wm.jsonl.sum 'j["header"]["triggers"]')" = "$(sha256sum triggers.json | cut -c1-64)" ]
 	verify wm.jsonl
 }
+
+@test "HTTPS: certificates verified by default, --cacert trusts, --insecure skips; --header carries a token" {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout key.pem -out cert.pem -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -days 1 2>/dev/null
+	PEER_CERT=cert.pem PEER_KEY=key.pem PEER_TOKEN=s3cret $PEER oip "$URL" mnist sport &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s sport ] && break; sleep 0.05; done
+	S="https://127.0.0.1:$(cat sport)"
+	tok="Authorization: Bearer s3cret"
+	# self-signed: refused by default, each failure recorded after retries
+	cbd-probe -q -m mnist --retries 1 --backoff 1 -H "$tok" --samples "$D/s20.npy" -o v.jsonl "$S"
+	$CHECK v.jsonl >v.sum
+	[ "$(field v.sum 'j["failed"], j["attempts"]["s0"]')" = "20 2" ]
+	[[ "$(field v.sum 'j["errors"]["s0"]')" == *"certificate"* ]]
+	cbd-probe -q -m mnist --cacert cert.pem -H "$tok" --samples "$D/s20.npy" -o c.jsonl "$S"
+	$CHECK c.jsonl >c.sum
+	[ "$(same_labels c.sum)" = 20 ]
+	cbd-probe -q -m mnist -k -H "$tok" --samples "$D/s20.npy" -o i.jsonl "$S"
+	$CHECK i.jsonl >i.sum
+	[ "$(same_labels i.sum)" = 20 ]
+	# without the token: 401, recorded once (a client error is not retried)
+	cbd-probe -q -m mnist --cacert cert.pem --samples "$D/s20.npy" -o n.jsonl "$S"
+	$CHECK n.jsonl >n.sum
+	[ "$(field n.sum 'j["failed"], j["attempts"]["s3"], j["errors"]["s3"]')" = "20 1 HTTP 401: missing or wrong token" ]
+}

@@ -13,6 +13,10 @@ they never make up scores.
         s4  always garbage JSON        s5  503 once, then OK
         s6  307 to another host once   (never followed)
       It logs "id attempt" lines to PORTFILE.log.
+  probe_peer.py oip UPSTREAM MODEL PORTFILE
+      A plain OIP forwarder (no faults).  With PEER_CERT/PEER_KEY in the
+      environment it speaks HTTPS; with PEER_TOKEN it answers 401 unless
+      the request has "Authorization: Bearer PEER_TOKEN".
   probe_peer.py tfserving UPSTREAM MODEL PORTFILE
       TensorFlow Serving REST: POST /v1/models/MODEL:predict
       {"instances": [...]} -> {"predictions": [[scores]]}
@@ -20,6 +24,8 @@ they never make up scores.
       JSON lines on stdin/stdout in cbd-probe(1)'s exec format.
 """
 import json
+import os
+import ssl
 import sys
 import threading
 import time
@@ -79,6 +85,14 @@ class Handler(BaseHTTPRequestHandler):
         req = json.loads(self.rfile.read(n))
         if self.server.mode == "tfserving":
             return self.tfserving(req)
+        token = os.environ.get("PEER_TOKEN")
+        if token and self.headers.get("Authorization") != "Bearer " + token:
+            return self.send(401, {"error": "missing or wrong token"})
+        if self.server.mode == "oip":
+            out = upstream_infer(self.server.upstream, self.server.model,
+                                 req["inputs"])
+            return self.send(200, {"model_name": self.server.model,
+                                   "outputs": [out]})
         rid = req.get("id", "")
         with self.lock:
             k = self.counts[rid] = self.counts.get(rid, 0) + 1
@@ -127,11 +141,14 @@ def serve(mode, upstream, model, portfile, hang=3.0):
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.mode, srv.upstream, srv.model, srv.hang = mode, upstream, model, hang
+    if os.environ.get("PEER_CERT"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["PEER_CERT"], os.environ["PEER_KEY"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.logpath = portfile + ".log"
     open(srv.logpath, "w").close()
     with open(portfile + ".tmp", "w") as f:
         f.write(f"{srv.server_address[1]}\n")
-    import os
     os.rename(portfile + ".tmp", portfile)
     srv.serve_forever()
 
