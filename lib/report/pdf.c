@@ -293,6 +293,8 @@ static void chart(struct pdf *p)
 		rgb(cr, 0x667085);
 	}
 	bw = n ? (x1 - x0) / n : 0;
+	if (bw > 42)
+		bw = 42;   /* a few bars stay bars, not blocks */
 	if (cJSON_IsObject(wm)) {
 		double m = jnum(wm, "matches", 0), bh = h * m / T;
 
@@ -322,7 +324,7 @@ static void chart(struct pdf *p)
 		cairo_save(cr);
 		cairo_move_to(cr, x0 + bw * 0.5 + 2, y0 + 6);
 		cairo_rotate(cr, M_PI / 3);
-		cairo_show_text(cr, "owner (watermark)");
+		cairo_show_text(cr, "owner");
 		cairo_restore(cr);
 		i = 1;
 	}
@@ -353,10 +355,15 @@ static void chart(struct pdf *p)
 	p->y = y0 + 52;
 	font(cr, FONT, 7.5, 0);
 	rgb(cr, 0x667085);
-	snprintf(s, sizeof(s), "Shown: %d of %.0f users (the significant ones "
-		 "and the highest scores).  Red: significant after Bonferroni "
-		 "adjustment.", n - cJSON_IsObject(wm),
-		 jnum(p->j, "parameters.users_tested", 0));
+	if (jnum(p->j, "parameters.users_tested", 0) > 0)
+		snprintf(s, sizeof(s), "Shown: %d of %.0f users (the "
+			 "significant ones and the highest scores).  Red: "
+			 "significant after Bonferroni adjustment.",
+			 n - cJSON_IsObject(wm),
+			 jnum(p->j, "parameters.users_tested", 0));
+	else
+		snprintf(s, sizeof(s), "Watermark test only: matches with the "
+			 "owner's labels (dark blue: significant).");
 	text_at(cr, MARGIN, p->y, s);
 	p->y += 4;
 }
