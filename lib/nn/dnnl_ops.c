@@ -9,7 +9,8 @@
  * Memory objects are created without a buffer (DNNL_MEMORY_NONE) and
  * pointed at the value buffers before each execution.
  *
- * Fusion: a Conv marked fuse_relu (graph.c) gets an eltwise_relu post-op;
+ * Fusion: a Conv with a fused activation (graph.c) gets an eltwise_relu
+ * or eltwise_clip_v2 post-op;
  * its bias input may be the folded BatchNormalization.  Gemm's alpha is an
  * output scale and beta*C a "sum" post-op over a prefilled destination.
  *
@@ -29,7 +30,7 @@
 #include <oneapi/dnnl/dnnl_debug.h>
 
 #define DN_MAX_ARGS 8
-#define DN_KEY_MAX (NN_MAX_IO * (CBD_MAX_DIMS + 1) + 8)
+#define DN_KEY_MAX (NN_MAX_IO * (CBD_MAX_DIMS + 2) + 8)
 
 struct nn_dnnl {
 	dnnl_engine_t eng;
@@ -54,6 +55,7 @@ typedef struct dn_prim {
 	int nargs;
 	dnnl_exec_arg_t args[DN_MAX_ARGS];
 	dn_reo reo[REO_N];        /* Conv only: NULL p when not needed */
+	dnnl_memory_desc_t dst_md; /* layout the output is produced in */
 	const void *wei_from;     /* constant weights already reordered */
 } dn_prim;
 
@@ -132,10 +134,18 @@ static int dn_key(cbd_nn *nn, const nn_node *n, int64_t *key,
 
 	for (int i = 0; i < n->n_in; i++) {
 		const nn_val *v = nn_in(nn, n, i);
+		uint64_t h = 1469598103934665603ull;
 
 		key[k++] = v ? v->ndim : -1;
 		for (int j = 0; v && j < v->ndim; j++)
 			key[k++] = v->dims[j];
+		if (v && v->layout) {
+			const unsigned char *p = (const void *)v->layout;
+
+			for (size_t j = 0; j < sizeof(*v->layout); j++)
+				h = (h ^ p[j]) * 1099511628211ull;
+		}
+		key[k++] = (int64_t)(h >> 1);
 	}
 	for (int i = 0; i < nextra; i++)
 		key[k++] = extra[i];
@@ -201,16 +211,23 @@ static cbd_status dn_create(cbd_nn *nn, nn_node *n, const void *op_desc,
 	memcpy(c->key, key, sizeof(int64_t) * (size_t)nk);
 	c->nkey = nk;
 	st = dnnl_primitive_desc_create(&pd, op_desc, attr, d->eng, NULL);
-	if (st == dnnl_success) {
+	if (st == dnnl_success)
 		st = dnnl_primitive_create(&c->p, pd);
-		dnnl_primitive_desc_destroy(pd);
-	}
 	for (int i = 0; st == dnnl_success && i < nargs; i++) {
+		const dnnl_memory_desc_t *md = mds[i];
+
+		if (md->format_kind == dnnl_format_kind_any)
+			md = dnnl_primitive_desc_query_md(
+				pd, dnnl_query_exec_arg_md, arg_ids[i]);
+		if (arg_ids[i] == DNNL_ARG_DST)
+			c->dst_md = *md;
 		c->args[i].arg = arg_ids[i];
-		st = dnnl_memory_create(&c->args[i].memory, mds[i], d->eng,
+		st = dnnl_memory_create(&c->args[i].memory, md, d->eng,
 					DNNL_MEMORY_NONE);
 		c->nargs = i + 1;
 	}
+	if (pd)
+		dnnl_primitive_desc_destroy(pd);
 	if (st != dnnl_success) {
 		dn_prim_free(c);
 		return dn_status(n, st, "primitive", err);
@@ -421,6 +438,146 @@ static dnnl_status_t reo_run(cbd_nn *nn, dn_reo *r, void *from, void *to)
 	return st;
 }
 
+bool nn_op_takes_layout(cbd_op op)
+{
+	switch (op) {
+	case CBD_OP_CONV:
+	case CBD_OP_RELU:
+	case CBD_OP_LEAKYRELU:
+	case CBD_OP_SIGMOID:
+	case CBD_OP_TANH:
+	case CBD_OP_CLIP:
+	case CBD_OP_MAXPOOL:
+	case CBD_OP_AVERAGEPOOL:
+	case CBD_OP_GLOBALAVERAGEPOOL:
+	case CBD_OP_BATCHNORM:
+	case CBD_OP_ADD:
+	case CBD_OP_SUB:
+	case CBD_OP_MUL:
+	case CBD_OP_DIV:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The md of v's data: its layout or the plain one (in tmp). */
+static const dnnl_memory_desc_t *val_md(const nn_val *v,
+					dnnl_memory_desc_t *tmp)
+{
+	if (v->layout)
+		return v->layout;
+	md_plain(tmp, v->ndim, v->dims);
+	return tmp;
+}
+
+typedef struct val_reo {
+	dnnl_memory_desc_t md;
+	dn_reo r;
+} val_reo;
+
+static void reo_clear(dn_reo *r)
+{
+	if (r->p)
+		dnnl_primitive_destroy(r->p);
+	if (r->from)
+		dnnl_memory_destroy(r->from);
+	if (r->to)
+		dnnl_memory_destroy(r->to);
+	free(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+void nn_val_layout_clear(nn_val *v)
+{
+	free(v->layout);
+	v->layout = NULL;
+}
+
+void nn_val_dnnl_free(nn_val *v)
+{
+	val_reo *c = v->to_plain;
+
+	nn_val_layout_clear(v);
+	if (c) {
+		reo_clear(&c->r);
+		free(c);
+	}
+	v->to_plain = NULL;
+}
+
+cbd_status nn_val_alloc_md(const nn_node *n, nn_val *v, int ndim,
+			   const int64_t *dims, const dnnl_memory_desc_t *md,
+			   cbd_err *err)
+{
+	dnnl_memory_desc_t plain;
+	size_t need = dnnl_memory_desc_get_size(md), cap;
+	cbd_status s;
+
+	s = nn_val_alloc(n, v, CBD_DT_FLOAT32, ndim, dims, err);
+	if (s != CBD_OK)
+		return s;
+	md_plain(&plain, ndim, dims);
+	if (dnnl_memory_desc_equal(&plain, md))
+		return CBD_OK;
+	if (v->cap < need) {
+		void *p = nn_pool_get(n->nn, need, &cap);
+
+		if (!p)
+			return nn_fail(n, err, CBD_E_NOMEM, "output %s",
+				       v->name);
+		nn_pool_put(n->nn, v->data, v->cap);
+		v->data = p;
+		v->cap = cap;
+	}
+	v->layout = malloc(sizeof(*md));
+	if (!v->layout)
+		return nn_fail(n, err, CBD_E_NOMEM, "layout");
+	*v->layout = *md;
+	return CBD_OK;
+}
+
+cbd_status nn_val_plain(cbd_nn *nn, const nn_node *n, nn_val *v,
+			cbd_err *err)
+{
+	dnnl_memory_desc_t plain;
+	val_reo *c = v->to_plain;
+	dnnl_status_t st = dnnl_success;
+	size_t cap;
+	void *buf;
+
+	if (!v->layout || !v->data)
+		return CBD_OK;
+	md_plain(&plain, v->ndim, v->dims);
+	if (c && !dnnl_memory_desc_equal(&c->md, v->layout))
+		reo_clear(&c->r);
+	if (!c) {
+		c = v->to_plain = calloc(1, sizeof(*c));
+		if (!c)
+			return nn_fail(n, err, CBD_E_NOMEM, "reorder");
+	}
+	if (!c->r.p) {
+		c->md = *v->layout;
+		st = reo_make(nn, &c->r, &plain, v->layout, false);
+	}
+	buf = nn_pool_get(nn, nn_val_nelem(v) * sizeof(float), &cap);
+	if (!buf)
+		return nn_fail(n, err, CBD_E_NOMEM, "reorder of %s", v->name);
+	if (st == dnnl_success)
+		st = reo_run(nn, &c->r, v->data, buf);
+	if (st == dnnl_success)
+		st = dnnl_stream_wait(((struct nn_dnnl *)nn->dnnl)->strm);
+	if (st != dnnl_success) {
+		nn_pool_put(nn, buf, cap);
+		return dn_status(n, st, "reorder to plain", err);
+	}
+	nn_pool_put(nn, v->data, v->cap);
+	v->data = buf;
+	v->cap = cap;
+	nn_val_layout_clear(v);
+	return CBD_OK;
+}
+
 static dnnl_status_t conv_prims(cbd_nn *nn, dn_prim *c,
 				const dnnl_convolution_desc_t *cd,
 				dnnl_primitive_attr_t attr,
@@ -450,9 +607,11 @@ static dnnl_status_t conv_prims(cbd_nn *nn, dn_prim *c,
 					d->eng, DNNL_MEMORY_NONE);
 		c->nargs = i + 1;
 	}
-	for (int i = 0; st == dnnl_success && i < 3; i++)
-		st = reo_make(nn, &c->reo[i], &plain[i], &chosen[i],
-			      i != REO_DST);
+	/* plain[0] is the input's actual layout; the output stays in the
+	 * chosen one */
+	for (int i = 0; st == dnnl_success && i < 2; i++)
+		st = reo_make(nn, &c->reo[i], &plain[i], &chosen[i], true);
+	c->dst_md = chosen[2];
 	return st;
 }
 
@@ -484,7 +643,7 @@ static cbd_status conv_build(cbd_nn *nn, nn_node *n, const nn_val *x,
 			wd[i + 1] = w->dims[i];
 		wn++;
 	}
-	md_plain(&plain[0], x->ndim, x->dims);
+	plain[0] = *val_md(x, &plain[0]);
 	md_plain(&plain[1], wn, wd);
 	md_plain(&plain[2], x->ndim, od);
 	md_plain(&plain[3], 1, b ? b->dims : od);
@@ -505,10 +664,16 @@ static cbd_status conv_build(cbd_nn *nn, nn_node *n, const nn_val *x,
 		&any[1], b ? &plain[3] : NULL, &any[2], st, dl, pl, pr);
 	if (e != dnnl_success)
 		return dn_status(n, e, "convolution", err);
-	if (n->fuse_relu) {
+	if (n->post != NN_POST_NONE) {
 		dnnl_primitive_attr_create(&attr);
 		dnnl_post_ops_create(&po);
-		dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0, 0);
+		if (n->post == NN_POST_RELU)
+			dnnl_post_ops_append_eltwise(po, 1.0f,
+						     dnnl_eltwise_relu, 0, 0);
+		else
+			dnnl_post_ops_append_eltwise(po, 1.0f,
+						     dnnl_eltwise_clip_v2,
+						     n->post_lo, n->post_hi);
 		dnnl_primitive_attr_set_post_ops(attr, po);
 	}
 	c = cbd_xcalloc(1, sizeof(*c), err);
@@ -562,17 +727,8 @@ static cbd_status conv_exec(cbd_nn *nn, nn_node *n, dn_prim *c, nn_val *x,
 		c->wei_from = w->is_const ? w->data : NULL;
 		bufs[1] = r->buf;
 	}
-	if (c->reo[REO_DST].p)
-		bufs[2] = tmp[1];
 	s = st == dnnl_success ? dn_exec(nn, n, c, bufs, err)
 			       : dn_status(n, st, "reorder", err);
-	if (s == CBD_OK && c->reo[REO_DST].p) {
-		st = reo_run(nn, &c->reo[REO_DST], tmp[1], y->data);
-		if (st == dnnl_success)
-			st = dnnl_stream_wait(((struct nn_dnnl *)nn->dnnl)->strm);
-		if (st != dnnl_success)
-			s = dn_status(n, st, "reorder", err);
-	}
 	for (int i = 0; i < 2; i++)
 		nn_pool_put(nn, tmp[i], cap[i]);
 	return s;
@@ -601,9 +757,10 @@ cbd_status nn_dnnl_conv(cbd_nn *nn, nn_node *n, cbd_err *err)
 	od[1] = w->dims[0];
 	for (int i = 0; i < g.r; i++)
 		od[2 + i] = g.out[i];
-	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, od, err);
-	if (s != CBD_OK || nn_val_nelem(y) == 0)
-		return s;
+	for (int i = 0; i < x->ndim; i++)
+		if (od[i] == 0 || x->dims[i] == 0)
+			return nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, od,
+					    err);
 	nk = dn_key(nn, n, key, NULL, 0);
 	c = dn_cached(n, key, nk);
 	if (!c) {
@@ -611,6 +768,9 @@ cbd_status nn_dnnl_conv(cbd_nn *nn, nn_node *n, cbd_err *err)
 		if (s != CBD_OK)
 			return s;
 	}
+	s = nn_val_alloc_md(n, y, x->ndim, od, &c->dst_md, err);
+	if (s != CBD_OK)
+		return s;
 	return conv_exec(nn, n, c, x, w, b, y, err);
 }
 
@@ -674,21 +834,23 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 	od[1] = x->dims[1];
 	for (int i = 0; i < g.r; i++)
 		od[2 + i] = g.out[i];
-	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, od, err);
-	if (s != CBD_OK || nn_val_nelem(y) == 0)
-		return s;
+	if (nn_val_nelem(x) == 0 || x->dims[1] == 0)
+		return nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, od, err);
 	nk = dn_key(nn, n, key, NULL, 0);
 	c = dn_cached(n, key, nk);
 	if (!c) {
 		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
 		const dnnl_memory_desc_t *mds[2] = {&src, &dst};
+		dnnl_dims_t dd;
 
 		if (n->op != CBD_OP_MAXPOOL)
 			alg = nn_attr_int(n, "count_include_pad", 0)
 				      ? dnnl_pooling_avg_include_padding
 				      : dnnl_pooling_avg_exclude_padding;
-		md_plain(&src, x->ndim, x->dims);
-		md_plain(&dst, x->ndim, od);
+		src = *val_md(x, &src);
+		memcpy(dd, od, sizeof(int64_t) * (size_t)x->ndim);
+		dnnl_memory_desc_init_by_tag(&dst, x->ndim, dd, dnnl_f32,
+					     dnnl_format_tag_any);
 		for (int i = 0; i < g.r; i++) {
 			st[i] = g.s[i];
 			kk[i] = g.k[i];
@@ -706,6 +868,9 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 		if (s != CBD_OK)
 			return s;
 	}
+	s = nn_val_alloc_md(n, y, x->ndim, od, &c->dst_md, err);
+	if (s != CBD_OK)
+		return s;
 	void *bufs[2] = {x->data, y->data};
 	return dn_exec(nn, n, c, bufs, err);
 }
@@ -745,7 +910,8 @@ cbd_status nn_dnnl_batchnorm(cbd_nn *nn, nn_node *n, cbd_err *err)
 	}
 	if (x->ndim > 5)
 		return nn_fail(n, err, CBD_E_UNSUPPORTED, "rank %d", x->ndim);
-	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, x->dims, err);
+	data = *val_md(x, &data);
+	s = nn_val_alloc_md(n, y, x->ndim, x->dims, &data, err);
 	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
 	nk = dn_key(nn, n, key, NULL, 0);
@@ -756,7 +922,6 @@ cbd_status nn_dnnl_batchnorm(cbd_nn *nn, nn_node *n, cbd_err *err)
 		const dnnl_memory_desc_t *mds[6] = {&data, &ch, &ch,
 						    &ch,   &ch, &data};
 
-		md_plain(&data, x->ndim, x->dims);
 		md_plain(&ch, 1, x->dims + 1);
 		e = dnnl_batch_normalization_forward_desc_init(
 			&bd, dnnl_forward_inference, &data,
@@ -835,7 +1000,8 @@ cbd_status nn_dnnl_eltwise(cbd_nn *nn, nn_node *n, cbd_err *err)
 	default:
 		break;
 	}
-	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, x->dims, err);
+	md = *val_md(x, &md);
+	s = nn_val_alloc_md(n, y, x->ndim, x->dims, &md, err);
 	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
 	memcpy(&extra[0], &alpha, sizeof(float));
@@ -848,7 +1014,6 @@ cbd_status nn_dnnl_eltwise(cbd_nn *nn, nn_node *n, cbd_err *err)
 		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
 		const dnnl_memory_desc_t *mds[2] = {&md, &md};
 
-		md_plain(&md, x->ndim, x->dims);
 		e = dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference,
 						   alg, &md, alpha, beta);
 		if (e != dnnl_success)
@@ -939,6 +1104,47 @@ static cbd_status legacy_bcast(cbd_nn *nn, const nn_node *n, cbd_err *err)
 	return CBD_OK;
 }
 
+static dnnl_alg_kind_t binary_alg(cbd_op op)
+{
+	return op == CBD_OP_ADD   ? dnnl_binary_add
+	       : op == CBD_OP_SUB ? dnnl_binary_sub
+	       : op == CBD_OP_MUL ? dnnl_binary_mul
+				  : dnnl_binary_div;
+}
+
+/* Both operands in the same oneDNN layout (so of the same shape): the
+ * result keeps it. */
+static cbd_status binary_same_layout(cbd_nn *nn, nn_node *n, nn_val *a,
+				     nn_val *b, nn_val *y, cbd_err *err)
+{
+	int64_t key[DN_KEY_MAX];
+	dnnl_memory_desc_t md = *a->layout;
+	dnnl_binary_desc_t bd;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk;
+
+	s = nn_val_alloc_md(n, y, a->ndim, a->dims, &md, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[3] = {&md, &md, &md};
+
+		e = dnnl_binary_desc_init(&bd, binary_alg(n->op), &md, &md, &md);
+		if (e != dnnl_success)
+			return dn_status(n, e, "binary", err);
+		s = dn_create(nn, n, &bd, NULL, 3, ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[3] = {a->data, b->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
 cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
@@ -958,6 +1164,16 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	s = legacy_bcast(nn, n, err);
 	if (s != CBD_OK)
 		return s;
+	if (a->layout || b->layout) {
+		if (a->layout && b->layout && a->ndim == b->ndim &&
+		    dnnl_memory_desc_equal(a->layout, b->layout))
+			return binary_same_layout(nn, n, a, b, y, err);
+		s = nn_val_plain(nn, n, a, err);
+		if (s == CBD_OK)
+			s = nn_val_plain(nn, n, b, err);
+		if (s != CBD_OK)
+			return s;
+	}
 	if (a->dtype != CBD_DT_FLOAT32 || b->dtype != CBD_DT_FLOAT32)
 		return nn_binary_plain(nn, n, err);
 	if (!nn_broadcast(a->ndim, a->dims, b->ndim, b->dims, &r, od))

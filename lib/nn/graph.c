@@ -6,8 +6,9 @@
  *      the normalisation is folded into new constant weights and bias
  *      (w' = w*s/sqrt(v+eps), b' = (b-m)*s/sqrt(v+eps) + beta) and the BN
  *      node is skipped;
- *   2. Conv followed only by Relu: the Relu becomes a oneDNN eltwise
- *      post-op of the convolution and is skipped;
+ *   2. Conv followed only by Relu, or by Clip with constant bounds
+ *      (ReLU6): the activation becomes a oneDNN eltwise post-op of the
+ *      convolution and is skipped;
  *   3. the last consumer of every value is recorded so cbd_nn_run can free
  *      intermediate buffers as soon as they are dead.
  * Running copies the caller's inputs into their slots, checks them against
@@ -16,6 +17,7 @@
  */
 #include "nn.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +109,7 @@ void nn_pool_put(cbd_nn *nn, void *buf, size_t cap)
 
 static void val_drop(cbd_nn *nn, nn_val *v)
 {
+	nn_val_layout_clear(v);
 	nn_pool_put(nn, v->data, v->cap);
 	v->data = NULL;
 	v->nbytes = v->cap = 0;
@@ -129,6 +132,7 @@ cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
 				       "output %s: absurd dimensions", v->name);
 	}
 	nb = ne * cbd_dtype_size(dt);
+	nn_val_layout_clear(v);
 	if (v->is_const)
 		return nn_fail(n, err, CBD_E_INTERNAL,
 			       "writes constant %s", v->name);
@@ -243,6 +247,27 @@ static bool fold_bn(cbd_nn *nn, nn_node *c, nn_node *b)
 	return true;
 }
 
+/* Clip with constant bounds (attributes before opset 11, else constant
+ * scalar inputs or none). */
+static bool clip_bounds(const cbd_nn *nn, const nn_node *n, float *lo,
+			float *hi)
+{
+	*lo = nn_attr_float(n, "min", -FLT_MAX);
+	*hi = nn_attr_float(n, "max", FLT_MAX);
+	if (nn->opset < 11)
+		return true;
+	*lo = -INFINITY;
+	*hi = INFINITY;
+	for (int i = 1; i < n->n_in && i < 3; i++) {
+		if (n->in[i] < 0)
+			continue;
+		if (!const_float(nn, n->in[i], 1))
+			return false;
+		*(i == 1 ? lo : hi) = *(const float *)nn->vals[n->in[i]].data;
+	}
+	return true;
+}
+
 static void plan(cbd_nn *nn)
 {
 	for (int i = 0; i < nn->n_nodes; i++) {
@@ -260,13 +285,19 @@ static void plan(cbd_nn *nn)
 		v = c->out[0];
 		if (nn->vals[v].is_output)
 			continue;
-		if (consumers(nn, v, &only) == 1 &&
-		    nn->nodes[only].op == CBD_OP_RELU &&
-		    nn->nodes[only].n_out == 1) {
-			c->fuse_relu = true;
-			c->out[0] = nn->nodes[only].out[0];
-			nn->nodes[only].skip = true;
-		}
+		if (consumers(nn, v, &only) != 1 || nn->nodes[only].in[0] != v ||
+		    nn->nodes[only].n_out != 1)
+			continue;
+		if (nn->nodes[only].op == CBD_OP_RELU)
+			c->post = NN_POST_RELU;
+		else if (nn->nodes[only].op == CBD_OP_CLIP &&
+			 clip_bounds(nn, &nn->nodes[only], &c->post_lo,
+				     &c->post_hi))
+			c->post = NN_POST_CLIP;
+		else
+			continue;
+		c->out[0] = nn->nodes[only].out[0];
+		nn->nodes[only].skip = true;
 	}
 	for (int k = 0; k < nn->n_vals; k++)
 		nn->vals[k].last_use = -1;
@@ -344,8 +375,10 @@ void cbd_nn_free(cbd_nn *nn)
 	for (int i = 0; i < nn->n_nodes; i++)
 		if (nn->nodes[i].state && nn->nodes[i].state_free)
 			nn->nodes[i].state_free(nn->nodes[i].state);
-	for (int k = 0; k < nn->n_vals; k++)
+	for (int k = 0; k < nn->n_vals; k++) {
 		free(nn->vals[k].data);
+		nn_val_dnnl_free(&nn->vals[k]);
+	}
 	for (int i = 0; i < nn->pool_n; i++)
 		free(nn->pool[i]);
 	free(nn->pool);
@@ -443,12 +476,17 @@ static cbd_status get_outputs(cbd_nn *nn, cbd_tensor **outputs, int n_out,
 			      cbd_err *err)
 {
 	for (int i = 0; i < n_out; i++) {
-		const nn_val *v = &nn->vals[nn->out_idx[i]];
+		nn_val *v = &nn->vals[nn->out_idx[i]];
+		nn_node fake = {.nn = nn, .name = "output",
+				.op = CBD_OP_IDENTITY};
 		cbd_status s;
 
 		if (!v->data)
 			return cbd_err_set(err, CBD_E_INTERNAL,
 					   "output %s not computed", v->name);
+		s = nn_val_plain(nn, &fake, v, err);
+		if (s != CBD_OK)
+			return s;
 		s = cbd_tensor_new(v->dtype, v->ndim, v->dims, &outputs[i],
 				   err);
 		if (s != CBD_OK)

@@ -33,6 +33,8 @@
 #include "../util/util.h"
 #include "onnx.pb-c.h"
 
+#include <oneapi/dnnl/dnnl_types.h>
+
 #include <stdbool.h>
 
 #define NN_MAX_IO 8          /* inputs or outputs of one node */
@@ -83,6 +85,9 @@ typedef struct nn_val {
 	void *data;               /* owned; NULL when not computed */
 	size_t nbytes;
 	size_t cap;               /* allocated bytes of data (pool buffers) */
+	dnnl_memory_desc_t *layout; /* NULL: plain C order; else the oneDNN
+				     * layout data is in (float32) */
+	void *to_plain;           /* cached reorder to plain (dnnl_ops.c) */
 	bool is_const;            /* initializer or Constant output */
 	bool is_input;            /* graph input */
 	bool is_output;           /* graph output: kept after the run */
@@ -93,6 +98,8 @@ typedef struct nn_val {
 struct nn_node;
 typedef void (*nn_state_free_fn)(void *state);
 
+enum { NN_POST_NONE, NN_POST_RELU, NN_POST_CLIP };
+
 typedef struct nn_node {
 	struct cbd_nn *nn;        /* owner (for its buffer pool) */
 	cbd_op op;
@@ -102,7 +109,8 @@ typedef struct nn_node {
 	int in[NN_MAX_IO];        /* value index, -1 = optional input absent */
 	int out[NN_MAX_IO];
 	bool skip;                /* folded into another node */
-	bool fuse_relu;           /* Conv: apply Relu as a post-op */
+	int post;                 /* Conv: fused activation, NN_POST_* */
+	float post_lo, post_hi;   /* NN_POST_CLIP bounds */
 	void *state;              /* kernel cache (oneDNN primitive) */
 	nn_state_free_fn state_free;
 } nn_node;
@@ -172,6 +180,20 @@ cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
 cbd_dtype nn_dtype_from_onnx(int32_t t);
 
 /* dnnl_ops.c */
+/* Layouts: a value computed by a oneDNN kernel may stay in the blocked
+ * layout that kernel chose (v->layout); kernels that understand layouts
+ * (Conv, eltwise, pooling, BatchNormalization, same-shape binary) consume
+ * it directly, everything else gets the value converted to plain first
+ * (nn_op_run), and so do graph outputs. */
+bool nn_op_takes_layout(cbd_op op);
+cbd_status nn_val_plain(cbd_nn *nn, const nn_node *n, nn_val *v,
+			cbd_err *err);
+/* Allocate v in layout md (size from oneDNN; plain if md is plain). */
+cbd_status nn_val_alloc_md(const nn_node *n, nn_val *v, int ndim,
+			   const int64_t *dims, const dnnl_memory_desc_t *md,
+			   cbd_err *err);
+void nn_val_layout_clear(nn_val *v);
+void nn_val_dnnl_free(nn_val *v);
 cbd_status nn_dnnl_init(cbd_nn *nn, cbd_err *err);
 void nn_dnnl_fini(cbd_nn *nn);
 void nn_dnnl_set_threads(cbd_nn *nn);

@@ -171,6 +171,14 @@ bool nn_attr_str_is(const nn_node *n, const char *name, const char *s)
 
 cbd_status nn_op_run(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
+	if (!nn_op_takes_layout(n->op))
+		for (int i = 0; i < n->n_in; i++) {
+			nn_val *v = nn_in(nn, n, i);
+			cbd_status s = v ? nn_val_plain(nn, n, v, err) : CBD_OK;
+
+			if (s != CBD_OK)
+				return s;
+		}
 	switch (n->op) {
 	case CBD_OP_CONV:
 		return nn_dnnl_conv(nn, n, err);
