@@ -2,6 +2,7 @@
  * graph.c — the public cbd_nn_* API: load, plan (fusions, lifetimes), run.
  *
  * Planning happens once at load:
+ *   0. Constant nodes are evaluated and become constants;
  *   1. Conv followed only by BatchNormalization with constant parameters:
  *      the normalisation is folded into new constant weights and bias
  *      (w' = w*s/sqrt(v+eps), b' = (b-m)*s/sqrt(v+eps) + beta) and the BN
@@ -268,8 +269,26 @@ static bool clip_bounds(const cbd_nn *nn, const nn_node *n, float *lo,
 	return true;
 }
 
+/* Evaluate Constant nodes once: their outputs become constants, so the
+ * fusions below can see e.g. Clip bounds given by Constant nodes. */
+static void fold_constants(cbd_nn *nn)
+{
+	for (int i = 0; i < nn->n_nodes; i++) {
+		nn_node *n = &nn->nodes[i];
+		cbd_err e = {0};
+		nn_val *v = nn_out(nn, n, 0);
+
+		if (n->op != CBD_OP_CONSTANT || !v || n->n_out != 1 ||
+		    v->is_output || nn_op_run(nn, n, &e) != CBD_OK)
+			continue;
+		v->is_const = true;
+		n->skip = true;
+	}
+}
+
 static void plan(cbd_nn *nn)
 {
+	fold_constants(nn);
 	for (int i = 0; i < nn->n_nodes; i++) {
 		nn_node *c = &nn->nodes[i];
 		int only = -1, v = c->out[0];
