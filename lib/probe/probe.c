@@ -116,7 +116,11 @@ struct probe_item *probe_next(struct probe *p, double now, double *wake)
 {
 	struct probe_item *best = NULL;
 
-	for (size_t i = 0; i < p->n_items; i++) {
+	/* items before the cursor are all recorded: start there, so a long
+	 * probe costs O(items in flight or waiting) per call, not O(n) */
+	while (p->cursor < p->n_items && p->items[p->cursor].state == 2)
+		p->cursor++;
+	for (size_t i = p->cursor; i < p->n_items; i++) {
 		struct probe_item *it = &p->items[i];
 
 		if (it->state != 0)

@@ -42,7 +42,8 @@ struct probe {
 	int64_t dims[CBD_MAX_DIMS];
 	int num_classes;
 	cbd_tw *tw;
-	size_t answered, failed, retries, done, todo;
+	size_t answered, failed, retries, done;
+	size_t cursor;             /* every item before it is recorded */
 	double t0, next_send, last_progress;
 	cbd_status fatal;          /* an I/O error writing the transcript */
 	cbd_err *err;
