@@ -119,3 +119,24 @@ setup() {
 	run cbd-report --triggers triggers.json report.json -o x.pdf
 	[ "$status" -eq 64 ]
 }
+
+@test "reports validate against formats/report.schema.json" {
+	"$SIM" transcript "$D" watermark wm.jsonl
+	cbd-attribute -q -t wm-triggers.json -w -o wm.json wm.jsonl
+	cbd-attribute -q -t triggers.json -k keyring.json --full-table \
+		-o full.json u11.jsonl
+	for r in report.json none.json wm.json full.json; do
+		/usr/bin/python3 - "$CBD_TOP/formats/report.schema.json" "$r" <<'PYEOF'
+import json, sys
+import jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft202012Validator.check_schema(schema)
+jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
+PYEOF
+	done
+	# and a broken one does not
+	jq '.verdict.outcome = "guilty"' report.json >broken.json
+	! /usr/bin/python3 -c 'import json, sys, jsonschema
+jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))' \
+		"$CBD_TOP/formats/report.schema.json" broken.json 2>/dev/null
+}
