@@ -18,6 +18,7 @@ setup_file() {
 	PORT=$(cat port)
 	# the reference: every sample straight to cbd-serve
 	cbd-probe -q -c 4 -m mnist --samples s300.npy -o ref.jsonl "http://127.0.0.1:$PORT"
+	$PY "$CBD_TOP/tests/helpers/check_transcript.py" ref.jsonl >ref.sum
 }
 
 teardown_file() {
@@ -65,7 +66,6 @@ verify() { # cbd-verify checks the chain too; a changed label breaks it
 }
 
 @test "bare model over OIP: every sample answered, accuracy of the real model, chain verifies" {
-	$CHECK "$D/ref.jsonl" >"$D/ref.sum"
 	[ "$(field "$D/ref.sum" 'j["queries"], j["distinct"], j["answered"], j["complete"]')" = "300 300 300 True" ]
 	[ "$(field "$D/ref.sum" 'j["header"]["backend"], j["header"]["model"], j["header"]["datatype"]')" = "oip mnist FP32" ]
 	# the transcript names the exact NPY bytes it sent
@@ -89,7 +89,7 @@ PYEOF
 	[ "$(same_labels u8.sum)" = 20 ]
 }
 
-@test "fault injection: 500, 429 + Retry-After, hang, closed connection, garbage, 503, foreign redirect" {
+@test "fault injection: 500, 429 + Retry-After, hang, closed connection, garbage, 503, redirects" {
 	$PEER fault "$URL" mnist fport 3 &
 	PIDS="$!"
 	for _ in $(seq 200); do [ -s fport ] && break; sleep 0.05; done
@@ -114,6 +114,9 @@ import sys
 t = [float(l.split()[2]) for l in open(sys.argv[1]) if l.startswith("s1 ")]
 assert len(t) == 2 and t[1] - t[0] >= 0.95, t
 PYEOF
+	# a same-origin redirect was followed within one attempt
+	[ "$(field f.sum "j['attempts']['s7'], 's7' in j['errors']")" = "1 False" ]
+	[ "$(grep -c '^s7 ' fport.log)" = 2 ]
 	# the hang was cut by the timeout and retried
 	[ "$(grep -c '^s2 ' fport.log)" = 2 ]
 	verify f.jsonl

@@ -12,6 +12,7 @@ they never make up scores.
         s2  hangs HANG_S once, then OK s3  closes the connection once
         s4  always garbage JSON        s5  503 once, then OK
         s6  307 to another host once   (never followed)
+        s7  307 to this same URL once  (followed with --follow-redirects)
       It logs "id attempt" lines to PORTFILE.log.
   probe_peer.py oip UPSTREAM MODEL PORTFILE
       A plain OIP forwarder (no faults).  With PEER_CERT/PEER_KEY in the
@@ -116,6 +117,10 @@ class Handler(BaseHTTPRequestHandler):
         if rid == "s6" and k == 1:
             return self.send(307, {"error": "moved"},
                              [("Location", "http://127.0.0.2:1/elsewhere")])
+        if rid == "s7" and k == 1:
+            host, port = self.server.server_address
+            return self.send(307, {"error": "moved"}, [(
+                "Location", f"http://{host}:{port}{self.path}?moved=1")])
         out = upstream_infer(self.server.upstream, self.server.model,
                              req["inputs"])
         self.send(200, {"model_name": self.server.model, "id": rid,
