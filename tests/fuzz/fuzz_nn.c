@@ -3,7 +3,7 @@
  * protobuf decoding, graph building, shape inference, oneDNN planning).
  *
  * An accepted model is run once on zero inputs (dynamic dimensions set to
- * 1, inputs past 1 M elements skipped) so that what the loader let through
+ * 1; inputs of unknown rank, ndim -1, or past 1 M elements skipped) so that what the loader let through
  * is something the executor can handle.
  */
 #include "fuzz.h"
@@ -25,8 +25,10 @@ static void nn_run_zero(cbd_nn *nn)
 		const cbd_nn_io *io = cbd_nn_input(nn, i);
 		int64_t dims[CBD_MAX_DIMS], total = 1;
 
-		if (!io || io->ndim < 0 || io->ndim > CBD_MAX_DIMS)
+		if (!io || io->ndim < -1 || io->ndim > CBD_MAX_DIMS)
 			fuzz_fail("bad input description");
+		if (io->ndim == -1)
+			goto out;   /* unknown rank: nothing to feed it */
 		for (int d = 0; d < io->ndim; d++) {
 			dims[d] = io->dims[d] < 0 ? 1 : io->dims[d];
 			total *= dims[d] ? dims[d] : 1;

@@ -136,7 +136,7 @@ static void test_transcript(void **state)
 static void test_report(void **state)
 {
 	(void)state;
-	replay("report", fuzz_target_report, 0);
+	replay("report", fuzz_target_report, 1);
 }
 
 static void test_nn(void **state)
