@@ -1,8 +1,9 @@
 #!/bin/sh
 # bench-nn.sh — the ONNX engine against ONNX Runtime, in one run.
 #
-# For the bundled MNIST CNN and a full-size ResNet-18 (random weights,
-# `make bench-models` writes it to models/bench/, git-ignored) it measures
+# For the bundled MNIST CNN and full-size ResNet-18 and MobileNetV2 (random
+# weights; `make bench-models` writes them to models/bench/, git-ignored) it
+# measures
 #   latency     batch 1, best of several runs, ms per inference
 #   throughput  batch 32, best of a few runs, samples per second
 # with 1 and 2 threads, for libcbd (build/tests/onnx_conformance --bench)
@@ -61,7 +62,8 @@ JS
 # model input chw iters1 iters32
 set -- "mnist-cnn|$top/models/mnist-cnn.onnx|$top/models/mnist-heldout-images.npy|1 28 28|50|20"
 [ -f "$top/models/bench/resnet18.onnx" ] &&
-	set -- "$@" "resnet18|$top/models/bench/resnet18.onnx|$top/models/bench/resnet18-input.npy|3 224 224|10|3"
+	set -- "$@" "resnet18|$top/models/bench/resnet18.onnx|$top/models/bench/resnet18-input.npy|3 224 224|10|3" \
+		"mobilenetv2|$top/models/bench/mobilenetv2.onnx|$top/models/bench/mobilenetv2-input.npy|3 224 224|10|3"
 
 out="$tmp/table.md"
 {
