@@ -131,6 +131,16 @@ static void summary(const cbd_attr_result *r, const char *sign_id)
 	fputc('\n', stderr);
 }
 
+/* Progress on a terminal: users scored so far, overwritten in place. */
+static void progress(void *ud, size_t done, size_t total)
+{
+	(void)ud;
+	fprintf(stderr, "\r%s: scored %zu of %zu users (%.0f%%)", T.name,
+		done, total, total ? 100.0 * done / total : 100.0);
+	if (done >= total)
+		fprintf(stderr, "\r\033[K");
+}
+
 struct inputs {
 	cbd_triggerset *ts;
 	cbd_keyring *kr;
@@ -298,6 +308,8 @@ int main(int argc, char **argv)
 	o.full_table = tool_has(&T, "full-table");
 	o.top = (size_t)tool_get_long(&T, "top", CBD_REPORT_TOP, 1, 1000000);
 	o.threads = (int)tool_get_long(&T, "threads", 0, 1, 64);
+	if (!tool_has(&T, "quiet") && isatty(2))
+		o.progress = progress;
 	s = load_all(&in, &err);
 	if (s == CBD_OK)
 		s = cbd_attribution_run(in.a, in.kr, &o, &err);

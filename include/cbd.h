@@ -763,6 +763,11 @@ typedef struct cbd_attribute_opts {
 	int threads;              /* 0 = CBD_THREADS env, else online CPUs */
 	int full_table;           /* keep a row for every user */
 	size_t top;               /* rows beyond the significant; 0 = 20 */
+	/* Progress (users scored so far), called from one scoring thread
+	 * about every 0.25 s and once at the end (done == total from the
+	 * calling thread); NULL = none. */
+	void (*progress)(void *ud, size_t done, size_t total);
+	void *progress_ud;
 } cbd_attribute_opts;
 
 /* Start an attribution over ts (borrowed until _free). */

@@ -22,6 +22,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -200,16 +201,40 @@ static const char *src_id(const struct user_src *u, size_t i)
 struct job {
 	const struct user_src *src;
 	const struct cbd_label_plan *plan;
+	const cbd_attribute_opts *o;
+	atomic_size_t *done;      /* users scored by all threads */
+	int reporter;             /* this thread calls o->progress */
 	size_t from, to;
 	uint16_t *s;
 	cbd_status st;
 	cbd_err err;
 };
 
+static double now_s(void);
+
+/* Every 4096 users (and at the end): add to the shared count; the
+ * reporting thread calls the progress callback at most 4 times a second. */
+static void tick(struct job *j, size_t *pending, int last_user,
+		 double *last)
+{
+	size_t d;
+
+	if (++*pending < 4096 && !last_user)
+		return;
+	d = atomic_fetch_add(j->done, *pending) + *pending;
+	*pending = 0;
+	if (j->reporter && j->o->progress && now_s() - *last >= 0.25) {
+		*last = now_s();
+		j->o->progress(j->o->progress_ud, d, j->src->n);
+	}
+}
+
 static void *score_range(void *arg)
 {
 	struct job *j = arg;
 	struct cbd_hmac_fast *h = NULL;
+	double last = now_s();
+	size_t pending = 0;
 
 	j->st = cbd_hmac_fast_new(&h, &j->err);
 	if (j->st != CBD_OK)
@@ -222,6 +247,7 @@ static void *score_range(void *arg)
 		if (j->st != CBD_OK)
 			break;
 		j->s[u] = (uint16_t)m;
+		tick(j, &pending, u + 1 == j->to, &last);
 	}
 	cbd_hmac_fast_free(h);
 	return NULL;
@@ -256,9 +282,13 @@ static cbd_status score_all(const struct user_src *src,
 	int started = 0;
 	cbd_status st = CBD_OK;
 
+	atomic_size_t done;
+
+	atomic_init(&done, 0);
 	for (int t = 0; t < nt; t++) {
-		jobs[t] = (struct job){src, plan, src->n * t / nt,
-				       src->n * (t + 1) / nt, s, CBD_OK, {0}};
+		jobs[t] = (struct job){src, plan, o, &done, t == 0,
+				       src->n * t / nt, src->n * (t + 1) / nt,
+				       s, CBD_OK, {0}};
 	}
 	for (int t = 1; t < nt; t++) {
 		if (pthread_create(&th[t], NULL, score_range, &jobs[t]) != 0)
@@ -271,6 +301,8 @@ static cbd_status score_all(const struct user_src *src,
 		score_range(&jobs[t]);
 	for (int t = 1; t <= started; t++)
 		pthread_join(th[t], NULL);
+	if (o->progress)
+		o->progress(o->progress_ud, atomic_load(&done), src->n);
 	for (int t = 0; t < nt; t++) {
 		if (jobs[t].st != CBD_OK && st == CBD_OK) {
 			st = jobs[t].st;

@@ -371,6 +371,69 @@ static void test_report_signed_and_canonical(void **state)
 	cbd_key_free(pub);
 }
 
+static void count_progress(void *ud, size_t done, size_t total)
+{
+	size_t *last = ud;
+
+	assert_true(done <= total);
+	assert_true(done >= last[0]);
+	last[0] = done;
+	last[1]++;
+}
+
+/* Plain arrays of secrets, several threads, progress to the end; the
+ * table does not depend on the thread count. */
+static void test_secrets_threads_progress(void **state)
+{
+	enum { NU = 20000 };
+	static uint8_t sec[NU][CBD_TRACE_SECRET_LEN];
+	static char idbuf[NU][16];
+	static const char *ids[NU];
+	size_t seen[2] = {0, 0};
+	const cbd_attr_result *r1, *r4;
+	cbd_attribution *a1 = NULL, *a4 = NULL;
+	cbd_attribute_opts o = {0};
+	cbd_err e = {0};
+
+	(void)state;
+	RAND_bytes(&sec[0][0], sizeof(sec));
+	for (int u = 0; u < NU; u++) {
+		snprintf(idbuf[u], sizeof(idbuf[u]), "s%05d", u);
+		ids[u] = idbuf[u];
+	}
+	assert_int_equal(cbd_attribution_new(S.ts, &a1, &e), CBD_OK);
+	assert_int_equal(cbd_attribution_new(S.ts, &a4, &e), CBD_OK);
+	for (size_t j = 0; j < TRIG; j++) {
+		int l = cbd_attribution_label(a1, sec[12345], j);
+
+		cbd_attribution_answer(a1, j, l, &e);
+		cbd_attribution_answer(a4, j, l, &e);
+	}
+	o.threads = 1;
+	assert_int_equal(cbd_attribution_run_secrets(a1, ids,
+		(const uint8_t(*)[CBD_TRACE_SECRET_LEN])sec, NU, &o, &e), CBD_OK);
+	o.threads = 4;
+	o.progress = count_progress;
+	o.progress_ud = seen;
+	assert_int_equal(cbd_attribution_run_secrets(a4, ids,
+		(const uint8_t(*)[CBD_TRACE_SECRET_LEN])sec, NU, &o, &e), CBD_OK);
+	assert_int_equal(seen[0], NU);
+	assert_true(seen[1] >= 1);
+	r1 = cbd_attribution_result(a1);
+	r4 = cbd_attribution_result(a4);
+	assert_int_equal(r1->n_significant, 1);
+	assert_string_equal(r1->rows[0].id, "s12345");
+	assert_int_equal(r1->n_rows, r4->n_rows);
+	for (size_t i = 0; i < r1->n_rows; i++) {
+		assert_string_equal(r1->rows[i].id, r4->rows[i].id);
+		assert_int_equal(r1->rows[i].matches, r4->rows[i].matches);
+	}
+	assert_memory_equal(r1->histogram, r4->histogram,
+			    (TRIG + 1) * sizeof(uint64_t));
+	cbd_attribution_free(a1);
+	cbd_attribution_free(a4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_watermark),
 		cmocka_unit_test(test_failures_counted_not_scored),
 		cmocka_unit_test(test_report_signed_and_canonical),
+		cmocka_unit_test(test_secrets_threads_progress),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
