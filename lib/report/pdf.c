@@ -257,110 +257,120 @@ static void hline(cairo_t *cr, double x0, double x1, double y, unsigned c,
 	text_at(cr, x1 - text_w(cr, label), y - 3, label);
 }
 
-/* Bars: the report's user rows (and the watermark), height = matches. */
+/* The chart's geometry: plot area, one slot per bar. */
+struct plot {
+	double x0, x1, y0, h, bw, T;
+	int n;                    /* bars, the watermark's first */
+	int wm;                   /* a watermark bar is drawn */
+};
+
+static void plot_grid(cairo_t *cr, const struct plot *g)
+{
+	char s[32];
+
+	font(cr, FONT, 7.5, 0);
+	for (int k = 0; k <= 4; k++) {
+		double y = g->y0 - g->h * k / 4;
+
+		rgb(cr, 0x667085);
+		snprintf(s, sizeof(s), "%.0f", g->T * k / 4);
+		text_at(cr, g->x0 - 6 - text_w(cr, s), y + 3, s);
+		rgb(cr, 0xe4e7ec);
+		cairo_set_line_width(cr, 0.5);
+		cairo_move_to(cr, g->x0, y);
+		cairo_line_to(cr, g->x1, y);
+		cairo_stroke(cr);
+	}
+}
+
+/* Bar i with its label below, rotated. */
+static void plot_bar(cairo_t *cr, const struct plot *g, int i, double m,
+		     unsigned colour, const char *label)
+{
+	double bh = g->h * m / g->T, x = g->x0 + g->bw * i;
+	char s[32];
+
+	rgb(cr, colour);
+	cairo_rectangle(cr, x + g->bw * 0.15, g->y0 - bh, g->bw * 0.7, bh);
+	cairo_fill(cr);
+	rgb(cr, 0x333333);
+	font(cr, FONT, 7, 0);
+	cairo_save(cr);
+	cairo_move_to(cr, x + g->bw * 0.5 - 2, g->y0 + 6);
+	cairo_rotate(cr, M_PI / 3);
+	snprintf(s, sizeof(s), "%.24s", label);
+	cairo_show_text(cr, s);
+	cairo_restore(cr);
+}
+
+static void plot_lines(cairo_t *cr, const struct plot *g, double K,
+		       double thr)
+{
+	char s[96];
+
+	rgb(cr, 0x333333);
+	cairo_set_line_width(cr, 0.8);
+	cairo_move_to(cr, g->x0, g->y0 - g->h - 4);
+	cairo_line_to(cr, g->x0, g->y0);
+	cairo_line_to(cr, g->x1, g->y0);
+	cairo_stroke(cr);
+	if (thr <= g->T) {
+		snprintf(s, sizeof(s), "significance threshold: %.0f matches",
+			 thr);
+		hline(cr, g->x0, g->x1, g->y0 - g->h * thr / g->T, 0xc0392b, s);
+	}
+	snprintf(s, sizeof(s), "chance: T/K = %.1f", g->T / K);
+	hline(cr, g->x0, g->x1, g->y0 - g->h / K, 0x667085, s);
+}
+
+/* Bars: the report's user rows (and the watermark), height = matches;
+ * the threshold (smallest significant s) and chance as lines. */
 static void chart(struct pdf *p)
 {
 	cairo_t *cr = p->cr;
-	const cJSON *users = jget(p->j, "users"), *u, *wm = jget(p->j,
-								 "watermark");
-	double T = jnum(p->j, "parameters.answered", 0);
-	double K = jnum(p->j, "parameters.num_classes", 2);
-	double thr = jnum(p->j, "parameters.threshold", 0);
-	double x0 = MARGIN + 30, x1 = PAGE_W - MARGIN, h = 150, y0, bw;
-	int n = 0, max = 30, i = 0;
+	const cJSON *users = jget(p->j, "users"), *u;
+	const cJSON *wm = jget(p->j, "watermark");
+	double N = jnum(p->j, "parameters.users_tested", 0);
+	struct plot g = {MARGIN + 30, PAGE_W - MARGIN, 0, 150, 0, 1, 0, 0};
+	int i = 0, max = 30;
 	char s[200];
 
 	section(p, "Matches per user");
-	cJSON_ArrayForEach(u, users) n++;
-	if (n > max)
-		n = max;
-	n += cJSON_IsObject(wm);
-	y0 = p->y + h;   /* baseline */
-	if (T < 1)
-		T = 1;
+	g.T = jnum(p->j, "parameters.answered", 0);
+	if (g.T < 1)
+		g.T = 1;
+	cJSON_ArrayForEach(u, users) g.n++;
+	g.n = g.n > max ? max : g.n;
+	g.wm = cJSON_IsObject(wm);
+	g.n += g.wm;
+	g.y0 = p->y + g.h;
+	g.bw = g.n ? (g.x1 - g.x0) / g.n : 0;
+	if (g.bw > 42)
+		g.bw = 42;   /* a few bars stay bars, not blocks */
+	plot_grid(cr, &g);
+	if (g.wm)
+		plot_bar(cr, &g, i++, jnum(wm, "matches", 0),
+			 cJSON_IsTrue(jget(wm, "significant")) ? 0x1f3a5f
+							       : 0x9aa8bd,
+			 "owner");
+	cJSON_ArrayForEach(u, users) {
+		if (i >= g.n)
+			break;
+		plot_bar(cr, &g, i++, jnum(u, "matches", 0),
+			 cJSON_IsTrue(jget(u, "significant")) ? 0xc0392b
+							      : 0xa0a7b4,
+			 jstr(u, "id", ""));
+	}
+	plot_lines(cr, &g, jnum(p->j, "parameters.num_classes", 2),
+		   jnum(p->j, "parameters.threshold", 0));
+	p->y = g.y0 + 52;
 	font(cr, FONT, 7.5, 0);
 	rgb(cr, 0x667085);
-	for (int k = 0; k <= 4; k++) {
-		double v = T * k / 4, y = y0 - h * k / 4;
-
-		snprintf(s, sizeof(s), "%.0f", v);
-		text_at(cr, x0 - 6 - text_w(cr, s), y + 3, s);
-		rgb(cr, 0xe4e7ec);
-		cairo_set_line_width(cr, 0.5);
-		cairo_move_to(cr, x0, y);
-		cairo_line_to(cr, x1, y);
-		cairo_stroke(cr);
-		rgb(cr, 0x667085);
-	}
-	bw = n ? (x1 - x0) / n : 0;
-	if (bw > 42)
-		bw = 42;   /* a few bars stay bars, not blocks */
-	if (cJSON_IsObject(wm)) {
-		double m = jnum(wm, "matches", 0), bh = h * m / T;
-
-		rgb(cr, cJSON_IsTrue(jget(wm, "significant")) ? 0x1f3a5f
-							      : 0x9aa8bd);
-		cairo_rectangle(cr, x0 + bw * 0.15, y0 - bh, bw * 0.7, bh);
-		cairo_fill(cr);
-		i = 1;
-	}
-	cJSON_ArrayForEach(u, users) {
-		double m = jnum(u, "matches", 0), bh = h * m / T;
-		double x = x0 + bw * i;
-
-		if (i >= n)
-			break;
-		rgb(cr, cJSON_IsTrue(jget(u, "significant")) ? 0xc0392b
-							     : 0xa0a7b4);
-		cairo_rectangle(cr, x + bw * 0.15, y0 - bh, bw * 0.7, bh);
-		cairo_fill(cr);
-		i++;
-	}
-	/* labels under the bars, rotated */
-	i = 0;
-	rgb(cr, 0x333333);
-	font(cr, FONT, 7, 0);
-	if (cJSON_IsObject(wm)) {
-		cairo_save(cr);
-		cairo_move_to(cr, x0 + bw * 0.5 + 2, y0 + 6);
-		cairo_rotate(cr, M_PI / 3);
-		cairo_show_text(cr, "owner");
-		cairo_restore(cr);
-		i = 1;
-	}
-	cJSON_ArrayForEach(u, users) {
-		if (i >= n)
-			break;
-		cairo_save(cr);
-		cairo_move_to(cr, x0 + bw * (i + 0.5) - 2, y0 + 6);
-		cairo_rotate(cr, M_PI / 3);
-		snprintf(s, sizeof(s), "%.24s", jstr(u, "id", ""));
-		cairo_show_text(cr, s);
-		cairo_restore(cr);
-		i++;
-	}
-	rgb(cr, 0x333333);
-	cairo_set_line_width(cr, 0.8);
-	cairo_move_to(cr, x0, y0 - h - 4);
-	cairo_line_to(cr, x0, y0);
-	cairo_line_to(cr, x1, y0);
-	cairo_stroke(cr);
-	if (thr <= T) {
-		snprintf(s, sizeof(s), "significance threshold: %.0f matches",
-			 thr);
-		hline(cr, x0, x1, y0 - h * thr / T, 0xc0392b, s);
-	}
-	snprintf(s, sizeof(s), "chance: T/K = %.1f", T / K);
-	hline(cr, x0, x1, y0 - h * (T / K) / T, 0x667085, s);
-	p->y = y0 + 52;
-	font(cr, FONT, 7.5, 0);
-	rgb(cr, 0x667085);
-	if (jnum(p->j, "parameters.users_tested", 0) > 0)
+	if (N > 0)
 		snprintf(s, sizeof(s), "Shown: %d of %.0f users (the "
 			 "significant ones and the highest scores).  Red: "
 			 "significant after Bonferroni adjustment.",
-			 n - cJSON_IsObject(wm),
-			 jnum(p->j, "parameters.users_tested", 0));
+			 g.n - g.wm, N);
 	else
 		snprintf(s, sizeof(s), "Watermark test only: matches with the "
 			 "owner's labels (dark blue: significant).");
