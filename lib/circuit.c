@@ -180,21 +180,6 @@ cbd_status cbd_circuit_tag(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 
 /* ---- quantiser ----------------------------------------------------- */
 
-uint8_t cbd_quantize1(float x, float s, float z)
-{
-	float v = x * s;   /* two float32 roundings, no fused multiply-add */
-
-	v = v + z;
-	if (isnan(v))
-		return 0;
-	v = nearbyintf(v); /* default mode: round half to even */
-	if (v <= 0.0f)
-		return 0;
-	if (v >= 255.0f)
-		return 255;
-	return (uint8_t)v;
-}
-
 static float dequantize1(uint8_t q, float s, float z)
 {
 	float v = (float)q - z;
@@ -489,25 +474,19 @@ cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 				   uint16_t payload,
 				   uint8_t m[CBD_MSG_LEN], cbd_err *err)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int hl = 0;
+	uint8_t stack[4096], *qc = n <= sizeof(stack) ? stack : NULL;
 	uint8_t *p = m;
-	size_t prev = 0;
-	int ok;
+	cbd_status s;
 
-	if (!md)
-		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
-	/* SHA-256 of q with the carrier LSBs cleared, streamed over the
-	 * runs between the (sorted) carrier positions. */
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	for (int i = 0; ok && i < CBD_CARRIER_BITS; i++) {
-		uint8_t b = q[sorted[i]] & 0xfe;
-
-		ok = EVP_DigestUpdate(md, q + prev, sorted[i] - prev) &&
-		     EVP_DigestUpdate(md, &b, 1);
-		prev = (size_t)sorted[i] + 1;
+	/* q' = q with the carrier LSBs cleared, hashed in one go */
+	if (!qc) {
+		qc = cbd_xmalloc(n, err);
+		if (!qc)
+			return CBD_E_NOMEM;
 	}
-	ok = ok && EVP_DigestUpdate(md, q + prev, n - prev);
+	memcpy(qc, q, n);
+	for (int i = 0; i < CBD_CARRIER_BITS; i++)
+		qc[sorted[i]] &= 0xfe;
 	memcpy(p, msg_prefix, sizeof(msg_prefix));
 	p += sizeof(msg_prefix);
 	memcpy(p, id, CBD_CIRCUIT_ID_LEN);
@@ -515,11 +494,10 @@ cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 	*p++ = (uint8_t)key_index;
 	*p++ = (uint8_t)(payload >> 8);
 	*p++ = (uint8_t)payload;
-	ok = ok && EVP_DigestFinal_ex(md, p, &hl) && hl == CBD_SHA256_LEN;
-	EVP_MD_CTX_free(md);
-	if (!ok)
-		return cbd_err_set(err, CBD_E_CRYPTO, "SHA-256 failed");
-	return CBD_OK;
+	s = cbd_sha256(qc, n, p, err);
+	if (qc != stack)
+		free(qc);
+	return s;
 }
 
 cbd_status cbd_circuit_message(const cbd_circuit *c, const uint8_t *q,

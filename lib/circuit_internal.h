@@ -11,6 +11,8 @@
 
 #include "util/util.h"
 
+#include <math.h>
+
 #define CBD_CARRIER_BITS 552               /* L */
 #define CBD_CARRIER_BYTES (CBD_CARRIER_BITS / 8)
 #define CBD_TAG_BITS 16
@@ -65,7 +67,21 @@ cbd_status cbd_circuit_tag(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 
 /* Quantise one element with scale s and zero z (the rule of
  * formats/circuit.md, "Quantiser"). */
-uint8_t cbd_quantize1(float x, float s, float z);
+static inline uint8_t cbd_quantize1(float x, float s, float z)
+{
+	float v = x * s;   /* two float32 roundings, no fused multiply-add */
+
+	v = v + z;
+	if (!(v > 0.0f))   /* NaN, -inf, negatives, zero */
+		return 0;
+	if (v >= 255.0f)
+		return 255;
+	/* 0 < v < 255: adding and removing 2^23 rounds to an integer, ties
+	 * to even (default rounding mode), exactly like nearbyintf(v); the
+	 * results that round to 0 or 255 are right too. */
+	v = (v + 0x1p23f) - 0x1p23f;
+	return (uint8_t)v;
+}
 
 /* Check a shape/quantiser description (shared with trigger sets). */
 cbd_status cbd_quantizer_check(int ndim, const int64_t *dims, int channels,
