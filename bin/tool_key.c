@@ -44,6 +44,7 @@ static int pass_from_file(const struct tool *t, const char *file, char **out)
 		return cbd_status_exit(e.code);
 	}
 	first_line((char *)buf);
+	explicit_bzero(buf + strlen((char *)buf), len - strlen((char *)buf));
 	if (!buf[0]) {
 		explicit_bzero(buf, len);
 		free(buf);
