@@ -117,13 +117,55 @@ pub.verify(base64.b64decode(sig[1]), data["manifest.json"])
 PY
 }
 
-@test "a P-256 owner key signs archives too" {
+@test "a P-256 owner key signs archives too (r||s, checked independently)" {
 	cbd-keygen owner p -t p256 >/dev/null
 	run cbd-embed "$MODEL" -m watermark -k p.key -o p.cbd
 	[ "$status" -eq 0 ]
 	run cbd-verify p.cbd --key p.pub
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"(p256)  OK"* ]]
+	$PY - <<'PY'
+import base64, gzip, io, tarfile
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+t = tarfile.open(fileobj=io.BytesIO(gzip.decompress(open("p.cbd", "rb").read())))
+man = t.extractfile("manifest.json").read()
+sig = base64.b64decode(t.extractfile("manifest.sig").read().split(b"\n")[1])
+assert len(sig) == 64
+der = utils.encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+pub = serialization.load_pem_public_key(open("p.pub", "rb").read())
+pub.verify(der, man, ec.ECDSA(hashes.SHA256()))
+PY
+}
+
+@test "the canonical bytes of formats/archive.md, rebuilt independently" {
+	# ustar headers written field by field from the spec's table, deflate
+	# with the spec's zlib parameters: the result must be w.cbd exactly.
+	$PY - <<'PY'
+import gzip, io, tarfile, zlib
+old = open("w.cbd", "rb").read()
+t = tarfile.open(fileobj=io.BytesIO(gzip.decompress(old)))
+members = [(i.name, t.extractfile(i).read()) for i in t.getmembers()]
+def header(name, size, mtime):
+    h = bytearray(512)
+    h[0:len(name)] = name.encode()
+    h[100:108] = b"000644 \0"; h[108:116] = b"000000 \0"; h[116:124] = b"000000 \0"
+    h[124:136] = b"%011o " % size; h[136:148] = b"%011o " % mtime
+    h[148:156] = b" " * 8; h[156:157] = b"0"
+    h[257:263] = b"ustar\0"; h[263:265] = b"00"
+    h[329:337] = b"000000 \0"; h[337:345] = b"000000 \0"
+    h[148:156] = b"%06o\0 " % sum(h)
+    return bytes(h)
+tar = b""
+for name, data in members:
+    tar += header(name, len(data), 1700000000) + data + bytes(-len(data) % 512)
+tar += bytes(1024)
+z = zlib.compressobj(9, zlib.DEFLATED, -15)
+new = (bytes([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]) + z.compress(tar) + z.flush()
+       + zlib.crc32(tar).to_bytes(4, "little") + len(tar).to_bytes(4, "little"))
+assert [n for n, _ in members] == ["circuit.json", "manifest.json", "manifest.sig", "model.onnx"]
+assert new == old, "independent encoding differs from cbd-embed's"
+PY
 }
 
 @test "flipping a byte anywhere is refused" {
