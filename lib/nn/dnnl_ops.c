@@ -809,6 +809,66 @@ static cbd_status pool_shape(const nn_node *n, const nn_val *x, geom *g,
 			  nn_attr_int(n, "ceil_mode", 0) != 0, err);
 }
 
+static void md_plain_u8(dnnl_memory_desc_t *md, int ndim,
+			const int64_t *dims)
+{
+	md_plain(md, ndim, dims);
+	md->data_type = dnnl_u8;
+}
+
+/* MaxPool on uint8 data, plain layout. */
+static cbd_status pool_u8(cbd_nn *nn, nn_node *n, nn_val *x, nn_val *y,
+			  cbd_err *err)
+{
+	int64_t key[DN_KEY_MAX], od[CBD_MAX_DIMS];
+	dnnl_memory_desc_t src, dst;
+	dnnl_pooling_v2_desc_t pd;
+	dnnl_dims_t st, kk, dl, pl, pr;
+	dn_prim *c;
+	geom g = {0};
+	cbd_status s;
+	dnnl_status_t e;
+	int nk;
+
+	s = pool_shape(n, x, &g, err);
+	if (s != CBD_OK)
+		return s;
+	od[0] = x->dims[0];
+	od[1] = x->dims[1];
+	for (int i = 0; i < g.r; i++)
+		od[2 + i] = g.out[i];
+	s = nn_val_alloc(n, y, CBD_DT_UINT8, x->ndim, od, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0 || nn_val_nelem(x) == 0)
+		return s;
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[2] = {&src, &dst};
+
+		md_plain_u8(&src, x->ndim, x->dims);
+		md_plain_u8(&dst, x->ndim, od);
+		for (int i = 0; i < g.r; i++) {
+			st[i] = g.s[i];
+			kk[i] = g.k[i];
+			dl[i] = g.d[i] - 1;
+			pl[i] = g.pl[i];
+			pr[i] = g.pr[i];
+		}
+		e = dnnl_pooling_v2_forward_desc_init(&pd,
+						      dnnl_forward_inference,
+						      dnnl_pooling_max, &src,
+						      &dst, st, kk, dl, pl, pr);
+		if (e != dnnl_success)
+			return dn_status(n, e, "pooling", err);
+		s = dn_create(nn, n, &pd, NULL, 2, ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[2] = {x->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
 cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
@@ -825,6 +885,8 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 
 	if (n->n_out > 1 && n->out[1] >= 0)
 		return nn_fail(n, err, CBD_E_UNSUPPORTED, "Indices output");
+	if (x && x->dtype == CBD_DT_UINT8 && n->op == CBD_OP_MAXPOOL)
+		return pool_u8(nn, n, x, y, err);
 	s = need_float(n, x, "input X", err);
 	if (s == CBD_OK)
 		s = pool_shape(n, x, &g, err);

@@ -204,7 +204,7 @@ static cbd_status io_desc(const Onnx__ValueInfoProto *vi, cbd_nn_io *io,
 				   "graph %s %s is not a tensor", kind,
 				   io->name);
 	io->dtype = nn_dtype_from_onnx(tp->tensor_type->elem_type);
-	if (!io->dtype || io->dtype == CBD_DT_UINT8)
+	if (!io->dtype)
 		return cbd_err_set(err, CBD_E_UNSUPPORTED,
 				   "graph %s %s: element type %s", kind,
 				   io->name,

@@ -2,7 +2,8 @@
  * shape_ops.c — plain-C kernels for ops that only move data or compute
  * shapes: Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout
  * (inference), Transpose, Concat, Constant, Shape, Gather, Pad, and the
- * broadcasting fallback for Add/Sub/Mul/Div (integer tensors, or float
+ * broadcasting fallback for Add/Sub/Mul/Div (integer tensors: int64,
+ * int32, uint8 wrapping modulo 256; or float
  * shapes oneDNN's binary primitive cannot take: only its second source may
  * broadcast).
  *
@@ -627,8 +628,6 @@ cbd_status nn_binary_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 
 	if (a->dtype != b->dtype)
 		return nn_fail(n, err, CBD_E_FORMAT, "operand types differ");
-	if (a->dtype == CBD_DT_UINT8)
-		return nn_fail(n, err, CBD_E_UNSUPPORTED, "uint8 arithmetic");
 	if (!nn_broadcast(a->ndim, a->dims, b->ndim, b->dims, &r, od))
 		return nn_fail(n, err, CBD_E_SHAPE, "shapes do not broadcast");
 	s = nn_val_alloc(n, y, a->dtype, r, od, err);
@@ -662,8 +661,10 @@ cbd_status nn_binary_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 				return s;
 			if (a->dtype == CBD_DT_INT64)
 				((int64_t *)y->data)[o] = v;
-			else
+			else if (a->dtype == CBD_DT_INT32)
 				((int32_t *)y->data)[o] = (int32_t)v;
+			else  /* uint8 wraps modulo 256 */
+				((uint8_t *)y->data)[o] = (uint8_t)v;
 		}
 		for (int i = r - 1; i >= 0; i--) {
 			if (++idx[i] < od[i])
