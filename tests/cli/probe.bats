@@ -138,6 +138,7 @@ PYEOF
 	[ "$status" -ne 0 ]
 	# resuming with other samples is refused
 	run cbd-probe -q -m mnist --samples "$D/s50.npy" --resume -o k.jsonl "$URL"
+	echo "$output"
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"cannot resume"* ]]
 	cbd-probe -q -m mnist --samples "$D/s300.npy" -c 4 --resume -o k.jsonl "$URL"
