@@ -183,7 +183,8 @@ static cbd_status decode_der(const char *label, const unsigned char *der,
 			ERR_clear_error();
 			return cbd_err_set(err, CBD_E_PASSPHRASE,
 					   "cannot decrypt private key %s: "
-					   "wrong passphrase", name);
+					   "wrong passphrase (or a corrupted "
+					   "key)", name);
 		}
 		p = der + dlen;
 	} else {
