@@ -77,6 +77,15 @@ attribute() {
 		[ "$(printf '%s\n' "$r" | jq .parameters.answered)" -eq 64 ]
 		[ "$(printf '%s\n' "$r" | jq '.users[0].matches')" -eq 64 ]
 	done
+	# the whole investigation through pipes
+	serve copies/mnist-cnn-user03.cbd
+	cbd-probe -q -m mnist -o - "$URL" triggers.json |
+		cbd-attribute -q -t triggers.json -k keyring.json --json \
+			-c PIPE-3 - |
+		cbd-report -q - -o - >case.pdf
+	text=$(pdftotext case.pdf -)
+	[[ "$text" == *"PIPE-3"* ]]
+	[[ "$text" == *"Attributed to user user03"* ]]
 }
 
 @test "each of 20 users' simulated copies names that user and nobody else" {
