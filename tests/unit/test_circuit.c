@@ -549,9 +549,61 @@ static void test_json_hostile(void **state)
 	cbd_key_free(owner);
 }
 
+/* Known answers from formats/circuit.md section 10 (computed by the
+ * independent Python reference). */
+static void test_known_answers(void **state)
+{
+	static const uint32_t first[8] = {299, 6, 782, 430, 656, 755, 343, 588};
+	static const uint32_t full[8] = {123, 35, 432, 34, 88, 134, 13, 227};
+	static const char m_hex[] =
+		"6362642f7631000102030405060708090a0b0c0d0e0f0001020c37ddc4"
+		"5244523ca3b841e3ea85e147a1d35c6ae1cd767e8c30dabf057516fd";
+	uint8_t id[CBD_CIRCUIT_ID_LEN], tag[2], q[N] = {0}, m[CBD_MSG_LEN];
+	uint8_t secret[CBD_TRACE_SECRET_LEN];
+	static uint32_t pos[CBD_CARRIER_BITS], sorted[CBD_CARRIER_BITS];
+	char hex[2 * CBD_MSG_LEN + 1];
+	cbd_key *k = gen(CBD_KEY_ED25519);
+	cbd_circuit *c = make(CBD_MODE_AUTH, &k, 1, NULL, NULL);
+	float x[N] = {0}, s[3] = {0};
+	cbd_activation act;
+	cbd_err e = {0};
+
+	(void)state;
+	for (int i = 0; i < CBD_CIRCUIT_ID_LEN; i++)
+		id[i] = (uint8_t)i;
+	assert_int_equal(cbd_circuit_tag(id, tag, &e), CBD_OK);
+	assert_int_equal(tag[0], 0xb2);
+	assert_int_equal(tag[1], 0xdc);
+	assert_int_equal(cbd_carrier_positions(id, N, pos, &e), CBD_OK);
+	assert_memory_equal(pos, first, sizeof(first));
+	assert_int_equal(pos[551], 92);
+	cbd_carrier_sort(pos, sorted);
+	assert_int_equal(cbd_circuit_message_raw(id, sorted, q, N, 0, 0x0102,
+						 m, &e), CBD_OK);
+	cbd_hex(m, sizeof(m), hex);
+	assert_string_equal(hex, m_hex);
+	memset(secret, 0x11, sizeof(secret));
+	assert_int_equal(cbd_trace_label(secret, m, sizeof(m), 10), 1);
+	assert_int_equal(cbd_carrier_positions(id, CBD_CARRIER_BITS, pos, &e),
+			 CBD_OK);
+	assert_memory_equal(pos, full, sizeof(full));
+	/* garbage for q = zeros, garbage key 0x22 x 32, K = 3 */
+	memset(c->garbage_key, 0x22, sizeof(c->garbage_key));
+	c->num_classes = 3;
+	memset(c->tag, 0xff, sizeof(c->tag));   /* zeros carry no tag */
+	assert_int_equal(cbd_circuit_apply(c, x, s, &act, &e), CBD_OK);
+	assert_false(act.active);
+	assert_true(s[0] == 10.642370223999023f);
+	assert_true(s[1] == 6.220649719238281f);
+	assert_true(s[2] == 11.708436965942383f);
+	cbd_circuit_free(c);
+	cbd_key_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_known_answers),
 		cmocka_unit_test(test_quantize_rule),
 		cmocka_unit_test(test_carrier_positions),
 		cmocka_unit_test(test_watermark_sign_and_apply),
