@@ -182,3 +182,14 @@ for t in json.load(open(sys.argv[1]))["triggers"]: print(t[sys.argv[2]])' "$1" "
 	run cbd-sign triggers -a nonexistent.cbd -k owner.key --from base.npy -o t.json
 	[ "$status" -eq 66 ]
 }
+
+@test "watermark and trace archives answer like the bare model on every held-out digit" {
+	"$MK" new watermark "$MODEL" owner.key wm.cbd
+	"$MK" new trace "$MODEL" owner.key tr.cbd -s "$(openssl rand -hex 32)"
+	cbd-run --json "$MODEL" "$DIGITS" | sed 's/"active":false,//' >bare.txt
+	[ "$(wc -l <bare.txt)" -eq 2000 ]
+	for a in wm tr; do
+		cbd-run --json $a.cbd "$DIGITS" | sed 's/"active":false,//' >$a.txt
+		cmp bare.txt $a.txt
+	done
+}
