@@ -364,10 +364,14 @@ size_t cbd_circuit_sample_size(const cbd_circuit *c); /* n elements */
 /* One sample's shape into dims; returns the rank. */
 int cbd_circuit_shape(const cbd_circuit *c, int64_t dims[CBD_MAX_DIMS]);
 
-/* Evaluate one float32 sample x (n elements): fills act. */
+/* Evaluate one float32 sample x (n elements): fills act.  Returns CBD_OK
+ * whether or not the sample is active (an invalid signature is an answer,
+ * not an error); errors only for memory or crypto-library failures.  A
+ * sample without the tag costs 16 quantisations and no allocation. */
 cbd_status cbd_circuit_check(const cbd_circuit *c, const float *x,
 			     cbd_activation *act, cbd_err *err);
-/* Apply the mode's output policy to scores[K] for sample x, in place. */
+/* Apply the mode's output policy to scores[K] for sample x, in place
+ * (formats/circuit.md section 7); act may be NULL. */
 cbd_status cbd_circuit_apply(const cbd_circuit *c, const float *x,
 			     float *scores, cbd_activation *act,
 			     cbd_err *err);
