@@ -67,6 +67,13 @@ for t in json.load(open(sys.argv[1]))["triggers"]: print(t[sys.argv[2]])' "$1" "
 		--labels lab.npy -o t.json -q
 	field t.json owner_label | tr '\n' ' ' >got.txt
 	[ "$(cat got.txt)" = "0 7 4 1 8 5 2 9 6 3 0 7 " ]
+	# same inputs, labels and SOURCE_DATE_EPOCH: the same bytes (Ed25519)
+	SOURCE_DATE_EPOCH=1700000000 cbd-sign triggers -a wm.cbd -k owner.key \
+		--from base.npy -n 12 --labels lab.npy -o d1.json -q
+	SOURCE_DATE_EPOCH=1700000000 cbd-sign triggers -a wm.cbd -k owner.key \
+		--from base.npy -n 12 --labels lab.npy -o d2.json -q
+	cmp d1.json d2.json
+	cmp d1.json.sig d2.json.sig
 	run cbd-sign export t.json -o out
 	[ "$status" -eq 0 ]
 	[ "$(ls out | wc -l)" -eq 12 ]
