@@ -50,7 +50,8 @@ void tool_parse(struct tool *t, int argc, char **argv)
 	if (n > TOOL_MAX_OPTS)
 		abort(); /* programmer error: table too long */
 	memset(t->count, 0, sizeof(t->count));
-	shorts[k++] = '+';
+	/* GNU permutation: options may follow operands (cbd-serve MODEL
+	 * --port 0); "--" ends option parsing. */
 	shorts[k++] = 'h';
 	for (int i = 0; i < n; i++) {
 		lo[i] = (struct option){t->opts[i].name,
