@@ -328,7 +328,7 @@ PY
 @test "gzip bomb: refused at the decompressed-size cap" {
 	$PY - <<'PY'
 import zlib
-z = zlib.compressobj(9, zlib.DEFLATED, -15)
+z = zlib.compressobj(1, zlib.DEFLATED, -15)
 chunk = bytes(1 << 20)
 body = b"".join(z.compress(chunk) for _ in range(600)) + z.flush()
 crc = 0
@@ -336,7 +336,7 @@ for _ in range(600):
     crc = zlib.crc32(chunk, crc)
 open("bomb.cbd", "wb").write(bytes([0x1f,0x8b,8,0,0,0,0,0,2,3]) + body + crc.to_bytes(4,"little") + ((600 << 20) & 0xffffffff).to_bytes(4,"little"))
 PY
-	[ "$(stat -c %s bomb.cbd)" -lt 2000000 ]
+	[ "$(stat -c %s bomb.cbd)" -lt 8000000 ]
 	run cbd-verify bomb.cbd
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"decompresses to more than"* ]]
