@@ -31,6 +31,8 @@ static const struct tool_opt opts[] = {
 	 "under the thumbnails", false},
 	{"thumbnails", 'n', TOOL_ARG, "N", "how many trigger thumbnails "
 	 "(default 8)", false},
+	{"keyring", 0, TOOL_ARG, "FILE", "keyring: show the named user's "
+	 "labels under the thumbnails", false},
 	{"quiet", 'q', TOOL_NOARG, NULL, "no message on success", false},
 	TOOL_OPT_END
 };
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
 	cbd_report_pdf_opts o = {0};
 	cbd_triggerset *ts = NULL;
 	cbd_transcript *tr = NULL;
+	cbd_keyring *kr = NULL;
 	uint8_t *rep = NULL, *pdf = NULL;
 	size_t len = 0, plen = 0;
 	char what[128];
@@ -129,6 +132,9 @@ int main(int argc, char **argv)
 		tool_usage_error(&T, "-o FILE is required ('-' = stdout)");
 	if (tool_has(&T, "triggers") != tool_has(&T, "transcript"))
 		tool_usage_error(&T, "--triggers and --transcript go together");
+	if (tool_has(&T, "keyring") && !tool_has(&T, "triggers"))
+		tool_usage_error(&T, "--keyring needs --triggers and "
+				 "--transcript");
 	o.created = pdf_time();
 	o.thumbnails = (int)tool_get_long(&T, "thumbnails", 8, 1, 12);
 	s = cbd_file_read(T.argv[0], CBD_MAX_REPORT, &rep, &len, &err);
@@ -152,8 +158,12 @@ int main(int argc, char **argv)
 		if (s == CBD_OK)
 			s = cbd_transcript_load(tool_get(&T, "transcript", NULL),
 						&tr, &err);
+		if (s == CBD_OK && tool_has(&T, "keyring"))
+			s = cbd_keyring_load(tool_get(&T, "keyring", NULL), &kr,
+					     &err);
 		o.triggers = ts;
 		o.transcript = tr;
+		o.keyring = kr;
 	} else {
 		s = CBD_OK;
 	}
@@ -171,5 +181,6 @@ int main(int argc, char **argv)
 	free(pdf);
 	cbd_triggerset_free(ts);
 	cbd_transcript_free(tr);
+	cbd_keyring_free(kr);
 	return rc;
 }

@@ -851,6 +851,8 @@ typedef struct cbd_report_pdf_opts {
 	int64_t created;                 /* PDF creation date (Unix time);
 					  * -1: the report's "created" */
 	int thumbnails;                  /* how many; 0 = 8 */
+	const cbd_keyring *keyring;      /* if given, thumbnails also show
+					  * the first named user's labels */
 } cbd_report_pdf_opts;
 
 /* Draw a report as a one-page A4 PDF (cairo); *pdf owned by caller. */

@@ -429,6 +429,13 @@ static void thumbnails(struct pdf *p, const cbd_report_pdf_opts *o)
 				(want > 1 ? want - 1 : 1);
 	char s[64];
 
+	const cJSON *named = cJSON_GetArrayItem(jget(p->j,
+						      "verdict.attributed"), 0);
+	const cbd_user *u = o->keyring && cJSON_IsString(named)
+				    ? cbd_keyring_find(o->keyring,
+						       named->valuestring)
+				    : NULL;
+
 	if (gap < 4)
 		gap = 4;
 	section(p, "Triggers and the labels the suspect returned");
@@ -457,6 +464,19 @@ static void thumbnails(struct pdf *p, const cbd_report_pdf_opts *o)
 			font(cr, FONT, 7, 0);
 			rgb(cr, 0x667085);
 			snprintf(s, sizeof(s), "owner label %d", t->owner_label);
+			text_at(cr, x, p->y + size + 31, s);
+		}
+		if (u) {
+			int l = cbd_trace_label(u->trace_secret, t->message,
+						t->message_len,
+						cbd_triggerset_num_classes(
+							o->triggers));
+
+			font(cr, FONT, 7, 0);
+			rgb(cr, l == r->label ? 0x2e7d32 : 0xb03030);
+			/* U+2713 check mark, U+2717 ballot x (DejaVu) */
+			snprintf(s, sizeof(s), "%.8s: %d %s", u->id, l,
+				 l == r->label ? "\u2713" : "\u2717");
 			text_at(cr, x, p->y + size + 31, s);
 		}
 		shown++;

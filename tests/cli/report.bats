@@ -87,6 +87,10 @@ setup() {
 	pdftoppm -r 50 -png -f 1 -l 1 case.pdf page
 	[ -s page-1.png ]
 	pdfinfo case.pdf | grep -q "CreationDate:.*2025"
+	# with the keyring: the named user's label under each thumbnail
+	cbd-report -q report.json -o kr.pdf --triggers triggers.json \
+		--transcript u11.jsonl --keyring keyring.json
+	[ "$(pdftotext kr.pdf - | grep -c 'user11: [0-9] ✓')" -eq 8 ]
 	# reproducible too
 	SOURCE_DATE_EPOCH=1764000000 cbd-report -q report.json -o case2.pdf \
 		--triggers triggers.json --transcript u11.jsonl
