@@ -247,19 +247,31 @@ static cbd_status check_same(const cbd_transcript_header *f,
 	return CBD_OK;
 }
 
-static cbd_status read_for_resume(const char *path, int fd, uint8_t **buf,
+/* Read the transcript; *keep is the length up to and including its last
+ * LF (what survives: anything after it is a torn line). */
+static cbd_status read_for_resume(const char *path, uint8_t **buf,
 				  size_t *len, size_t *keep, cbd_err *err)
 {
 	cbd_status s = cbd_file_read(path, CBD_MAX_TRANSCRIPT, buf, len, err);
-	size_t k = *len;
+	size_t k;
 
-	(void)fd;
 	if (s)
 		return s;
+	k = *len;
 	while (k > 0 && (*buf)[k - 1] != '\n')
 		k--;
 	*keep = k;
 	return CBD_OK;
+}
+
+/* Is buf (no LF in it) the start of a header line cut short? */
+static int torn_header(const uint8_t *buf, size_t len)
+{
+	static const char prefix[] = "{\"format\":\"" CBD_TRANSCRIPT_FORMAT
+				     "\",";
+	size_t n = len < sizeof(prefix) - 1 ? len : sizeof(prefix) - 1;
+
+	return memcmp(buf, prefix, n) == 0;
 }
 
 cbd_status cbd_tw_resume(const char *path, const cbd_tw_header *h,
@@ -278,9 +290,14 @@ cbd_status cbd_tw_resume(const char *path, const cbd_tw_header *h,
 	if (strcmp(path, "-") == 0)
 		return cbd_err_set(err, CBD_E_USAGE,
 				   "--resume needs a file, not stdout");
-	s = read_for_resume(path, -1, &buf, &len, &keep, err);
+	s = read_for_resume(path, &buf, &len, &keep, err);
 	if (s)
 		return s;
+	if (keep == 0 && torn_header(buf, len)) {
+		/* killed while writing the header: nothing was recorded */
+		free(buf);
+		return cbd_tw_create(path, h, 1, out, err);
+	}
 	s = cbd_transcript_parse(buf, keep, path, &t, err);
 	if (s)
 		goto out;

@@ -280,6 +280,44 @@ static void test_duplicate(void **state)
 	assert_int_equal(cbd_tw_create(path, &h, 0, &w, &e), CBD_E_CANTCREAT);
 }
 
+static void test_resume_torn_header(void **state)
+{
+	char path[128];
+	cbd_tw_header h = header();
+	uint8_t done[5] = {0};
+	size_t ans = 0, fail = 0;
+	int fin = 0;
+	cbd_tw *w = NULL;
+	cbd_transcript *t;
+	cbd_err e = {0};
+	FILE *f;
+
+	(void)state;
+	/* killed while writing the header: starts afresh */
+	snprintf(path, sizeof(path), "%s/h.jsonl", dir);
+	f = fopen(path, "w");
+	fputs("{\"format\":\"cbd-tr", f);
+	fclose(f);
+	assert_int_equal(cbd_tw_resume(path, &h, done, &ans, &fail, &fin, &w,
+				       &e), CBD_OK);
+	put(w, 0, 1);
+	cbd_tw_close(w);
+	assert_int_equal(cbd_transcript_load(path, &t, &e), CBD_OK);
+	assert_int_equal(cbd_transcript_count(t), 1);
+	cbd_transcript_free(t);
+	/* but some other file is never overwritten */
+	snprintf(path, sizeof(path), "%s/other.txt", dir);
+	f = fopen(path, "w");
+	fputs("precious", f);
+	fclose(f);
+	assert_int_not_equal(cbd_tw_resume(path, &h, done, &ans, &fail, &fin,
+					   &w, &e), CBD_OK);
+	f = fopen(path, "r");
+	assert_non_null(fgets(path, sizeof(path), f));
+	fclose(f);
+	assert_string_equal(path, "precious");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_duplicate),
+		cmocka_unit_test(test_resume_torn_header),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
