@@ -287,14 +287,21 @@ typedef struct cbd_user {
 } cbd_user;
 
 cbd_status cbd_keyring_new(cbd_keyring **out, cbd_err *err);
+/* Strict, hostile-input-safe reader; a keyring file readable or writable
+ * by group/other is refused with CBD_E_NOPERM, like a private key. */
 cbd_status cbd_keyring_load(const char *path, cbd_keyring **out,
 			    cbd_err *err);
-/* Adds a user with a fresh random trace secret; the key is copied. */
+/* Adds a user with a fresh random trace secret (RAND_priv_bytes) and the
+ * creation time (SOURCE_DATE_EPOCH when set); the key's public half is
+ * copied.  An invalid id (cbd_id_valid) or one already present gives
+ * CBD_E_USAGE. */
 cbd_status cbd_keyring_add(cbd_keyring *kr, const char *id,
 			   const cbd_key *pub, cbd_err *err);
+/* Canonical bytes (users sorted by id), atomic, mode 0600. */
 cbd_status cbd_keyring_save(const cbd_keyring *kr, const char *path,
 			    cbd_err *err);
 size_t cbd_keyring_count(const cbd_keyring *kr);
+/* Users in id order; pointers valid until the next add or free. */
 const cbd_user *cbd_keyring_user(const cbd_keyring *kr, size_t i);
 const cbd_user *cbd_keyring_find(const cbd_keyring *kr, const char *id);
 void cbd_keyring_free(cbd_keyring *kr);
@@ -468,13 +475,17 @@ typedef struct cbd_archive_params {
 	int64_t created;               /* Unix time (SOURCE_DATE_EPOCH) */
 } cbd_archive_params;
 
+/* Build, re-open in memory as a self-check, then write atomically (0644;
+ * "-" = stdout). */
 cbd_status cbd_archive_write(const char *path, const cbd_archive_params *p,
 			     cbd_err *err);
 /* The same archive bytes in memory; *buf owned by caller, free(). */
 cbd_status cbd_archive_encode(const cbd_archive_params *p, uint8_t **buf,
 			      size_t *len, cbd_err *err);
 /* Open, check member digests and the manifest signature against the key
- * recorded in the manifest.  CBD_E_VERIFY names the failing member. */
+ * recorded in the manifest.  CBD_E_VERIFY names the failing member;
+ * malformed, hostile or non-canonical bytes give CBD_E_FORMAT (or
+ * CBD_E_TOOBIG past a cap).  Who signed is cbd_archive_signed_by(). */
 cbd_status cbd_archive_open(const char *path, cbd_archive **out,
 			    cbd_err *err);
 cbd_status cbd_archive_open_mem(const uint8_t *buf, size_t len,
