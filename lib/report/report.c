@@ -303,7 +303,8 @@ static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
 							: "not detected",
 			       r->watermark.matches, r->watermark_answered, p);
 	}
-	put_str(b, s.data ? s.data : "");
+	put_str(b, s.data ? s.data : "No users tested and no watermark "
+				     "test: nothing to attribute.");
 	free(s.data);
 }
 
