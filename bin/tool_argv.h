@@ -1,7 +1,8 @@
 /*
  * tool_argv.h — let options follow operands ("cbd-embed model.onnx --mode
- * trace"), as the GNU tools do, although tool_parse() stops at the first
- * operand.
+ * trace"), as the GNU tools do.  (tool_parse() has since switched to GNU
+ * getopt permutation as well, so this is now belt and braces: it also
+ * keeps working under POSIXLY_CORRECT.)
  *
  * tool_permute() returns a copy of argv with every option (and its
  * argument, as the option table says) moved in front of the operands,
