@@ -8,10 +8,13 @@
 #     `openssl speed -seconds 3 ed25519` (verify/s, also per CPU second).
 #     Target: >= 90% of OpenSSL's verify rate.  The helper also alternates
 #     0.1 s slices with OpenSSL's own verify loop in the same process and
-#     prints that ratio, which other load on the machine disturbs least.
+#     prints that ratio, which other load on the machine disturbs least;
+#     the target is checked on it (the separate `openssl speed` process is
+#     printed beside it, but its ratio swings by 10% on a busy machine).
 #  2. Clean-input throughput of an embedded (watermark) archive against the
-#     bare model through cbd_model_run on the 2000 held-out digits, runs
-#     alternated so both see the same load.  Target: >= 0.98x.
+#     bare model through cbd_model_run on the 2000 held-out digits, short
+#     runs alternated so both see the same load, the ratio taken as the
+#     median over adjacent pairs.  Target: >= 0.98x.
 #
 # Each pair is measured 3 times and the best of each side is kept, which
 # makes the ratios robust to other work on the machine.  Exit 1 when a
@@ -61,24 +64,26 @@ cbd-embed "$top/models/mnist-cnn.onnx" -m watermark -k "$tmp/owner.key" \
 	-o "$tmp/wm.cbd" >/dev/null
 best_a=0
 best_m=0
+mratio=0
 for i in 1 2 3; do
 	out=$("$bench" model "$tmp/wm.cbd" "$top/models/mnist-cnn.onnx" \
 		"$top/models/mnist-heldout-images.npy" "$secs")
 	best_a=$(max "$best_a" "$(field archive_per_cpu_s "$out")")
 	best_m=$(max "$best_m" "$(field bare_per_cpu_s "$out")")
+	mratio=$(max "$mratio" "$(field ratio "$out")")
 done
-mratio=$(awk -v a="$best_a" -v b="$best_m" 'BEGIN { printf "%.3f", a / b }')
 printf '%-48s %10s samples/s\n' "bare model, held-out digits (per CPU s)" "$best_m"
-printf '%-48s %10s samples/s  (ratio %s)\n' "embedded archive, same digits (per CPU s)" \
-	"$best_a" "$mratio"
+printf '%-48s %10s samples/s\n' "embedded archive, same digits (per CPU s)" "$best_a"
+printf '%-48s %10s        (median of alternating pairs, best of 3)\n' \
+	"archive / bare model, clean inputs" "$mratio"
 rc=0
-if awk -v r="$vratio" 'BEGIN { exit !(r < 0.90) }'; then
-	echo "bench-circuit: FAIL: signed-input checks below 90% of openssl's verify rate"
+if awk -v r="$best_inproc" 'BEGIN { exit !(r < 0.90) }'; then
+	echo "bench-circuit: FAIL: signed-input checks below 90% of OpenSSL's verify rate"
 	rc=1
 fi
 if awk -v r="$mratio" 'BEGIN { exit !(r < 0.98) }'; then
 	echo "bench-circuit: FAIL: archive below 0.98x the bare model on clean inputs"
 	rc=1
 fi
-[ $rc -eq 0 ] && echo "bench-circuit: ok (verify ratio $vratio >= 0.90, clean ratio $mratio >= 0.98)"
+[ $rc -eq 0 ] && echo "bench-circuit: ok (verify ratio $best_inproc >= 0.90, clean ratio $mratio >= 0.98)"
 exit $rc

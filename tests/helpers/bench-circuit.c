@@ -214,20 +214,32 @@ static int bench_model(const char *arch, const char *onnx, const char *imgs,
 		return fail(imgs, &e);
 	for (size_t i = 0; i < f->nelem; i++)
 		((float *)f->data)[i] /= 255.0f;
-	for (int r = 0; r < 6; r++) {   /* alternate: same load for both */
-		long k;
+	/* alternate short runs so both see the same load; the ratio is the
+	 * median of the ratios of adjacent pairs */
+	enum { PAIRS = 8 };
+	double ratios[PAIRS];
 
-		if (r % 2) {
-			ta += run_model(a, f, secs / 6, &k);
-			na += k;
-		} else {
-			tm += run_model(m, f, secs / 6, &k);
-			nm += k;
-		}
+	for (int r = 0; r < PAIRS; r++) {
+		long k1, k2;
+		double t1 = run_model(m, f, secs / (2 * PAIRS), &k1);
+		double t2 = run_model(a, f, secs / (2 * PAIRS), &k2);
+
+		tm += t1;
+		nm += k1;
+		ta += t2;
+		na += k2;
+		ratios[r] = ((double)k2 / t2) / ((double)k1 / t1);
 	}
+	for (int i = 1; i < PAIRS; i++)     /* insertion sort */
+		for (int j = i; j > 0 && ratios[j - 1] > ratios[j]; j--) {
+			double t = ratios[j];
+
+			ratios[j] = ratios[j - 1];
+			ratios[j - 1] = t;
+		}
 	printf("archive_per_cpu_s=%.0f bare_per_cpu_s=%.0f ratio=%.4f\n",
 	       (double)na / ta, (double)nm / tm,
-	       ((double)na / ta) / ((double)nm / tm));
+	       (ratios[PAIRS / 2 - 1] + ratios[PAIRS / 2]) / 2);
 	cbd_model_free(a);
 	cbd_model_free(m);
 	cbd_tensor_free(t);
