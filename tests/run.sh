@@ -11,6 +11,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$top/$BUILD" ;; esac
 export CBD_TOP="$top" CBD_BUILD="$BUILD" PATH="$BUILD/bin:$PATH"
+# Sanitizer builds (make check SAN=1): leaks inside third-party libraries
+# are suppressed by tests/lsan.supp (never a libcbd frame); ours fail.
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:print_suppressions=0}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 crashed=0
