@@ -331,6 +331,16 @@ static void plan(cbd_nn *nn)
 	}
 }
 
+/* Names in messages come from the model: keep the message on one line. */
+static cbd_status one_line(cbd_err *err, cbd_status s)
+{
+	if (err && s != CBD_OK)
+		for (char *c = err->msg; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
+	return s;
+}
+
 static int threads_from(const cbd_nn_opts *opts)
 {
 	const char *e;
@@ -364,7 +374,8 @@ cbd_status cbd_nn_load_mem(const void *buf, size_t len, const char *name,
 		s = nn_dnnl_init(nn, err);
 	if (s != CBD_OK) {
 		cbd_nn_free(nn);
-		return cbd_err_prefix(err, "%s", name ? name : "model");
+		cbd_err_prefix(err, "%s", name ? name : "model");
+		return one_line(err, s);
 	}
 	plan(nn);
 	*out = nn;
@@ -553,5 +564,5 @@ cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
 			outputs[i] = NULL;
 		}
 	release(nn);
-	return s;
+	return one_line(err, s);
 }
