@@ -292,3 +292,15 @@ PYEOF
 	[[ "$output" == "cbd-embed: error: "*"bad.key"* ]]
 	nothing_written
 }
+
+@test "nn: a node without inputs is refused, not run into a NULL dereference (fuzz finding)" {
+	# found by tests/fuzz/fuzz_nn.c: a Shape node with no input passes the
+	# loader and cbd_nn_run dereferences NULL (lib/nn/shape_ops.c)
+	$PY -c "import numpy as np; np.save('x4.npy', np.zeros((1, 4), np.float32))"
+	run cbd-run "$CBD_TOP/tests/fuzz/regress/open/nn-shape-node-without-input-cli.onnx" x4.npy
+	if [ "$status" -ge 128 ] || [[ "$output" == *"Sanitizer"* ]]; then
+		skip "open bug in lib/nn: node without inputs crashes cbd-run (status $status)"
+	fi
+	[ "$status" -eq 65 ]
+	[[ "$output" == "cbd-run: error: "*"Shape"* ]]
+}

@@ -6,8 +6,9 @@
 # Every cbd-* tool on PATH is replaced by a wrapper that runs the real one
 # under memcheck (--leak-check=full, definite and indirect leaks count as
 # errors, --error-exitcode=99), each process logging to its own file.  Then
-# the given bats files run (default: $VALGRIND_BATS, or the keys, archive,
-# run and hardening suites that exist).  It fails if a test fails or if
+# the given bats files run (default: $VALGRIND_BATS, or the main paths:
+# keys.bats, run.bats and embed.bats: key handling, ONNX loading and
+# inference with oneDNN, archive writing and reading).  It fails if a test fails or if
 # any log shows an error or a definite/indirect leak; those logs are
 # printed.  Third-party noise is suppressed in tests/valgrind.supp only.
 set -u
@@ -33,7 +34,7 @@ if [ $# -eq 0 ]; then
 	if [ -n "${VALGRIND_BATS:-}" ]; then
 		set -- $VALGRIND_BATS
 	else
-		for f in keys archive run sign verify hardening; do
+		for f in keys run embed; do
 			[ -f "$top/tests/cli/$f.bats" ] && \
 				set -- "$@" "$top/tests/cli/$f.bats"
 		done
