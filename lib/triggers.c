@@ -263,26 +263,32 @@ static cbd_status add_item(cbd_triggerset *ts, const char *id,
 
 /* The public views point into items, which realloc may move: fill them in
  * only once the set is complete. */
+static void fix_view(struct item *it)
+{
+	it->pub.id = it->id;
+	it->pub.input = it->input;
+	it->pub.message = it->msg;
+	it->pub.message_len = CBD_MSG_LEN;
+}
+
 static void fix_views(cbd_triggerset *ts)
 {
-	for (size_t i = 0; i < ts->count; i++) {
-		struct item *it = &ts->items[i];
-
-		it->pub.id = it->id;
-		it->pub.input = it->input;
-		it->pub.message = it->msg;
-		it->pub.message_len = CBD_MSG_LEN;
-	}
+	for (size_t i = 0; i < ts->count; i++)
+		fix_view(&ts->items[i]);
 }
 
 cbd_status cbd_triggerset_add(cbd_triggerset *ts, const char *id,
 			      const uint8_t *q, int owner_label,
 			      uint16_t payload, int key_index, cbd_err *err)
 {
+	struct item *before = ts->items;
 	cbd_status s = add_item(ts, id, q, owner_label, payload, key_index,
 				err);
 
-	fix_views(ts);
+	if (ts->items != before)
+		fix_views(ts);          /* moved: every view, O(n) per doubling */
+	else if (!s)
+		fix_view(&ts->items[ts->count - 1]);
 	return s;
 }
 
