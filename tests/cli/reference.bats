@@ -133,3 +133,22 @@ assert a.shape == (30, 10) and a.tobytes() == b.tobytes()'
 a, b, c = np.load("au.npy"), np.load("ref.npy"), np.load("bare.npy")
 assert a.tobytes() == b.tobytes() and a.tobytes() != c.tobytes()'
 }
+
+@test "cbd loads a trigger set written by the reference and its triggers work" {
+	"$MK" new watermark "$MODEL" owner.key wm.cbd
+	$REF make-triggers --archive wm.cbd --key owner.key --seed 7 base.npy -o rt.json
+	run cbd-verify --key owner.pub rt.json
+	[ "$status" -eq 0 ]
+	run cbd-sign export rt.json -o png
+	[ "$status" -eq 0 ]
+	$PY -c 'import json
+for t in json.load(open("rt.json"))["triggers"]: print(t["owner_label"])' >owner.txt
+	labels_of wm.cbd $(ls png/*.png | sort) >got.txt
+	[ "$(wc -l <got.txt)" -eq 30 ]
+	cmp owner.txt got.txt
+	# the reference's set re-signed by another key is not the owner's
+	cbd-keygen investigator thief >/dev/null
+	$REF make-triggers --archive wm.cbd --key thief.key base.npy -o tt.json
+	run cbd-verify --key owner.pub tt.json
+	[ "$status" -eq 1 ]
+}

@@ -10,6 +10,8 @@ can check that the specification and libcbd agree in both directions:
                    signature and the label the circuit forces; print JSON
   sign             sign uint8 samples (NPY [N, sample...]) for a circuit
                    with a private key; write the signed bytes as NPY
+  make-triggers    write a whole trigger set (FILE and FILE.sig) for a
+                   watermark or trace circuit, as formats/triggers.md says
   check            evaluate the circuit on uint8 samples; print JSON
                    activations (same fields as `cbd-sign check --json`)
   apply            apply the output policy to given scores (NPY [N,K]);
@@ -354,6 +356,60 @@ def cmd_sign(args):
     return 0
 
 
+def spki_pem_and_id(pub):
+    pem = pub.public_bytes(serialization.Encoding.PEM,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = pub.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem.decode(), hashlib.sha256(der).hexdigest()[:16]
+
+
+def fmt_float(f):
+    """A float32 as C's "%.17g" of its double value."""
+    return "%.17g" % float(f)
+
+
+def cmd_make_triggers(args):
+    c = load_circuit(args.archive, args.circuit)
+    if c.mode not in ("watermark", "trace"):
+        raise SystemExit("trigger sets are for watermark and trace")
+    with open(args.key, "rb") as f:
+        priv = serialization.load_pem_private_key(f.read(), password=None)
+    pem, kid = spki_pem_and_id(priv.public_key())
+    qs = load_samples(c, args.input)
+    rng = np.random.default_rng(args.seed)
+    items = []
+    for i, q in enumerate(qs):
+        if c.mode == "watermark":
+            payload = owner = int(rng.integers(0, c.K))
+        else:
+            payload, owner = int(rng.integers(0, 65536)), -1
+        sq = sign_sample(c, priv, 0, payload, q)
+        m = message(c, sq, 0, payload)
+        items.append('{"id":%s,"key_index":0,"payload":%d,"owner_label":%d,'
+                     '"message":"%s","input":"%s"}' % (
+                         json.dumps("ref%03d" % i), payload, owner, m.hex(),
+                         base64.b64encode(sq.tobytes()).decode()))
+    # any valid JSON layout is allowed; this one is pretty-printed
+    head = {"format": "cbd-triggers/1", "circuit_id": c.cid.hex(),
+            "mode": c.mode, "num_classes": c.K, "shape": list(c.shape),
+            "quantizer": {"channels": c.channels,
+                          "scale": [float(v) for v in c.scale],
+                          "zero": [float(v) for v in c.zero]},
+            "created": args.created,
+            "signer": {"key_id": kid, "public_key": pem}}
+    body = json.dumps(head, indent=2)[:-2] + ',\n  "triggers": [\n    ' + \
+        ",\n    ".join(items) + "\n  ]\n}\n"
+    raw = body.encode()
+    sig = sign(priv, b"cbd/triggers/v1\x00" + sha256(raw))
+    with open(args.output, "wb") as f:
+        f.write(raw)
+    with open(args.output + ".sig", "w") as f:
+        f.write(json.dumps({"format": "cbd-triggers-sig/1", "key_id": kid,
+                            "signature": sig.hex()}) + "\n")
+    return 0
+
+
 def cmd_check(args):
     c = load_circuit(args.archive, args.circuit)
     acts = []
@@ -405,6 +461,14 @@ def main():
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(fn=cmd_sign)
+    p = sub.add_parser("make-triggers")
+    common(p)
+    p.add_argument("--key", required=True)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--created", type=int, default=0)
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(fn=cmd_make_triggers)
     p = sub.add_parser("check")
     common(p)
     p.add_argument("input")
