@@ -24,6 +24,7 @@
 #include <dlfcn.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
@@ -90,17 +91,20 @@ void nn_dnnl_fini(cbd_nn *nn)
 	nn->dnnl = NULL;
 }
 
+static omp_set_fn omp_set;
+static pthread_once_t omp_once = PTHREAD_ONCE_INIT;
+
+static void omp_lookup(void)
+{
+	*(void **)&omp_set = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+}
+
+/* OpenMP's thread count is per calling thread: set it before each run. */
 void nn_dnnl_set_threads(cbd_nn *nn)
 {
-	static omp_set_fn set;
-	static int looked;
-
-	if (!looked) {
-		*(void **)&set = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
-		looked = 1;
-	}
-	if (set)
-		set(nn->threads);
+	pthread_once(&omp_once, omp_lookup);
+	if (omp_set)
+		omp_set(nn->threads);
 }
 
 static void dn_prim_free(void *state)
