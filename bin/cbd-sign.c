@@ -344,9 +344,13 @@ static int make_set(struct ctx *x, const float *xs, size_t count,
 	uint8_t *q = malloc(x->n);
 	int rc = 0;
 
-	if (!q || cbd_triggerset_new(x->c, out, &x->err)) {
+	if (!q) {
+		tool_error(&T, "out of memory");
+		return EX_OSERR;
+	}
+	if (cbd_triggerset_new(x->c, out, &x->err)) {
 		free(q);
-		return q ? fail(x) : EX_OSERR;
+		return fail(x);
 	}
 	for (size_t i = 0; i < count && !rc; i++) {
 		uint16_t payload = mode == CBD_MODE_WATERMARK ?
@@ -403,6 +407,10 @@ static int cmd_triggers(struct ctx *x)
 	}
 	count = want;
 	labels = calloc(count ? count : 1, sizeof(int));
+	if (!rc && !labels) {
+		tool_error(&T, "out of memory");
+		rc = EX_OSERR;
+	}
 	if (!rc && cbd_circuit_mode(x->c) == CBD_MODE_WATERMARK)
 		rc = watermark_labels(x, xs, count, labels);
 	if (!rc)
@@ -487,8 +495,13 @@ static int cmd_input(struct ctx *x)
 			   T.argv[0], count);
 		rc = EX_DATAERR;
 	}
-	if (!rc && !(q = malloc(x->n)))
-		rc = EX_OSERR;
+	if (!rc) {
+		q = malloc(x->n);
+		if (!q) {
+			tool_error(&T, "out of memory");
+			rc = EX_OSERR;
+		}
+	}
 	if (!rc && cbd_circuit_sign_input(x->c, x->key, ki, (uint16_t)payload,
 					  xs, q, &x->err))
 		rc = fail(x);
