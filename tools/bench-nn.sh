@@ -90,6 +90,19 @@ EOF2
 		done
 	done
 done
+# the full-size models must also agree with ONNX Runtime
+if [ $ort -eq 1 ]; then
+	for spec in "$@"; do
+		IFS='|' read -r name model input chw it1 it32 <<EOF2
+$spec
+EOF2
+		[ "$name" = mnist-cnn ] && continue
+		NODE_PATH="$ortdir/node_modules" node "$top/tools/golden.js" \
+			"$model" "$input" "$tmp/$name-golden.npy" 2 >/dev/null &&
+			"$h" --golden 1 "$name" "$model" "$input" \
+				"$tmp/$name-golden.npy" | sed 's/^ok 1 - /agreement: /'
+	done
+fi
 cat "$out"
 # kept for docs/bench.md
 cp "$out" "$BUILD/bench-nn.md" 2>/dev/null || true
