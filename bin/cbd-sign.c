@@ -543,34 +543,71 @@ static void print_act(const char *name, size_t i, size_t count,
 		       "no tag");
 }
 
-static int cmd_check(struct ctx *x)
-{
-	int json = tool_has(&T, "json"), first = 1, all = 1, rc;
+struct result {
+	int file;
+	size_t index, count;
+	cbd_activation act;
+};
 
-	if (T.argc < 1)
-		tool_usage_error(&T, "check wants INPUT...");
-	rc = open_archive(x);
-	if (json && !rc)
-		printf("[");
+/* Check every sample of every file first, then print: an unreadable
+ * input fails the run before anything is printed. */
+static int check_all(struct ctx *x, struct result **res, size_t *nres)
+{
+	size_t cap = 0;
+	int rc = 0;
+
+	*res = NULL;
+	*nres = 0;
 	for (int f = 0; f < T.argc && !rc; f++) {
 		size_t count = 0;
 		float *xs = NULL;
 
 		rc = load_samples(x, T.argv[f], &count, &xs);
 		for (size_t i = 0; !rc && i < count; i++) {
-			cbd_activation a;
+			struct result *r;
 
-			if (cbd_circuit_check(x->c, xs + i * x->n, &a, &x->err))
+			if (*nres == cap) {
+				cap = cap ? 2 * cap : 64;
+				r = realloc(*res, cap * sizeof(*r));
+				if (!r) {
+					tool_error(&T, "out of memory");
+					rc = EX_OSERR;
+					break;
+				}
+				*res = r;
+			}
+			r = &(*res)[(*nres)++];
+			*r = (struct result){f, i, count, {0}};
+			if (cbd_circuit_check(x->c, xs + i * x->n, &r->act,
+					      &x->err))
 				rc = fail(x);
-			else
-				print_act(T.argv[f], i, count, &a, json, first);
-			first = 0;
-			all = all && a.active;
 		}
 		free(xs);
 	}
-	if (json && !rc)
+	return rc;
+}
+
+static int cmd_check(struct ctx *x)
+{
+	int json = tool_has(&T, "json"), all = 1, rc;
+	struct result *res = NULL;
+	size_t n = 0;
+
+	if (T.argc < 1)
+		tool_usage_error(&T, "check wants INPUT...");
+	rc = open_archive(x);
+	if (!rc)
+		rc = check_all(x, &res, &n);
+	if (!rc && json)
+		printf("[");
+	for (size_t i = 0; !rc && i < n; i++) {
+		print_act(T.argv[res[i].file], res[i].index, res[i].count,
+			  &res[i].act, json, i == 0);
+		all = all && res[i].act.active;
+	}
+	if (!rc && json)
 		printf("]\n");
+	free(res);
 	return rc ? rc : all ? 0 : 1;
 }
 
