@@ -177,7 +177,12 @@ static int run_test(const char *dir, char *why, size_t whylen)
 
 	snprintf(path, sizeof(path), "%s/model.onnx", dir);
 	if (cbd_nn_load_file(path, &opts, &nn, &err) != CBD_OK) {
-		snprintf(why, whylen, "%s", err.msg);
+		const char *m = err.msg;
+
+		if (strncmp(m, path, strlen(path)) == 0 &&
+		    strncmp(m + strlen(path), ": ", 2) == 0)
+			m += strlen(path) + 2;   /* the test name says it */
+		snprintf(why, whylen, "%s", m);
 		return err.code == CBD_E_UNSUPPORTED ? 2 : 1;
 	}
 	snprintf(path, sizeof(path), "%s/test_data_set_*", dir);
