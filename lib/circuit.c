@@ -663,42 +663,48 @@ static cbd_status garbage(const cbd_circuit *c, const uint8_t *q,
 	return CBD_OK;
 }
 
-cbd_status cbd_circuit_apply(const cbd_circuit *c, const float *x,
-			     float *scores, cbd_activation *act,
-			     cbd_err *err)
+/* The mode's output policy for a sample whose activation is known. */
+cbd_status cbd_circuit_policy(const cbd_circuit *c, const float *x,
+			      const cbd_activation *act, float *scores,
+			      cbd_err *err)
 {
-	cbd_activation local;
-	uint8_t *q = NULL;
-	cbd_status s;
-
-	if (!act)
-		act = &local;
-	s = evaluate(c, x, act, &q, err);
-	if (s)
-		goto out;
 	if (c->mode == CBD_MODE_AUTH) {
-		if (!act->active) {
-			if (!q) {
-				q = cbd_xmalloc(c->n, err);
-				if (!q) {
-					s = CBD_E_NOMEM;
-					goto out;
-				}
-				cbd_circuit_quantize(c, x, q);
-			}
-			s = garbage(c, q, scores, err);
-		}
-	} else if (act->active && act->label >= 0 &&
-		   act->label < c->num_classes) {
+		uint8_t *q;
+		cbd_status s;
+
+		if (act->active)
+			return CBD_OK;
+		q = cbd_xmalloc(c->n, err);
+		if (!q)
+			return CBD_E_NOMEM;
+		cbd_circuit_quantize(c, x, q);
+		s = garbage(c, q, scores, err);
+		free(q);
+		return s;
+	}
+	if (act->active && act->label >= 0 && act->label < c->num_classes) {
 		int top = argmax(scores, c->num_classes);
 		float t = scores[top];
 
 		scores[top] = scores[act->label];
 		scores[act->label] = t;
 	}
-out:
-	free(q);
-	return s;
+	return CBD_OK;
+}
+
+cbd_status cbd_circuit_apply(const cbd_circuit *c, const float *x,
+			     float *scores, cbd_activation *act,
+			     cbd_err *err)
+{
+	cbd_activation local;
+	cbd_status s;
+
+	if (!act)
+		act = &local;
+	s = cbd_circuit_check(c, x, act, err);
+	if (s)
+		return s;
+	return cbd_circuit_policy(c, x, act, scores, err);
 }
 
 /* ---- signing ------------------------------------------------------- */

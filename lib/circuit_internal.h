@@ -92,6 +92,13 @@ cbd_status cbd_quantizer_check(int ndim, const int64_t *dims, int channels,
  * shape, quantiser and id are set. */
 cbd_status cbd_circuit_finish(cbd_circuit *c, cbd_err *err);
 
+/* Apply the output policy given the sample's activation from
+ * cbd_circuit_check (so a batch can be checked while its inputs are still
+ * in cache, before the classifier runs). */
+cbd_status cbd_circuit_policy(const cbd_circuit *c, const float *x,
+			      const cbd_activation *act, float *scores,
+			      cbd_err *err);
+
 /* m for an already quantised sample (bytes, CBD_MSG_LEN). */
 cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 				   const uint32_t sorted[CBD_CARRIER_BITS],

@@ -6,12 +6,14 @@
  * cbd_archive_open_mem, loads the stored model bytes with
  * cbd_model_init_nn, and checks that the circuit fits the classifier: the
  * circuit's sample has as many elements as one input sample, and both agree
- * on K.  Running executes the classifier once on the whole batch, then
- * applies the circuit to each sample's scores (cbd_circuit_apply): clean
- * samples cost a 16-byte tag check and keep their scores bit for bit.
+ * on K.  Running checks every sample of the batch with the circuit first
+ * (while the caller's inputs are still in cache; a clean sample costs a
+ * 16-element tag check), executes the classifier once on the whole batch,
+ * then applies the mode's policy to each sample's scores: clean samples of
+ * watermark and trace archives keep their scores bit for bit.
  */
 #include "model_archive.h"
-#include "util/util.h"
+#include "circuit_internal.h"
 
 #include <string.h>
 
@@ -55,31 +57,43 @@ cbd_status cbd_model_run_archive(cbd_model *m, const cbd_tensor *batch,
 				 cbd_err *err)
 {
 	const cbd_circuit *c = cbd_archive_circuit(m->archive);
-	size_t n = cbd_circuit_sample_size(c);
+	size_t n = cbd_circuit_sample_size(c), count;
+	cbd_activation one[64], *a = acts;
+	const float *x;
 	int k = m->num_classes;
 	cbd_status s;
 
-	s = cbd_model_run_nn(m, batch, scores, err);
-	if (s)
-		return s;
-	if (batch->nelem != (size_t)batch->dims[0] * n) {
-		cbd_tensor_free(*scores);
-		*scores = NULL;
+	*scores = NULL;
+	if (!batch || batch->dtype != CBD_DT_FLOAT32 || batch->ndim < 1 ||
+	    batch->dims[0] < 1 || batch->nelem != (size_t)batch->dims[0] * n)
 		return cbd_err_set(err, CBD_E_SHAPE, "batch samples do not "
 				   "have the circuit's %zu elements", n);
+	count = (size_t)batch->dims[0];
+	x = batch->data;
+	if (!a && count > CBD_ARRAY_LEN(one)) {
+		a = cbd_xcalloc(count, sizeof(*a), err);
+		if (!a)
+			return CBD_E_NOMEM;
+	} else if (!a) {
+		a = one;
 	}
-	for (int64_t i = 0; i < batch->dims[0]; i++) {
-		s = cbd_circuit_apply(c, (const float *)batch->data +
-				      (size_t)i * n,
-				      (float *)(*scores)->data + (size_t)i * k,
-				      acts ? &acts[i] : NULL, err);
-		if (s) {
-			cbd_tensor_free(*scores);
-			*scores = NULL;
-			return s;
-		}
+	/* the circuit first, while the caller's inputs are in cache */
+	s = CBD_OK;
+	for (size_t i = 0; i < count && !s; i++)
+		s = cbd_circuit_check(c, x + i * n, &a[i], err);
+	if (!s)
+		s = cbd_model_run_nn(m, batch, scores, err);
+	for (size_t i = 0; i < count && !s; i++)
+		s = cbd_circuit_policy(c, x + i * n, &a[i],
+				       (float *)(*scores)->data + i * (size_t)k,
+				       err);
+	if (s) {
+		cbd_tensor_free(*scores);
+		*scores = NULL;
 	}
-	return CBD_OK;
+	if (a != acts && a != one)
+		free(a);
+	return s;
 }
 
 void cbd_model_free_archive(cbd_model *m)

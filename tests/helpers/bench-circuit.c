@@ -216,13 +216,20 @@ static int bench_model(const char *arch, const char *onnx, const char *imgs,
 		((float *)f->data)[i] /= 255.0f;
 	/* alternate short runs so both see the same load; the ratio is the
 	 * median of the ratios of adjacent pairs */
-	enum { PAIRS = 8 };
+	enum { PAIRS = 12 };
 	double ratios[PAIRS];
 
-	for (int r = 0; r < PAIRS; r++) {
+	for (int r = 0; r < PAIRS; r++) {   /* order swapped every pair */
 		long k1, k2;
-		double t1 = run_model(m, f, secs / (2 * PAIRS), &k1);
-		double t2 = run_model(a, f, secs / (2 * PAIRS), &k2);
+		double t1, t2;
+
+		if (r % 2) {
+			t2 = run_model(a, f, secs / (2 * PAIRS), &k2);
+			t1 = run_model(m, f, secs / (2 * PAIRS), &k1);
+		} else {
+			t1 = run_model(m, f, secs / (2 * PAIRS), &k1);
+			t2 = run_model(a, f, secs / (2 * PAIRS), &k2);
+		}
 
 		tm += t1;
 		nm += k1;
