@@ -112,7 +112,7 @@ static void summary(const cbd_attr_result *r, const char *sign_id)
 						     : "");
 		for (size_t i = 0; i < r->n_significant; i++) {
 			snprintf(p, sizeof(p), "%.3g",
-				 -r->rows[i].log_p_adj / log(10.0));
+				 -r->rows[i].log_p_adj / log(10.0) + 0.0);
 			fprintf(stderr, "%s %s (%d matches, -log10 adjusted p "
 				"%s)", i ? "," : "", r->rows[i].id,
 				r->rows[i].matches, p);
@@ -125,7 +125,8 @@ static void summary(const cbd_attr_result *r, const char *sign_id)
 			"(-log10 p %.3g).",
 			r->watermark.significant ? "present" : "not detected",
 			r->watermark.matches, r->answered,
-			-r->watermark.log_p / log(10.0));
+			/* + 0.0 turns the -0 of p = 1 into 0 */
+			-r->watermark.log_p / log(10.0) + 0.0);
 	if (sign_id)
 		fprintf(stderr, " Report signed by key %s.", sign_id);
 	fputc('\n', stderr);
