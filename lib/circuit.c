@@ -14,10 +14,13 @@
  * costs a few multiplications and no allocation; only a tag match pays for
  * quantising the whole sample, hashing it and verifying the signature.
  *
- * Output policies: watermark and trace swap the classifier's top score
+ * Output policies (cbd_circuit_policy, or check + policy in one call with
+ * cbd_circuit_apply): watermark and trace swap the classifier's top score
  * onto the forced label when active and leave the scores bit for bit
  * untouched otherwise; auth leaves active samples untouched and replaces
  * inactive ones by garbage scores derived from HMAC(garbage_key, q).
+ * Everything here is read-only on the circuit, so one circuit may serve
+ * many threads.
  */
 #include "circuit_internal.h"
 
