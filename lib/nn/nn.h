@@ -37,7 +37,7 @@
 
 #include <stdbool.h>
 
-#define NN_MAX_IO 8          /* inputs or outputs of one node */
+#define NN_MAX_IO 32         /* inputs or outputs of one node */
 #define NN_MAX_NODES 100000
 #define NN_MAX_VALUES 200000
 
@@ -135,6 +135,8 @@ struct cbd_nn {
 /* ops.c */
 const char *nn_op_name(cbd_op op);
 int nn_op_min_opset(cbd_op op);
+/* Input/output counts of a bound node against the op (CBD_E_FORMAT). */
+cbd_status nn_op_check_arity(const struct nn_node *n, cbd_err *err);
 /* CBD_OP_COUNT if type is not supported. */
 cbd_op nn_op_lookup(const char *type, const char *domain);
 cbd_status nn_op_run(cbd_nn *nn, nn_node *n, cbd_err *err);

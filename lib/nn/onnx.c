@@ -268,7 +268,8 @@ static cbd_status bind_node(cbd_nn *nn, nn_node *n,
 {
 	if (np->n_input > NN_MAX_IO || np->n_output > NN_MAX_IO ||
 	    np->n_output == 0)
-		return nn_fail(n, err, CBD_E_UNSUPPORTED,
+		return nn_fail(n, err, np->n_output ? CBD_E_UNSUPPORTED
+						    : CBD_E_FORMAT,
 			       "%zu inputs, %zu outputs", np->n_input,
 			       np->n_output);
 	n->n_in = (int)np->n_input;
@@ -330,6 +331,8 @@ static cbd_status add_nodes(cbd_nn *nn, cbd_err *err)
 					   np->op_type ? np->op_type : "?",
 					   n->name);
 		s = bind_node(nn, n, np, err);
+		if (s == CBD_OK)
+			s = nn_op_check_arity(n, err);
 		if (s != CBD_OK)
 			return s;
 	}

@@ -86,6 +86,79 @@ static const int op_min_opset[] = {
 _Static_assert(CBD_ARRAY_LEN(op_min_opset) == CBD_OP_COUNT,
 	       "op_min_opset must cover every cbd_op");
 
+/* Inputs an op takes: the first min must be given, at most max. */
+static const struct {
+	signed char min, max;
+} op_arity[] = {
+	[CBD_OP_CONV] = {2, 3},
+	[CBD_OP_GEMM] = {2, 3},
+	[CBD_OP_MATMUL] = {2, 2},
+	[CBD_OP_ADD] = {2, 2},
+	[CBD_OP_SUB] = {2, 2},
+	[CBD_OP_MUL] = {2, 2},
+	[CBD_OP_DIV] = {2, 2},
+	[CBD_OP_RELU] = {1, 1},
+	[CBD_OP_LEAKYRELU] = {1, 1},
+	[CBD_OP_SIGMOID] = {1, 1},
+	[CBD_OP_TANH] = {1, 1},
+	[CBD_OP_CLIP] = {1, 3},
+	[CBD_OP_SOFTMAX] = {1, 1},
+	[CBD_OP_LOGSOFTMAX] = {1, 1},
+	[CBD_OP_MAXPOOL] = {1, 1},
+	[CBD_OP_AVERAGEPOOL] = {1, 1},
+	[CBD_OP_GLOBALAVERAGEPOOL] = {1, 1},
+	[CBD_OP_BATCHNORM] = {5, 5},
+	[CBD_OP_FLATTEN] = {1, 1},
+	[CBD_OP_RESHAPE] = {2, 2},
+	[CBD_OP_TRANSPOSE] = {1, 1},
+	[CBD_OP_CONCAT] = {1, NN_MAX_IO},
+	[CBD_OP_CONSTANT] = {0, 0},
+	[CBD_OP_IDENTITY] = {1, 1},
+	[CBD_OP_DROPOUT] = {1, 3},
+	[CBD_OP_SQUEEZE] = {1, 2},
+	[CBD_OP_UNSQUEEZE] = {1, 2},
+	[CBD_OP_SHAPE] = {1, 1},
+	[CBD_OP_GATHER] = {2, 2},
+	[CBD_OP_PAD] = {1, 4},
+	[CBD_OP_REDUCEMEAN] = {1, 2},
+};
+_Static_assert(CBD_ARRAY_LEN(op_arity) == CBD_OP_COUNT,
+	       "op_arity must cover every cbd_op");
+
+static int max_out(cbd_op op)
+{
+	switch (op) {
+	case CBD_OP_DROPOUT:
+	case CBD_OP_MAXPOOL:
+		return 2;
+	case CBD_OP_BATCHNORM:
+		return 5;
+	default:
+		return 1;
+	}
+}
+
+cbd_status nn_op_check_arity(const nn_node *n, cbd_err *err)
+{
+	int lo = op_arity[n->op].min, hi = op_arity[n->op].max;
+
+	if (n->n_in < lo || n->n_in > hi)
+		return nn_fail(n, err, CBD_E_FORMAT,
+			       "%d inputs, the op takes %d to %d", n->n_in, lo,
+			       hi);
+	for (int i = 0; i < lo; i++)
+		if (n->in[i] < 0)
+			return nn_fail(n, err, CBD_E_FORMAT,
+				       "required input %d is empty", i);
+	if (n->out[0] < 0)
+		return nn_fail(n, err, CBD_E_FORMAT, "first output is empty");
+	if (n->n_out > max_out(n->op))
+		return nn_fail(n, err, CBD_E_FORMAT,
+			       "%d outputs, the op has at most %d", n->n_out,
+			       max_out(n->op));
+	return CBD_OK;
+}
+
 int nn_op_min_opset(cbd_op op)
 {
 	return op < CBD_OP_COUNT ? op_min_opset[op] : 1000;

@@ -243,6 +243,34 @@ static void test_missing_initializer(void **state)
 	assert_non_null(strstr(err.msg, "node add7, Add"));
 }
 
+/* Nodes with too few inputs or too many outputs are refused at load
+ * (a fuzz finding: a Shape node without input used to reach the kernel). */
+static void test_arity(void **state)
+{
+	static int64_t xd[2] = {-1, 4};
+	static char *none[] = {NULL}, *out0[] = {"Y"}, *in1[] = {"X"};
+	static char *out2[] = {"Y", "Z"};
+	struct gb b;
+	cbd_err err = {0};
+	Onnx__NodeProto *n;
+
+	(void)state;
+	gb_init(&b, 13);
+	gb_io(&b, true, "X", 2, xd);
+	gb_io(&b, false, "Y", 2, xd);
+	gb_node(&b, "Shape", "sh", 0, none, out0);
+	assert_null(gb_load(&b, &err, CBD_E_FORMAT));
+	assert_non_null(strstr(err.msg, "node sh, Shape"));
+
+	gb_init(&b, 13);
+	gb_io(&b, true, "X", 2, xd);
+	gb_io(&b, false, "Y", 2, xd);
+	n = gb_node(&b, "Relu", "r", 1, in1, out2);
+	n->n_output = 2;
+	assert_null(gb_load(&b, &err, CBD_E_FORMAT));
+	assert_non_null(strstr(err.msg, "node r, Relu"));
+}
+
 static void test_garbage(void **state)
 {
 	uint8_t junk[64];
@@ -340,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_initializer_raw_data),
 		cmocka_unit_test(test_missing_initializer),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_arity),
 		cmocka_unit_test(test_conv_bn_fold),
 		cmocka_unit_test(test_broadcast),
 	};
