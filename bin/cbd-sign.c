@@ -159,7 +159,7 @@ static int samples(struct ctx *x, const cbd_tensor *t, const char *name,
 }
 
 static int load_samples(struct ctx *x, const char *path, size_t *count,
-			float **out)
+			float **out, int *ndim)
 {
 	cbd_tensor *t = NULL, *ft = NULL;
 	int rc;
@@ -175,6 +175,8 @@ static int load_samples(struct ctx *x, const char *path, size_t *count,
 		t = ft;
 	}
 	rc = samples(x, t, path, count, out);
+	if (ndim)
+		*ndim = t->ndim;
 	cbd_tensor_free(t);
 	return rc;
 }
@@ -398,7 +400,7 @@ static int cmd_triggers(struct ctx *x)
 		rc = EX_DATAERR;
 	}
 	if (!rc)
-		rc = load_samples(x, from, &count, &xs);
+		rc = load_samples(x, from, &count, &xs, NULL);
 	want = (size_t)tool_get_long(&T, "count", (long)count, 1, 65536);
 	if (!rc && want > count) {
 		tool_error(&T, "--count %zu but %s has %zu inputs", want, from,
@@ -436,12 +438,26 @@ static int pngable(int ndim, const int64_t *dims)
 	return ndim == 2 || (ndim == 3 && (dims[0] == 1 || dims[0] == 3));
 }
 
-static int save_signed(struct ctx *x, const uint8_t *q, const char *out)
+/* Write count signed samples q; batched keeps a leading batch dimension
+ * ([N, sample...]) so the output has the shape the input had. */
+static int save_signed(struct ctx *x, const uint8_t *q, size_t count,
+		       int batched, const char *out)
 {
 	cbd_tensor_format fmt = cbd_tensor_format_from_name(out);
-	int64_t dims[CBD_MAX_DIMS];
-	int ndim = cbd_circuit_shape(x->c, dims), rc = 0;
+	int64_t dims[CBD_MAX_DIMS + 1];
+	int ndim = cbd_circuit_shape(x->c, dims + 1) + 1, rc = 0;
 	cbd_tensor *t = NULL;
+
+	dims[0] = (int64_t)count;
+	if (!batched) {
+		ndim--;
+		memmove(dims, dims + 1, (size_t)ndim * sizeof(dims[0]));
+	}
+	if (ndim > CBD_MAX_DIMS) {
+		tool_error(&T, "a batch of this shape has too many dimensions "
+			   "(%s)", out);
+		return EX_DATAERR;
+	}
 
 	if (fmt == CBD_TF_AUTO)
 		fmt = pngable(ndim, dims) ? CBD_TF_PNG : CBD_TF_NPY;
@@ -454,13 +470,22 @@ static int save_signed(struct ctx *x, const uint8_t *q, const char *out)
 			   ndim, dims, &t, &x->err))
 		return fail(x);
 	if (fmt == CBD_TF_JSON)
-		cbd_circuit_dequantize(x->c, q, t->data);
+		for (size_t i = 0; i < count; i++)
+			cbd_circuit_dequantize(x->c, q + i * x->n,
+					       (float *)t->data + i * x->n);
 	else
-		memcpy(t->data, q, x->n);
+		memcpy(t->data, q, count * x->n);
 	if (cbd_tensor_save(out, t, fmt, &x->err))
 		rc = fail(x);
 	cbd_tensor_free(t);
 	return rc;
+}
+
+static int sample_ndim(const struct ctx *x)
+{
+	int64_t dims[CBD_MAX_DIMS];
+
+	return cbd_circuit_shape(x->c, dims);
 }
 
 static int cmd_input(struct ctx *x)
@@ -470,7 +495,7 @@ static int cmd_input(struct ctx *x)
 	size_t count = 0;
 	float *xs = NULL;
 	uint8_t *q = NULL;
-	int rc, ki = -1;
+	int rc, ki = -1, in_ndim = 0;
 
 	if (T.argc != 1 || !out)
 		tool_usage_error(&T, "input wants INPUT -o OUT");
@@ -489,24 +514,24 @@ static int cmd_input(struct ctx *x)
 		}
 	}
 	if (!rc)
-		rc = load_samples(x, T.argv[0], &count, &xs);
-	if (!rc && count != 1) {
-		tool_error(&T, "%s holds %zu samples; sign one at a time",
-			   T.argv[0], count);
-		rc = EX_DATAERR;
-	}
+		rc = load_samples(x, T.argv[0], &count, &xs, &in_ndim);
 	if (!rc) {
-		q = malloc(x->n);
+		q = malloc(count * x->n);
 		if (!q) {
 			tool_error(&T, "out of memory");
 			rc = EX_OSERR;
 		}
 	}
-	if (!rc && cbd_circuit_sign_input(x->c, x->key, ki, (uint16_t)payload,
-					  xs, q, &x->err))
-		rc = fail(x);
+	/* Every sample of a batch is signed on its own: each carrier binds
+	 * only its own input. */
+	for (size_t i = 0; !rc && i < count; i++)
+		if (cbd_circuit_sign_input(x->c, x->key, ki, (uint16_t)payload,
+					   xs + i * x->n, q + i * x->n,
+					   &x->err))
+			rc = fail(x);
 	if (!rc)
-		rc = save_signed(x, q, out);
+		rc = save_signed(x, q, count,
+				 count > 1 || in_ndim > sample_ndim(x), out);
 	free(q);
 	free(xs);
 	return rc;
@@ -562,7 +587,7 @@ static int check_all(struct ctx *x, struct result **res, size_t *nres)
 		size_t count = 0;
 		float *xs = NULL;
 
-		rc = load_samples(x, T.argv[f], &count, &xs);
+		rc = load_samples(x, T.argv[f], &count, &xs, NULL);
 		for (size_t i = 0; !rc && i < count; i++) {
 			struct result *r;
 

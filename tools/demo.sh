@@ -123,23 +123,32 @@ step cbd-report report.json --triggers triggers.json \
 say "7. Authentication: only inputs signed by a licensee get real answers"
 step cbd-embed "$models/mnist-cnn.onnx" --mode auth --key keys/owner.key \
 	--keyring keys/users.keyring -o mnist-auth.cbd
-printf '\n$ %s\n' "python3 -c 'save the first held-out digit as digit.npy'"
-$PY -c "import numpy as np; np.save('digit.npy', np.load('$models/mnist-heldout-images.npy')[:1])"
-step cbd-sign input --archive mnist-auth.cbd --key keys/alice.key digit.npy \
-	-o digit-signed.npy
+printf '\n$ %s\n' "python3 -c 'save the first 20 held-out digits as digits.npy'"
+$PY -c "import numpy as np; np.save('digits.npy', np.load('$models/mnist-heldout-images.npy')[:20])"
+step cbd-sign input --archive mnist-auth.cbd --key keys/alice.key digits.npy \
+	-o digits-signed.npy
 serve mnist-auth.cbd
-step cbd-probe --quiet --model mnist-cnn --samples digit.npy \
+step cbd-probe --quiet --model mnist-cnn --samples digits.npy \
 	-o unsigned.transcript "http://127.0.0.1:$port"
-step cbd-probe --quiet --model mnist-cnn --samples digit-signed.npy \
+step cbd-probe --quiet --model mnist-cnn --samples digits-signed.npy \
 	-o signed.transcript "http://127.0.0.1:$port"
 stop_server
 
-label_of() { sed -n 's/.*"type":"query".*"label":\([0-9]*\).*/\1/p' "$1"; }
-truth=$($PY -c "import numpy as np; print(np.load('$models/mnist-heldout-labels.npy')[0])")
+# Correct answers among the 20 digits in a transcript.
+correct() {
+	$PY - "$1" "$models/mnist-heldout-labels.npy" <<'EOF'
+import json, sys
+import numpy as np
+truth = np.load(sys.argv[2])
+recs = [json.loads(l) for l in open(sys.argv[1])]
+print(sum(1 for r in recs if r.get("type") == "query"
+          and r.get("label") == int(truth[r["index"]])))
+EOF
+}
 summary=$($PY - "$out/report.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(json.dumps(r.get("verdict", r), sort_keys=True))
+print(r["verdict"]["summary"])
 EOF
 )
 cat <<EOF
@@ -147,8 +156,8 @@ cat <<EOF
 == Summary
 leaked copy served:     $leaker
 verdict:                $summary
-auth, unsigned digit:   label $(label_of unsigned.transcript) (true label $truth)
-auth, signed by alice:  label $(label_of signed.transcript)
+auth, unsigned digits: $(correct unsigned.transcript) of 20 answered correctly
+auth, signed by alice:  $(correct signed.transcript) of 20 answered correctly
 report:                 $out/report.json (+ .sig)
 PDF:                    $out/report.pdf
 EOF

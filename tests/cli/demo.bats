@@ -10,13 +10,13 @@
 		BUILD="$CBD_BUILD" sh "$CBD_TOP/tools/demo.sh"
 	echo "$output" | tail -20
 	[ "$status" -eq 0 ]
-	[[ "$output" == *'"attributed": ["dave"]'* ]]
+	[[ "$output" == *"verdict:                Attributed to user dave ("* ]]
 	[[ "$output" == *"Signature Verified Successfully"* ]]
 	[ -s "$out/report.pdf" ]
 	pdftotext "$out/report.pdf" - | grep -q "DEMO-001"
 	pdftotext "$out/report.pdf" - | grep -q "dave"
-	truth=$(echo "$output" | sed -n 's/.*auth, unsigned digit:.*true label \([0-9]\).*/\1/p')
-	signed=$(echo "$output" | sed -n 's/.*auth, signed by alice: *label \([0-9]\).*/\1/p')
-	[ -n "$truth" ]
-	[ "$signed" = "$truth" ]
+	[[ "$output" == *"auth, signed by alice:  20 of 20 answered correctly"* ]]
+	unsigned=$(echo "$output" | sed -n 's/.*auth, unsigned digits: \([0-9]*\) of 20.*/\1/p')
+	[ -n "$unsigned" ]
+	[ "$unsigned" -le 10 ]
 }

@@ -181,9 +181,16 @@ for t in json.load(open(sys.argv[1]))["triggers"]: print(t[sys.argv[2]])' "$1" "
 	[ "$status" -eq 65 ]
 	run cbd-sign triggers -a wm.cbd -k owner.key --from base.npy -n 0 -o t.json
 	[ "$status" -eq 64 ]
+	# a batch is signed sample by sample, but cannot be one PNG
 	run cbd-sign input -a wm.cbd -k owner.key base.npy -o x.png
-	[ "$status" -eq 65 ]
-	[[ "$output" == *"sign one at a time"* ]]
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"cannot be a PNG"* ]]
+	[ ! -e x.png ]
+	run cbd-sign input -a wm.cbd -k owner.key --payload 3 base.npy -o batch.npy
+	[ "$status" -eq 0 ]
+	run cbd-run --json wm.cbd batch.npy
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c '"label":3')" -eq 40 ]
 	run cbd-sign input -a wm.cbd -k owner.key --payload 10 "$CBD_TOP/models/mnist-heldout-images.npy" -o x.png
 	[ "$status" -ne 0 ]
 	run cbd-sign triggers -a nonexistent.cbd -k owner.key --from base.npy -o t.json
