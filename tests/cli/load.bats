@@ -103,6 +103,7 @@ count() { sed -n "s/^status $2 //p" "$1" | head -1 | grep . || echo 0; }
 		eval "c$i=\$!"
 	done
 	for _ in $(seq 100); do
+		command -v ss >/dev/null || { sleep 0.5; break; }
 		n=$(ss -Htn state established "( dport = :$PORT )" | wc -l)
 		[ "$n" -ge 4 ] && break
 		sleep 0.02
