@@ -119,7 +119,7 @@ demo: deps
 	@BUILD=$(BUILD) sh tools/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all-tests
+	@$(MAKE) --no-print-directory all-tests bench-models
 	@BUILD=$(BUILD) sh tools/bench.sh
 
 install: all
@@ -203,4 +203,5 @@ golden:
 bench-models: models/bench/resnet18.onnx
 
 models/bench/resnet18.onnx: tools/make_test_models.py
+	@sh tools/deps.sh python3-torchvision
 	$(PYTHON) tools/make_test_models.py --bench models/bench

@@ -2,9 +2,11 @@
 # deps.sh — install the Debian packages listed in tools/debian-packages.txt.
 # A no-op when everything is present; otherwise `apt-get update` then
 # `apt-get install` (as root, or through sudo when it exists).
+# Extra package names given as arguments are installed the same way.
 set -eu
 here=$(dirname "$0")
-list=$(grep -v '^#' "$here/debian-packages.txt" | grep -v '^$')
+# Arguments name extra packages (e.g. python3-torchvision for bench models).
+list="$(grep -v '^#' "$here/debian-packages.txt" | grep -v '^$') $*"
 missing=""
 for p in $list; do
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
