@@ -35,6 +35,19 @@ bool nn_broadcast(int na, const int64_t *a, int nb, const int64_t *b,
 	return true;
 }
 
+/* Product of dims, or -1 past CBD_MAX_ELEMS (so it never overflows). */
+static int64_t prod_checked(const int64_t *d, int nd)
+{
+	int64_t p = 1;
+
+	for (int i = 0; i < nd; i++) {
+		if (d[i] != 0 && p > CBD_MAX_ELEMS / d[i])
+			return -1;
+		p *= d[i];
+	}
+	return p;
+}
+
 static cbd_status copy_as(const nn_node *n, const nn_val *x, nn_val *y,
 			  int ndim, const int64_t *dims, cbd_err *err)
 {
@@ -44,13 +57,21 @@ static cbd_status copy_as(const nn_node *n, const nn_val *x, nn_val *y,
 	if (ndim > CBD_MAX_DIMS)
 		return nn_fail(n, err, CBD_E_UNSUPPORTED, "rank %d", ndim);
 	memcpy(d, dims, sizeof(int64_t) * (size_t)ndim);
+	/* Compare element counts before allocating: a hostile shape must not
+	 * make us allocate what it claims (fuzz finding). */
+	for (int i = 0; i < ndim; i++)
+		if (d[i] < 0)
+			return nn_fail(n, err, CBD_E_SHAPE,
+				       "negative dimension %lld",
+				       (long long)d[i]);
+	if (prod_checked(d, ndim) != (int64_t)nn_val_nelem(x))
+		return nn_fail(n, err, CBD_E_SHAPE,
+			       "cannot reshape %zu elements to shape of %lld",
+			       nn_val_nelem(x),
+			       (long long)prod_checked(d, ndim));
 	s = nn_val_alloc(n, y, x->dtype, ndim, d, err);
 	if (s != CBD_OK)
 		return s;
-	if (y->nbytes != x->nbytes)
-		return nn_fail(n, err, CBD_E_SHAPE,
-			       "cannot reshape %zu elements to %zu",
-			       nn_val_nelem(x), nn_val_nelem(y));
 	if (y->nbytes)
 		memcpy(y->data, x->data, y->nbytes);
 	return CBD_OK;
