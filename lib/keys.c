@@ -144,6 +144,18 @@ cbd_status cbd_key_generate(cbd_key_type type, cbd_key **out, cbd_err *err)
 	return wrap(pk, 1, "generated key", out, err);
 }
 
+/* A PKCS#8 EC key may carry its public point; a key whose stored point
+ * is not d*G would sign with one key and claim another (fuzz finding), so
+ * private keys must pass OpenSSL's pairwise check. */
+static int pair_ok(EVP_PKEY *pk)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pk, NULL);
+	int ok = ctx && EVP_PKEY_pairwise_check(ctx) == 1;
+
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}
+
 /* Decode one DER body according to its PEM label. */
 static cbd_status decode_der(const char *label, const unsigned char *der,
 			     long dlen, const char *pass, const char *name,
@@ -202,6 +214,14 @@ static cbd_status decode_der(const char *label, const unsigned char *der,
 		ERR_clear_error();
 		return cbd_err_set(err, CBD_E_FORMAT, "corrupted %s key (%s)",
 				   *priv ? "private" : "public", name);
+	}
+	if (*priv && !pair_ok(*pk)) {
+		EVP_PKEY_free(*pk);
+		*pk = NULL;
+		ERR_clear_error();
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "corrupted private key: its public half "
+				   "does not match (%s)", name);
 	}
 	return CBD_OK;
 }
