@@ -146,25 +146,6 @@ cbd_status cbd_secret_file_read(const char *path, size_t max,
 	return CBD_OK;
 }
 
-static cbd_status write_fd(int fd, const void *buf, size_t len,
-			   const char *path, cbd_err *err)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return cbd_err_set(err, CBD_E_IO, "cannot write %s: %s",
-					   path, strerror(errno));
-		p += w;
-		len -= (size_t)w;
-	}
-	return CBD_OK;
-}
-
 /* Move tmp to path without replacing an existing file. */
 static int rename_noreplace(const char *tmp, const char *path)
 {
@@ -218,7 +199,7 @@ cbd_status cbd_secret_file_write(const char *path, const void *buf,
 		return cbd_err_set(err, CBD_E_CANTCREAT, "cannot create %s: %s",
 				   path, strerror(errno));
 	(void)fchmod(fd, mode);
-	s = write_fd(fd, buf, len, path, err);
+	s = cbd_fd_write_all(fd, buf, len, path, err);
 	if (s == CBD_OK && fsync(fd) != 0)
 		s = cbd_err_set(err, CBD_E_IO, "cannot sync %s: %s", path,
 				strerror(errno));

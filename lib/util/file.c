@@ -103,8 +103,8 @@ cbd_status cbd_file_read(const char *path, size_t max, uint8_t **buf,
 	return s;
 }
 
-static cbd_status write_all(int fd, const void *buf, size_t len,
-			    const char *path, cbd_err *err)
+cbd_status cbd_fd_write_all(int fd, const void *buf, size_t len,
+			     const char *path, cbd_err *err)
 {
 	const uint8_t *p = buf;
 
@@ -157,7 +157,7 @@ cbd_status cbd_file_write_atomic(const char *path, const void *buf,
 	int fd, n;
 
 	if (strcmp(path, "-") == 0)
-		return write_all(1, buf, len, "stdout", err);
+		return cbd_fd_write_all(1, buf, len, "stdout", err);
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return cbd_err_set(err, CBD_E_USAGE, "path too long (%s)",
@@ -170,7 +170,7 @@ cbd_status cbd_file_write_atomic(const char *path, const void *buf,
 	/* The umask may have narrowed mode; secrets must not be widened, and
 	 * public files should be what the caller asked for. */
 	(void)fchmod(fd, mode);
-	s = write_all(fd, buf, len, path, err);
+	s = cbd_fd_write_all(fd, buf, len, path, err);
 	if (s == CBD_OK && fsync(fd) != 0)
 		s = cbd_err_set(err, CBD_E_IO, "cannot sync %s: %s", path,
 				strerror(errno));

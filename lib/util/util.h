@@ -42,6 +42,11 @@ static inline bool cbd_add_size(size_t a, size_t b, size_t *out)
 	return !__builtin_add_overflow(a, b, out);
 }
 
+/* Write all of buf to fd, retrying short writes and EINTR; path names the
+ * file in the error. */
+cbd_status cbd_fd_write_all(int fd, const void *buf, size_t len,
+			    const char *path, cbd_err *err);
+
 /* malloc that records CBD_E_NOMEM in err on failure. */
 void *cbd_xmalloc(size_t n, cbd_err *err);
 void *cbd_xcalloc(size_t n, size_t size, cbd_err *err);
