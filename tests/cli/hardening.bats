@@ -280,28 +280,23 @@ PYEOF
 @test "keys: a P-256 private key whose stored public point does not match is refused at load (fuzz finding)" {
 	# found by tests/fuzz/fuzz_keys.c: one changed digit in the public
 	# point of a PKCS#8 EC key; OpenSSL parses it, its pairwise check fails
-	cp "$CBD_TOP/tests/fuzz/regress/open/keys-p256-mismatched-public.pem" bad.key
+	# (fixed in lib/keys.c: private keys must pass the pairwise check)
+	cp "$CBD_TOP/tests/fuzz/regress/keys/p256-mismatched-public.pem" bad.key
 	chmod 600 bad.key
 	run openssl pkey -in bad.key -check -noout
 	[ "$status" -ne 0 ]
 	embed_with "$PWD/bad.key"
-	if [[ "$output" == *"manifest signature by key"*"does not verify"* ]]; then
-		skip "open bug in lib/keys.c: mismatched P-256 key accepted at load (only cbd-embed's self-check catches it)"
-	fi
 	[ "$status" -eq 65 ]
 	[[ "$output" == "cbd-embed: error: "*"bad.key"* ]]
 	nothing_written
 }
 
 @test "nn: a node without inputs is refused, not run into a NULL dereference (fuzz finding)" {
-	# found by tests/fuzz/fuzz_nn.c: a Shape node with no input passes the
-	# loader and cbd_nn_run dereferences NULL (lib/nn/shape_ops.c)
+	# found by tests/fuzz/fuzz_nn.c: a Shape node with no input passed the
+	# loader and cbd_nn_run dereferenced NULL (fixed in lib/nn: node
+	# arity is checked at load)
 	$PY -c "import numpy as np; np.save('x4.npy', np.zeros((1, 4), np.float32))"
-	run cbd-run "$CBD_TOP/tests/fuzz/regress/open/nn-shape-node-without-input-cli.onnx" x4.npy
-	if [ "$status" -ge 128 ] || [[ "$output" == *"Sanitizer"* ]] ||
-	   [[ "$output" == *"runtime error"* ]]; then
-		skip "open bug in lib/nn: node without inputs crashes cbd-run (status $status)"
-	fi
+	run cbd-run "$CBD_TOP/tests/fuzz/regress/nn/shape-node-without-input-cli.onnx" x4.npy
 	[ "$status" -eq 65 ]
 	[[ "$output" == "cbd-run: error: "*"Shape"* ]]
 }
@@ -309,17 +304,14 @@ PYEOF
 @test "nn: Reshape to more elements than it has is refused before allocating (fuzz finding)" {
 	# found by tests/fuzz/fuzz_nn.c: a 400-byte model reshaping 13
 	# elements to [13, 16777228] made cbd_nn_run allocate 872 MB before
-	# comparing the element counts (lib/nn/shape_ops.c copy_as)
+	# comparing the element counts (fixed in lib/nn/shape_ops.c)
 	if nm -D "$(command -v cbd-run)" 2>/dev/null | grep -q __asan_init ||
 	   nm "$(command -v cbd-run)" 2>/dev/null | grep -q __asan_init; then
 		skip "address-space cap not usable under ASan"
 	fi
 	$PY -c "import numpy as np; np.save('x13.npy', np.zeros((1, 13), np.float32))"
-	m="$CBD_TOP/tests/fuzz/regress/open/nn-reshape-allocates-before-size-check-cli.onnx"
+	m="$CBD_TOP/tests/fuzz/regress/nn/reshape-allocates-before-size-check-cli.onnx"
 	run sh -c "ulimit -v 600000; cbd-run '$m' x13.npy"
-	if [ "$status" -eq 71 ] && [[ "$output" == *"bytes (node r, Reshape)"* ]]; then
-		skip "open bug in lib/nn: Reshape allocates its output before checking the element count"
-	fi
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"cannot reshape 13 elements"* ]]
 }

@@ -33,22 +33,9 @@ static void keys_check_usable(const cbd_key *k)
 		s = cbd_key_sign(k, "msg", 3, sig, &e);
 		fuzz_check_err(s, &e, "cbd_key_sign");
 		if (s == CBD_OK &&
-		    cbd_key_verify(pub, "msg", 3, sig, &e) != CBD_OK) {
-			/* Open bug (lib/keys.c, reported): a P-256 PKCS#8 key
-			 * whose stored public point does not match its
-			 * private scalar is accepted.  Reported once; other
-			 * key types still abort. */
-			static int told;
-
-			if (cbd_key_type_of(k) != CBD_KEY_P256)
-				fuzz_fail("signature of an accepted key does "
-					  "not verify");
-			if (!told++)
-				fprintf(stderr, "fuzz: known open bug: P-256 "
-					"key with a mismatched public half "
-					"accepted (tests/fuzz/regress/open/)"
-					"\n");
-		}
+		    cbd_key_verify(pub, "msg", 3, sig, &e) != CBD_OK)
+			fuzz_fail("signature of an accepted key does not "
+				  "verify");
 	}
 	cbd_key_free(pub);
 	free(pem);
