@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 	ri.suspect = tool_get(&T, "suspect", h->endpoint);
 	ri.created = report_time();
 	ri.probe_start = h->start;
-	ri.probe_end = "";
+	ri.probe_end = cbd_transcript_end_time(in.tr[in.n_tr - 1]);
 	ri.tool = "cbd-attribute " CBD_VERSION;
 	cbd_triggerset_digest(in.ts, ri.triggers_sha256);
 	ri.n_transcripts = (size_t)in.n_tr;

@@ -610,6 +610,8 @@ size_t cbd_transcript_answered(const cbd_transcript *t);
 size_t cbd_transcript_failed(const cbd_transcript *t);
 /* Did the probe finish (an "end" line closes the file)? */
 int cbd_transcript_complete(const cbd_transcript *t);
+/* UTC time of the "end" line ("" while incomplete).  Borrowed. */
+const char *cbd_transcript_end_time(const cbd_transcript *t);
 /* Number of lines and SHA-256 of the last line's bytes (the chain head:
  * what a further line would carry as prev).  Cite it in reports. */
 size_t cbd_transcript_lines(const cbd_transcript *t);

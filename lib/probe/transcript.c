@@ -24,6 +24,7 @@ struct cbd_transcript {
 	size_t n, cap;
 	size_t answered, failed, lines;
 	int complete;
+	const char *end_time;   /* the "end" line's time, "" if none */
 	uint8_t head[CBD_SHA256_LEN];
 	char **strs;            /* owned strings */
 	size_t nstrs, capstrs;
@@ -444,6 +445,13 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 			s = cbd_err_set(err, CBD_E_FORMAT,
 					"end line %zu counts do not match the "
 					"records (%s)", line, ps->name);
+		if (!s) {
+			const char *tm = get_str(o, "time", 0);
+
+			ps->t->end_time = keep(ps->t, tm ? tm : "", err);
+			if (!ps->t->end_time)
+				s = CBD_E_NOMEM;
+		}
 		ps->ended = 1;
 	} else {
 		s = BAD("type");
@@ -542,6 +550,11 @@ size_t cbd_transcript_failed(const cbd_transcript *t)
 int cbd_transcript_complete(const cbd_transcript *t)
 {
 	return t->complete;
+}
+
+const char *cbd_transcript_end_time(const cbd_transcript *t)
+{
+	return t->end_time ? t->end_time : "";
 }
 
 size_t cbd_transcript_lines(const cbd_transcript *t)

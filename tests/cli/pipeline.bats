@@ -78,3 +78,14 @@ pipeline() { # $1: triggers for the probe, $2: keyring, $3: pdf
 	[[ "$output" == *"cbd-report: error:"*"/nonexistent-dir/case.pdf"* ]]
 	[ "$(ls -A | sort)" = "$before" ]
 }
+
+@test "the report carries the probe's start and end times from the transcript" {
+	cbd-probe -q -m mnist-cnn -o "$BATS_TEST_TMPDIR/t.jsonl" "$URL" triggers.json
+	r=$(cbd-attribute -q -t triggers.json -k users.keyring --json \
+		"$BATS_TEST_TMPDIR/t.jsonl")
+	end=$(jq -r 'select(.type == "end") | .time' "$BATS_TEST_TMPDIR/t.jsonl")
+	start=$(head -1 "$BATS_TEST_TMPDIR/t.jsonl" | jq -r .start)
+	[ -n "$end" ]
+	[ "$(printf '%s\n' "$r" | jq -r .suspect.probe_end)" = "$end" ]
+	[ "$(printf '%s\n' "$r" | jq -r .suspect.probe_start)" = "$start" ]
+}
