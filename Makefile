@@ -84,9 +84,10 @@ $(BUILD)/libcbd.a: $(LIB_OBJ)
 	@echo "  AR      $@"
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/libcbd.so: $(LIB_OBJ)
+$(BUILD)/libcbd.so: $(LIB_OBJ) tools/libcbd.map
 	@echo "  LD      $@"
-	$(Q)$(CC) -shared -Wl,-soname,libcbd.so.0 $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,libcbd.so.0 \
+		-Wl,--version-script=tools/libcbd.map $(ALL_LDFLAGS) -o $@ $(LIB_OBJ) $(PKG_LIBS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/bin/%.o $(TOOL_COMMON_OBJ) $(BUILD)/libcbd.a
 	@mkdir -p $(dir $@)

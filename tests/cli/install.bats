@@ -41,6 +41,9 @@ EOF2
 	run env LD_LIBRARY_PATH="$p/lib" "$BATS_TEST_TMPDIR/t"
 	[ "$status" -eq 0 ]
 	[ "$output" = "0.1.0 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" ]
+	# the shared library exports the cbd_ namespace and nothing else
+	[ -z "$(nm -D --defined-only "$p/lib/libcbd.so" | awk '{print $3}' |
+		grep -v '^cbd_' | grep -v '^_')" ]
 	# the binary really uses the installed shared library
 	env LD_LIBRARY_PATH="$p/lib" ldd "$BATS_TEST_TMPDIR/t" | grep -q "$p/lib/libcbd.so"
 }
