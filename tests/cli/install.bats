@@ -5,7 +5,12 @@
 
 @test "make install PREFIX=... installs a usable library and the man pages" {
 	p="$BATS_TEST_TMPDIR/prefix"
-	make -C "$CBD_TOP" --no-print-directory BUILD="$CBD_BUILD" \
+	# install from the build under test (make check SAN=1 tests build-san)
+	sanvar=
+	if nm -D "$CBD_BUILD/libcbd.so" | grep -q __asan; then
+		sanvar=SAN=1
+	fi
+	make -C "$CBD_TOP" --no-print-directory BUILD="$CBD_BUILD" $sanvar \
 		install PREFIX="$p" >/dev/null
 	for t in "$CBD_BUILD"/bin/cbd-*; do
 		[ -x "$p/bin/$(basename "$t")" ]
