@@ -189,7 +189,9 @@ typedef struct cbd_nn_opts {
 } cbd_nn_opts;
 
 /* Description of one graph input or output.  dims[i] == -1 marks a
- * dynamic dimension (e.g. the batch).  name points into the model. */
+ * dynamic dimension (e.g. the batch); ndim == -1 means the model does not
+ * state the rank at all (callers that need a shape refuse such models).
+ * name points into the model. */
 typedef struct cbd_nn_io {
 	const char *name;
 	cbd_dtype dtype;

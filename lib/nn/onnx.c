@@ -19,6 +19,7 @@
  * or malformed bytes.
  */
 #include "nn.h"
+#include "../tensorio/tensorio.h"
 
 #include <string.h>
 
@@ -97,6 +98,23 @@ static cbd_status proto_payload(const Onnx__TensorProto *tp, cbd_tensor *t,
 			   what);
 }
 
+/* Does the payload hold as many values as the shape claims?  Checked before
+ * allocating, so a few bytes of dims cannot make us allocate gigabytes
+ * (fuzz finding). */
+static int payload_fits(const Onnx__TensorProto *tp, cbd_dtype dt,
+			size_t nelem, size_t nbytes)
+{
+	if (tp->has_raw_data)
+		return tp->raw_data.len == nbytes;
+	switch (dt) {
+	case CBD_DT_FLOAT32: return tp->n_float_data == nelem;
+	case CBD_DT_INT64: return tp->n_int64_data == nelem;
+	case CBD_DT_INT32:
+	case CBD_DT_UINT8: return tp->n_int32_data == nelem;
+	}
+	return 0;
+}
+
 cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
 				const char *what, cbd_tensor **out,
 				cbd_err *err)
@@ -104,6 +122,7 @@ cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
 	int64_t dims[CBD_MAX_DIMS];
 	cbd_dtype dt = nn_dtype_from_onnx(tp->data_type);
 	cbd_tensor *t = NULL;
+	size_t nelem, nbytes;
 	cbd_status s;
 
 	*out = NULL;
@@ -126,6 +145,13 @@ cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
 					   what, (long long)tp->dims[i]);
 		dims[i] = tp->dims[i];
 	}
+	s = cbd_tensor_size(dt, (int)tp->n_dims, dims, &nelem, &nbytes, err);
+	if (s != CBD_OK)
+		return cbd_err_prefix(err, "tensor %s", what);
+	if (!payload_fits(tp, dt, nelem, nbytes))
+		return cbd_err_set(err, CBD_E_FORMAT,
+				   "tensor %s: element count does not match "
+				   "its shape (%zu elements)", what, nelem);
 	s = cbd_tensor_new(dt, (int)tp->n_dims, dims, &t, err);
 	if (s != CBD_OK)
 		return cbd_err_prefix(err, "tensor %s", what);

@@ -325,11 +325,8 @@ PYEOF
 		skip "address-space cap not usable under ASan"
 	fi
 	$PY -c "import numpy as np; np.save('x4.npy', np.zeros((1, 4), np.float32))"
-	m="$CBD_TOP/tests/fuzz/regress/open/nn-initializer-dims-larger-than-data.onnx"
+	m="$CBD_TOP/tests/fuzz/regress/nn/nn-initializer-dims-larger-than-data.onnx"
 	run sh -c "ulimit -v 600000; cbd-run '$m' x4.npy"
-	if [ "$status" -eq 71 ] && [[ "$output" == *"out of memory"* ]]; then
-		skip "open bug in lib/nn/onnx.c: initializer allocated before its data length is checked"
-	fi
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"tensor i0: element count does not match its shape"* ]]
 }
