@@ -320,6 +320,10 @@ cbd_status nn_op_concat(cbd_nn *nn, nn_node *n, cbd_err *err)
 	s = nn_val_alloc(n, y, x0->dtype, x0->ndim, d, err);
 	if (s != CBD_OK)
 		return s;
+	/* An empty result has nothing to copy; without this, [2^28, 0]
+	 * inputs would loop 2^28 times copying nothing (fuzz finding). */
+	if (nn_val_nelem(y) == 0)
+		return CBD_OK;
 	es = cbd_dtype_size(x0->dtype);
 	outer = prod(d, 0, (int)axis);
 	for (int64_t o = 0; o < outer; o++)
