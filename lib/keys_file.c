@@ -7,11 +7,11 @@
  * A secret readable or writable by group/other is refused like ssh refuses
  * an unprotected private key: CBD_E_NOPERM with a "chmod 600" hint.
  *
- * Writing goes to "<path>.tmp.<pid>" created O_CREAT|O_EXCL|O_NOFOLLOW with
- * the final mode, is fsync'd, and then moved into place.  When the caller
- * must not replace an existing file the move is renameat2(RENAME_NOREPLACE)
- * (or link(2)+unlink(2) where the file system lacks it), so the existence
- * check and the creation are one atomic step.
+ * Writing is cbd_file_write_atomic_ex() (lib/util/file.c) with the secret's
+ * mode: a temporary created O_EXCL|O_NOFOLLOW with the final mode, fsync'd,
+ * then moved into place; when the caller must not replace an existing file
+ * the move is renameat2(RENAME_NOREPLACE), so the existence check and the
+ * creation are one atomic step.
  */
 #include "keys_internal.h"
 
@@ -146,83 +146,16 @@ cbd_status cbd_secret_file_read(const char *path, size_t max,
 	return CBD_OK;
 }
 
-/* Move tmp to path without replacing an existing file. */
-static int rename_noreplace(const char *tmp, const char *path)
-{
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	if (link(tmp, path) != 0)
-		return -1;
-	(void)unlink(tmp);
-	return 0;
-}
-
-static void sync_dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char dir[4096];
-	int fd;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-}
-
 cbd_status cbd_secret_file_write(const char *path, const void *buf,
 				 size_t len, unsigned mode, int overwrite,
 				 cbd_err *err)
 {
-	char tmp[4096];
-	cbd_status s;
-	int fd, n, rc;
-
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return cbd_err_set(err, CBD_E_USAGE, "path too long (%s)",
-				   path);
+	/* Checked first only for the plainer message; the write itself
+	 * refuses to replace atomically. */
 	if (!overwrite && access(path, F_OK) == 0)
 		return cbd_err_set(err, CBD_E_CANTCREAT,
 				   "%s already exists (not overwritten)", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  mode);
-	if (fd < 0)
-		return cbd_err_set(err, CBD_E_CANTCREAT, "cannot create %s: %s",
-				   path, strerror(errno));
-	(void)fchmod(fd, mode);
-	s = cbd_fd_write_all(fd, buf, len, path, err);
-	if (s == CBD_OK && fsync(fd) != 0)
-		s = cbd_err_set(err, CBD_E_IO, "cannot sync %s: %s", path,
-				strerror(errno));
-	if (close(fd) != 0 && s == CBD_OK)
-		s = cbd_err_set(err, CBD_E_IO, "cannot close %s: %s", path,
-				strerror(errno));
-	if (s == CBD_OK) {
-		rc = overwrite ? rename(tmp, path) : rename_noreplace(tmp, path);
-		if (rc != 0 && errno == EEXIST)
-			s = cbd_err_set(err, CBD_E_CANTCREAT,
-					"%s already exists (not overwritten)",
-					path);
-		else if (rc != 0)
-			s = cbd_err_set(err, CBD_E_CANTCREAT,
-					"cannot create %s: %s", path,
-					strerror(errno));
-	}
-	if (s != CBD_OK) {
-		(void)unlink(tmp);
-		return s;
-	}
-	sync_dir_of(path);
-	return CBD_OK;
+	return cbd_file_write_atomic_ex(path, buf, len, mode, !overwrite, err);
 }
 
 int cbd_id_valid(const char *s)

@@ -6,6 +6,8 @@
  * half-written output: the bytes go to a temporary file beside the target
  * (O_EXCL, same directory so rename(2) is atomic), are fsync'd, renamed over
  * the target, and the directory is fsync'd so the rename survives a crash.
+ * The _ex variant can refuse to replace an existing file in the same atomic
+ * step (key files are never silently overwritten).
  */
 #include "util.h"
 
@@ -149,12 +151,28 @@ static void fsync_dir(const char *path)
 	}
 }
 
-cbd_status cbd_file_write_atomic(const char *path, const void *buf,
-				 size_t len, unsigned mode, cbd_err *err)
+/* Move tmp to path without replacing an existing file: one atomic step
+ * (renameat2 RENAME_NOREPLACE, or link+unlink where the file system lacks
+ * it), so no check-then-create race. */
+static int rename_noreplace(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(tmp, path) != 0)
+		return -1;
+	(void)unlink(tmp);
+	return 0;
+}
+
+cbd_status cbd_file_write_atomic_ex(const char *path, const void *buf,
+				    size_t len, unsigned mode, int noreplace,
+				    cbd_err *err)
 {
 	char tmp[4096];
 	cbd_status s;
-	int fd, n;
+	int fd, n, rc;
 
 	if (strcmp(path, "-") == 0)
 		return cbd_fd_write_all(1, buf, len, "stdout", err);
@@ -177,13 +195,27 @@ cbd_status cbd_file_write_atomic(const char *path, const void *buf,
 	if (close(fd) != 0 && s == CBD_OK)
 		s = cbd_err_set(err, CBD_E_IO, "cannot close %s: %s", path,
 				strerror(errno));
-	if (s == CBD_OK && rename(tmp, path) != 0)
-		s = cbd_err_set(err, CBD_E_CANTCREAT, "cannot rename onto %s: "
-				"%s", path, strerror(errno));
+	if (s == CBD_OK) {
+		rc = noreplace ? rename_noreplace(tmp, path) : rename(tmp, path);
+		if (rc != 0 && errno == EEXIST)
+			s = cbd_err_set(err, CBD_E_CANTCREAT,
+					"%s already exists (not overwritten)",
+					path);
+		else if (rc != 0)
+			s = cbd_err_set(err, CBD_E_CANTCREAT,
+					"cannot rename onto %s: %s", path,
+					strerror(errno));
+	}
 	if (s != CBD_OK) {
 		unlink(tmp);
 		return s;
 	}
 	fsync_dir(path);
 	return CBD_OK;
+}
+
+cbd_status cbd_file_write_atomic(const char *path, const void *buf,
+				 size_t len, unsigned mode, cbd_err *err)
+{
+	return cbd_file_write_atomic_ex(path, buf, len, mode, 0, err);
 }

@@ -47,6 +47,12 @@ static inline bool cbd_add_size(size_t a, size_t b, size_t *out)
 cbd_status cbd_fd_write_all(int fd, const void *buf, size_t len,
 			    const char *path, cbd_err *err);
 
+/* cbd_file_write_atomic(), and with noreplace an existing file at path is
+ * never replaced (CBD_E_CANTCREAT "already exists"), atomically. */
+cbd_status cbd_file_write_atomic_ex(const char *path, const void *buf,
+				    size_t len, unsigned mode, int noreplace,
+				    cbd_err *err);
+
 /* malloc that records CBD_E_NOMEM in err on failure. */
 void *cbd_xmalloc(size_t n, cbd_err *err);
 void *cbd_xcalloc(size_t n, size_t size, cbd_err *err);

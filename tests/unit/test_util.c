@@ -104,6 +104,29 @@ static void test_atomic_write_and_read(void **state)
 	assert_int_equal(rmdir(dir), 0); /* fails if a temp file was left */
 }
 
+static void test_write_noreplace(void **state)
+{
+	char dir[] = "/tmp/cbd-test-XXXXXX", path[256];
+	uint8_t *buf;
+	size_t len;
+	cbd_err e = {0};
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/key", dir);
+	assert_int_equal(cbd_file_write_atomic_ex(path, "one", 3, 0600, 1, &e),
+			 CBD_OK);
+	/* An existing file is never replaced, and no temporary is left. */
+	assert_int_equal(cbd_file_write_atomic_ex(path, "two", 3, 0600, 1, &e),
+			 CBD_E_CANTCREAT);
+	assert_non_null(strstr(e.msg, "already exists"));
+	assert_int_equal(cbd_file_read(path, 100, &buf, &len, &e), CBD_OK);
+	assert_memory_equal(buf, "one", 3);
+	free(buf);
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_write_into_missing_dir_fails_cleanly(void **state)
 {
 	cbd_err e = {0};
@@ -136,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_sha256_known_answer),
 		cmocka_unit_test(test_unhex),
 		cmocka_unit_test(test_atomic_write_and_read),
+		cmocka_unit_test(test_write_noreplace),
 		cmocka_unit_test(test_write_into_missing_dir_fails_cleanly),
 		cmocka_unit_test(test_read_missing_file),
 	};
