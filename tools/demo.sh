@@ -75,6 +75,8 @@ stop_server() {
 
 rm -rf "$out"
 mkdir -p "$out"
+# Print paths as a person in $out would type them.
+models=$(realpath --relative-to="$out" "$top/models")
 cd "$out"
 
 
