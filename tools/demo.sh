@@ -157,6 +157,8 @@ r = json.load(open(sys.argv[1]))
 print(r["verdict"]["summary"])
 EOF
 )
+shown=$(realpath --relative-to="$top" "$out")
+case "$shown" in ../*) shown=$out ;; esac
 cat <<EOF
 
 == Summary
@@ -164,6 +166,6 @@ leaked copy served:     $leaker
 verdict:                $summary
 auth, unsigned digits: $(correct unsigned.transcript) of 20 answered correctly
 auth, signed by alice:  $(correct signed.transcript) of 20 answered correctly
-report:                 $out/report.json (+ .sig)
-PDF:                    $out/report.pdf
+report:                 $shown/report.json (+ .sig)
+PDF:                    $shown/report.pdf
 EOF
