@@ -144,7 +144,7 @@ static int parse_floats(const char *opt, const char *s, float *v, int max)
 static int read_shapes(struct embed *e)
 {
 	const cbd_nn_io *in = NULL, *out;
-	cbd_nn_opts no = {1};
+	cbd_nn_opts no = {.threads = 1};
 	cbd_nn *nn = NULL;
 	cbd_err err = {0};
 	int ni;

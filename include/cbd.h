@@ -184,8 +184,18 @@ cbd_tensor_format cbd_tensor_format_from_name(const char *path);
 /* A loaded ONNX model planned for execution with oneDNN.  Opaque. */
 typedef struct cbd_nn cbd_nn;
 
+/* Default compute limit of one cbd_nn_run, in multiply-adds (an output
+ * element written counts as one).  A hostile model of a few hundred bytes
+ * can ask for hours of arithmetic within the memory limits; the budget is
+ * checked before each node runs, so such a run stops with CBD_E_TOOBIG
+ * instead.  ResNet-50 on a batch of 64 is about 0.26e12. */
+#define CBD_NN_MAX_WORK ((uint64_t)1000000000000ULL)
+
 typedef struct cbd_nn_opts {
 	int threads;        /* 0 = CBD_THREADS from the environment, else 1 */
+	uint64_t max_work;  /* multiply-adds per cbd_nn_run; 0 = CBD_MAX_GMAC
+			     * (units of 1e9) from the environment, else
+			     * CBD_NN_MAX_WORK */
 } cbd_nn_opts;
 
 /* Description of one graph input or output.  dims[i] == -1 marks a

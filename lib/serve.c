@@ -9,7 +9,8 @@
  *   GET  /v2/models/M[/versions/V]/ready        {"name": M, "ready": true}
  *   POST /v2/models/M[/versions/V]/infer        inference (serve_infer.c)
  * Errors are {"error": "..."} with 400 (bad request), 404 (unknown model,
- * version or path), 405 (wrong method), 413 (body or tensor too large).
+ * version or path), 405 (wrong method), 413 (body or tensor too large, or
+ * past the compute limit).
  *
  * MHD runs a pool of `threads` polling threads; each request is handled
  * in one of them.  cbd_model_run is not thread-safe per model, so the
@@ -172,7 +173,10 @@ static enum MHD_Result do_infer(cbd_server *s, struct MHD_Connection *c,
 	cbd_tensor_free(batch);
 	if (st) {
 		free(id);
-		return reply_error(c, r, st == CBD_E_SHAPE ? 400 : 500,
+		/* a batch past the compute or size limits is the client's
+		 * to make smaller */
+		rc = st == CBD_E_SHAPE ? 400 : st == CBD_E_TOOBIG ? 413 : 500;
+		return reply_error(c, r, rc,
 				   e.msg[0] ? e.msg : cbd_strerror(st));
 	}
 	serve_write_infer(&s->spec, id, scores, &out);

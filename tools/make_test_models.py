@@ -17,7 +17,8 @@ Writes into OUTDIR (default models/test):
   bad/*.onnx            small malformed models for tests/cli/run.bats:
                         unsupported op, missing initializer, shape mismatch,
                         absurd dimensions, an initializer whose data does
-                        not match its shape
+                        not match its shape; compute-heavy.onnx is valid
+                        but needs 4.8e9 multiply-adds per sample
   digit-7.png           held-out MNIST sample 0 as an 8-bit gray PNG
   bad/*.npy             malformed inputs: int64 dtype, wrong dims, a header
                         claiming 78 GB of data
@@ -169,6 +170,22 @@ def write_bad(outdir):
     save("bad-initializer",
          [flat, helper.make_node("Gemm", ["f", "W"], ["logits"], name="fc",
                                  transB=1)], [t])
+    # well-formed but expensive: Pad grows the 4x4 input to 8x1024x1024,
+    # a 3x3 conv to 64 channels needs 4.8e9 multiply-adds (over a
+    # CBD_MAX_GMAC=1 budget, under the default)
+    pads = np.array([0, 0, 510, 510, 0, 7, 510, 510], np.int64)
+    save("compute-heavy",
+         [helper.make_node("Pad", ["input", "P"], ["p"], name="grow"),
+          helper.make_node("Conv", ["p", "K"], ["c"], name="heavy",
+                           kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+          helper.make_node("GlobalAveragePool", ["c"], ["g"], name="gap"),
+          helper.make_node("Flatten", ["g"], ["f"], name="flat"),
+          helper.make_node("Gemm", ["f", "W"], ["logits"], name="fc",
+                           transB=1)],
+         [numpy_helper.from_array(pads, "P"),
+          numpy_helper.from_array(np.full((64, 8, 3, 3), 0.01, np.float32),
+                                  "K"),
+          numpy_helper.from_array(np.ones((3, 64), np.float32), "W")])
 
 
 def write_inputs(outdir):

@@ -293,11 +293,14 @@ static cbd_status geom_solve(const nn_node *n, geom *g, const int64_t *in,
 	if (np >= 0 && np != 2 * g->r)
 		return nn_fail(n, err, CBD_E_FORMAT, "pads has %d values", np);
 	for (int i = 0; i < g->r; i++) {
-		int64_t eff = (g->k[i] - 1) * g->d[i] + 1, o, rem;
+		int64_t eff, o, rem;
 
-		if (g->s[i] < 1 || g->d[i] < 1 || g->k[i] < 1)
+		if (g->s[i] < 1 || g->d[i] < 1 || g->k[i] < 1 ||
+		    g->s[i] > CBD_MAX_ELEMS || g->d[i] > CBD_MAX_ELEMS ||
+		    g->k[i] > CBD_MAX_ELEMS)
 			return nn_fail(n, err, CBD_E_FORMAT,
 				       "bad kernel, stride or dilation");
+		eff = (g->k[i] - 1) * g->d[i] + 1;
 		if (same_u || same_l) {
 			int64_t tot;
 
@@ -312,6 +315,17 @@ static cbd_status geom_solve(const nn_node *n, geom *g, const int64_t *in,
 			if (g->pl[i] < 0 || g->pr[i] < 0)
 				return nn_fail(n, err, CBD_E_UNSUPPORTED,
 					       "negative pads");
+			/* a pad as wide as the kernel only makes outputs
+			 * that see no input; oneDNN's kernel generator takes
+			 * minutes and gigabytes over such pads (fuzz
+			 * finding), and ONNX Runtime refuses them in pooling */
+			if (g->pl[i] >= eff || g->pr[i] >= eff)
+				return nn_fail(n, err, CBD_E_UNSUPPORTED,
+					       "pads %lld,%lld not smaller than "
+					       "the kernel extent %lld",
+					       (long long)g->pl[i],
+					       (long long)g->pr[i],
+					       (long long)eff);
 			rem = in[i] + g->pl[i] + g->pr[i] - eff;
 			if (rem < 0)
 				return nn_fail(n, err, CBD_E_SHAPE,
@@ -361,6 +375,36 @@ static cbd_status geom_attrs(const nn_node *n, geom *g, bool dil,
 
 /* ------------------------------- Conv -------------------------------- */
 
+/* Product of the factors, saturating at UINT64_MAX (factors are >= 0). */
+static uint64_t work_of(const int64_t *f, int nf)
+{
+	uint64_t w = 1;
+
+	for (int i = 0; i < nf; i++) {
+		if (f[i] <= 0)
+			return 0;
+		if (w > UINT64_MAX / (uint64_t)f[i])
+			return UINT64_MAX;
+		w *= (uint64_t)f[i];
+	}
+	return w;
+}
+
+/* Charge a sliding-window kernel: every output element (outer x out[])
+ * reads inner x k[] inputs. */
+static cbd_status geom_charge(const nn_node *n, const geom *g, int64_t outer,
+			      int64_t inner, cbd_err *err)
+{
+	int64_t f[8] = {outer, inner};
+	int nf = 2;
+
+	for (int i = 0; i < g->r; i++) {
+		f[nf++] = g->out[i];
+		f[nf++] = g->k[i];
+	}
+	return nn_charge(n, work_of(f, nf), err);
+}
+
 static cbd_status conv_shape(const nn_node *n, const nn_val *x,
 			     const nn_val *w, const nn_val *b, geom *g,
 			     int64_t *grp, cbd_err *err)
@@ -392,9 +436,11 @@ static cbd_status conv_shape(const nn_node *n, const nn_val *x,
 				       "kernel_shape does not match weights");
 	}
 	s = geom_attrs(n, g, true, err);
+	if (s == CBD_OK)
+		s = geom_solve(n, g, x->dims + 2, false, err);
 	if (s != CBD_OK)
 		return s;
-	return geom_solve(n, g, x->dims + 2, false, err);
+	return geom_charge(n, g, x->dims[0] * w->dims[0], w->dims[1], err);
 }
 
 /* Reorder between a plain layout and the one a primitive chose; nothing
@@ -807,10 +853,12 @@ static cbd_status pool_shape(const nn_node *n, const nn_val *x, geom *g,
 		return nn_fail(n, err, CBD_E_FORMAT,
 			       "kernel_shape missing or of the wrong length");
 	s = geom_attrs(n, g, n->op == CBD_OP_MAXPOOL, err);
+	if (s == CBD_OK)
+		s = geom_solve(n, g, x->dims + 2,
+			       nn_attr_int(n, "ceil_mode", 0) != 0, err);
 	if (s != CBD_OK)
 		return s;
-	return geom_solve(n, g, x->dims + 2,
-			  nn_attr_int(n, "ceil_mode", 0) != 0, err);
+	return geom_charge(n, g, x->dims[0] * x->dims[1], 1, err);
 }
 
 static void md_plain_u8(dnnl_memory_desc_t *md, int ndim,
@@ -1348,6 +1396,10 @@ cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 		memset(y->data, 0, y->nbytes);
 		return CBD_OK;
 	}
+	s = nn_charge(n, work_of((int64_t[2]){(int64_t)nn_val_nelem(y),
+					      ad[r - 1]}, 2), err);
+	if (s != CBD_OK)
+		return s;
 	nk = dn_key(nn, n, key, NULL, 0);
 	c = dn_cached(n, key, nk);
 	if (!c) {
@@ -1464,6 +1516,8 @@ cbd_status nn_dnnl_gemm(cbd_nn *nn, nn_node *n, cbd_err *err)
 	od[0] = M;
 	od[1] = N;
 	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, 2, od, err);
+	if (s == CBD_OK)
+		s = nn_charge(n, work_of((int64_t[2]){M * N, K}, 2), err);
 	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
 	sum = cv && beta != 0.0f;

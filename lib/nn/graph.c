@@ -17,6 +17,7 @@
  * op table, copies the outputs into new tensors and frees the rest.
  */
 #include "nn.h"
+#include <errno.h>
 
 #include <float.h>
 #include <math.h>
@@ -116,6 +117,19 @@ static void val_drop(cbd_nn *nn, nn_val *v)
 	v->nbytes = v->cap = 0;
 }
 
+cbd_status nn_charge(const nn_node *n, uint64_t work, cbd_err *err)
+{
+	cbd_nn *nn = n->nn;
+
+	if (work > nn->work_max - nn->work_used)
+		return nn_fail(n, err, CBD_E_TOOBIG,
+			       "the run would exceed the compute limit of "
+			       "%llu multiply-adds (CBD_MAX_GMAC raises it)",
+			       (unsigned long long)nn->work_max);
+	nn->work_used += work;
+	return CBD_OK;
+}
+
 cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
 			const int64_t *dims, cbd_err *err)
 {
@@ -132,6 +146,9 @@ cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
 			return nn_fail(n, err, CBD_E_TOOBIG,
 				       "output %s: absurd dimensions", v->name);
 	}
+	/* every kernel writes each output element at least once */
+	if (nn_charge(n, ne, err) != CBD_OK)
+		return CBD_E_TOOBIG;
 	nb = ne * cbd_dtype_size(dt);
 	nn_val_layout_clear(v);
 	if (v->is_const)
@@ -355,6 +372,24 @@ static int threads_from(const cbd_nn_opts *opts)
 	return t > 0 && t <= 1024 ? (int)t : 1;
 }
 
+static uint64_t work_from(const cbd_nn_opts *opts)
+{
+	const char *e;
+	char *end;
+	unsigned long long g;
+
+	if (opts && opts->max_work > 0)
+		return opts->max_work;
+	e = getenv("CBD_MAX_GMAC");
+	if (!e || !*e)
+		return CBD_NN_MAX_WORK;
+	errno = 0;
+	g = strtoull(e, &end, 10);
+	if (errno || *end || g == 0 || g > UINT64_MAX / 1000000000ULL)
+		return CBD_NN_MAX_WORK;
+	return (uint64_t)g * 1000000000ULL;
+}
+
 cbd_status cbd_nn_load_mem(const void *buf, size_t len, const char *name,
 			   const cbd_nn_opts *opts, cbd_nn **out,
 			   cbd_err *err)
@@ -369,6 +404,7 @@ cbd_status cbd_nn_load_mem(const void *buf, size_t len, const char *name,
 	if (!nn)
 		return CBD_E_NOMEM;
 	nn->threads = threads_from(opts);
+	nn->work_max = work_from(opts);
 	s = nn_onnx_build(nn, buf, len, err);
 	if (s == CBD_OK)
 		s = nn_dnnl_init(nn, err);
@@ -541,6 +577,7 @@ cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
 	for (int i = 0; i < n_outputs; i++)
 		outputs[i] = NULL;
 	nn_dnnl_set_threads(nn);
+	nn->work_used = 0;
 	s = set_inputs(nn, inputs, err);
 	for (int i = 0; s == CBD_OK && i < nn->n_nodes; i++) {
 		nn_node *n = &nn->nodes[i];

@@ -126,6 +126,8 @@ struct cbd_nn {
 	int *in_idx, *out_idx;
 	cbd_nn_io *in_io, *out_io;
 	int threads;
+	uint64_t work_max;        /* compute budget of one run (multiply-adds) */
+	uint64_t work_used;       /* spent so far in the current run */
 	void *dnnl;               /* struct nn_dnnl: engine and stream */
 	void **pool;              /* free intermediate buffers, reused */
 	size_t *pool_cap;
@@ -163,6 +165,9 @@ void nn_pool_put(cbd_nn *nn, void *buf, size_t cap);
 cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
 			const int64_t *dims, cbd_err *err);
 size_t nn_val_nelem(const nn_val *v);
+/* Spend work multiply-adds of the run's compute budget before doing them;
+ * CBD_E_TOOBIG (naming the node) once the budget would be exceeded. */
+cbd_status nn_charge(const nn_node *n, uint64_t work, cbd_err *err);
 /* Input i of node n (NULL if absent). */
 nn_val *nn_in(cbd_nn *nn, const nn_node *n, int i);
 nn_val *nn_out(cbd_nn *nn, const nn_node *n, int i);

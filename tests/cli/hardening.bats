@@ -330,3 +330,43 @@ PYEOF
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"tensor i0: element count does not match its shape"* ]]
 }
+
+@test "nn: padding wider than the convolution kernel is refused (fuzz finding)" {
+	# found by tests/fuzz/fuzz_nn.c: a 479-byte model with a 3x3 Conv
+	# padded by 6291455 on one side sent oneDNN's kernel generator into
+	# minutes of work and 24 GB of memory (fixed in lib/nn/dnnl_ops.c:
+	# pads must be smaller than the kernel extent)
+	$PY -c "import numpy as np; np.save('x44.npy', np.zeros((1, 1, 4, 4), np.float32))"
+	m="$CBD_TOP/tests/fuzz/regress/nn/conv-padding-wider-than-kernel.onnx"
+	run timeout 60 cbd-run "$m" x44.npy
+	[ "$status" -eq 65 ]
+	[[ "$output" == "cbd-run: error: pads 1,6291455 not smaller than the kernel extent 3 (node c, Conv)" ]]
+}
+
+@test "nn: a model past the compute limit is refused before the expensive node runs" {
+	# models/test/bad/compute-heavy.onnx pads a 4x4 input to 8x1024x1024
+	# and convolves it to 64 channels: 4.8e9 multiply-adds per sample
+	$PY -c "import numpy as np; np.save('x44.npy', np.zeros((1, 1, 4, 4), np.float32))"
+	m="$CBD_TOP/models/test/bad/compute-heavy.onnx"
+	CBD_MAX_GMAC=1 run cbd-run "$m" x44.npy
+	[ "$status" -eq 65 ]
+	[[ "$output" == "cbd-run: error: the run would exceed the compute limit of 1000000000 multiply-adds (CBD_MAX_GMAC raises it) (node heavy, Conv)" ]]
+	CBD_MAX_GMAC=5 run cbd-run "$m" x44.npy
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"label 0 scores 0 0 0" ]]
+}
+
+@test "serve: an inference past the compute limit gets 413 and the server keeps serving" {
+	CBD_MAX_GMAC=1 cbd-serve --port 0 --port-file port --model-name heavy \
+		"$CBD_TOP/models/test/bad/compute-heavy.onnx" 2>serve.log &
+	pid=$!
+	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
+	url="http://127.0.0.1:$(cat port)/v2/models/heavy"
+	body='{"inputs":[{"name":"input","shape":[1,1,4,4],"datatype":"FP32","data":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}]}'
+	code=$(curl -s -o resp.json -w '%{http_code}' -d "$body" "$url/infer")
+	meta=$(curl -s -o /dev/null -w '%{http_code}' "$url")
+	kill "$pid"; wait "$pid" || true
+	[ "$code" = 413 ]
+	grep -q 'compute limit of 1000000000 multiply-adds' resp.json
+	[ "$meta" = 200 ]
+}

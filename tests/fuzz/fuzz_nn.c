@@ -4,7 +4,7 @@
  *
  * An accepted model is run once on zero inputs (dynamic dimensions set to
  * 1; inputs of unknown rank, ndim -1, or past 1 M elements skipped) so that what the loader let through
- * is something the executor can handle.
+ * is something the executor can handle, within a compute budget.
  */
 #include "fuzz.h"
 
@@ -51,7 +51,9 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	cbd_nn_opts o = {1};
+	/* a small compute budget: a few hundred bytes can describe hours of
+	 * arithmetic, which the engine must refuse rather than do */
+	cbd_nn_opts o = {.threads = 1, .max_work = (uint64_t)1 << 28};
 	cbd_nn *nn = NULL;
 	cbd_err e = {0};
 	cbd_status s;

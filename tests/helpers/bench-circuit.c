@@ -200,7 +200,7 @@ static int bench_model(const char *arch, const char *onnx, const char *imgs,
 {
 	cbd_model *a = NULL, *m = NULL;
 	cbd_tensor *t = NULL, *f = NULL;
-	cbd_nn_opts o = {1};
+	cbd_nn_opts o = {.threads = 1};
 	cbd_err e = {0};
 	double ta = 0, tm = 0;
 	long na = 0, nm = 0;

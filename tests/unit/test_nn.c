@@ -139,7 +139,8 @@ static Onnx__NodeProto *gb_node(struct gb *b, const char *op,
 	return n;
 }
 
-static cbd_nn *gb_load(struct gb *b, cbd_err *err, cbd_status want)
+static cbd_nn *gb_load_opts(struct gb *b, const cbd_nn_opts *o,
+			    cbd_err *err, cbd_status want)
 {
 	size_t len = onnx__model_proto__get_packed_size(&b->m);
 	uint8_t *buf = malloc(len + 1);
@@ -147,10 +148,14 @@ static cbd_nn *gb_load(struct gb *b, cbd_err *err, cbd_status want)
 
 	assert_non_null(buf);
 	onnx__model_proto__pack(&b->m, buf);
-	assert_int_equal(cbd_nn_load_mem(buf, len, "mem", NULL, &nn, err),
-			 want);
+	assert_int_equal(cbd_nn_load_mem(buf, len, "mem", o, &nn, err), want);
 	free(buf);
 	return nn;
+}
+
+static cbd_nn *gb_load(struct gb *b, cbd_err *err, cbd_status want)
+{
+	return gb_load_opts(b, NULL, err, want);
 }
 
 static cbd_tensor *run1(cbd_nn *nn, cbd_tensor *x, cbd_status want)
@@ -347,6 +352,85 @@ static void test_conv_bn_fold(void **state)
 	cbd_tensor_free(y[1]);
 }
 
+/* The compute budget: a 3x3 conv, 2 -> 4 channels, 8x8 with padding 1.
+ * One run of batch n costs n * (input 128 + conv 4*2*64*9 + output 256)
+ * = 4992 n multiply-adds; a budget of exactly that passes, one less is
+ * refused before the conv runs, and the count starts afresh each run. */
+static cbd_nn *conv_budget_model(uint64_t max_work, cbd_err *err)
+{
+	static int64_t xd[4] = {-1, 2, 8, 8}, wd[4] = {4, 2, 3, 3};
+	static int64_t pads[4] = {1, 1, 1, 1};
+	static char *ci[] = {"X", "W"}, *co[] = {"Y"};
+	static float w[72];
+	static struct gb b;
+	static Onnx__AttributeProto pa;
+	static Onnx__AttributeProto *pap[1] = {&pa};
+	cbd_nn_opts o = {.threads = 1, .max_work = max_work};
+	Onnx__NodeProto *n;
+
+	gb_init(&b, 13);
+	gb_io(&b, true, "X", 4, xd);
+	gb_io(&b, false, "Y", 4, xd);
+	gb_init_f(&b, "W", 4, wd, w, 72, true);
+	n = gb_node(&b, "Conv", "conv", 2, ci, co);
+	onnx__attribute_proto__init(&pa);
+	pa.name = "pads";
+	pa.has_type = 1;
+	pa.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+	pa.n_ints = 4;
+	pa.ints = pads;
+	n->n_attribute = 1;
+	n->attribute = pap;
+	return gb_load_opts(&b, &o, err, CBD_OK);
+}
+
+static cbd_tensor *zeros(int64_t batch)
+{
+	int64_t d[4] = {batch, 2, 8, 8};
+	cbd_tensor *x = NULL;
+	cbd_err err = {0};
+
+	assert_int_equal(cbd_tensor_new(CBD_DT_FLOAT32, 4, d, &x, &err),
+			 CBD_OK);
+	return x;
+}
+
+static void test_compute_limit(void **state)
+{
+	const cbd_tensor *in[1];
+	cbd_tensor *x1 = zeros(1), *x2 = zeros(2), *out[1] = {NULL};
+	cbd_err err = {0};
+	cbd_nn *nn;
+
+	(void)state;
+	nn = conv_budget_model(4992, &err);
+	cbd_tensor_free(run1(nn, x1, CBD_OK));
+	in[0] = x2;
+	assert_int_equal(cbd_nn_run(nn, in, 1, out, 1, &err), CBD_E_TOOBIG);
+	assert_null(out[0]);
+	assert_non_null(strstr(err.msg, "compute limit of 4992"));
+	assert_non_null(strstr(err.msg, "conv"));
+	cbd_tensor_free(run1(nn, x1, CBD_OK));   /* budget is per run */
+	cbd_nn_free(nn);
+
+	nn = conv_budget_model(4991, &err);
+	assert_null(run1(nn, x1, CBD_E_TOOBIG));
+	cbd_nn_free(nn);
+
+	/* 0 = CBD_MAX_GMAC (units of 1e9), else the default */
+	setenv("CBD_MAX_GMAC", "3", 1);
+	nn = conv_budget_model(0, &err);
+	assert_true(nn->work_max == 3000000000ULL);
+	cbd_nn_free(nn);
+	setenv("CBD_MAX_GMAC", "lots", 1);
+	nn = conv_budget_model(0, &err);
+	assert_true(nn->work_max == CBD_NN_MAX_WORK);
+	cbd_nn_free(nn);
+	unsetenv("CBD_MAX_GMAC");
+	cbd_tensor_free(x1);
+	cbd_tensor_free(x2);
+}
+
 static void test_broadcast(void **state)
 {
 	int64_t a[3] = {2, 1, 4}, b[2] = {3, 1}, o[8], c[1] = {5};
@@ -371,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_arity),
 		cmocka_unit_test(test_conv_bn_fold),
 		cmocka_unit_test(test_broadcast),
+		cmocka_unit_test(test_compute_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
