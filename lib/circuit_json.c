@@ -72,25 +72,14 @@ void cbd_jbuf_printf(struct cbd_jbuf *b, const char *fmt, ...)
 	cbd_jbuf_raw(b, tmp, (size_t)n);
 }
 
+static void jbuf_put(void *b, const char *s, size_t n)
+{
+	cbd_jbuf_raw(b, s, n);
+}
+
 void cbd_jbuf_str(struct cbd_jbuf *b, const char *s)
 {
-	cbd_jbuf_raw(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\') {
-			char e[2] = {'\\', (char)ch};
-
-			cbd_jbuf_raw(b, e, 2);
-		} else if (ch == '\n') {
-			cbd_jbuf_raw(b, "\\n", 2);
-		} else if (ch < 0x20 || ch > 0x7e) {
-			cbd_jbuf_printf(b, "\\u%04x", ch);
-		} else {
-			cbd_jbuf_raw(b, s, 1);
-		}
-	}
-	cbd_jbuf_raw(b, "\"", 1);
+	cbd_json_put_str(s, true, jbuf_put, b);
 }
 
 void cbd_jbuf_hex(struct cbd_jbuf *b, const uint8_t *bytes, size_t n)

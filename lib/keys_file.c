@@ -257,23 +257,12 @@ void cbd_sbuf_printf(struct cbd_sbuf *b, const char *fmt, ...)
 	OPENSSL_cleanse(tmp, sizeof(tmp));
 }
 
+static void sbuf_put(void *b, const char *s, size_t n)
+{
+	cbd_sbuf_put(b, s, n);
+}
+
 void cbd_sbuf_json_str(struct cbd_sbuf *b, const char *s)
 {
-	cbd_sbuf_put(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			char e[2] = {'\\', (char)c};
-
-			cbd_sbuf_put(b, e, 2);
-		} else if (c == '\n') {
-			cbd_sbuf_put(b, "\\n", 2);
-		} else if (c < 0x20 || c == 0x7f) {
-			cbd_sbuf_printf(b, "\\u%04x", c);
-		} else {
-			cbd_sbuf_put(b, (const char *)&c, 1);
-		}
-	}
-	cbd_sbuf_put(b, "\"", 1);
+	cbd_json_put_str(s, false, sbuf_put, b);
 }

@@ -90,36 +90,14 @@ void cbd_buf_printf(cbd_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+static void buf_put(void *b, const char *s, size_t n)
+{
+	cbd_buf_add(b, s, n);
+}
+
 void cbd_buf_json_str(cbd_buf *b, const char *s)
 {
-	const unsigned char *u = (const unsigned char *)s;
-
-	cbd_buf_add(b, "\"", 1);
-	for (; *u; u++) {
-		switch (*u) {
-		case '"':
-			cbd_buf_add(b, "\\\"", 2);
-			break;
-		case '\\':
-			cbd_buf_add(b, "\\\\", 2);
-			break;
-		case '\n':
-			cbd_buf_add(b, "\\n", 2);
-			break;
-		case '\r':
-			cbd_buf_add(b, "\\r", 2);
-			break;
-		case '\t':
-			cbd_buf_add(b, "\\t", 2);
-			break;
-		default:
-			if (*u < 0x20)
-				cbd_buf_printf(b, "\\u%04x", *u);
-			else
-				cbd_buf_add(b, u, 1);
-		}
-	}
-	cbd_buf_add(b, "\"", 1);
+	cbd_json_put_str(s, false, buf_put, b);
 }
 
 void cbd_buf_json_float(cbd_buf *b, float f)

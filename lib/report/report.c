@@ -66,26 +66,15 @@ cbd_status rep_buf_printf(struct rep_buf *b, const char *fmt, ...)
 	return rep_buf_put(b, tmp, (size_t)n);
 }
 
-/* A JSON string literal (quotes included); control bytes as \u00XX. */
+static void rep_put(void *b, const char *s, size_t n)
+{
+	rep_buf_put(b, s, n);
+}
+
+/* A JSON string literal (quotes included), spelled as every format does. */
 static void put_str(struct rep_buf *b, const char *s)
 {
-	PUTL(b, "\"");
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			char e[2] = {'\\', (char)c};
-
-			rep_buf_put(b, e, 2);
-		} else if (c == '\n') {
-			PUTL(b, "\\n");
-		} else if (c < 0x20 || c == 0x7f) {
-			rep_buf_printf(b, "\\u%04x", c);
-		} else {
-			rep_buf_put(b, (const char *)&c, 1);
-		}
-	}
-	PUTL(b, "\"");
+	cbd_json_put_str(s, false, rep_put, b);
 }
 
 static void put_str_or_null(struct rep_buf *b, const char *s)

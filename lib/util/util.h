@@ -57,6 +57,15 @@ cbd_status cbd_file_write_atomic_ex(const char *path, const void *buf,
 void *cbd_xmalloc(size_t n, cbd_err *err);
 void *cbd_xcalloc(size_t n, size_t size, cbd_err *err);
 
+/* JSON string literals.  Every cbd format spells strings the same way:
+ * `"` and `\` escaped with a backslash, LF as \n, every other byte below
+ * 0x20 and 0x7f as \u00XX (lower-case hex), everything else as it is
+ * (UTF-8).  With ascii_only, bytes above 0x7e are \u00XX too: circuit.json
+ * holds printable ASCII only.  Writers hand the result to put in runs. */
+typedef void (*cbd_put_fn)(void *ctx, const char *s, size_t n);
+void cbd_json_put_str(const char *s, bool ascii_only, cbd_put_fn put,
+		      void *ctx);
+
 /* Big-endian / little-endian stores and loads for on-disk layouts. */
 static inline void cbd_be64_store(uint8_t *p, uint64_t v)
 {

@@ -17,6 +17,8 @@
 
 #include "util/util.h"
 
+#include <cjson/cJSON.h>
+
 static void test_strerror_and_exit(void **state)
 {
 	(void)state;
@@ -151,6 +153,61 @@ static void test_read_missing_file(void **state)
 	assert_non_null(strstr(e.msg, "/nonexistent/file"));
 }
 
+/* cbd_json_put_str into a fixed buffer */
+struct sink {
+	char b[2048];
+	size_t n;
+	int calls;
+};
+
+static void sink_put(void *ctx, const char *s, size_t n)
+{
+	struct sink *k = ctx;
+
+	assert_true(k->n + n < sizeof(k->b));
+	memcpy(k->b + k->n, s, n);
+	k->n += n;
+	k->b[k->n] = 0;
+	k->calls++;
+}
+
+static const char *quote(struct sink *k, const char *s, bool ascii)
+{
+	memset(k, 0, sizeof(*k));
+	cbd_json_put_str(s, ascii, sink_put, k);
+	return k->b;
+}
+
+static void test_json_string_spelling(void **state)
+{
+	struct sink k;
+	char all[256];
+	cJSON *j;
+
+	(void)state;
+	assert_string_equal(quote(&k, "alice", false), "\"alice\"");
+	assert_int_equal(k.calls, 3);   /* quote, one literal run, quote */
+	assert_string_equal(quote(&k, NULL, false), "\"\"");
+	assert_string_equal(quote(&k, "a\"b\\c\nd\te\rf\x7f", false),
+			    "\"a\\\"b\\\\c\\nd\\u0009e\\u000df\\u007f\"");
+	/* UTF-8 passes through, except for circuit.json (ASCII only) */
+	assert_string_equal(quote(&k, "jos\xc3\xa9", false),
+			    "\"jos\xc3\xa9\"");
+	assert_string_equal(quote(&k, "jos\xc3\xa9", true),
+			    "\"jos\\u00c3\\u00a9\"");
+	/* every byte 1..127 round-trips through a JSON parser */
+	for (int i = 1; i < 128; i++)
+		all[i - 1] = (char)i;
+	all[127] = 0;
+	for (int ascii = 0; ascii < 2; ascii++) {
+		j = cJSON_Parse(quote(&k, all, ascii));
+		assert_non_null(j);
+		assert_true(cJSON_IsString(j));
+		assert_string_equal(j->valuestring, all);
+		cJSON_Delete(j);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_write_noreplace),
 		cmocka_unit_test(test_write_into_missing_dir_fails_cleanly),
 		cmocka_unit_test(test_read_missing_file),
+		cmocka_unit_test(test_json_string_spelling),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,50 @@
+/*
+ * json.c — the one spelling of JSON string literals shared by every
+ * canonical cbd format (circuit, trigger set, keyring, transcript, report).
+ *
+ * Each format has its own small growable buffer (a keyring's is wiped
+ * because it holds secrets, a circuit's stops at CBD_MAX_JSON), so the
+ * escaping is written once here and handed to the buffer through a put
+ * callback: literal runs go out in one call, escapes one at a time.
+ */
+#include "util.h"
+
+#include <stdio.h>
+
+static bool literal(unsigned char c, bool ascii_only)
+{
+	if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+		return false;
+	return !(ascii_only && c > 0x7e);
+}
+
+void cbd_json_put_str(const char *s, bool ascii_only, cbd_put_fn put,
+		      void *ctx)
+{
+	put(ctx, "\"", 1);
+	while (s && *s) {
+		size_t n = 0;
+		unsigned char c;
+		char esc[8];
+
+		while (s[n] && literal((unsigned char)s[n], ascii_only))
+			n++;
+		if (n) {
+			put(ctx, s, n);
+			s += n;
+			continue;
+		}
+		c = (unsigned char)*s++;
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			put(ctx, esc, 2);
+		} else if (c == '\n') {
+			put(ctx, "\\n", 2);
+		} else {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			put(ctx, esc, 6);
+		}
+	}
+	put(ctx, "\"", 1);
+}
