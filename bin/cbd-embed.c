@@ -283,7 +283,7 @@ static void report(struct embed *e, const char *path, const cbd_circuit *c,
 	cbd_key_id(e->owner, kid);
 	if (e->json) {
 		printf("%s\n    {\"path\": ", e->json_n++ ? "," : "");
-		tool_json_str(stdout, path);
+		cbd_json_print_str(stdout, path);
 		printf(", \"model_name\": \"%s\", \"mode\": \"%s\", "
 		       "\"circuit_id\": \"%s\", \"user\": %s%s%s, "
 		       "\"keys\": %d, \"signer\": \"%s\", \"bytes\": %zu}",

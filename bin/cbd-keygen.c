@@ -82,14 +82,14 @@ static void print_result(const struct job *j, int json)
 		       j->role, j->id, j->key_id, cbd_key_type_name(j->type),
 		       j->encrypted ? "true" : "false");
 		if (j->wrote_priv)
-			tool_json_str(stdout, j->priv);
+			cbd_json_print_str(stdout, j->priv);
 		else
 			printf("null");
 		printf(", \"public_key\": ");
-		tool_json_str(stdout, j->pub);
+		cbd_json_print_str(stdout, j->pub);
 		printf(", \"keyring\": ");
 		if (j->keyring) {
-			tool_json_str(stdout, j->keyring);
+			cbd_json_print_str(stdout, j->keyring);
 			printf(", \"users\": %zu}\n", j->users);
 		} else {
 			printf("null}\n");

@@ -139,41 +139,15 @@ static cbd_status load_labels(const char *path, size_t total, int64_t **lab,
 	return CBD_OK;
 }
 
-static void json_string(FILE *o, const char *s)
-{
-	fputc('"', o);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(o, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(o, "\\u%04x", c);
-		else
-			fputc(c, o);
-	}
-	fputc('"', o);
-}
-
-static int argmax(const float *s, int k)
-{
-	int best = 0;
-
-	for (int i = 1; i < k; i++)
-		if (s[i] > s[best])
-			best = i;
-	return best;
-}
-
 static void print_sample(FILE *o, bool json, const char *path, int64_t idx,
 			 const float *sc, int k, const cbd_activation *a,
 			 bool archive)
 {
-	int label = argmax(sc, k);
+	int label = cbd_argmax(sc, k);
 
 	if (json) {
 		fputs("{\"file\":", o);
-		json_string(o, path);
+		cbd_json_print_str(o, path);
 		fprintf(o, ",\"index\":%lld,\"label\":%d", (long long)idx,
 			label);
 		if (archive)
@@ -225,7 +199,8 @@ static cbd_status run_input(struct run *r, const struct input *in,
 		for (int64_t j = 0; s == CBD_OK && j < n; j++) {
 			const float *row = (const float *)sc->data + j * k;
 
-			if (r->labels && argmax(row, k) == r->labels[r->seen])
+			if (r->labels &&
+			    cbd_argmax(row, k) == r->labels[r->seen])
 				r->correct++;
 			r->seen++;
 			if (!r->quiet)

@@ -19,7 +19,6 @@
 #include "tool_key.h"
 
 #include <errno.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -183,69 +182,6 @@ static int load_samples(struct ctx *x, const char *path, size_t *count,
 
 /* ---- labels ---------------------------------------------------------- */
 
-static uint32_t rand_below(uint32_t b)
-{
-	uint64_t limit = ((uint64_t)1 << 32) - (((uint64_t)1 << 32) % b);
-	uint32_t r;
-
-	do {
-		if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
-			abort(); /* no randomness: nothing sensible to do */
-	} while (r >= limit);
-	return r % b;
-}
-
-/* Bare classifier's predictions for the count samples in xs. */
-static int predict(struct ctx *x, const float *xs, size_t count, int *pred)
-{
-	size_t len = 0;
-	const uint8_t *onnx = cbd_archive_model(x->ar, &len);
-	cbd_nn_opts o = {0};
-	cbd_nn *nn = NULL;
-	int rc = 0;
-
-	if (cbd_nn_load_mem(onnx, len, "model.onnx", &o, &nn, &x->err))
-		return fail(x);
-	for (size_t b = 0; b < count && !rc; b += 256) {
-		size_t m = count - b < 256 ? count - b : 256;
-		cbd_tensor *in = NULL, *out = NULL;
-		const cbd_nn_io *io = cbd_nn_input(nn, 0);
-		int64_t dims[CBD_MAX_DIMS];
-
-		dims[0] = (int64_t)m;
-		for (int d = 1; d < io->ndim; d++)
-			dims[d] = io->dims[d];
-		if (cbd_tensor_new(CBD_DT_FLOAT32, io->ndim, dims, &in,
-				   &x->err) || in->nelem != m * x->n) {
-			rc = in ? (tool_error(&T, "the model's input shape does "
-					      "not match the circuit's"),
-				   EX_DATAERR) : fail(x);
-			cbd_tensor_free(in);
-			break;
-		}
-		memcpy(in->data, xs + b * x->n, m * x->n * sizeof(float));
-		if (cbd_nn_run(nn, (const cbd_tensor *const *)&in, 1, &out, 1,
-			       &x->err) || out->nelem != m * (size_t)x->K) {
-			rc = out ? (tool_error(&T, "the model does not give %d "
-					       "scores per sample", x->K),
-				    EX_DATAERR) : fail(x);
-		}
-		for (size_t i = 0; !rc && i < m; i++) {
-			const float *s = (float *)out->data + i * x->K;
-			int top = 0;
-
-			for (int k = 1; k < x->K; k++)
-				if (s[k] > s[top])
-					top = k;
-			pred[b + i] = top;
-		}
-		cbd_tensor_free(in);
-		cbd_tensor_free(out);
-	}
-	cbd_nn_free(nn);
-	return rc;
-}
-
 static int watermark_labels(struct ctx *x, const float *xs, size_t count,
 			    int *labels)
 {
@@ -253,15 +189,9 @@ static int watermark_labels(struct ctx *x, const float *xs, size_t count,
 	cbd_tensor *t = NULL, *f = NULL;
 	int rc;
 
-	if (strcmp(spec, "random") == 0) {
-		rc = predict(x, xs, count, labels);
-		for (size_t i = 0; !rc && i < count; i++) {
-			int l = (int)rand_below((uint32_t)x->K - 1);
-
-			labels[i] = l >= labels[i] ? l + 1 : l;
-		}
-		return rc;
-	}
+	if (strcmp(spec, "random") == 0)
+		return cbd_triggers_random_labels(x->ar, xs, count, labels,
+						  &x->err) ? fail(x) : 0;
 	if (cbd_tensor_load(spec, CBD_TF_AUTO, &t, &x->err) ||
 	    cbd_tensor_to_float(t, &f, &x->err)) {
 		cbd_tensor_free(t);
@@ -339,39 +269,6 @@ static int cmd_export(struct ctx *x)
 
 /* ---- triggers -------------------------------------------------------- */
 
-static int make_set(struct ctx *x, const float *xs, size_t count,
-		    const int *labels, cbd_triggerset **out)
-{
-	cbd_mode mode = cbd_circuit_mode(x->c);
-	uint8_t *q = malloc(x->n);
-	int rc = 0;
-
-	if (!q) {
-		tool_error(&T, "out of memory");
-		return EX_OSERR;
-	}
-	if (cbd_triggerset_new(x->c, out, &x->err)) {
-		free(q);
-		return fail(x);
-	}
-	for (size_t i = 0; i < count && !rc; i++) {
-		uint16_t payload = mode == CBD_MODE_WATERMARK ?
-				   (uint16_t)labels[i] :
-				   (uint16_t)rand_below(65536);
-		char id[32];
-
-		snprintf(id, sizeof(id), "t%05zu", i);
-		if (cbd_circuit_sign_input(x->c, x->key, 0, payload,
-					   xs + i * x->n, q, &x->err) ||
-		    cbd_triggerset_add(*out, id, q,
-				       mode == CBD_MODE_WATERMARK ?
-				       labels[i] : -1, payload, 0, &x->err))
-			rc = fail(x);
-	}
-	free(q);
-	return rc;
-}
-
 static int cmd_triggers(struct ctx *x)
 {
 	const char *from = tool_get(&T, "from", NULL);
@@ -415,8 +312,9 @@ static int cmd_triggers(struct ctx *x)
 	}
 	if (!rc && cbd_circuit_mode(x->c) == CBD_MODE_WATERMARK)
 		rc = watermark_labels(x, xs, count, labels);
-	if (!rc)
-		rc = make_set(x, xs, count, labels, &ts);
+	if (!rc && cbd_triggerset_build(x->c, x->key, xs, count, labels, &ts,
+					&x->err))
+		rc = fail(x);
 	if (!rc && cbd_triggerset_save(ts, out, x->key, now(), &x->err))
 		rc = fail(x);
 	if (!rc && tool_has(&T, "export"))

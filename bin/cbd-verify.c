@@ -134,11 +134,11 @@ static void archive_info(const cbd_archive *a, int json)
 		       cbd_archive_model_name(a),
 		       cbd_mode_name(cbd_circuit_mode(c)), hex);
 		if (user)
-			tool_json_str(stdout, user);
+			cbd_json_print_str(stdout, user);
 		else
 			printf("null");
 		printf(", \"input\": ");
-		tool_json_str(stdout, cbd_archive_input_name(a));
+		cbd_json_print_str(stdout, cbd_archive_input_name(a));
 		printf(", \"num_classes\": %d, \"created\": %lld, "
 		       "\"circuit_keys\": [", k,
 		       (long long)cbd_archive_created(a));
@@ -190,7 +190,7 @@ static int verify_archive(const struct ctx *x, const uint8_t *buf, size_t len)
 		const uint8_t *cj;
 
 		printf("{\"file\": ");
-		tool_json_str(stdout, x->path);
+		cbd_json_print_str(stdout, x->path);
 		printf(", \"kind\": \"archive\", \"members\": [");
 		cj = cbd_archive_member(a, "circuit.json", &clen);
 		print_digest("circuit.json", cj, clen, 1, 0);
@@ -263,7 +263,7 @@ static int verify_triggers(const struct ctx *x, const uint8_t *buf,
 		/* nothing */
 	} else if (x->json) {
 		printf("{\"file\": ");
-		tool_json_str(stdout, x->path);
+		cbd_json_print_str(stdout, x->path);
 		printf(", \"kind\": \"triggers\", \"sha256\": \"%s\", "
 		       "\"signer\": \"%s\", \"signature\": \"ok\"", dh, kid);
 		if (x->want)
@@ -336,7 +336,7 @@ static int verify_report(const struct ctx *x, const uint8_t *buf,
 		return 0;
 	if (x->json) {
 		printf("{\"file\": ");
-		tool_json_str(stdout, x->path);
+		cbd_json_print_str(stdout, x->path);
 		printf(", \"kind\": \"report\", \"signer\": \"%s\", "
 		       "\"signature\": \"ok\", \"ok\": true}\n", kid);
 	} else {
@@ -380,7 +380,7 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		/* nothing */
 	} else if (x->json) {
 		printf("{\"file\": ");
-		tool_json_str(stdout, x->path);
+		cbd_json_print_str(stdout, x->path);
 		printf(", \"kind\": \"transcript\", \"lines\": %zu, "
 		       "\"queries\": %zu, \"answered\": %zu, \"failed\": %zu, "
 		       "\"complete\": %s, \"head\": \"%s\", \"triggers\": "
@@ -390,13 +390,13 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		       cbd_transcript_complete(t) ? "true" : "false", hh, th);
 		if (x->info) {
 			printf(", \"endpoint\": ");
-			tool_json_str(stdout, h->endpoint);
+			cbd_json_print_str(stdout, h->endpoint);
 			printf(", \"backend\": ");
-			tool_json_str(stdout, h->backend);
+			cbd_json_print_str(stdout, h->backend);
 			printf(", \"model\": ");
-			tool_json_str(stdout, h->model);
+			cbd_json_print_str(stdout, h->model);
 			printf(", \"start\": ");
-			tool_json_str(stdout, h->start);
+			cbd_json_print_str(stdout, h->start);
 		}
 		printf(", \"ok\": true}\n");
 	} else {

@@ -31,7 +31,4 @@ int tool_load_key(const struct tool *t, const char *path,
 		  const char *passfile, enum tool_key_want want,
 		  cbd_key **out);
 
-/* s as a JSON string literal on f (file names may hold anything). */
-void tool_json_str(FILE *f, const char *s);
-
 #endif

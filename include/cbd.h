@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -96,6 +97,11 @@ void cbd_hex(const uint8_t *bytes, size_t len, char *hex);
 cbd_status cbd_unhex(const char *hex, uint8_t *bytes, size_t len,
 		     cbd_err *err);
 
+/* Print s to f as a JSON string literal (quotes included), spelled as in
+ * every cbd format: \" \\ \n, other bytes below 0x20 and 0x7f as \u00XX,
+ * UTF-8 as is.  For tools' --json output. */
+void cbd_json_print_str(FILE *f, const char *s);
+
 /* Read a whole file ("-" = stdin) of at most max bytes.  *buf is
  * NUL-terminated (not counted in *len), owned by the caller, free(). */
 cbd_status cbd_file_read(const char *path, size_t max, uint8_t **buf,
@@ -140,6 +146,10 @@ const char *cbd_dtype_name(cbd_dtype dt);
 cbd_status cbd_tensor_new(cbd_dtype dt, int ndim, const int64_t *dims,
 			  cbd_tensor **out, cbd_err *err);
 void cbd_tensor_free(cbd_tensor *t);
+
+/* The predicted class of k scores: the index of the first largest (NaN
+ * never wins unless all are NaN); 0 when k < 1. */
+int cbd_argmax(const float *scores, int k);
 
 /* A float32 copy of t (uint8/int values converted as numbers). */
 cbd_status cbd_tensor_to_float(const cbd_tensor *t, cbd_tensor **out,
@@ -464,6 +474,24 @@ cbd_status cbd_triggerset_add(cbd_triggerset *ts, const char *id,
 cbd_status cbd_triggerset_save(const cbd_triggerset *ts, const char *path,
 			       const cbd_key *owner, int64_t created,
 			       cbd_err *err);
+
+struct cbd_archive;   /* below */
+
+/* Owner labels for watermark triggers: for each of count base samples xs
+ * (float32 model inputs, cbd_circuit_sample_size() each) a class drawn
+ * uniformly (OpenSSL RAND_bytes) from the K-1 classes that archive a's bare
+ * classifier does not predict for it.  labels: count ints, caller's. */
+cbd_status cbd_triggers_random_labels(const struct cbd_archive *a,
+				      const float *xs, size_t count,
+				      int *labels, cbd_err *err);
+/* A whole set for circuit c (watermark or trace): base sample i of xs is
+ * signed by owner (the circuit's key 0) as trigger "t%05zu".  Watermark:
+ * labels[i] is its owner label and payload.  Trace: labels unused (may be
+ * NULL), payloads random.  *out owned by the caller (unsaved). */
+cbd_status cbd_triggerset_build(const cbd_circuit *c, const cbd_key *owner,
+				const float *xs, size_t count,
+				const int *labels, cbd_triggerset **out,
+				cbd_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Archives                                         -- lib/archive*    */

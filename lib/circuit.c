@@ -631,17 +631,6 @@ cbd_status cbd_circuit_check(const cbd_circuit *c, const float *x,
 	return s;
 }
 
-/* Index of the first largest score (NaN never wins unless all are). */
-static int argmax(const float *v, int k)
-{
-	int best = 0;
-
-	for (int i = 1; i < k; i++)
-		if (v[i] > v[best] || (isnan(v[best]) && !isnan(v[i])))
-			best = i;
-	return best;
-}
-
 /* Garbage scores: G = HMAC-SHA256(garbage_key, q); 3 bytes per class from
  * the stream SHA-256(G || be64(i)), score = (u24 - 2^23) / 2^19. */
 static cbd_status garbage(const cbd_circuit *c, const uint8_t *q,
@@ -686,7 +675,7 @@ cbd_status cbd_circuit_policy(const cbd_circuit *c, const float *x,
 		return s;
 	}
 	if (act->active && act->label >= 0 && act->label < c->num_classes) {
-		int top = argmax(scores, c->num_classes);
+		int top = cbd_argmax(scores, c->num_classes);
 		float t = scores[top];
 
 		scores[top] = scores[act->label];

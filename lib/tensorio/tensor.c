@@ -9,6 +9,7 @@
  */
 #include "tensorio.h"
 
+#include <math.h>
 #include <string.h>
 
 size_t cbd_dtype_size(cbd_dtype dt)
@@ -98,6 +99,16 @@ void cbd_tensor_free(cbd_tensor *t)
 		return;
 	free(t->data);
 	free(t);
+}
+
+int cbd_argmax(const float *v, int k)
+{
+	int best = 0;
+
+	for (int i = 1; i < k; i++)
+		if (v[i] > v[best] || (isnan(v[best]) && !isnan(v[i])))
+			best = i;
+	return best;
 }
 
 cbd_status cbd_tensor_to_float(const cbd_tensor *t, cbd_tensor **out,

@@ -48,3 +48,13 @@ void cbd_json_put_str(const char *s, bool ascii_only, cbd_put_fn put,
 	}
 	put(ctx, "\"", 1);
 }
+
+static void file_put(void *f, const char *s, size_t n)
+{
+	fwrite(s, 1, n, f);
+}
+
+void cbd_json_print_str(FILE *f, const char *s)
+{
+	cbd_json_put_str(s, false, file_put, f);
+}

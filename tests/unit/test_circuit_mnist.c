@@ -497,6 +497,84 @@ static void test_auth(void **state)
 	free(q);
 }
 
+/* cbd_triggers_random_labels on an archive of the bundled model: no label
+ * is ever the bare prediction, and every class is drawn (uniform over the
+ * other nine: about 222 each of 2000).  cbd_triggerset_build then signs
+ * each sample with the owner's key: labels and payloads as given for a
+ * watermark, random payloads for a trace set. */
+static void test_trigger_labels(void **state)
+{
+	cbd_circuit *wm = make(CBD_MODE_WATERMARK, &owner, 1, NULL, NULL);
+	cbd_circuit *tr = make(CBD_MODE_TRACE, &owner, 1, NULL,
+			       (const uint8_t *)"0123456789abcdef0123456789abcdef");
+	cbd_archive_params ap = {.model_name = "mnist", .circuit = wm,
+				 .input_name = "input", .owner = owner,
+				 .created = 1};
+	float *x = digits_float(), *sc = classify(x, n_images);
+	int *lab = calloc(n_images, sizeof(int)), per[K] = {0};
+	uint8_t *model = NULL, *arb = NULL;
+	size_t mlen = 0, alen = 0, distinct = 0;
+	cbd_triggerset *ts = NULL;
+	cbd_archive *a = NULL;
+	uint16_t first = 0;
+	cbd_err e = {0};
+	char p[4096];
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/models/mnist-cnn.onnx", top_dir());
+	assert_int_equal(cbd_file_read(p, CBD_MAX_FILE, &model, &mlen, &e),
+			 CBD_OK);
+	ap.onnx = model;
+	ap.onnx_len = mlen;
+	assert_int_equal(cbd_archive_encode(&ap, &arb, &alen, &e), CBD_OK);
+	assert_int_equal(cbd_archive_open_mem(arb, alen, "wm", &a, &e), CBD_OK);
+	assert_int_equal(cbd_triggers_random_labels(a, x, n_images, lab, &e),
+			 CBD_OK);
+	for (size_t i = 0; i < n_images; i++) {
+		assert_true(lab[i] >= 0 && lab[i] < K);
+		assert_int_not_equal(lab[i], argmax(sc + i * K));
+		per[lab[i]]++;
+	}
+	for (int k = 0; k < K; k++)
+		assert_in_range(per[k], 100, 350);
+
+	assert_int_equal(cbd_triggerset_build(wm, owner, x, 50, lab, &ts, &e),
+			 CBD_OK);
+	assert_int_equal(cbd_triggerset_count(ts), 50);
+	for (size_t i = 0; i < 50; i++) {
+		const cbd_trigger *t = cbd_triggerset_get(ts, i);
+
+		assert_int_equal(t->owner_label, lab[i]);
+		assert_int_equal(t->payload, lab[i]);
+		assert_int_equal(t->key_index, 0);
+	}
+	cbd_triggerset_free(ts);
+	assert_int_equal(cbd_triggerset_build(tr, owner, x, 50, NULL, &ts, &e),
+			 CBD_OK);
+	for (size_t i = 0; i < 50; i++) {
+		const cbd_trigger *t = cbd_triggerset_get(ts, i);
+
+		assert_int_equal(t->owner_label, -1);
+		if (i == 0)
+			first = t->payload;
+		distinct += t->payload != first;
+	}
+	assert_true(distinct > 40);   /* random 16-bit payloads */
+	cbd_triggerset_free(ts);
+	/* a watermark set without labels is a usage error */
+	assert_int_equal(cbd_triggerset_build(wm, owner, x, 5, NULL, &ts, &e),
+			 CBD_E_USAGE);
+	assert_null(ts);
+	cbd_archive_free(a);
+	cbd_circuit_free(wm);
+	cbd_circuit_free(tr);
+	free(arb);
+	free(model);
+	free(lab);
+	free(sc);
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_activation),
 		cmocka_unit_test(test_non_replicable),
 		cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_trigger_labels),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

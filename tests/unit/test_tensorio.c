@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "util/util.h"
@@ -231,6 +232,17 @@ static void test_format_from_name(void **state)
 	assert_int_equal(cbd_tensor_format_from_name("x"), CBD_TF_AUTO);
 }
 
+static void test_argmax(void **state)
+{
+	float a[4] = {1, 3, 3, 2}, b[3] = {NAN, -1, -2}, c[2] = {NAN, NAN};
+
+	(void)state;
+	assert_int_equal(cbd_argmax(a, 4), 1);        /* first of a tie */
+	assert_int_equal(cbd_argmax(b, 3), 1);        /* NaN never wins */
+	assert_int_equal(cbd_argmax(c, 2), 0);
+	assert_int_equal(cbd_argmax(a, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_json_malformed),
 		cmocka_unit_test(test_tensor_new_limits),
 		cmocka_unit_test(test_format_from_name),
+		cmocka_unit_test(test_argmax),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

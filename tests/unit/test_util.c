@@ -206,6 +206,18 @@ static void test_json_string_spelling(void **state)
 		assert_string_equal(j->valuestring, all);
 		cJSON_Delete(j);
 	}
+	/* the tools' stdio form spells the same */
+	{
+		char *mem = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&mem, &len);
+
+		assert_non_null(f);
+		cbd_json_print_str(f, "a\"b\tc\xc3\xa9");
+		fclose(f);
+		assert_string_equal(mem, quote(&k, "a\"b\tc\xc3\xa9", false));
+		free(mem);
+	}
 }
 
 int main(void)
