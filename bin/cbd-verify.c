@@ -8,10 +8,11 @@
  *   cbd-verify --info --json model.cbd
  *
  * The file kind is told by content, not by name: gzip magic is an archive;
- * a JSON document whose "format" is "cbd-triggers/1" is a trigger set.  Each
- * kind has one checker in the table below; other kinds (transcripts,
- * reports) join the table as their modules arrive.  Anything else is
- * "unknown file kind".
+ * a JSON document's "format" member names a trigger set, a report or a
+ * transcript.  Each kind has one checker in the table at the end; the
+ * checks are libcbd's, this file only prints what was checked, in text or
+ * JSON, with the same head and signer verdict for every kind.  Anything
+ * else is "unknown file kind".
  *
  * Exit: 0 verified; 1 a signature or digest does not verify, or the file
  * was not signed by --key; sysexits for malformed files, I/O and usage.
@@ -98,6 +99,42 @@ static enum kind detect(const uint8_t *b, size_t n)
 	    strcmp(fmt, "cbd-triggers/1") == 0)
 		return KIND_TRIGGERS;
 	return KIND_UNKNOWN;
+}
+
+/* ---- output shared by the kinds ---------------------------------------- */
+
+/* {"file": PATH, "kind": KIND  (the caller adds members and "ok") */
+static void json_head(const struct ctx *x, const char *kind)
+{
+	printf("{\"file\": ");
+	cbd_json_print_str(stdout, x->path);
+	printf(", \"kind\": \"%s\"", kind);
+}
+
+/* The --key members of a JSON result. */
+static void json_expected(const struct ctx *x, const char *wid, int who_ok)
+{
+	if (x->want)
+		printf(", \"expected_signer\": \"%s\", "
+		       "\"signed_by_expected\": %s", wid,
+		       who_ok ? "true" : "false");
+}
+
+/* After a file whose signature verified: did --key sign it?  Prints the
+ * refusal or the final OK line; returns the exit status (0 or 1). */
+static int signer_verdict(const struct ctx *x, int who_ok, const char *kid,
+			  const char *wid)
+{
+	if (!who_ok) {
+		if (!x->quiet)
+			tool_error(&T, "not signed by %s: the signer is %s (%s)",
+				   wid, kid, x->path);
+		return 1;
+	}
+	if (!x->quiet && !x->json)
+		printf("%s: OK%s%s\n", x->path, x->want ? ", signed by " : "",
+		       x->want ? wid : "");
+	return 0;
 }
 
 /* ---- archives -------------------------------------------------------- */
@@ -189,19 +226,15 @@ static int verify_archive(const struct ctx *x, const uint8_t *buf, size_t len)
 		size_t clen = 0;
 		const uint8_t *cj;
 
-		printf("{\"file\": ");
-		cbd_json_print_str(stdout, x->path);
-		printf(", \"kind\": \"archive\", \"members\": [");
+		json_head(x, "archive");
+		printf(", \"members\": [");
 		cj = cbd_archive_member(a, "circuit.json", &clen);
 		print_digest("circuit.json", cj, clen, 1, 0);
 		print_digest("model.onnx", model, n, 1, 1);
 		printf("], \"signer\": \"%s\", \"signer_type\": \"%s\", "
 		       "\"signature\": \"ok\"", kid,
 		       cbd_key_type_name(cbd_key_type_of(signer)));
-		if (x->want)
-			printf(", \"expected_signer\": \"%s\", "
-			       "\"signed_by_expected\": %s", wid,
-			       who_ok ? "true" : "false");
+		json_expected(x, wid, who_ok);
 		if (x->info)
 			archive_info(a, 1);
 		printf(", \"ok\": %s}\n", who_ok ? "true" : "false");
@@ -221,16 +254,7 @@ static int verify_archive(const struct ctx *x, const uint8_t *buf, size_t len)
 		}
 	}
 	cbd_archive_free(a);
-	if (!who_ok) {
-		if (!x->quiet)
-			tool_error(&T, "not signed by %s: the signer is %s (%s)",
-				   wid, kid, x->path);
-		return 1;
-	}
-	if (!x->quiet && !x->json)
-		printf("%s: OK%s%s\n", x->path, x->want ? ", signed by " : "",
-		       x->want ? wid : "");
-	return 0;
+	return signer_verdict(x, who_ok, kid, wid);
 }
 
 /* ---- trigger sets ---------------------------------------------------- */
@@ -262,14 +286,10 @@ static int verify_triggers(const struct ctx *x, const uint8_t *buf,
 	if (x->quiet) {
 		/* nothing */
 	} else if (x->json) {
-		printf("{\"file\": ");
-		cbd_json_print_str(stdout, x->path);
-		printf(", \"kind\": \"triggers\", \"sha256\": \"%s\", "
-		       "\"signer\": \"%s\", \"signature\": \"ok\"", dh, kid);
-		if (x->want)
-			printf(", \"expected_signer\": \"%s\", "
-			       "\"signed_by_expected\": %s", wid,
-			       who_ok ? "true" : "false");
+		json_head(x, "triggers");
+		printf(", \"sha256\": \"%s\", \"signer\": \"%s\", "
+		       "\"signature\": \"ok\"", dh, kid);
+		json_expected(x, wid, who_ok);
 		if (x->info)
 			printf(", \"mode\": \"%s\", \"circuit_id\": \"%s\", "
 			       "\"num_classes\": %d, \"triggers\": %zu",
@@ -288,16 +308,7 @@ static int verify_triggers(const struct ctx *x, const uint8_t *buf,
 			       cbd_triggerset_count(ts));
 	}
 	cbd_triggerset_free(ts);
-	if (!who_ok) {
-		if (!x->quiet)
-			tool_error(&T, "not signed by %s: the signer is %s (%s)",
-				   wid, kid, x->path);
-		return 1;
-	}
-	if (!x->quiet && !x->json)
-		printf("%s: OK%s%s\n", x->path, x->want ? ", signed by " : "",
-		       x->want ? wid : "");
-	return 0;
+	return signer_verdict(x, who_ok, kid, wid);
 }
 
 /* ---- attribution reports (owned by the attribute/report module) ------ */
@@ -335,10 +346,9 @@ static int verify_report(const struct ctx *x, const uint8_t *buf,
 	if (x->quiet)
 		return 0;
 	if (x->json) {
-		printf("{\"file\": ");
-		cbd_json_print_str(stdout, x->path);
-		printf(", \"kind\": \"report\", \"signer\": \"%s\", "
-		       "\"signature\": \"ok\", \"ok\": true}\n", kid);
+		json_head(x, "report");
+		printf(", \"signer\": \"%s\", \"signature\": \"ok\", "
+		       "\"ok\": true}\n", kid);
 	} else {
 		printf("%s: cbd attribution report\n  signature by key %s  "
 		       "OK\n%s: OK%s%s\n", x->path, kid, x->path,
@@ -379,9 +389,8 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 	if (x->quiet) {
 		/* nothing */
 	} else if (x->json) {
-		printf("{\"file\": ");
-		cbd_json_print_str(stdout, x->path);
-		printf(", \"kind\": \"transcript\", \"lines\": %zu, "
+		json_head(x, "transcript");
+		printf(", \"lines\": %zu, "
 		       "\"queries\": %zu, \"answered\": %zu, \"failed\": %zu, "
 		       "\"complete\": %s, \"head\": \"%s\", \"triggers\": "
 		       "\"%s\"", cbd_transcript_lines(t),
@@ -465,8 +474,8 @@ int main(int argc, char **argv)
 		if (checkers[i].kind == k)
 			rc = checkers[i].check(&x, buf, len);
 	if (rc < 0) {
-		tool_error(&T, "unknown file kind: not a cbd archive or trigger "
-			   "set (%s)", x.path);
+		tool_error(&T, "unknown file kind: not a cbd archive, trigger "
+			   "set, report or transcript (%s)", x.path);
 		rc = EX_DATAERR;
 	}
 	free(buf);
