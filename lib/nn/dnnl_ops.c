@@ -196,8 +196,11 @@ static cbd_status dn_status(const nn_node *n, dnnl_status_t st,
 		       "oneDNN %s: %s", what, dnnl_status2str(st));
 }
 
-/* Build the primitive for op_desc and memory objects for args. */
-static cbd_status dn_create(cbd_nn *nn, nn_node *n, const void *op_desc,
+/* Build the primitive for op_desc (init: the status of the desc's
+ * initialisation, reported as `what` when it failed) and memory objects
+ * for args. */
+static cbd_status dn_create(cbd_nn *nn, nn_node *n, dnnl_status_t init,
+			    const char *what, const void *op_desc,
 			    dnnl_primitive_attr_t attr, int nargs,
 			    const int *arg_ids,
 			    const dnnl_memory_desc_t *const *mds,
@@ -209,6 +212,8 @@ static cbd_status dn_create(cbd_nn *nn, nn_node *n, const void *op_desc,
 	dn_prim *c;
 	dnnl_status_t st;
 
+	if (init != dnnl_success)
+		return dn_status(n, init, what, err);
 	c = cbd_xcalloc(1, sizeof(*c), err);
 	if (!c)
 		return CBD_E_NOMEM;
@@ -234,7 +239,7 @@ static cbd_status dn_create(cbd_nn *nn, nn_node *n, const void *op_desc,
 		dnnl_primitive_desc_destroy(pd);
 	if (st != dnnl_success) {
 		dn_prim_free(c);
-		return dn_status(n, st, "primitive", err);
+		return dn_status(n, st, what, err);
 	}
 	n->state = c;
 	n->state_free = dn_prim_free;
@@ -911,9 +916,8 @@ static cbd_status pool_u8(cbd_nn *nn, nn_node *n, nn_val *x, nn_val *y,
 						      dnnl_forward_inference,
 						      dnnl_pooling_max, &src,
 						      &dst, st, kk, dl, pl, pr);
-		if (e != dnnl_success)
-			return dn_status(n, e, "pooling", err);
-		s = dn_create(nn, n, &pd, NULL, 2, ids, mds, key, nk, &c, err);
+		s = dn_create(nn, n, e, "pooling", &pd, NULL, 2, ids, mds, key,
+			      nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -976,9 +980,8 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 						      dnnl_forward_inference,
 						      alg, &src, &dst, st, kk,
 						      dl, pl, pr);
-		if (e != dnnl_success)
-			return dn_status(n, e, "pooling", err);
-		s = dn_create(nn, n, &pd, NULL, 2, ids, mds, key, nk, &c, err);
+		s = dn_create(nn, n, e, "pooling", &pd, NULL, 2, ids, mds, key,
+			      nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -1042,9 +1045,8 @@ cbd_status nn_dnnl_batchnorm(cbd_nn *nn, nn_node *n, cbd_err *err)
 			nn_attr_float(n, "epsilon", 1e-5f),
 			dnnl_use_global_stats | dnnl_use_scale |
 				dnnl_use_shift);
-		if (e != dnnl_success)
-			return dn_status(n, e, "batch normalization", err);
-		s = dn_create(nn, n, &bd, NULL, 6, ids, mds, key, nk, &c, err);
+		s = dn_create(nn, n, e, "batch normalization", &bd, NULL, 6,
+			      ids, mds, key, nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -1130,9 +1132,8 @@ cbd_status nn_dnnl_eltwise(cbd_nn *nn, nn_node *n, cbd_err *err)
 
 		e = dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference,
 						   alg, &md, alpha, beta);
-		if (e != dnnl_success)
-			return dn_status(n, e, "eltwise", err);
-		s = dn_create(nn, n, &ed, NULL, 2, ids, mds, key, nk, &c, err);
+		s = dn_create(nn, n, e, "eltwise", &ed, NULL, 2, ids, mds, key,
+			      nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -1186,9 +1187,8 @@ cbd_status nn_dnnl_softmax(cbd_nn *nn, nn_node *n, cbd_err *err)
 			n->op == CBD_OP_LOGSOFTMAX ? dnnl_softmax_log
 						   : dnnl_softmax_accurate,
 			&md, &md, (int)axis);
-		if (e != dnnl_success)
-			return dn_status(n, e, "softmax", err);
-		s = dn_create(nn, n, &sd, NULL, 2, ids, mds, key, nk, &c, err);
+		s = dn_create(nn, n, e, "softmax", &sd, NULL, 2, ids, mds, key,
+			      nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -1249,9 +1249,8 @@ static cbd_status binary_same_layout(cbd_nn *nn, nn_node *n, nn_val *a,
 		const dnnl_memory_desc_t *mds[3] = {&md, &md, &md};
 
 		e = dnnl_binary_desc_init(&bd, binary_alg(n->op), &md, &md, &md);
-		if (e != dnnl_success)
-			return dn_status(n, e, "binary", err);
-		s = dn_create(nn, n, &bd, NULL, 3, ids, mds, key, nk, &c, err);
+		s = dn_create(nn, n, e, "binary", &bd, NULL, 3, ids, mds, key,
+			      nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -1317,10 +1316,8 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 		md_plain(&m1, r, swap ? ad : bd);
 		md_plain(&md, r, od);
 		e = dnnl_binary_desc_init(&bdesc, alg, &m0, &m1, &md);
-		if (e != dnnl_success)
-			return dn_status(n, e, "binary", err);
-		s = dn_create(nn, n, &bdesc, NULL, 3, ids, mds, key, nk, &c,
-			      err);
+		s = dn_create(nn, n, e, "binary", &bdesc, NULL, 3, ids, mds,
+			      key, nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -1410,9 +1407,8 @@ cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 		md_plain(&m1, r, bd);
 		md_plain(&md, r, od);
 		e = dnnl_matmul_desc_init(&mm, &m0, &m1, NULL, &md);
-		if (e != dnnl_success)
-			return dn_status(n, e, "matmul", err);
-		s = dn_create(nn, n, &mm, NULL, 3, ids, mds, key, nk, &c, err);
+		s = dn_create(nn, n, e, "matmul", &mm, NULL, 3, ids, mds, key,
+			      nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -1465,9 +1461,7 @@ static cbd_status gemm_build(cbd_nn *nn, nn_node *n, int64_t M, int64_t K,
 	dnnl_memory_desc_init_by_strides(&m1, 2, d1, dnnl_f32, s1);
 	md_plain(&md, 2, od);
 	e = dnnl_matmul_desc_init(&mm, &m0, &m1, NULL, &md);
-	if (e != dnnl_success)
-		return dn_status(n, e, "matmul", err);
-	if (alpha != 1.0f || sum) {
+	if (e == dnnl_success && (alpha != 1.0f || sum)) {
 		dnnl_primitive_attr_create(&attr);
 		if (alpha != 1.0f)
 			dnnl_primitive_attr_set_output_scales(attr, 1, 0,
@@ -1478,7 +1472,8 @@ static cbd_status gemm_build(cbd_nn *nn, nn_node *n, int64_t M, int64_t K,
 			dnnl_primitive_attr_set_post_ops(attr, po);
 		}
 	}
-	s = dn_create(nn, n, &mm, attr, 3, ids, mds, key, nk, c, err);
+	s = dn_create(nn, n, e, "gemm", &mm, attr, 3, ids, mds, key, nk, c,
+		      err);
 	if (po)
 		dnnl_post_ops_destroy(po);
 	if (attr)
@@ -1632,9 +1627,8 @@ cbd_status nn_dnnl_reducemean(cbd_nn *nn, nn_node *n, cbd_err *err)
 		md_plain(&m1, x->ndim, kd);
 		e = dnnl_reduction_desc_init(&rd, dnnl_reduction_mean, &m0, &m1,
 					     0.0f, 0.0f);
-		if (e != dnnl_success)
-			return dn_status(n, e, "reduction", err);
-		s = dn_create(nn, n, &rd, NULL, 2, ids, mds, key, nk, &c, err);
+		s = dn_create(nn, n, e, "reduction", &rd, NULL, 2, ids, mds,
+			      key, nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
