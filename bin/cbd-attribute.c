@@ -59,21 +59,6 @@ static struct tool T = {
 	"owner (watermark).", opts, {0}, {{0}}, 0, NULL
 };
 
-static int64_t report_time(void)
-{
-	const char *e = getenv("SOURCE_DATE_EPOCH");
-	char *end;
-	long long v;
-
-	if (!e || !*e)
-		return (int64_t)time(NULL);
-	v = strtoll(e, &end, 10);
-	if (*end || v < 0)
-		tool_usage_error(&T, "SOURCE_DATE_EPOCH is not a Unix time "
-				 "('%s')", e);
-	return (int64_t)v;
-}
-
 static cbd_status keyring_digest(const char *path, uint8_t d[CBD_SHA256_LEN],
 				 cbd_err *err)
 {
@@ -322,7 +307,7 @@ int main(int argc, char **argv)
 	ri.investigator = tool_get(&T, "investigator", "");
 	ri.key = in.sign;
 	ri.suspect = tool_get(&T, "suspect", h->endpoint);
-	ri.created = report_time();
+	ri.created = tool_time(&T);
 	ri.probe_start = h->start;
 	ri.probe_end = cbd_transcript_end_time(in.tr[in.n_tr - 1]);
 	ri.tool = "cbd-attribute " CBD_VERSION;

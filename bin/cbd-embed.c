@@ -92,22 +92,6 @@ struct embed {
 	int json, json_n;
 };
 
-static int64_t creation_time(void)
-{
-	const char *s = getenv("SOURCE_DATE_EPOCH");
-	char *end;
-	long long v;
-
-	if (!s || !*s)
-		return (int64_t)time(NULL);
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v < 0)
-		tool_usage_error(&T, "SOURCE_DATE_EPOCH is not a Unix time: "
-				 "'%s'", s);
-	return v;
-}
-
 /* Model name: --name, else the file name without directory and .onnx. */
 static const char *model_name(const char *path, char *buf, size_t cap)
 {
@@ -470,7 +454,7 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 					 2 * CBD_CIRCUIT_ID_LEN);
 		e->cp.circuit_id = e->circuit_id;
 	}
-	e->created = creation_time();
+	e->created = tool_time(&T);
 	e->input_name = tool_get(&T, "input", NULL);
 	if (cbd_file_read(e->model_path, CBD_MAX_ARCHIVE, &e->onnx,
 			  &e->onnx_len, &err) != CBD_OK)

@@ -208,7 +208,10 @@ static int run(struct job *j, const char *pubfile, const char *pass,
 static int check_args(struct job *j, const char **pubfile)
 {
 	const char *type = tool_get(&T, "type", "ed25519");
+	int64_t when;
 
+	/* the keyring records it (lib/keyring.c); refuse a bad one here */
+	(void)tool_source_date(&T, &when);
 	if (T.argc < 1)
 		tool_usage_error(&T, "missing role (owner, investigator or "
 				 "user)");

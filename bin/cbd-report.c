@@ -45,17 +45,9 @@ static struct tool T = {
 
 static int64_t pdf_time(void)
 {
-	const char *e = getenv("SOURCE_DATE_EPOCH");
-	char *end;
-	long long v;
+	int64_t v;
 
-	if (!e || !*e)
-		return -1;   /* the report's own creation time */
-	v = strtoll(e, &end, 10);
-	if (*end || v < 0)
-		tool_usage_error(&T, "SOURCE_DATE_EPOCH is not a Unix time "
-				 "('%s')", e);
-	return (int64_t)v;
+	return tool_source_date(&T, &v) ? v : -1;  /* -1: the report's own */
 }
 
 /* Check the signature if there is one; *what describes the outcome. */

@@ -71,22 +71,6 @@ static int fail(struct ctx *x)
 	return tool_fail(&T, &x->err);
 }
 
-static int64_t now(void)
-{
-	const char *e = getenv("SOURCE_DATE_EPOCH");
-	char *end;
-	long long v;
-
-	if (e && *e) {
-		errno = 0;
-		v = strtoll(e, &end, 10);
-		if (!errno && !*end && v >= 0)
-			return v;
-		tool_warn(&T, "ignoring SOURCE_DATE_EPOCH '%s'", e);
-	}
-	return (int64_t)time(NULL);
-}
-
 static int open_archive(struct ctx *x)
 {
 	const char *a = tool_get(&T, "archive", NULL);
@@ -315,7 +299,8 @@ static int cmd_triggers(struct ctx *x)
 	if (!rc && cbd_triggerset_build(x->c, x->key, xs, count, labels, &ts,
 					&x->err))
 		rc = fail(x);
-	if (!rc && cbd_triggerset_save(ts, out, x->key, now(), &x->err))
+	if (!rc && cbd_triggerset_save(ts, out, x->key, tool_time(&T),
+				       &x->err))
 		rc = fail(x);
 	if (!rc && tool_has(&T, "export"))
 		rc = export_set(ts, tool_get(&T, "export", NULL));
@@ -538,10 +523,12 @@ int main(int argc, char **argv)
 {
 	struct ctx x = {0};
 	const char *cmd;
+	int64_t when;
 	int rc;
 
 	argv = tool_permute(&T, &argc, argv);
 	tool_parse(&T, argc, argv);
+	(void)tool_source_date(&T, &when);   /* a bad one fails before work */
 	if (T.argc < 1)
 		tool_usage_error(&T, "missing command: triggers, input, check "
 				 "or export");

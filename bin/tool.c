@@ -7,10 +7,12 @@
  */
 #include "tool.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int n_opts(const struct tool_opt *o)
 {
@@ -189,4 +191,28 @@ int tool_fail(const struct tool *t, const cbd_err *err)
 {
 	tool_error(t, "%s", err->msg[0] ? err->msg : cbd_strerror(err->code));
 	return cbd_status_exit(err->code);
+}
+
+bool tool_source_date(const struct tool *t, int64_t *out)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	long long v;
+
+	if (!e || !*e)
+		return false;
+	errno = 0;
+	v = strtoll(e, &end, 10);
+	if (errno || *end || v < 0)
+		tool_usage_error(t, "SOURCE_DATE_EPOCH is not a Unix time "
+				 "('%s')", e);
+	*out = (int64_t)v;
+	return true;
+}
+
+int64_t tool_time(const struct tool *t)
+{
+	int64_t v;
+
+	return tool_source_date(t, &v) ? v : (int64_t)time(NULL);
 }

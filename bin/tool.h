@@ -70,4 +70,10 @@ int tool_fail(const struct tool *t, const cbd_err *err);
 void tool_warn(const struct tool *t, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* SOURCE_DATE_EPOCH (reproducible builds) into *out: false when unset,
+ * a usage error (exit 64) when it is not a Unix time. */
+bool tool_source_date(const struct tool *t, int64_t *out);
+/* The time to record in a file: SOURCE_DATE_EPOCH, else the clock. */
+int64_t tool_time(const struct tool *t);
+
 #endif

@@ -370,3 +370,27 @@ PYEOF
 	grep -q 'compute limit of 1000000000 multiply-adds' resp.json
 	[ "$meta" = 200 ]
 }
+
+@test "a SOURCE_DATE_EPOCH that is not a Unix time is a usage error, and nothing is written" {
+	cd work
+	want="SOURCE_DATE_EPOCH is not a Unix time ('1e9')"
+	SOURCE_DATE_EPOCH=1e9 run cbd-keygen owner
+	[ "$status" -eq 64 ]
+	[[ "$output" == "cbd-keygen: error: $want"* ]]
+	SOURCE_DATE_EPOCH=1e9 run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" \
+		-m watermark -k "$F/owner.key" -o wm.cbd
+	[ "$status" -eq 64 ]
+	[[ "$output" == "cbd-embed: error: $want"* ]]
+	SOURCE_DATE_EPOCH=1e9 run cbd-sign triggers -a "$F/good.cbd" \
+		-k "$F/owner.key" --from "$CBD_TOP/models/mnist-heldout-images.npy" \
+		-n 2 -o t.json
+	[ "$status" -eq 64 ]
+	[[ "$output" == "cbd-sign: error: $want"* ]]
+	cd ..
+	nothing_written
+	# a valid one is recorded as given
+	cd work
+	SOURCE_DATE_EPOCH=1000000000 cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" \
+		-m watermark -k "$F/owner.key" -o wm.cbd 2>/dev/null
+	cbd-verify --info --json wm.cbd | grep -q '"created": 1000000000'
+}
