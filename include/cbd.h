@@ -431,6 +431,8 @@ int cbd_trace_label(const uint8_t secret[CBD_TRACE_SECRET_LEN],
 
 typedef struct cbd_triggerset cbd_triggerset;
 
+#define CBD_MAX_TRIGGERS 65536   /* in one set, and probed in one run */
+
 typedef struct cbd_trigger {
 	const char *id;
 	const cbd_tensor *input;   /* uint8 quantised sample, e.g. [1,28,28] */

@@ -26,7 +26,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TS_MAX_TRIGGERS 65536
 #define TS_MAX_SIG_FILE 4096
 #define TS_ID_MAX 64
 static const char sig_domain[] = "cbd/triggers/v1"; /* + NUL byte */
@@ -210,9 +209,9 @@ static cbd_status add_item(cbd_triggerset *ts, const char *id,
 		return cbd_err_set(err, CBD_E_FORMAT, "trigger id must be 1 "
 				   "to %d printable ASCII characters",
 				   TS_ID_MAX);
-	if (ts->count == TS_MAX_TRIGGERS)
+	if (ts->count == CBD_MAX_TRIGGERS)
 		return cbd_err_set(err, CBD_E_TOOBIG, "more than %d triggers",
-				   TS_MAX_TRIGGERS);
+				   CBD_MAX_TRIGGERS);
 	if (key_index < 0 || key_index > 255)
 		return cbd_err_set(err, CBD_E_FORMAT, "key index %d "
 				   "(trigger %s)", key_index, id);
@@ -746,9 +745,9 @@ static cbd_status load_tree(cbd_triggerset *ts, const cJSON *root,
 	arr = get(root, "triggers", cJSON_Array, "triggers", err);
 	if (!arr)
 		return CBD_E_FORMAT;
-	if (cJSON_GetArraySize(arr) > TS_MAX_TRIGGERS)
+	if (cJSON_GetArraySize(arr) > CBD_MAX_TRIGGERS)
 		return cbd_err_set(err, CBD_E_TOOBIG, "more than %d triggers",
-				   TS_MAX_TRIGGERS);
+				   CBD_MAX_TRIGGERS);
 	q = cbd_xmalloc(ts->n, err);
 	if (!q)
 		return CBD_E_NOMEM;

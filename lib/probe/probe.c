@@ -331,6 +331,9 @@ cbd_status cbd_probe_run_samples(const cbd_tensor *samples,
 				   "samples must be uint8 [N, ...]");
 	p.o = o;
 	n = (size_t)samples->dims[0];
+	if (n > CBD_MAX_TRIGGERS)   /* a transcript records at most this */
+		return cbd_err_set(err, CBD_E_TOOBIG, "%zu samples, at most %d "
+				   "in one probe", n, CBD_MAX_TRIGGERS);
 	s = set_shape(&p, samples, 1, err);
 	if (s)
 		return s;

@@ -247,7 +247,9 @@ static cbd_status parse_header(struct parse *ps, const cJSON *o,
 	if (!dig || strlen(dig) != 64 ||
 	    cbd_unhex(dig, h->triggers_digest, CBD_SHA256_LEN, NULL))
 		return BAD("triggers");
-	if (!get_int(o, "num_triggers", 0, 1e12, &v, NULL))
+	/* the parser keeps one byte per trigger: a header must not be able
+	 * to ask for gigabytes (fuzz finding) */
+	if (!get_int(o, "num_triggers", 0, CBD_MAX_TRIGGERS, &v, NULL))
 		return BAD("num_triggers");
 	h->num_triggers = (size_t)v;
 	if (!get_int(o, "num_classes", 1, 65536, &v, &null))

@@ -264,3 +264,11 @@ PYEOF
 	$CHECK n.jsonl >n.sum
 	[ "$(field n.sum 'j["failed"], j["attempts"]["s3"], j["errors"]["s3"]')" = "20 1 HTTP 401: missing or wrong token" ]
 }
+
+@test "--samples past the trigger-set limit is refused before any query" {
+	$PY -c "import numpy as np; np.save('many.npy', np.zeros((65537, 1, 2, 2), np.uint8))"
+	run cbd-probe -m mnist --samples many.npy -o many.jsonl "$URL"
+	[ "$status" -eq 65 ]
+	[[ "$output" == "cbd-probe: error: 65537 samples, at most 65536 in one probe"* ]]
+	[ ! -e many.jsonl ]
+}

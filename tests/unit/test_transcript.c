@@ -280,6 +280,38 @@ static void test_duplicate(void **state)
 	assert_int_equal(cbd_tw_create(path, &h, 0, &w, &e), CBD_E_CANTCREAT);
 }
 
+/* A header's num_triggers sizes the parser's bookkeeping: past the
+ * trigger-set limit it is refused before anything is allocated (the fuzz
+ * finding was a 300-byte header asking for 1.5 GB). */
+static void test_num_triggers_limit(void **state)
+{
+	static const size_t n[3] = {CBD_MAX_TRIGGERS, CBD_MAX_TRIGGERS + 1,
+				    1494010162};
+	char path[128];
+	cbd_tw_header h = header();
+	cbd_transcript *t = NULL;
+	cbd_tw *w;
+	cbd_err e = {0};
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/n%d.jsonl", dir, i);
+		h.num_triggers = n[i];
+		assert_int_equal(cbd_tw_create(path, &h, 1, &w, &e), CBD_OK);
+		cbd_tw_close(w);
+		assert_int_equal(cbd_transcript_load(path, &t, &e),
+				 i == 0 ? CBD_OK : CBD_E_FORMAT);
+		if (i == 0)
+			assert_int_equal(cbd_transcript_get_header(t)
+						 ->num_triggers,
+					 CBD_MAX_TRIGGERS);
+		else
+			assert_non_null(strstr(e.msg, "num_triggers"));
+		cbd_transcript_free(t);
+		t = NULL;
+	}
+}
+
 static void test_resume_torn_header(void **state)
 {
 	char path[128];
@@ -326,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_resume),
 		cmocka_unit_test(test_duplicate),
 		cmocka_unit_test(test_resume_torn_header),
+		cmocka_unit_test(test_num_triggers_limit),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
