@@ -873,18 +873,41 @@ static void md_plain_u8(dnnl_memory_desc_t *md, int ndim,
 	md->data_type = dnnl_u8;
 }
 
+/* The pooling primitive for geometry g from src to dst (cached in n). */
+static cbd_status pool_build(cbd_nn *nn, nn_node *n, dnnl_alg_kind_t alg,
+			     const dnnl_memory_desc_t *src,
+			     const dnnl_memory_desc_t *dst, const geom *g,
+			     const int64_t *key, int nk, dn_prim **c,
+			     cbd_err *err)
+{
+	int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
+	const dnnl_memory_desc_t *mds[2] = {src, dst};
+	dnnl_pooling_v2_desc_t pd;
+	dnnl_dims_t st, kk, dl, pl, pr;
+	dnnl_status_t e;
+
+	for (int i = 0; i < g->r; i++) {
+		st[i] = g->s[i];
+		kk[i] = g->k[i];
+		dl[i] = g->d[i] - 1;
+		pl[i] = g->pl[i];
+		pr[i] = g->pr[i];
+	}
+	e = dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference, alg,
+					      src, dst, st, kk, dl, pl, pr);
+	return dn_create(nn, n, e, "pooling", &pd, NULL, 2, ids, mds, key, nk,
+			 c, err);
+}
+
 /* MaxPool on uint8 data, plain layout. */
 static cbd_status pool_u8(cbd_nn *nn, nn_node *n, nn_val *x, nn_val *y,
 			  cbd_err *err)
 {
 	int64_t key[DN_KEY_MAX], od[CBD_MAX_DIMS];
 	dnnl_memory_desc_t src, dst;
-	dnnl_pooling_v2_desc_t pd;
-	dnnl_dims_t st, kk, dl, pl, pr;
 	dn_prim *c;
 	geom g = {0};
 	cbd_status s;
-	dnnl_status_t e;
 	int nk;
 
 	s = pool_shape(n, x, &g, err);
@@ -900,24 +923,10 @@ static cbd_status pool_u8(cbd_nn *nn, nn_node *n, nn_val *x, nn_val *y,
 	nk = dn_key(nn, n, key, NULL, 0);
 	c = dn_cached(n, key, nk);
 	if (!c) {
-		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
-		const dnnl_memory_desc_t *mds[2] = {&src, &dst};
-
 		md_plain_u8(&src, x->ndim, x->dims);
 		md_plain_u8(&dst, x->ndim, od);
-		for (int i = 0; i < g.r; i++) {
-			st[i] = g.s[i];
-			kk[i] = g.k[i];
-			dl[i] = g.d[i] - 1;
-			pl[i] = g.pl[i];
-			pr[i] = g.pr[i];
-		}
-		e = dnnl_pooling_v2_forward_desc_init(&pd,
-						      dnnl_forward_inference,
-						      dnnl_pooling_max, &src,
-						      &dst, st, kk, dl, pl, pr);
-		s = dn_create(nn, n, e, "pooling", &pd, NULL, 2, ids, mds, key,
-			      nk, &c, err);
+		s = pool_build(nn, n, dnnl_pooling_max, &src, &dst, &g, key,
+			       nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
@@ -930,13 +939,10 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
 	int64_t key[DN_KEY_MAX], od[CBD_MAX_DIMS];
 	dnnl_memory_desc_t src, dst;
-	dnnl_pooling_v2_desc_t pd;
-	dnnl_dims_t st, kk, dl, pl, pr;
 	dnnl_alg_kind_t alg = dnnl_pooling_max;
 	dn_prim *c;
 	geom g = {0};
 	cbd_status s;
-	dnnl_status_t e;
 	int nk;
 
 	if (n->n_out > 1 && n->out[1] >= 0)
@@ -957,8 +963,6 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 	nk = dn_key(nn, n, key, NULL, 0);
 	c = dn_cached(n, key, nk);
 	if (!c) {
-		int ids[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
-		const dnnl_memory_desc_t *mds[2] = {&src, &dst};
 		dnnl_dims_t dd;
 
 		if (n->op != CBD_OP_MAXPOOL)
@@ -969,19 +973,7 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 		memcpy(dd, od, sizeof(int64_t) * (size_t)x->ndim);
 		dnnl_memory_desc_init_by_tag(&dst, x->ndim, dd, dnnl_f32,
 					     dnnl_format_tag_any);
-		for (int i = 0; i < g.r; i++) {
-			st[i] = g.s[i];
-			kk[i] = g.k[i];
-			dl[i] = g.d[i] - 1;
-			pl[i] = g.pl[i];
-			pr[i] = g.pr[i];
-		}
-		e = dnnl_pooling_v2_forward_desc_init(&pd,
-						      dnnl_forward_inference,
-						      alg, &src, &dst, st, kk,
-						      dl, pl, pr);
-		s = dn_create(nn, n, e, "pooling", &pd, NULL, 2, ids, mds, key,
-			      nk, &c, err);
+		s = pool_build(nn, n, alg, &src, &dst, &g, key, nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
