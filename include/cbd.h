@@ -204,8 +204,9 @@ typedef struct cbd_nn cbd_nn;
 typedef struct cbd_nn_opts {
 	int threads;        /* 0 = CBD_THREADS from the environment, else 1 */
 	uint64_t max_work;  /* multiply-adds per cbd_nn_run; 0 = CBD_MAX_GMAC
-			     * (units of 1e9) from the environment, else
-			     * CBD_NN_MAX_WORK */
+			     * (units of 1e9; a malformed value makes loading
+			     * fail with CBD_E_CONFIG) from the environment,
+			     * else CBD_NN_MAX_WORK */
 } cbd_nn_opts;
 
 /* Description of one graph input or output.  dims[i] == -1 marks a

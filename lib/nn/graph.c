@@ -372,22 +372,31 @@ static int threads_from(const cbd_nn_opts *opts)
 	return t > 0 && t <= 1024 ? (int)t : 1;
 }
 
-static uint64_t work_from(const cbd_nn_opts *opts)
+/* The compute budget: opts, else CBD_MAX_GMAC (units of 1e9, decimals
+ * allowed), else the default.  A malformed variable is a configuration
+ * error, not silently the default: the user meant to set a limit. */
+static cbd_status work_from(const cbd_nn_opts *opts, uint64_t *out,
+			    cbd_err *err)
 {
-	const char *e;
+	const char *e = getenv("CBD_MAX_GMAC");
 	char *end;
-	unsigned long long g;
+	double g;
 
-	if (opts && opts->max_work > 0)
-		return opts->max_work;
-	e = getenv("CBD_MAX_GMAC");
+	*out = CBD_NN_MAX_WORK;
+	if (opts && opts->max_work > 0) {
+		*out = opts->max_work;
+		return CBD_OK;
+	}
 	if (!e || !*e)
-		return CBD_NN_MAX_WORK;
+		return CBD_OK;
 	errno = 0;
-	g = strtoull(e, &end, 10);
-	if (errno || *end || g == 0 || g > UINT64_MAX / 1000000000ULL)
-		return CBD_NN_MAX_WORK;
-	return (uint64_t)g * 1000000000ULL;
+	g = strtod(e, &end);
+	if (errno || *end || !(g >= 1e-9 && g <= 1.8e10))
+		return cbd_err_set(err, CBD_E_CONFIG, "CBD_MAX_GMAC is not a "
+				   "positive number of 1e9 multiply-adds "
+				   "('%.40s')", e);
+	*out = (uint64_t)(g * 1e9 + 0.5);
+	return CBD_OK;
 }
 
 cbd_status cbd_nn_load_mem(const void *buf, size_t len, const char *name,
@@ -404,7 +413,11 @@ cbd_status cbd_nn_load_mem(const void *buf, size_t len, const char *name,
 	if (!nn)
 		return CBD_E_NOMEM;
 	nn->threads = threads_from(opts);
-	nn->work_max = work_from(opts);
+	s = work_from(opts, &nn->work_max, err);
+	if (s != CBD_OK) {
+		free(nn);
+		return s;
+	}
 	s = nn_onnx_build(nn, buf, len, err);
 	if (s == CBD_OK)
 		s = nn_dnnl_init(nn, err);

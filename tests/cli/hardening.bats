@@ -354,6 +354,12 @@ PYEOF
 	CBD_MAX_GMAC=5 run cbd-run "$m" x44.npy
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"label 0 scores 0 0 0" ]]
+	CBD_MAX_GMAC=4.7 run cbd-run "$m" x44.npy
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"compute limit of 4700000000 multiply-adds"* ]]
+	CBD_MAX_GMAC=lots run cbd-run "$m" x44.npy
+	[ "$status" -eq 78 ]
+	[[ "$output" == "cbd-run: error: CBD_MAX_GMAC is not a positive number of 1e9 multiply-adds ('lots')"* ]]
 }
 
 @test "serve: an inference past the compute limit gets 413 and the server keeps serving" {

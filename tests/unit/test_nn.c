@@ -356,7 +356,8 @@ static void test_conv_bn_fold(void **state)
  * One run of batch n costs n * (input 128 + conv 4*2*64*9 + output 256)
  * = 4992 n multiply-adds; a budget of exactly that passes, one less is
  * refused before the conv runs, and the count starts afresh each run. */
-static cbd_nn *conv_budget_model(uint64_t max_work, cbd_err *err)
+static cbd_nn *conv_budget_model(uint64_t max_work, cbd_err *err,
+				 cbd_status want)
 {
 	static int64_t xd[4] = {-1, 2, 8, 8}, wd[4] = {4, 2, 3, 3};
 	static int64_t pads[4] = {1, 1, 1, 1};
@@ -381,7 +382,7 @@ static cbd_nn *conv_budget_model(uint64_t max_work, cbd_err *err)
 	pa.ints = pads;
 	n->n_attribute = 1;
 	n->attribute = pap;
-	return gb_load_opts(&b, &o, err, CBD_OK);
+	return gb_load_opts(&b, &o, err, want);
 }
 
 static cbd_tensor *zeros(int64_t batch)
@@ -403,7 +404,7 @@ static void test_compute_limit(void **state)
 	cbd_nn *nn;
 
 	(void)state;
-	nn = conv_budget_model(4992, &err);
+	nn = conv_budget_model(4992, &err, CBD_OK);
 	cbd_tensor_free(run1(nn, x1, CBD_OK));
 	in[0] = x2;
 	assert_int_equal(cbd_nn_run(nn, in, 1, out, 1, &err), CBD_E_TOOBIG);
@@ -413,19 +414,27 @@ static void test_compute_limit(void **state)
 	cbd_tensor_free(run1(nn, x1, CBD_OK));   /* budget is per run */
 	cbd_nn_free(nn);
 
-	nn = conv_budget_model(4991, &err);
+	nn = conv_budget_model(4991, &err, CBD_OK);
 	assert_null(run1(nn, x1, CBD_E_TOOBIG));
 	cbd_nn_free(nn);
 
 	/* 0 = CBD_MAX_GMAC (units of 1e9), else the default */
 	setenv("CBD_MAX_GMAC", "3", 1);
-	nn = conv_budget_model(0, &err);
+	nn = conv_budget_model(0, &err, CBD_OK);
 	assert_true(nn->work_max == 3000000000ULL);
 	cbd_nn_free(nn);
-	setenv("CBD_MAX_GMAC", "lots", 1);
-	nn = conv_budget_model(0, &err);
+	setenv("CBD_MAX_GMAC", "0.000004992", 1);
+	nn = conv_budget_model(0, &err, CBD_OK);
+	assert_true(nn->work_max == 4992);
+	cbd_nn_free(nn);
+	unsetenv("CBD_MAX_GMAC");
+	nn = conv_budget_model(0, &err, CBD_OK);
 	assert_true(nn->work_max == CBD_NN_MAX_WORK);
 	cbd_nn_free(nn);
+	/* a malformed limit is a configuration error, not the default */
+	setenv("CBD_MAX_GMAC", "lots", 1);
+	assert_null(conv_budget_model(0, &err, CBD_E_CONFIG));
+	assert_non_null(strstr(err.msg, "CBD_MAX_GMAC is not a positive"));
 	unsetenv("CBD_MAX_GMAC");
 	cbd_tensor_free(x1);
 	cbd_tensor_free(x2);
