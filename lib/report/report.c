@@ -105,6 +105,10 @@ void cbd_report_fmt_logp(double log_p, char out[32])
 		snprintf(out, 32, "0");
 		return;
 	}
+	if (isnan(log_p)) {   /* only from a malformed report (fuzz finding) */
+		snprintf(out, 32, "nan");
+		return;
+	}
 	l10 = log_p / log(10.0);
 	e = floor(l10);
 	m = pow(10.0, l10 - e);
@@ -112,14 +116,15 @@ void cbd_report_fmt_logp(double log_p, char out[32])
 		m = 1.0;
 		e += 1.0;
 	}
-	snprintf(out, 32, "%.6fe%d", m, (int)e);
+	/* the exponent as a double: an int cast overflows for absurd values */
+	snprintf(out, 32, "%.6fe%.0f", m, e);
 }
 
 /* Two significant digits for sentences: "2.0e-63", "1". */
 void cbd_report_fmt_logp_short(double log_p, char out[32])
 {
 	char full[32], *e;
-	double m;
+	double m, x;
 
 	if (log_p >= 0.0) {
 		snprintf(out, 32, "1");
@@ -133,11 +138,12 @@ void cbd_report_fmt_logp_short(double log_p, char out[32])
 	}
 	*e = 0;
 	m = strtod(full, NULL);
+	x = strtod(e + 1, NULL);
 	if (m >= 9.95) {
-		snprintf(out, 32, "1.0e%d", atoi(e + 1) + 1);
+		snprintf(out, 32, "1.0e%.0f", x + 1);
 		return;
 	}
-	snprintf(out, 32, "%.1fe%d", m, atoi(e + 1));
+	snprintf(out, 32, "%.1fe%.0f", m, x);
 }
 
 static void put_logp(struct rep_buf *b, double log_p)

@@ -52,6 +52,16 @@ static void test_p_value_format(void **state)
 	assert_string_equal(s, "1.0e-22");
 	cbd_report_fmt_logp_short(0.0, s);
 	assert_string_equal(s, "1");
+	/* values only a malformed report holds (fuzz finding: the PDF of a
+	 * report with alpha -9 formatted log(-9) = NaN through an int cast) */
+	cbd_report_fmt_logp(NAN, s);
+	assert_string_equal(s, "nan");
+	cbd_report_fmt_logp_short(NAN, s);
+	assert_string_equal(s, "nan");
+	cbd_report_fmt_logp(-1e300, s);
+	assert_true(strncmp(s, "1.000000e-4342944819032518", 26) == 0);
+	cbd_report_fmt_logp_short(-1e300, s);
+	assert_true(strncmp(s, "1.0e-4342944819032518", 21) == 0);
 }
 
 static void test_time_format(void **state)
