@@ -14,7 +14,8 @@
  *      intermediate buffers as soon as they are dead.
  * Running copies the caller's inputs into their slots, checks them against
  * the declared dtype and static dims, runs the nodes in order through the
- * op table, copies the outputs into new tensors and frees the rest.
+ * op table (within the run's compute budget, nn_charge), copies the outputs
+ * into new tensors and frees the rest.
  */
 #include "nn.h"
 #include <errno.h>

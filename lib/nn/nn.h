@@ -26,6 +26,13 @@
  * last consumer ran and is reused by later nodes and later runs, so the
  * footprint is the peak live set and steady-state runs do not page-fault.
  * All of it is released by cbd_nn_free().
+ *
+ * Compute: a model of a few hundred bytes can ask for hours of arithmetic
+ * within those memory limits, so every run has a budget of multiply-adds
+ * (cbd_nn_opts.max_work / CBD_MAX_GMAC).  nn_val_alloc charges one per
+ * output element, and the kernels whose work per element is large (Conv,
+ * pooling, MatMul, Gemm) charge it with nn_charge before they build or run
+ * anything, so a run past the budget stops before the costly node.
  */
 #ifndef CBD_NN_INTERNAL_H
 #define CBD_NN_INTERNAL_H
