@@ -57,8 +57,6 @@ static int check_sig(const char *path, const uint8_t *rep, size_t len,
 	const char *sigp = tool_get(&T, "sig", NULL);
 	char *def = NULL, kid[CBD_KEY_ID_LEN + 1];
 	cbd_key *key = NULL;
-	uint8_t *sig = NULL;
-	size_t slen = 0;
 	cbd_err err = {0};
 	cbd_status s;
 	int rc = 0;
@@ -83,14 +81,7 @@ static int check_sig(const char *path, const uint8_t *rep, size_t len,
 	    (rc = tool_load_key(&T, tool_get(&T, "key", NULL), NULL,
 				TOOL_KEY_PUBLIC, &key)))
 		goto out;
-	s = cbd_file_read(sigp, 4096, &sig, &slen, &err);
-	if (s == CBD_OK && slen != CBD_SIG_LEN) {
-		s = err.code = CBD_E_FORMAT;
-		snprintf(err.msg, sizeof(err.msg), "signature is not %d raw "
-			 "bytes (%.200s)", CBD_SIG_LEN, sigp);
-	}
-	if (s == CBD_OK)
-		s = cbd_report_verify(rep, len, sig, key, kid, &err);
+	s = cbd_report_verify_file(rep, len, sigp, key, kid, &err);
 	if (s != CBD_OK) {
 		rc = tool_fail(&T, &err);
 		goto out;
@@ -98,7 +89,6 @@ static int check_sig(const char *path, const uint8_t *rep, size_t len,
 	snprintf(what, wlen, "verified: Ed25519 key %s", kid);
 out:
 	free(def);
-	free(sig);
 	cbd_key_free(key);
 	return rc;
 }

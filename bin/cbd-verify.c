@@ -319,8 +319,6 @@ static int verify_report(const struct ctx *x, const uint8_t *buf,
 			 size_t len)
 {
 	char *sigpath = NULL, kid[CBD_KEY_ID_LEN + 1] = "";
-	uint8_t *sig = NULL;
-	size_t slen = 0;
 	cbd_err e = {0};
 	cbd_status s;
 
@@ -331,15 +329,7 @@ static int verify_report(const struct ctx *x, const uint8_t *buf,
 	}
 	if (asprintf(&sigpath, "%s.sig", x->path) < 0)
 		return EX_OSERR;
-	s = cbd_file_read(sigpath, 4096, &sig, &slen, &e);
-	if (s == CBD_OK && slen != CBD_SIG_LEN) {
-		s = e.code = CBD_E_FORMAT;
-		snprintf(e.msg, sizeof(e.msg), "signature is not %d raw bytes "
-			 "(%.200s)", CBD_SIG_LEN, sigpath);
-	}
-	if (s == CBD_OK)
-		s = cbd_report_verify(buf, len, sig, x->want, kid, &e);
-	free(sig);
+	s = cbd_report_verify_file(buf, len, sigpath, x->want, kid, &e);
 	free(sigpath);
 	if (s != CBD_OK)
 		return x->quiet ? cbd_status_exit(s) : tool_fail(&T, &e);

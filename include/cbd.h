@@ -900,6 +900,14 @@ cbd_status cbd_report_verify(const uint8_t *buf, size_t len,
 			     const cbd_key *expect,
 			     char key_id[CBD_KEY_ID_LEN + 1], cbd_err *err);
 
+/* cbd_report_verify with the signature read from sig_path, the detached
+ * file of exactly CBD_SIG_LEN raw bytes (CBD_E_FORMAT naming it when it
+ * is not). */
+cbd_status cbd_report_verify_file(const uint8_t *buf, size_t len,
+				  const char *sig_path, const cbd_key *expect,
+				  char key_id[CBD_KEY_ID_LEN + 1],
+				  cbd_err *err);
+
 typedef struct cbd_report_pdf_opts {
 	const cbd_triggerset *triggers;  /* for thumbnails; may be NULL */
 	const cbd_transcript *transcript; /* the labels returned; may be NULL */

@@ -479,3 +479,22 @@ out:
 	cbd_key_free(key);
 	return s;
 }
+
+cbd_status cbd_report_verify_file(const uint8_t *buf, size_t len,
+				  const char *sig_path, const cbd_key *expect,
+				  char key_id[CBD_KEY_ID_LEN + 1],
+				  cbd_err *err)
+{
+	uint8_t *sig = NULL;
+	size_t slen = 0;
+	cbd_status s;
+
+	s = cbd_file_read(sig_path, 4096, &sig, &slen, err);
+	if (s == CBD_OK && slen != CBD_SIG_LEN)
+		s = cbd_err_set(err, CBD_E_FORMAT, "signature is not %d raw "
+				"bytes (%.200s)", CBD_SIG_LEN, sig_path);
+	if (s == CBD_OK)
+		s = cbd_report_verify(buf, len, sig, expect, key_id, err);
+	free(sig);
+	return s;
+}

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "report/report_internal.h"
 
@@ -128,6 +129,37 @@ static void test_sniff_and_refuse(void **state)
 	assert_int_equal(cbd_report_verify((const uint8_t *)doc, strlen(doc),
 					   sig, NULL, kid, &e), CBD_E_VERIFY);
 	assert_non_null(strstr(e.msg, "does not match"));
+	/* with the right key id it verifies through the detached file; a
+	 * file of the wrong length is a format error naming it */
+	{
+		char want[CBD_KEY_ID_LEN + 1], path[64], *at = strstr(doc,
+			"0000000000000000");
+		uint8_t bad[CBD_SIG_LEN - 1] = {0};
+
+		cbd_key_id(k, want);
+		memcpy(at, want, CBD_KEY_ID_LEN);
+		assert_int_equal(cbd_report_sign(k, (const uint8_t *)doc,
+						 strlen(doc), sig, &e), CBD_OK);
+		snprintf(path, sizeof(path), "/tmp/cbd-test-report-%d.sig",
+			 (int)getpid());
+		assert_int_equal(cbd_file_write_atomic(path, sig, sizeof(sig),
+						       0644, &e), CBD_OK);
+		assert_int_equal(cbd_report_verify_file((const uint8_t *)doc,
+							strlen(doc), path, k,
+							kid, &e), CBD_OK);
+		assert_string_equal(kid, want);
+		doc[strlen(doc) - 3] ^= 1;   /* one byte of the report */
+		assert_int_equal(cbd_report_verify_file((const uint8_t *)doc,
+							strlen(doc), path, NULL,
+							kid, &e), CBD_E_VERIFY);
+		assert_int_equal(cbd_file_write_atomic(path, bad, sizeof(bad),
+						       0644, &e), CBD_OK);
+		assert_int_equal(cbd_report_verify_file((const uint8_t *)doc,
+							strlen(doc), path, NULL,
+							kid, &e), CBD_E_FORMAT);
+		assert_non_null(strstr(e.msg, "signature is not 64 raw bytes"));
+		unlink(path);
+	}
 	/* P-256 keys do not sign reports; public keys do not sign at all */
 	{
 		cbd_key *p256 = NULL, *pub = NULL;
