@@ -1,31 +1,64 @@
 #!/bin/sh
-# deps.sh — install the Debian packages listed in tools/debian-packages.txt.
-# A no-op when everything is present; otherwise `apt-get update` then
-# `apt-get install` (as root, or through sudo when it exists).
-# Extra package names given as arguments are installed the same way.
+# deps.sh — install what cbd needs to build, test, demo and bench.
+#
+# 1. The Debian packages listed in tools/debian-packages.txt (and any extra
+#    names given as arguments): a no-op when everything is present, else
+#    `apt-get update` then `apt-get install` (as root, or through sudo).
+#    nodejs and npm count as present when the machine already has the
+#    `node` / `npm` commands from elsewhere (a newer Node.js bundles npm;
+#    Debian's npm package would conflict with it).
+# 2. The npm package onnxruntime-node at the version pinned below, the
+#    independent runtime the tests compare cbd against, into build/ort
+#    (git-ignored; shared by build/ and build-san/).  --ignore-scripts: its
+#    native library is bundled in the package, and the install script only
+#    fetches optional GPU parts from outside the registry.
 set -eu
 here=$(dirname "$0")
-# Arguments name extra packages (e.g. python3-torchvision for bench models).
+top=$(cd "$here/.." && pwd)
+ORT_VERSION=1.30.0
 list="$(grep -v '^#' "$here/debian-packages.txt" | grep -v '^$') $*"
 missing=""
 for p in $list; do
+	case "$p" in
+	nodejs) command -v node >/dev/null 2>&1 && continue ;;
+	npm) command -v npm >/dev/null 2>&1 && continue ;;
+	esac
 	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	case "$st" in
 	*" installed") ;;
 	*) missing="$missing $p" ;;
 	esac
 done
-[ -z "$missing" ] && exit 0
-echo "deps: installing:$missing" >&2
 if [ "$(id -u)" -eq 0 ]; then
 	sudo=""
 elif command -v sudo >/dev/null 2>&1; then
 	sudo="sudo"
 else
-	echo "deps: error: need root to install:$missing" >&2
-	exit 77
+	sudo="none"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-# shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+	echo "deps: installing:$missing" >&2
+	if [ "$sudo" = none ]; then
+		echo "deps: error: need root to install:$missing" >&2
+		exit 77
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+ort="$top/build/ort"
+have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
+	"$ort/node_modules/onnxruntime-node/package.json" 2>/dev/null | head -n 1)
+if [ "$have" != "$ORT_VERSION" ]; then
+	echo "deps: installing npm onnxruntime-node@$ORT_VERSION into build/ort" >&2
+	mkdir -p "$ort"
+	[ -f "$ort/package.json" ] || echo '{"private":true}' >"$ort/package.json"
+	(cd "$ort" && npm install --ignore-scripts --no-audit --no-fund \
+		--no-package-lock --loglevel=error \
+		"onnxruntime-node@$ORT_VERSION" >/dev/null) || {
+		echo "deps: error: npm install onnxruntime-node@$ORT_VERSION failed" >&2
+		exit 69
+	}
+fi

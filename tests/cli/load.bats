@@ -11,11 +11,13 @@
 # flight when SIGTERM arrives either completes or fails cleanly, and the
 # server exits 0.  The 30 s soak is tools/bench-soak.sh (make bench).
 
+load helpers
+
 PY=/usr/bin/python3
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	command -v wrk >/dev/null || skip "wrk not installed"
+	need wrk wrk
 	# under ASan (make check SAN=1) freed blocks sit in a 256 MiB
 	# quarantine, which would read as growth: keep it small
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4" \
