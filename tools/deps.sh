@@ -11,7 +11,8 @@
 #    independent runtime the tests compare cbd against, into build/ort
 #    (git-ignored; shared by build/ and build-san/).  --ignore-scripts: its
 #    native library is bundled in the package, and the install script only
-#    fetches optional GPU parts from outside the registry.
+#    fetches optional GPU parts from outside the registry.  A failed npm
+#    install (no registry, TLS) is reported and not fatal.
 set -eu
 here=$(dirname "$0")
 top=$(cd "$here/.." && pwd)
@@ -57,8 +58,9 @@ if [ "$have" != "$ORT_VERSION" ]; then
 	[ -f "$ort/package.json" ] || echo '{"private":true}' >"$ort/package.json"
 	(cd "$ort" && npm install --ignore-scripts --no-audit --no-fund \
 		--no-package-lock --loglevel=error \
-		"onnxruntime-node@$ORT_VERSION" >/dev/null) || {
-		echo "deps: error: npm install onnxruntime-node@$ORT_VERSION failed" >&2
-		exit 69
-	}
+		"onnxruntime-node@$ORT_VERSION" >/dev/null) ||
+		# not fatal: everything but the comparisons with ONNX Runtime
+		# still builds and runs, and those tests fail naming the package
+		echo "deps: warning: npm install onnxruntime-node@$ORT_VERSION failed;" \
+			"the tests against ONNX Runtime will fail" >&2
 fi
