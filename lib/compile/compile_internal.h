@@ -81,6 +81,7 @@ Onnx__GraphProto *og_graph_proto(og_graph *g);
 og_t og_ref(og_ctx *c, const char *name, int type);
 /* A fresh subgraph input / a subgraph output (type only, no shape). */
 og_t og_input(og_graph *g, int type);
+og_t og_input_scalar(og_graph *g, int type);   /* shape [] */
 void og_output(og_graph *g, og_t v);
 /* Append an existing node (borrowed: the classifier's). */
 void og_add_node(og_graph *g, Onnx__NodeProto *n);

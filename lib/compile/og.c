@@ -210,7 +210,7 @@ og_t og_ref(og_ctx *c, const char *name, int type)
 	return og_val(c, og_strdup(c, name), type);
 }
 
-static Onnx__ValueInfoProto *og_vinfo(og_ctx *c, og_t v)
+static Onnx__ValueInfoProto *og_vinfo_r(og_ctx *c, og_t v, bool scalar)
 {
 	Onnx__ValueInfoProto *vi = og_alloc(c, sizeof(*vi));
 	Onnx__TypeProto *tp = og_alloc(c, sizeof(*tp));
@@ -223,6 +223,12 @@ static Onnx__ValueInfoProto *og_vinfo(og_ctx *c, og_t v)
 	onnx__type_proto__tensor__init(tt);
 	tt->has_elem_type = 1;
 	tt->elem_type = v->type;
+	if (scalar) {
+		tt->shape = og_alloc(c, sizeof(*tt->shape));
+		if (!tt->shape)
+			return NULL;
+		onnx__tensor_shape_proto__init(tt->shape);
+	}
 	tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
 	tp->tensor_type = tt;
 	vi->name = (char *)v->name;
@@ -230,7 +236,12 @@ static Onnx__ValueInfoProto *og_vinfo(og_ctx *c, og_t v)
 	return vi;
 }
 
-og_t og_input(og_graph *g, int type)
+static Onnx__ValueInfoProto *og_vinfo(og_ctx *c, og_t v)
+{
+	return og_vinfo_r(c, v, false);
+}
+
+static og_t og_input_r(og_graph *g, int type, bool scalar)
 {
 	og_ctx *c = g ? g->ctx : NULL;
 	og_t v;
@@ -239,9 +250,19 @@ og_t og_input(og_graph *g, int type)
 		return NULL;
 	v = og_val(c, og_fresh(c), type);
 	if (!og_push(c, (void ***)&g->gp->input, &g->gp->n_input, &g->cap_in,
-		     og_vinfo(c, v)))
+		     og_vinfo_r(c, v, scalar)))
 		return NULL;
 	return v;
+}
+
+og_t og_input(og_graph *g, int type)
+{
+	return og_input_r(g, type, false);
+}
+
+og_t og_input_scalar(og_graph *g, int type)
+{
+	return og_input_r(g, type, true);
 }
 
 void og_output(og_graph *g, og_t v)
