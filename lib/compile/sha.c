@@ -178,8 +178,8 @@ static og_t blocks(og_graph *g, const struct sha_alg *a, og_t state,
 {
 	og_ctx *c = og_graph_ctx(g);
 	og_graph *body = og_sub(c, a->wide ? "sha512_block" : "sha256_block");
-	og_t iter = og_input(body, OG_I64);
-	og_t cond = og_input(body, OG_BOOL);
+	og_t iter = og_input_scalar(body, OG_I64);
+	og_t cond = og_input_scalar(body, OG_BOOL);
 	og_t sin = og_input(body, a->type);
 	og_t st[8], blk, sout;
 	og_t in[3];
