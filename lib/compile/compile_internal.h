@@ -13,10 +13,14 @@
  *   sha.c      SHA-256 and SHA-512 compression as graph fragments over
  *              uint32/uint64 tensors, and the Loop that runs them over
  *              blocks;
- *   ed25519.c  field arithmetic mod 2^255-19 on float64 limbs, point
- *              addition, the fixed-base window tables (computed here in C
- *              with OpenSSL BIGNUMs) and the verification equation;
- *   compile.c  the per-mode circuit graph and the assembly of the model.
+ *   (to come, issue 12) ed25519.c: field arithmetic mod 2^255-19 on
+ *              float64 limbs (17 limbs of 15 bits, products folded by one
+ *              constant MatMul, three parallel carry passes), extended-
+ *              coordinate point addition, fixed-base window tables for B and
+ *              -A computed in C, a tree reduction of the selected points and
+ *              the encoding compare of RFC 8032 as OpenSSL does it;
+ *              compile.c: the per-mode circuit graph and the assembly of the
+ *              model around the classifier's unchanged nodes.
  *
  * Error handling follows ggml: builder calls never fail individually; the
  * first allocation failure sticks in the context, later calls return NULL,
@@ -168,17 +172,5 @@ og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 /* [N] or [N,1] batch broadcast helper: v [1, k] expanded to [N, k] where N
  * is the first dimension of like. */
 og_t og_expand_batch(og_graph *g, og_t v, og_t like, int64_t k);
-
-/* ed25519.c: verification of signatures under one fixed public key.
- * r, s: signature halves as byte tensors [N, 32] (uint64 elements),
- * hwords: SHA-512(R || A || M) state [N, 8] (uint64).  Returns bool [N]:
- * the RFC 8032 check as OpenSSL does it (s < L, encode([s]B - [h]A) ==
- * R).  pk is the 32-byte public key; it must have been checked with
- * og_ed25519_key_ok(). */
-og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t r, og_t s,
-		       og_t hstate);
-/* The key decodes to a point of prime order L (so the unreduced h of the
- * graph gives the same point as h mod L).  CBD_E_UNSUPPORTED otherwise. */
-cbd_status og_ed25519_key_ok(const uint8_t pk[32], cbd_err *err);
 
 #endif
