@@ -7,16 +7,17 @@
 #    nodejs and npm count as present when the machine already has the
 #    `node` / `npm` commands from elsewhere (a newer Node.js bundles npm;
 #    Debian's npm package would conflict with it).
-# 2. The npm package onnxruntime-node at the version pinned below, the
-#    independent runtime the tests compare cbd against, into build/ort
-#    (git-ignored; shared by build/ and build-san/).  --ignore-scripts: its
+# 2. The npm package onnxruntime-node at the version pinned below and in
+#    tools/ort/package-lock.json (every tarball's sha512), the independent
+#    runtime the tests compare cbd against, into build/ort (git-ignored;
+#    shared by build/ and build-san/).  --ignore-scripts: its
 #    native library is bundled in the package, and the install script only
 #    fetches optional GPU parts from outside the registry.  A failed npm
 #    install (no registry, TLS) is reported and not fatal.
 set -eu
 here=$(dirname "$0")
 top=$(cd "$here/.." && pwd)
-ORT_VERSION=1.30.0
+ORT_VERSION=1.30.0   # also in tools/ort/package.json
 list="$(grep -v '^#' "$here/debian-packages.txt" | grep -v '^$') $*"
 missing=""
 for p in $list; do
@@ -55,12 +56,17 @@ have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' \
 if [ "$have" != "$ORT_VERSION" ]; then
 	echo "deps: installing npm onnxruntime-node@$ORT_VERSION into build/ort" >&2
 	mkdir -p "$ort"
-	[ -f "$ort/package.json" ] || echo '{"private":true}' >"$ort/package.json"
-	(cd "$ort" && npm install --ignore-scripts --no-audit --no-fund \
-		--no-package-lock --loglevel=error \
-		"onnxruntime-node@$ORT_VERSION" >/dev/null) ||
+	cp "$here/ort/package.json" "$here/ort/package-lock.json" "$ort/"
+	ci() { (cd "$ort" && npm ci --ignore-scripts --no-audit --no-fund \
+		--loglevel=error "$@" >/dev/null 2>&1); }
+	# tools/ort/package-lock.json pins the sha512 of every tarball and npm
+	# ci checks each one, so the packages are authenticated by the
+	# lockfile, not by TLS: where a TLS-intercepting proxy's CA is not in
+	# node's store (a minimal root), fetching without TLS verification
+	# still installs exactly the committed packages or fails.
+	ci || ci --strict-ssl=false ||
 		# not fatal: everything but the comparisons with ONNX Runtime
 		# still builds and runs, and those tests fail naming the package
-		echo "deps: warning: npm install onnxruntime-node@$ORT_VERSION failed;" \
+		echo "deps: warning: npm ci of onnxruntime-node@$ORT_VERSION failed;" \
 			"the tests against ONNX Runtime will fail" >&2
 fi
