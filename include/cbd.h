@@ -118,12 +118,38 @@ cbd_status cbd_file_write_atomic(const char *path, const void *buf,
 /* Tensors                                                             */
 /* ------------------------------------------------------------------ */
 
+/* Element types (append-only).  Everything known about one lives in one
+ * row of the traits table (cbd_dtype_traits, lib/tensorio/tensor.c). */
 typedef enum cbd_dtype {
 	CBD_DT_FLOAT32 = 1,
 	CBD_DT_UINT8 = 2,
 	CBD_DT_INT64 = 3,
-	CBD_DT_INT32 = 4
+	CBD_DT_INT32 = 4,
+	CBD_DT_FLOAT64 = 5,
+	CBD_DT_UINT64 = 6,
+	CBD_DT_UINT32 = 7,
+	CBD_DT_UINT16 = 8,
+	CBD_DT_INT16 = 9,
+	CBD_DT_INT8 = 10,
+	CBD_DT_BOOL = 11       /* one byte, 0 or 1 (nonzero reads as 1) */
 } cbd_dtype;
+
+/* One row of the traits table. */
+typedef struct cbd_dtype_traits {
+	cbd_dtype dtype;
+	const char *name;      /* "float32", "uint64", "bool", ... */
+	size_t size;           /* bytes per element */
+	int onnx;              /* ONNX TensorProto.DataType code */
+	const char *npy;       /* NPY descr: "<f4", "|u1", "|b1", ... */
+	int is_float, is_signed;
+} cbd_dtype_traits;
+
+/* The row of dt, NULL for a value that is no cbd_dtype.  Borrowed. */
+const cbd_dtype_traits *cbd_dtype_traits_of(cbd_dtype dt);
+/* The dtype of an ONNX TensorProto code or an NPY descr (len bytes, with
+ * '=' and '<' read alike, '|' for one-byte types); 0 when none. */
+cbd_dtype cbd_dtype_from_onnx(int code);
+cbd_dtype cbd_dtype_from_npy(const char *descr, size_t len);
 
 /* A dense C-order tensor.  data is owned by the tensor. */
 typedef struct cbd_tensor {
@@ -138,7 +164,8 @@ typedef struct cbd_tensor {
 /* Bytes per element of a dtype (0 for an unknown value). */
 size_t cbd_dtype_size(cbd_dtype dt);
 
-/* Name used in files and protocols: "float32", "uint8", "int64", "int32". */
+/* Name used in files and protocols: "float32", "uint8", "int64", ...
+ * ("unknown" for a value that is no cbd_dtype). */
 const char *cbd_dtype_name(cbd_dtype dt);
 
 /* New zero-filled tensor; checks the element count against CBD_MAX_ELEMS
@@ -151,6 +178,9 @@ void cbd_tensor_free(cbd_tensor *t);
  * never wins unless all are NaN); 0 when k < 1. */
 int cbd_argmax(const float *scores, int k);
 
+/* Element i of t as a number (int64 above 2^53 rounds). */
+double cbd_tensor_get_f64(const cbd_tensor *t, size_t i);
+
 /* A float32 copy of t (uint8/int values converted as numbers). */
 cbd_status cbd_tensor_to_float(const cbd_tensor *t, cbd_tensor **out,
 			       cbd_err *err);
@@ -162,7 +192,7 @@ cbd_status cbd_tensor_to_float(const cbd_tensor *t, cbd_tensor **out,
 typedef enum cbd_tensor_format {
 	CBD_TF_AUTO = 0,   /* by magic bytes when reading, extension writing */
 	CBD_TF_PNG = 1,    /* 8-bit gray -> [1,H,W], RGB -> [3,H,W], uint8 */
-	CBD_TF_NPY = 2,    /* NPY v1/v2, float32 or uint8, C order */
+	CBD_TF_NPY = 2,    /* NPY v1/v2/v3, any cbd_dtype, little-endian, C order */
 	CBD_TF_JSON = 3    /* nested arrays of numbers -> float32 */
 } cbd_tensor_format;
 
@@ -190,6 +220,11 @@ cbd_tensor_format cbd_tensor_format_from_name(const char *path);
 /* ------------------------------------------------------------------ */
 /* Neural-network engine (ONNX)                     -- lib/nn/         */
 /* ------------------------------------------------------------------ */
+
+/* The default-domain opsets the engine implements (models importing an
+ * older one load only if every op they use kept its semantics since). */
+#define CBD_NN_OPSET_MIN 7
+#define CBD_NN_OPSET_MAX 21
 
 /* A loaded ONNX model planned for execution with oneDNN.  Opaque. */
 typedef struct cbd_nn cbd_nn;

@@ -502,6 +502,13 @@ bool nn_op_takes_layout(cbd_op op)
 	case CBD_OP_SIGMOID:
 	case CBD_OP_TANH:
 	case CBD_OP_CLIP:
+	case CBD_OP_ABS:
+	case CBD_OP_EXP:
+	case CBD_OP_SQRT:
+	case CBD_OP_ELU:
+	case CBD_OP_HARDSWISH:
+	case CBD_OP_MISH:
+	case CBD_OP_GELU:
 	case CBD_OP_MAXPOOL:
 	case CBD_OP_AVERAGEPOOL:
 	case CBD_OP_GLOBALAVERAGEPOOL:
@@ -1091,6 +1098,29 @@ cbd_status nn_dnnl_eltwise(cbd_nn *nn, nn_node *n, cbd_err *err)
 	case CBD_OP_TANH:
 		alg = dnnl_eltwise_tanh;
 		break;
+	case CBD_OP_ABS:
+		alg = dnnl_eltwise_abs;
+		break;
+	case CBD_OP_EXP:
+		alg = dnnl_eltwise_exp;
+		break;
+	case CBD_OP_SQRT:
+		alg = dnnl_eltwise_sqrt;
+		break;
+	case CBD_OP_ELU:
+		alg = dnnl_eltwise_elu;
+		alpha = nn_attr_float(n, "alpha", 1.0f);
+		break;
+	case CBD_OP_HARDSWISH:
+		alg = dnnl_eltwise_hardswish;
+		break;
+	case CBD_OP_MISH:
+		alg = dnnl_eltwise_mish;
+		break;
+	case CBD_OP_GELU:
+		alg = nn_attr_str_is(n, "approximate", "tanh")
+			      ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_gelu_erf;
+		break;
 	case CBD_OP_CLIP:
 		alg = dnnl_eltwise_clip_v2;
 		alpha = nn_attr_float(n, "min", -FLT_MAX);
@@ -1280,7 +1310,7 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 			return s;
 	}
 	if (a->dtype != CBD_DT_FLOAT32 || b->dtype != CBD_DT_FLOAT32)
-		return nn_binary_plain(nn, n, err);
+		return nn_op_binary(nn, n, err);
 	if (!nn_broadcast(a->ndim, a->dims, b->ndim, b->dims, &r, od))
 		return nn_fail(n, err, CBD_E_SHAPE,
 			       "shapes do not broadcast");
@@ -1288,7 +1318,7 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	pad_dims(b->ndim, b->dims, r, bd);
 	if (memcmp(ad, od, sizeof(int64_t) * (size_t)r) != 0) {
 		if (!comm || memcmp(bd, od, sizeof(int64_t) * (size_t)r) != 0)
-			return nn_binary_plain(nn, n, err);
+			return nn_op_binary(nn, n, err);
 		swap = true;
 	}
 	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, r, od, err);
@@ -1332,6 +1362,8 @@ cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 	dnnl_status_t e;
 	int nk, r, ra, rb, nb, ny = 0;
 
+	if (a && b && a->dtype != CBD_DT_FLOAT32 && a->dtype == b->dtype)
+		return nn_matmul_plain(nn, n, err);
 	s = need_float(n, a, "input A", err);
 	if (s == CBD_OK)
 		s = need_float(n, b, "input B", err);
@@ -1486,6 +1518,8 @@ cbd_status nn_dnnl_gemm(cbd_nn *nn, nn_node *n, cbd_err *err)
 	cbd_status s;
 	int nk;
 
+	if (a && b && a->dtype != CBD_DT_FLOAT32 && a->dtype == b->dtype)
+		return nn_matmul_plain(nn, n, err);
 	s = need_float(n, a, "input A", err);
 	if (s == CBD_OK)
 		s = need_float(n, b, "input B", err);

@@ -17,7 +17,7 @@
  * op table (within the run's compute budget, nn_charge), copies the outputs
  * into new tensors and frees the rest.
  */
-#include "nn.h"
+#include "elt_ops.h"
 #include <errno.h>
 
 #include <float.h>
@@ -52,16 +52,10 @@ int nn_val_ints(const nn_val *v, int64_t *out, int max)
 {
 	size_t n = nn_val_nelem(v);
 
-	if (n > (size_t)max || !v->data)
+	if (n > (size_t)max || !v->data || !nn_is_int(v->dtype))
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (v->dtype == CBD_DT_INT64)
-			out[i] = ((const int64_t *)v->data)[i];
-		else if (v->dtype == CBD_DT_INT32)
-			out[i] = ((const int32_t *)v->data)[i];
-		else
-			return -1;
-	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = nn_get_i64(v, i);
 	return (int)n;
 }
 

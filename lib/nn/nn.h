@@ -48,38 +48,11 @@
 #define NN_MAX_NODES 100000
 #define NN_MAX_VALUES 200000
 
+/* The operators, in the order of ops.def (ops.c builds the tables). */
 typedef enum cbd_op {
-	CBD_OP_CONV,
-	CBD_OP_GEMM,
-	CBD_OP_MATMUL,
-	CBD_OP_ADD,
-	CBD_OP_SUB,
-	CBD_OP_MUL,
-	CBD_OP_DIV,
-	CBD_OP_RELU,
-	CBD_OP_LEAKYRELU,
-	CBD_OP_SIGMOID,
-	CBD_OP_TANH,
-	CBD_OP_CLIP,
-	CBD_OP_SOFTMAX,
-	CBD_OP_LOGSOFTMAX,
-	CBD_OP_MAXPOOL,
-	CBD_OP_AVERAGEPOOL,
-	CBD_OP_GLOBALAVERAGEPOOL,
-	CBD_OP_BATCHNORM,
-	CBD_OP_FLATTEN,
-	CBD_OP_RESHAPE,
-	CBD_OP_TRANSPOSE,
-	CBD_OP_CONCAT,
-	CBD_OP_CONSTANT,
-	CBD_OP_IDENTITY,
-	CBD_OP_DROPOUT,
-	CBD_OP_SQUEEZE,
-	CBD_OP_UNSQUEEZE,
-	CBD_OP_SHAPE,
-	CBD_OP_GATHER,
-	CBD_OP_PAD,
-	CBD_OP_REDUCEMEAN,
+#define NN_OP(id, name, lo, hi, out, since, k) CBD_OP_##id,
+#include "ops.def"
+#undef NN_OP
 	CBD_OP_COUNT
 } cbd_op;
 
@@ -178,7 +151,8 @@ cbd_status nn_charge(const nn_node *n, uint64_t work, cbd_err *err);
 /* Input i of node n (NULL if absent). */
 nn_val *nn_in(cbd_nn *nn, const nn_node *n, int i);
 nn_val *nn_out(cbd_nn *nn, const nn_node *n, int i);
-/* Read an int64/int32 tensor as int64 values (max entries). */
+/* Read an integer tensor as int64 values (max entries); -1 if more or
+ * not integers. */
 int nn_val_ints(const nn_val *v, int64_t *out, int max);
 
 /* onnx.c */
@@ -186,8 +160,8 @@ int nn_val_ints(const nn_val *v, int64_t *out, int max);
  * outputs to value slots. */
 cbd_status nn_onnx_build(cbd_nn *nn, const uint8_t *buf, size_t len,
 			 cbd_err *err);
-/* Convert a TensorProto to a dense tensor (float32, int64, int32,
- * uint8).  Unsupported element types give CBD_E_UNSUPPORTED. */
+/* Convert a TensorProto to a dense tensor of any cbd_dtype (raw_data or
+ * the typed field).  Other element types give CBD_E_UNSUPPORTED. */
 cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
 				const char *what, cbd_tensor **out,
 				cbd_err *err);
@@ -233,11 +207,38 @@ cbd_status nn_op_constant(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_op_shape(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_op_gather(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_op_pad(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_size(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* move_ops.c */
+cbd_status nn_op_slice(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_expand(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_tile(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_constantofshape(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_range(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_split(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_gatherelements(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* elt_ops.c: typed elementwise kernels (every dtype the op allows) */
+cbd_status nn_op_binary(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_variadic(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_unary(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_cast(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_where(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_clip(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* reduce_ops.c */
+cbd_status nn_op_reduce(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_argmax(cbd_nn *nn, nn_node *n, cbd_err *err);
+/* MatMul of float64 or integer tensors (numpy batch broadcasting) */
+cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* control.c */
+cbd_status nn_op_if(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_loop(cbd_nn *nn, nn_node *n, cbd_err *err);
+
 /* numpy broadcast of two shapes into out (rank = max); false if they do
  * not broadcast. */
 bool nn_broadcast(int na, const int64_t *a, int nb, const int64_t *b,
 		  int *nout, int64_t *out);
-/* out = a (op) b with numpy broadcasting, plain C (float32 or int64). */
-cbd_status nn_binary_plain(cbd_nn *nn, nn_node *n, cbd_err *err);
 
 #endif

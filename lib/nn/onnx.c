@@ -4,8 +4,9 @@
  * The ModelProto is unpacked with the protobuf-c bindings generated from
  * onnx.proto and kept alive for the model's lifetime (value and node names
  * point into it).  Then:
- *   - the default-domain opset is read (7..17 are the supported range; 6 is
- *     accepted where its semantics match);
+ *   - the default-domain opset is read (CBD_NN_OPSET_MIN..MAX, cbd.h, is
+ *     the supported range; older ones are accepted for the ops whose
+ *     semantics match, ops.def);
  *   - every initializer becomes a constant value slot (raw_data or the
  *     typed float_data/int32_data/int64_data fields; external data is
  *     refused);
@@ -25,18 +26,7 @@
 
 cbd_dtype nn_dtype_from_onnx(int32_t t)
 {
-	switch (t) {
-	case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT:
-		return CBD_DT_FLOAT32;
-	case ONNX__TENSOR_PROTO__DATA_TYPE__INT64:
-		return CBD_DT_INT64;
-	case ONNX__TENSOR_PROTO__DATA_TYPE__INT32:
-		return CBD_DT_INT32;
-	case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8:
-		return CBD_DT_UINT8;
-	default:
-		return 0;
-	}
+	return cbd_dtype_from_onnx(t);
 }
 
 static const char *onnx_type_name(int32_t t)
@@ -52,50 +42,66 @@ static const char *onnx_type_name(int32_t t)
 	return "unknown";
 }
 
-static cbd_status proto_payload(const Onnx__TensorProto *tp, cbd_tensor *t,
-				const char *what, cbd_err *err)
+/* Which typed field of a TensorProto carries dt (without raw_data), and
+ * how many values it holds. */
+static size_t typed_count(const Onnx__TensorProto *tp, cbd_dtype dt)
 {
-	size_t n = t->nelem;
-
-	if (tp->has_raw_data) {
-		if (tp->raw_data.len != t->nbytes)
-			return cbd_err_set(err, CBD_E_FORMAT,
-					   "tensor %s: raw_data has %zu bytes, "
-					   "shape needs %zu", what,
-					   tp->raw_data.len, t->nbytes);
-		if (n)
-			memcpy(t->data, tp->raw_data.data, t->nbytes);
-		return CBD_OK;
-	}
-	switch (t->dtype) {
-	case CBD_DT_FLOAT32:
-		if (tp->n_float_data != n)
-			break;
-		if (n)
-			memcpy(t->data, tp->float_data, n * sizeof(float));
-		return CBD_OK;
-	case CBD_DT_INT64:
-		if (tp->n_int64_data != n)
-			break;
-		if (n)
-			memcpy(t->data, tp->int64_data, n * sizeof(int64_t));
-		return CBD_OK;
+	switch (dt) {
+	case CBD_DT_FLOAT32: return tp->n_float_data;
+	case CBD_DT_FLOAT64: return tp->n_double_data;
+	case CBD_DT_INT64: return tp->n_int64_data;
+	case CBD_DT_UINT64:
+	case CBD_DT_UINT32: return tp->n_uint64_data;
 	case CBD_DT_INT32:
-		if (tp->n_int32_data != n)
-			break;
-		if (n)
-			memcpy(t->data, tp->int32_data, n * sizeof(int32_t));
-		return CBD_OK;
+	case CBD_DT_UINT16:
+	case CBD_DT_INT16:
+	case CBD_DT_INT8:
 	case CBD_DT_UINT8:
-		if (tp->n_int32_data != n)
-			break;
-		for (size_t i = 0; i < n; i++)
-			((uint8_t *)t->data)[i] = (uint8_t)tp->int32_data[i];
+	case CBD_DT_BOOL: return tp->n_int32_data;
+	}
+	return 0;
+}
+
+/* Typed field value i converted to t's element type (narrowing as the
+ * ONNX spec stores them: small integers and bool in int32_data, uint32 in
+ * uint64_data). */
+static void typed_put(const Onnx__TensorProto *tp, cbd_tensor *t, size_t i)
+{
+	void *d = t->data;
+
+	switch (t->dtype) {
+	case CBD_DT_FLOAT32: ((float *)d)[i] = tp->float_data[i]; break;
+	case CBD_DT_FLOAT64: ((double *)d)[i] = tp->double_data[i]; break;
+	case CBD_DT_INT64: ((int64_t *)d)[i] = tp->int64_data[i]; break;
+	case CBD_DT_UINT64: ((uint64_t *)d)[i] = tp->uint64_data[i]; break;
+	case CBD_DT_UINT32:
+		((uint32_t *)d)[i] = (uint32_t)tp->uint64_data[i];
+		break;
+	case CBD_DT_INT32: ((int32_t *)d)[i] = tp->int32_data[i]; break;
+	case CBD_DT_UINT16:
+		((uint16_t *)d)[i] = (uint16_t)tp->int32_data[i];
+		break;
+	case CBD_DT_INT16: ((int16_t *)d)[i] = (int16_t)tp->int32_data[i]; break;
+	case CBD_DT_INT8: ((int8_t *)d)[i] = (int8_t)tp->int32_data[i]; break;
+	case CBD_DT_UINT8: ((uint8_t *)d)[i] = (uint8_t)tp->int32_data[i]; break;
+	case CBD_DT_BOOL: ((uint8_t *)d)[i] = tp->int32_data[i] != 0; break;
+	}
+}
+
+static cbd_status proto_payload(const Onnx__TensorProto *tp, cbd_tensor *t)
+{
+	if (tp->has_raw_data) {
+		if (t->nbytes)
+			memcpy(t->data, tp->raw_data.data, t->nbytes);
+		if (t->dtype == CBD_DT_BOOL)
+			for (size_t i = 0; i < t->nelem; i++)
+				((uint8_t *)t->data)[i] =
+					((uint8_t *)t->data)[i] != 0;
 		return CBD_OK;
 	}
-	return cbd_err_set(err, CBD_E_FORMAT,
-			   "tensor %s: element count does not match its shape",
-			   what);
+	for (size_t i = 0; i < t->nelem; i++)
+		typed_put(tp, t, i);
+	return CBD_OK;
 }
 
 /* Does the payload hold as many values as the shape claims?  Checked before
@@ -106,13 +112,7 @@ static int payload_fits(const Onnx__TensorProto *tp, cbd_dtype dt,
 {
 	if (tp->has_raw_data)
 		return tp->raw_data.len == nbytes;
-	switch (dt) {
-	case CBD_DT_FLOAT32: return tp->n_float_data == nelem;
-	case CBD_DT_INT64: return tp->n_int64_data == nelem;
-	case CBD_DT_INT32:
-	case CBD_DT_UINT8: return tp->n_int32_data == nelem;
-	}
-	return 0;
+	return typed_count(tp, dt) == nelem;
 }
 
 cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
@@ -155,11 +155,7 @@ cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
 	s = cbd_tensor_new(dt, (int)tp->n_dims, dims, &t, err);
 	if (s != CBD_OK)
 		return cbd_err_prefix(err, "tensor %s", what);
-	s = proto_payload(tp, t, what, err);
-	if (s != CBD_OK) {
-		cbd_tensor_free(t);
-		return s;
-	}
+	proto_payload(tp, t);
 	*out = t;
 	return CBD_OK;
 }
@@ -409,9 +405,10 @@ static cbd_status read_opset(cbd_nn *nn, cbd_err *err)
 	if (nn->opset < 0)
 		return cbd_err_set(err, CBD_E_UNSUPPORTED,
 				   "model imports no default-domain opset");
-	if (nn->opset < 1 || nn->opset > 18)
+	if (nn->opset < 1 || nn->opset > CBD_NN_OPSET_MAX)
 		return cbd_err_set(err, CBD_E_UNSUPPORTED,
-				   "opset %d (supported: 7 to 17)", nn->opset);
+				   "opset %d (supported: %d to %d)", nn->opset,
+				   CBD_NN_OPSET_MIN, CBD_NN_OPSET_MAX);
 	return CBD_OK;
 }
 
@@ -437,8 +434,12 @@ static cbd_status check_ops(const cbd_nn *nn, cbd_err *err)
 					   t, nm);
 		if (nn->opset < nn_op_min_opset(op))
 			return cbd_err_set(err, CBD_E_UNSUPPORTED,
-					   "%s at opset %d (node %s)", t,
-					   nn->opset, nm);
+					   "%s at opset %d (node %s; supported: "
+					   "opsets %d to %d)", t, nn->opset, nm,
+					   nn_op_min_opset(op) > CBD_NN_OPSET_MIN
+						   ? nn_op_min_opset(op)
+						   : CBD_NN_OPSET_MIN,
+					   CBD_NN_OPSET_MAX);
 	}
 	return CBD_OK;
 }

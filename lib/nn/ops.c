@@ -1,172 +1,72 @@
 /*
- * ops.c — the op table: ONNX names of the cbd_op enum, attribute access,
- * and the single dispatch switch from an op to its kernel.
+ * ops.c — the op table: everything about an operator comes from one list,
+ * ops.def (an X-macro), expanded here into the ONNX names, arities, oldest
+ * opsets and kernel pointers, and in nn.h into enum cbd_op; plus attribute
+ * access and nn_op_run, which converts inputs out of oneDNN layouts for
+ * kernels that do not take them and calls the op's kernel.
  *
- * Adding an op: a CBD_OP_* value before CBD_OP_COUNT, its name in
- * op_names (the _Static_assert keeps the table in step), a case in
- * nn_op_run.  Kernels live in dnnl_ops.c (oneDNN) and shape_ops.c (plain C).
+ * Adding an op: a line in ops.def and its kernel (dnnl_ops.c for oneDNN,
+ * elt_ops.c, reduce_ops.c, shape_ops.c, move_ops.c, control.c in C).
  */
 #include "nn.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const char *const op_names[] = {
-	[CBD_OP_CONV] = "Conv",
-	[CBD_OP_GEMM] = "Gemm",
-	[CBD_OP_MATMUL] = "MatMul",
-	[CBD_OP_ADD] = "Add",
-	[CBD_OP_SUB] = "Sub",
-	[CBD_OP_MUL] = "Mul",
-	[CBD_OP_DIV] = "Div",
-	[CBD_OP_RELU] = "Relu",
-	[CBD_OP_LEAKYRELU] = "LeakyRelu",
-	[CBD_OP_SIGMOID] = "Sigmoid",
-	[CBD_OP_TANH] = "Tanh",
-	[CBD_OP_CLIP] = "Clip",
-	[CBD_OP_SOFTMAX] = "Softmax",
-	[CBD_OP_LOGSOFTMAX] = "LogSoftmax",
-	[CBD_OP_MAXPOOL] = "MaxPool",
-	[CBD_OP_AVERAGEPOOL] = "AveragePool",
-	[CBD_OP_GLOBALAVERAGEPOOL] = "GlobalAveragePool",
-	[CBD_OP_BATCHNORM] = "BatchNormalization",
-	[CBD_OP_FLATTEN] = "Flatten",
-	[CBD_OP_RESHAPE] = "Reshape",
-	[CBD_OP_TRANSPOSE] = "Transpose",
-	[CBD_OP_CONCAT] = "Concat",
-	[CBD_OP_CONSTANT] = "Constant",
-	[CBD_OP_IDENTITY] = "Identity",
-	[CBD_OP_DROPOUT] = "Dropout",
-	[CBD_OP_SQUEEZE] = "Squeeze",
-	[CBD_OP_UNSQUEEZE] = "Unsqueeze",
-	[CBD_OP_SHAPE] = "Shape",
-	[CBD_OP_GATHER] = "Gather",
-	[CBD_OP_PAD] = "Pad",
-	[CBD_OP_REDUCEMEAN] = "ReduceMean",
-};
-_Static_assert(CBD_ARRAY_LEN(op_names) == CBD_OP_COUNT,
-	       "op_names must name every cbd_op");
+typedef cbd_status (*nn_kernel)(cbd_nn *nn, nn_node *n, cbd_err *err);
 
-/* Oldest default-domain opset whose semantics the kernels implement: ops
- * unchanged since opset 1 run there too; the rest need opset 6 (the last
- * before numpy broadcasting, which keeps the pytorch-converted suite). */
-static const int op_min_opset[] = {
-	[CBD_OP_CONV] = 1,
-	[CBD_OP_GEMM] = 6,
-	[CBD_OP_MATMUL] = 1,
-	[CBD_OP_ADD] = 6,
-	[CBD_OP_SUB] = 6,
-	[CBD_OP_MUL] = 6,
-	[CBD_OP_DIV] = 6,
-	[CBD_OP_RELU] = 6,
-	[CBD_OP_LEAKYRELU] = 6,
-	[CBD_OP_SIGMOID] = 6,
-	[CBD_OP_TANH] = 6,
-	[CBD_OP_CLIP] = 6,
-	[CBD_OP_SOFTMAX] = 1,
-	[CBD_OP_LOGSOFTMAX] = 1,
-	[CBD_OP_MAXPOOL] = 1,
-	[CBD_OP_AVERAGEPOOL] = 1,
-	[CBD_OP_GLOBALAVERAGEPOOL] = 1,
-	[CBD_OP_BATCHNORM] = 6,
-	[CBD_OP_FLATTEN] = 1,
-	[CBD_OP_RESHAPE] = 5,
-	[CBD_OP_TRANSPOSE] = 1,
-	[CBD_OP_CONCAT] = 4,
-	[CBD_OP_CONSTANT] = 1,
-	[CBD_OP_IDENTITY] = 1,
-	[CBD_OP_DROPOUT] = 6,
-	[CBD_OP_SQUEEZE] = 1,
-	[CBD_OP_UNSQUEEZE] = 1,
-	[CBD_OP_SHAPE] = 1,
-	[CBD_OP_GATHER] = 1,
-	[CBD_OP_PAD] = 2,
-	[CBD_OP_REDUCEMEAN] = 1,
+static const struct op_info {
+	const char *name;
+	signed char min_in, max_in, max_out, since;
+	nn_kernel kernel;
+} op_table[] = {
+#define NN_OP(id, name, lo, hi, out, since, k) \
+	[CBD_OP_##id] = {name, lo, hi, out, since, k},
+#include "ops.def"
+#undef NN_OP
 };
-_Static_assert(CBD_ARRAY_LEN(op_min_opset) == CBD_OP_COUNT,
-	       "op_min_opset must cover every cbd_op");
+_Static_assert(CBD_ARRAY_LEN(op_table) == CBD_OP_COUNT,
+	       "op_table must describe every cbd_op");
 
-/* Inputs an op takes: the first min must be given, at most max. */
-static const struct {
-	signed char min, max;
-} op_arity[] = {
-	[CBD_OP_CONV] = {2, 3},
-	[CBD_OP_GEMM] = {2, 3},
-	[CBD_OP_MATMUL] = {2, 2},
-	[CBD_OP_ADD] = {2, 2},
-	[CBD_OP_SUB] = {2, 2},
-	[CBD_OP_MUL] = {2, 2},
-	[CBD_OP_DIV] = {2, 2},
-	[CBD_OP_RELU] = {1, 1},
-	[CBD_OP_LEAKYRELU] = {1, 1},
-	[CBD_OP_SIGMOID] = {1, 1},
-	[CBD_OP_TANH] = {1, 1},
-	[CBD_OP_CLIP] = {1, 3},
-	[CBD_OP_SOFTMAX] = {1, 1},
-	[CBD_OP_LOGSOFTMAX] = {1, 1},
-	[CBD_OP_MAXPOOL] = {1, 1},
-	[CBD_OP_AVERAGEPOOL] = {1, 1},
-	[CBD_OP_GLOBALAVERAGEPOOL] = {1, 1},
-	[CBD_OP_BATCHNORM] = {5, 5},
-	[CBD_OP_FLATTEN] = {1, 1},
-	[CBD_OP_RESHAPE] = {2, 2},
-	[CBD_OP_TRANSPOSE] = {1, 1},
-	[CBD_OP_CONCAT] = {1, NN_MAX_IO},
-	[CBD_OP_CONSTANT] = {0, 0},
-	[CBD_OP_IDENTITY] = {1, 1},
-	[CBD_OP_DROPOUT] = {1, 3},
-	[CBD_OP_SQUEEZE] = {1, 2},
-	[CBD_OP_UNSQUEEZE] = {1, 2},
-	[CBD_OP_SHAPE] = {1, 1},
-	[CBD_OP_GATHER] = {2, 2},
-	[CBD_OP_PAD] = {1, 4},
-	[CBD_OP_REDUCEMEAN] = {1, 2},
-};
-_Static_assert(CBD_ARRAY_LEN(op_arity) == CBD_OP_COUNT,
-	       "op_arity must cover every cbd_op");
-
-static int max_out(cbd_op op)
-{
-	switch (op) {
-	case CBD_OP_DROPOUT:
-	case CBD_OP_MAXPOOL:
-		return 2;
-	case CBD_OP_BATCHNORM:
-		return 5;
-	default:
-		return 1;
-	}
-}
+/* Every row must be sane: caught at compile time, one assert per op. */
+#define NN_OP(id, name, lo, hi, out, since, k)                              \
+	_Static_assert((lo) >= 0 && (lo) <= (hi) && (hi) <= NN_MAX_IO &&   \
+			       (out) >= 1 && (out) <= NN_MAX_IO &&         \
+			       (since) >= 1 && (since) <= CBD_NN_OPSET_MAX && \
+			       sizeof(name) > 1,                           \
+		       "bad ops.def row for " name);
+#include "ops.def"
+#undef NN_OP
 
 cbd_status nn_op_check_arity(const nn_node *n, cbd_err *err)
 {
-	int lo = op_arity[n->op].min, hi = op_arity[n->op].max;
+	const struct op_info *o = &op_table[n->op];
 
-	if (n->n_in < lo || n->n_in > hi)
+	if (n->n_in < o->min_in || n->n_in > o->max_in)
 		return nn_fail(n, err, CBD_E_FORMAT,
-			       "%d inputs, the op takes %d to %d", n->n_in, lo,
-			       hi);
-	for (int i = 0; i < lo; i++)
+			       "%d inputs, the op takes %d to %d", n->n_in,
+			       o->min_in, o->max_in);
+	for (int i = 0; i < o->min_in; i++)
 		if (n->in[i] < 0)
 			return nn_fail(n, err, CBD_E_FORMAT,
 				       "required input %d is empty", i);
 	if (n->out[0] < 0)
 		return nn_fail(n, err, CBD_E_FORMAT, "first output is empty");
-	if (n->n_out > max_out(n->op))
+	if (n->n_out > o->max_out)
 		return nn_fail(n, err, CBD_E_FORMAT,
 			       "%d outputs, the op has at most %d", n->n_out,
-			       max_out(n->op));
+			       o->max_out);
 	return CBD_OK;
 }
 
 int nn_op_min_opset(cbd_op op)
 {
-	return op < CBD_OP_COUNT ? op_min_opset[op] : 1000;
+	return op < CBD_OP_COUNT ? op_table[op].since : 1000;
 }
 
 const char *nn_op_name(cbd_op op)
 {
-	return op < CBD_OP_COUNT ? op_names[op] : "?";
+	return op < CBD_OP_COUNT ? op_table[op].name : "?";
 }
 
 cbd_op nn_op_lookup(const char *type, const char *domain)
@@ -174,7 +74,7 @@ cbd_op nn_op_lookup(const char *type, const char *domain)
 	if (domain && *domain && strcmp(domain, "ai.onnx") != 0)
 		return CBD_OP_COUNT;
 	for (int i = 0; i < CBD_OP_COUNT; i++)
-		if (strcmp(op_names[i], type) == 0)
+		if (strcmp(op_table[i].name, type) == 0)
 			return (cbd_op)i;
 	return CBD_OP_COUNT;
 }
@@ -252,60 +152,5 @@ cbd_status nn_op_run(cbd_nn *nn, nn_node *n, cbd_err *err)
 			if (s != CBD_OK)
 				return s;
 		}
-	switch (n->op) {
-	case CBD_OP_CONV:
-		return nn_dnnl_conv(nn, n, err);
-	case CBD_OP_GEMM:
-		return nn_dnnl_gemm(nn, n, err);
-	case CBD_OP_MATMUL:
-		return nn_dnnl_matmul(nn, n, err);
-	case CBD_OP_ADD:
-	case CBD_OP_SUB:
-	case CBD_OP_MUL:
-	case CBD_OP_DIV:
-		return nn_dnnl_binary(nn, n, err);
-	case CBD_OP_RELU:
-	case CBD_OP_LEAKYRELU:
-	case CBD_OP_SIGMOID:
-	case CBD_OP_TANH:
-	case CBD_OP_CLIP:
-		return nn_dnnl_eltwise(nn, n, err);
-	case CBD_OP_SOFTMAX:
-	case CBD_OP_LOGSOFTMAX:
-		return nn_dnnl_softmax(nn, n, err);
-	case CBD_OP_MAXPOOL:
-	case CBD_OP_AVERAGEPOOL:
-	case CBD_OP_GLOBALAVERAGEPOOL:
-		return nn_dnnl_pool(nn, n, err);
-	case CBD_OP_BATCHNORM:
-		return nn_dnnl_batchnorm(nn, n, err);
-	case CBD_OP_REDUCEMEAN:
-		return nn_dnnl_reducemean(nn, n, err);
-	case CBD_OP_FLATTEN:
-		return nn_op_flatten(nn, n, err);
-	case CBD_OP_RESHAPE:
-		return nn_op_reshape(nn, n, err);
-	case CBD_OP_TRANSPOSE:
-		return nn_op_transpose(nn, n, err);
-	case CBD_OP_CONCAT:
-		return nn_op_concat(nn, n, err);
-	case CBD_OP_CONSTANT:
-		return nn_op_constant(nn, n, err);
-	case CBD_OP_IDENTITY:
-	case CBD_OP_DROPOUT:
-		return nn_op_dropout(nn, n, err);
-	case CBD_OP_SQUEEZE:
-		return nn_op_squeeze(nn, n, err);
-	case CBD_OP_UNSQUEEZE:
-		return nn_op_unsqueeze(nn, n, err);
-	case CBD_OP_SHAPE:
-		return nn_op_shape(nn, n, err);
-	case CBD_OP_GATHER:
-		return nn_op_gather(nn, n, err);
-	case CBD_OP_PAD:
-		return nn_op_pad(nn, n, err);
-	case CBD_OP_COUNT:
-		break;
-	}
-	return nn_fail(n, err, CBD_E_INTERNAL, "no kernel");
+	return op_table[n->op].kernel(nn, n, err);
 }

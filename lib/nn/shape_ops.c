@@ -1,18 +1,13 @@
 /*
  * shape_ops.c — plain-C kernels for ops that only move data or compute
  * shapes: Flatten, Reshape, Squeeze, Unsqueeze, Identity, Dropout
- * (inference), Transpose, Concat, Constant, Shape, Gather, Pad, and the
- * broadcasting fallback for Add/Sub/Mul/Div (integer tensors: int64,
- * int32, uint8 wrapping modulo 256; or float
- * shapes oneDNN's binary primitive cannot take: only its second source may
- * broadcast).
+ * (inference), Transpose, Concat, Constant, Shape, Size, Gather, Pad.
  *
- * These work on any element type the engine holds (float32, int64, int32,
- * uint8) by element size.  Every index and size is checked against the
+ * These work on every element type the engine holds, by element size.  Every index and size is checked against the
  * tensor it comes from; output shapes go through nn_val_alloc(), which
  * enforces CBD_MAX_ELEMS.
  */
-#include "nn.h"
+#include "elt_ops.h"
 
 #include <string.h>
 
@@ -403,6 +398,16 @@ cbd_status nn_op_shape(cbd_nn *nn, nn_node *n, cbd_err *err)
 	return CBD_OK;
 }
 
+cbd_status nn_op_size(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *y = nn_out(nn, n, 0);
+	cbd_status s = nn_val_alloc(n, y, CBD_DT_INT64, 0, NULL, err);
+
+	if (s == CBD_OK)
+		*(int64_t *)y->data = (int64_t)nn_val_nelem(nn_in(nn, n, 0));
+	return s;
+}
+
 cbd_status nn_op_gather(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *ix = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
@@ -454,29 +459,28 @@ cbd_status nn_op_gather(cbd_nn *nn, nn_node *n, cbd_err *err)
 
 /* Pads: opset < 11 from attributes, else from inputs (and opset 18 axes). */
 static cbd_status pad_params(cbd_nn *nn, nn_node *n, const nn_val *x,
-			     int64_t *pb, int64_t *pe, double *cval,
+			     int64_t *pb, int64_t *pe, uint8_t *cval,
 			     cbd_err *err)
 {
 	int64_t p[2 * CBD_MAX_DIMS], ax[CBD_MAX_DIMS];
 	int np, na = x->ndim;
 
-	*cval = 0;
+	memset(cval, 0, 8);
 	if (nn->opset < 11) {
 		np = nn_attr_ints(n, "pads", p, 2 * CBD_MAX_DIMS);
-		*cval = nn_attr_float(n, "value", 0.0f);
+		nn_put_f64(cval, x->dtype, 0, nn_attr_float(n, "value", 0.0f));
 	} else {
 		const nn_val *pv = nn_in(nn, n, 1), *cv = nn_in(nn, n, 2);
 		const nn_val *av = nn_in(nn, n, 3);
 
 		np = pv ? nn_val_ints(pv, p, 2 * CBD_MAX_DIMS) : -1;
 		if (cv && nn_val_nelem(cv) == 1) {
-			if (cv->dtype == CBD_DT_FLOAT32)
-				*cval = *(const float *)cv->data;
-			else if (cv->dtype == CBD_DT_INT64)
-				*cval = (double)*(const int64_t *)cv->data;
-			else
-				return nn_fail(n, err, CBD_E_UNSUPPORTED,
-					       "constant_value type");
+			if (cv->dtype != x->dtype)
+				return nn_fail(n, err, CBD_E_FORMAT,
+					       "constant_value is %s, data %s",
+					       cbd_dtype_name(cv->dtype),
+					       cbd_dtype_name(x->dtype));
+			memcpy(cval, cv->data, cbd_dtype_size(cv->dtype));
 		}
 		if (av) {
 			na = nn_val_ints(av, ax, CBD_MAX_DIMS);
@@ -536,7 +540,7 @@ cbd_status nn_op_pad(cbd_nn *nn, nn_node *n, cbd_err *err)
 		idx[CBD_MAX_DIMS] = {0};
 	int r = x->ndim, mode = 0;
 	size_t es = cbd_dtype_size(x->dtype), ne;
-	double cval;
+	uint8_t cval[8];
 	cbd_status s;
 
 	if (nn_attr_str_is(n, "mode", "reflect"))
@@ -546,7 +550,7 @@ cbd_status nn_op_pad(cbd_nn *nn, nn_node *n, cbd_err *err)
 	else if (nn_attr_has(n, "mode") &&
 		 !nn_attr_str_is(n, "mode", "constant"))
 		return nn_fail(n, err, CBD_E_UNSUPPORTED, "pad mode");
-	s = pad_params(nn, n, x, pb, pe, &cval, err);
+	s = pad_params(nn, n, x, pb, pe, cval, err);
 	if (s != CBD_OK)
 		return s;
 	for (int i = 0; i < r; i++) {
@@ -574,125 +578,10 @@ cbd_status nn_op_pad(cbd_nn *nn, nn_node *n, cbd_err *err)
 		}
 		if (!outside)
 			memcpy(dst, (const char *)x->data + (size_t)off * es, es);
-		else if (x->dtype == CBD_DT_FLOAT32)
-			*(float *)dst = (float)cval;
-		else if (x->dtype == CBD_DT_INT64)
-			*(int64_t *)dst = (int64_t)cval;
-		else if (x->dtype == CBD_DT_INT32)
-			*(int32_t *)dst = (int32_t)cval;
 		else
-			*(uint8_t *)dst = (uint8_t)cval;
+			memcpy(dst, cval, es);
 		for (int i = r - 1; i >= 0; i--) {
 			if (++idx[i] < d[i])
-				break;
-			idx[i] = 0;
-		}
-	}
-	return CBD_OK;
-}
-
-static double elem_get(const nn_val *v, size_t i)
-{
-	switch (v->dtype) {
-	case CBD_DT_FLOAT32:
-		return ((const float *)v->data)[i];
-	case CBD_DT_INT64:
-		return (double)((const int64_t *)v->data)[i];
-	case CBD_DT_INT32:
-		return ((const int32_t *)v->data)[i];
-	case CBD_DT_UINT8:
-		return ((const uint8_t *)v->data)[i];
-	}
-	return 0;
-}
-
-static cbd_status int_binop(const nn_node *n, int64_t a, int64_t b,
-			    int64_t *out, cbd_err *err)
-{
-	switch (n->op) {
-	case CBD_OP_ADD:
-		*out = (int64_t)((uint64_t)a + (uint64_t)b);
-		return CBD_OK;
-	case CBD_OP_SUB:
-		*out = (int64_t)((uint64_t)a - (uint64_t)b);
-		return CBD_OK;
-	case CBD_OP_MUL:
-		*out = (int64_t)((uint64_t)a * (uint64_t)b);
-		return CBD_OK;
-	default:
-		if (b == 0 || (a == INT64_MIN && b == -1))
-			return nn_fail(n, err, CBD_E_FORMAT,
-				       "integer division by zero");
-		*out = a / b;
-		return CBD_OK;
-	}
-}
-
-static void strides_for(const nn_val *v, int r, const int64_t *od,
-			int64_t *st)
-{
-	int64_t acc = 1;
-
-	for (int i = r - 1; i >= 0; i--) {
-		int k = i - (r - v->ndim);
-		int64_t dim = k >= 0 ? v->dims[k] : 1;
-
-		st[i] = dim == 1 && od[i] != 1 ? 0 : acc;
-		acc *= dim;
-	}
-}
-
-cbd_status nn_binary_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
-{
-	nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
-	int64_t od[CBD_MAX_DIMS], sa[CBD_MAX_DIMS], sb[CBD_MAX_DIMS],
-		idx[CBD_MAX_DIMS] = {0};
-	int r;
-	size_t ne;
-	cbd_status s;
-
-	if (a->dtype != b->dtype)
-		return nn_fail(n, err, CBD_E_FORMAT, "operand types differ");
-	if (!nn_broadcast(a->ndim, a->dims, b->ndim, b->dims, &r, od))
-		return nn_fail(n, err, CBD_E_SHAPE, "shapes do not broadcast");
-	s = nn_val_alloc(n, y, a->dtype, r, od, err);
-	if (s != CBD_OK)
-		return s;
-	strides_for(a, r, od, sa);
-	strides_for(b, r, od, sb);
-	ne = nn_val_nelem(y);
-	for (size_t o = 0; o < ne; o++) {
-		int64_t ia = 0, ib = 0;
-
-		for (int i = 0; i < r; i++) {
-			ia += idx[i] * sa[i];
-			ib += idx[i] * sb[i];
-		}
-		if (a->dtype == CBD_DT_FLOAT32) {
-			float x = ((const float *)a->data)[ia];
-			float z = ((const float *)b->data)[ib];
-			float *res = (float *)y->data + o;
-
-			*res = n->op == CBD_OP_ADD   ? x + z
-			       : n->op == CBD_OP_SUB ? x - z
-			       : n->op == CBD_OP_MUL ? x * z
-						     : x / z;
-		} else {
-			int64_t v = 0;
-
-			s = int_binop(n, (int64_t)elem_get(a, (size_t)ia),
-				      (int64_t)elem_get(b, (size_t)ib), &v, err);
-			if (s != CBD_OK)
-				return s;
-			if (a->dtype == CBD_DT_INT64)
-				((int64_t *)y->data)[o] = v;
-			else if (a->dtype == CBD_DT_INT32)
-				((int32_t *)y->data)[o] = (int32_t)v;
-			else  /* uint8 wraps modulo 256 */
-				((uint8_t *)y->data)[o] = (uint8_t)v;
-		}
-		for (int i = r - 1; i >= 0; i--) {
-			if (++idx[i] < od[i])
 				break;
 			idx[i] = 0;
 		}

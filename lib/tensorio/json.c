@@ -116,16 +116,27 @@ cbd_status cbd_json_tensor_parse(const uint8_t *buf, size_t len,
 /* Append one number of t at flat index i. */
 static int put_elem(char *p, const cbd_tensor *t, size_t i)
 {
+	const void *d = t->data;
+
 	switch (t->dtype) {
 	case CBD_DT_FLOAT32:
-		return sprintf(p, "%.9g", (double)((const float *)t->data)[i]);
-	case CBD_DT_UINT8:
-		return sprintf(p, "%u", ((const uint8_t *)t->data)[i]);
+		return sprintf(p, "%.9g", (double)((const float *)d)[i]);
+	case CBD_DT_FLOAT64:
+		return sprintf(p, "%.17g", ((const double *)d)[i]);
 	case CBD_DT_INT64:
-		return sprintf(p, "%lld",
-			       (long long)((const int64_t *)t->data)[i]);
+		return sprintf(p, "%lld", (long long)((const int64_t *)d)[i]);
+	case CBD_DT_UINT64:
+		return sprintf(p, "%llu",
+			       (unsigned long long)((const uint64_t *)d)[i]);
+	case CBD_DT_UINT32:
+		return sprintf(p, "%lu", (unsigned long)((const uint32_t *)d)[i]);
+	case CBD_DT_UINT8:
 	case CBD_DT_INT32:
-		return sprintf(p, "%d", ((const int32_t *)t->data)[i]);
+	case CBD_DT_UINT16:
+	case CBD_DT_INT16:
+	case CBD_DT_INT8:
+	case CBD_DT_BOOL:
+		return sprintf(p, "%.0f", cbd_tensor_get_f64(t, i));
 	}
 	return 0;
 }

@@ -3,9 +3,10 @@
  *
  * Layout: "\x93NUMPY" | major u8 | minor u8 | header_len (u16 LE for v1,
  * u32 LE for v2/v3) | header (a Python dict literal, padded with spaces and
- * ending in '\n') | raw data in C order.  We accept descr '<f4', '|u1',
- * '<u1' and '<i8' (little-endian only), fortran_order False, and check that
- * the data length is exactly what the shape says.
+ * ending in '\n') | raw data in C order.  We accept the descr of every
+ * cbd_dtype (the traits table: '<f4', '<f8', '|u1', '<i8', '<u4', '|b1',
+ * ...; little-endian only), fortran_order False, and check that the data
+ * length is exactly what the shape says.
  */
 #include "tensorio.h"
 
@@ -40,16 +41,15 @@ static cbd_status parse_descr(const char *h, const char *name,
 	if (!p)
 		return cbd_err_set(err, CBD_E_FORMAT,
 				   "NPY header has no descr (%s)", name);
-	if (strncmp(p, "'<f4'", 5) == 0)
-		*dt = CBD_DT_FLOAT32;
-	else if (strncmp(p, "'|u1'", 5) == 0 || strncmp(p, "'<u1'", 5) == 0)
-		*dt = CBD_DT_UINT8;
-	else if (strncmp(p, "'<i8'", 5) == 0)
-		*dt = CBD_DT_INT64;
+	if (*p == '\'' && strlen(p) >= 5 && p[4] == '\'')
+		*dt = cbd_dtype_from_npy(p + 1, 3);
 	else
+		*dt = 0;
+	if (!*dt)
 		return cbd_err_set(err, CBD_E_UNSUPPORTED,
-				   "NPY dtype %.8s not supported, want <f4, "
-				   "|u1 or <i8 (%s: descr)", p, name);
+				   "NPY dtype %.8s not supported, want a "
+				   "little-endian number or bool type "
+				   "(%s: descr)", p, name);
 	return CBD_OK;
 }
 
@@ -152,13 +152,9 @@ cbd_status cbd_npy_encode(const cbd_tensor *t, uint8_t **buf, size_t *len,
 	const char *descr;
 	size_t n = 0, total;
 
-	switch (t->dtype) {
-	case CBD_DT_FLOAT32: descr = "<f4"; break;
-	case CBD_DT_UINT8: descr = "|u1"; break;
-	case CBD_DT_INT64: descr = "<i8"; break;
-	case CBD_DT_INT32: descr = "<i4"; break;
-	default: return cbd_err_set(err, CBD_E_USAGE, "bad dtype");
-	}
+	if (!cbd_dtype_traits_of(t->dtype))
+		return cbd_err_set(err, CBD_E_USAGE, "bad dtype");
+	descr = cbd_dtype_traits_of(t->dtype)->npy;
 	n += (size_t)snprintf(header + n, sizeof(header) - n,
 			      "{'descr': '%s', 'fortran_order': False, "
 			      "'shape': (", descr);

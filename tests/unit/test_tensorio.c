@@ -154,7 +154,7 @@ static void test_npy_malformed(void **state)
 	/* Truncated header. */
 	assert_int_equal(parse_str(buf, 20, CBD_TF_NPY, &e), CBD_E_FORMAT);
 	/* Wrong dtype. */
-	npy_header(buf, &len, "{'descr': '<f8', 'fortran_order': False, "
+	npy_header(buf, &len, "{'descr': '<c8', 'fortran_order': False, "
 		   "'shape': (2,), }\n", 16);
 	assert_int_equal(parse_str(buf, len, CBD_TF_NPY, &e),
 			 CBD_E_UNSUPPORTED);
