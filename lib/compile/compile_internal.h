@@ -13,13 +13,13 @@
  *   sha.c      SHA-256 and SHA-512 compression as graph fragments over
  *              uint32/uint64 tensors, and the Loop that runs them over
  *              blocks;
- *   (to come, issue 12) ed25519.c: field arithmetic mod 2^255-19 on
+ *   ed25519.c  field arithmetic mod 2^255-19 on
  *              float64 limbs (17 limbs of 15 bits, products folded by one
  *              constant MatMul, three parallel carry passes), extended-
  *              coordinate point addition, fixed-base window tables for B and
  *              -A computed in C, a tree reduction of the selected points and
  *              the encoding compare of RFC 8032 as OpenSSL does it;
- *              compile.c: the per-mode circuit graph and the assembly of the
+ *   (to come, issue 12) compile.c: the per-mode circuit graph and the assembly of the
  *              model around the classifier's unchanged nodes.
  *
  * Error handling follows ggml: builder calls never fail individually; the
@@ -172,5 +172,15 @@ og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 /* [N] or [N,1] batch broadcast helper: v [1, k] expanded to [N, k] where N
  * is the first dimension of like. */
 og_t og_expand_batch(og_graph *g, og_t v, og_t like, int64_t k);
+
+/* ed25519.c: verification under the fixed public key pk (32 bytes, RFC
+ * 8032).  og_ed25519_key_check refuses keys the fixed-base tables cannot
+ * serve (non-canonical, not on the curve, not of prime order L).
+ * og_ed25519_verify: sig [N, 64] and h = SHA-512(R || A || m) [N, 64], both
+ * float64 byte values -> [N] bool, true exactly when OpenSSL would accept.
+ * NULL (with err set) when the key is refused or memory runs out. */
+cbd_status og_ed25519_key_check(const uint8_t pk[32], cbd_err *err);
+og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t sig, og_t h,
+		       cbd_err *err);
 
 #endif

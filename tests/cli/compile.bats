@@ -30,3 +30,28 @@ sha_case() { # len wide prefixlen
 @test "compile: SHA-512 graph = SHA-512 at its padding boundaries and for R || A || m (121 bytes)" {
 	for len in 1 111 112 121 128 240; do sha_case $len 1 0; done
 }
+
+@test "compile: Ed25519 graph accepts exactly what OpenSSL accepts (valid signatures and 8 kinds of forgery)" {
+	run node "$CBD_TOP/tests/helpers/ort_ed25519.js" "$CBD_BUILD/tests/og_ed25519" .
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "match 24 valid, 24 invalid"* ]]
+}
+
+@test "compile: Ed25519 keys the fixed-base tables cannot serve are refused" {
+	og="$CBD_BUILD/tests/og_ed25519"
+	# the identity (y = 1), a point of order 4 (y = 0), y >= p, off the curve (y = 2)
+	run "$og" 0100000000000000000000000000000000000000000000000000000000000000
+	[ "$status" -eq 65 ]; [[ "$output" == *"not of prime order L"* ]]
+	run "$og" 0000000000000000000000000000000000000000000000000000000000000000
+	[ "$status" -eq 65 ]; [[ "$output" == *"not of prime order L"* ]]
+	run "$og" edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f
+	[ "$status" -eq 65 ]; [[ "$output" == *"non-canonical"* ]]
+	run "$og" 0200000000000000000000000000000000000000000000000000000000000000
+	[ "$status" -eq 65 ]; [[ "$output" == *"not a point of the curve"* ]]
+	# a real key (RFC 8032 test 1) passes; with a small-order point added it is refused
+	run "$og" d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a
+	[ "$status" -eq 0 ]
+	run "$og" 40c7570f4dd54835b9131184410ed4a0cc93e7d9ad053cbc6d07a62426999582
+	[ "$status" -eq 65 ]; [[ "$output" == *"not of prime order L"* ]]
+}

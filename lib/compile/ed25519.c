@@ -1,0 +1,706 @@
+/*
+ * ed25519.c — Ed25519 verification (RFC 8032, decided as OpenSSL decides it)
+ * as an ONNX graph fragment, for one public key A fixed when the model is
+ * compiled.
+ *
+ * OpenSSL accepts a signature R || S of a message when S < L and the
+ * canonical encoding of [S]B + [h](-A) equals the 32 bytes R, where h is
+ * SHA-512(R || A || m) read little-endian.  The graph computes exactly that:
+ *
+ * Field elements mod p = 2^255 - 19 are 17 float64 limbs of 15 bits
+ * (value = sum l[i] 2^(15 i)), tensors [N, k, 17].  A product is an outer
+ * product (Mul of [..,17,1] by [..,1,17]), reshaped to 289 columns and
+ * multiplied by one constant [289, 17] matrix that adds l[i] m[j] into limb
+ * i + j, or 19 times into limb i + j - 17 (2^255 = 19 mod p).  Then three
+ * parallel carry passes, c = Floor(x / 2^15), x += c @ C (C moves c[i] to
+ * limb i+1, c[16] to limb 0 times 19), bring every limb back into
+ * [-361, 2^15 + 361].  With such inputs every intermediate is an integer
+ * below 2^41, so float64 is exact whatever order MatMul sums in; ORT's
+ * float64 MatMul is fast where int64 MatMul is not.
+ *
+ * Points are extended coordinates (X, Y, Z, T), [N, n, 68].  Addition is
+ * add-2008-hwcd-3 (complete for a = -1 and non-square d, so the identity
+ * and doublings need no special case): two rounds of four products each,
+ * stacked into one fe_mul, and the linear steps between them (Y-X, Y+X,
+ * the E/F/G/H combinations, multiplying by the constant 2d) are each one
+ * [68, 68] MatMul.
+ *
+ * Fixed-base tables, computed here in C with OpenSSL's BIGNUM: window t of
+ * a 4-bit digit d holds d 16^t B for the 64 windows of S and d 16^t (-A)
+ * for the 128 windows of h (512 bits, not reduced mod L: that is why the
+ * key must have prime order L, checked by ed_key_check).  The 192 selected
+ * points are summed in a tree.  Table entries of even windows are stored as
+ * (Y-X, Y+X, T, Z), of odd windows as (Y-X, Y+X, 2dT, 2Z), so the first
+ * level adds pairs without converting.  The table is float32 (15-bit limbs
+ * are exact) and cast after the Gather.
+ *
+ * Encoding R' = (X/Z, Y/Z): Z^(p-2) by the usual chain (runs of squarings
+ * in Loops of five), one product, a sequential carry chain to canonical
+ * limbs, one conditional subtraction of p; then y's limbs and x's parity
+ * are compared with R's bits.  S < L: the sign of each byte of S - L,
+ * weighted by 3^i (each outweighs all lower bytes together), is negative.
+ */
+#include "compile_internal.h"
+
+#include <openssl/bn.h>
+#include <string.h>
+
+#define NL 17                      /* limbs */
+#define NP (4 * NL)                /* a point */
+#define WIN_S 64                   /* 4-bit windows of S */
+#define WIN_H 128                  /* of h, 512 bits */
+#define WIN (WIN_S + WIN_H)
+#define RADIX 32768.0
+
+/* ---- C side: the curve over BIGNUM ----------------------------------- */
+
+typedef struct ed_bn {
+	BN_CTX *bn;
+	BIGNUM *p, *d, *d2, *l;
+} ed_bn;
+
+typedef struct ed_aff {
+	BIGNUM *x, *y;
+} ed_aff;
+
+static const char ED_L[] = "723700557733226221397318656304299424085711635937"
+			   "9907606001950938285454250989";
+static const char ED_BX[] = "151122213495354007725011514095885315114540126930"
+			    "41857206046113283949847762202";
+static const char ED_BY[] = "463168356949264781694283940034751631413079938662"
+			    "56225615783033603165251855960";
+
+static void ed_bn_free(ed_bn *e)
+{
+	BN_free(e->p);
+	BN_free(e->d);
+	BN_free(e->d2);
+	BN_free(e->l);
+	BN_CTX_free(e->bn);
+}
+
+static bool ed_bn_init(ed_bn *e)
+{
+	BIGNUM *t = NULL;
+	bool ok;
+
+	memset(e, 0, sizeof(*e));
+	e->bn = BN_CTX_new();
+	e->p = BN_new();
+	e->d = BN_new();
+	e->d2 = BN_new();
+	e->l = NULL;
+	t = BN_new();
+	ok = e->bn && e->p && e->d && e->d2 && t &&
+	     BN_set_bit(e->p, 255) && BN_sub_word(e->p, 19) &&
+	     BN_dec2bn(&e->l, ED_L) &&
+	     /* d = -121665 / 121666 */
+	     BN_set_word(t, 121666) &&
+	     BN_mod_inverse(e->d, t, e->p, e->bn) &&
+	     BN_mul_word(e->d, 121665) &&
+	     BN_mod_sub(e->d, e->p, e->d, e->p, e->bn) &&
+	     BN_mod_add(e->d2, e->d, e->d, e->p, e->bn);
+	BN_free(t);
+	return ok;
+}
+
+static bool ed_aff_new(ed_aff *a)
+{
+	a->x = BN_new();
+	a->y = BN_new();
+	return a->x && a->y;
+}
+
+static void ed_aff_free(ed_aff *a)
+{
+	BN_free(a->x);
+	BN_free(a->y);
+}
+
+static bool ed_aff_set(ed_aff *r, const ed_aff *a)
+{
+	return BN_copy(r->x, a->x) && BN_copy(r->y, a->y);
+}
+
+/* r = a + b, affine: x3 = (x1y2 + y1x2)/(1 + t), y3 = (y1y2 + x1x2)/(1 - t),
+ * t = d x1 x2 y1 y2.  r may alias a or b. */
+static bool ed_aff_add(ed_bn *e, ed_aff *r, const ed_aff *a, const ed_aff *b)
+{
+	BIGNUM *xy, *yx, *yy, *xx, *t, *u, *v;
+	bool ok;
+
+	BN_CTX_start(e->bn);
+	xy = BN_CTX_get(e->bn);
+	yx = BN_CTX_get(e->bn);
+	yy = BN_CTX_get(e->bn);
+	xx = BN_CTX_get(e->bn);
+	t = BN_CTX_get(e->bn);
+	u = BN_CTX_get(e->bn);
+	v = BN_CTX_get(e->bn);
+	ok = v && BN_mod_mul(xy, a->x, b->y, e->p, e->bn) &&
+	     BN_mod_mul(yx, a->y, b->x, e->p, e->bn) &&
+	     BN_mod_mul(yy, a->y, b->y, e->p, e->bn) &&
+	     BN_mod_mul(xx, a->x, b->x, e->p, e->bn) &&
+	     BN_mod_mul(t, xx, yy, e->p, e->bn) &&
+	     BN_mod_mul(t, t, e->d, e->p, e->bn) &&
+	     BN_one(u) && BN_mod_add(u, u, t, e->p, e->bn) &&   /* 1 + t */
+	     BN_one(v) && BN_mod_sub(v, v, t, e->p, e->bn) &&   /* 1 - t */
+	     BN_mod_inverse(u, u, e->p, e->bn) &&
+	     BN_mod_inverse(v, v, e->p, e->bn) &&
+	     BN_mod_add(xy, xy, yx, e->p, e->bn) &&
+	     BN_mod_add(yy, yy, xx, e->p, e->bn) &&
+	     BN_mod_mul(r->x, xy, u, e->p, e->bn) &&
+	     BN_mod_mul(r->y, yy, v, e->p, e->bn);
+	BN_CTX_end(e->bn);
+	return ok;
+}
+
+/* r = k a (double and add; k >= 0). */
+static bool ed_aff_mul(ed_bn *e, ed_aff *r, const BIGNUM *k, const ed_aff *a)
+{
+	ed_aff acc = {0};
+	bool ok = ed_aff_new(&acc) && BN_set_word(acc.x, 0) && BN_one(acc.y);
+
+	for (int i = BN_num_bits(k) - 1; ok && i >= 0; i--) {
+		ok = ed_aff_add(e, &acc, &acc, &acc);
+		if (ok && BN_is_bit_set(k, i))
+			ok = ed_aff_add(e, &acc, &acc, a);
+	}
+	ok = ok && ed_aff_set(r, &acc);
+	ed_aff_free(&acc);
+	return ok;
+}
+
+static bool ed_is_identity(const ed_aff *a)
+{
+	return BN_is_zero(a->x) && BN_is_one(a->y);
+}
+
+/* Decode a 32-byte public key as RFC 8032 5.1.3; canonical y only. */
+static cbd_status ed_decode(ed_bn *e, const uint8_t pk[32], ed_aff *a,
+			    cbd_err *err)
+{
+	uint8_t be[32];
+	int sign = pk[31] >> 7;
+	BIGNUM *u, *v, *w;
+	cbd_status st = CBD_E_CRYPTO;
+
+	for (int i = 0; i < 32; i++)
+		be[i] = pk[31 - i];
+	be[0] &= 0x7f;
+	BN_CTX_start(e->bn);
+	u = BN_CTX_get(e->bn);
+	v = BN_CTX_get(e->bn);
+	w = BN_CTX_get(e->bn);
+	if (!w || !BN_bin2bn(be, 32, a->y))
+		goto out;
+	if (BN_cmp(a->y, e->p) >= 0) {
+		st = cbd_err_set(err, CBD_E_FORMAT, "Ed25519 public key: "
+				 "non-canonical y coordinate");
+		goto out;
+	}
+	/* x^2 = (y^2 - 1) / (d y^2 + 1) */
+	if (!BN_mod_sqr(u, a->y, e->p, e->bn) ||
+	    !BN_mod_mul(v, u, e->d, e->p, e->bn) ||
+	    !BN_add_word(v, 1) || !BN_sub_word(u, 1) ||
+	    !BN_mod_inverse(w, v, e->p, e->bn) ||
+	    !BN_mod_mul(u, u, w, e->p, e->bn))
+		goto out;
+	if (BN_is_zero(u)) {
+		BN_zero(a->x);
+	} else if (!BN_mod_sqrt(a->x, u, e->p, e->bn)) {
+		st = cbd_err_set(err, CBD_E_FORMAT, "Ed25519 public key: "
+				 "not a point of the curve");
+		goto out;
+	}
+	if (BN_is_zero(a->x) && sign) {
+		st = cbd_err_set(err, CBD_E_FORMAT, "Ed25519 public key: "
+				 "x = 0 with the sign bit set");
+		goto out;
+	}
+	if (BN_is_odd(a->x) != sign && !BN_sub(a->x, e->p, a->x))
+		goto out;
+	st = CBD_OK;
+out:
+	BN_CTX_end(e->bn);
+	if (st == CBD_E_CRYPTO)
+		cbd_err_set(err, st, "Ed25519 public key: BIGNUM failure");
+	return st;
+}
+
+/* 17 limbs of v (0 <= v < 2^255). */
+static void ed_limbs(const BIGNUM *v, float *out)
+{
+	for (int i = 0; i < NL; i++) {
+		int x = 0;
+
+		for (int b = 0; b < 15; b++)
+			x |= BN_is_bit_set(v, 15 * i + b) << b;
+		out[i] = (float)x;
+	}
+}
+
+/* One table entry: (Y-X, Y+X, T, Z) with Z = 1, or for odd windows
+ * (Y-X, Y+X, 2dT, 2Z). */
+static bool ed_entry(ed_bn *e, const ed_aff *a, bool odd, float *out)
+{
+	BIGNUM *s, *t;
+	bool ok;
+
+	BN_CTX_start(e->bn);
+	s = BN_CTX_get(e->bn);
+	t = BN_CTX_get(e->bn);
+	ok = t && BN_mod_sub(s, a->y, a->x, e->p, e->bn);
+	if (ok)
+		ed_limbs(s, out);
+	ok = ok && BN_mod_add(s, a->y, a->x, e->p, e->bn);
+	if (ok)
+		ed_limbs(s, out + NL);
+	ok = ok && BN_mod_mul(t, a->x, a->y, e->p, e->bn) &&
+	     (!odd || BN_mod_mul(t, t, e->d2, e->p, e->bn));
+	if (ok)
+		ed_limbs(t, out + 2 * NL);
+	for (int i = 0; i < NL; i++)
+		out[3 * NL + i] = (float)(i == 0 ? (odd ? 2 : 1) : 0);
+	BN_CTX_end(e->bn);
+	return ok;
+}
+
+/* 16 entries per window for windows [t0, t0 + nw) of base, into table. */
+static bool ed_windows(ed_bn *e, const ed_aff *base, int t0, int nw,
+		       float *table)
+{
+	ed_aff cur = {0}, acc = {0};
+	bool ok = ed_aff_new(&cur) && ed_aff_new(&acc) && ed_aff_set(&cur, base);
+
+	for (int w = 0; ok && w < nw; w++) {
+		int t = t0 + w;
+
+		ok = BN_set_word(acc.x, 0) && BN_one(acc.y);
+		for (int dg = 0; ok && dg < 16; dg++) {
+			ok = ed_entry(e, &acc, t & 1,
+				      table + ((size_t)t * 16 + dg) * NP);
+			ok = ok && ed_aff_add(e, &acc, &acc, &cur);
+		}
+		ok = ok && ed_aff_set(&cur, &acc);    /* 16^(w+1) base */
+	}
+	ed_aff_free(&cur);
+	ed_aff_free(&acc);
+	return ok;
+}
+
+cbd_status og_ed25519_key_check(const uint8_t pk[32], cbd_err *err)
+{
+	ed_bn e;
+	ed_aff a = {0}, la = {0};
+	cbd_status st = CBD_E_CRYPTO;
+
+	if (!ed_bn_init(&e) || !ed_aff_new(&a) || !ed_aff_new(&la))
+		goto out;
+	st = ed_decode(&e, pk, &a, err);
+	if (st)
+		goto out;
+	st = CBD_E_CRYPTO;
+	if (!ed_aff_mul(&e, &la, e.l, &a))
+		goto out;
+	if (ed_is_identity(&a) || !ed_is_identity(&la)) {
+		st = cbd_err_set(err, CBD_E_UNSUPPORTED, "Ed25519 public key: "
+				 "not of prime order L (a small-order component "
+				 "cannot be compiled into fixed-base tables)");
+		goto out;
+	}
+	st = CBD_OK;
+out:
+	if (st == CBD_E_CRYPTO)
+		cbd_err_set(err, st, "Ed25519 public key: BIGNUM failure");
+	ed_aff_free(&a);
+	ed_aff_free(&la);
+	ed_bn_free(&e);
+	return st;
+}
+
+/* The [WIN * 16, 68] float32 table for key pk (caller frees). */
+static float *ed_table(const uint8_t pk[32], cbd_err *err)
+{
+	ed_bn e;
+	ed_aff a = {0}, b = {0};
+	float *tab = cbd_xcalloc((size_t)WIN * 16 * NP, sizeof(float), err);
+	bool ok = tab && ed_bn_init(&e);
+
+	ok = ok && ed_aff_new(&a) && ed_aff_new(&b) &&
+	     BN_dec2bn(&b.x, ED_BX) && BN_dec2bn(&b.y, ED_BY) &&
+	     ed_decode(&e, pk, &a, err) == CBD_OK &&
+	     BN_sub(a.x, e.p, a.x) &&            /* -A = (-x, y) */
+	     ed_windows(&e, &b, 0, WIN_S, tab) &&
+	     ed_windows(&e, &a, WIN_S, WIN_H, tab);
+	ed_aff_free(&a);
+	ed_aff_free(&b);
+	if (tab)
+		ed_bn_free(&e);
+	if (!ok) {
+		if (tab && !err->code)
+			cbd_err_set(err, CBD_E_CRYPTO, "Ed25519 tables: "
+				    "BIGNUM failure");
+		free(tab);
+		return NULL;
+	}
+	return tab;
+}
+
+/* ---- graph side ------------------------------------------------------ */
+
+/* Constants of one fragment (large ones are not deduplicated by og). */
+typedef struct ed_k {
+	og_ctx *c;
+	og_t fold, carry, inv15, prep, combo_l, combo_r, kd;
+} ed_k;
+
+static og_t fe_carry(const ed_k *k, og_graph *g, og_t x)
+{
+	og_t c = og_un(g, "Floor", og_mul(g, x, k->inv15));
+	return og_add(g, x, og_matmul(g, c, k->carry));
+}
+
+static og_t fe_carry3(const ed_k *k, og_graph *g, og_t x)
+{
+	for (int i = 0; i < 3; i++)
+		x = fe_carry(k, g, x);
+	return x;
+}
+
+/* a, b: [N, m, 17] (either may broadcast) -> a b, carried. */
+static og_t fe_mul(const ed_k *k, og_graph *g, og_t a, og_t b)
+{
+	og_t p = og_mul(g, og_unsqueeze(g, a, 3), og_unsqueeze(g, b, 2));
+
+	p = og_reshape(g, p, 3, (int64_t[]){0, 0, NL * NL});
+	return fe_carry3(k, g, og_matmul(g, p, k->fold));
+}
+
+static og_t as_fe(og_graph *g, og_t pts)
+{
+	return og_reshape(g, pts, 3, (int64_t[]){0, -1, NL});
+}
+
+static og_t as_pts(og_graph *g, og_t fe)
+{
+	return og_reshape(g, fe, 3, (int64_t[]){0, -1, NP});
+}
+
+static og_t pt_round(const ed_k *k, og_graph *g, og_t l, og_t r)
+{
+	return as_pts(g, fe_mul(k, g, as_fe(g, l), as_fe(g, r)));
+}
+
+/* (A, B, C, D) -> (EF, GH, FG, EH) = (X3, Y3, Z3, T3). */
+static og_t pt_finish(const ed_k *k, og_graph *g, og_t abcd)
+{
+	return pt_round(k, g, og_matmul(g, abcd, k->combo_l),
+			og_matmul(g, abcd, k->combo_r));
+}
+
+/* Extended p1 + p2, both [N, n, 68]. */
+static og_t pt_add(const ed_k *k, og_graph *g, og_t p1, og_t p2)
+{
+	og_t abcd = pt_round(k, g, og_matmul(g, p1, k->prep),
+			     og_matmul(g, p2, k->prep));
+
+	/* (A, B, T1T2, Z1Z2) -> (A, B, 2d T1T2, 2 Z1Z2) */
+	abcd = as_pts(g, fe_carry3(k, g, as_fe(g, og_matmul(g, abcd, k->kd))));
+	return pt_finish(k, g, abcd);
+}
+
+static og_t slice1(og_graph *g, og_t a, int64_t axis, int64_t lo, int64_t hi)
+{
+	og_ctx *c = og_graph_ctx(g);
+	og_t in[4] = {a, og_i64s(c, 1, &lo), og_i64s(c, 1, &hi),
+		      og_i64s(c, 1, &axis)};
+
+	return og_op(g, "Slice", a ? a->type : 0, 4, in, 0, NULL);
+}
+
+/* Sum of the n points of pts [N, n, 68] -> [N, 1, 68]. */
+static og_t pt_sum(const ed_k *k, og_graph *g, og_t pts, int n)
+{
+	while (n > 1) {
+		int h = n / 2;
+		og_t s = pt_add(k, g, slice1(g, pts, 1, 0, h),
+				slice1(g, pts, 1, h, 2 * h));
+
+		if (n & 1)
+			s = og_concat(g, 1, 2, (og_t[]){s,
+					slice1(g, pts, 1, 2 * h, n)});
+		pts = s;
+		n = h + (n & 1);
+	}
+	return pts;
+}
+
+/* x^(2^n), n a multiple of 5: Loops whose body squares five times. */
+static og_t fe_sqn(const ed_k *k, og_graph *g, og_t x, int n)
+{
+	og_ctx *c = k->c;
+	og_graph *body;
+	og_t in[3], y;
+	og_attr at;
+
+	if (n % 5) {
+		for (int i = 0; i < n; i++)
+			x = fe_mul(k, g, x, x);
+		return x;
+	}
+	body = og_sub(c, "fe_sq5");
+	(void)og_input_scalar(body, OG_I64);
+	og_t cond = og_input_scalar(body, OG_BOOL);
+	y = og_input(body, OG_F64);
+	for (int i = 0; i < 5; i++)
+		y = fe_mul(k, body, y, y);
+	og_output(body, og_identity(body, cond));
+	og_output(body, y);
+	in[0] = og_i64(c, n / 5);
+	in[1] = og_ref(c, "", OG_BOOL);
+	in[2] = x;
+	at = OG_AG("body", body);
+	return og_op(g, "Loop", OG_F64, 3, in, 1, &at);
+}
+
+/* z^(p-2) = 1/z (ref10's addition chain). */
+static og_t fe_invert(const ed_k *k, og_graph *g, og_t z)
+{
+	og_t t0, t1, t2, t3;
+
+	t0 = fe_mul(k, g, z, z);                 /* 2 */
+	t1 = fe_sqn(k, g, t0, 2);                /* 8 */
+	t1 = fe_mul(k, g, z, t1);                /* 9 */
+	t0 = fe_mul(k, g, t0, t1);               /* 11 */
+	t2 = fe_mul(k, g, t0, t0);               /* 22 */
+	t1 = fe_mul(k, g, t1, t2);               /* 2^5 - 1 */
+	t2 = fe_sqn(k, g, t1, 5);
+	t1 = fe_mul(k, g, t2, t1);               /* 2^10 - 1 */
+	t2 = fe_sqn(k, g, t1, 10);
+	t2 = fe_mul(k, g, t2, t1);               /* 2^20 - 1 */
+	t3 = fe_sqn(k, g, t2, 20);
+	t2 = fe_mul(k, g, t3, t2);               /* 2^40 - 1 */
+	t2 = fe_sqn(k, g, t2, 10);
+	t1 = fe_mul(k, g, t2, t1);               /* 2^50 - 1 */
+	t2 = fe_sqn(k, g, t1, 50);
+	t2 = fe_mul(k, g, t2, t1);               /* 2^100 - 1 */
+	t3 = fe_sqn(k, g, t2, 100);
+	t2 = fe_mul(k, g, t3, t2);               /* 2^200 - 1 */
+	t2 = fe_sqn(k, g, t2, 50);
+	t1 = fe_mul(k, g, t2, t1);               /* 2^250 - 1 */
+	t1 = fe_sqn(k, g, t1, 5);                /* 2^255 - 2^5 */
+	return fe_mul(k, g, t1, t0);             /* 2^255 - 21 */
+}
+
+/* Canonical limbs of x [N, m, 17] (limbs within +-2^16): two sequential
+ * carry chains, each folding the carry out of limb 16 back as 19 times;
+ * then x - p when x >= p. */
+static og_t fe_freeze(const ed_k *k, og_graph *g, og_t x)
+{
+	og_ctx *c = k->c;
+	og_t l[NL], cy = NULL;
+	og_t r32 = og_f64(c, RADIX), n19 = og_f64(c, 19);
+	double pl[NL];
+
+	og_split(g, x, 2, NL, l);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < NL; i++) {
+			og_t t = cy ? og_add(g, l[i], cy) : l[i];
+
+			cy = og_un(g, "Floor", og_mul(g, t, k->inv15));
+			l[i] = og_sub_(g, t, og_mul(g, cy, r32));
+		}
+		l[0] = og_add(g, l[0], og_mul(g, cy, n19));
+		cy = NULL;
+	}
+	x = og_concat(g, 2, NL, l);
+	for (int i = 0; i < NL; i++)
+		pl[i] = i ? RADIX - 1 : RADIX - 19;
+	og_t pv = og_f64s(c, 1, (int64_t[]){NL}, pl);
+	/* x >= p exactly when no limb of x - p is negative (x < 2^255). */
+	og_t ge = og_cmp(g, "GreaterOrEqual",
+			 og_reduce(g, "ReduceMin", og_sub_(g, x, pv), 2, 1),
+			 og_f64(c, 0));
+	return og_sub_(g, x, og_mul(g, pv, og_cast(g, ge, OG_F64)));
+}
+
+static og_t fconst(og_ctx *c, int64_t rows, int64_t cols, const double *v)
+{
+	return og_f64s(c, 2, (int64_t[]){rows, cols}, v);
+}
+
+/* The linear maps of the fragment. */
+static bool ed_k_init(ed_k *k, og_ctx *c, cbd_err *err)
+{
+	double *m = cbd_xcalloc(NL * NL * NL, sizeof(double), err);
+	double cm[NL * NL] = {0}, lin[NP * NP];
+	float d2l[NL];
+	ed_bn e;
+
+	if (!m)
+		return false;
+	k->c = c;
+	for (int i = 0; i < NL; i++)
+		for (int j = 0; j < NL; j++) {
+			int s = i + j;
+
+			m[(i * NL + j) * NL + s % NL] += s < NL ? 1 : 19;
+		}
+	k->fold = fconst(c, NL * NL, NL, m);
+	free(m);
+	for (int i = 0; i < NL; i++) {
+		cm[i * NL + i] = -RADIX;
+		cm[i * NL + (i + 1) % NL] = i + 1 < NL ? 1 : 19;
+	}
+	k->carry = fconst(c, NL, NL, cm);
+	k->inv15 = og_f64(c, 1.0 / RADIX);
+	/* lin[in * NP + out]; coordinate blocks X0 Y1 Z2 T3 */
+#define LIN(a, b, s) for (int i = 0; i < NL; i++) \
+		lin[((a) * NL + i) * NP + (b) * NL + i] += (s)
+	memset(lin, 0, sizeof(lin));     /* (Y-X, Y+X, T, Z) */
+	LIN(1, 0, 1); LIN(0, 0, -1); LIN(1, 1, 1); LIN(0, 1, 1);
+	LIN(3, 2, 1); LIN(2, 3, 1);
+	k->prep = fconst(c, NP, NP, lin);
+	/* from (A, B, C, D): E = B-A, F = D-C, G = D+C, H = B+A;
+	 * left (E, G, F, E), right (F, H, G, H) */
+	memset(lin, 0, sizeof(lin));
+	LIN(1, 0, 1); LIN(0, 0, -1);             /* E */
+	LIN(3, 1, 1); LIN(2, 1, 1);              /* G */
+	LIN(3, 2, 1); LIN(2, 2, -1);             /* F */
+	LIN(1, 3, 1); LIN(0, 3, -1);             /* E */
+	k->combo_l = fconst(c, NP, NP, lin);
+	memset(lin, 0, sizeof(lin));
+	LIN(3, 0, 1); LIN(2, 0, -1);             /* F */
+	LIN(1, 1, 1); LIN(0, 1, 1);              /* H */
+	LIN(3, 2, 1); LIN(2, 2, 1);              /* G */
+	LIN(1, 3, 1); LIN(0, 3, 1);              /* H */
+	k->combo_r = fconst(c, NP, NP, lin);
+	/* (A, B, C, D) -> (A, B, 2d C, 2 D): 2d C folded like a product */
+	memset(lin, 0, sizeof(lin));
+	LIN(0, 0, 1); LIN(1, 1, 1); LIN(3, 3, 2);
+#undef LIN
+	if (!ed_bn_init(&e)) {
+		ed_bn_free(&e);
+		cbd_err_set(err, CBD_E_CRYPTO, "Ed25519: BIGNUM failure");
+		return false;
+	}
+	ed_limbs(e.d2, d2l);
+	ed_bn_free(&e);
+	for (int i = 0; i < NL; i++)
+		for (int j = 0; j < NL; j++) {
+			int s = i + j;
+
+			lin[(2 * NL + i) * NP + 2 * NL + s % NL] +=
+				d2l[j] * (s < NL ? 1 : 19);
+		}
+	k->kd = fconst(c, NP, NP, lin);
+	return true;
+}
+
+/* Bytes [N, nb] (float64, 0..255) -> 4-bit digits [N, 2 nb], low first. */
+static og_t nibbles(og_graph *g, og_t b, int64_t nb)
+{
+	og_ctx *c = og_graph_ctx(g);
+	og_t hi = og_un(g, "Floor", og_mul(g, b, og_f64(c, 1.0 / 16)));
+	og_t lo = og_sub_(g, b, og_mul(g, hi, og_f64(c, 16)));
+	og_t two[2] = {og_unsqueeze(g, lo, 2), og_unsqueeze(g, hi, 2)};
+
+	return og_reshape(g, og_concat(g, 2, 2, two), 2,
+			  (int64_t[]){0, 2 * nb});
+}
+
+/* Bytes [N, nb] float64 -> bits [N, 8 nb], little-endian bit order. */
+static og_t bits_le(og_graph *g, og_t b, int64_t nb)
+{
+	og_ctx *c = og_graph_ctx(g);
+	double sc[8];
+
+	for (int i = 0; i < 8; i++)
+		sc[i] = 1.0 / (double)(1 << i);
+	og_t t = og_un(g, "Floor", og_mul(g, og_unsqueeze(g, b, 2),
+					  og_f64s(c, 1, (int64_t[]){8}, sc)));
+	og_t half = og_un(g, "Floor", og_mul(g, t, og_f64(c, 0.5)));
+	og_t bit = og_sub_(g, t, og_mul(g, half, og_f64(c, 2)));
+
+	return og_reshape(g, bit, 2, (int64_t[]){0, 8 * nb});
+}
+
+/* S < L for S bytes [N, 32] float64 -> [N, 1] bool. */
+static og_t s_below_l(og_graph *g, og_t s)
+{
+	static const uint8_t L[32] = {
+		0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58,
+		0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
+	og_ctx *c = og_graph_ctx(g);
+	double lv[32], w[32], p3 = 1;
+
+	for (int i = 0; i < 32; i++, p3 *= 3) {
+		lv[i] = L[i];
+		w[i] = p3;
+	}
+	og_t d = og_un(g, "Sign", og_sub_(g, s, og_f64s(c, 1,
+							(int64_t[]){32}, lv)));
+	og_t v = og_matmul(g, d, fconst(c, 32, 1, w));
+	return og_cmp(g, "Less", v, og_f64(c, 0));
+}
+
+og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t sig, og_t h,
+		       cbd_err *err)
+{
+	og_ctx *c = og_graph_ctx(g);
+	ed_k k;
+	float *tab;
+	int64_t perm[WIN];
+	double offs[WIN], wy[256 * (NL + 1)] = {0};
+
+	if (!ed_k_init(&k, c, err))
+		return NULL;
+	tab = ed_table(pk, err);
+	if (!tab)
+		return NULL;
+	og_t table = og_const(c, OG_F32, 2, (int64_t[]){WIN * 16, NP}, tab);
+	free(tab);
+
+	og_t r = slice1(g, sig, 1, 0, 32), s = slice1(g, sig, 1, 32, 64);
+	/* digits of S then h in window order; even windows first */
+	og_t dig = og_concat(g, 1, 2, (og_t[]){nibbles(g, s, 32),
+						nibbles(g, h, 64)});
+	for (int i = 0; i < WIN; i++) {
+		perm[i] = i < WIN / 2 ? 2 * i : 2 * (i - WIN / 2) + 1;
+		offs[i] = 16.0 * (double)perm[i];
+	}
+	og_t idx = og_add(g, og_gather(g, dig, og_i64s(c, WIN, perm), 1),
+			  og_f64s(c, 1, (int64_t[]){WIN}, offs));
+	og_t pts = og_cast(g, og_gather(g, table, og_cast(g, idx, OG_I64), 0),
+			   OG_F64);
+	og_t half[2];
+	og_split(g, pts, 1, 2, half);
+	pts = pt_finish(&k, g, pt_round(&k, g, half[0], half[1]));
+	pts = pt_sum(&k, g, pts, WIN / 2);
+
+	/* encode: (X, Y) / Z */
+	og_t fe = as_fe(g, pts);                          /* [N, 4, 17] */
+	og_t xy = og_gather(g, fe, og_i64s(c, 2, (int64_t[]){0, 1}), 1);
+	og_t z = og_gather(g, fe, og_i64s(c, 1, (int64_t[]){2}), 1);
+	og_t aff = fe_freeze(&k, g, fe_mul(&k, g, xy, fe_invert(&k, g, z)));
+	og_t x0 = og_reshape(g, slice1(g, slice1(g, aff, 1, 0, 1), 2, 0, 1),
+			     2, (int64_t[]){0, 1});
+	og_t par = og_sub_(g, x0, og_mul(g, og_un(g, "Floor",
+			   og_mul(g, x0, og_f64(c, 0.5))), og_f64(c, 2)));
+	og_t yv = og_reshape(g, slice1(g, aff, 1, 1, 2), 2,
+			     (int64_t[]){0, NL});
+	/* R's y limbs and sign bit */
+	for (int j = 0; j < 255; j++)
+		wy[j * (NL + 1) + j / 15] = (double)(1 << (j % 15));
+	wy[255 * (NL + 1) + NL] = 1;
+	og_t rl = og_matmul(g, bits_le(g, r, 32), fconst(c, 256, NL + 1, wy));
+	og_t mine = og_concat(g, 1, 2, (og_t[]){yv, par});
+	og_t diff = og_reduce(g, "ReduceSum",
+			      og_un(g, "Abs", og_sub_(g, mine, rl)), 1, 1);
+	og_t same = og_cmp(g, "Equal", diff, og_f64(c, 0));
+	og_t ok = og_and(g, same, s_below_l(g, s));
+
+	return og_reshape(g, ok, 1, (int64_t[]){-1});
+}
