@@ -55,6 +55,9 @@ static const struct tool_opt opts[] = {
 	{"circuit-id", 0, TOOL_ARG, "HEX",
 	 "use this circuit id (32 hex; e.g. a new copy of a trace family)",
 	 false},
+	{"format", 'f', TOOL_ARG, "FORMAT",
+	 "cbd (a signed archive, default) or onnx (the circuit compiled into "
+	 "one ONNX model)", false},
 	{"json", 0, TOOL_NOARG, NULL, "print what was written as JSON", false},
 	TOOL_OPT_END
 };
@@ -90,6 +93,8 @@ struct embed {
 	char *written[4096];
 	int n_written;
 	int json, json_n;
+	int onnx_out;       /* --format onnx */
+	const char *ext;    /* ".cbd" or ".onnx" */
 };
 
 /* Model name: --name, else the file name without directory and .onnx. */
@@ -277,10 +282,38 @@ static void report(struct embed *e, const char *path, const cbd_circuit *c,
 		return;
 	}
 	fprintf(strcmp(path, "-") ? stdout : stderr,
-		"%s: %s archive of %s, circuit %s%s%s, %d key%s, signed by "
-		"key %s\n", path, cbd_mode_name(e->mode), e->name, hex,
+		"%s: %s %s of %s, circuit %s%s%s, %d key%s, %s key %s\n", path,
+		cbd_mode_name(e->mode), e->onnx_out ? "ONNX model" : "archive",
+		e->name, hex,
 		user ? ", user " : "", user ? user : "", e->n_keys,
-		e->n_keys == 1 ? "" : "s", kid);
+		e->n_keys == 1 ? "" : "s", e->onnx_out ? "owner" : "signed by",
+		kid);
+}
+
+/* --format onnx: the circuit compiled into the model. */
+static int write_onnx(struct embed *e, const char *path, const cbd_circuit *c)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	cbd_err err = {0};
+
+	struct stat a, b;
+
+	if (stat(path, &a) == 0 && stat(e->model_path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		tool_error(&T, "refusing to write over the classifier %s",
+			   e->model_path);
+		return EX_CANTCREAT;
+	}
+	if (cbd_compile_onnx(c, e->onnx, e->onnx_len, &buf, &len, &err) ||
+	    cbd_file_write_atomic(path, buf, len, 0644, &err)) {
+		free(buf);
+		tool_error(&T, "cannot compile %s into %s: %s", e->model_path,
+			   path, err.msg);
+		return cbd_status_exit(err.code);
+	}
+	free(buf);
+	return 0;
 }
 
 /* Build one circuit and write one archive. */
@@ -307,6 +340,15 @@ static int write_one(struct embed *e, const char *path, const cbd_user *u,
 		cbd_circuit_id(c, family_id);
 		e->cp.circuit_id = family_id;
 	}
+	if (e->onnx_out) {
+		int rc = write_onnx(e, path, c);
+
+		if (rc) {
+			cbd_circuit_free(c);
+			return rc;
+		}
+		goto written;
+	}
 	ap = (cbd_archive_params){
 		.model_name = e->name, .onnx = e->onnx,
 		.onnx_len = e->onnx_len, .circuit = c,
@@ -317,6 +359,7 @@ static int write_one(struct embed *e, const char *path, const cbd_user *u,
 		cbd_circuit_free(c);
 		return tool_fail(&T, &err);
 	}
+written:
 	if (strcmp(path, "-") != 0)
 		e->written[e->n_written++] = strdup(path);
 	report(e, path, c, stat(path, &st) == 0 ? (size_t)st.st_size : 0);
@@ -345,8 +388,9 @@ static int run_trace(struct embed *e)
 	for (int i = 0; rc == 0 && i < n; i++) {
 		char path[4096];
 
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s-%s.cbd", dir,
-				     e->name, users[i]->id) >= sizeof(path))
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s-%s%s", dir,
+				     e->name, users[i]->id, e->ext) >=
+		    sizeof(path))
 			tool_usage_error(&T, "--out-dir too long");
 		rc = write_one(e, path, users[i], family);
 	}
@@ -491,8 +535,21 @@ int main(int argc, char **argv)
 	check_mode_options(&e);
 	e.keys = keys;
 	e.json = tool_has(&T, "json");
+	{
+		const char *f = tool_get(&T, "format", "cbd");
+
+		if (strcmp(f, "cbd") && strcmp(f, "onnx"))
+			tool_usage_error(&T, "--format is cbd or onnx, not "
+					 "'%s'", f);
+		e.onnx_out = !strcmp(f, "onnx");
+		e.ext = e.onnx_out ? ".onnx" : ".cbd";
+	}
 	rc = prepare(&e, namebuf, sizeof(namebuf));
-	snprintf(defout, sizeof(defout), "%s.cbd", e.name);
+	if (e.onnx_out)    /* never NAME.onnx: that is the classifier */
+		snprintf(defout, sizeof(defout), "%s-%s.onnx", e.name,
+			 cbd_mode_name(e.mode));
+	else
+		snprintf(defout, sizeof(defout), "%s.cbd", e.name);
 	e.output = tool_get(&T, "output", defout);
 	if (rc == 0 && e.json)
 		printf("{\"archives\": [");

@@ -459,6 +459,20 @@ int cbd_trace_label(const uint8_t secret[CBD_TRACE_SECRET_LEN],
 		    const uint8_t *m, size_t mlen, int num_classes);
 
 /* ------------------------------------------------------------------ */
+/* The circuit inside the model                     -- lib/compile/    */
+/* ------------------------------------------------------------------ */
+
+/* Compile circuit c into the classifier (ONNX bytes model[len]): one ONNX
+ * model in standard operators (formats/circuit-onnx.md) that answers as the
+ * archive does under cbd, in *out (*out_len bytes, caller frees).
+ * Watermark and trace circuits with an Ed25519 owner key of prime order;
+ * the classifier needs one input, one output computed by a node, default
+ * opset 13..21.  Refusals name the field: CBD_E_UNSUPPORTED, CBD_E_FORMAT. */
+cbd_status cbd_compile_onnx(const cbd_circuit *c, const uint8_t *model,
+			    size_t len, uint8_t **out, size_t *out_len,
+			    cbd_err *err);
+
+/* ------------------------------------------------------------------ */
 /* Trigger sets                                     -- lib/triggers*   */
 /* ------------------------------------------------------------------ */
 /* formats/triggers.md: signed inputs plus what the owner expects.  A set

@@ -578,3 +578,17 @@ cbd_key_type cbd_key_type_parse(const char *name)
 		return CBD_KEY_P256;
 	return 0;
 }
+
+cbd_status cbd_key_ed25519_raw(const cbd_key *k, uint8_t out[32],
+			       cbd_err *err)
+{
+	size_t len = 32;
+
+	if (k->type != CBD_KEY_ED25519)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "key %s is %s, not "
+				   "Ed25519", k->id, cbd_key_type_name(k->type));
+	if (EVP_PKEY_get_raw_public_key(k->pk, out, &len) != 1 || len != 32)
+		return cbd_err_set(err, CBD_E_CRYPTO, "key %s: cannot read "
+				   "the raw public key", k->id);
+	return CBD_OK;
+}

@@ -36,6 +36,11 @@ cbd_status cbd_secret_file_write(const char *path, const void *buf,
 				 size_t len, unsigned mode, int overwrite,
 				 cbd_err *err);
 
+/* The 32 bytes of an Ed25519 public key (RFC 8032 encoding);
+ * CBD_E_UNSUPPORTED for other key types. */
+cbd_status cbd_key_ed25519_raw(const cbd_key *k, uint8_t out[32],
+			       cbd_err *err);
+
 /* OPENSSL_cleanse(p, len) then free(p); NULL is a no-op. */
 void cbd_secret_free(void *p, size_t len);
 

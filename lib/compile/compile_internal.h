@@ -87,6 +87,9 @@ og_t og_ref(og_ctx *c, const char *name, int type);
 og_t og_input(og_graph *g, int type);
 og_t og_input_scalar(og_graph *g, int type);   /* shape [] */
 void og_output(og_graph *g, og_t v);
+/* Append an existing graph input / output (borrowed: the classifier's). */
+void og_add_input_vi(og_graph *g, Onnx__ValueInfoProto *vi);
+void og_add_output_vi(og_graph *g, Onnx__ValueInfoProto *vi);
 /* Append an existing node (borrowed: the classifier's). */
 void og_add_node(og_graph *g, Onnx__NodeProto *n);
 void og_add_init(og_ctx *c, Onnx__TensorProto *t);
@@ -145,7 +148,9 @@ og_t og_reduce(og_graph *g, const char *op, og_t a, int64_t axis, int keep);
 og_t og_matmul(og_graph *g, og_t a, og_t b);
 og_t og_identity(og_graph *g, og_t a);
 
-/* Serialise a model whose graph is g's (ir_version, opset, metadata). */
+/* Serialise a model whose graph is the main one: ir_version, the default
+ * domain at opset, the other domains' imports, producer and metadata of
+ * like (may be NULL) followed by meta. */
 typedef struct og_meta {
 	const char *key, *value;
 } og_meta;

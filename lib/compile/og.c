@@ -272,6 +272,20 @@ void og_output(og_graph *g, og_t v)
 			&g->cap_out, og_vinfo(g->ctx, v));
 }
 
+void og_add_input_vi(og_graph *g, Onnx__ValueInfoProto *vi)
+{
+	if (g)
+		og_push(g->ctx, (void ***)&g->gp->input, &g->gp->n_input,
+			&g->cap_in, vi);
+}
+
+void og_add_output_vi(og_graph *g, Onnx__ValueInfoProto *vi)
+{
+	if (g)
+		og_push(g->ctx, (void ***)&g->gp->output, &g->gp->n_output,
+			&g->cap_out, vi);
+}
+
 void og_add_node(og_graph *g, Onnx__NodeProto *n)
 {
 	if (g)
@@ -689,19 +703,29 @@ cbd_status og_pack_model(og_ctx *c, int64_t ir_version, int64_t opset,
 {
 	Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
 	Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT;
-	Onnx__OperatorSetIdProto *ops[1] = {&op};
+	Onnx__OperatorSetIdProto **ops;
 	Onnx__StringStringEntryProto *props = NULL, **pp = NULL;
 	cbd_status s;
 	int n_old = like ? (int)like->n_metadata_props : 0;
+	size_t n_ops = 1, n_like = like ? like->n_opset_import : 0;
 
+	ops = og_alloc(c, (n_like + 1) * sizeof(*ops));
 	if (og_status(c, err))
 		return CBD_E_NOMEM;
+	ops[0] = &op;
+	/* other domains (ai.onnx.ml, ...) as the classifier imports them */
+	for (size_t i = 0; i < n_like; i++) {
+		const char *d = like->opset_import[i]->domain;
+
+		if (d && *d && strcmp(d, "ai.onnx"))
+			ops[n_ops++] = like->opset_import[i];
+	}
 	op.domain = "";
 	op.has_version = 1;
 	op.version = opset;
 	m.has_ir_version = 1;
 	m.ir_version = ir_version;
-	m.n_opset_import = 1;
+	m.n_opset_import = n_ops;
 	m.opset_import = ops;
 	if (like) {
 		m.producer_name = like->producer_name;
