@@ -20,6 +20,7 @@
  */
 #include "tool.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,8 +154,16 @@ static void print_sample(FILE *o, bool json, const char *path, int64_t idx,
 		if (archive)
 			fprintf(o, ",\"active\":%s", a->active ? "true" : "false");
 		fputs(",\"scores\":[", o);
-		for (int i = 0; i < k; i++)
-			fprintf(o, "%s%.9g", i ? "," : "", sc[i]);
+		for (int i = 0; i < k; i++) {
+			fputs(i ? "," : "", o);
+			/* JSON has no NaN or infinity: strings keep it valid */
+			if (isnan(sc[i]))
+				fputs("\"NaN\"", o);
+			else if (isinf(sc[i]))
+				fputs(sc[i] > 0 ? "\"Infinity\"" : "\"-Infinity\"", o);
+			else
+				fprintf(o, "%.9g", sc[i]);
+		}
 		fputs("]}\n", o);
 		return;
 	}
