@@ -1,0 +1,118 @@
+#!/usr/bin/env bats
+# onnx.bats — `cbd-embed --format onnx`: the circuit compiled into one
+# standard ONNX model, run in ONNX Runtime (the independent runtime) and
+# checked against the archive of the same circuit under cbd on 10,512 inputs
+# per mode (tests/helpers/protected_inputs.py: triggers, seven kinds of
+# forgery, another owner's triggers, digits, noise, tag-passing images,
+# every byte at carrier pixels, NaN/inf/ties) in batches of 32, 1 and 7;
+# the classifier inside it unchanged; and the refusals.
+load helpers
+
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
+	IMGS="$CBD_TOP/models/mnist-heldout-images.npy"
+	PY=/usr/bin/python3
+	cbd-keygen owner >/dev/null
+	cbd-keygen owner other >/dev/null
+	for u in alice bob carol; do cbd-keygen user $u -k users.json >/dev/null; done
+	cbd-embed "$MODEL" -m watermark -k owner.key -f onnx >/dev/null
+	cid=$($PY -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' mnist-cnn-watermark.onnx)
+	cbd-embed "$MODEL" -m watermark -k owner.key --circuit-id "$cid" -o wm.cbd >/dev/null
+	cbd-embed "$MODEL" -m watermark -k other.key --circuit-id "$cid" -o other.cbd >/dev/null
+	mkdir tr
+	cbd-embed "$MODEL" -m trace -k owner.key -r users.json -f onnx -d tr >/dev/null
+	tcid=$($PY -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' tr/mnist-cnn-bob.onnx)
+	cbd-embed "$MODEL" -m trace -k owner.key -r users.json --circuit-id "$tcid" -d tr >/dev/null
+	$PY -c 'import numpy as np,sys; x=np.load(sys.argv[1]); np.save("base.npy", x[1000:1064]); np.save("base16.npy", x[1100:1116])' "$IMGS"
+	cbd-sign triggers -a wm.cbd -k owner.key --from base.npy -o wm-trig.json -q
+	cbd-sign triggers -a other.cbd -k other.key --from base16.npy -o other-trig.json -q
+	cbd-sign triggers -a tr/mnist-cnn-bob.cbd -k owner.key --from base.npy -o tr-trig.json -q
+	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" wm-trig.json wm-in.npy wm-kinds.json other-trig.json
+	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" tr-trig.json tr-in.npy tr-kinds.json
+}
+
+setup() {
+	cd "$BATS_FILE_TMPDIR"
+	need_ort
+	need_py onnx python3-onnx
+	export NODE_PATH="$CBD_TOP/build/ort/node_modules"
+	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
+}
+
+ort_check() { # compiled archive inputs kinds rows
+	cbd-run --json "$2" "$3" > ref.jsonl
+	run node "$CBD_TOP/tests/helpers/ort_protected.js" "$1" "$MODEL" "$3" "$4" ref.jsonl 32 1 7
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "match $5 rows, 64 active"* ]]
+}
+
+@test "onnx: watermark model in ONNX Runtime answers like the archive under cbd on 10,512 inputs" {
+	ort_check mnist-cnn-watermark.onnx wm.cbd wm-in.npy wm-kinds.json 10512
+}
+
+@test "onnx: trace copy in ONNX Runtime answers like its archive under cbd on 10,496 inputs" {
+	ort_check tr/mnist-cnn-bob.onnx tr/mnist-cnn-bob.cbd tr-in.npy tr-kinds.json 10496
+}
+
+@test "onnx: trace copies of one family answer the same triggers with their users' labels" {
+	/usr/bin/python3 -c '
+import base64, json, numpy as np
+ts = json.load(open("tr-trig.json"))["triggers"]
+q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
+np.save("trig.npy", (q.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28))
+json.dump(["trigger"] * len(ts), open("trig-kinds.json", "w"))'
+	for u in alice bob carol; do
+		cbd-run --json tr/mnist-cnn-$u.cbd trig.npy > ref-$u.jsonl
+		run node "$CBD_TOP/tests/helpers/ort_protected.js" tr/mnist-cnn-$u.onnx "$MODEL" trig.npy trig-kinds.json ref-$u.jsonl 32 1
+		echo "$u: $output"
+		[ "$status" -eq 0 ]
+		[[ "$output" == "match 64 rows, 64 active"* ]]
+	done
+	# the users' labels differ (64 triggers, K = 10)
+	[ "$(cut -d, -f3 ref-alice.jsonl)" != "$(cut -d, -f3 ref-bob.jsonl)" ]
+	[ "$(cut -d, -f3 ref-bob.jsonl)" != "$(cut -d, -f3 ref-carol.jsonl)" ]
+}
+
+@test "onnx: the classifier is inside unchanged, only default-domain operators are added, metadata names the circuit" {
+	run /usr/bin/python3 "$CBD_TOP/tests/helpers/check_compiled.py" mnist-cnn-watermark.onnx "$MODEL"
+	echo "$output"
+	[[ "$output" == "ok"* ]]
+	run /usr/bin/python3 -c '
+import onnx, sys
+m = onnx.load(sys.argv[1]); meta = {p.key: p.value for p in m.metadata_props}
+assert meta["cbd.format"] == "cbd-circuit-onnx/1" and meta["cbd.mode"] == "trace", meta
+assert meta["cbd.user_id"] == "bob", meta
+assert [o.name for o in m.graph.output] == ["logits"], m.graph.output
+assert [i.name for i in m.graph.input] == ["input"], m.graph.input
+' tr/mnist-cnn-bob.onnx
+	[ "$status" -eq 0 ]
+}
+
+refused() { # status message-part
+	[ "$status" -eq "$1" ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "cbd-embed: error: "*"$2"* ]]
+}
+
+@test "onnx: refusals (P-256 owner, protected model, two outputs, auth, bad --format), nothing written" {
+	mkdir -p bad && cd bad
+	cbd-keygen owner p -t p256 >/dev/null
+	run cbd-embed "$MODEL" -m watermark -k p.key -f onnx
+	refused 65 "only Ed25519 owner keys"
+	run cbd-embed ../mnist-cnn-watermark.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
+	refused 65 "already protected"
+	/usr/bin/python3 -c '
+import onnx, sys
+m = onnx.load(sys.argv[1]); g = m.graph
+g.output.append(onnx.helper.make_tensor_value_info(g.node[-2].output[0], 1, None))
+onnx.save(m, "two.onnx")' "$MODEL"
+	run cbd-embed two.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
+	[ "$status" -ne 0 ]
+	run cbd-embed "$MODEL" -m auth -k ../owner.key -a ../alice.pub -f onnx -o x.onnx
+	refused 65 "auth circuits"
+	run cbd-embed "$MODEL" -m watermark -k ../owner.key -f tflite
+	[ "$status" -eq 64 ]
+	[ -z "$(ls | grep -v -e '^p\.' -e '^two\.onnx$')" ]
+}
