@@ -305,7 +305,8 @@ static int write_onnx(struct embed *e, const char *path, const cbd_circuit *c)
 			   e->model_path);
 		return EX_CANTCREAT;
 	}
-	if (cbd_compile_onnx(c, e->onnx, e->onnx_len, &buf, &len, &err) ||
+	if (cbd_compile_onnx(c, e->owner, e->onnx, e->onnx_len, &buf,
+			     &len, &err) ||
 	    cbd_file_write_atomic(path, buf, len, 0644, &err)) {
 		free(buf);
 		tool_error(&T, "cannot compile %s into %s: %s", e->model_path,

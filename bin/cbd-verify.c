@@ -5,9 +5,11 @@
  *   cbd-verify model.cbd                  archive: members, manifest signature
  *   cbd-verify model.cbd --key owner.pub  ... and that owner.pub signed it
  *   cbd-verify triggers.json --key owner.pub
+ *   cbd-verify model-watermark.onnx --key owner.pub   compiled model
  *   cbd-verify --info --json model.cbd
  *
  * The file kind is told by content, not by name: gzip magic is an archive;
+ * a protobuf ending in the cbd.signature record is a compiled model;
  * a JSON document's "format" member names a trigger set, a report or a
  * transcript.  Each kind has one checker in the table at the end; the
  * checks are libcbd's, this file only prints what was checked, in text or
@@ -40,7 +42,7 @@ static struct tool T = {
 	.name = "cbd-verify",
 	.synopsis = "FILE [--key OWNER.pub] [--info] [--json]",
 	.summary = "Verify the signatures and digests of a cbd archive, "
-		   "trigger set or report.",
+		   "protected ONNX model, trigger set or report.",
 	.opts = opts,
 };
 
@@ -53,7 +55,7 @@ struct ctx {
 /* ---- kind detection -------------------------------------------------- */
 
 enum kind { KIND_UNKNOWN, KIND_ARCHIVE, KIND_TRIGGERS, KIND_REPORT,
-	    KIND_TRANSCRIPT };
+	    KIND_TRANSCRIPT, KIND_ONNX };
 
 /* The value of the first "format" member in a JSON text, if it comes
  * within the first bytes (writers put it first). */
@@ -91,6 +93,8 @@ static enum kind detect(const uint8_t *b, size_t n)
 
 	if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
 		return KIND_ARCHIVE;
+	if (cbd_onnx_sniff(b, n))
+		return KIND_ONNX;
 	if (cbd_report_sniff(b, n))
 		return KIND_REPORT;
 	if (cbd_transcript_sniff(b, n))
@@ -417,6 +421,62 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 	return 0;
 }
 
+/* ---- compiled models (cbd-embed --format onnx) ---------------------- */
+
+static int verify_onnx(const struct ctx *x, const uint8_t *buf, size_t len)
+{
+	cbd_onnx_info info;
+	cbd_key *signer = NULL;
+	cbd_err e = {0};
+	char kid[CBD_KEY_ID_LEN + 1], wid[CBD_KEY_ID_LEN + 1] = "";
+	char cidh[2 * CBD_CIRCUIT_ID_LEN + 1], clh[2 * CBD_SHA256_LEN + 1];
+	char fh[2 * CBD_SHA256_LEN + 1];
+	uint8_t md[CBD_SHA256_LEN];
+	int who_ok = 1;
+
+	if (cbd_onnx_verify(buf, len, &signer, &info, &e) != CBD_OK) {
+		if (e.code == CBD_E_VERIFY && !x->quiet)
+			tool_error(&T, "%s (%s)", e.msg, x->path);
+		return e.code == CBD_E_VERIFY ? 1 : tool_fail(&T, &e);
+	}
+	cbd_key_id(signer, kid);
+	if (x->want) {
+		cbd_key_id(x->want, wid);
+		who_ok = cbd_key_equal(signer, x->want);
+	}
+	cbd_hex(info.circuit_id, sizeof(info.circuit_id), cidh);
+	cbd_hex(info.classifier_sha256, sizeof(info.classifier_sha256), clh);
+	cbd_sha256(buf, len, md, NULL);
+	cbd_hex(md, sizeof(md), fh);
+	if (x->quiet) {
+		/* nothing */
+	} else if (x->json) {
+		json_head(x, "onnx");
+		printf(", \"sha256\": \"%s\", \"signer\": \"%s\", "
+		       "\"signature\": \"ok\"", fh, kid);
+		json_expected(x, wid, who_ok);
+		if (x->info) {
+			printf(", \"mode\": \"%s\", \"circuit_id\": \"%s\", "
+			       "\"classifier_sha256\": \"%s\", \"user\": ",
+			       cbd_mode_name(info.mode), cidh, clh);
+			if (*info.user_id)
+				cbd_json_print_str(stdout, info.user_id);
+			else
+				printf("null");
+		}
+		printf(", \"ok\": %s}\n", who_ok ? "true" : "false");
+	} else {
+		printf("%s: cbd protected ONNX model\n  sha256 %s\n"
+		       "  signature by key %s  OK\n", x->path, fh, kid);
+		if (x->info)
+			printf("  mode %s, circuit %s%s%s\n  classifier sha256 %s\n",
+			       cbd_mode_name(info.mode), cidh,
+			       *info.user_id ? ", user " : "", info.user_id, clh);
+	}
+	cbd_key_free(signer);
+	return signer_verdict(x, who_ok, kid, wid);
+}
+
 /* ---- dispatch -------------------------------------------------------- */
 
 static const struct checker {
@@ -427,6 +487,7 @@ static const struct checker {
 	{KIND_TRIGGERS, verify_triggers},
 	{KIND_REPORT, verify_report},
 	{KIND_TRANSCRIPT, verify_transcript},
+	{KIND_ONNX, verify_onnx},
 };
 
 int main(int argc, char **argv)
@@ -464,8 +525,9 @@ int main(int argc, char **argv)
 		if (checkers[i].kind == k)
 			rc = checkers[i].check(&x, buf, len);
 	if (rc < 0) {
-		tool_error(&T, "unknown file kind: not a cbd archive, trigger "
-			   "set, report or transcript (%s)", x.path);
+		tool_error(&T, "unknown file kind: not a cbd archive, signed "
+			   "ONNX model, trigger set, report or transcript (%s)",
+			   x.path);
 		rc = EX_DATAERR;
 	}
 	free(buf);

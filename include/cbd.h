@@ -464,13 +464,31 @@ int cbd_trace_label(const uint8_t secret[CBD_TRACE_SECRET_LEN],
 
 /* Compile circuit c into the classifier (ONNX bytes model[len]): one ONNX
  * model in standard operators (formats/circuit-onnx.md) that answers as the
- * archive does under cbd, in *out (*out_len bytes, caller frees).
+ * archive does under cbd, signed by owner (the private half of the
+ * circuit's key 0), in *out (*out_len bytes, caller frees).
  * Watermark and trace circuits with an Ed25519 owner key of prime order;
  * the classifier needs one input, one output computed by a node, default
  * opset 13..21.  Refusals name the field: CBD_E_UNSUPPORTED, CBD_E_FORMAT. */
-cbd_status cbd_compile_onnx(const cbd_circuit *c, const uint8_t *model,
-			    size_t len, uint8_t **out, size_t *out_len,
-			    cbd_err *err);
+cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
+			    const uint8_t *model, size_t len, uint8_t **out,
+			    size_t *out_len, cbd_err *err);
+
+/* What a compiled model's metadata says (verified by cbd_onnx_verify). */
+typedef struct cbd_onnx_info {
+	uint8_t circuit_id[CBD_CIRCUIT_ID_LEN];
+	cbd_mode mode;
+	char key_id[CBD_KEY_ID_LEN + 1];          /* the owner's */
+	char user_id[129];                         /* trace copies, else "" */
+	uint8_t classifier_sha256[CBD_SHA256_LEN]; /* the classifier's file */
+} cbd_onnx_info;
+
+/* Does the file end with a compiled model's signature record? (cheap) */
+int cbd_onnx_sniff(const uint8_t *b, size_t n);
+/* Check a compiled model's signature with the owner key its metadata
+ * embeds; *signer gets that key (caller frees), *info the metadata.
+ * CBD_E_VERIFY if any byte changed; CBD_E_FORMAT for malformed metadata. */
+cbd_status cbd_onnx_verify(const uint8_t *b, size_t n, cbd_key **signer,
+			   cbd_onnx_info *info, cbd_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Trigger sets                                     -- lib/triggers*   */

@@ -460,12 +460,14 @@ static cbd_status build(struct cc *cc, cbd_err *err)
 	return og_status(cc->ctx, err);
 }
 
-cbd_status cbd_compile_onnx(const cbd_circuit *c, const uint8_t *model,
-			    size_t len, uint8_t **out, size_t *out_len,
-			    cbd_err *err)
+cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
+			    const uint8_t *model, size_t len, uint8_t **out,
+			    size_t *out_len, cbd_err *err)
 {
 	struct cc cc = {.c = c};
 	char idhex[2 * CBD_CIRCUIT_ID_LEN + 1], kid[CBD_KEY_ID_LEN + 1];
+	char clhex[2 * CBD_SHA256_LEN + 1], *pem = NULL;
+	uint8_t md[CBD_SHA256_LEN];
 	cbd_status s;
 
 	*out = NULL;
@@ -483,18 +485,28 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const uint8_t *model,
 	s = cbd_key_ed25519_raw(c->keys[0], cc.pk, err);
 	if (s)
 		return s;
+	if (!cbd_key_is_private(owner) || !cbd_key_equal(owner, c->keys[0]))
+		return cbd_err_set(err, CBD_E_USAGE, "the signing key is not "
+				   "the private half of the circuit's owner key");
 	s = og_ed25519_key_check(cc.pk, err);
+	if (!s)
+		s = cbd_sha256(model, len, md, err);
+	if (!s)
+		s = cbd_key_public_pem(owner, &pem, err);
 	if (s)
 		return s;
+	cbd_hex(md, sizeof(md), clhex);
 	cc.m = onnx__model_proto__unpack(NULL, len, model);
 	if (!cc.m || !cc.m->graph) {
 		if (cc.m)
 			onnx__model_proto__free_unpacked(cc.m, NULL);
+		free(pem);
 		return cbd_err_set(err, CBD_E_FORMAT, "not a valid ONNX model");
 	}
 	cc.ctx = og_new("cbd/");
 	if (!cc.ctx) {
 		onnx__model_proto__free_unpacked(cc.m, NULL);
+		free(pem);
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	}
 	cc.g = og_main(cc.ctx);
@@ -505,18 +517,28 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const uint8_t *model,
 		int64_t opset = opset_of(cc.m), ir = cc.m->ir_version;
 		cbd_hex(c->id, CBD_CIRCUIT_ID_LEN, idhex);
 		cbd_key_id(c->keys[0], kid);
-		og_meta meta[5] = {
+		og_meta meta[7] = {
 			{"cbd.format", "cbd-circuit-onnx/1"},
 			{"cbd.circuit_id", idhex},
 			{"cbd.mode", cbd_mode_name(c->mode)},
 			{"cbd.key_id", kid},
+			{"cbd.public_key", pem},
+			{"cbd.classifier_sha256", clhex},
 			{"cbd.user_id", c->user_id}};
-		int nm = c->user_id ? 5 : 4;
+		int nm = c->user_id ? 7 : 6;
 
 		s = og_pack_model(cc.ctx, ir > 8 ? ir : 8, opset > OG_OPSET ?
 				  opset : OG_OPSET, cc.m, meta, nm, out,
 				  out_len, err);
 	}
+	if (!s)
+		s = og_sign_model(owner, out, out_len, err);
+	if (s) {
+		free(*out);
+		*out = NULL;
+		*out_len = 0;
+	}
+	free(pem);
 	og_free(cc.ctx);
 	if (cc.renamed)
 		*cc.renamed = cc.orig;

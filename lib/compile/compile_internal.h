@@ -188,4 +188,9 @@ cbd_status og_ed25519_key_check(const uint8_t pk[32], cbd_err *err);
 og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t sig, og_t h,
 		       cbd_err *err);
 
+/* provenance.c: append cbd.signature (owner's signature of the model so
+ * far) to the serialised model *buf, reallocating it. */
+cbd_status og_sign_model(const cbd_key *owner, uint8_t **buf, size_t *len,
+			 cbd_err *err);
+
 #endif

@@ -90,6 +90,39 @@ assert [i.name for i in m.graph.input] == ["input"], m.graph.input
 	[ "$status" -eq 0 ]
 }
 
+@test "onnx: cbd-verify checks the owner's signature; one changed byte, another key, an edited doc string or metadata fail" {
+	run cbd-verify mnist-cnn-watermark.onnx --key owner.pub --info
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cbd protected ONNX model"* ]]
+	[[ "$output" == *"classifier sha256 $(sha256sum "$MODEL" | cut -c1-64)"* ]]
+	[[ "${lines[-1]}" == "mnist-cnn-watermark.onnx: OK, signed by "* ]]
+	run cbd-verify --json --info tr/mnist-cnn-bob.onnx
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"user": "bob"'* ]]
+	run cbd-verify mnist-cnn-watermark.onnx --key other.pub
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not signed by"* ]]
+	size=$(stat -c %s mnist-cnn-watermark.onnx)
+	for off in 100 $((size / 2)) $((size - 50)); do
+		cp mnist-cnn-watermark.onnx mod.onnx
+		printf '\x5a' | dd of=mod.onnx bs=1 seek=$off conv=notrunc 2>/dev/null
+		run cbd-verify mod.onnx
+		[ "$status" -ne 0 ]
+	done
+	# re-saved unchanged: the same bytes, still verifies; with a new doc string or metadata entry: fails
+	/usr/bin/python3 -c '
+import onnx, sys
+m = onnx.load(sys.argv[1]); onnx.save(m, "same.onnx")
+m.doc_string = "edited"; onnx.save(m, "doc.onnx")
+m = onnx.load(sys.argv[1]); m.metadata_props.add(key="note", value="x"); onnx.save(m, "meta.onnx")' mnist-cnn-watermark.onnx
+	cbd-verify same.onnx --key owner.pub
+	run cbd-verify doc.onnx
+	[ "$status" -eq 1 ]
+	run cbd-verify meta.onnx
+	[ "$status" -eq 65 ]
+}
+
 refused() { # status message-part
 	[ "$status" -eq "$1" ]
 	[ "${#lines[@]}" -eq 1 ]
