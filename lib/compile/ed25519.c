@@ -11,12 +11,12 @@
  * (value = sum l[i] 2^(15 i)), tensors [N, k, 17].  A product is an outer
  * product (Mul of [..,17,1] by [..,1,17]), reshaped to 289 columns and
  * multiplied by one constant [289, 17] matrix that adds l[i] m[j] into limb
- * i + j, or 19 times into limb i + j - 17 (2^255 = 19 mod p).  Then three
+ * i + j, or 19 times into limb i + j - 17 (2^255 = 19 mod p).  Then two
  * parallel carry passes, c = Floor(x / 2^15), x += c @ C (C moves c[i] to
- * limb i+1, c[16] to limb 0 times 19), bring every limb back into
- * [-361, 2^15 + 361].  With such inputs every intermediate is an integer
- * below 2^41, so float64 is exact whatever order MatMul sums in; ORT's
- * float64 MatMul is fast where int64 MatMul is not.
+ * limb i+1, c[16] to limb 0 times 19), bring every limb back within
+ * 1.1 * 2^15 (fe_carry2 derives the bound).  Every intermediate is an
+ * integer below 2^41, so float64 is exact whatever order MatMul sums in;
+ * ORT's float64 MatMul is fast where int64 MatMul is not.
  *
  * Points are extended coordinates (X, Y, Z, T), [N, n, 68].  Addition is
  * add-2008-hwcd-3 (complete for a = -1 and non-square d, so the identity
@@ -25,14 +25,15 @@
  * the E/F/G/H combinations, multiplying by the constant 2d) are each one
  * [68, 68] MatMul.
  *
- * Fixed-base tables, computed here in C with OpenSSL's BIGNUM: window t of
- * a 4-bit digit d holds d 16^t B for the 64 windows of S and d 16^t (-A)
- * for the 128 windows of h (512 bits, not reduced mod L: that is why the
- * key must have prime order L, checked by ed_key_check).  The 192 selected
- * points are summed in a tree.  Table entries of even windows are stored as
- * (Y-X, Y+X, T, Z), of odd windows as (Y-X, Y+X, 2dT, 2Z), so the first
- * level adds pairs without converting.  The table is float32 (15-bit limbs
- * are exact) and cast after the Gather.
+ * Fixed-base tables, computed here in C with OpenSSL's BIGNUM: window t
+ * (6 bits) holds d 64^t B, d = 0..64, for the 43 windows of S, and
+ * d 64^t (-A) for the 47 windows of h' = sum h_i (256^i mod L), which one
+ * MatMul and four parallel carry passes turn into digits 0..64 (h_digits);
+ * h' is h plus a multiple of L, so the key must have prime order L
+ * (ed_key_check).  The 90 selected points are summed in a tree.  Entries
+ * of even windows are stored as (Y-X, Y+X, T, Z), of odd windows as
+ * (Y-X, Y+X, 2dT, 2Z), so the first level adds pairs without converting.
+ * The table is float32 (15-bit limbs are exact) and cast after the Gather.
  *
  * Encoding R' = (X/Z, Y/Z): Z^(p-2) by the usual chain (runs of squarings
  * in Loops of five), one product, a sequential carry chain to canonical
@@ -47,8 +48,10 @@
 
 #define NL 17                      /* limbs */
 #define NP (4 * NL)                /* a point */
-#define WIN_S 64                   /* 4-bit windows of S */
-#define WIN_H 128                  /* of h, 512 bits */
+#define WBITS 6                    /* window width */
+#define ENT 65                     /* entries per window: digits 0..64 */
+#define WIN_S 43                   /* 6-bit windows of S (< 2^253) */
+#define WIN_H 47                   /* of h' (< 2^273, see h_digits) */
 #define WIN (WIN_S + WIN_H)
 #define RADIX 32768.0
 
@@ -266,26 +269,52 @@ static bool ed_entry(ed_bn *e, const ed_aff *a, bool odd, float *out)
 	return ok;
 }
 
-/* 16 entries per window for windows [t0, t0 + nw) of base, into table. */
+/* ENT entries d 64^w base per window w, for windows [t0, t0 + nw). */
 static bool ed_windows(ed_bn *e, const ed_aff *base, int t0, int nw,
 		       float *table)
 {
-	ed_aff cur = {0}, acc = {0};
-	bool ok = ed_aff_new(&cur) && ed_aff_new(&acc) && ed_aff_set(&cur, base);
+	ed_aff cur = {0}, acc = {0}, next = {0};
+	bool ok = ed_aff_new(&cur) && ed_aff_new(&acc) && ed_aff_new(&next) &&
+		  ed_aff_set(&cur, base);
 
 	for (int w = 0; ok && w < nw; w++) {
 		int t = t0 + w;
 
 		ok = BN_set_word(acc.x, 0) && BN_one(acc.y);
-		for (int dg = 0; ok && dg < 16; dg++) {
+		for (int dg = 0; ok && dg < ENT; dg++) {
 			ok = ed_entry(e, &acc, t & 1,
-				      table + ((size_t)t * 16 + dg) * NP);
+				      table + ((size_t)t * ENT + dg) * NP);
+			if (ok && dg == 1 << WBITS)      /* 64^(w+1) base */
+				ok = ed_aff_set(&next, &acc);
 			ok = ok && ed_aff_add(e, &acc, &acc, &cur);
 		}
-		ok = ok && ed_aff_set(&cur, &acc);    /* 16^(w+1) base */
+		ok = ok && ed_aff_set(&cur, &next);
 	}
 	ed_aff_free(&cur);
 	ed_aff_free(&acc);
+	ed_aff_free(&next);
+	return ok;
+}
+
+/* hm[i * WIN_H + j]: digit j (radix 64) of 256^i mod L, i < 64. */
+static bool ed_hmat(double *hm)
+{
+	ed_bn e;
+	BIGNUM *v = BN_new();
+	bool ok = v && ed_bn_init(&e) && BN_one(v);
+
+	for (int i = 0; ok && i < 64; i++) {
+		for (int j = 0; j < WIN_H; j++) {
+			int d = 0;
+
+			for (int b = 0; b < WBITS; b++)
+				d |= BN_is_bit_set(v, WBITS * j + b) << b;
+			hm[i * WIN_H + j] = d;
+		}
+		ok = BN_lshift(v, v, 8) && BN_mod(v, v, e.l, e.bn);
+	}
+	BN_free(v);
+	ed_bn_free(&e);
 	return ok;
 }
 
@@ -324,7 +353,7 @@ static float *ed_table(const uint8_t pk[32], cbd_err *err)
 {
 	ed_bn e;
 	ed_aff a = {0}, b = {0};
-	float *tab = cbd_xcalloc((size_t)WIN * 16 * NP, sizeof(float), err);
+	float *tab = cbd_xcalloc((size_t)WIN * ENT * NP, sizeof(float), err);
 	bool ok = tab && ed_bn_init(&e);
 
 	ok = ok && ed_aff_new(&a) && ed_aff_new(&b) &&
@@ -361,9 +390,17 @@ static og_t fe_carry(const ed_k *k, og_graph *g, og_t x)
 	return og_add(g, x, og_matmul(g, c, k->carry));
 }
 
-static og_t fe_carry3(const ed_k *k, og_graph *g, og_t x)
+/* Two passes are enough, limb by limb: with inputs |l| <= 2.2 * 2^15 (a
+ * sum or difference of two carried values), product limb k sums k + 1 plain
+ * and 16 - k folded (x19) terms, at most 305 * 2^32.3 < 2^41 in limb 0, but
+ * limb 16 only 17 terms.  After pass 1 every limb is below 2^26; pass 2
+ * moves at most 1 + 324 * 4.9 into limbs 1..16 and 19 * (1 + 35 * 4.9) into
+ * limb 0 (its carry comes from limb 16, which pass 1 left below 2^23), so
+ * every limb ends within 1.1 * 2^15: the bound a carried value needs.  The
+ * constant 2d product (kd) has the same shape with smaller terms. */
+static og_t fe_carry2(const ed_k *k, og_graph *g, og_t x)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 2; i++)
 		x = fe_carry(k, g, x);
 	return x;
 }
@@ -374,7 +411,7 @@ static og_t fe_mul(const ed_k *k, og_graph *g, og_t a, og_t b)
 	og_t p = og_mul(g, og_unsqueeze(g, a, 3), og_unsqueeze(g, b, 2));
 
 	p = og_reshape(g, p, 3, (int64_t[]){0, 0, NL * NL});
-	return fe_carry3(k, g, og_matmul(g, p, k->fold));
+	return fe_carry2(k, g, og_matmul(g, p, k->fold));
 }
 
 static og_t as_fe(og_graph *g, og_t pts)
@@ -406,7 +443,7 @@ static og_t pt_add(const ed_k *k, og_graph *g, og_t p1, og_t p2)
 			     og_matmul(g, p2, k->prep));
 
 	/* (A, B, T1T2, Z1Z2) -> (A, B, 2d T1T2, 2 Z1Z2) */
-	abcd = as_pts(g, fe_carry3(k, g, as_fe(g, og_matmul(g, abcd, k->kd))));
+	abcd = as_pts(g, fe_carry2(k, g, as_fe(g, og_matmul(g, abcd, k->kd))));
 	return pt_finish(k, g, abcd);
 }
 
@@ -598,16 +635,51 @@ static bool ed_k_init(ed_k *k, og_ctx *c, cbd_err *err)
 	return true;
 }
 
-/* Bytes [N, nb] (float64, 0..255) -> 4-bit digits [N, 2 nb], low first. */
-static og_t nibbles(og_graph *g, og_t b, int64_t nb)
+static og_t bits_le(og_graph *g, og_t b, int64_t nb);
+
+/* S bytes [N, 32] -> its 43 radix-64 digits [N, 43] (one MatMul of its
+ * bits). */
+static og_t s_digits(og_graph *g, og_t s)
 {
 	og_ctx *c = og_graph_ctx(g);
-	og_t hi = og_un(g, "Floor", og_mul(g, b, og_f64(c, 1.0 / 16)));
-	og_t lo = og_sub_(g, b, og_mul(g, hi, og_f64(c, 16)));
-	og_t two[2] = {og_unsqueeze(g, lo, 2), og_unsqueeze(g, hi, 2)};
+	double w[256 * WIN_S] = {0};
 
-	return og_reshape(g, og_concat(g, 2, 2, two), 2,
-			  (int64_t[]){0, 2 * nb});
+	for (int j = 0; j < 256; j++)
+		w[j * WIN_S + j / WBITS] = (double)(1 << (j % WBITS));
+	return og_matmul(g, bits_le(g, s, 32), fconst(c, 256, WIN_S, w));
+}
+
+/* h bytes [N, 64] -> digits 0..64 [N, 47] of h' = sum h_i (256^i mod L),
+ * which is h mod L plus a multiple of L: the same point for a key of
+ * order L.  D_j = sum h_i digit_j(256^i mod L) <= 64 * 255 * 63 < 2^20;
+ * four parallel carry passes (c = Floor(D / 64) moves up one digit) leave
+ * every digit in 0..64, and h' < 2^273 fits the 47 digits. */
+static og_t h_digits(og_graph *g, og_t h, cbd_err *err)
+{
+	og_ctx *c = og_graph_ctx(g);
+	double *hm = cbd_xcalloc(64 * WIN_H, sizeof(double), err);
+	double sh[WIN_H * WIN_H] = {0};
+	og_t d;
+
+	if (!hm)
+		return NULL;
+	if (!ed_hmat(hm)) {
+		free(hm);
+		cbd_err_set(err, CBD_E_CRYPTO, "Ed25519: BIGNUM failure");
+		return NULL;
+	}
+	d = og_matmul(g, h, fconst(c, 64, WIN_H, hm));
+	free(hm);
+	for (int j = 0; j + 1 < WIN_H; j++)
+		sh[j * WIN_H + j + 1] = 1;
+	og_t shm = fconst(c, WIN_H, WIN_H, sh);
+	for (int pass = 0; pass < 4; pass++) {
+		og_t hi = og_un(g, "Floor", og_mul(g, d, og_f64(c, 1.0 / 64)));
+		og_t lo = og_sub_(g, d, og_mul(g, hi, og_f64(c, 64)));
+
+		d = og_add(g, lo, og_matmul(g, hi, shm));
+	}
+	return d;
 }
 
 /* Bytes [N, nb] float64 -> bits [N, 8 nb], little-endian bit order. */
@@ -660,16 +732,18 @@ og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t sig, og_t h,
 	tab = ed_table(pk, err);
 	if (!tab)
 		return NULL;
-	og_t table = og_const(c, OG_F32, 2, (int64_t[]){WIN * 16, NP}, tab);
+	og_t table = og_const(c, OG_F32, 2, (int64_t[]){WIN * ENT, NP}, tab);
 	free(tab);
 
 	og_t r = slice1(g, sig, 1, 0, 32), s = slice1(g, sig, 1, 32, 64);
-	/* digits of S then h in window order; even windows first */
-	og_t dig = og_concat(g, 1, 2, (og_t[]){nibbles(g, s, 32),
-						nibbles(g, h, 64)});
+	og_t hd = h_digits(g, h, err);
+	if (!hd)
+		return NULL;
+	/* digits of S then h' in window order; even windows first */
+	og_t dig = og_concat(g, 1, 2, (og_t[]){s_digits(g, s), hd});
 	for (int i = 0; i < WIN; i++) {
 		perm[i] = i < WIN / 2 ? 2 * i : 2 * (i - WIN / 2) + 1;
-		offs[i] = 16.0 * (double)perm[i];
+		offs[i] = (double)ENT * (double)perm[i];
 	}
 	og_t idx = og_add(g, og_gather(g, dig, og_i64s(c, WIN, perm), 1),
 			  og_f64s(c, 1, (int64_t[]){WIN}, offs));

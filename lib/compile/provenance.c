@@ -1,6 +1,6 @@
 /*
  * provenance.c — the owner's signature on a compiled model
- * (formats/circuit-onnx.md section 8).
+ * (formats/circuit-onnx.md section 7).
  *
  * A compiled model is the protobuf M0 (the model with its cbd.* metadata,
  * including the owner's public key) followed by one more metadata_props
