@@ -123,6 +123,37 @@ m = onnx.load(sys.argv[1]); m.metadata_props.add(key="note", value="x"); onnx.sa
 	[ "$status" -eq 65 ]
 }
 
+kserve() { # model: a KServe v2 server on ONNX Runtime; sets URL and SERVER
+	rm -f port
+	node "$CBD_TOP/tests/helpers/kserve_ort.js" "$1" mnist port 2>kserve.log &
+	SERVER=$!
+	for _ in $(seq 600); do
+		[ -s port ] && { URL="http://127.0.0.1:$(cat port)"; return 0; }
+		sleep 0.1
+	done
+	echo "server did not start: $(cat kserve.log)"
+	return 1
+}
+
+teardown() {
+	[ -z "${SERVER:-}" ] || { kill "$SERVER"; wait "$SERVER" || true; }
+	SERVER=
+}
+
+@test "onnx: a leaked trace copy served by KServe on ONNX Runtime names its user; the bare model names nobody" {
+	kserve tr/mnist-cnn-bob.onnx
+	cbd-probe -q -m mnist -o bob.jsonl "$URL" tr-trig.json
+	kill "$SERVER"; wait "$SERVER" || true; SERVER=
+	run cbd-attribute -t tr-trig.json -k users.json --json -q bob.jsonl
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '["bob"]' ]
+	[ "$(printf '%s\n' "$output" | jq '.users[0].matches')" -eq 64 ]
+	kserve "$MODEL"
+	cbd-probe -q -m mnist -o bare.jsonl "$URL" tr-trig.json
+	run cbd-attribute -t tr-trig.json -k users.json --json -q bare.jsonl
+	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '[]' ]
+}
+
 refused() { # status message-part
 	[ "$status" -eq "$1" ]
 	[ "${#lines[@]}" -eq 1 ]
