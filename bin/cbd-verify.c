@@ -427,6 +427,7 @@ static int verify_onnx(const struct ctx *x, const uint8_t *buf, size_t len)
 {
 	cbd_onnx_info info;
 	cbd_key *signer = NULL;
+	cbd_circuit *circuit = NULL;
 	cbd_err e = {0};
 	char kid[CBD_KEY_ID_LEN + 1], wid[CBD_KEY_ID_LEN + 1] = "";
 	char cidh[2 * CBD_CIRCUIT_ID_LEN + 1], clh[2 * CBD_SHA256_LEN + 1];
@@ -434,7 +435,7 @@ static int verify_onnx(const struct ctx *x, const uint8_t *buf, size_t len)
 	uint8_t md[CBD_SHA256_LEN];
 	int who_ok = 1;
 
-	if (cbd_onnx_verify(buf, len, &signer, &info, &e) != CBD_OK) {
+	if (cbd_onnx_verify(buf, len, &signer, &info, &circuit, &e) != CBD_OK) {
 		if (e.code == CBD_E_VERIFY && !x->quiet)
 			tool_error(&T, "%s (%s)", e.msg, x->path);
 		return e.code == CBD_E_VERIFY ? 1 : tool_fail(&T, &e);
@@ -474,6 +475,7 @@ static int verify_onnx(const struct ctx *x, const uint8_t *buf, size_t len)
 			       *info.user_id ? ", user " : "", info.user_id, clh);
 	}
 	cbd_key_free(signer);
+	cbd_circuit_free(circuit);
 	return signer_verdict(x, who_ok, kid, wid);
 }
 

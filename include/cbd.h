@@ -485,10 +485,13 @@ typedef struct cbd_onnx_info {
 /* Does the file end with a compiled model's signature record? (cheap) */
 int cbd_onnx_sniff(const uint8_t *b, size_t n);
 /* Check a compiled model's signature with the owner key its metadata
- * embeds; *signer gets that key (caller frees), *info the metadata.
+ * embeds; *signer gets that key (caller frees), *info the metadata, and
+ * *circuit (if circuit is non-NULL; caller frees) the circuit compiled into
+ * it, from its cbd.circuit metadata (which the signature covers).
  * CBD_E_VERIFY if any byte changed; CBD_E_FORMAT for malformed metadata. */
 cbd_status cbd_onnx_verify(const uint8_t *b, size_t n, cbd_key **signer,
-			   cbd_onnx_info *info, cbd_err *err);
+			   cbd_onnx_info *info, cbd_circuit **circuit,
+			   cbd_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Trigger sets                                     -- lib/triggers*   */

@@ -466,7 +466,9 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 {
 	struct cc cc = {.c = c};
 	char idhex[2 * CBD_CIRCUIT_ID_LEN + 1], kid[CBD_KEY_ID_LEN + 1];
-	char clhex[2 * CBD_SHA256_LEN + 1], *pem = NULL;
+	char clhex[2 * CBD_SHA256_LEN + 1], *pem = NULL, *cj = NULL;
+	uint8_t *cjb = NULL;
+	size_t cjl = 0;
 	uint8_t md[CBD_SHA256_LEN];
 	cbd_status s;
 
@@ -493,20 +495,35 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 		s = cbd_sha256(model, len, md, err);
 	if (!s)
 		s = cbd_key_public_pem(owner, &pem, err);
-	if (s)
+	if (!s)
+		s = cbd_circuit_to_json(c, &cjb, &cjl, err);
+	if (!s) {
+		cj = cbd_xmalloc(cjl + 1, err);
+		s = cj ? CBD_OK : CBD_E_NOMEM;
+	}
+	if (s) {
+		free(pem);
+	cbd_secret_free(cj, cjl + 1);
+		cbd_secret_free(cjb, cjl);
 		return s;
+	}
+	memcpy(cj, cjb, cjl);
+	cj[cjl] = 0;
+	cbd_secret_free(cjb, cjl);
 	cbd_hex(md, sizeof(md), clhex);
 	cc.m = onnx__model_proto__unpack(NULL, len, model);
 	if (!cc.m || !cc.m->graph) {
 		if (cc.m)
 			onnx__model_proto__free_unpacked(cc.m, NULL);
 		free(pem);
+	cbd_secret_free(cj, cjl + 1);
 		return cbd_err_set(err, CBD_E_FORMAT, "not a valid ONNX model");
 	}
 	cc.ctx = og_new("cbd/");
 	if (!cc.ctx) {
 		onnx__model_proto__free_unpacked(cc.m, NULL);
 		free(pem);
+	cbd_secret_free(cj, cjl + 1);
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	}
 	cc.g = og_main(cc.ctx);
@@ -517,7 +534,8 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 		int64_t opset = opset_of(cc.m), ir = cc.m->ir_version;
 		cbd_hex(c->id, CBD_CIRCUIT_ID_LEN, idhex);
 		cbd_key_id(c->keys[0], kid);
-		og_meta meta[7] = {
+		og_meta meta[8] = {
+			{"cbd.circuit", cj},
 			{"cbd.format", "cbd-circuit-onnx/1"},
 			{"cbd.circuit_id", idhex},
 			{"cbd.mode", cbd_mode_name(c->mode)},
@@ -525,7 +543,7 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 			{"cbd.public_key", pem},
 			{"cbd.classifier_sha256", clhex},
 			{"cbd.user_id", c->user_id}};
-		int nm = c->user_id ? 7 : 6;
+		int nm = c->user_id ? 8 : 7;
 
 		s = og_pack_model(cc.ctx, ir > 8 ? ir : 8, opset > OG_OPSET ?
 				  opset : OG_OPSET, cc.m, meta, nm, out,
@@ -539,6 +557,7 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 		*out_len = 0;
 	}
 	free(pem);
+	cbd_secret_free(cj, cjl + 1);
 	og_free(cc.ctx);
 	if (cc.renamed)
 		*cc.renamed = cc.orig;

@@ -98,6 +98,37 @@ static const char *meta(const Onnx__ModelProto *m, const char *key)
 	return NULL;
 }
 
+/* cbd.circuit, which must agree with the other metadata. */
+static cbd_status read_circuit(const Onnx__ModelProto *m,
+			       const cbd_onnx_info *info, const cbd_key *owner,
+			       cbd_circuit **out, cbd_err *err)
+{
+	const char *cj = meta(m, "cbd.circuit");
+	uint8_t id[CBD_CIRCUIT_ID_LEN];
+	cbd_circuit *c = NULL;
+	cbd_status s;
+
+	if (!cj)
+		return cbd_err_set(err, CBD_E_FORMAT, "metadata cbd.circuit: "
+				   "missing");
+	s = cbd_circuit_from_json((const uint8_t *)cj, strlen(cj),
+				  "metadata cbd.circuit", &c, err);
+	if (s)
+		return s;
+	cbd_circuit_id(c, id);
+	if (memcmp(id, info->circuit_id, sizeof(id)) ||
+	    cbd_circuit_mode(c) != info->mode ||
+	    !cbd_key_equal(cbd_circuit_key(c, 0), owner) ||
+	    strcmp(c->user_id ? c->user_id : "", info->user_id)) {
+		cbd_circuit_free(c);
+		return cbd_err_set(err, CBD_E_FORMAT, "metadata cbd.circuit "
+				   "disagrees with cbd.circuit_id, cbd.mode, "
+				   "cbd.public_key or cbd.user_id");
+	}
+	*out = c;
+	return CBD_OK;
+}
+
 /* The cbd.* metadata of M0 into info; the embedded owner key into *owner. */
 static cbd_status read_meta(const Onnx__ModelProto *m, cbd_onnx_info *info,
 			    cbd_key **owner, cbd_err *err)
@@ -149,7 +180,8 @@ static cbd_status read_meta(const Onnx__ModelProto *m, cbd_onnx_info *info,
 }
 
 cbd_status cbd_onnx_verify(const uint8_t *b, size_t n, cbd_key **signer,
-			   cbd_onnx_info *info, cbd_err *err)
+			   cbd_onnx_info *info, cbd_circuit **circuit,
+			   cbd_err *err)
 {
 	uint8_t sig[CBD_SIG_LEN];
 	size_t m0 = n - TRAILER_LEN;
@@ -157,6 +189,8 @@ cbd_status cbd_onnx_verify(const uint8_t *b, size_t n, cbd_key **signer,
 	cbd_status s;
 
 	*signer = NULL;
+	if (circuit)
+		*circuit = NULL;
 	memset(info, 0, sizeof(*info));
 	if (!cbd_onnx_sniff(b, n))
 		return cbd_err_set(err, CBD_E_FORMAT, "not a signed compiled "
@@ -170,6 +204,8 @@ cbd_status cbd_onnx_verify(const uint8_t *b, size_t n, cbd_key **signer,
 		return cbd_err_set(err, CBD_E_FORMAT, "not a valid ONNX model "
 				   "before cbd.signature");
 	s = read_meta(m, info, signer, err);
+	if (!s && circuit)
+		s = read_circuit(m, info, *signer, circuit, err);
 	onnx__model_proto__free_unpacked(m, NULL);
 	if (!s && with_context(*signer, b, m0, sig, 1, NULL))
 		s = cbd_err_set(err, CBD_E_VERIFY, "cbd.signature does not "
@@ -178,6 +214,10 @@ cbd_status cbd_onnx_verify(const uint8_t *b, size_t n, cbd_key **signer,
 	if (s) {
 		cbd_key_free(*signer);
 		*signer = NULL;
+		if (circuit) {
+			cbd_circuit_free(*circuit);
+			*circuit = NULL;
+		}
 	}
 	return s;
 }
