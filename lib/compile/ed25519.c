@@ -53,6 +53,8 @@
 #define WIN_S 43                   /* 6-bit windows of S (< 2^253) */
 #define WIN_H 47                   /* of h' (< 2^273, see h_digits) */
 #define WIN (WIN_S + WIN_H)
+#define WIN_B 44                   /* several keys: S's windows, padded even */
+#define NA 275                     /* several keys: binary digits of h' */
 #define RADIX 32768.0
 
 /* ---- C side: the curve over BIGNUM ----------------------------------- */
@@ -348,26 +350,62 @@ out:
 	return st;
 }
 
-/* The [WIN * 16, 68] float32 table for key pk (caller frees). */
-static float *ed_table(const uint8_t pk[32], cbd_err *err)
+/* The [(nb + na) * ENT, 68] float32 window table: nb windows of B, then
+ * na windows of -A for key pk (pk NULL when na = 0).  Caller frees. */
+static float *ed_table(const uint8_t *pk, int nb, int na, cbd_err *err)
 {
 	ed_bn e;
 	ed_aff a = {0}, b = {0};
-	float *tab = cbd_xcalloc((size_t)WIN * ENT * NP, sizeof(float), err);
+	float *tab = cbd_xcalloc((size_t)(nb + na) * ENT * NP, sizeof(float),
+				 err);
 	bool ok = tab && ed_bn_init(&e);
 
 	ok = ok && ed_aff_new(&a) && ed_aff_new(&b) &&
 	     BN_dec2bn(&b.x, ED_BX) && BN_dec2bn(&b.y, ED_BY) &&
-	     ed_decode(&e, pk, &a, err) == CBD_OK &&
-	     BN_sub(a.x, e.p, a.x) &&            /* -A = (-x, y) */
-	     ed_windows(&e, &b, 0, WIN_S, tab) &&
-	     ed_windows(&e, &a, WIN_S, WIN_H, tab);
+	     ed_windows(&e, &b, 0, nb, tab);
+	if (ok && na)
+		ok = ed_decode(&e, pk, &a, err) == CBD_OK &&
+		     BN_sub(a.x, e.p, a.x) &&            /* -A = (-x, y) */
+		     ed_windows(&e, &a, nb, na, tab);
 	ed_aff_free(&a);
 	ed_aff_free(&b);
 	if (tab)
 		ed_bn_free(&e);
 	if (!ok) {
-		if (tab && !err->code)
+		if (tab && err && !err->code)
+			cbd_err_set(err, CBD_E_CRYPTO, "Ed25519 tables: "
+				    "BIGNUM failure");
+		free(tab);
+		return NULL;
+	}
+	return tab;
+}
+
+/* Affine 2^j (-A_k), j < NA, as limbs (x, y): [nk * NA, 34] (caller
+ * frees) — the per-key table of the several-key form. */
+static float *ed_powers(const uint8_t (*pks)[32], int nk, cbd_err *err)
+{
+	ed_bn e;
+	ed_aff a = {0};
+	float *tab = cbd_xcalloc((size_t)nk * NA * 2 * NL, sizeof(float), err);
+	bool ok = tab && ed_bn_init(&e) && ed_aff_new(&a);
+
+	for (int k = 0; ok && k < nk; k++) {
+		ok = ed_decode(&e, pks[k], &a, err) == CBD_OK &&
+		     BN_sub(a.x, e.p, a.x);
+		for (int j = 0; ok && j < NA; j++) {
+			float *o = tab + ((size_t)k * NA + j) * 2 * NL;
+
+			ed_limbs(a.x, o);
+			ed_limbs(a.y, o + NL);
+			ok = ed_aff_add(&e, &a, &a, &a);
+		}
+	}
+	ed_aff_free(&a);
+	if (tab)
+		ed_bn_free(&e);
+	if (!ok) {
+		if (tab && err && !err->code)
 			cbd_err_set(err, CBD_E_CRYPTO, "Ed25519 tables: "
 				    "BIGNUM failure");
 		free(tab);
@@ -718,47 +756,43 @@ static og_t s_below_l(og_graph *g, og_t s)
 	return og_cmp(g, "Less", v, og_f64(c, 0));
 }
 
-og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t sig, og_t h,
-		       cbd_err *err)
+/* Select one table entry per window (digits dig [N, nw], float64) and add
+ * each even window's point to the next odd one's: [N, nw / 2, 68]. */
+static og_t select_pairs(const ed_k *k, og_graph *g, og_t table, og_t dig,
+			 int nw)
 {
 	og_ctx *c = og_graph_ctx(g);
-	ed_k k;
-	float *tab;
-	int64_t perm[WIN];
-	double offs[WIN], wy[256 * (NL + 1)] = {0};
+	int64_t *perm = og_alloc(c, sizeof(int64_t) * (size_t)nw);
+	double *offs = og_alloc(c, sizeof(double) * (size_t)nw);
+	og_t half[2];
 
-	if (!ed_k_init(&k, c, err))
+	if (!perm || !offs)
 		return NULL;
-	tab = ed_table(pk, err);
-	if (!tab)
-		return NULL;
-	og_t table = og_const(c, OG_F32, 2, (int64_t[]){WIN * ENT, NP}, tab);
-	free(tab);
-
-	og_t r = slice1(g, sig, 1, 0, 32), s = slice1(g, sig, 1, 32, 64);
-	og_t hd = h_digits(g, h, err);
-	if (!hd)
-		return NULL;
-	/* digits of S then h' in window order; even windows first */
-	og_t dig = og_concat(g, 1, 2, (og_t[]){s_digits(g, s), hd});
-	for (int i = 0; i < WIN; i++) {
-		perm[i] = i < WIN / 2 ? 2 * i : 2 * (i - WIN / 2) + 1;
+	for (int i = 0; i < nw; i++) {     /* even windows first */
+		perm[i] = i < nw / 2 ? 2 * i : 2 * (i - nw / 2) + 1;
 		offs[i] = (double)ENT * (double)perm[i];
 	}
-	og_t idx = og_add(g, og_gather(g, dig, og_i64s(c, WIN, perm), 1),
-			  og_f64s(c, 1, (int64_t[]){WIN}, offs));
+	og_t idx = og_add(g, og_gather(g, dig, og_i64s(c, nw, perm), 1),
+			  og_f64s(c, 1, (int64_t[]){nw}, offs));
 	og_t pts = og_cast(g, og_gather(g, table, og_cast(g, idx, OG_I64), 0),
 			   OG_F64);
-	og_t half[2];
 	og_split(g, pts, 1, 2, half);
-	pts = pt_finish(&k, g, pt_round(&k, g, half[0], half[1]));
-	pts = pt_sum(&k, g, pts, WIN / 2);
+	return pt_finish(k, g, pt_round(k, g, half[0], half[1]));
+}
 
-	/* encode: (X, Y) / Z */
+/* R' = pts [N, 1, 68] encoded and compared with R; and S < L.  -> [N]. */
+static og_t encode_check(const ed_k *k, og_graph *g, og_t pts, og_t r,
+			 og_t s)
+{
+	og_ctx *c = og_graph_ctx(g);
+	double *wy = og_alloc(c, sizeof(double) * 256 * (NL + 1));
+
+	if (!wy)
+		return NULL;
 	og_t fe = as_fe(g, pts);                          /* [N, 4, 17] */
 	og_t xy = og_gather(g, fe, og_i64s(c, 2, (int64_t[]){0, 1}), 1);
 	og_t z = og_gather(g, fe, og_i64s(c, 1, (int64_t[]){2}), 1);
-	og_t aff = fe_freeze(&k, g, fe_mul(&k, g, xy, fe_invert(&k, g, z)));
+	og_t aff = fe_freeze(k, g, fe_mul(k, g, xy, fe_invert(k, g, z)));
 	og_t x0 = og_reshape(g, slice1(g, slice1(g, aff, 1, 0, 1), 2, 0, 1),
 			     2, (int64_t[]){0, 1});
 	og_t par = og_sub_(g, x0, og_mul(g, og_un(g, "Floor",
@@ -777,4 +811,133 @@ og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t sig, og_t h,
 	og_t ok = og_and(g, same, s_below_l(g, s));
 
 	return og_reshape(g, ok, 1, (int64_t[]){-1});
+}
+
+og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t sig, og_t h,
+		       cbd_err *err)
+{
+	og_ctx *c = og_graph_ctx(g);
+	ed_k k;
+	float *tab;
+
+	if (!ed_k_init(&k, c, err))
+		return NULL;
+	tab = ed_table(pk, WIN_S, WIN_H, err);
+	if (!tab)
+		return NULL;
+	og_t table = og_const(c, OG_F32, 2, (int64_t[]){WIN * ENT, NP}, tab);
+	free(tab);
+	og_t r = slice1(g, sig, 1, 0, 32), s = slice1(g, sig, 1, 32, 64);
+	og_t hd = h_digits(g, h, err);
+	if (!hd)
+		return NULL;
+	/* digits of S then h' in window order */
+	og_t dig = og_concat(g, 1, 2, (og_t[]){s_digits(g, s), hd});
+	og_t pts = pt_sum(&k, g, select_pairs(&k, g, table, dig, WIN), WIN / 2);
+	return encode_check(&k, g, pts, r, s);
+}
+
+/* h bytes [N, 64] -> binary digits 0..2 [N, NA] of h' (as h_digits, radix
+ * 2: D_j <= 64 * 255 < 2^14, fourteen carry passes). */
+static og_t h_bits(og_graph *g, og_t h, cbd_err *err)
+{
+	og_ctx *c = og_graph_ctx(g);
+	double *hm = cbd_xcalloc(64 * NA, sizeof(double), err);
+	ed_bn e = {0};
+	BIGNUM *v = BN_new();
+	bool ok = hm && v && ed_bn_init(&e) && BN_one(v);
+	og_t d = NULL;
+
+	for (int i = 0; ok && i < 64; i++) {
+		for (int j = 0; j < NA; j++)
+			hm[i * NA + j] = BN_is_bit_set(v, j);
+		ok = BN_lshift(v, v, 8) && BN_mod(v, v, e.l, e.bn);
+	}
+	BN_free(v);
+	if (hm)
+		ed_bn_free(&e);
+	if (ok) {
+		/* the carry moves up one digit: drop the last column, pad a
+		 * zero in front (a shift matrix would be 605 kB) */
+		og_t pads = og_i64s(c, 4, (int64_t[]){0, 1, 0, 0});
+		og_t cut[4] = {NULL, og_i64s(c, 1, (int64_t[]){0}),
+			       og_i64s(c, 1, (int64_t[]){NA - 1}),
+			       og_i64s(c, 1, (int64_t[]){1})};
+
+		d = og_matmul(g, h, fconst(c, 64, NA, hm));
+		for (int pass = 0; pass < 14; pass++) {
+			og_t hi = og_un(g, "Floor", og_mul(g, d, og_f64(c, 0.5)));
+			og_t lo = og_sub_(g, d, og_mul(g, hi, og_f64(c, 2)));
+
+			cut[0] = hi;
+			hi = og_op(g, "Slice", OG_F64, 4, cut, 0, NULL);
+			hi = og_op(g, "Pad", OG_F64, 2, (og_t[]){hi, pads}, 0,
+				   NULL);
+			d = og_add(g, lo, hi);
+		}
+	} else if (hm) {
+		cbd_err_set(err, CBD_E_CRYPTO, "Ed25519: BIGNUM failure");
+	}
+	free(hm);
+	return d;
+}
+
+og_t og_ed25519_verify_keys(og_graph *g, const uint8_t (*pks)[32], int nk,
+			    og_t kidx, og_t sig, og_t h, cbd_err *err)
+{
+	og_ctx *c = og_graph_ctx(g);
+	ed_k k;
+	float *tab;
+	double *jv = og_alloc(c, sizeof(double) * NA);
+	double one[NL] = {1};
+
+	if (!jv || !ed_k_init(&k, c, err))
+		return NULL;
+	/* [S]B: B's windows only, S's 43 digits and one 0 */
+	tab = ed_table(NULL, WIN_B, 0, err);
+	if (!tab)
+		return NULL;
+	og_t btab = og_const(c, OG_F32, 2, (int64_t[]){WIN_B * ENT, NP}, tab);
+	free(tab);
+	og_t r = slice1(g, sig, 1, 0, 32), s = slice1(g, sig, 1, 32, 64);
+	og_t sd = og_concat(g, 1, 2, (og_t[]){s_digits(g, s),
+			    og_mul(g, slice1(g, s, 1, 0, 1), og_f64(c, 0))});
+	og_t sb = pt_sum(&k, g, select_pairs(&k, g, btab, sd, WIN_B),
+			 WIN_B / 2);
+	/* [h'](-A_k): digit d of bit j selects nothing, 2^j (-A_k) or
+	 * 2^(j+1) (-A_k) from the key's row of the powers table */
+	tab = ed_powers(pks, nk, err);
+	if (!tab)
+		return NULL;
+	og_t ptab = og_const(c, OG_F32, 2, (int64_t[]){(int64_t)nk * NA, 2 * NL},
+			     tab);
+	free(tab);
+	og_t d = h_bits(g, h, err);
+	if (!d)
+		return NULL;
+	for (int j = 0; j < NA; j++)
+		jv[j] = j;
+	og_t up = og_un(g, "Floor", og_mul(g, d, og_f64(c, 0.5)));
+	og_t row = og_add(g, og_add(g, og_mul(g, og_cast(g, kidx, OG_F64),
+					      og_f64(c, NA)),
+				    og_f64s(c, 1, (int64_t[]){NA}, jv)), up);
+	og_t xy = og_cast(g, og_gather(g, ptab, og_cast(g, row, OG_I64), 0),
+			  OG_F64);                         /* [N, NA, 34] */
+	og_t sel = og_cast(g, og_unsqueeze(g, og_cmp(g, "Greater", d,
+				og_f64(c, 0)), 2), OG_F64);  /* [N, NA, 1] */
+	og_t x = og_mul(g, og_op(g, "Slice", OG_F64, 4, (og_t[]){xy,
+			og_i64s(c, 1, (int64_t[]){0}),
+			og_i64s(c, 1, (int64_t[]){NL}),
+			og_i64s(c, 1, (int64_t[]){2})}, 0, NULL), sel);
+	og_t onev = og_f64s(c, 1, (int64_t[]){NL}, one);
+	og_t yl = og_op(g, "Slice", OG_F64, 4, (og_t[]){xy,
+			og_i64s(c, 1, (int64_t[]){NL}),
+			og_i64s(c, 1, (int64_t[]){2 * NL}),
+			og_i64s(c, 1, (int64_t[]){2})}, 0, NULL);
+	/* unselected: the identity (0, 1) */
+	og_t y = og_add(g, og_mul(g, og_sub_(g, yl, onev), sel), onev);
+	og_t zz = og_add(g, og_mul(g, x, og_f64(c, 0)), onev);
+	og_t ext = og_concat(g, 2, 4, (og_t[]){x, y, zz, fe_mul(&k, g, x, y)});
+	og_t sa = pt_sum(&k, g, ext, NA);
+	return encode_check(&k, g, pt_add(&k, g, sb, sa), r, s);
 }

@@ -55,3 +55,10 @@ sha_case() { # len wide prefixlen
 	run "$og" 40c7570f4dd54835b9131184410ed4a0cc93e7d9ad053cbc6d07a62426999582
 	[ "$status" -eq 65 ]; [[ "$output" == *"not of prime order L"* ]]
 }
+
+@test "compile: several-key Ed25519 graph (auth circuits) accepts exactly what OpenSSL accepts under the named key" {
+	run node "$CBD_TOP/tests/helpers/ort_ed25519_keys.js" "$CBD_BUILD/tests/og_ed25519" .
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "match 18 valid, 18 invalid"* ]]
+}
