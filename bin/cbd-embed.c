@@ -6,6 +6,7 @@
  *   cbd-embed model.onnx -m trace -k owner.key -r users.keyring -d out/
  *       -> out/model-alice.cbd, out/model-bob.cbd, ... (one circuit id)
  *   cbd-embed model.onnx -m auth -k owner.key -a alice.pub -a bob.pub
+ *   cbd-embed model.cbd -f onnx -k owner.key   (compile an archive)
  *
  * The model file is read once, its input and output shapes come from
  * cbd_nn (sample shape = the input's shape without the batch dimension,
@@ -522,6 +523,88 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 	return rc;
 }
 
+/* cbd-embed ARCHIVE.cbd -f onnx -k owner.key: the archive's own circuit
+ * compiled into its classifier, so the archive and the compiled model
+ * answer alike (one trigger set, one auth garbage key). */
+static int compile_archive(const char *path)
+{
+	cbd_archive *a = NULL;
+	cbd_key *owner = NULL;
+	cbd_err err = {0};
+	const cbd_circuit *c;
+	const char *user, *out;
+	char defout[4400];
+	uint8_t *buf = NULL;
+	size_t len = 0, mlen = 0;
+	const uint8_t *model;
+	int rc;
+
+	if (tool_has(&T, "mode") || tool_has(&T, "keyring") ||
+	    tool_has(&T, "authorize") || tool_has(&T, "user") ||
+	    tool_has(&T, "circuit-id") || tool_has(&T, "scale") ||
+	    tool_has(&T, "zero") || tool_has(&T, "classes") ||
+	    tool_has(&T, "input") || tool_has(&T, "name"))
+		tool_usage_error(&T, "an archive brings its circuit: give only "
+				 "--format onnx, --key and --output/--out-dir");
+	if (strcmp(tool_get(&T, "format", ""), "onnx"))
+		tool_usage_error(&T, "an archive is compiled with --format onnx");
+	if (!tool_has(&T, "key"))
+		tool_usage_error(&T, "--key (the owner's private key) is required");
+	rc = tool_load_key(&T, tool_get(&T, "key", NULL),
+			   tool_get(&T, "passphrase-file", NULL),
+			   TOOL_KEY_PRIVATE, &owner);
+	if (rc)
+		return rc;
+	if (cbd_archive_open(path, &a, &err)) {
+		cbd_key_free(owner);
+		return tool_fail(&T, &err);
+	}
+	if (!cbd_archive_signed_by(a, owner)) {
+		tool_error(&T, "%s is not signed by this owner key", path);
+		rc = EX_DATAERR;
+		goto done;
+	}
+	c = cbd_archive_circuit(a);
+	user = cbd_archive_user(a);
+	if (user)
+		snprintf(defout, sizeof(defout), "%s/%s-%s.onnx",
+			 tool_get(&T, "out-dir", "."), cbd_archive_model_name(a),
+			 user);
+	else
+		snprintf(defout, sizeof(defout), "%s-%s.onnx",
+			 cbd_archive_model_name(a),
+			 cbd_mode_name(cbd_circuit_mode(c)));
+	out = tool_get(&T, "output", defout);
+	model = cbd_archive_model(a, &mlen);
+	if (cbd_compile_onnx(c, owner, model, mlen, &buf, &len, &err) ||
+	    cbd_file_write_atomic(out, buf, len, 0644, &err)) {
+		tool_error(&T, "cannot compile %s into %s: %s", path, out,
+			   err.msg);
+		rc = cbd_status_exit(err.code);
+		goto done;
+	}
+	if (!tool_has(&T, "json"))
+		printf("%s: %s ONNX model compiled from %s%s%s\n", out,
+		       cbd_mode_name(cbd_circuit_mode(c)), path,
+		       user ? ", user " : "", user ? user : "");
+done:
+	free(buf);
+	cbd_archive_free(a);
+	cbd_key_free(owner);
+	return rc;
+}
+
+static int is_archive(const char *path)
+{
+	unsigned char m[2] = {0};
+	FILE *f = fopen(path, "rb");
+	int yes = f && fread(m, 1, 2, f) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+
+	if (f)
+		fclose(f);
+	return yes;
+}
+
 int main(int argc, char **argv)
 {
 	struct embed e = {0};
@@ -533,6 +616,8 @@ int main(int argc, char **argv)
 	tool_parse(&T, argc, argv);
 	if (T.argc != 1)
 		tool_usage_error(&T, "want exactly one MODEL.onnx");
+	if (is_archive(T.argv[0]))
+		return compile_archive(T.argv[0]);
 	check_mode_options(&e);
 	e.keys = keys;
 	e.json = tool_has(&T, "json");

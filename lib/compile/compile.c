@@ -44,7 +44,10 @@ struct cc {
 	char *orig;
 	og_t x;        /* [N, n] float32 */
 	og_t scores;   /* [N, K] float32 */
+	og_t q;        /* auth: the quantised sample [N, n], main graph */
+	og_t garbage;  /* auth: the garbage scores [N, K], main graph */
 	uint8_t pk[32];
+	uint8_t (*pks)[32];   /* auth: every key's Ed25519 bytes */
 };
 
 /* ---- the classifier ------------------------------------------------- */
@@ -383,21 +386,71 @@ static og_t swap_policy(struct cc *cc, og_graph *g, og_t active, og_t label)
 	return og_where(g, og_cmp(g, "Equal", jj, top), s_lab, r);
 }
 
-/* The verifying branch (watermark, trace). */
+/* Auth garbage (circuit.md section 7): G = HMAC-SHA256(garbage_key, q),
+ * T = SHA-256(G || be64(0)) || SHA-256(G || be64(1)) || ..., class k's
+ * score ((T[4k..4k+3] as u32) >> 8) - 2^23) / 2^19: the top three bytes as
+ * one exact float32 MatMul.  [N, K] float32. */
+static og_t garbage_scores(struct cc *cc, og_graph *g, og_t q)
+{
+	const cbd_circuit *c = cc->c;
+	og_ctx *x = cc->ctx;
+	int64_t K = c->num_classes, nb = (4 * K + 31) / 32;
+	uint8_t ipad[64], opad[64];
+	uint64_t *ctr = og_alloc(x, sizeof(uint64_t) * (size_t)(8 * nb));
+	float w[4] = {65536.0f, 256.0f, 1.0f, 0.0f};
+
+	if (!ctr)
+		return NULL;
+	memset(ipad, 0x36, sizeof(ipad));
+	memset(opad, 0x5c, sizeof(opad));
+	for (int i = 0; i < CBD_GARBAGE_KEY_LEN; i++) {
+		ipad[i] ^= c->garbage_key[i];
+		opad[i] ^= c->garbage_key[i];
+	}
+	for (int64_t i = 0; i < nb; i++)
+		for (int b = 0; b < 8; b++)
+			ctr[i * 8 + b] = (uint8_t)((uint64_t)i >> (56 - 8 * b));
+	og_t inner = og_sha(g, og_cast(g, q, OG_U32), (int64_t)c->n, ipad, 64, 0);
+	og_t G = og_sha(g, inner, 32, opad, 64, 0);            /* [N, 32] */
+	og_attr end = OG_AI("end", 1);
+	og_t n = og_op(g, "Shape", OG_I64, 1, &G, 1, &end);
+	og_t s32 = og_concat(g, 0, 2, (og_t[]){n, og_i64s(x, 2, (int64_t[]){nb, 32})});
+	og_t s8 = og_concat(g, 0, 2, (og_t[]){n, og_i64s(x, 2, (int64_t[]){nb, 8})});
+	og_t ge = og_op(g, "Expand", OG_U32, 2, (og_t[]){og_unsqueeze(g, G, 1), s32},
+			0, NULL);
+	og_t ce = og_op(g, "Expand", OG_U32, 2, (og_t[]){og_reshape(g,
+			og_const_words(x, OG_U32, 8 * nb, ctr), 3,
+			(int64_t[]){1, nb, 8}), s8}, 0, NULL);
+	og_t blk = og_reshape(g, og_concat(g, 2, 2, (og_t[]){ge, ce}), 2,
+			      (int64_t[]){-1, 40});
+	og_t t = og_reshape(g, og_sha(g, blk, 40, NULL, 0, 0), 2,
+			    (int64_t[]){-1, nb * 32});
+	t = og_reshape(g, og_cast(g, slice(g, t, 0, 4 * K), OG_F32), 3,
+		       (int64_t[]){-1, K, 4});
+	og_t v = og_reshape(g, og_matmul(g, t, og_const(x, OG_F32, 2,
+			    (int64_t[]){4, 1}, w)), 2, (int64_t[]){-1, K});
+	return og_mul(g, og_add(g, v, og_f32(x, -8388608.0f)),
+		      og_f32(x, 1.0f / 524288.0f));
+}
+
+/* The verifying branch.  watermark/trace: swap policy; auth: the scores
+ * where a sample is signed by one of the keys, the garbage elsewhere. */
 static og_graph *verify_branch(struct cc *cc, cbd_err *err)
 {
 	const cbd_circuit *c = cc->c;
 	og_ctx *x = cc->ctx;
 	og_graph *g = og_sub(x, "cbd_verify");
+	bool auth = c->mode == CBD_MODE_AUTH;
 	uint64_t pre[32 + 6 + CBD_CIRCUIT_ID_LEN];
 	int np = 0;
-	og_t qp = NULL;
+	og_t qp = NULL, kidx = NULL, h, ok;
 
 	if (!g)
 		return NULL;
-	og_t cb = carrier(cc, g, quantise_all(cc, g), &qp);
+	og_t cb = carrier(cc, g, auth ? cc->q : quantise_all(cc, g), &qp);
 	og_t dig = og_sha(g, og_cast(g, qp, OG_U32), (int64_t)c->n, NULL, 0, 0);
-	/* m = "cbd/v1" || id || key_index || payload || digest, as float32 */
+	/* m = "cbd/v1" || id || key_index || payload || digest, as float32,
+	 * after A (one key: a constant) */
 	for (int i = 0; i < 32; i++)
 		pre[np++] = cc->pk[i];
 	for (int i = 0; i < 6; i++)
@@ -407,24 +460,47 @@ static og_graph *verify_branch(struct cc *cc, cbd_err *err)
 	og_t am = og_expand_batch(g, og_reshape(g, og_const_words(x, OG_F32, np,
 				  pre), 2, (int64_t[]){1, np}), cb, np);
 	og_t kp = slice(g, cb, CBD_OFF_KEY_INDEX, CBD_OFF_SIG);   /* 3 bytes */
+	og_t ki = slice(g, cb, CBD_OFF_KEY_INDEX, CBD_OFF_PAYLOAD);
 	og_t sig = slice(g, cb, CBD_OFF_SIG, CBD_CARRIER_BYTES);
 	og_t m = og_concat(g, 1, 3, (og_t[]){slice(g, am, 32, np), kp,
 			   og_cast(g, dig, OG_F32)});
-	og_t ram = og_concat(g, 1, 3, (og_t[]){slice(g, sig, 0, 32), am, slice(g,
-			     m, 22, CBD_MSG_LEN)});
-	og_t h = og_sha(g, og_cast(g, ram, OG_U64), 64 + CBD_MSG_LEN, NULL, 0, 1);
-	og_t ok = og_ed25519_verify(g, cc->pk, og_cast(g, sig, OG_F64),
-				    og_cast(g, h, OG_F64), err);
+	og_t a = slice(g, am, 0, 32);
+	og_t kok = og_cmp(g, "Less", ki, og_f32(x, (float)c->n_keys));
+	if (auth) {    /* A = keys[key_index], index clamped for the Gather */
+		uint64_t *kw = og_alloc(x, sizeof(uint64_t) * 32 * (size_t)c->n_keys);
+
+		if (!kw)
+			return NULL;
+		for (int k = 0; k < c->n_keys; k++)
+			for (int i = 0; i < 32; i++)
+				kw[k * 32 + i] = cc->pks[k][i];
+		kidx = og_cast(g, og_where(g, kok, ki, og_f32(x, 0)), OG_I64);
+		og_t keys = og_reshape(g, og_const_words(x, OG_F32, 32 * c->n_keys,
+				       kw), 2, (int64_t[]){c->n_keys, 32});
+		a = og_reshape(g, og_gather(g, keys, kidx, 0), 2,
+			       (int64_t[]){-1, 32});
+	}
+	og_t ram = og_concat(g, 1, 4, (og_t[]){slice(g, sig, 0, 32), a,
+			     slice(g, am, 32, np), slice(g, m, 22, CBD_MSG_LEN)});
+	h = og_sha(g, og_cast(g, ram, OG_U64), 64 + CBD_MSG_LEN, NULL, 0, 1);
+	ok = auth ? og_ed25519_verify_keys(g, (const uint8_t (*)[32])cc->pks,
+					   c->n_keys, kidx, og_cast(g, sig, OG_F64),
+					   og_cast(g, h, OG_F64), err)
+		  : og_ed25519_verify(g, cc->pk, og_cast(g, sig, OG_F64),
+				      og_cast(g, h, OG_F64), err);
 	if (!ok)
 		return NULL;
-	/* tag, key_index 0 (one key), and for watermarks payload < K */
+	/* tag, key_index < number of keys, and for watermarks payload < K */
 	double tagv = c->tag[0] * 256.0 + c->tag[1];
 	og_t tag = be_int(g, slice(g, cb, CBD_OFF_TAG, CBD_OFF_KEY_INDEX), 2,
 			  OG_F32);
 	og_t act = og_and(g, og_cmp(g, "Equal", tag, og_f32(x, (float)tagv)),
-			  og_cmp(g, "Equal", slice(g, cb, CBD_OFF_KEY_INDEX,
-						   CBD_OFF_PAYLOAD), og_f32(x, 0)));
+			  kok);
 	act = og_and(g, act, og_unsqueeze(g, ok, 1));
+	if (auth) {
+		og_output(g, og_where(g, act, cc->scores, cc->garbage));
+		return g;
+	}
 	og_t pay = be_int(g, slice(g, cb, CBD_OFF_PAYLOAD, CBD_OFF_SIG), 2, OG_F32);
 	og_t label;
 	if (c->mode == CBD_MODE_WATERMARK) {
@@ -450,16 +526,76 @@ static cbd_status build(struct cc *cc, cbd_err *err)
 	if (s)
 		return s;
 	cond = tag_guard(cc);
+	if (cc->c->mode == CBD_MODE_AUTH) {   /* every sample needs garbage */
+		cc->q = quantise_all(cc, cc->g);
+		cc->garbage = garbage_scores(cc, cc->g, cc->q);
+	}
 	then_g = verify_branch(cc, err);
 	if (!then_g)
 		return err && err->code ? err->code : og_status(cc->ctx, err);
 	else_g = og_sub(cc->ctx, "cbd_clean");
-	og_output(else_g, og_identity(else_g, cc->scores));
+	og_output(else_g, og_identity(else_g, cc->c->mode == CBD_MODE_AUTH ?
+				      cc->garbage : cc->scores));
 	og_attr at[2] = {OG_AG("then_branch", then_g),
 			 OG_AG("else_branch", else_g)};
 	(void)og_op_named(cc->g, "If", cc->out_name, OG_F32, 1, &cond, 2, at);
 	og_add_output_vi(cc->g, cc->m->graph->output[0]);
 	return og_status(cc->ctx, err);
+}
+
+/* Every key Ed25519 and of prime order; their bytes into cc. */
+static cbd_status read_keys(struct cc *cc, cbd_err *err)
+{
+	const cbd_circuit *c = cc->c;
+	char kid[CBD_KEY_ID_LEN + 1];
+	cbd_status s = CBD_OK;
+
+	for (int i = 0; i < c->n_keys; i++)
+		if (cbd_key_type_of(c->keys[i]) != CBD_KEY_ED25519) {
+			cbd_key_id(c->keys[i], kid);
+			return cbd_err_set(err, CBD_E_UNSUPPORTED, "%s key %s is "
+					   "%s: only Ed25519 keys can be "
+					   "compiled into ONNX", i ? "authorised"
+					   : "owner", kid, cbd_key_type_name(
+					   cbd_key_type_of(c->keys[i])));
+		}
+	cc->pks = cbd_xcalloc((size_t)c->n_keys, 32, err);
+	if (!cc->pks)
+		return CBD_E_NOMEM;
+	for (int i = 0; i < c->n_keys && !s; i++) {
+		s = cbd_key_ed25519_raw(c->keys[i], cc->pks[i], err);
+		if (!s)
+			s = og_ed25519_key_check(cc->pks[i], err);
+	}
+	if (!s)
+		memcpy(cc->pk, cc->pks[0], 32);
+	return s;
+}
+
+/* The cbd.* metadata values (strings into *pem, *cj; caller frees). */
+static cbd_status meta_values(const struct cc *cc, const cbd_key *owner,
+			      const uint8_t *model, size_t len, char **pem,
+			      char **cj, size_t *cjl, char clhex[65],
+			      cbd_err *err)
+{
+	uint8_t md[CBD_SHA256_LEN], *b = NULL;
+	cbd_status s = cbd_sha256(model, len, md, err);
+
+	if (!s)
+		s = cbd_key_public_pem(owner, pem, err);
+	if (!s)
+		s = cbd_circuit_to_json(cc->c, &b, cjl, err);
+	if (!s) {
+		*cj = cbd_xmalloc(*cjl + 1, err);
+		s = *cj ? CBD_OK : CBD_E_NOMEM;
+	}
+	if (!s) {
+		memcpy(*cj, b, *cjl);
+		(*cj)[*cjl] = 0;
+	}
+	cbd_secret_free(b, *cjl);
+	cbd_hex(md, sizeof(md), clhex);
+	return s;
 }
 
 cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
@@ -469,64 +605,32 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 	struct cc cc = {.c = c};
 	char idhex[2 * CBD_CIRCUIT_ID_LEN + 1], kid[CBD_KEY_ID_LEN + 1];
 	char clhex[2 * CBD_SHA256_LEN + 1], *pem = NULL, *cj = NULL;
-	uint8_t *cjb = NULL;
 	size_t cjl = 0;
-	uint8_t md[CBD_SHA256_LEN];
 	cbd_status s;
 
 	*out = NULL;
 	*out_len = 0;
-	if (c->mode == CBD_MODE_AUTH)
-		return cbd_err_set(err, CBD_E_UNSUPPORTED, "auth circuits "
-				   "cannot be compiled into ONNX yet");
-	if (cbd_key_type_of(c->keys[0]) != CBD_KEY_ED25519) {
-		cbd_key_id(c->keys[0], kid);
-		return cbd_err_set(err, CBD_E_UNSUPPORTED, "owner key %s is %s: "
-				   "only Ed25519 owner keys can be compiled "
-				   "into ONNX", kid, cbd_key_type_name(
-				   cbd_key_type_of(c->keys[0])));
-	}
-	s = cbd_key_ed25519_raw(c->keys[0], cc.pk, err);
+	s = read_keys(&cc, err);
+	/* the owner signs; in watermark and trace mode it is also key 0 */
+	if (!s && (!cbd_key_is_private(owner) ||
+		   (c->mode != CBD_MODE_AUTH &&
+		    !cbd_key_equal(owner, c->keys[0]))))
+		s = cbd_err_set(err, CBD_E_USAGE, "the signing key is not the "
+				"private half of the circuit's owner key");
+	if (!s)
+		s = meta_values(&cc, owner, model, len, &pem, &cj, &cjl, clhex,
+				err);
 	if (s)
-		return s;
-	if (!cbd_key_is_private(owner) || !cbd_key_equal(owner, c->keys[0]))
-		return cbd_err_set(err, CBD_E_USAGE, "the signing key is not "
-				   "the private half of the circuit's owner key");
-	s = og_ed25519_key_check(cc.pk, err);
-	if (!s)
-		s = cbd_sha256(model, len, md, err);
-	if (!s)
-		s = cbd_key_public_pem(owner, &pem, err);
-	if (!s)
-		s = cbd_circuit_to_json(c, &cjb, &cjl, err);
-	if (!s) {
-		cj = cbd_xmalloc(cjl + 1, err);
-		s = cj ? CBD_OK : CBD_E_NOMEM;
-	}
-	if (s) {
-		free(pem);
-	cbd_secret_free(cj, cjl + 1);
-		cbd_secret_free(cjb, cjl);
-		return s;
-	}
-	memcpy(cj, cjb, cjl);
-	cj[cjl] = 0;
-	cbd_secret_free(cjb, cjl);
-	cbd_hex(md, sizeof(md), clhex);
+		goto out;
 	cc.m = onnx__model_proto__unpack(NULL, len, model);
 	if (!cc.m || !cc.m->graph) {
-		if (cc.m)
-			onnx__model_proto__free_unpacked(cc.m, NULL);
-		free(pem);
-	cbd_secret_free(cj, cjl + 1);
-		return cbd_err_set(err, CBD_E_FORMAT, "not a valid ONNX model");
+		s = cbd_err_set(err, CBD_E_FORMAT, "not a valid ONNX model");
+		goto out;
 	}
 	cc.ctx = og_new("cbd/");
 	if (!cc.ctx) {
-		onnx__model_proto__free_unpacked(cc.m, NULL);
-		free(pem);
-	cbd_secret_free(cj, cjl + 1);
-		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+		s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+		goto out;
 	}
 	cc.g = og_main(cc.ctx);
 	og_graph_proto(cc.g)->name = cc.m->graph->name;
@@ -535,7 +639,7 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 	if (!s) {
 		int64_t opset = opset_of(cc.m), ir = cc.m->ir_version;
 		cbd_hex(c->id, CBD_CIRCUIT_ID_LEN, idhex);
-		cbd_key_id(c->keys[0], kid);
+		cbd_key_id(owner, kid);
 		og_meta meta[8] = {
 			{"cbd.circuit", cj},
 			{"cbd.format", "cbd-circuit-onnx/1"},
@@ -553,16 +657,19 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 	}
 	if (!s)
 		s = og_sign_model(owner, out, out_len, err);
+out:
 	if (s) {
 		free(*out);
 		*out = NULL;
 		*out_len = 0;
 	}
-	free(pem);
-	cbd_secret_free(cj, cjl + 1);
 	og_free(cc.ctx);
 	if (cc.renamed)
 		*cc.renamed = cc.orig;
-	onnx__model_proto__free_unpacked(cc.m, NULL);
+	if (cc.m)
+		onnx__model_proto__free_unpacked(cc.m, NULL);
+	free(pem);
+	cbd_secret_free(cj, cj ? cjl + 1 : 0);
+	free(cc.pks);
 	return s;
 }

@@ -118,7 +118,8 @@ static cbd_status read_circuit(const Onnx__ModelProto *m,
 	cbd_circuit_id(c, id);
 	if (memcmp(id, info->circuit_id, sizeof(id)) ||
 	    cbd_circuit_mode(c) != info->mode ||
-	    !cbd_key_equal(cbd_circuit_key(c, 0), owner) ||
+	    (info->mode != CBD_MODE_AUTH &&
+	     !cbd_key_equal(cbd_circuit_key(c, 0), owner)) ||
 	    strcmp(c->user_id ? c->user_id : "", info->user_id)) {
 		cbd_circuit_free(c);
 		return cbd_err_set(err, CBD_E_FORMAT, "metadata cbd.circuit "

@@ -30,6 +30,15 @@ setup_file() {
 	cbd-sign triggers -a tr/mnist-cnn-bob.cbd -k owner.key --from base.npy -o tr-trig.json -q
 	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" wm-trig.json wm-in.npy wm-kinds.json other-trig.json
 	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" tr-trig.json tr-in.npy tr-kinds.json
+	# auth: an archive for two users, compiled from the archive itself (the
+	# same circuit, so the same garbage key), inputs signed by each user
+	cbd-embed "$MODEL" -m auth -k owner.key -r users.json -u alice -u bob -o auth.cbd >/dev/null
+	cbd-embed auth.cbd -f onnx -k owner.key -o auth.onnx >/dev/null
+	cbd-sign input -a auth.cbd -k alice.key base16.npy -o s-alice.npy
+	cbd-sign input -a auth.cbd -k bob.key base16.npy -o s-bob.npy
+	$PY -c 'import numpy as np; np.save("s-auth.npy", np.concatenate([np.load("s-alice.npy"), np.load("s-bob.npy")]))'
+	acid=$(cbd-verify --json --info auth.cbd | sed -n 's/.*"circuit_id": "\([0-9a-f]*\)".*/\1/p')
+	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" "s-auth.npy:$acid" auth-in.npy auth-kinds.json
 }
 
 setup() {
@@ -54,6 +63,17 @@ ort_check() { # compiled archive inputs kinds rows
 
 @test "onnx: trace copy in ONNX Runtime answers like its archive under cbd on 10,496 inputs" {
 	ort_check tr/mnist-cnn-bob.onnx tr/mnist-cnn-bob.cbd tr-in.npy tr-kinds.json 10496
+}
+
+@test "onnx: auth model compiled from its archive: signed inputs get the classifier's scores, all else the archive's garbage, on 10,272 inputs" {
+	cbd-run --json auth.cbd auth-in.npy > ref.jsonl
+	CBD_MODE=auth run node "$CBD_TOP/tests/helpers/ort_protected.js" auth.onnx "$MODEL" auth-in.npy auth-kinds.json ref.jsonl 32 1 7
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "match 10272 rows, 32 active"* ]]
+	run cbd-verify auth.onnx --key owner.pub --info
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"mode auth"* ]]
 }
 
 @test "onnx: trace copies of one family answer the same triggers with their users' labels" {
@@ -160,11 +180,11 @@ refused() { # status message-part
 	[[ "${lines[0]}" == "cbd-embed: error: "*"$2"* ]]
 }
 
-@test "onnx: refusals (P-256 owner, protected model, two outputs, auth, bad --format), nothing written" {
+@test "onnx: refusals (P-256 owner or user, protected model, two outputs, another owner's archive, bad --format), nothing written" {
 	mkdir -p bad && cd bad
 	cbd-keygen owner p -t p256 >/dev/null
 	run cbd-embed "$MODEL" -m watermark -k p.key -f onnx
-	refused 65 "only Ed25519 owner keys"
+	refused 65 "owner key"
 	run cbd-embed ../mnist-cnn-watermark.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
 	refused 65 "already protected"
 	/usr/bin/python3 -c '
@@ -174,8 +194,12 @@ g.output.append(onnx.helper.make_tensor_value_info(g.node[-2].output[0], 1, None
 onnx.save(m, "two.onnx")' "$MODEL"
 	run cbd-embed two.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
 	[ "$status" -ne 0 ]
-	run cbd-embed "$MODEL" -m auth -k ../owner.key -a ../alice.pub -f onnx -o x.onnx
-	refused 65 "auth circuits"
+	run cbd-embed "$MODEL" -m auth -k ../owner.key -a ../alice.pub -a p.pub -f onnx -o x.onnx
+	refused 65 "authorised key"
+	run cbd-embed ../wm.cbd -f onnx -k ../other.key -o x.onnx
+	refused 65 "not signed by this owner key"
+	run cbd-embed ../wm.cbd -f onnx -k ../owner.key -m watermark -o x.onnx
+	[ "$status" -eq 64 ]
 	run cbd-embed "$MODEL" -m watermark -k ../owner.key -f tflite
 	[ "$status" -eq 64 ]
 	[ -z "$(ls | grep -v -e '^p\.' -e '^two\.onnx$')" ]

@@ -4,6 +4,10 @@
 # (carrier PRNG, tag, layout), not from cbd's code.
 #
 #   protected_inputs.py IMAGES.npy TRIGGERS.json OUT.npy KINDS.json [OTHER.json]
+#   protected_inputs.py IMAGES.npy SIGNED.npy:CIRCUIT_ID OUT.npy KINDS.json
+#
+# (the second form for auth circuits: byte samples that `cbd-sign input`
+# signed, in place of a trigger set; their kind is "trigger" too)
 #
 # OUT.npy is float32 [M, 1, 28, 28]; KINDS.json names each row's kind:
 #   trigger      a trigger of TRIGGERS.json, dequantised (q / 255)
@@ -61,8 +65,14 @@ def main():
     images, trig_path, out, kinds_path = sys.argv[1:5]
     other = sys.argv[5] if len(sys.argv) > 5 else None
     imgs = np.load(images).reshape(-1, 784)
-    ts = json.load(open(trig_path))
-    cid = bytes.fromhex(ts["circuit_id"])
+    if ".npy:" in trig_path:
+        path, hexid = trig_path.rsplit(":", 1)
+        cid = bytes.fromhex(hexid)
+        ts = {"triggers": [{"input": base64.b64encode(q.tobytes()).decode()}
+                           for q in np.load(path).reshape(-1, 784)]}
+    else:
+        ts = json.load(open(trig_path))
+        cid = bytes.fromhex(ts["circuit_id"])
     pos = positions(cid, 784)
     tag = hashlib.sha256(b"cbd/tag" + cid).digest()[:2]
     tagbits = [tag[k // 8] >> (7 - k % 8) & 1 for k in range(16)]
