@@ -117,6 +117,59 @@ taken:
 			   "'cbd/' are taken (already protected?)");
 }
 
+/* Element type and dims of a value info (NULL/0 when not a tensor). */
+static int vi_type(const Onnx__ValueInfoProto *vi,
+		   const Onnx__TensorShapeProto **shape)
+{
+	const Onnx__TypeProto *t = vi ? vi->type : NULL;
+
+	*shape = NULL;
+	if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+	    !t->tensor_type)
+		return 0;
+	*shape = t->tensor_type->shape;
+	return t->tensor_type->elem_type;
+}
+
+/* float32 input whose sample shape is the circuit's, float32 [N, K]
+ * output: what the circuit's graph reads and writes. */
+static cbd_status check_io(const struct cc *cc, const Onnx__GraphProto *g,
+			   cbd_err *err)
+{
+	const Onnx__TensorShapeProto *sh;
+	const Onnx__ValueInfoProto *in = NULL;
+	const cbd_circuit *c = cc->c;
+
+	for (size_t i = 0; i < g->n_input; i++)
+		if (!strcmp(g->input[i]->name, cc->in_name))
+			in = g->input[i];
+	if (vi_type(in, &sh) != OG_F32)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "input '%s': not a "
+				   "float32 tensor", cc->in_name);
+	if (sh) {
+		size_t n = 1;
+		bool known = sh->n_dim == (size_t)c->ndim + 1;
+
+		for (size_t d = 1; known && d < sh->n_dim; d++) {
+			known = sh->dim[d]->value_case ==
+				ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+			if (known)
+				n *= (size_t)sh->dim[d]->dim_value;
+		}
+		if (known && n != c->n)
+			return cbd_err_set(err, CBD_E_SHAPE, "input '%s': %zu "
+					   "elements per sample, the circuit "
+					   "has %zu", cc->in_name, n, c->n);
+	}
+	if (vi_type(g->output[0], &sh) != OG_F32)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "output '%s': not a "
+				   "float32 tensor", cc->out_name);
+	if (sh && sh->n_dim != 2)
+		return cbd_err_set(err, CBD_E_SHAPE, "output '%s': rank %zu, "
+				   "want [N, K]", cc->out_name, sh->n_dim);
+	return CBD_OK;
+}
+
 static cbd_status classifier(struct cc *cc, cbd_err *err)
 {
 	Onnx__GraphProto *g = cc->m->graph;
@@ -152,6 +205,9 @@ static cbd_status classifier(struct cc *cc, cbd_err *err)
 				   "input and one output (%zu outputs)",
 				   g->n_output);
 	cc->out_name = g->output[0]->name;
+	s = check_io(cc, g, err);
+	if (s)
+		return s;
 	for (size_t i = 0; i < g->n_node; i++) {
 		Onnx__NodeProto *n = g->node[i];
 		const char *why = changed_op(n, opset);

@@ -194,6 +194,12 @@ g.output.append(onnx.helper.make_tensor_value_info(g.node[-2].output[0], 1, None
 onnx.save(m, "two.onnx")' "$MODEL"
 	run cbd-embed two.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
 	[ "$status" -ne 0 ]
+	/usr/bin/python3 -c '
+import onnx, sys
+m = onnx.load(sys.argv[1]); m.graph.input[0].type.tensor_type.elem_type = 2
+onnx.save(m, "u8.onnx")' "$MODEL"
+	run cbd-embed u8.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
+	refused 65 "input 'input': not a float32 tensor"
 	run cbd-embed "$MODEL" -m auth -k ../owner.key -a ../alice.pub -a p.pub -f onnx -o x.onnx
 	refused 65 "authorised key"
 	run cbd-embed ../wm.cbd -f onnx -k ../other.key -o x.onnx
@@ -202,5 +208,5 @@ onnx.save(m, "two.onnx")' "$MODEL"
 	[ "$status" -eq 64 ]
 	run cbd-embed "$MODEL" -m watermark -k ../owner.key -f tflite
 	[ "$status" -eq 64 ]
-	[ -z "$(ls | grep -v -e '^p\.' -e '^two\.onnx$')" ]
+	[ -z "$(ls | grep -v -e '^p\.' -e '^two\.onnx$' -e '^u8\.onnx$')" ]
 }
