@@ -14,3 +14,26 @@ cid=$(cbd-verify --json --info wm.cbd | sed -n 's/.*"circuit_id": "\([0-9a-f]*\)
 cbd-embed "$top/models/mnist-cnn.onnx" -m watermark -k owner.key --circuit-id "$cid" -f onnx -o wm.onnx >/dev/null
 cbd-sign triggers -a wm.cbd -k owner.key --from "$top/models/mnist-heldout-images.npy" -n 32 -o t.json -q
 NODE_PATH="$CBD_BUILD/ort/node_modules" node "$top/tools/bench_onnx.js" "$top/models/mnist-cnn.onnx" wm.onnx t.json
+# auth: model size and per-request time against the number of keys
+echo
+echo "| auth keys | compiled bytes | clean batch 1 ms | clean batch 32 ms |"
+echo "|---:|---:|---:|---:|"
+for nk in 1 16 256; do
+	mkdir -p "k$nk"
+	for i in $(seq 1 $nk); do cbd-keygen user "u$i" -k "k$nk/users.json" -d "k$nk" >/dev/null; done
+	cbd-embed "$top/models/mnist-cnn.onnx" -m auth -k owner.key -r "k$nk/users.json" -f onnx -o "auth$nk.onnx" >/dev/null
+	NODE_PATH="$CBD_BUILD/ort/node_modules" node -e '
+const ort = require("onnxruntime-node"), fs = require("fs");
+(async () => {
+  const [m, nk] = process.argv.slice(1);
+  const s = await ort.InferenceSession.create(m, { intraOpNumThreads: 1 });
+  const r = [];
+  for (const N of [1, 32]) {
+    const f = { [s.inputNames[0]]: new ort.Tensor("float32", new Float32Array(N * 784).fill(0.5), [N, 1, 28, 28]) };
+    await s.run(f); const t = [];
+    for (let i = 0; i < 9; i++) { const t0 = process.hrtime.bigint(); await s.run(f); t.push(Number(process.hrtime.bigint() - t0) / 1e6); }
+    r.push(t.sort((a, b) => a - b)[4].toFixed(2));
+  }
+  console.log(`| ${nk} | ${fs.statSync(m).size} | ${r[0]} | ${r[1]} |`);
+})();' "auth$nk.onnx" "$nk"
+done
