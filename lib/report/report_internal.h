@@ -6,7 +6,7 @@
 #ifndef CBD_REPORT_INTERNAL_H
 #define CBD_REPORT_INTERNAL_H
 
-#include "../util/util.h"
+#include "../util/util_internal.h"
 
 #include <stdarg.h>
 

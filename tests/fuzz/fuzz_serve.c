@@ -1,6 +1,6 @@
 /*
  * fuzz_serve.c — libFuzzer target for cbd-serve's Open Inference Protocol
- * request parser (serve_parse_infer in lib/serve_infer.c).
+ * request parser (serve_parse_infer in lib/serve/infer.c).
  *
  * The spec is the bundled MNIST model's ([N,1,28,28] input "input", 10
  * classes, batches up to 64).  An accepted request must give a batch of
@@ -9,7 +9,7 @@
  * same id back, whatever bytes the id held.
  */
 #include "fuzz.h"
-#include "serve_internal.h"
+#include "serve/serve_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /*
- * test_circuit.c — unit tests for lib/circuit*: the quantiser rule, the
+ * test_circuit.c — unit tests for lib/circuit/: the quantiser rule, the
  * carrier PRNG, signing and checking in all three modes, the output
  * policies, forgery attempts on synthetic inputs, and circuit.json (round
  * trip, canonical form, hostile documents).  Real Ed25519/P-256 keys from
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit_internal.h"
+#include "circuit/circuit_internal.h"
 
 #define N 784
 #define K 10

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit_internal.h"
+#include "circuit/circuit_internal.h"
 
 #define N 784
 #define K 10

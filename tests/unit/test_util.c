@@ -15,7 +15,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "util/util.h"
+#include "util/util_internal.h"
 
 #include <cjson/cJSON.h>
 

@@ -1,5 +1,5 @@
 /*
- * circuit_json.c — circuit.json, the canonical serialisation of a circuit
+ * json.c — circuit.json, the canonical serialisation of a circuit
  * (formats/circuit.md, "circuit.json").
  *
  * Writing emits members in one fixed order with no insignificant

@@ -1,6 +1,6 @@
 /*
- * keys_internal.h — helpers shared by keys.c, keyring.c and archive.c
- * (not public).
+ * keys_internal.h — helpers shared by lib/keys/, lib/keyring/ and
+ * lib/archive/ (not public).
  *
  * Secret files (private keys, keyrings) are read through one function that
  * refuses files readable or writable by group/other, the way ssh refuses a
@@ -11,7 +11,7 @@
 #ifndef CBD_KEYS_INTERNAL_H
 #define CBD_KEYS_INTERNAL_H
 
-#include "util/util.h"
+#include "../util/util_internal.h"
 
 /* How cbd_secret_file_read treats the file mode. */
 enum cbd_perm_check {

@@ -1,6 +1,6 @@
 /*
- * buf.c — a growable byte buffer with JSON writers, for request bodies and
- * transcript lines.
+ * buf.c — a growable byte buffer with JSON writers, for request and
+ * response bodies (probe, serve) and transcript lines.
  *
  * We write JSON by hand rather than through cJSON's printer because the
  * bytes matter: transcript lines are hashed into a chain and request bodies
@@ -8,7 +8,7 @@
  * %.9g, which round-trips exactly).  An allocation failure sets b->oom and
  * makes later appends no-ops; callers check oom once at the end.
  */
-#include "probe.h"
+#include "util_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -121,15 +121,4 @@ void cbd_buf_json_digest(cbd_buf *b, const uint8_t d[CBD_SHA256_LEN])
 	cbd_buf_add(b, "\"", 1);
 	cbd_buf_add(b, hex, 2 * CBD_SHA256_LEN);
 	cbd_buf_add(b, "\"", 1);
-}
-
-uint8_t cbd_probe_float_to_byte(float x)
-{
-	float v = x * 255.0f;
-
-	if (!(v > 0.0f))
-		return 0;
-	if (v >= 255.0f)
-		return 255;
-	return (uint8_t)roundf(v);
 }

@@ -9,7 +9,7 @@
 #ifndef CBD_CIRCUIT_INTERNAL_H
 #define CBD_CIRCUIT_INTERNAL_H
 
-#include "util/util.h"
+#include "../util/util_internal.h"
 
 #include <math.h>
 

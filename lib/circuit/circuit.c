@@ -1,6 +1,6 @@
 /*
  * circuit.c — the signature-verification circuit that runs beside the
- * classifier (DESIGN.md "The circuit"; every byte in formats/circuit.md).
+ * classifier (every byte specified in formats/circuit.md).
  *
  * Per sample the circuit quantises the float input to bytes, reads L = 552
  * carrier bits from the least significant bits of pseudo-randomly placed

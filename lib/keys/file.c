@@ -1,5 +1,5 @@
 /*
- * keys_file.c — reading and writing secret files (private keys, keyrings),
+ * file.c — reading and writing secret files (private keys, keyrings),
  * plus the small id and base64 helpers the key modules share.
  *
  * Reading opens the file once and checks the mode on that descriptor

@@ -2,7 +2,7 @@
  * archive.c — cbd archives (formats/archive.md): a classifier, the circuit
  * that runs beside it, and the owner's signature over both.
  *
- * An archive is a gzip'd ustar stream (archive_gz.c, archive_tar.c) of four
+ * An archive is a gzip'd ustar stream (gz.c, tar.c) of four
  * members in this order:
  *
  *   circuit.json   cbd_circuit_to_json() bytes
@@ -24,7 +24,7 @@
  * the member.
  */
 #include "archive_internal.h"
-#include "keys_internal.h"
+#include "../keys/keys_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -17,7 +17,7 @@
  * to the listed key index and payload, and the message recomputed from the
  * sample.  The digest reported for a set is SHA-256 of FILE's bytes.
  */
-#include "circuit_internal.h"
+#include "../circuit/circuit_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -1,17 +1,18 @@
 /*
- * util.h — internal helpers shared by every libcbd module (not public).
+ * util_internal.h — internal helpers shared by every libcbd module (not public).
  *
  * Error setting, checked arithmetic and small byte helpers.  Anything a tool
  * needs lives in include/cbd.h instead.
  */
-#ifndef CBD_UTIL_H
-#define CBD_UTIL_H
+#ifndef CBD_UTIL_INTERNAL_H
+#define CBD_UTIL_INTERNAL_H
 
 #include "cbd.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define CBD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -100,4 +101,28 @@ static inline uint16_t cbd_le16_load(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
-#endif /* CBD_UTIL_H */
+/* ---- growable byte buffer (lib/util/buf.c) --------------------------- */
+
+/* For request and response bodies and transcript lines: appends never fail
+ * loudly; the first allocation failure sets oom and later appends do
+ * nothing, so callers check oom once at the end.  p is NUL-terminated. */
+
+typedef struct cbd_buf {
+	char *p;
+	size_t len, cap;
+	int oom;           /* an append failed; contents are incomplete */
+} cbd_buf;
+
+void cbd_buf_free(cbd_buf *b);
+void cbd_buf_reset(cbd_buf *b);
+void cbd_buf_add(cbd_buf *b, const void *s, size_t n);
+void cbd_buf_puts(cbd_buf *b, const char *s);
+void cbd_buf_printf(cbd_buf *b, const char *fmt, ...) CBD_PRINTF(2, 3);
+/* JSON string literal with quotes and escapes. */
+void cbd_buf_json_str(cbd_buf *b, const char *s);
+/* float32 as a JSON number, "%.9g" (exact round trip). */
+void cbd_buf_json_float(cbd_buf *b, float f);
+/* "<64 hex>" of a digest, quoted. */
+void cbd_buf_json_digest(cbd_buf *b, const uint8_t d[CBD_SHA256_LEN]);
+
+#endif /* CBD_UTIL_INTERNAL_H */

@@ -26,7 +26,7 @@
  * recomputed and compared, and public keys only (a private key in a
  * keyring is refused).  Trace secrets are wiped when the keyring is freed.
  */
-#include "keys_internal.h"
+#include "../keys/keys_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

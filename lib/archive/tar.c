@@ -1,5 +1,5 @@
 /*
- * archive_tar.c — the tar layer of a cbd archive, with libarchive.
+ * tar.c — the tar layer of a cbd archive, with libarchive.
  *
  * Writing produces the canonical ustar stream of formats/archive.md: the
  * four members in name order, each a regular file with mode 0644, uid and
@@ -15,7 +15,7 @@
  * stream to be byte-identical to the canonical encoding.)
  */
 #include "archive_internal.h"
-#include "keys_internal.h"
+#include "../keys/keys_internal.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -7,7 +7,7 @@
  *   GET  /v2/health/live, /v2/health/ready      {"live"|"ready": true}
  *   GET  /v2/models/M[/versions/V]              model metadata
  *   GET  /v2/models/M[/versions/V]/ready        {"name": M, "ready": true}
- *   POST /v2/models/M[/versions/V]/infer        inference (serve_infer.c)
+ *   POST /v2/models/M[/versions/V]/infer        inference (infer.c)
  * Errors are {"error": "..."} with 400 (bad request), 404 (unknown model,
  * version or path), 405 (wrong method), 413 (body or tensor too large, or
  * past the compute limit).
