@@ -161,23 +161,23 @@ cbd_status cbd_circuit_to_json(const cbd_circuit *c, uint8_t **buf,
 	cbd_jbuf_puts(&b, "{\"format\":\"cbd-circuit/1\",\"mode\":");
 	cbd_jbuf_str(&b, cbd_mode_name(c->mode));
 	cbd_jbuf_puts(&b, ",\"circuit_id\":");
-	cbd_jbuf_hex(&b, c->id, CBD_CIRCUIT_ID_LEN);
+	cbd_jbuf_hex(&b, c->g.id, CBD_CIRCUIT_ID_LEN);
 	cbd_jbuf_puts(&b, ",\"shape\":[");
-	for (int i = 0; i < c->ndim; i++)
+	for (int i = 0; i < c->g.ndim; i++)
 		cbd_jbuf_printf(&b, i ? ",%lld" : "%lld",
-				(long long)c->dims[i]);
+				(long long)c->g.dims[i]);
 	cbd_jbuf_printf(&b, "],\"num_classes\":%d,\"quantizer\":{\"channels\""
-			":%d,\"scale\":[", c->num_classes, c->channels);
-	for (int i = 0; i < c->channels; i++) {
+			":%d,\"scale\":[", c->num_classes, c->g.channels);
+	for (int i = 0; i < c->g.channels; i++) {
 		if (i)
 			cbd_jbuf_puts(&b, ",");
-		cbd_jbuf_float(&b, c->scale[i]);
+		cbd_jbuf_float(&b, c->g.scale[i]);
 	}
 	cbd_jbuf_puts(&b, "],\"zero\":[");
-	for (int i = 0; i < c->channels; i++) {
+	for (int i = 0; i < c->g.channels; i++) {
 		if (i)
 			cbd_jbuf_puts(&b, ",");
-		cbd_jbuf_float(&b, c->zero[i]);
+		cbd_jbuf_float(&b, c->g.zero[i]);
 	}
 	cbd_jbuf_puts(&b, "]},");
 	put_keys(&b, c, err);
@@ -299,7 +299,7 @@ static cbd_status get_shape(const cJSON *root, cbd_circuit *c, cbd_err *err)
 	if (n < 1 || n > CBD_MAX_DIMS)
 		return cbd_err_set(err, CBD_E_FORMAT, "shape needs 1 to %d "
 				   "dimensions (circuit.shape)", CBD_MAX_DIMS);
-	c->ndim = 0;
+	c->g.ndim = 0;
 	for (const cJSON *v = a->child; v; v = v->next) {
 		double d = v->valuedouble;
 
@@ -307,7 +307,7 @@ static cbd_status get_shape(const cJSON *root, cbd_circuit *c, cbd_err *err)
 		    d > (double)CBD_MAX_ELEMS)
 			return cbd_err_set(err, CBD_E_FORMAT, "bad dimension "
 					   "(circuit.shape)");
-		c->dims[c->ndim++] = (int64_t)d;
+		c->g.dims[c->g.ndim++] = (int64_t)d;
 	}
 	return CBD_OK;
 }
@@ -330,15 +330,15 @@ static cbd_status get_quantizer(const cJSON *root, cbd_circuit *c,
 			    err);
 	if (s)
 		return s;
-	c->channels = (int)ch;
-	c->scale = cbd_xcalloc((size_t)ch, sizeof(float), err);
-	c->zero = cbd_xcalloc((size_t)ch, sizeof(float), err);
-	if (!c->scale || !c->zero)
+	c->g.channels = (int)ch;
+	c->g.scale = cbd_xcalloc((size_t)ch, sizeof(float), err);
+	c->g.zero = cbd_xcalloc((size_t)ch, sizeof(float), err);
+	if (!c->g.scale || !c->g.zero)
 		return CBD_E_NOMEM;
-	s = get_floats(qz, "scale", c->scale, c->channels,
+	s = get_floats(qz, "scale", c->g.scale, c->g.channels,
 		       "circuit.quantizer", err);
 	if (!s)
-		s = get_floats(qz, "zero", c->zero, c->channels,
+		s = get_floats(qz, "zero", c->g.zero, c->g.channels,
 			       "circuit.quantizer", err);
 	return s;
 }
@@ -469,7 +469,7 @@ static cbd_status from_tree(const cJSON *root, cbd_circuit *c, cbd_err *err)
 	if (!s)
 		s = get_mode(root, c, err);
 	if (!s)
-		s = get_hex(root, "circuit_id", c->id, CBD_CIRCUIT_ID_LEN,
+		s = get_hex(root, "circuit_id", c->g.id, CBD_CIRCUIT_ID_LEN,
 			    "circuit", err);
 	if (!s)
 		s = get_shape(root, c, err);
@@ -489,7 +489,7 @@ static cbd_status from_tree(const cJSON *root, cbd_circuit *c, cbd_err *err)
 	if (!s)
 		s = get_mode_extras(root, c, err);
 	if (!s)
-		s = cbd_circuit_finish(c, err);
+		s = cbd_geometry_finish(&c->g, err);
 	return s;
 }
 
