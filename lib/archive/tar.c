@@ -44,10 +44,10 @@ void cbd_ar_members_free(struct cbd_ar_member m[AR_NMEMBERS])
 static la_ssize_t write_cb(struct archive *a, void *ud, const void *buf,
 			   size_t len)
 {
-	struct cbd_sbuf *b = ud;
+	cbd_buf *b = ud;
 
 	(void)a;
-	cbd_sbuf_put(b, buf, len);
+	cbd_buf_add(b, buf, len);
 	return b->oom ? -1 : (la_ssize_t)len;
 }
 
@@ -98,7 +98,7 @@ cbd_status cbd_tar_encode(const struct cbd_ar_member m[AR_NMEMBERS],
 			  int64_t mtime, uint8_t **out, size_t *olen,
 			  cbd_err *err)
 {
-	struct cbd_sbuf b = {0};
+	cbd_buf b = {0};
 	struct archive *a = archive_write_new();
 	cbd_status s = CBD_OK;
 
@@ -123,7 +123,7 @@ cbd_status cbd_tar_encode(const struct cbd_ar_member m[AR_NMEMBERS],
 		return s;
 	}
 	*out = (uint8_t *)b.p;
-	*olen = b.n;
+	*olen = b.len;
 	return CBD_OK;
 }
 

@@ -46,20 +46,4 @@ void cbd_base64(const uint8_t *in, size_t len, char *out);
 cbd_status cbd_unbase64(const char *text, size_t tlen, uint8_t *out,
 			size_t want, cbd_err *err);
 
-/* A growing text buffer for the canonical JSON files cbd writes by hand
- * (keyring, manifest): fixed member order, two-space indent, so the bytes
- * are specified in formats/ rather than by a printer's habits.  Growth
- * copies and wipes, so it may hold secrets.  Errors are sticky: check
- * b.oom once at the end.  Free with cbd_secret_free(b.p, b.cap). */
-struct cbd_sbuf {
-	char *p;
-	size_t n, cap;
-	int oom;
-};
-void cbd_sbuf_put(struct cbd_sbuf *b, const char *s, size_t len);
-void cbd_sbuf_printf(struct cbd_sbuf *b, const char *fmt, ...)
-	CBD_PRINTF(2, 3);
-/* s as a JSON string literal (quotes, escapes for " \ and controls). */
-void cbd_sbuf_json_str(struct cbd_sbuf *b, const char *s);
-
 #endif

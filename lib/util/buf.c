@@ -1,21 +1,27 @@
 /*
- * buf.c — a growable byte buffer with JSON writers, for request and
- * response bodies (probe, serve) and transcript lines.
+ * buf.c — the growable byte buffer with JSON writers: request and response
+ * bodies (probe, serve), transcript lines, manifests, tar streams, keyrings.
  *
  * We write JSON by hand rather than through cJSON's printer because the
  * bytes matter: transcript lines are hashed into a chain and request bodies
  * are digested, so the spelling of every number is fixed here (float32 as
  * %.9g, which round-trips exactly).  An allocation failure sets b->oom and
- * makes later appends no-ops; callers check oom once at the end.
+ * makes later appends no-ops; callers check oom once at the end.  A
+ * secret buffer (keyrings) never goes through realloc, which would free the
+ * old block without wiping it: it grows by copying, and wipes what it
+ * frees.
  */
 #include "util_internal.h"
 
 #include <math.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <string.h>
 
 void cbd_buf_free(cbd_buf *b)
 {
+	if (b->p && b->secret)
+		OPENSSL_cleanse(b->p, b->cap);
 	free(b->p);
 	memset(b, 0, sizeof(*b));
 }
@@ -35,7 +41,8 @@ static int grow(cbd_buf *b, size_t more)
 
 	if (b->oom)
 		return 0;
-	if (!cbd_add_size(b->len, more + 1, &need)) {
+	if (!cbd_add_size(more, 1, &need) ||
+	    !cbd_add_size(b->len, need, &need)) {
 		b->oom = 1;
 		return 0;
 	}
@@ -48,7 +55,16 @@ static int grow(cbd_buf *b, size_t more)
 			return 0;
 		}
 	}
-	p = realloc(b->p, cap);
+	if (b->secret) {
+		p = malloc(cap);
+		if (p && b->p) {
+			memcpy(p, b->p, b->len + 1);
+			OPENSSL_cleanse(b->p, b->cap);
+			free(b->p);
+		}
+	} else {
+		p = realloc(b->p, cap);
+	}
 	if (!p) {
 		b->oom = 1;
 		return 0;

@@ -103,16 +103,25 @@ static inline uint16_t cbd_le16_load(const uint8_t *p)
 
 /* ---- growable byte buffer (lib/util/buf.c) --------------------------- */
 
-/* For request and response bodies and transcript lines: appends never fail
- * loudly; the first allocation failure sets oom and later appends do
- * nothing, so callers check oom once at the end.  p is NUL-terminated. */
+/* The one growable byte buffer of libcbd, for the bytes cbd writes by
+ * hand (request and response bodies, transcript lines, archive manifests,
+ * tar streams, keyrings).  Appends never fail loudly: the first failure
+ * (allocation, or a size that overflows) sets oom and later appends do
+ * nothing, so callers check oom once at the end.  p is NUL-terminated (not
+ * counted in len) once anything was appended, and malloc'd: a caller may
+ * take it over and free() it.  With secret set (before the first append)
+ * growth copies into a new block and wipes the old one instead of
+ * realloc, and cbd_buf_free wipes, so no copy of a secret is left in freed
+ * memory. */
 
 typedef struct cbd_buf {
 	char *p;
 	size_t len, cap;
 	int oom;           /* an append failed; contents are incomplete */
+	int secret;        /* wipe on growth and on free */
 } cbd_buf;
 
+/* Release p (wiped first if secret) and zero the struct. */
 void cbd_buf_free(cbd_buf *b);
 void cbd_buf_reset(cbd_buf *b);
 void cbd_buf_add(cbd_buf *b, const void *s, size_t n);

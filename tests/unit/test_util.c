@@ -220,6 +220,36 @@ static void test_json_string_spelling(void **state)
 	}
 }
 
+/* cbd_buf, plain and secret: the same bytes through many growths, a
+ * failed append sticks, free zeroes the struct. */
+static void test_buf_plain_and_secret(void **state)
+{
+	(void)state;
+	for (int secret = 0; secret <= 1; secret++) {
+		cbd_buf b = {.secret = secret};
+		char want[5000];
+
+		for (size_t i = 0; i < sizeof(want); i++) {
+			want[i] = (char)('a' + i % 26);
+			cbd_buf_add(&b, &want[i], 1);
+		}
+		assert_false(b.oom);
+		assert_int_equal(b.len, sizeof(want));
+		assert_memory_equal(b.p, want, sizeof(want));
+		assert_int_equal(b.p[b.len], 0);
+		cbd_buf_printf(&b, "%s-%d", "x", 42);
+		assert_string_equal(b.p + sizeof(want), "x-42");
+		cbd_buf_add(&b, "", SIZE_MAX);   /* overflows: sticks */
+		assert_true(b.oom);
+		cbd_buf_puts(&b, "more");
+		assert_int_equal(b.len, sizeof(want) + 4);
+		cbd_buf_free(&b);
+		assert_null(b.p);
+		assert_int_equal(b.len, 0);
+		assert_int_equal(b.secret, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +262,7 @@ int main(void)
 		cmocka_unit_test(test_write_into_missing_dir_fails_cleanly),
 		cmocka_unit_test(test_read_missing_file),
 		cmocka_unit_test(test_json_string_spelling),
+		cmocka_unit_test(test_buf_plain_and_secret),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
