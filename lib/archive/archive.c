@@ -180,7 +180,7 @@ static void put_member_digest(cbd_buf *b, const char *name,
 	char hex[2 * CBD_SHA256_LEN + 1];
 
 	if (cbd_sha256(m->data, m->len, md, NULL) != CBD_OK)
-		b->oom = 1;
+		b->st = CBD_E_CRYPTO;
 	cbd_hex(md, sizeof(md), hex);
 	cbd_buf_printf(b, "    {\"name\": \"%s\", \"size\": %zu, "
 		       "\"sha256\": \"%s\"}%s\n", name, m->len, hex,
@@ -234,7 +234,7 @@ static cbd_status manifest_encode(const cbd_archive_params *p,
 	put_member_digest(b, cbd_ar_names[AR_MODEL], &m[AR_MODEL], 1);
 	cbd_buf_printf(b, "  ]\n}\n");
 	free(pem);
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	return CBD_OK;
 }
@@ -251,7 +251,7 @@ static cbd_status sig_encode(const cbd_key *owner, const cbd_buf *man,
 	cbd_key_id(owner, kid);
 	cbd_base64(sig, sizeof(sig), b64);
 	cbd_buf_printf(b, "%s%s\n%s\n", SIG_PREFIX, kid, b64);
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	return CBD_OK;
 }

@@ -48,7 +48,7 @@ static la_ssize_t write_cb(struct archive *a, void *ud, const void *buf,
 
 	(void)a;
 	cbd_buf_add(b, buf, len);
-	return b->oom ? -1 : (la_ssize_t)len;
+	return b->st ? -1 : (la_ssize_t)len;
 }
 
 static cbd_status tar_fail(struct archive *a, cbd_status code,
@@ -116,7 +116,7 @@ cbd_status cbd_tar_encode(const struct cbd_ar_member m[AR_NMEMBERS],
 		s = tar_fail(a, CBD_E_INTERNAL, "cannot finish tar", "archive",
 			     err);
 	archive_write_free(a);
-	if (s == CBD_OK && b.oom)
+	if (s == CBD_OK && b.st)
 		s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	if (s != CBD_OK) {
 		free(b.p);

@@ -118,26 +118,9 @@ cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 				   uint16_t payload,
 				   uint8_t m[CBD_MSG_LEN], cbd_err *err);
 
-/* A growing output buffer for the canonical JSON writers (circuit.json,
- * trigger sets).  The first failure sticks in st; later calls do nothing. */
-struct cbd_jbuf {
-	char *p;
-	size_t len, cap;
-	cbd_status st;
-};
-
-void cbd_jbuf_raw(struct cbd_jbuf *b, const char *s, size_t n);
-void cbd_jbuf_puts(struct cbd_jbuf *b, const char *s);
-void cbd_jbuf_printf(struct cbd_jbuf *b, const char *fmt, ...)
-	CBD_PRINTF(2, 3);
-/* A JSON string: quotes, \" \\ \n and \u00XX escapes (ASCII only). */
-void cbd_jbuf_str(struct cbd_jbuf *b, const char *s);
-void cbd_jbuf_hex(struct cbd_jbuf *b, const uint8_t *bytes, size_t n);
-/* float32 value as the shortest "%.17g" text of its exact double value. */
-void cbd_jbuf_float(struct cbd_jbuf *b, float f);
-/* Hands the bytes over (caller frees) or reports the sticky error. */
-cbd_status cbd_jbuf_finish(struct cbd_jbuf *b, uint8_t **buf, size_t *len,
-			   cbd_err *err);
+/* A float32 in circuit.json and trigger sets: "%.17g" of its exact double
+ * value (cbd_buf_printf; the buffers are capped at CBD_MAX_JSON). */
+void cbd_circuit_put_float(cbd_buf *b, float f);
 
 /* Is s printable ASCII (0x20..0x7e) of 1..max bytes? */
 int cbd_text_ok(const char *s, size_t max);

@@ -229,7 +229,7 @@ static cbd_status encode(const cbd_keyring *kr, cbd_buf *b,
 	}
 	cbd_buf_printf(b, "%s]\n}\n", kr->n ? "\n  " : "");
 	OPENSSL_cleanse(hex, sizeof(hex));
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	return CBD_OK;
 }

@@ -45,14 +45,14 @@ static cbd_status emit(cbd_tw *w, cbd_err *err)
 	size_t off = 0;
 	cbd_status s;
 
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM,
 				   "out of memory building a transcript line");
 	s = cbd_sha256(b->p, b->len, w->prev, err);
 	if (s)
 		return s;
 	cbd_buf_add(b, "\n", 1);
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	while (off < b->len) {
 		ssize_t n = write(w->fd, b->p + off, b->len - off);

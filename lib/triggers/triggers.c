@@ -249,83 +249,83 @@ cbd_status cbd_triggerset_add(cbd_triggerset *ts, const char *id,
 
 /* ---- writing ------------------------------------------------------- */
 
-static void put_header(struct cbd_jbuf *b, const cbd_triggerset *ts,
+static void put_header(cbd_buf *b, const cbd_triggerset *ts,
 		       const cbd_key *owner, int64_t created, cbd_err *err)
 {
 	char kid[CBD_KEY_ID_LEN + 1], *pem = NULL;
 
-	cbd_jbuf_puts(b, "{\"format\":\"cbd-triggers/1\",\"circuit_id\":");
-	cbd_jbuf_hex(b, ts->g.id, CBD_CIRCUIT_ID_LEN);
-	cbd_jbuf_puts(b, ",\"mode\":");
-	cbd_jbuf_str(b, cbd_mode_name(ts->mode));
-	cbd_jbuf_printf(b, ",\"num_classes\":%d,\"shape\":[",
-			ts->num_classes);
+	cbd_buf_puts(b, "{\"format\":\"cbd-triggers/1\",\"circuit_id\":");
+	cbd_buf_json_hex(b, ts->g.id, CBD_CIRCUIT_ID_LEN);
+	cbd_buf_puts(b, ",\"mode\":");
+	cbd_buf_json_str_ascii(b, cbd_mode_name(ts->mode));
+	cbd_buf_printf(b, ",\"num_classes\":%d,\"shape\":[",
+		       ts->num_classes);
 	for (int i = 0; i < ts->g.ndim; i++)
-		cbd_jbuf_printf(b, i ? ",%lld" : "%lld",
-				(long long)ts->g.dims[i]);
-	cbd_jbuf_printf(b, "],\"quantizer\":{\"channels\":%d,\"scale\":[",
-			ts->g.channels);
+		cbd_buf_printf(b, i ? ",%lld" : "%lld",
+			       (long long)ts->g.dims[i]);
+	cbd_buf_printf(b, "],\"quantizer\":{\"channels\":%d,\"scale\":[",
+		       ts->g.channels);
 	for (int i = 0; i < ts->g.channels; i++) {
-		cbd_jbuf_puts(b, i ? "," : "");
-		cbd_jbuf_float(b, ts->g.scale[i]);
+		cbd_buf_puts(b, i ? "," : "");
+		cbd_circuit_put_float(b, ts->g.scale[i]);
 	}
-	cbd_jbuf_puts(b, "],\"zero\":[");
+	cbd_buf_puts(b, "],\"zero\":[");
 	for (int i = 0; i < ts->g.channels; i++) {
-		cbd_jbuf_puts(b, i ? "," : "");
-		cbd_jbuf_float(b, ts->g.zero[i]);
+		cbd_buf_puts(b, i ? "," : "");
+		cbd_circuit_put_float(b, ts->g.zero[i]);
 	}
-	cbd_jbuf_printf(b, "]},\"created\":%lld,\"signer\":{\"key_id\":",
-			(long long)created);
+	cbd_buf_printf(b, "]},\"created\":%lld,\"signer\":{\"key_id\":",
+		       (long long)created);
 	if (cbd_key_public_pem(owner, &pem, err) != CBD_OK) {
 		b->st = err ? err->code : CBD_E_CRYPTO;
 		return;
 	}
 	cbd_key_id(owner, kid);
-	cbd_jbuf_str(b, kid);
-	cbd_jbuf_puts(b, ",\"public_key\":");
-	cbd_jbuf_str(b, pem);
-	cbd_jbuf_puts(b, "},\n\"triggers\":[");
+	cbd_buf_json_str_ascii(b, kid);
+	cbd_buf_puts(b, ",\"public_key\":");
+	cbd_buf_json_str_ascii(b, pem);
+	cbd_buf_puts(b, "},\n\"triggers\":[");
 	free(pem);
 }
 
-static void put_b64(struct cbd_jbuf *b, const uint8_t *data, size_t n)
+static void put_b64(cbd_buf *b, const uint8_t *data, size_t n)
 {
 	char out[4 * 48 / 3 + 1];
 
-	cbd_jbuf_puts(b, "\"");
+	cbd_buf_puts(b, "\"");
 	for (size_t off = 0; off < n; off += 48) {
 		size_t k = n - off > 48 ? 48 : n - off;
 		int w = EVP_EncodeBlock((unsigned char *)out, data + off,
 					(int)k);
 
-		cbd_jbuf_raw(b, out, (size_t)w);
+		cbd_buf_add(b, out, (size_t)w);
 	}
-	cbd_jbuf_puts(b, "\"");
+	cbd_buf_puts(b, "\"");
 }
 
 static cbd_status triggers_json(const cbd_triggerset *ts,
 				const cbd_key *owner, int64_t created,
 				uint8_t **buf, size_t *len, cbd_err *err)
 {
-	struct cbd_jbuf b = {0};
+	cbd_buf b = {.max = CBD_MAX_JSON};
 
 	put_header(&b, ts, owner, created, err);
 	for (size_t i = 0; i < ts->count; i++) {
 		const struct item *it = &ts->items[i];
 
-		cbd_jbuf_puts(&b, i ? ",\n{\"id\":" : "\n{\"id\":");
-		cbd_jbuf_str(&b, it->id);
-		cbd_jbuf_printf(&b, ",\"key_index\":%d,\"payload\":%u,"
-				"\"owner_label\":%d,\"message\":",
-				it->pub.key_index, it->pub.payload,
-				it->pub.owner_label);
-		cbd_jbuf_hex(&b, it->msg, CBD_MSG_LEN);
-		cbd_jbuf_puts(&b, ",\"input\":");
+		cbd_buf_puts(&b, i ? ",\n{\"id\":" : "\n{\"id\":");
+		cbd_buf_json_str_ascii(&b, it->id);
+		cbd_buf_printf(&b, ",\"key_index\":%d,\"payload\":%u,"
+			       "\"owner_label\":%d,\"message\":",
+			       it->pub.key_index, it->pub.payload,
+			       it->pub.owner_label);
+		cbd_buf_json_hex(&b, it->msg, CBD_MSG_LEN);
+		cbd_buf_puts(&b, ",\"input\":");
 		put_b64(&b, it->input->data, ts->g.n);
-		cbd_jbuf_puts(&b, "}");
+		cbd_buf_puts(&b, "}");
 	}
-	cbd_jbuf_puts(&b, "\n]}\n");
-	return cbd_jbuf_finish(&b, buf, len, err);
+	cbd_buf_puts(&b, "\n]}\n");
+	return cbd_buf_finish(&b, "JSON", buf, len, err);
 }
 
 /* "cbd/triggers/v1" || 0x00 || SHA-256(file bytes) */

@@ -27,7 +27,7 @@ static void serve_check_response(const serve_spec *sp, const char *id,
 	if (cbd_tensor_new(CBD_DT_FLOAT32, 2, dims, &scores, &e) != CBD_OK)
 		fuzz_fail("scores");
 	serve_write_infer(sp, id, scores, &out);
-	if (out.oom)
+	if (out.st)
 		fuzz_fail("response out of memory");
 	j = cJSON_ParseWithLength(out.p, out.len);
 	if (!cJSON_IsObject(j))
