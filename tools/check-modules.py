@@ -16,7 +16,8 @@ symbols it may reference.  This script checks the tree against that table:
   - with --objects BUILD, every symbol a module's objects reference that is
     defined by another module's objects belongs to a module of its "calls"
     column (read with nm from BUILD/obj/lib/<module>/*.o);
-  - the union of both columns is acyclic.
+  - the union of both columns is acyclic;
+  - a name a row allows but the code does not use is noted, not an error.
 
 Usage: check-modules.py [--root DIR] [--objects BUILD]
 Prints one line per problem ("check-modules: FILE:LINE: ...") and exits 1 if
@@ -145,7 +146,7 @@ def resolve(root, src, inc):
     return None
 
 
-def check_includes(root, rows, owner, errors):
+def check_includes(root, rows, owner, errors, used):
     gen = {r["header"]: n for n, r in rows.items() if r["generated"]}
     count = 0
     for src in sources(root, "lib") + sources(root, "bin"):
@@ -183,6 +184,7 @@ def check_includes(root, rows, owner, errors):
                 target, base = owner.get(path), os.path.basename(path)
             if target == mod or mod is None:
                 continue
+            used.add((mod, target))
             r = rows[mod]
             if target not in r["inc"]:
                 errors.append(f"{where}: {mod} includes \"{inc}\" of module "
@@ -209,7 +211,7 @@ def nm(obj):
     return defined, undefined
 
 
-def check_calls(root, build, rows, owner, errors):
+def check_calls(root, build, rows, owner, errors, used):
     objs = {}
     for src, mod in owner.items():
         if src.endswith(".c"):
@@ -237,6 +239,7 @@ def check_calls(root, build, rows, owner, errors):
             if target is None or target == mod:
                 continue
             nsyms += 1
+            used.add((mod, target))
             if target not in rows[mod]["calls"]:
                 bad.setdefault((mod, target), []).append((obj, s))
     for (mod, target), hits in sorted(bad.items()):
@@ -282,11 +285,22 @@ def main():
         print("\n".join(f"check-modules: {e}" for e in errors))
         return 1
     owner = lib_layout(a.root, rows, errors)
-    nincs = check_includes(a.root, rows, owner, errors)
+    inc_used, call_used = set(), set()
+    nincs = check_includes(a.root, rows, owner, errors, inc_used)
     nsyms = 0
     if a.objects:
-        nsyms = check_calls(a.root, a.objects, rows, owner, errors)
+        nsyms = check_calls(a.root, a.objects, rows, owner, errors,
+                            call_used)
     check_acyclic(rows, errors)
+    for name, r in rows.items():
+        for d in r["inc"]:
+            if (name, d) not in inc_used:
+                print(f"check-modules: note: {name} may include {d} but "
+                      f"does not ({MAP}:{r['line']})")
+        for d in r["calls"] if a.objects else []:
+            if (name, d) not in call_used:
+                print(f"check-modules: note: {name} may call {d} but "
+                      f"does not ({MAP}:{r['line']})")
     for e in errors:
         print(f"check-modules: {e}")
     if errors:
