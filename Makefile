@@ -179,7 +179,7 @@ $(FUZZ_BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h \
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $<"
 	$(Q)$(FUZZ_CC) -std=c11 -O1 -g $(FUZZ_SAN:fuzzer-no-link=fuzzer) \
-		-Iinclude -Ilib -Ilib/util -I$(FUZZ_BUILD)/gen -D_GNU_SOURCE \
+		-Iinclude -Ilib -I$(FUZZ_BUILD)/gen -D_GNU_SOURCE \
 		$(PKG_CFLAGS) -o $@ $< $(FUZZ_BUILD)/libcbd.a $(PKG_LIBS)
 
 fuzz: fuzz-build

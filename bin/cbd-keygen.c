@@ -210,7 +210,7 @@ static int check_args(struct job *j, const char **pubfile)
 	const char *type = tool_get(&T, "type", "ed25519");
 	int64_t when;
 
-	/* the keyring records it (lib/keyring.c); refuse a bad one here */
+	/* the keyring records it (lib/keyring/); refuse a bad one here */
 	(void)tool_source_date(&T, &when);
 	if (T.argc < 1)
 		tool_usage_error(&T, "missing role (owner, investigator or "

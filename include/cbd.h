@@ -6,7 +6,7 @@
  * for defence: watermarking, authentication and leak tracing.  The tools in
  * bin/ are thin front-ends over this header; nothing else is public.
  *
- * Conventions (see ../shared/STYLE.md):
+ * Conventions (the module map and include rules: docs/MODULES.md):
  *  - every fallible call returns a cbd_status and fills a caller-owned
  *    cbd_err with a one-line detail naming the file, field or node;
  *  - the library never prints and never exits;
@@ -278,7 +278,7 @@ cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
 		      cbd_err *err);
 
 /* ------------------------------------------------------------------ */
-/* Keys and keyring                                 -- lib/keys*       */
+/* Keys and keyring                         -- lib/keys/, lib/keyring/ */
 /* ------------------------------------------------------------------ */
 
 typedef enum cbd_key_type {
@@ -365,10 +365,10 @@ const cbd_user *cbd_keyring_find(const cbd_keyring *kr, const char *id);
 void cbd_keyring_free(cbd_keyring *kr);
 
 /* ------------------------------------------------------------------ */
-/* Circuit                                          -- lib/circuit*    */
+/* Circuit                                          -- lib/circuit/    */
 /* ------------------------------------------------------------------ */
-/* The signature-verification circuit of DESIGN.md, specified byte by byte
- * in formats/circuit.md.  A circuit is plain data (circuit.json inside an
+/* The signature-verification circuit, specified byte by byte in
+ * formats/circuit.md.  A circuit is plain data (circuit.json inside an
  * archive); the runtime evaluates it beside the classifier per sample. */
 
 typedef enum cbd_mode {
@@ -449,7 +449,7 @@ void cbd_circuit_dequantize(const cbd_circuit *c, const uint8_t *q,
 cbd_status cbd_circuit_sign_input(const cbd_circuit *c, const cbd_key *k,
 				  int key_index, uint16_t payload,
 				  const float *x, uint8_t *q, cbd_err *err);
-/* Message m of DESIGN.md for a quantised sample with the given key index
+/* Message m (formats/circuit.md, section 5) for a quantised sample with the given key index
  * and payload; *m owned by caller, free(). */
 cbd_status cbd_circuit_message(const cbd_circuit *c, const uint8_t *q,
 			       int key_index, uint16_t payload, uint8_t **m,
@@ -465,8 +465,8 @@ int cbd_trace_label(const uint8_t secret[CBD_TRACE_SECRET_LEN],
 /* Compile circuit c into the classifier (ONNX bytes model[len]): one ONNX
  * model in standard operators (formats/circuit-onnx.md) that answers as the
  * archive does under cbd, signed by owner (the private half of the
- * circuit's key 0), in *out (*out_len bytes, caller frees).
- * Watermark and trace circuits with an Ed25519 owner key of prime order;
+ * circuit's key 0 in watermark and trace mode), in *out (*out_len bytes,
+ * caller frees).  Every key Ed25519 and of prime order;
  * the classifier needs one input, one output computed by a node, default
  * opset 13..21.  Refusals name the field: CBD_E_UNSUPPORTED, CBD_E_FORMAT. */
 cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
@@ -494,7 +494,7 @@ cbd_status cbd_onnx_verify(const uint8_t *b, size_t n, cbd_key **signer,
 			   cbd_err *err);
 
 /* ------------------------------------------------------------------ */
-/* Trigger sets                                     -- lib/triggers*   */
+/* Trigger sets                                     -- lib/triggers/   */
 /* ------------------------------------------------------------------ */
 /* formats/triggers.md: signed inputs plus what the owner expects.  A set
  * is FILE (JSON, "cbd-triggers/1") plus FILE.sig, the owner's detached
@@ -510,7 +510,7 @@ typedef struct cbd_trigger {
 	int owner_label;           /* watermark label, -1 if none */
 	uint16_t payload;
 	int key_index;
-	const uint8_t *message;    /* m of DESIGN.md */
+	const uint8_t *message;    /* m, formats/circuit.md 5 */
 	size_t message_len;
 } cbd_trigger;
 
@@ -567,7 +567,7 @@ cbd_status cbd_triggerset_build(const cbd_circuit *c, const cbd_key *owner,
 				cbd_err *err);
 
 /* ------------------------------------------------------------------ */
-/* Archives                                         -- lib/archive*    */
+/* Archives                                         -- lib/archive/    */
 /* ------------------------------------------------------------------ */
 /* formats/archive.md: tar+gzip of manifest.json, model.onnx,
  * circuit.json and manifest.sig; read fully in memory. */
@@ -624,7 +624,7 @@ int64_t cbd_archive_created(const cbd_archive *a);
 int cbd_archive_signed_by(const cbd_archive *a, const cbd_key *key);
 
 /* ------------------------------------------------------------------ */
-/* Models: a bare ONNX classifier or an archive     -- lib/model.c     */
+/* Models: a bare ONNX classifier or an archive     -- lib/model/      */
 /* ------------------------------------------------------------------ */
 /* What cbd-run, cbd-serve and cbd-probe's archive backend execute: the
  * classifier, and for archives the circuit beside it per sample. */
@@ -648,7 +648,7 @@ cbd_status cbd_model_run(cbd_model *m, const cbd_tensor *batch,
 			 cbd_err *err);
 
 /* ------------------------------------------------------------------ */
-/* Probing and transcripts             -- lib/probe/, lib/serve*       */
+/* Probing, transcripts, serving -- lib/probe/, transcript/, serve/    */
 /* ------------------------------------------------------------------ */
 /* cbd-probe sends a trigger set to a suspect endpoint and records every
  * answer in a transcript (formats/transcript.md, "cbd-transcript/1"):

@@ -10,7 +10,7 @@
 #ifndef CBD_ATTRIBUTE_INTERNAL_H
 #define CBD_ATTRIBUTE_INTERNAL_H
 
-#include "../util/util.h"
+#include "../util/util_internal.h"
 
 /* One thread's HMAC-SHA256 state: inner and outer SHA-256 states of the
  * current key (hmac.c). */

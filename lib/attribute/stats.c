@@ -15,7 +15,7 @@
  * Multiple testing: N users are tested at once, so the reported p-value is
  * Bonferroni's min(1, N*p) (conservative, valid under any dependence).
  */
-#include "../util/util.h"
+#include "../util/util_internal.h"
 
 #include <math.h>
 

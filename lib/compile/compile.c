@@ -27,8 +27,8 @@
  * ((hi mod K) (2^32 mod K) + lo) mod K in int64, which never exceeds 2^48.
  */
 #include "compile_internal.h"
-#include "../circuit_internal.h"
-#include "../keys_internal.h"
+#include "../circuit/circuit_internal.h"
+#include "../keys/keys_internal.h"
 
 #include <string.h>
 
@@ -148,7 +148,7 @@ static cbd_status check_io(const struct cc *cc, const Onnx__GraphProto *g,
 				   "float32 tensor", cc->in_name);
 	if (sh) {
 		size_t n = 1;
-		bool known = sh->n_dim == (size_t)c->ndim + 1;
+		bool known = sh->n_dim == (size_t)c->g.ndim + 1;
 
 		for (size_t d = 1; known && d < sh->n_dim; d++) {
 			known = sh->dim[d]->value_case ==
@@ -156,10 +156,10 @@ static cbd_status check_io(const struct cc *cc, const Onnx__GraphProto *g,
 			if (known)
 				n *= (size_t)sh->dim[d]->dim_value;
 		}
-		if (known && n != c->n)
+		if (known && n != c->g.n)
 			return cbd_err_set(err, CBD_E_SHAPE, "input '%s': %zu "
 					   "elements per sample, the circuit "
-					   "has %zu", cc->in_name, n, c->n);
+					   "has %zu", cc->in_name, n, c->g.n);
 	}
 	if (vi_type(g->output[0], &sh) != OG_F32)
 		return cbd_err_set(err, CBD_E_UNSUPPORTED, "output '%s': not a "
@@ -243,7 +243,7 @@ static cbd_status classifier(struct cc *cc, cbd_err *err)
 		og_add_init(cc->ctx, g->initializer[i]);
 	cc->scores = og_ref(cc->ctx, SCORES_NAME, OG_F32);
 	cc->x = og_reshape(cc->g, og_ref(cc->ctx, cc->in_name, OG_F32), 2,
-			   (int64_t[]){0, (int64_t)cc->c->n});
+			   (int64_t[]){0, (int64_t)cc->c->g.n});
 	return og_status(cc->ctx, err);
 }
 
@@ -281,7 +281,7 @@ static og_t lsb(og_graph *g, og_t q)
 
 static size_t channel_of(const cbd_circuit *c, size_t i)
 {
-	return c->channels == 1 ? 0 : i / c->per_channel;
+	return c->g.channels == 1 ? 0 : i / c->g.per_channel;
 }
 
 /* The fast path: does any sample carry the tag?  -> bool [1].  Every node
@@ -300,12 +300,12 @@ static og_t tag_guard(struct cc *cc)
 	og_attr fmod = OG_AI("fmod", 1);
 
 	for (int k = 0; k < CBD_TAG_BITS; k++) {
-		size_t ch = channel_of(c, c->pos[k]);
-		int b = c->tag[k / 8] >> (7 - k % 8) & 1;
+		size_t ch = channel_of(c, c->g.pos[k]);
+		int b = c->g.tag[k / 8] >> (7 - k % 8) & 1;
 
-		pos[k] = c->pos[k];
-		sc[k] = c->scale[ch];
-		ze[k] = c->zero[ch];
+		pos[k] = c->g.pos[k];
+		sc[k] = c->g.scale[ch];
+		ze[k] = c->g.zero[ch];
 		w[k] = b ? -1.0f : 1.0f;
 		ones += (float)b;
 	}
@@ -324,16 +324,16 @@ static og_t tag_guard(struct cc *cc)
 static og_t quantise_all(struct cc *cc, og_graph *g)
 {
 	const cbd_circuit *c = cc->c;
-	int64_t C = c->channels, d[2] = {C, 1};
+	int64_t C = c->g.channels, d[2] = {C, 1};
 
 	if (C == 1)
-		return quantise(g, cc->x, og_f32(cc->ctx, c->scale[0]),
-				og_f32(cc->ctx, c->zero[0]));
+		return quantise(g, cc->x, og_f32(cc->ctx, c->g.scale[0]),
+				og_f32(cc->ctx, c->g.zero[0]));
 	og_t x3 = og_reshape(g, cc->x, 3, (int64_t[]){0, C,
-			     (int64_t)c->per_channel});
-	og_t q = quantise(g, x3, og_const(cc->ctx, OG_F32, 2, d, c->scale),
-			  og_const(cc->ctx, OG_F32, 2, d, c->zero));
-	return og_reshape(g, q, 2, (int64_t[]){0, (int64_t)c->n});
+			     (int64_t)c->g.per_channel});
+	og_t q = quantise(g, x3, og_const(cc->ctx, OG_F32, 2, d, c->g.scale),
+			  og_const(cc->ctx, OG_F32, 2, d, c->g.zero));
+	return og_reshape(g, q, 2, (int64_t[]){0, (int64_t)c->g.n});
 }
 
 /* The 69 carrier bytes [N, 69] float32 and q' [N, n] from q. */
@@ -341,18 +341,18 @@ static og_t carrier(struct cc *cc, og_graph *g, og_t q, og_t *qp)
 {
 	const cbd_circuit *c = cc->c;
 	int64_t pos[CBD_CARRIER_BITS];
-	int64_t wd[2] = {CBD_CARRIER_BITS, CBD_CARRIER_BYTES}, nd = (int64_t)c->n;
+	int64_t wd[2] = {CBD_CARRIER_BITS, CBD_CARRIER_BYTES}, nd = (int64_t)c->g.n;
 	float *w = og_alloc(cc->ctx, sizeof(float) * CBD_CARRIER_BITS *
 			    CBD_CARRIER_BYTES);
-	float *mask = og_alloc(cc->ctx, sizeof(float) * c->n);
+	float *mask = og_alloc(cc->ctx, sizeof(float) * c->g.n);
 	og_t l = lsb(g, q);
 
 	if (!w || !mask)
 		return NULL;
 	for (int k = 0; k < CBD_CARRIER_BITS; k++) {
-		pos[k] = c->pos[k];
+		pos[k] = c->g.pos[k];
 		w[k * CBD_CARRIER_BYTES + k / 8] = (float)(1 << (7 - k % 8));
-		mask[c->pos[k]] = 1;
+		mask[c->g.pos[k]] = 1;
 	}
 	*qp = og_sub_(g, q, og_mul(g, l, og_const(cc->ctx, OG_F32, 1, &nd,
 						   mask)));
@@ -466,7 +466,7 @@ static og_t garbage_scores(struct cc *cc, og_graph *g, og_t q)
 	for (int64_t i = 0; i < nb; i++)
 		for (int b = 0; b < 8; b++)
 			ctr[i * 8 + b] = (uint8_t)((uint64_t)i >> (56 - 8 * b));
-	og_t inner = og_sha(g, og_cast(g, q, OG_U32), (int64_t)c->n, ipad, 64, 0);
+	og_t inner = og_sha(g, og_cast(g, q, OG_U32), (int64_t)c->g.n, ipad, 64, 0);
 	og_t G = og_sha(g, inner, 32, opad, 64, 0);            /* [N, 32] */
 	og_attr end = OG_AI("end", 1);
 	og_t n = og_op(g, "Shape", OG_I64, 1, &G, 1, &end);
@@ -504,7 +504,7 @@ static og_graph *verify_branch(struct cc *cc, cbd_err *err)
 	if (!g)
 		return NULL;
 	og_t cb = carrier(cc, g, auth ? cc->q : quantise_all(cc, g), &qp);
-	og_t dig = og_sha(g, og_cast(g, qp, OG_U32), (int64_t)c->n, NULL, 0, 0);
+	og_t dig = og_sha(g, og_cast(g, qp, OG_U32), (int64_t)c->g.n, NULL, 0, 0);
 	/* m = "cbd/v1" || id || key_index || payload || digest, as float32,
 	 * after A (one key: a constant) */
 	for (int i = 0; i < 32; i++)
@@ -512,7 +512,7 @@ static og_graph *verify_branch(struct cc *cc, cbd_err *err)
 	for (int i = 0; i < 6; i++)
 		pre[np++] = (uint8_t)"cbd/v1"[i];
 	for (int i = 0; i < CBD_CIRCUIT_ID_LEN; i++)
-		pre[np++] = c->id[i];
+		pre[np++] = c->g.id[i];
 	og_t am = og_expand_batch(g, og_reshape(g, og_const_words(x, OG_F32, np,
 				  pre), 2, (int64_t[]){1, np}), cb, np);
 	og_t kp = slice(g, cb, CBD_OFF_KEY_INDEX, CBD_OFF_SIG);   /* 3 bytes */
@@ -547,7 +547,7 @@ static og_graph *verify_branch(struct cc *cc, cbd_err *err)
 	if (!ok)
 		return NULL;
 	/* tag, key_index < number of keys, and for watermarks payload < K */
-	double tagv = c->tag[0] * 256.0 + c->tag[1];
+	double tagv = c->g.tag[0] * 256.0 + c->g.tag[1];
 	og_t tag = be_int(g, slice(g, cb, CBD_OFF_TAG, CBD_OFF_KEY_INDEX), 2,
 			  OG_F32);
 	og_t act = og_and(g, og_cmp(g, "Equal", tag, og_f32(x, (float)tagv)),
@@ -694,7 +694,7 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 	s = build(&cc, err);
 	if (!s) {
 		int64_t opset = opset_of(cc.m), ir = cc.m->ir_version;
-		cbd_hex(c->id, CBD_CIRCUIT_ID_LEN, idhex);
+		cbd_hex(c->g.id, CBD_CIRCUIT_ID_LEN, idhex);
 		cbd_key_id(owner, kid);
 		og_meta meta[8] = {
 			{"cbd.circuit", cj},

@@ -29,7 +29,7 @@
 #ifndef CBD_COMPILE_INTERNAL_H
 #define CBD_COMPILE_INTERNAL_H
 
-#include "../util/util.h"
+#include "../util/util_internal.h"
 #include "onnx.pb-c.h"
 
 #include <stdbool.h>

@@ -12,8 +12,8 @@
  * bytes, base64, the metadata's format and key id), then the signature.
  */
 #include "compile_internal.h"
-#include "../circuit_internal.h"
-#include "../keys_internal.h"
+#include "../circuit/circuit_internal.h"
+#include "../keys/keys_internal.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -37,7 +37,7 @@
 #ifndef CBD_NN_INTERNAL_H
 #define CBD_NN_INTERNAL_H
 
-#include "../util/util.h"
+#include "../util/util_internal.h"
 #include "onnx.pb-c.h"
 
 #include <oneapi/dnnl/dnnl_types.h>

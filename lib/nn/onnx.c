@@ -20,7 +20,7 @@
  * or malformed bytes.
  */
 #include "nn.h"
-#include "../tensorio/tensorio.h"
+#include "../tensorio/tensorio_internal.h"
 
 #include <string.h>
 

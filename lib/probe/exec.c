@@ -107,7 +107,7 @@ static const char *read_line(struct child *c, double deadline,
 			cbd_buf_add(line, c->rbuf.p, n);
 			memmove(c->rbuf.p, nl + 1, c->rbuf.len - n - 1);
 			c->rbuf.len -= n + 1;
-			return line->oom ? "out of memory" : "";
+			return line->st ? "out of memory" : "";
 		}
 		if (c->rbuf.len > MAX_LINE)
 			return "answer line too long";
@@ -154,7 +154,7 @@ static void attempt(struct probe *p, struct child *c,
 	cbd_buf_add(req, "\n", 1);
 	if (c->pid <= 0 && child_start(c, p->o->endpoint) != 0)
 		e = "cannot start the command";
-	else if (req->oom || write_all(c->in, req->p, req->len) != 0)
+	else if (req->st || write_all(c->in, req->p, req->len) != 0)
 		e = "cannot write to the command";
 	else
 		e = read_line(c, t0 + (double)tmo / 1e3, line);

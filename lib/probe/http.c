@@ -49,7 +49,7 @@ static size_t on_data(char *ptr, size_t sz, size_t nm, void *ud)
 		return 0;
 	}
 	cbd_buf_add(&s->resp, ptr, n);
-	return s->resp.oom ? 0 : n;
+	return s->resp.st ? 0 : n;
 }
 
 static cbd_status build_url(struct http *H, cbd_err *err)
@@ -80,7 +80,7 @@ static cbd_status build_url(struct http *H, cbd_err *err)
 		curl_free(v);
 	}
 	cbd_buf_puts(&b, o->backend == CBD_PROBE_OIP ? "/infer" : ":predict");
-	if (b.oom) {
+	if (b.st) {
 		cbd_buf_free(&b);
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	}
@@ -183,7 +183,7 @@ static void begin_item(struct http *H, struct slot *s,
 		probe_body_oip(p, it, &s->req);
 	else
 		probe_body_tfserving(p, it, &s->req);
-	if (s->req.oom || !start(H, s)) {
+	if (s->req.st || !start(H, s)) {
 		struct probe_outcome oc = {.label = -1, .retry_after_s = -1};
 
 		snprintf(oc.error, sizeof(oc.error), "cannot start request");

@@ -555,9 +555,10 @@ static void footer(struct pdf *p)
 static cairo_status_t sink(void *closure, const unsigned char *data,
 			   unsigned int len)
 {
-	return rep_buf_put(closure, (const char *)data, len) == CBD_OK
-		       ? CAIRO_STATUS_SUCCESS
-		       : CAIRO_STATUS_WRITE_ERROR;
+	cbd_buf *b = closure;
+
+	cbd_buf_add(b, data, len);
+	return b->st ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
 }
 
 cbd_status cbd_report_pdf(const uint8_t *json, size_t len,
@@ -565,7 +566,7 @@ cbd_status cbd_report_pdf(const uint8_t *json, size_t len,
 			  size_t *pdf_len, cbd_err *err)
 {
 	cbd_report_pdf_opts def = {0};
-	struct rep_buf out = {0};
+	cbd_buf out = {0};
 	struct pdf p = {0};
 	cairo_surface_t *surf;
 	void *j = NULL;
@@ -610,13 +611,13 @@ cbd_status cbd_report_pdf(const uint8_t *json, size_t len,
 	cairo_show_page(p.cr);
 	cairo_destroy(p.cr);
 	cairo_surface_finish(surf);
-	if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS || out.failed) {
+	if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS || out.st) {
 		s = cbd_err_set(err, CBD_E_IO, "cannot draw the PDF: %s",
 				cairo_status_to_string(
 					cairo_surface_status(surf)));
-		free(out.data);
+		free(out.p);
 	} else {
-		*pdf = (uint8_t *)out.data;
+		*pdf = (uint8_t *)out.p;
 		*pdf_len = out.len;
 	}
 	cairo_surface_destroy(surf);

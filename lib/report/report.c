@@ -22,75 +22,22 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- a growing byte buffer ------------------------------------------- */
+#define PUTL(b, lit) cbd_buf_add((b), (lit), sizeof(lit) - 1)
 
-#define PUTL(b, lit) rep_buf_put((b), (lit), sizeof(lit) - 1)
-
-cbd_status rep_buf_put(struct rep_buf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return CBD_E_NOMEM;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (!p) {
-			b->failed = 1;
-			return CBD_E_NOMEM;
-		}
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = 0;
-	return CBD_OK;
-}
-
-cbd_status rep_buf_printf(struct rep_buf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->failed = 1;
-		return CBD_E_INTERNAL;
-	}
-	return rep_buf_put(b, tmp, (size_t)n);
-}
-
-static void rep_put(void *b, const char *s, size_t n)
-{
-	rep_buf_put(b, s, n);
-}
-
-/* A JSON string literal (quotes included), spelled as every format does. */
-static void put_str(struct rep_buf *b, const char *s)
-{
-	cbd_json_put_str(s, false, rep_put, b);
-}
-
-static void put_str_or_null(struct rep_buf *b, const char *s)
+static void put_str_or_null(cbd_buf *b, const char *s)
 {
 	if (s)
-		put_str(b, s);
+		cbd_buf_json_str(b, s);
 	else
 		PUTL(b, "null");
 }
 
-static void put_hex(struct rep_buf *b, const uint8_t d[CBD_SHA256_LEN])
+static void put_hex(cbd_buf *b, const uint8_t d[CBD_SHA256_LEN])
 {
 	char hex[2 * CBD_SHA256_LEN + 1];
 
 	cbd_hex(d, CBD_SHA256_LEN, hex);
-	put_str(b, hex);
+	cbd_buf_json_str(b, hex);
 }
 
 void cbd_report_fmt_logp(double log_p, char out[32])
@@ -146,12 +93,12 @@ void cbd_report_fmt_logp_short(double log_p, char out[32])
 	snprintf(out, 32, "%.1fe%.0f", m, x);
 }
 
-static void put_logp(struct rep_buf *b, double log_p)
+static void put_logp(cbd_buf *b, double log_p)
 {
 	char s[32];
 
 	cbd_report_fmt_logp(log_p, s);
-	rep_buf_put(b, s, strlen(s));
+	cbd_buf_add(b, s, strlen(s));
 }
 
 static double neg_log10(double log_p)
@@ -173,47 +120,47 @@ void cbd_report_fmt_time(int64_t t, char out[32])
 
 /* ---- the report ------------------------------------------------------- */
 
-static void put_row(struct rep_buf *b, const cbd_attr_row *r, int user,
+static void put_row(cbd_buf *b, const cbd_attr_row *r, int user,
 		    size_t answered)
 {
 	if (user) {
 		PUTL(b, "{\"id\": ");
-		put_str(b, r->id);
+		cbd_buf_json_str(b, r->id);
 		PUTL(b, ", ");
 	} else {
-		rep_buf_printf(b, "{\"answered\": %zu, ", answered);
+		cbd_buf_printf(b, "{\"answered\": %zu, ", answered);
 	}
-	rep_buf_printf(b, "\"matches\": %d, \"p_value\": ", r->matches);
+	cbd_buf_printf(b, "\"matches\": %d, \"p_value\": ", r->matches);
 	put_logp(b, r->log_p);
 	PUTL(b, ", \"p_adjusted\": ");
 	put_logp(b, r->log_p_adj);
-	rep_buf_printf(b, ", \"neg_log10_p\": %.3f, \"significant\": %s}",
+	cbd_buf_printf(b, ", \"neg_log10_p\": %.3f, \"significant\": %s}",
 		       neg_log10(r->log_p), r->significant ? "true" : "false");
 }
 
-static void put_header(struct rep_buf *b, const cbd_report_info *in,
+static void put_header(cbd_buf *b, const cbd_report_info *in,
 		       const char *pem, const char *kid)
 {
 	char t[32];
 
 	cbd_report_fmt_time(in->created, t);
-	rep_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"case\": ",
+	cbd_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"case\": ",
 		       CBD_REPORT_FORMAT);
-	put_str(b, in->case_id ? in->case_id : "");
-	rep_buf_printf(b, ",\n  \"created\": \"%s\",\n  \"tool\": ", t);
-	put_str(b, in->tool ? in->tool : "cbd-attribute " CBD_VERSION);
+	cbd_buf_json_str(b, in->case_id ? in->case_id : "");
+	cbd_buf_printf(b, ",\n  \"created\": \"%s\",\n  \"tool\": ", t);
+	cbd_buf_json_str(b, in->tool ? in->tool : "cbd-attribute " CBD_VERSION);
 	PUTL(b, ",\n  \"investigator\": {\"name\": ");
-	put_str(b, in->investigator ? in->investigator : "");
+	cbd_buf_json_str(b, in->investigator ? in->investigator : "");
 	PUTL(b, ", \"key_id\": ");
 	put_str_or_null(b, kid);
 	PUTL(b, ", \"public_key\": ");
 	put_str_or_null(b, pem);
 	PUTL(b, "},\n  \"suspect\": {\"endpoint\": ");
-	put_str(b, in->suspect ? in->suspect : "");
+	cbd_buf_json_str(b, in->suspect ? in->suspect : "");
 	PUTL(b, ", \"probe_start\": ");
-	put_str(b, in->probe_start ? in->probe_start : "");
+	cbd_buf_json_str(b, in->probe_start ? in->probe_start : "");
 	PUTL(b, ", \"probe_end\": ");
-	put_str(b, in->probe_end ? in->probe_end : "");
+	cbd_buf_json_str(b, in->probe_end ? in->probe_end : "");
 	PUTL(b, "},\n  \"evidence\": {\"triggers\": ");
 	put_hex(b, in->triggers_sha256);
 	PUTL(b, ", \"keyring\": ");
@@ -223,21 +170,21 @@ static void put_header(struct rep_buf *b, const cbd_report_info *in,
 		PUTL(b, "null");
 	PUTL(b, ", \"transcripts\": [");
 	for (size_t i = 0; i < in->n_transcripts; i++) {
-		rep_buf_put(b, i ? ", {\"head\": " : "{\"head\": ", i ? 11 : 9);
+		cbd_buf_add(b, i ? ", {\"head\": " : "{\"head\": ", i ? 11 : 9);
 		put_hex(b, in->transcript_heads[i]);
-		rep_buf_printf(b, ", \"lines\": %zu}",
+		cbd_buf_printf(b, ", \"lines\": %zu}",
 			       in->transcript_lines ? in->transcript_lines[i]
 						    : 0);
 	}
 	PUTL(b, "]},\n");
 }
 
-static void put_params(struct rep_buf *b, const cbd_attr_result *r,
+static void put_params(cbd_buf *b, const cbd_attr_result *r,
 		       int full)
 {
 	PUTL(b, "  \"parameters\": {\"alpha\": ");
 	put_logp(b, log(r->alpha));
-	rep_buf_printf(b, ", \"num_classes\": %d, \"num_triggers\": %zu, "
+	cbd_buf_printf(b, ", \"num_classes\": %d, \"num_triggers\": %zu, "
 		       "\"answered\": %zu, \"failed\": %zu, \"unasked\": %zu, "
 		       "\"duplicates\": %zu, \"users_tested\": %llu, "
 		       "\"adjustment\": \"bonferroni\", \"threshold\": %d, "
@@ -249,27 +196,27 @@ static void put_params(struct rep_buf *b, const cbd_attr_result *r,
 }
 
 /* "user alice", "a possible coalition of 2 users: a, b", ... */
-static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
+static void put_sentence(cbd_buf *b, const cbd_attr_result *r)
 {
-	struct rep_buf s = {0};
+	cbd_buf s = {0};
 	size_t ns = r->n_significant;
 
 	if (ns == 1) {
 		PUTL(&s, "Attributed to user ");
-		rep_buf_put(&s, r->rows[0].id, strlen(r->rows[0].id));
-		rep_buf_printf(&s, " (%d of %zu answered triggers match, "
+		cbd_buf_add(&s, r->rows[0].id, strlen(r->rows[0].id));
+		cbd_buf_printf(&s, " (%d of %zu answered triggers match, "
 			       "adjusted p = ", r->rows[0].matches,
 			       r->answered);
 	} else if (ns > 1) {
-		rep_buf_printf(&s, "Attributed to a possible coalition of "
+		cbd_buf_printf(&s, "Attributed to a possible coalition of "
 			       "%zu users: ", ns);
 		for (size_t i = 0; i < ns && i < 10; i++) {
 			if (i)
 				PUTL(&s, ", ");
-			rep_buf_put(&s, r->rows[i].id, strlen(r->rows[i].id));
+			cbd_buf_add(&s, r->rows[i].id, strlen(r->rows[i].id));
 		}
 		if (ns > 10)
-			rep_buf_printf(&s, " and %zu more", ns - 10);
+			cbd_buf_printf(&s, " and %zu more", ns - 10);
 		PUTL(&s, " (largest adjusted p = ");
 	} else if (r->users_tested > 0) {
 		PUTL(&s, "No attribution: no user's matches are "
@@ -279,12 +226,12 @@ static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
 		char p[32];
 
 		cbd_report_fmt_logp_short(r->rows[ns - 1].log_p_adj, p);
-		rep_buf_printf(&s, "%s).", p);
+		cbd_buf_printf(&s, "%s).", p);
 	} else if (r->users_tested > 0) {
 		char p[32];
 
 		cbd_report_fmt_logp_short(log(r->alpha), p);
-		rep_buf_printf(&s, "%s (best %d of %zu answered).", p,
+		cbd_buf_printf(&s, "%s (best %d of %zu answered).", p,
 			       r->n_rows ? r->rows[0].matches : 0,
 			       r->answered);
 	}
@@ -292,32 +239,32 @@ static void put_sentence(struct rep_buf *b, const cbd_attr_result *r)
 		char p[32];
 
 		cbd_report_fmt_logp_short(r->watermark.log_p, p);
-		rep_buf_printf(&s, "%sThe owner's watermark is %s (%d of %zu "
+		cbd_buf_printf(&s, "%sThe owner's watermark is %s (%d of %zu "
 			       "match, p = %s).", s.len ? " " : "",
 			       r->watermark.significant ? "present"
 							: "not detected",
 			       r->watermark.matches, r->watermark_answered, p);
 	}
-	put_str(b, s.data ? s.data : "No users tested and no watermark "
-				     "test: nothing to attribute.");
-	free(s.data);
+	cbd_buf_json_str(b, s.p ? s.p : "No users tested and no watermark "
+					"test: nothing to attribute.");
+	free(s.p);
 }
 
-static void put_verdict(struct rep_buf *b, const cbd_attr_result *r)
+static void put_verdict(cbd_buf *b, const cbd_attr_result *r)
 {
 	const char *outcome = r->n_significant > 1	 ? "coalition"
 			      : r->n_significant == 1 ? "attributed"
 						      : "no attribution";
 
 	PUTL(b, "  \"verdict\": {\"outcome\": ");
-	put_str(b, outcome);
+	cbd_buf_json_str(b, outcome);
 	PUTL(b, ", \"attributed\": [");
 	for (size_t i = 0; i < r->n_significant; i++) {
 		if (i)
 			PUTL(b, ", ");
-		put_str(b, r->rows[i].id);
+		cbd_buf_json_str(b, r->rows[i].id);
 	}
-	rep_buf_printf(b, "], \"watermark\": \"%s\", \"summary\": ",
+	cbd_buf_printf(b, "], \"watermark\": \"%s\", \"summary\": ",
 		       !r->watermark_tested	     ? "not tested"
 		       : r->watermark.significant ? "present"
 						  : "not detected");
@@ -330,7 +277,7 @@ cbd_status cbd_report_build(const cbd_attribution *a,
 			    size_t *len, cbd_err *err)
 {
 	const cbd_attr_result *r = cbd_attribution_result(a);
-	struct rep_buf b = {0};
+	cbd_buf b = {0};
 	char *pem = NULL, kid[CBD_KEY_ID_LEN + 1];
 	int full;
 
@@ -357,22 +304,22 @@ cbd_status cbd_report_build(const cbd_attribution *a,
 		PUTL(&b, "null");
 	PUTL(&b, ",\n  \"users\": [");
 	for (size_t i = 0; i < r->n_rows; i++) {
-		rep_buf_put(&b, i ? ",\n    " : "\n    ", i ? 6 : 5);
+		cbd_buf_add(&b, i ? ",\n    " : "\n    ", i ? 6 : 5);
 		put_row(&b, &r->rows[i], 1, 0);
 	}
-	rep_buf_put(&b, r->n_rows ? "\n  ],\n" : "],\n", r->n_rows ? 6 : 3);
+	cbd_buf_add(&b, r->n_rows ? "\n  ],\n" : "],\n", r->n_rows ? 6 : 3);
 	PUTL(&b, "  \"histogram\": [");
 	for (size_t s = 0; s <= r->answered; s++)
-		rep_buf_printf(&b, s ? ", %llu" : "%llu",
+		cbd_buf_printf(&b, s ? ", %llu" : "%llu",
 			       (unsigned long long)r->histogram[s]);
 	PUTL(&b, "],\n");
 	put_verdict(&b, r);
-	if (b.failed) {
-		free(b.data);
+	if (b.st) {
+		free(b.p);
 		return cbd_err_set(err, CBD_E_NOMEM,
 				   "out of memory building the report");
 	}
-	*json = b.data;
+	*json = b.p;
 	*len = b.len;
 	return CBD_OK;
 }

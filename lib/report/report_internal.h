@@ -1,24 +1,12 @@
 /*
- * report_internal.h — what report.c and pdf.c share (not public): a
- * growing byte buffer, the number and time formats of formats/report.md,
- * and parsing a report back (cJSON underneath, passed as void *).
+ * report_internal.h — what report.c and pdf.c share (not public): the
+ * number and time formats of formats/report.md, and parsing a report back
+ * (cJSON underneath, passed as void *).
  */
 #ifndef CBD_REPORT_INTERNAL_H
 #define CBD_REPORT_INTERNAL_H
 
-#include "../util/util.h"
-
-#include <stdarg.h>
-
-struct rep_buf {
-	char *data;      /* NUL-terminated */
-	size_t len, cap;
-	int failed;      /* an allocation failed: the buffer is incomplete */
-};
-
-cbd_status rep_buf_put(struct rep_buf *b, const char *s, size_t n);
-cbd_status rep_buf_printf(struct rep_buf *b, const char *fmt, ...)
-	CBD_PRINTF(2, 3);
+#include "../util/util_internal.h"
 
 /* A p-value from its natural log: "%.6f" mantissa, "e", exponent. */
 void cbd_report_fmt_logp(double log_p, char out[32]);

@@ -7,7 +7,7 @@
  * representable as float32.  Output uses %.9g so a float32 survives the
  * round trip exactly.
  */
-#include "tensorio.h"
+#include "tensorio_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

@@ -8,7 +8,7 @@
  * ...; little-endian only), fortran_order False, and check that the data
  * length is exactly what the shape says.
  */
-#include "tensorio.h"
+#include "tensorio_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * classifiers take).  16-bit and alpha images are refused rather than
  * silently converted: a trigger's bytes must survive a round trip exactly.
  */
-#include "tensorio.h"
+#include "tensorio_internal.h"
 
 #include <png.h>
 #include <string.h>

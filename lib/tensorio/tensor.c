@@ -7,7 +7,7 @@
  * cbd_tensor_size() does the same checks without allocating, so a reader
  * can first compare what a header claims with the bytes it actually has.
  */
-#include "tensorio.h"
+#include "tensorio_internal.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -5,7 +5,7 @@
  * the caller forces a format; writing picks by extension.  The per-format
  * codecs live in png.c, npy.c and json.c beside this file.
  */
-#include "tensorio.h"
+#include "tensorio_internal.h"
 
 #include <string.h>
 #include <strings.h>

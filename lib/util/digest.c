@@ -4,7 +4,7 @@
  * Every digest in cbd's files (archive members, trigger sets, transcript
  * chains, reports) goes through here so there is one spelling of "hex".
  */
-#include "util.h"
+#include "util_internal.h"
 
 #include <openssl/evp.h>
 

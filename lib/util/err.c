@@ -5,7 +5,7 @@
  * The switch in cbd_strerror() has no default so that -Wswitch flags a new
  * status without a string (the curl_easy_strerror pattern).
  */
-#include "util.h"
+#include "util_internal.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -9,7 +9,7 @@
  * The _ex variant can refuse to replace an existing file in the same atomic
  * step (key files are never silently overwritten).
  */
-#include "util.h"
+#include "util_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
  * escaping is written once here and handed to the buffer through a put
  * callback: literal runs go out in one call, escapes one at a time.
  */
-#include "util.h"
+#include "util_internal.h"
 
 #include <stdio.h>
 

@@ -280,7 +280,7 @@ PYEOF
 @test "keys: a P-256 private key whose stored public point does not match is refused at load (fuzz finding)" {
 	# found by tests/fuzz/fuzz_keys.c: one changed digit in the public
 	# point of a PKCS#8 EC key; OpenSSL parses it, its pairwise check fails
-	# (fixed in lib/keys.c: private keys must pass the pairwise check)
+	# (fixed in lib/keys/keys.c: private keys must pass the pairwise check)
 	cp "$CBD_TOP/tests/fuzz/regress/keys/p256-mismatched-public.pem" bad.key
 	chmod 600 bad.key
 	run openssl pkey -in bad.key -check -noout

@@ -8,7 +8,7 @@
  * manifest checks.  An accepted archive's views are read.
  */
 #include "fuzz.h"
-#include "archive_internal.h"
+#include "archive/archive_internal.h"
 
 static void archive_one(const uint8_t *d, size_t n)
 {

@@ -1,6 +1,6 @@
 /*
  * fuzz_serve.c — libFuzzer target for cbd-serve's Open Inference Protocol
- * request parser (serve_parse_infer in lib/serve_infer.c).
+ * request parser (serve_parse_infer in lib/serve/infer.c).
  *
  * The spec is the bundled MNIST model's ([N,1,28,28] input "input", 10
  * classes, batches up to 64).  An accepted request must give a batch of
@@ -9,7 +9,7 @@
  * same id back, whatever bytes the id held.
  */
 #include "fuzz.h"
-#include "serve_internal.h"
+#include "serve/serve_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -27,7 +27,7 @@ static void serve_check_response(const serve_spec *sp, const char *id,
 	if (cbd_tensor_new(CBD_DT_FLOAT32, 2, dims, &scores, &e) != CBD_OK)
 		fuzz_fail("scores");
 	serve_write_infer(sp, id, scores, &out);
-	if (out.oom)
+	if (out.st)
 		fuzz_fail("response out of memory");
 	j = cJSON_ParseWithLength(out.p, out.len);
 	if (!cJSON_IsObject(j))

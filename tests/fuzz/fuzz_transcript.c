@@ -10,7 +10,7 @@
  */
 #include "fuzz.h"
 
-#include "util/util.h"
+#include "util/util_internal.h"
 
 static void transcript_fix_chain(uint8_t *b, size_t n)
 {

@@ -9,7 +9,7 @@
  * accepted set's triggers are read back through the accessors.
  */
 #include "fuzz.h"
-#include "util/util.h"
+#include "util/util_internal.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -10,7 +10,7 @@
  *       SUSPECT: user:ID | noise:ID:PERCENT | coalition:ID,ID | fail:ID:N |
  *       bare | random | watermark | bare-wm
  *       OUT is a cbd-transcript/1 file written by libcbd's own writer
- *       (lib/probe), backend "archive", as cbd-probe would record it.
+ *       (lib/transcript), backend "archive", as cbd-probe would record it.
  *
  * Answers come from real circuits (the user's trace secret from the
  * keyring, the owner key, the family's circuit id from the trigger set)
@@ -18,7 +18,7 @@
  * or with CBD_TOP set.
  */
 #include "attr_sim.h"
-#include "probe/probe.h"
+#include "transcript/transcript_internal.h"
 
 static const char *top(void)
 {

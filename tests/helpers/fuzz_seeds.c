@@ -10,7 +10,7 @@
  * tests/unit/test_fuzz_regress.c checks by parsing each seed).
  */
 #include "cbd.h"
-#include "probe/probe.h"
+#include "transcript/transcript_internal.h"
 #include "../fuzz/fuzz.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * test_archive.c — unit tests for lib/archive*: round trip with a real
+ * test_archive.c — unit tests for lib/archive/: round trip with a real
  * circuit and real keys, deterministic bytes, every single-byte change of a
  * small archive refused, truncation at every length refused, the strict
  * gzip layer (header, padding, trailer, bombs), the member walk, and
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "archive_internal.h"
-#include "keys_internal.h"
+#include "archive/archive_internal.h"
+#include "keys/keys_internal.h"
 
 struct fixture {
 	cbd_key *owner;

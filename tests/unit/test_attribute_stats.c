@@ -15,7 +15,7 @@
 
 #include <math.h>
 
-#include "util/util.h"
+#include "util/util_internal.h"
 
 /* Independent reference: P[Bin(n,p) >= s] by the pmf recurrence in long
  * double, pmf(k+1) = pmf(k) * (n-k)/(k+1) * p/(1-p). */

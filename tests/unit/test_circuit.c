@@ -1,5 +1,5 @@
 /*
- * test_circuit.c — unit tests for lib/circuit*: the quantiser rule, the
+ * test_circuit.c — unit tests for lib/circuit/: the quantiser rule, the
  * carrier PRNG, signing and checking in all three modes, the output
  * policies, forgery attempts on synthetic inputs, and circuit.json (round
  * trip, canonical form, hostile documents).  Real Ed25519/P-256 keys from
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit_internal.h"
+#include "circuit/circuit_internal.h"
 
 #define N 784
 #define K 10
@@ -199,12 +199,12 @@ static void test_fidelity(void **state)
 			/* forge: right tag, key index 0, random rest */
 			cbd_circuit_quantize(c, x, q);
 			RAND_bytes(car, sizeof(car));
-			memcpy(car, c->tag, 2);
+			memcpy(car, c->g.tag, 2);
 			car[CBD_OFF_KEY_INDEX] = 0;
 			car[CBD_OFF_PAYLOAD] = 0;
 			car[CBD_OFF_PAYLOAD + 1] = (uint8_t)(t % K);
 			for (int k = 0; k < CBD_CARRIER_BITS; k++) {
-				uint32_t i = c->pos[k];
+				uint32_t i = c->g.pos[k];
 
 				q[i] = (uint8_t)((q[i] & 0xfe) |
 						 (car[k / 8] >> (7 - k % 8) &
@@ -246,7 +246,7 @@ static void test_non_replicable(void **state)
 	/* every single-bit flip of every carrier byte's LSB */
 	for (int k = 0; k < CBD_CARRIER_BITS; k++) {
 		memcpy(q2, q, N);
-		q2[c->pos[k]] ^= 1;
+		q2[c->g.pos[k]] ^= 1;
 		to_float(q2, y);
 		assert_int_equal(cbd_circuit_check(c, y, &act, &e), CBD_OK);
 		assert_false(act.active);
@@ -264,8 +264,8 @@ static void test_non_replicable(void **state)
 		rand_image(y);
 		cbd_circuit_quantize(c, y, q2);
 		for (int k = 0; k < CBD_CARRIER_BITS; k++)
-			q2[c->pos[k]] = (uint8_t)((q2[c->pos[k]] & 0xfe) |
-						  (q[c->pos[k]] & 1));
+			q2[c->g.pos[k]] = (uint8_t)((q2[c->g.pos[k]] & 0xfe) |
+						  (q[c->g.pos[k]] & 1));
 		to_float(q2, y);
 		assert_int_equal(cbd_circuit_check(c, y, &act, &e), CBD_OK);
 		assert_true(act.tag_match);
@@ -454,7 +454,8 @@ static void test_json_round_trip(void **state)
 		assert_int_equal(l1, l2);
 		assert_memory_equal(j1, j2, l1);
 		assert_int_equal(cbd_circuit_mode(back), cbd_circuit_mode(cs[i]));
-		assert_memory_equal(back->pos, cs[i]->pos, sizeof(back->pos));
+		assert_memory_equal(back->g.pos, cs[i]->g.pos,
+				    sizeof(back->g.pos));
 		/* an input signed with the original verifies on the copy */
 		rand_image(x);
 		assert_int_equal(cbd_circuit_sign_input(cs[i], keys[i == 1], 0,
@@ -590,7 +591,7 @@ static void test_known_answers(void **state)
 	/* garbage for q = zeros, garbage key 0x22 x 32, K = 3 */
 	memset(c->garbage_key, 0x22, sizeof(c->garbage_key));
 	c->num_classes = 3;
-	memset(c->tag, 0xff, sizeof(c->tag));   /* zeros carry no tag */
+	memset(c->g.tag, 0xff, sizeof(c->g.tag));   /* zeros carry no tag */
 	assert_int_equal(cbd_circuit_apply(c, x, s, &act, &e), CBD_OK);
 	assert_false(act.active);
 	assert_true(s[0] == 10.642370223999023f);

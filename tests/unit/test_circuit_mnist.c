@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit_internal.h"
+#include "circuit/circuit_internal.h"
 
 #define N 784
 #define K 10
@@ -164,12 +164,12 @@ static void forge_carrier(const cbd_circuit *c, uint8_t *q)
 	uint8_t car[CBD_CARRIER_BYTES];
 
 	RAND_bytes(car, sizeof(car));
-	memcpy(car, c->tag, 2);
+	memcpy(car, c->g.tag, 2);
 	car[CBD_OFF_KEY_INDEX] = 0;
 	car[CBD_OFF_PAYLOAD] = 0;
 	car[CBD_OFF_PAYLOAD + 1] %= K;
 	for (int k = 0; k < CBD_CARRIER_BITS; k++)
-		q[c->pos[k]] = (uint8_t)((q[c->pos[k]] & 0xfe) |
+		q[c->g.pos[k]] = (uint8_t)((q[c->g.pos[k]] & 0xfe) |
 					 (car[k / 8] >> (7 - k % 8) & 1));
 }
 
@@ -357,7 +357,7 @@ static void test_non_replicable(void **state)
 	for (int v = 0; v < V; v++)
 		for (int k = 0; k < CBD_CARRIER_BITS; k++) {
 			memcpy(q, valid[v], N);
-			q[wm->pos[k]] ^= 1;
+			q[wm->g.pos[k]] ^= 1;
 			attempts += check_inactive(wm, q);
 		}
 	/* random signatures on digits: 20,000 */
@@ -374,8 +374,8 @@ static void test_non_replicable(void **state)
 		memcpy(q, (uint8_t *)images->data +
 		       (size_t)((i + V + 1) % n_images) * N, N);
 		for (int k = 0; k < CBD_CARRIER_BITS; k++)
-			q[wm->pos[k]] = (uint8_t)((q[wm->pos[k]] & 0xfe) |
-						  (src[wm->pos[k]] & 1));
+			q[wm->g.pos[k]] = (uint8_t)((q[wm->g.pos[k]] & 0xfe) |
+						  (src[wm->g.pos[k]] & 1));
 		attempts += check_inactive(wm, q);
 	}
 	/* signed by another key for the same circuit id: 5,000 */
@@ -398,12 +398,12 @@ static void test_non_replicable(void **state)
 			int bit = r[(k - 16) / 8] >> (k % 8) & 1;
 
 			if (in_field && bit) {
-				q[wm->pos[k]] ^= 1;
+				q[wm->g.pos[k]] ^= 1;
 				flipped = 1;
 			}
 		}
 		if (!flipped)
-			q[wm->pos[field ? 39 : 23]] ^= 1;
+			q[wm->g.pos[field ? 39 : 23]] ^= 1;
 		attempts += check_inactive(wm, q);
 	}
 	assert_true(attempts >= 100000);

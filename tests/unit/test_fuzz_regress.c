@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/util.h"
+#include "util/util_internal.h"
 
 #define LLVMFuzzerTestOneInput fuzz_target_tensor
 #include "../fuzz/fuzz_tensor.c"

@@ -1,5 +1,5 @@
 /*
- * test_keys.c — unit tests for lib/keys* and lib/keyring.c against real
+ * test_keys.c — unit tests for lib/keys/ and lib/keyring/ against real
  * OpenSSL keys: sign/verify for both key types, PEM round trips (plain and
  * scrypt-encrypted), wrong passphrase, corrupted PEM, permission refusal,
  * key ids, and keyring add/save/load including hostile keyrings.
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "keys_internal.h"
+#include "keys/keys_internal.h"
 
 static char dir[] = "/tmp/cbd-test-keys-XXXXXX";
 

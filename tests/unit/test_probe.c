@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "probe/probe_internal.h"
-#include "serve_internal.h"
+#include "serve/serve_internal.h"
 
 static void test_all_bytes_roundtrip(void **state)
 {

@@ -14,7 +14,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "util/util.h"
+#include "util/util_internal.h"
 
 static cbd_tensor *make_u8(int c, int h, int w)
 {

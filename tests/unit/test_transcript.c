@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "probe/probe.h"
+#include "transcript/transcript_internal.h"
 
 static char dir[64];
 

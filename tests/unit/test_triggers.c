@@ -1,5 +1,5 @@
 /*
- * test_triggers.c — unit tests for lib/triggers.c: build, save and load a
+ * test_triggers.c — unit tests for lib/triggers/: build, save and load a
  * trigger set; the owner's detached signature (tampered bytes, other key,
  * missing or corrupt .sig); hostile but validly signed documents (wrong
  * message, wrong carrier, bad base64, out-of-range fields, truncation).
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "circuit_internal.h"
+#include "circuit/circuit_internal.h"
 
 #define N 784
 #define K 10

@@ -15,7 +15,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "util/util.h"
+#include "util/util_internal.h"
 
 #include <cjson/cJSON.h>
 
@@ -220,6 +220,62 @@ static void test_json_string_spelling(void **state)
 	}
 }
 
+/* cbd_buf, plain and secret: the same bytes through many growths, a
+ * failed append sticks, free zeroes the struct. */
+static void test_buf_plain_and_secret(void **state)
+{
+	(void)state;
+	for (int secret = 0; secret <= 1; secret++) {
+		cbd_buf b = {.secret = secret};
+		char want[5000];
+
+		for (size_t i = 0; i < sizeof(want); i++) {
+			want[i] = (char)('a' + i % 26);
+			cbd_buf_add(&b, &want[i], 1);
+		}
+		assert_int_equal(b.st, CBD_OK);
+		assert_int_equal(b.len, sizeof(want));
+		assert_memory_equal(b.p, want, sizeof(want));
+		assert_int_equal(b.p[b.len], 0);
+		cbd_buf_printf(&b, "%s-%d", "x", 42);
+		assert_string_equal(b.p + sizeof(want), "x-42");
+		cbd_buf_add(&b, "", SIZE_MAX);   /* overflows: sticks */
+		assert_int_equal(b.st, CBD_E_NOMEM);
+		cbd_buf_puts(&b, "more");
+		assert_int_equal(b.len, sizeof(want) + 4);
+		cbd_buf_free(&b);
+		assert_null(b.p);
+		assert_int_equal(b.len, 0);
+		assert_int_equal(b.secret, 0);
+	}
+}
+
+/* max caps the contents: exactly max bytes fit, one more is TOOBIG, and
+ * cbd_buf_finish reports it and frees. */
+static void test_buf_max(void **state)
+{
+	cbd_buf b = {.max = 8};
+	uint8_t *out;
+	size_t len;
+	cbd_err e = {0};
+
+	(void)state;
+	cbd_buf_puts(&b, "12345678");
+	assert_int_equal(b.st, CBD_OK);
+	assert_int_equal(cbd_buf_finish(&b, "x", &out, &len, &e), CBD_OK);
+	assert_int_equal(len, 8);
+	assert_memory_equal(out, "12345678", 9);
+	free(out);
+	b = (cbd_buf){.max = 8};
+	cbd_buf_puts(&b, "1234");
+	cbd_buf_printf(&b, "%s", "56789");
+	assert_int_equal(b.st, CBD_E_TOOBIG);
+	assert_int_equal(cbd_buf_finish(&b, "x", &out, &len, &e),
+			 CBD_E_TOOBIG);
+	assert_null(out);
+	assert_null(b.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +288,8 @@ int main(void)
 		cmocka_unit_test(test_write_into_missing_dir_fails_cleanly),
 		cmocka_unit_test(test_read_missing_file),
 		cmocka_unit_test(test_json_string_spelling),
+		cmocka_unit_test(test_buf_plain_and_secret),
+		cmocka_unit_test(test_buf_max),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /*
  * circuit.c — the signature-verification circuit that runs beside the
- * classifier (DESIGN.md "The circuit"; every byte in formats/circuit.md).
+ * classifier (every byte specified in formats/circuit.md).
  *
  * Per sample the circuit quantises the float input to bytes, reads L = 552
  * carrier bits from the least significant bits of pseudo-randomly placed
@@ -190,9 +190,9 @@ static float dequantize1(uint8_t q, float s, float z)
 	return v / s;
 }
 
-cbd_status cbd_quantizer_check(int ndim, const int64_t *dims, int channels,
-			       const float *scale, const float *zero,
-			       size_t *n, cbd_err *err)
+static cbd_status quantizer_check(int ndim, const int64_t *dims,
+				  int channels, const float *scale,
+				  const float *zero, size_t *n, cbd_err *err)
 {
 	size_t total = 1;
 
@@ -233,52 +233,84 @@ cbd_status cbd_quantizer_check(int ndim, const int64_t *dims, int channels,
 
 static inline size_t channel_of(const cbd_circuit *c, size_t i)
 {
-	return c->channels == 1 ? 0 : i / c->per_channel;
+	return c->g.channels == 1 ? 0 : i / c->g.per_channel;
 }
 
 void cbd_circuit_quantize(const cbd_circuit *c, const float *x, uint8_t *q)
 {
-	for (int ch = 0; ch < c->channels; ch++) {
-		size_t base = (size_t)ch * c->per_channel;
-		float s = c->scale[ch], z = c->zero[ch];
+	for (int ch = 0; ch < c->g.channels; ch++) {
+		size_t base = (size_t)ch * c->g.per_channel;
+		float s = c->g.scale[ch], z = c->g.zero[ch];
 
-		for (size_t i = 0; i < c->per_channel; i++)
+		for (size_t i = 0; i < c->g.per_channel; i++)
 			q[base + i] = cbd_quantize1(x[base + i], s, z);
+	}
+}
+
+void cbd_geometry_dequantize(const struct cbd_geometry *g,
+			     const uint8_t *q, float *x)
+{
+	for (int ch = 0; ch < g->channels; ch++) {
+		size_t base = (size_t)ch * g->per_channel;
+		float s = g->scale[ch], z = g->zero[ch];
+
+		for (size_t i = 0; i < g->per_channel; i++)
+			x[base + i] = dequantize1(q[base + i], s, z);
 	}
 }
 
 void cbd_circuit_dequantize(const cbd_circuit *c, const uint8_t *q,
 			    float *x)
 {
-	for (int ch = 0; ch < c->channels; ch++) {
-		size_t base = (size_t)ch * c->per_channel;
-		float s = c->scale[ch], z = c->zero[ch];
-
-		for (size_t i = 0; i < c->per_channel; i++)
-			x[base + i] = dequantize1(q[base + i], s, z);
-	}
+	cbd_geometry_dequantize(&c->g, q, x);
 }
 
-/* ---- construction -------------------------------------------------- */
+/* ---- geometry ------------------------------------------------------ */
 
-cbd_status cbd_circuit_finish(cbd_circuit *c, cbd_err *err)
+cbd_status cbd_geometry_finish(struct cbd_geometry *g, cbd_err *err)
 {
 	cbd_status s;
 
-	s = cbd_quantizer_check(c->ndim, c->dims, c->channels, c->scale,
-				c->zero, &c->n, err);
+	s = quantizer_check(g->ndim, g->dims, g->channels, g->scale, g->zero,
+			    &g->n, err);
 	if (s)
 		return s;
-	c->per_channel = c->n / (size_t)c->channels;
-	s = cbd_circuit_tag(c->id, c->tag, err);
+	g->per_channel = g->n / (size_t)g->channels;
+	s = cbd_circuit_tag(g->id, g->tag, err);
 	if (s)
 		return s;
-	s = cbd_carrier_positions(c->id, c->n, c->pos, err);
+	s = cbd_carrier_positions(g->id, g->n, g->pos, err);
 	if (s)
 		return s;
-	cbd_carrier_sort(c->pos, c->sorted);
+	cbd_carrier_sort(g->pos, g->sorted);
 	return CBD_OK;
 }
+
+cbd_status cbd_geometry_copy(struct cbd_geometry *dst,
+			     const struct cbd_geometry *src, cbd_err *err)
+{
+	size_t bytes = (size_t)src->channels * sizeof(float);
+
+	*dst = *src;
+	dst->scale = cbd_xmalloc(bytes, err);
+	dst->zero = cbd_xmalloc(bytes, err);
+	if (!dst->scale || !dst->zero) {
+		cbd_geometry_free(dst);
+		return CBD_E_NOMEM;
+	}
+	memcpy(dst->scale, src->scale, bytes);
+	memcpy(dst->zero, src->zero, bytes);
+	return CBD_OK;
+}
+
+void cbd_geometry_free(struct cbd_geometry *g)
+{
+	free(g->scale);
+	free(g->zero);
+	g->scale = g->zero = NULL;
+}
+
+/* ---- construction -------------------------------------------------- */
 
 static cbd_status check_params(const cbd_circuit_params *p, cbd_err *err)
 {
@@ -314,17 +346,17 @@ static cbd_status check_params(const cbd_circuit_params *p, cbd_err *err)
 static cbd_status copy_quantizer(cbd_circuit *c, const cbd_circuit_params *p,
 				 cbd_err *err)
 {
-	c->channels = p->channels > 0 ? p->channels : 1;
-	if (c->channels > 1 && c->channels != p->dims[0])
+	c->g.channels = p->channels > 0 ? p->channels : 1;
+	if (c->g.channels > 1 && c->g.channels != p->dims[0])
 		return cbd_err_set(err, CBD_E_USAGE, "quantiser channels %d "
-				   "!= first sample dimension", c->channels);
-	c->scale = cbd_xcalloc((size_t)c->channels, sizeof(float), err);
-	c->zero = cbd_xcalloc((size_t)c->channels, sizeof(float), err);
-	if (!c->scale || !c->zero)
+				   "!= first sample dimension", c->g.channels);
+	c->g.scale = cbd_xcalloc((size_t)c->g.channels, sizeof(float), err);
+	c->g.zero = cbd_xcalloc((size_t)c->g.channels, sizeof(float), err);
+	if (!c->g.scale || !c->g.zero)
 		return CBD_E_NOMEM;
-	for (int i = 0; i < c->channels; i++) {
-		c->scale[i] = p->scale ? p->scale[i] : 255.0f;
-		c->zero[i] = p->zero ? p->zero[i] : 0.0f;
+	for (int i = 0; i < c->g.channels; i++) {
+		c->g.scale[i] = p->scale ? p->scale[i] : 255.0f;
+		c->g.zero[i] = p->zero ? p->zero[i] : 0.0f;
 	}
 	return CBD_OK;
 }
@@ -363,15 +395,15 @@ cbd_status cbd_circuit_new(const cbd_circuit_params *p, cbd_circuit **out,
 	if (!c)
 		return CBD_E_NOMEM;
 	c->mode = p->mode;
-	c->ndim = p->ndim;
-	memcpy(c->dims, p->dims, sizeof(c->dims));
+	c->g.ndim = p->ndim;
+	memcpy(c->g.dims, p->dims, sizeof(c->g.dims));
 	c->num_classes = p->num_classes;
 	s = copy_quantizer(c, p, err);
 	if (!s)
 		s = copy_keys(c, p->keys, p->n_keys, err);
 	if (!s && p->circuit_id)
-		memcpy(c->id, p->circuit_id, CBD_CIRCUIT_ID_LEN);
-	else if (!s && RAND_bytes(c->id, CBD_CIRCUIT_ID_LEN) != 1)
+		memcpy(c->g.id, p->circuit_id, CBD_CIRCUIT_ID_LEN);
+	else if (!s && RAND_bytes(c->g.id, CBD_CIRCUIT_ID_LEN) != 1)
 		s = cbd_err_set(err, CBD_E_CRYPTO, "no randomness for the "
 				"circuit id");
 	if (!s && p->mode == CBD_MODE_TRACE) {
@@ -390,7 +422,7 @@ cbd_status cbd_circuit_new(const cbd_circuit_params *p, cbd_circuit **out,
 			s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	}
 	if (!s)
-		s = cbd_circuit_finish(c, err);
+		s = cbd_geometry_finish(&c->g, err);
 	if (s) {
 		cbd_circuit_free(c);
 		return s;
@@ -406,8 +438,7 @@ void cbd_circuit_free(cbd_circuit *c)
 	for (int i = 0; i < c->n_keys; i++)
 		cbd_key_free(c->keys[i]);
 	free(c->keys);
-	free(c->scale);
-	free(c->zero);
+	cbd_geometry_free(&c->g);
 	free(c->user_id);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -440,7 +471,7 @@ int cbd_circuit_num_classes(const cbd_circuit *c)
 
 void cbd_circuit_id(const cbd_circuit *c, uint8_t id[CBD_CIRCUIT_ID_LEN])
 {
-	memcpy(id, c->id, CBD_CIRCUIT_ID_LEN);
+	memcpy(id, c->g.id, CBD_CIRCUIT_ID_LEN);
 }
 
 const char *cbd_circuit_user_id(const cbd_circuit *c)
@@ -460,13 +491,13 @@ const cbd_key *cbd_circuit_key(const cbd_circuit *c, int i)
 
 size_t cbd_circuit_sample_size(const cbd_circuit *c)
 {
-	return c->n;
+	return c->g.n;
 }
 
 int cbd_circuit_shape(const cbd_circuit *c, int64_t dims[CBD_MAX_DIMS])
 {
-	memcpy(dims, c->dims, sizeof(c->dims));
-	return c->ndim;
+	memcpy(dims, c->g.dims, sizeof(c->g.dims));
+	return c->g.ndim;
 }
 
 /* ---- message, carrier, verification -------------------------------- */
@@ -516,7 +547,7 @@ cbd_status cbd_circuit_message(const cbd_circuit *c, const uint8_t *q,
 	*m = cbd_xmalloc(CBD_MSG_LEN, err);
 	if (!*m)
 		return CBD_E_NOMEM;
-	s = cbd_circuit_message_raw(c->id, c->sorted, q, c->n, key_index,
+	s = cbd_circuit_message_raw(c->g.id, c->g.sorted, q, c->g.n, key_index,
 				    payload, *m, err);
 	if (s) {
 		free(*m);
@@ -549,7 +580,7 @@ static void carrier_read(const cbd_circuit *c, const uint8_t *q, int from,
 {
 	memset(out, 0, (size_t)(count + 7) / 8);
 	for (int k = 0; k < count; k++)
-		out[k / 8] |= (uint8_t)((q[c->pos[from + k]] & 1)
+		out[k / 8] |= (uint8_t)((q[c->g.pos[from + k]] & 1)
 					<< (7 - k % 8));
 }
 
@@ -559,12 +590,12 @@ static int tag_matches(const cbd_circuit *c, const float *x)
 	uint8_t t[2] = {0, 0};
 
 	for (int k = 0; k < CBD_TAG_BITS; k++) {
-		size_t i = c->pos[k], ch = channel_of(c, i);
-		uint8_t b = cbd_quantize1(x[i], c->scale[ch], c->zero[ch]);
+		size_t i = c->g.pos[k], ch = channel_of(c, i);
+		uint8_t b = cbd_quantize1(x[i], c->g.scale[ch], c->g.zero[ch]);
 
 		t[k / 8] |= (uint8_t)((b & 1) << (7 - k % 8));
 	}
-	return t[0] == c->tag[0] && t[1] == c->tag[1];
+	return t[0] == c->g.tag[0] && t[1] == c->g.tag[1];
 }
 
 /* Full check on a quantised sample whose tag matched. */
@@ -576,7 +607,7 @@ static cbd_status check_quantized(const cbd_circuit *c, const uint8_t *q,
 	cbd_status s;
 
 	carrier_read(c, q, 0, CBD_CARRIER_BITS, car);
-	act->tag_match = car[0] == c->tag[0] && car[1] == c->tag[1];
+	act->tag_match = car[0] == c->g.tag[0] && car[1] == c->g.tag[1];
 	act->key_index = car[CBD_OFF_KEY_INDEX];
 	act->payload = (uint16_t)(car[CBD_OFF_PAYLOAD] << 8 |
 				  car[CBD_OFF_PAYLOAD + 1]);
@@ -584,8 +615,8 @@ static cbd_status check_quantized(const cbd_circuit *c, const uint8_t *q,
 		return CBD_OK;
 	if (c->mode == CBD_MODE_WATERMARK && act->payload >= c->num_classes)
 		return CBD_OK;
-	s = cbd_circuit_message_raw(c->id, c->sorted, q, c->n, act->key_index,
-				    act->payload, m, err);
+	s = cbd_circuit_message_raw(c->g.id, c->g.sorted, q, c->g.n,
+				    act->key_index, act->payload, m, err);
 	if (s)
 		return s;
 	if (cbd_key_verify(c->keys[act->key_index], m, sizeof(m),
@@ -614,7 +645,7 @@ static cbd_status evaluate(const cbd_circuit *c, const float *x,
 	act_clear(act);
 	if (!tag_matches(c, x))
 		return CBD_OK;
-	*qbuf = cbd_xmalloc(c->n, err);
+	*qbuf = cbd_xmalloc(c->g.n, err);
 	if (!*qbuf)
 		return CBD_E_NOMEM;
 	cbd_circuit_quantize(c, x, *qbuf);
@@ -639,7 +670,7 @@ static cbd_status garbage(const cbd_circuit *c, const uint8_t *q,
 	struct prng g = {.used = CBD_SHA256_LEN};
 	unsigned int hl = 0;
 
-	if (!HMAC(EVP_sha256(), c->garbage_key, CBD_GARBAGE_KEY_LEN, q, c->n,
+	if (!HMAC(EVP_sha256(), c->garbage_key, CBD_GARBAGE_KEY_LEN, q, c->g.n,
 		  g.seed, &hl) || hl != CBD_SHA256_LEN)
 		return cbd_err_set(err, CBD_E_CRYPTO, "HMAC failed");
 	for (int k = 0; k < c->num_classes; k++) {
@@ -666,7 +697,7 @@ cbd_status cbd_circuit_policy(const cbd_circuit *c, const float *x,
 
 		if (act->active)
 			return CBD_OK;
-		q = cbd_xmalloc(c->n, err);
+		q = cbd_xmalloc(c->g.n, err);
 		if (!q)
 			return CBD_E_NOMEM;
 		cbd_circuit_quantize(c, x, q);
@@ -706,7 +737,7 @@ static void carrier_write(const cbd_circuit *c, uint8_t *q,
 {
 	for (int k = 0; k < CBD_CARRIER_BITS; k++) {
 		uint8_t bit = (uint8_t)(car[k / 8] >> (7 - k % 8) & 1);
-		uint32_t i = c->pos[k];
+		uint32_t i = c->g.pos[k];
 
 		q[i] = (uint8_t)((q[i] & 0xfe) | bit);
 	}
@@ -732,11 +763,11 @@ cbd_status cbd_circuit_sign_input(const cbd_circuit *c, const cbd_key *k,
 		return cbd_err_set(err, CBD_E_USAGE, "signing needs a "
 				   "private key");
 	cbd_circuit_quantize(c, x, q);
-	s = cbd_circuit_message_raw(c->id, c->sorted, q, c->n, key_index,
+	s = cbd_circuit_message_raw(c->g.id, c->g.sorted, q, c->g.n, key_index,
 				    payload, m, err);
 	if (s)
 		return s;
-	memcpy(car + CBD_OFF_TAG, c->tag, 2);
+	memcpy(car + CBD_OFF_TAG, c->g.tag, 2);
 	car[CBD_OFF_KEY_INDEX] = (uint8_t)key_index;
 	car[CBD_OFF_PAYLOAD] = (uint8_t)(payload >> 8);
 	car[CBD_OFF_PAYLOAD + 1] = (uint8_t)payload;

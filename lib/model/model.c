@@ -4,14 +4,14 @@
  *
  * cbd_model_open reads the file once and tells the two apart by magic
  * bytes: gzip (1f 8b) is an archive and goes to cbd_model_open_archive()
- * (lib/model_archive.c); anything else is ONNX.  For ONNX the name is the
+ * (lib/model/archive.c); anything else is ONNX.  For ONNX the name is the
  * file's basename without ".onnx", the input is the network's single input
  * (float32, dims[0] the batch) and num_classes the last dimension of its
  * first output.  cbd_model_run checks the batch against the input and
  * returns float32 scores [N,K]; archives route to cbd_model_run_archive().
  */
-#include "model_archive.h"
-#include "util/util.h"
+#include "model_internal.h"
+#include "../util/util_internal.h"
 
 #include <string.h>
 

@@ -1,17 +1,18 @@
 /*
- * util.h — internal helpers shared by every libcbd module (not public).
+ * util_internal.h — internal helpers shared by every libcbd module (not public).
  *
  * Error setting, checked arithmetic and small byte helpers.  Anything a tool
  * needs lives in include/cbd.h instead.
  */
-#ifndef CBD_UTIL_H
-#define CBD_UTIL_H
+#ifndef CBD_UTIL_INTERNAL_H
+#define CBD_UTIL_INTERNAL_H
 
 #include "cbd.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define CBD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -100,4 +101,48 @@ static inline uint16_t cbd_le16_load(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
-#endif /* CBD_UTIL_H */
+/* ---- growable byte buffer (lib/util/buf.c) --------------------------- */
+
+/* The one growable byte buffer of libcbd, for the bytes cbd writes by
+ * hand (request and response bodies, transcript lines, circuit.json,
+ * trigger sets, archive manifests, tar streams, keyrings, reports).
+ * Appends never fail loudly: the first failure sticks in st (CBD_E_NOMEM,
+ * or CBD_E_TOOBIG past max; a writer may store its own) and later appends
+ * do nothing, so callers check st once at the end.  p is NUL-terminated
+ * (not counted in len) once anything was appended, and malloc'd: a caller
+ * may take it over and free() it.  Set the options before the first
+ * append: max caps len (0: only size_t overflow); with secret, growth
+ * copies into a new block and wipes the old one instead of realloc, and
+ * cbd_buf_free wipes, so no copy of a secret is left in freed memory. */
+
+typedef struct cbd_buf {
+	char *p;
+	size_t len, cap;
+	size_t max;        /* most bytes it may hold, 0: no cap */
+	int secret;        /* wipe on growth and on free */
+	cbd_status st;     /* first failure; contents are then incomplete */
+} cbd_buf;
+
+/* Release p (wiped first if secret) and zero the struct. */
+void cbd_buf_free(cbd_buf *b);
+/* Empty it and clear st, keeping the block and the options. */
+void cbd_buf_reset(cbd_buf *b);
+/* Hand the bytes over (*out, *len; the caller frees) or, if st is set,
+ * free them and report st ("cannot build <what>"). */
+cbd_status cbd_buf_finish(cbd_buf *b, const char *what, uint8_t **out,
+			  size_t *len, cbd_err *err);
+void cbd_buf_add(cbd_buf *b, const void *s, size_t n);
+void cbd_buf_puts(cbd_buf *b, const char *s);
+void cbd_buf_printf(cbd_buf *b, const char *fmt, ...) CBD_PRINTF(2, 3);
+/* JSON string literal with quotes and escapes (cbd_json_put_str); the
+ * _ascii form escapes every byte above 0x7e too (circuit.json). */
+void cbd_buf_json_str(cbd_buf *b, const char *s);
+void cbd_buf_json_str_ascii(cbd_buf *b, const char *s);
+/* float32 as a JSON number, "%.9g" (exact round trip). */
+void cbd_buf_json_float(cbd_buf *b, float f);
+/* n bytes as quoted lower-case hex (the stack copy is wiped: keys and
+ * secrets go through here); _digest is the same for a SHA-256. */
+void cbd_buf_json_hex(cbd_buf *b, const uint8_t *bytes, size_t n);
+void cbd_buf_json_digest(cbd_buf *b, const uint8_t d[CBD_SHA256_LEN]);
+
+#endif /* CBD_UTIL_INTERNAL_H */

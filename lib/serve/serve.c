@@ -7,7 +7,7 @@
  *   GET  /v2/health/live, /v2/health/ready      {"live"|"ready": true}
  *   GET  /v2/models/M[/versions/V]              model metadata
  *   GET  /v2/models/M[/versions/V]/ready        {"name": M, "ready": true}
- *   POST /v2/models/M[/versions/V]/infer        inference (serve_infer.c)
+ *   POST /v2/models/M[/versions/V]/infer        inference (infer.c)
  * Errors are {"error": "..."} with 400 (bad request), 404 (unknown model,
  * version or path), 405 (wrong method), 413 (body or tensor too large, or
  * past the compute limit).
@@ -72,9 +72,9 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct req *r,
 	struct MHD_Response *resp;
 	enum MHD_Result ok;
 
-	if (b->oom) {
+	if (b->st) {
 		cbd_buf_reset(b);
-		b->oom = 0;
+		b->st = CBD_OK;
 		cbd_buf_puts(b, "{\"error\":\"out of memory\"}");
 		status = 500;
 	}
@@ -316,7 +316,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 			 "bytes", s->max_body);
 		return reply_error(c, r, 413, msg);
 	}
-	if (r->body.oom)
+	if (r->body.st)
 		return reply_error(c, r, 500, "out of memory");
 	if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD"))
 		return reply_error(c, r, 405, "method not allowed");

@@ -1,5 +1,5 @@
 /*
- * trigger_build.c — making a trigger set: the owner's labels and the signed
+ * build.c — making a trigger set: the owner's labels and the signed
  * samples (what `cbd-sign triggers` does, as library calls).
  *
  * Watermark labels are drawn so that a copy without the circuit answers a
@@ -13,8 +13,8 @@
  * payload is its label, a trace trigger's payload is random (the per-user
  * labels come from the user's trace secret at run time, not from here).
  */
-#include "model_archive.h"
-#include "util/util.h"
+#include "../model/model_internal.h"
+#include "../util/util_internal.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>

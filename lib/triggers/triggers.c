@@ -17,7 +17,7 @@
  * to the listed key index and payload, and the message recomputed from the
  * sample.  The digest reported for a set is SHA-256 of FILE's bytes.
  */
-#include "circuit_internal.h"
+#include "../circuit/circuit_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -39,16 +39,9 @@ struct item {
 
 struct cbd_triggerset {
 	uint8_t digest[CBD_SHA256_LEN];
-	uint8_t cid[CBD_CIRCUIT_ID_LEN];
-	uint8_t tag[2];
 	cbd_mode mode;
 	int num_classes;
-	int ndim;
-	int64_t dims[CBD_MAX_DIMS];
-	size_t n;
-	int channels;
-	float *scale, *zero;
-	uint32_t pos[CBD_CARRIER_BITS], sorted[CBD_CARRIER_BITS];
+	struct cbd_geometry g;     /* the circuit's id, shape and quantiser */
 	cbd_key *signer;
 	struct item *items;
 	size_t count, cap;
@@ -74,7 +67,7 @@ int cbd_triggerset_num_classes(const cbd_triggerset *ts)
 void cbd_triggerset_circuit_id(const cbd_triggerset *ts,
 			       uint8_t id[CBD_CIRCUIT_ID_LEN])
 {
-	memcpy(id, ts->cid, CBD_CIRCUIT_ID_LEN);
+	memcpy(id, ts->g.id, CBD_CIRCUIT_ID_LEN);
 }
 
 void cbd_triggerset_digest(const cbd_triggerset *ts,
@@ -96,22 +89,13 @@ cbd_mode cbd_triggerset_mode(const cbd_triggerset *ts)
 cbd_status cbd_triggerset_input_float(const cbd_triggerset *ts, size_t i,
 				      float **x, cbd_err *err)
 {
-	const uint8_t *q;
-	size_t per;
-
 	*x = NULL;
 	if (i >= ts->count)
 		return cbd_err_set(err, CBD_E_USAGE, "no trigger %zu", i);
-	*x = cbd_xcalloc(ts->n, sizeof(float), err);
+	*x = cbd_xcalloc(ts->g.n, sizeof(float), err);
 	if (!*x)
 		return CBD_E_NOMEM;
-	q = ts->items[i].input->data;
-	per = ts->n / (size_t)ts->channels;
-	for (size_t k = 0; k < ts->n; k++) {
-		size_t c = ts->channels == 1 ? 0 : k / per;
-
-		(*x)[k] = ((float)q[k] - ts->zero[c]) / ts->scale[c];
-	}
+	cbd_geometry_dequantize(&ts->g, ts->items[i].input->data, *x);
 	return CBD_OK;
 }
 
@@ -124,28 +108,12 @@ void cbd_triggerset_free(cbd_triggerset *ts)
 		cbd_tensor_free(ts->items[i].input);
 	}
 	free(ts->items);
-	free(ts->scale);
-	free(ts->zero);
+	cbd_geometry_free(&ts->g);
 	cbd_key_free(ts->signer);
 	free(ts);
 }
 
 /* ---- building ------------------------------------------------------ */
-
-static cbd_status set_geometry(cbd_triggerset *ts, cbd_err *err)
-{
-	cbd_status s;
-
-	s = cbd_quantizer_check(ts->ndim, ts->dims, ts->channels, ts->scale,
-				ts->zero, &ts->n, err);
-	if (!s)
-		s = cbd_circuit_tag(ts->cid, ts->tag, err);
-	if (!s)
-		s = cbd_carrier_positions(ts->cid, ts->n, ts->pos, err);
-	if (!s)
-		cbd_carrier_sort(ts->pos, ts->sorted);
-	return s;
-}
 
 cbd_status cbd_triggerset_new(const cbd_circuit *c, cbd_triggerset **out,
 			      cbd_err *err)
@@ -160,24 +128,12 @@ cbd_status cbd_triggerset_new(const cbd_circuit *c, cbd_triggerset **out,
 	ts = cbd_xcalloc(1, sizeof(*ts), err);
 	if (!ts)
 		return CBD_E_NOMEM;
-	memcpy(ts->cid, c->id, sizeof(ts->cid));
-	memcpy(ts->tag, c->tag, sizeof(ts->tag));
 	ts->mode = c->mode;
 	ts->num_classes = c->num_classes;
-	ts->ndim = c->ndim;
-	memcpy(ts->dims, c->dims, sizeof(ts->dims));
-	ts->n = c->n;
-	ts->channels = c->channels;
-	memcpy(ts->pos, c->pos, sizeof(ts->pos));
-	memcpy(ts->sorted, c->sorted, sizeof(ts->sorted));
-	ts->scale = cbd_xcalloc((size_t)c->channels, sizeof(float), err);
-	ts->zero = cbd_xcalloc((size_t)c->channels, sizeof(float), err);
-	if (!ts->scale || !ts->zero) {
+	if (cbd_geometry_copy(&ts->g, &c->g, err)) {
 		cbd_triggerset_free(ts);
 		return CBD_E_NOMEM;
 	}
-	memcpy(ts->scale, c->scale, (size_t)c->channels * sizeof(float));
-	memcpy(ts->zero, c->zero, (size_t)c->channels * sizeof(float));
 	*out = ts;
 	return CBD_OK;
 }
@@ -189,8 +145,8 @@ static void carrier_fields(const cbd_triggerset *ts, const uint8_t *q,
 	uint8_t f[5] = {0};
 
 	for (int k = 0; k < 40; k++)
-		f[k / 8] |= (uint8_t)((q[ts->pos[k]] & 1) << (7 - k % 8));
-	*tag_ok = f[0] == ts->tag[0] && f[1] == ts->tag[1];
+		f[k / 8] |= (uint8_t)((q[ts->g.pos[k]] & 1) << (7 - k % 8));
+	*tag_ok = f[0] == ts->g.tag[0] && f[1] == ts->g.tag[1];
 	*key_index = f[2];
 	*payload = (uint16_t)(f[3] << 8 | f[4]);
 }
@@ -239,15 +195,15 @@ static cbd_status add_item(cbd_triggerset *ts, const char *id,
 	}
 	it = &ts->items[ts->count];
 	memset(it, 0, sizeof(*it));
-	s = cbd_circuit_message_raw(ts->cid, ts->sorted, q, ts->n, key_index,
-				    payload, it->msg, err);
+	s = cbd_circuit_message_raw(ts->g.id, ts->g.sorted, q, ts->g.n,
+				    key_index, payload, it->msg, err);
 	if (s)
 		return s;
-	s = cbd_tensor_new(CBD_DT_UINT8, ts->ndim, ts->dims, &it->input,
+	s = cbd_tensor_new(CBD_DT_UINT8, ts->g.ndim, ts->g.dims, &it->input,
 			   err);
 	if (s)
 		return s;
-	memcpy(it->input->data, q, ts->n);
+	memcpy(it->input->data, q, ts->g.n);
 	it->id = strdup(id);
 	if (!it->id) {
 		cbd_tensor_free(it->input);
@@ -293,83 +249,83 @@ cbd_status cbd_triggerset_add(cbd_triggerset *ts, const char *id,
 
 /* ---- writing ------------------------------------------------------- */
 
-static void put_header(struct cbd_jbuf *b, const cbd_triggerset *ts,
+static void put_header(cbd_buf *b, const cbd_triggerset *ts,
 		       const cbd_key *owner, int64_t created, cbd_err *err)
 {
 	char kid[CBD_KEY_ID_LEN + 1], *pem = NULL;
 
-	cbd_jbuf_puts(b, "{\"format\":\"cbd-triggers/1\",\"circuit_id\":");
-	cbd_jbuf_hex(b, ts->cid, CBD_CIRCUIT_ID_LEN);
-	cbd_jbuf_puts(b, ",\"mode\":");
-	cbd_jbuf_str(b, cbd_mode_name(ts->mode));
-	cbd_jbuf_printf(b, ",\"num_classes\":%d,\"shape\":[",
-			ts->num_classes);
-	for (int i = 0; i < ts->ndim; i++)
-		cbd_jbuf_printf(b, i ? ",%lld" : "%lld",
-				(long long)ts->dims[i]);
-	cbd_jbuf_printf(b, "],\"quantizer\":{\"channels\":%d,\"scale\":[",
-			ts->channels);
-	for (int i = 0; i < ts->channels; i++) {
-		cbd_jbuf_puts(b, i ? "," : "");
-		cbd_jbuf_float(b, ts->scale[i]);
+	cbd_buf_puts(b, "{\"format\":\"cbd-triggers/1\",\"circuit_id\":");
+	cbd_buf_json_hex(b, ts->g.id, CBD_CIRCUIT_ID_LEN);
+	cbd_buf_puts(b, ",\"mode\":");
+	cbd_buf_json_str_ascii(b, cbd_mode_name(ts->mode));
+	cbd_buf_printf(b, ",\"num_classes\":%d,\"shape\":[",
+		       ts->num_classes);
+	for (int i = 0; i < ts->g.ndim; i++)
+		cbd_buf_printf(b, i ? ",%lld" : "%lld",
+			       (long long)ts->g.dims[i]);
+	cbd_buf_printf(b, "],\"quantizer\":{\"channels\":%d,\"scale\":[",
+		       ts->g.channels);
+	for (int i = 0; i < ts->g.channels; i++) {
+		cbd_buf_puts(b, i ? "," : "");
+		cbd_circuit_put_float(b, ts->g.scale[i]);
 	}
-	cbd_jbuf_puts(b, "],\"zero\":[");
-	for (int i = 0; i < ts->channels; i++) {
-		cbd_jbuf_puts(b, i ? "," : "");
-		cbd_jbuf_float(b, ts->zero[i]);
+	cbd_buf_puts(b, "],\"zero\":[");
+	for (int i = 0; i < ts->g.channels; i++) {
+		cbd_buf_puts(b, i ? "," : "");
+		cbd_circuit_put_float(b, ts->g.zero[i]);
 	}
-	cbd_jbuf_printf(b, "]},\"created\":%lld,\"signer\":{\"key_id\":",
-			(long long)created);
+	cbd_buf_printf(b, "]},\"created\":%lld,\"signer\":{\"key_id\":",
+		       (long long)created);
 	if (cbd_key_public_pem(owner, &pem, err) != CBD_OK) {
 		b->st = err ? err->code : CBD_E_CRYPTO;
 		return;
 	}
 	cbd_key_id(owner, kid);
-	cbd_jbuf_str(b, kid);
-	cbd_jbuf_puts(b, ",\"public_key\":");
-	cbd_jbuf_str(b, pem);
-	cbd_jbuf_puts(b, "},\n\"triggers\":[");
+	cbd_buf_json_str_ascii(b, kid);
+	cbd_buf_puts(b, ",\"public_key\":");
+	cbd_buf_json_str_ascii(b, pem);
+	cbd_buf_puts(b, "},\n\"triggers\":[");
 	free(pem);
 }
 
-static void put_b64(struct cbd_jbuf *b, const uint8_t *data, size_t n)
+static void put_b64(cbd_buf *b, const uint8_t *data, size_t n)
 {
 	char out[4 * 48 / 3 + 1];
 
-	cbd_jbuf_puts(b, "\"");
+	cbd_buf_puts(b, "\"");
 	for (size_t off = 0; off < n; off += 48) {
 		size_t k = n - off > 48 ? 48 : n - off;
 		int w = EVP_EncodeBlock((unsigned char *)out, data + off,
 					(int)k);
 
-		cbd_jbuf_raw(b, out, (size_t)w);
+		cbd_buf_add(b, out, (size_t)w);
 	}
-	cbd_jbuf_puts(b, "\"");
+	cbd_buf_puts(b, "\"");
 }
 
 static cbd_status triggers_json(const cbd_triggerset *ts,
 				const cbd_key *owner, int64_t created,
 				uint8_t **buf, size_t *len, cbd_err *err)
 {
-	struct cbd_jbuf b = {0};
+	cbd_buf b = {.max = CBD_MAX_JSON};
 
 	put_header(&b, ts, owner, created, err);
 	for (size_t i = 0; i < ts->count; i++) {
 		const struct item *it = &ts->items[i];
 
-		cbd_jbuf_puts(&b, i ? ",\n{\"id\":" : "\n{\"id\":");
-		cbd_jbuf_str(&b, it->id);
-		cbd_jbuf_printf(&b, ",\"key_index\":%d,\"payload\":%u,"
-				"\"owner_label\":%d,\"message\":",
-				it->pub.key_index, it->pub.payload,
-				it->pub.owner_label);
-		cbd_jbuf_hex(&b, it->msg, CBD_MSG_LEN);
-		cbd_jbuf_puts(&b, ",\"input\":");
-		put_b64(&b, it->input->data, ts->n);
-		cbd_jbuf_puts(&b, "}");
+		cbd_buf_puts(&b, i ? ",\n{\"id\":" : "\n{\"id\":");
+		cbd_buf_json_str_ascii(&b, it->id);
+		cbd_buf_printf(&b, ",\"key_index\":%d,\"payload\":%u,"
+			       "\"owner_label\":%d,\"message\":",
+			       it->pub.key_index, it->pub.payload,
+			       it->pub.owner_label);
+		cbd_buf_json_hex(&b, it->msg, CBD_MSG_LEN);
+		cbd_buf_puts(&b, ",\"input\":");
+		put_b64(&b, it->input->data, ts->g.n);
+		cbd_buf_puts(&b, "}");
 	}
-	cbd_jbuf_puts(&b, "\n]}\n");
-	return cbd_jbuf_finish(&b, buf, len, err);
+	cbd_buf_puts(&b, "\n]}\n");
+	return cbd_buf_finish(&b, "JSON", buf, len, err);
 }
 
 /* "cbd/triggers/v1" || 0x00 || SHA-256(file bytes) */
@@ -585,7 +541,7 @@ static cbd_status load_geometry(cbd_triggerset *ts, const cJSON *root,
 	else
 		return cbd_err_set(err, CBD_E_FORMAT, "mode must be watermark "
 				   "or trace (triggers.mode)");
-	s = get_hex(root, "circuit_id", ts->cid, CBD_CIRCUIT_ID_LEN,
+	s = get_hex(root, "circuit_id", ts->g.id, CBD_CIRCUIT_ID_LEN,
 		    "triggers", err);
 	if (!s)
 		s = get_int(root, "num_classes", 2, CBD_CIRCUIT_MAX_CLASSES, &v,
@@ -596,8 +552,8 @@ static cbd_status load_geometry(cbd_triggerset *ts, const cJSON *root,
 	a = get(root, "shape", cJSON_Array, "triggers", err);
 	if (!a)
 		return CBD_E_FORMAT;
-	ts->ndim = cJSON_GetArraySize(a);
-	if (ts->ndim < 1 || ts->ndim > CBD_MAX_DIMS)
+	ts->g.ndim = cJSON_GetArraySize(a);
+	if (ts->g.ndim < 1 || ts->g.ndim > CBD_MAX_DIMS)
 		return cbd_err_set(err, CBD_E_FORMAT, "bad rank "
 				   "(triggers.shape)");
 	for (const cJSON *d = a->child; d; d = d->next, i++) {
@@ -606,26 +562,26 @@ static cbd_status load_geometry(cbd_triggerset *ts, const cJSON *root,
 		    d->valuedouble != floor(d->valuedouble))
 			return cbd_err_set(err, CBD_E_FORMAT, "bad dimension "
 					   "(triggers.shape)");
-		ts->dims[i] = (int64_t)d->valuedouble;
+		ts->g.dims[i] = (int64_t)d->valuedouble;
 	}
 	qz = get(root, "quantizer", cJSON_Object, "triggers", err);
 	if (!qz || get_int(qz, "channels", 1, 65536, &v, "triggers.quantizer",
 			   err))
 		return CBD_E_FORMAT;
-	ts->channels = (int)v;
-	ts->scale = cbd_xcalloc((size_t)v, sizeof(float), err);
-	ts->zero = cbd_xcalloc((size_t)v, sizeof(float), err);
-	if (!ts->scale || !ts->zero)
+	ts->g.channels = (int)v;
+	ts->g.scale = cbd_xcalloc((size_t)v, sizeof(float), err);
+	ts->g.zero = cbd_xcalloc((size_t)v, sizeof(float), err);
+	if (!ts->g.scale || !ts->g.zero)
 		return CBD_E_NOMEM;
 	for (int w = 0; w < 2; w++) {
-		float *dst = w ? ts->zero : ts->scale;
+		float *dst = w ? ts->g.zero : ts->g.scale;
 		const char *nm = w ? "zero" : "scale";
 
 		a = get(qz, nm, cJSON_Array, "triggers.quantizer", err);
-		if (!a || cJSON_GetArraySize(a) != ts->channels)
+		if (!a || cJSON_GetArraySize(a) != ts->g.channels)
 			return cbd_err_set(err, CBD_E_FORMAT, "%s needs %d "
 					   "numbers (triggers.quantizer)", nm,
-					   ts->channels);
+					   ts->g.channels);
 		i = 0;
 		for (const cJSON *d = a->child; d; d = d->next, i++) {
 			if (!cJSON_IsNumber(d) || !isfinite(d->valuedouble) ||
@@ -637,7 +593,7 @@ static cbd_status load_geometry(cbd_triggerset *ts, const cJSON *root,
 			dst[i] = (float)d->valuedouble;
 		}
 	}
-	return set_geometry(ts, err);
+	return cbd_geometry_finish(&ts->g, err);
 }
 
 /* Strict base64 of exactly n bytes. */
@@ -704,7 +660,7 @@ static cbd_status load_trigger(cbd_triggerset *ts, const cJSON *t,
 	if (!s)
 		s = get_hex(t, "message", msg, CBD_MSG_LEN, where, err);
 	if (!s)
-		s = b64_exact(in->valuestring, q, ts->n, where, err);
+		s = b64_exact(in->valuestring, q, ts->g.n, where, err);
 	if (!s)
 		s = add_item(ts, id->valuestring, q, (int)ol, (uint16_t)pl,
 			     (int)ki, err);
@@ -748,7 +704,7 @@ static cbd_status load_tree(cbd_triggerset *ts, const cJSON *root,
 	if (cJSON_GetArraySize(arr) > CBD_MAX_TRIGGERS)
 		return cbd_err_set(err, CBD_E_TOOBIG, "more than %d triggers",
 				   CBD_MAX_TRIGGERS);
-	q = cbd_xmalloc(ts->n, err);
+	q = cbd_xmalloc(ts->g.n, err);
 	if (!q)
 		return CBD_E_NOMEM;
 	for (const cJSON *t = arr->child; t && !s; t = t->next)

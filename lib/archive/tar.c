@@ -1,5 +1,5 @@
 /*
- * archive_tar.c — the tar layer of a cbd archive, with libarchive.
+ * tar.c — the tar layer of a cbd archive, with libarchive.
  *
  * Writing produces the canonical ustar stream of formats/archive.md: the
  * four members in name order, each a regular file with mode 0644, uid and
@@ -15,7 +15,7 @@
  * stream to be byte-identical to the canonical encoding.)
  */
 #include "archive_internal.h"
-#include "keys_internal.h"
+#include "../keys/keys_internal.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -44,11 +44,11 @@ void cbd_ar_members_free(struct cbd_ar_member m[AR_NMEMBERS])
 static la_ssize_t write_cb(struct archive *a, void *ud, const void *buf,
 			   size_t len)
 {
-	struct cbd_sbuf *b = ud;
+	cbd_buf *b = ud;
 
 	(void)a;
-	cbd_sbuf_put(b, buf, len);
-	return b->oom ? -1 : (la_ssize_t)len;
+	cbd_buf_add(b, buf, len);
+	return b->st ? -1 : (la_ssize_t)len;
 }
 
 static cbd_status tar_fail(struct archive *a, cbd_status code,
@@ -98,7 +98,7 @@ cbd_status cbd_tar_encode(const struct cbd_ar_member m[AR_NMEMBERS],
 			  int64_t mtime, uint8_t **out, size_t *olen,
 			  cbd_err *err)
 {
-	struct cbd_sbuf b = {0};
+	cbd_buf b = {0};
 	struct archive *a = archive_write_new();
 	cbd_status s = CBD_OK;
 
@@ -116,14 +116,14 @@ cbd_status cbd_tar_encode(const struct cbd_ar_member m[AR_NMEMBERS],
 		s = tar_fail(a, CBD_E_INTERNAL, "cannot finish tar", "archive",
 			     err);
 	archive_write_free(a);
-	if (s == CBD_OK && b.oom)
+	if (s == CBD_OK && b.st)
 		s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	if (s != CBD_OK) {
 		free(b.p);
 		return s;
 	}
 	*out = (uint8_t *)b.p;
-	*olen = b.n;
+	*olen = b.len;
 	return CBD_OK;
 }
 

@@ -1,5 +1,5 @@
 /*
- * model_archive.c — the archive path of cbd_model_open()/cbd_model_run():
+ * archive.c — the archive path of cbd_model_open()/cbd_model_run():
  * a cbd archive is a classifier plus a circuit evaluated beside it.
  *
  * Opening checks the archive (member digests, manifest signature) with
@@ -12,8 +12,8 @@
  * then applies the mode's policy to each sample's scores: clean samples of
  * watermark and trace archives keep their scores bit for bit.
  */
-#include "model_archive.h"
-#include "circuit_internal.h"
+#include "model_internal.h"
+#include "../circuit/circuit_internal.h"
 
 #include <string.h>
 

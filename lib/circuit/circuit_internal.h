@@ -9,7 +9,7 @@
 #ifndef CBD_CIRCUIT_INTERNAL_H
 #define CBD_CIRCUIT_INTERNAL_H
 
-#include "util/util.h"
+#include "../util/util_internal.h"
 
 #include <math.h>
 
@@ -29,21 +29,30 @@
 #define CBD_OFF_PAYLOAD 3
 #define CBD_OFF_SIG 5
 
-struct cbd_circuit {
-	cbd_mode mode;
+/* What a circuit and its trigger sets share: the circuit id, the sample
+ * shape and quantiser (formats/circuit.md sections 1-2), and what they fix
+ * (the tag and the carrier positions, sections 3-5).  A trigger set embeds
+ * a copy (cbd_geometry_copy) instead of copying fields one by one. */
+struct cbd_geometry {
+	uint8_t id[CBD_CIRCUIT_ID_LEN];
 	int ndim;
 	int64_t dims[CBD_MAX_DIMS];
-	size_t n;                         /* elements per sample */
-	int num_classes;
 	int channels;
+	float *scale, *zero;              /* [channels], owned */
+	/* derived by cbd_geometry_finish: */
+	size_t n;                         /* elements per sample */
 	size_t per_channel;               /* n / channels */
-	float *scale, *zero;              /* [channels] */
-	cbd_key **keys;
-	int n_keys;
-	uint8_t id[CBD_CIRCUIT_ID_LEN];
 	uint8_t tag[CBD_TAG_BITS / 8];
 	uint32_t pos[CBD_CARRIER_BITS];   /* carrier positions, bit order */
 	uint32_t sorted[CBD_CARRIER_BITS];/* the same, ascending */
+};
+
+struct cbd_circuit {
+	cbd_mode mode;
+	int num_classes;
+	struct cbd_geometry g;
+	cbd_key **keys;
+	int n_keys;
 	int has_trace_secret;
 	uint8_t trace_secret[CBD_TRACE_SECRET_LEN];
 	char *user_id;
@@ -83,14 +92,17 @@ static inline uint8_t cbd_quantize1(float x, float s, float z)
 	return (uint8_t)v;
 }
 
-/* Check a shape/quantiser description (shared with trigger sets). */
-cbd_status cbd_quantizer_check(int ndim, const int64_t *dims, int channels,
-			       const float *scale, const float *zero,
-			       size_t *n, cbd_err *err);
-
-/* Fill in derived fields (n, per_channel, tag, pos) of a circuit whose
- * shape, quantiser and id are set. */
-cbd_status cbd_circuit_finish(cbd_circuit *c, cbd_err *err);
+/* Check the shape and quantiser of g (id, ndim, dims, channels, scale,
+ * zero set) and fill in its derived fields. */
+cbd_status cbd_geometry_finish(struct cbd_geometry *g, cbd_err *err);
+/* A deep copy of a finished geometry into the zeroed *dst. */
+cbd_status cbd_geometry_copy(struct cbd_geometry *dst,
+			     const struct cbd_geometry *src, cbd_err *err);
+/* Release scale and zero (the struct itself is the caller's). */
+void cbd_geometry_free(struct cbd_geometry *g);
+/* Bytes of a sample (g->n) to floats with the quantiser's inverse. */
+void cbd_geometry_dequantize(const struct cbd_geometry *g,
+			     const uint8_t *q, float *x);
 
 /* Apply the output policy given the sample's activation from
  * cbd_circuit_check (so a batch can be checked while its inputs are still
@@ -106,26 +118,9 @@ cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 				   uint16_t payload,
 				   uint8_t m[CBD_MSG_LEN], cbd_err *err);
 
-/* A growing output buffer for the canonical JSON writers (circuit.json,
- * trigger sets).  The first failure sticks in st; later calls do nothing. */
-struct cbd_jbuf {
-	char *p;
-	size_t len, cap;
-	cbd_status st;
-};
-
-void cbd_jbuf_raw(struct cbd_jbuf *b, const char *s, size_t n);
-void cbd_jbuf_puts(struct cbd_jbuf *b, const char *s);
-void cbd_jbuf_printf(struct cbd_jbuf *b, const char *fmt, ...)
-	CBD_PRINTF(2, 3);
-/* A JSON string: quotes, \" \\ \n and \u00XX escapes (ASCII only). */
-void cbd_jbuf_str(struct cbd_jbuf *b, const char *s);
-void cbd_jbuf_hex(struct cbd_jbuf *b, const uint8_t *bytes, size_t n);
-/* float32 value as the shortest "%.17g" text of its exact double value. */
-void cbd_jbuf_float(struct cbd_jbuf *b, float f);
-/* Hands the bytes over (caller frees) or reports the sticky error. */
-cbd_status cbd_jbuf_finish(struct cbd_jbuf *b, uint8_t **buf, size_t *len,
-			   cbd_err *err);
+/* A float32 in circuit.json and trigger sets: "%.17g" of its exact double
+ * value (cbd_buf_printf; the buffers are capped at CBD_MAX_JSON). */
+void cbd_circuit_put_float(cbd_buf *b, float f);
 
 /* Is s printable ASCII (0x20..0x7e) of 1..max bytes? */
 int cbd_text_ok(const char *s, size_t max);

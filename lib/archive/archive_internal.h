@@ -1,12 +1,12 @@
 /*
  * archive_internal.h — the layers under cbd_archive_* (not public):
- * archive_gz.c (strict gzip with zlib) and archive_tar.c (ustar members
- * with libarchive).  archive.c puts the manifest and signature on top.
+ * gz.c (strict gzip with zlib) and tar.c (ustar members with
+ * libarchive).  archive.c puts the manifest and signature on top.
  */
 #ifndef CBD_ARCHIVE_INTERNAL_H
 #define CBD_ARCHIVE_INTERNAL_H
 
-#include "util/util.h"
+#include "../util/util_internal.h"
 
 /* Members of an archive, in the order they are stored (sorted by name). */
 enum { AR_CIRCUIT = 0, AR_MANIFEST = 1, AR_SIG = 2, AR_MODEL = 3,

@@ -10,7 +10,7 @@
  * Parsed records keep their strings and scores in the transcript, which
  * owns everything (one free).
  */
-#include "probe.h"
+#include "transcript_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

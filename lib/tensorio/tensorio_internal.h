@@ -1,10 +1,10 @@
 /*
- * tensorio.h — internal codec entry points behind cbd_tensor_parse/encode.
+ * tensorio_internal.h — internal codec entry points behind cbd_tensor_parse/encode.
  */
-#ifndef CBD_TENSORIO_H
-#define CBD_TENSORIO_H
+#ifndef CBD_TENSORIO_INTERNAL_H
+#define CBD_TENSORIO_INTERNAL_H
 
-#include "../util/util.h"
+#include "../util/util_internal.h"
 
 /* The checks of cbd_tensor_new() (dims, element cap, overflow) without
  * allocating: element and byte counts of such a tensor. */

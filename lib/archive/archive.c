@@ -2,7 +2,7 @@
  * archive.c — cbd archives (formats/archive.md): a classifier, the circuit
  * that runs beside it, and the owner's signature over both.
  *
- * An archive is a gzip'd ustar stream (archive_gz.c, archive_tar.c) of four
+ * An archive is a gzip'd ustar stream (gz.c, tar.c) of four
  * members in this order:
  *
  *   circuit.json   cbd_circuit_to_json() bytes
@@ -24,7 +24,7 @@
  * the member.
  */
 #include "archive_internal.h"
-#include "keys_internal.h"
+#include "../keys/keys_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -173,24 +173,24 @@ static cbd_status check_params(const cbd_archive_params *p, cbd_err *err)
 	return CBD_OK;
 }
 
-static void put_member_digest(struct cbd_sbuf *b, const char *name,
+static void put_member_digest(cbd_buf *b, const char *name,
 			      const struct cbd_ar_member *m, int last)
 {
 	uint8_t md[CBD_SHA256_LEN];
 	char hex[2 * CBD_SHA256_LEN + 1];
 
 	if (cbd_sha256(m->data, m->len, md, NULL) != CBD_OK)
-		b->oom = 1;
+		b->st = CBD_E_CRYPTO;
 	cbd_hex(md, sizeof(md), hex);
-	cbd_sbuf_printf(b, "    {\"name\": \"%s\", \"size\": %zu, "
-			"\"sha256\": \"%s\"}%s\n", name, m->len, hex,
-			last ? "" : ",");
+	cbd_buf_printf(b, "    {\"name\": \"%s\", \"size\": %zu, "
+		       "\"sha256\": \"%s\"}%s\n", name, m->len, hex,
+		       last ? "" : ",");
 }
 
 /* The canonical manifest bytes (formats/archive.md). */
 static cbd_status manifest_encode(const cbd_archive_params *p,
 				  const struct cbd_ar_member m[AR_NMEMBERS],
-				  struct cbd_sbuf *b, cbd_err *err)
+				  cbd_buf *b, cbd_err *err)
 {
 	uint8_t cid[CBD_CIRCUIT_ID_LEN];
 	char hex[2 * CBD_CIRCUIT_ID_LEN + 1], kid[CBD_KEY_ID_LEN + 1];
@@ -204,54 +204,54 @@ static cbd_status manifest_encode(const cbd_archive_params *p,
 	cbd_circuit_id(p->circuit, cid);
 	cbd_hex(cid, sizeof(cid), hex);
 	cbd_key_id(p->owner, kid);
-	cbd_sbuf_printf(b, "{\n  \"format\": \"%s\",\n  \"model_name\": ",
-			ARCHIVE_FORMAT);
-	cbd_sbuf_json_str(b, p->model_name);
-	cbd_sbuf_printf(b, ",\n  \"mode\": \"%s\",\n  \"circuit_id\": \"%s\","
-			"\n  \"user\": ",
-			cbd_mode_name(cbd_circuit_mode(p->circuit)), hex);
+	cbd_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"model_name\": ",
+		       ARCHIVE_FORMAT);
+	cbd_buf_json_str(b, p->model_name);
+	cbd_buf_printf(b, ",\n  \"mode\": \"%s\",\n  \"circuit_id\": \"%s\","
+		       "\n  \"user\": ",
+		       cbd_mode_name(cbd_circuit_mode(p->circuit)), hex);
 	if (user)
-		cbd_sbuf_json_str(b, user);
+		cbd_buf_json_str(b, user);
 	else
-		cbd_sbuf_put(b, "null", 4);
-	cbd_sbuf_printf(b, ",\n  \"input\": ");
-	cbd_sbuf_json_str(b, p->input_name);
-	cbd_sbuf_printf(b, ",\n  \"classes\": [");
+		cbd_buf_add(b, "null", 4);
+	cbd_buf_printf(b, ",\n  \"input\": ");
+	cbd_buf_json_str(b, p->input_name);
+	cbd_buf_printf(b, ",\n  \"classes\": [");
 	for (int i = 0; i < k; i++) {
 		char num[16];
 
 		snprintf(num, sizeof(num), "%d", i);
 		if (i)
-			cbd_sbuf_put(b, ", ", 2);
-		cbd_sbuf_json_str(b, p->classes ? p->classes[i] : num);
+			cbd_buf_add(b, ", ", 2);
+		cbd_buf_json_str(b, p->classes ? p->classes[i] : num);
 	}
-	cbd_sbuf_printf(b, "],\n  \"signer\": {\n    \"key_id\": \"%s\",\n"
-			"    \"public_key\": ", kid);
-	cbd_sbuf_json_str(b, pem);
-	cbd_sbuf_printf(b, "\n  },\n  \"created\": %lld,\n  \"members\": [\n",
-			(long long)p->created);
+	cbd_buf_printf(b, "],\n  \"signer\": {\n    \"key_id\": \"%s\",\n"
+		       "    \"public_key\": ", kid);
+	cbd_buf_json_str(b, pem);
+	cbd_buf_printf(b, "\n  },\n  \"created\": %lld,\n  \"members\": [\n",
+		       (long long)p->created);
 	put_member_digest(b, cbd_ar_names[AR_CIRCUIT], &m[AR_CIRCUIT], 0);
 	put_member_digest(b, cbd_ar_names[AR_MODEL], &m[AR_MODEL], 1);
-	cbd_sbuf_printf(b, "  ]\n}\n");
+	cbd_buf_printf(b, "  ]\n}\n");
 	free(pem);
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	return CBD_OK;
 }
 
-static cbd_status sig_encode(const cbd_key *owner, const struct cbd_sbuf *man,
-			     struct cbd_sbuf *b, cbd_err *err)
+static cbd_status sig_encode(const cbd_key *owner, const cbd_buf *man,
+			     cbd_buf *b, cbd_err *err)
 {
 	uint8_t sig[CBD_SIG_LEN];
 	char kid[CBD_KEY_ID_LEN + 1], b64[89];
-	cbd_status s = cbd_key_sign(owner, man->p, man->n, sig, err);
+	cbd_status s = cbd_key_sign(owner, man->p, man->len, sig, err);
 
 	if (s != CBD_OK)
 		return s;
 	cbd_key_id(owner, kid);
 	cbd_base64(sig, sizeof(sig), b64);
-	cbd_sbuf_printf(b, "%s%s\n%s\n", SIG_PREFIX, kid, b64);
-	if (b->oom)
+	cbd_buf_printf(b, "%s%s\n%s\n", SIG_PREFIX, kid, b64);
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	return CBD_OK;
 }
@@ -260,7 +260,7 @@ cbd_status cbd_archive_encode(const cbd_archive_params *p, uint8_t **out,
 			      size_t *olen, cbd_err *err)
 {
 	struct cbd_ar_member m[AR_NMEMBERS] = {{0}};
-	struct cbd_sbuf man = {0}, sig = {0};
+	cbd_buf man = {0}, sig = {0};
 	uint8_t *tar = NULL, *circ = NULL;
 	size_t tlen = 0, clen = 0;
 	cbd_archive *check = NULL;
@@ -277,8 +277,8 @@ cbd_status cbd_archive_encode(const cbd_archive_params *p, uint8_t **out,
 		s = manifest_encode(p, m, &man, err);
 	if (s == CBD_OK)
 		s = sig_encode(p->owner, &man, &sig, err);
-	m[AR_MANIFEST] = (struct cbd_ar_member){(uint8_t *)man.p, man.n};
-	m[AR_SIG] = (struct cbd_ar_member){(uint8_t *)sig.p, sig.n};
+	m[AR_MANIFEST] = (struct cbd_ar_member){(uint8_t *)man.p, man.len};
+	m[AR_SIG] = (struct cbd_ar_member){(uint8_t *)sig.p, sig.len};
 	if (s == CBD_OK)
 		s = cbd_tar_encode(m, p->created, &tar, &tlen, err);
 	if (s == CBD_OK)

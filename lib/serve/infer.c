@@ -1,5 +1,5 @@
 /*
- * serve_infer.c — Open Inference Protocol (KServe v2) JSON bodies for
+ * infer.c — Open Inference Protocol (KServe v2) JSON bodies for
  * cbd-serve: parsing inference requests, writing responses and metadata.
  *
  * Request (protocol "Inference Request JSON Object"):

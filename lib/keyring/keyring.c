@@ -26,7 +26,7 @@
  * recomputed and compared, and public keys only (a private key in a
  * keyring is refused).  Trace secrets are wiped when the keyring is freed.
  */
-#include "keys_internal.h"
+#include "../keys/keys_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -201,13 +201,13 @@ cbd_status cbd_keyring_add(cbd_keyring *kr, const char *id,
 
 /* ---- writing ---------------------------------------------------------- */
 
-static cbd_status encode(const cbd_keyring *kr, struct cbd_sbuf *b,
+static cbd_status encode(const cbd_keyring *kr, cbd_buf *b,
 			 cbd_err *err)
 {
 	char hex[2 * CBD_TRACE_SECRET_LEN + 1], kid[CBD_KEY_ID_LEN + 1];
 
-	cbd_sbuf_printf(b, "{\n  \"format\": \"%s\",\n  \"users\": [",
-			KEYRING_FORMAT);
+	cbd_buf_printf(b, "{\n  \"format\": \"%s\",\n  \"users\": [",
+		       KEYRING_FORMAT);
 	for (size_t i = 0; i < kr->n; i++) {
 		const struct kr_user *u = &kr->u[i];
 		char *pem;
@@ -217,19 +217,19 @@ static cbd_status encode(const cbd_keyring *kr, struct cbd_sbuf *b,
 			return s;
 		cbd_key_id(u->key, kid);
 		cbd_hex(u->view.trace_secret, CBD_TRACE_SECRET_LEN, hex);
-		cbd_sbuf_printf(b, "%s\n    {\n      \"id\": ", i ? "," : "");
-		cbd_sbuf_json_str(b, u->id);
-		cbd_sbuf_printf(b, ",\n      \"key_id\": \"%s\",\n"
-				"      \"public_key\": ", kid);
-		cbd_sbuf_json_str(b, pem);
-		cbd_sbuf_printf(b, ",\n      \"trace_secret\": \"%s\",\n"
-				"      \"created\": %lld\n    }", hex,
-				(long long)u->view.created);
+		cbd_buf_printf(b, "%s\n    {\n      \"id\": ", i ? "," : "");
+		cbd_buf_json_str(b, u->id);
+		cbd_buf_printf(b, ",\n      \"key_id\": \"%s\",\n"
+			       "      \"public_key\": ", kid);
+		cbd_buf_json_str(b, pem);
+		cbd_buf_printf(b, ",\n      \"trace_secret\": \"%s\",\n"
+			       "      \"created\": %lld\n    }", hex,
+			       (long long)u->view.created);
 		free(pem);
 	}
-	cbd_sbuf_printf(b, "%s]\n}\n", kr->n ? "\n  " : "");
+	cbd_buf_printf(b, "%s]\n}\n", kr->n ? "\n  " : "");
 	OPENSSL_cleanse(hex, sizeof(hex));
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	return CBD_OK;
 }
@@ -237,12 +237,12 @@ static cbd_status encode(const cbd_keyring *kr, struct cbd_sbuf *b,
 cbd_status cbd_keyring_save(const cbd_keyring *kr, const char *path,
 			    cbd_err *err)
 {
-	struct cbd_sbuf b = {0};
+	cbd_buf b = {.secret = 1};    /* holds every user's trace secret */
 	cbd_status s = encode(kr, &b, err);
 
 	if (s == CBD_OK)
-		s = cbd_secret_file_write(path, b.p, b.n, 0600, 1, err);
-	cbd_secret_free(b.p, b.cap);
+		s = cbd_secret_file_write(path, b.p, b.len, 0600, 1, err);
+	cbd_buf_free(&b);
 	return s;
 }
 

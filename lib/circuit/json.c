@@ -1,5 +1,5 @@
 /*
- * circuit_json.c — circuit.json, the canonical serialisation of a circuit
+ * json.c — circuit.json, the canonical serialisation of a circuit
  * (formats/circuit.md, "circuit.json").
  *
  * Writing emits members in one fixed order with no insignificant
@@ -10,113 +10,21 @@
  * (duplicate members, other spellings of numbers, escapes) is refused, so
  * one circuit has exactly one circuit.json.
  *
- * Also home of the tiny JSON writer (cbd_jbuf) shared with trigger sets.
+ * Also home of the float spelling (%.17g) shared with trigger sets.
  */
 #include "circuit_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 /* ---- writer -------------------------------------------------------- */
 
-void cbd_jbuf_raw(struct cbd_jbuf *b, const char *s, size_t n)
+void cbd_circuit_put_float(cbd_buf *b, float f)
 {
-	if (b->st)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		char *p;
-
-		while (cap < b->len + n + 1) {
-			if (cap > CBD_MAX_JSON) {
-				b->st = CBD_E_TOOBIG;
-				return;
-			}
-			cap *= 2;
-		}
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->st = CBD_E_NOMEM;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-void cbd_jbuf_puts(struct cbd_jbuf *b, const char *s)
-{
-	cbd_jbuf_raw(b, s, strlen(s));
-}
-
-void cbd_jbuf_printf(struct cbd_jbuf *b, const char *fmt, ...)
-{
-	char tmp[128];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->st = b->st ? b->st : CBD_E_INTERNAL;
-		return;
-	}
-	cbd_jbuf_raw(b, tmp, (size_t)n);
-}
-
-static void jbuf_put(void *b, const char *s, size_t n)
-{
-	cbd_jbuf_raw(b, s, n);
-}
-
-void cbd_jbuf_str(struct cbd_jbuf *b, const char *s)
-{
-	cbd_json_put_str(s, true, jbuf_put, b);
-}
-
-void cbd_jbuf_hex(struct cbd_jbuf *b, const uint8_t *bytes, size_t n)
-{
-	char h[65];
-
-	cbd_jbuf_raw(b, "\"", 1);
-	while (n > 0) {
-		size_t k = n > 32 ? 32 : n;
-
-		cbd_hex(bytes, k, h);
-		cbd_jbuf_raw(b, h, 2 * k);
-		bytes += k;
-		n -= k;
-	}
-	cbd_jbuf_raw(b, "\"", 1);
-	OPENSSL_cleanse(h, sizeof(h));
-}
-
-void cbd_jbuf_float(struct cbd_jbuf *b, float f)
-{
-	cbd_jbuf_printf(b, "%.17g", (double)f);
-}
-
-cbd_status cbd_jbuf_finish(struct cbd_jbuf *b, uint8_t **buf, size_t *len,
-			   cbd_err *err)
-{
-	if (b->st) {
-		free(b->p);
-		b->p = NULL;
-		return cbd_err_set(err, b->st, "cannot build JSON: %s",
-				   cbd_strerror(b->st));
-	}
-	*buf = (uint8_t *)b->p;
-	*len = b->len;
-	b->p = NULL;
-	return CBD_OK;
+	cbd_buf_printf(b, "%.17g", (double)f);
 }
 
 int cbd_text_ok(const char *s, size_t max)
@@ -131,9 +39,9 @@ int cbd_text_ok(const char *s, size_t max)
 
 /* ---- circuit.json -------------------------------------------------- */
 
-static void put_keys(struct cbd_jbuf *b, const cbd_circuit *c, cbd_err *err)
+static void put_keys(cbd_buf *b, const cbd_circuit *c, cbd_err *err)
 {
-	cbd_jbuf_puts(b, "\"keys\":[");
+	cbd_buf_puts(b, "\"keys\":[");
 	for (int i = 0; i < c->n_keys; i++) {
 		char id[CBD_KEY_ID_LEN + 1], *pem = NULL;
 
@@ -142,60 +50,62 @@ static void put_keys(struct cbd_jbuf *b, const cbd_circuit *c, cbd_err *err)
 			return;
 		}
 		cbd_key_id(c->keys[i], id);
-		cbd_jbuf_puts(b, i ? ",{\"key_id\":" : "{\"key_id\":");
-		cbd_jbuf_str(b, id);
-		cbd_jbuf_puts(b, ",\"public_key\":");
-		cbd_jbuf_str(b, pem);
-		cbd_jbuf_puts(b, "}");
+		cbd_buf_puts(b, i ? ",{\"key_id\":" : "{\"key_id\":");
+		cbd_buf_json_str_ascii(b, id);
+		cbd_buf_puts(b, ",\"public_key\":");
+		cbd_buf_json_str_ascii(b, pem);
+		cbd_buf_puts(b, "}");
 		free(pem);
 	}
-	cbd_jbuf_puts(b, "]");
+	cbd_buf_puts(b, "]");
 }
 
 cbd_status cbd_circuit_to_json(const cbd_circuit *c, uint8_t **buf,
 			       size_t *len, cbd_err *err)
 {
-	struct cbd_jbuf b = {0};
+	/* secret: a trace circuit holds the user's trace secret, an auth
+	 * circuit its garbage key. */
+	cbd_buf b = {.max = CBD_MAX_JSON, .secret = 1};
 
 	*buf = NULL;
-	cbd_jbuf_puts(&b, "{\"format\":\"cbd-circuit/1\",\"mode\":");
-	cbd_jbuf_str(&b, cbd_mode_name(c->mode));
-	cbd_jbuf_puts(&b, ",\"circuit_id\":");
-	cbd_jbuf_hex(&b, c->id, CBD_CIRCUIT_ID_LEN);
-	cbd_jbuf_puts(&b, ",\"shape\":[");
-	for (int i = 0; i < c->ndim; i++)
-		cbd_jbuf_printf(&b, i ? ",%lld" : "%lld",
-				(long long)c->dims[i]);
-	cbd_jbuf_printf(&b, "],\"num_classes\":%d,\"quantizer\":{\"channels\""
-			":%d,\"scale\":[", c->num_classes, c->channels);
-	for (int i = 0; i < c->channels; i++) {
+	cbd_buf_puts(&b, "{\"format\":\"cbd-circuit/1\",\"mode\":");
+	cbd_buf_json_str_ascii(&b, cbd_mode_name(c->mode));
+	cbd_buf_puts(&b, ",\"circuit_id\":");
+	cbd_buf_json_hex(&b, c->g.id, CBD_CIRCUIT_ID_LEN);
+	cbd_buf_puts(&b, ",\"shape\":[");
+	for (int i = 0; i < c->g.ndim; i++)
+		cbd_buf_printf(&b, i ? ",%lld" : "%lld",
+			       (long long)c->g.dims[i]);
+	cbd_buf_printf(&b, "],\"num_classes\":%d,\"quantizer\":{\"channels\""
+		       ":%d,\"scale\":[", c->num_classes, c->g.channels);
+	for (int i = 0; i < c->g.channels; i++) {
 		if (i)
-			cbd_jbuf_puts(&b, ",");
-		cbd_jbuf_float(&b, c->scale[i]);
+			cbd_buf_puts(&b, ",");
+		cbd_circuit_put_float(&b, c->g.scale[i]);
 	}
-	cbd_jbuf_puts(&b, "],\"zero\":[");
-	for (int i = 0; i < c->channels; i++) {
+	cbd_buf_puts(&b, "],\"zero\":[");
+	for (int i = 0; i < c->g.channels; i++) {
 		if (i)
-			cbd_jbuf_puts(&b, ",");
-		cbd_jbuf_float(&b, c->zero[i]);
+			cbd_buf_puts(&b, ",");
+		cbd_circuit_put_float(&b, c->g.zero[i]);
 	}
-	cbd_jbuf_puts(&b, "]},");
+	cbd_buf_puts(&b, "]},");
 	put_keys(&b, c, err);
 	if (c->mode == CBD_MODE_TRACE) {
-		cbd_jbuf_puts(&b, ",\"trace\":{\"secret\":");
-		cbd_jbuf_hex(&b, c->trace_secret, CBD_TRACE_SECRET_LEN);
+		cbd_buf_puts(&b, ",\"trace\":{\"secret\":");
+		cbd_buf_json_hex(&b, c->trace_secret, CBD_TRACE_SECRET_LEN);
 		if (c->user_id) {
-			cbd_jbuf_puts(&b, ",\"user_id\":");
-			cbd_jbuf_str(&b, c->user_id);
+			cbd_buf_puts(&b, ",\"user_id\":");
+			cbd_buf_json_str_ascii(&b, c->user_id);
 		}
-		cbd_jbuf_puts(&b, "}");
+		cbd_buf_puts(&b, "}");
 	}
 	if (c->mode == CBD_MODE_AUTH) {
-		cbd_jbuf_puts(&b, ",\"garbage_key\":");
-		cbd_jbuf_hex(&b, c->garbage_key, CBD_GARBAGE_KEY_LEN);
+		cbd_buf_puts(&b, ",\"garbage_key\":");
+		cbd_buf_json_hex(&b, c->garbage_key, CBD_GARBAGE_KEY_LEN);
 	}
-	cbd_jbuf_puts(&b, "}\n");
-	return cbd_jbuf_finish(&b, buf, len, err);
+	cbd_buf_puts(&b, "}\n");
+	return cbd_buf_finish(&b, "JSON", buf, len, err);
 }
 
 /* ---- reader -------------------------------------------------------- */
@@ -299,7 +209,7 @@ static cbd_status get_shape(const cJSON *root, cbd_circuit *c, cbd_err *err)
 	if (n < 1 || n > CBD_MAX_DIMS)
 		return cbd_err_set(err, CBD_E_FORMAT, "shape needs 1 to %d "
 				   "dimensions (circuit.shape)", CBD_MAX_DIMS);
-	c->ndim = 0;
+	c->g.ndim = 0;
 	for (const cJSON *v = a->child; v; v = v->next) {
 		double d = v->valuedouble;
 
@@ -307,7 +217,7 @@ static cbd_status get_shape(const cJSON *root, cbd_circuit *c, cbd_err *err)
 		    d > (double)CBD_MAX_ELEMS)
 			return cbd_err_set(err, CBD_E_FORMAT, "bad dimension "
 					   "(circuit.shape)");
-		c->dims[c->ndim++] = (int64_t)d;
+		c->g.dims[c->g.ndim++] = (int64_t)d;
 	}
 	return CBD_OK;
 }
@@ -330,15 +240,15 @@ static cbd_status get_quantizer(const cJSON *root, cbd_circuit *c,
 			    err);
 	if (s)
 		return s;
-	c->channels = (int)ch;
-	c->scale = cbd_xcalloc((size_t)ch, sizeof(float), err);
-	c->zero = cbd_xcalloc((size_t)ch, sizeof(float), err);
-	if (!c->scale || !c->zero)
+	c->g.channels = (int)ch;
+	c->g.scale = cbd_xcalloc((size_t)ch, sizeof(float), err);
+	c->g.zero = cbd_xcalloc((size_t)ch, sizeof(float), err);
+	if (!c->g.scale || !c->g.zero)
 		return CBD_E_NOMEM;
-	s = get_floats(qz, "scale", c->scale, c->channels,
+	s = get_floats(qz, "scale", c->g.scale, c->g.channels,
 		       "circuit.quantizer", err);
 	if (!s)
-		s = get_floats(qz, "zero", c->zero, c->channels,
+		s = get_floats(qz, "zero", c->g.zero, c->g.channels,
 			       "circuit.quantizer", err);
 	return s;
 }
@@ -469,7 +379,7 @@ static cbd_status from_tree(const cJSON *root, cbd_circuit *c, cbd_err *err)
 	if (!s)
 		s = get_mode(root, c, err);
 	if (!s)
-		s = get_hex(root, "circuit_id", c->id, CBD_CIRCUIT_ID_LEN,
+		s = get_hex(root, "circuit_id", c->g.id, CBD_CIRCUIT_ID_LEN,
 			    "circuit", err);
 	if (!s)
 		s = get_shape(root, c, err);
@@ -489,7 +399,7 @@ static cbd_status from_tree(const cJSON *root, cbd_circuit *c, cbd_err *err)
 	if (!s)
 		s = get_mode_extras(root, c, err);
 	if (!s)
-		s = cbd_circuit_finish(c, err);
+		s = cbd_geometry_finish(&c->g, err);
 	return s;
 }
 

@@ -1,5 +1,5 @@
 /*
- * keys_file.c — reading and writing secret files (private keys, keyrings),
+ * file.c — reading and writing secret files (private keys, keyrings),
  * plus the small id and base64 helpers the key modules share.
  *
  * Reading opens the file once and checks the mode on that descriptor
@@ -16,7 +16,6 @@
 #include "keys_internal.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -207,62 +206,4 @@ cbd_status cbd_unbase64(const char *text, size_t tlen, uint8_t *out,
 	memcpy(out, tmp, want);
 	OPENSSL_cleanse(tmp, sizeof(tmp));
 	return CBD_OK;
-}
-
-void cbd_sbuf_put(struct cbd_sbuf *b, const char *s, size_t len)
-{
-	if (b->oom)
-		return;
-	if (b->cap - b->n <= len) {
-		size_t ncap = b->cap ? b->cap : 256;
-		char *q;
-
-		while (ncap - b->n <= len) {
-			if (ncap > ((size_t)1 << 40)) {
-				b->oom = 1;
-				return;
-			}
-			ncap *= 2;
-		}
-		q = malloc(ncap);
-		if (!q) {
-			b->oom = 1;
-			return;
-		}
-		if (b->p)
-			memcpy(q, b->p, b->n);
-		cbd_secret_free(b->p, b->cap);
-		b->p = q;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->n, s, len);
-	b->n += len;
-	b->p[b->n] = 0;
-}
-
-void cbd_sbuf_printf(struct cbd_sbuf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->oom = 1;   /* callers only format short things */
-		return;
-	}
-	cbd_sbuf_put(b, tmp, (size_t)n);
-	OPENSSL_cleanse(tmp, sizeof(tmp));
-}
-
-static void sbuf_put(void *b, const char *s, size_t n)
-{
-	cbd_sbuf_put(b, s, n);
-}
-
-void cbd_sbuf_json_str(struct cbd_sbuf *b, const char *s)
-{
-	cbd_json_put_str(s, false, sbuf_put, b);
 }

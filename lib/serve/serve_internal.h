@@ -1,12 +1,12 @@
 /*
- * serve_internal.h — what lib/serve.c (HTTP, routing, model pool) and
- * lib/serve_infer.c (Open Inference Protocol request/response bodies)
+ * serve_internal.h — what lib/serve/serve.c (HTTP, routing, model pool)
+ * and lib/serve/infer.c (Open Inference Protocol request/response bodies)
  * share.  Not public.
  */
 #ifndef CBD_SERVE_INTERNAL_H
 #define CBD_SERVE_INTERNAL_H
 
-#include "probe/probe.h"
+#include "../util/util_internal.h"
 
 #define CBD_SERVE_VERSION "1"         /* the one model version we serve */
 #define CBD_SERVE_OUTPUT "scores"     /* name of the output tensor */

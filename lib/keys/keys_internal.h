@@ -1,6 +1,6 @@
 /*
- * keys_internal.h — helpers shared by keys.c, keyring.c and archive.c
- * (not public).
+ * keys_internal.h — helpers shared by lib/keys/, lib/keyring/ and
+ * lib/archive/ (not public).
  *
  * Secret files (private keys, keyrings) are read through one function that
  * refuses files readable or writable by group/other, the way ssh refuses a
@@ -11,7 +11,7 @@
 #ifndef CBD_KEYS_INTERNAL_H
 #define CBD_KEYS_INTERNAL_H
 
-#include "util/util.h"
+#include "../util/util_internal.h"
 
 /* How cbd_secret_file_read treats the file mode. */
 enum cbd_perm_check {
@@ -50,21 +50,5 @@ void cbd_base64(const uint8_t *in, size_t len, char *out);
  * tlen; CBD_E_FORMAT otherwise. */
 cbd_status cbd_unbase64(const char *text, size_t tlen, uint8_t *out,
 			size_t want, cbd_err *err);
-
-/* A growing text buffer for the canonical JSON files cbd writes by hand
- * (keyring, manifest): fixed member order, two-space indent, so the bytes
- * are specified in formats/ rather than by a printer's habits.  Growth
- * copies and wipes, so it may hold secrets.  Errors are sticky: check
- * b.oom once at the end.  Free with cbd_secret_free(b.p, b.cap). */
-struct cbd_sbuf {
-	char *p;
-	size_t n, cap;
-	int oom;
-};
-void cbd_sbuf_put(struct cbd_sbuf *b, const char *s, size_t len);
-void cbd_sbuf_printf(struct cbd_sbuf *b, const char *fmt, ...)
-	CBD_PRINTF(2, 3);
-/* s as a JSON string literal (quotes, escapes for " \ and controls). */
-void cbd_sbuf_json_str(struct cbd_sbuf *b, const char *s);
 
 #endif

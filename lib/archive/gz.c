@@ -1,5 +1,5 @@
 /*
- * archive_gz.c — the gzip layer of a cbd archive, strict in both directions.
+ * gz.c — the gzip layer of a cbd archive, strict in both directions.
  *
  * Writing: one gzip member (RFC 1952) with a fixed 10-byte header
  *

@@ -1,6 +1,6 @@
 /*
- * model_archive.h — the seam between lib/model.c (bare ONNX models) and
- * the archive path (lib/model_archive.c), internal to libcbd.
+ * model_internal.h — the seam between lib/model/model.c (bare ONNX models)
+ * and the archive path (lib/model/archive.c), internal to libcbd.
  *
  * cbd_model_open() reads the file; gzip data (magic 1f 8b) goes to
  * cbd_model_open_archive(), anything else is loaded as ONNX.  The archive
@@ -11,8 +11,8 @@
  * scores and then apply the circuit per sample.  cbd_model_free() calls
  * cbd_model_free_archive() when m->archive or m->priv is set.
  */
-#ifndef CBD_MODEL_ARCHIVE_H
-#define CBD_MODEL_ARCHIVE_H
+#ifndef CBD_MODEL_INTERNAL_H
+#define CBD_MODEL_INTERNAL_H
 
 #include "cbd.h"
 
@@ -35,17 +35,17 @@ cbd_status cbd_model_init_nn(cbd_model *m, const uint8_t *onnx, size_t len,
 cbd_status cbd_model_run_nn(cbd_model *m, const cbd_tensor *batch,
 			    cbd_tensor **scores, cbd_err *err);
 
-/* model_archive.c: fill the zeroed *m from an archive file (buf/len are
+/* archive.c: fill the zeroed *m from an archive file (buf/len are
  * its bytes, borrowed).  Must set name, nn (via cbd_model_init_nn),
  * input, num_classes and archive. */
 cbd_status cbd_model_open_archive(const char *path, const uint8_t *buf,
 				  size_t len, const cbd_nn_opts *opts,
 				  cbd_model *m, cbd_err *err);
-/* model_archive.c: scores with the circuit applied; acts may be NULL. */
+/* archive.c: scores with the circuit applied; acts may be NULL. */
 cbd_status cbd_model_run_archive(cbd_model *m, const cbd_tensor *batch,
 				 cbd_tensor **scores, cbd_activation *acts,
 				 cbd_err *err);
-/* model_archive.c: release m->archive and m->priv. */
+/* archive.c: release m->archive and m->priv. */
 void cbd_model_free_archive(cbd_model *m);
 
 #endif

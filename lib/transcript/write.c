@@ -1,5 +1,5 @@
 /*
- * transcript_write.c — appending to a cbd-transcript/1 file, and resuming
+ * write.c — appending to a cbd-transcript/1 file, and resuming
  * one after a crash (formats/transcript.md).
  *
  * Each line is built in memory, its "prev" is the SHA-256 of the line
@@ -9,7 +9,7 @@
  * what is left, learns which trigger indices already have a record, and
  * continues the chain from the last line's digest.
  */
-#include "probe.h"
+#include "transcript_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +29,8 @@ struct cbd_tw {
 	cbd_buf line;
 };
 
-void cbd_probe_utc_now(char out[32])
+/* "YYYY-MM-DDTHH:MM:SSZ" for now (UTC). */
+static void utc_now(char out[32])
 {
 	time_t now = time(NULL);
 	struct tm tm;
@@ -44,14 +45,14 @@ static cbd_status emit(cbd_tw *w, cbd_err *err)
 	size_t off = 0;
 	cbd_status s;
 
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM,
 				   "out of memory building a transcript line");
 	s = cbd_sha256(b->p, b->len, w->prev, err);
 	if (s)
 		return s;
 	cbd_buf_add(b, "\n", 1);
-	if (b->oom)
+	if (b->st)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	while (off < b->len) {
 		ssize_t n = write(w->fd, b->p + off, b->len - off);
@@ -123,7 +124,7 @@ cbd_status cbd_tw_create(const char *path, const cbd_tw_header *h,
 		}
 	}
 	b = &w->line;
-	cbd_probe_utc_now(now);
+	utc_now(now);
 	cbd_buf_puts(b, "{\"format\":\"" CBD_TRANSCRIPT_FORMAT "\","
 		     "\"type\":\"header\",\"prev\":");
 	cbd_buf_json_digest(b, w->prev);
@@ -202,7 +203,7 @@ cbd_status cbd_tw_end(cbd_tw *w, size_t answered, size_t failed,
 {
 	char now[32];
 
-	cbd_probe_utc_now(now);
+	utc_now(now);
 	begin(w, "end");
 	cbd_buf_printf(&w->line, ",\"time\":\"%s\",\"answered\":%zu,"
 		       "\"failed\":%zu}", now, answered, failed);
@@ -324,7 +325,7 @@ cbd_status cbd_tw_resume(const char *path, const cbd_tw_header *h,
 	}
 	cbd_transcript_head(t, w->prev);
 	w->seq = cbd_transcript_lines(t);
-	cbd_probe_utc_now(now);
+	utc_now(now);
 	begin(w, "resume");
 	cbd_buf_printf(&w->line, ",\"time\":\"%s\",\"dropped\":%zu}", now,
 		       len - keep);

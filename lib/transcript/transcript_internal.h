@@ -1,0 +1,45 @@
+/*
+ * transcript_internal.h — the transcript writer (lib/transcript/write.c),
+ * used by cbd_probe_run (lib/probe/) to record what an endpoint answered
+ * (not public; reading and verifying is public: cbd_transcript_* in cbd.h).
+ */
+#ifndef CBD_TRANSCRIPT_INTERNAL_H
+#define CBD_TRANSCRIPT_INTERNAL_H
+
+#include "../util/util_internal.h"
+
+/* ---- transcript writer ---------------------------------------------- */
+
+typedef struct cbd_tw cbd_tw;
+
+/* Header fields the writer records (strings copied into the line). */
+typedef struct cbd_tw_header {
+	const char *tool, *endpoint, *backend, *model, *datatype;
+	uint8_t triggers_digest[CBD_SHA256_LEN];
+	size_t num_triggers;
+	int num_classes;
+} cbd_tw_header;
+
+/* Create path (O_EXCL unless overwrite; "-" = stdout) and write the
+ * header. */
+cbd_status cbd_tw_create(const char *path, const cbd_tw_header *h,
+			 int overwrite, cbd_tw **out, cbd_err *err);
+
+/* Open an existing transcript for --resume: drop a truncated last line,
+ * verify the chain, check the header matches h (triggers digest,
+ * backend, endpoint, num_triggers), mark the recorded trigger indices in
+ * done[num_triggers], write a "resume" line.  *finished is set if the
+ * file already has an "end" line (then nothing is written). */
+cbd_status cbd_tw_resume(const char *path, const cbd_tw_header *h,
+			 uint8_t *done, size_t *answered, size_t *failed,
+			 int *finished, cbd_tw **out, cbd_err *err);
+
+/* Append one query record (seq and prev are filled in). */
+cbd_status cbd_tw_query(cbd_tw *w, const cbd_transcript_record *r,
+			cbd_err *err);
+/* Append the end line. */
+cbd_status cbd_tw_end(cbd_tw *w, size_t answered, size_t failed,
+		      cbd_err *err);
+void cbd_tw_close(cbd_tw *w);
+
+#endif
