@@ -25,7 +25,7 @@
 #include <time.h>
 
 static const struct tool_opt opts[] = {
-	{"archive", 'a', TOOL_ARG, "ARCHIVE", "the cbd archive whose circuit "
+	{"archive", 'a', TOOL_ARG, "ARCHIVE", "the cbd archive (or compiled ONNX model) whose circuit "
 	 "signs (triggers, input, check)", false},
 	{"key", 'k', TOOL_ARG, "KEY", "private key: the owner's (triggers) or "
 	 "a user's (input)", false},
@@ -59,6 +59,9 @@ static struct tool T = {
 
 struct ctx {
 	cbd_archive *ar;
+	cbd_circuit *own;    /* a compiled model's circuit (cbd.circuit) */
+	uint8_t *onnx;       /* ... and that model's bytes */
+	size_t onnx_len;
 	const cbd_circuit *c;
 	cbd_key *key;
 	size_t n;            /* elements per sample */
@@ -77,9 +80,26 @@ static int open_archive(struct ctx *x)
 
 	if (!a)
 		tool_usage_error(&T, "--archive is required");
-	if (cbd_archive_open(a, &x->ar, &x->err))
+	if (cbd_file_read(a, CBD_MAX_ARCHIVE, &x->onnx, &x->onnx_len, &x->err))
 		return fail(x);
-	x->c = cbd_archive_circuit(x->ar);
+	if (cbd_onnx_sniff(x->onnx, x->onnx_len)) {   /* a compiled model */
+		cbd_onnx_info info;
+		cbd_key *signer = NULL;
+
+		if (cbd_onnx_verify(x->onnx, x->onnx_len, &signer, &info,
+				    &x->own, &x->err)) {
+			tool_error(&T, "%s (%s)", x->err.msg, a);
+			return cbd_status_exit(x->err.code);
+		}
+		cbd_key_free(signer);
+		x->c = x->own;
+	} else {
+		free(x->onnx);
+		x->onnx = NULL;
+		if (cbd_archive_open(a, &x->ar, &x->err))
+			return fail(x);
+		x->c = cbd_archive_circuit(x->ar);
+	}
 	x->n = cbd_circuit_sample_size(x->c);
 	x->K = cbd_circuit_num_classes(x->c);
 	return 0;
@@ -174,8 +194,11 @@ static int watermark_labels(struct ctx *x, const float *xs, size_t count,
 	int rc;
 
 	if (strcmp(spec, "random") == 0)
-		return cbd_triggers_random_labels(x->ar, xs, count, labels,
-						  &x->err) ? fail(x) : 0;
+		return (x->ar ? cbd_triggers_random_labels(x->ar, xs, count,
+							  labels, &x->err)
+			      : cbd_triggers_random_labels_onnx(x->c, x->onnx,
+					x->onnx_len, xs, count, labels,
+					&x->err)) ? fail(x) : 0;
 	if (cbd_tensor_load(spec, CBD_TF_AUTO, &t, &x->err) ||
 	    cbd_tensor_to_float(t, &f, &x->err)) {
 		cbd_tensor_free(t);
@@ -547,5 +570,7 @@ int main(int argc, char **argv)
 		tool_usage_error(&T, "unknown command '%s'", cmd);
 	cbd_key_free(x.key);
 	cbd_archive_free(x.ar);
+	cbd_circuit_free(x.own);
+	free(x.onnx);
 	return rc;
 }

@@ -557,6 +557,13 @@ struct cbd_archive;   /* below */
 cbd_status cbd_triggers_random_labels(const struct cbd_archive *a,
 				      const float *xs, size_t count,
 				      int *labels, cbd_err *err);
+/* The same for circuit c and the model onnx[len] that the engine runs to
+ * predict: an archive's bare classifier, or a compiled model (whose
+ * circuit leaves unsigned base samples untouched). */
+cbd_status cbd_triggers_random_labels_onnx(const cbd_circuit *c,
+					   const uint8_t *onnx, size_t len,
+					   const float *xs, size_t count,
+					   int *labels, cbd_err *err);
 /* A whole set for circuit c (watermark or trace): base sample i of xs is
  * signed by owner (the circuit's key 0) as trigger "t%05zu".  Watermark:
  * labels[i] is its owner label and payload.  Trace: labels unused (may be

@@ -70,9 +70,19 @@ cbd_status cbd_triggers_random_labels(const struct cbd_archive *a,
 				      const float *xs, size_t count,
 				      int *labels, cbd_err *err)
 {
-	const cbd_circuit *c = cbd_archive_circuit(a);
-	size_t n = cbd_circuit_sample_size(c), len = 0;
+	size_t len = 0;
 	const uint8_t *onnx = cbd_archive_model(a, &len);
+
+	return cbd_triggers_random_labels_onnx(cbd_archive_circuit(a), onnx,
+					       len, xs, count, labels, err);
+}
+
+cbd_status cbd_triggers_random_labels_onnx(const cbd_circuit *c,
+					   const uint8_t *onnx, size_t len,
+					   const float *xs, size_t count,
+					   int *labels, cbd_err *err)
+{
+	size_t n = cbd_circuit_sample_size(c);
 	int K = cbd_circuit_num_classes(c);
 	cbd_model m = {0};
 	cbd_status s;

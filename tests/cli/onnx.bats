@@ -174,6 +174,30 @@ teardown() {
 	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '[]' ]
 }
 
+@test "onnx: cbd-sign signs for a compiled model exactly as for its archive" {
+	/usr/bin/python3 -c 'import numpy as np; np.save("lab.npy", np.arange(64) % 10)'
+	cbd-embed wm.cbd -f onnx -k owner.key -o wm-from-archive.onnx
+	cbd-sign triggers -a wm-from-archive.onnx -k owner.key --from base.npy --labels lab.npy -o from-onnx.json -q
+	cbd-sign triggers -a wm.cbd -k owner.key --from base.npy --labels lab.npy -o from-cbd.json -q
+	/usr/bin/python3 -c '
+import json
+a = json.load(open("from-onnx.json"))["triggers"]; b = json.load(open("from-cbd.json"))["triggers"]
+assert len(a) == 64 and [(t["input"], t["message"]) for t in a] == [(t["input"], t["message"]) for t in b]'
+	# trace: triggers signed for bob's compiled copy are bob's archive's triggers
+	cbd-sign triggers -a tr/mnist-cnn-bob.onnx -k owner.key --from base16.npy -o tb.json -q
+	cbd-sign export tb.json -o tbx -q
+	run cbd-sign check -a tr/mnist-cnn-bob.cbd --json tbx/t00000.png tbx/t00007.png tbx/t00015.png
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c '"active":true')" -eq 3 ]
+	# a changed byte: refused before any signing
+	cp wm-from-archive.onnx bad.onnx
+	printf '\x5a' | dd of=bad.onnx bs=1 seek=4000 conv=notrunc 2>/dev/null
+	run cbd-sign triggers -a bad.onnx -k owner.key --from base.npy --labels lab.npy -o x.json
+	[ "$status" -eq 1 ] || [ "$status" -eq 65 ]
+	[[ "$output" == *"does not verify"* ]]
+	[ ! -e x.json ]
+}
+
 refused() { # status message-part
 	[ "$status" -eq "$1" ]
 	[ "${#lines[@]}" -eq 1 ]
