@@ -56,6 +56,8 @@ static const struct tool_opt opts[] = {
 	{"circuit-id", 0, TOOL_ARG, "HEX",
 	 "use this circuit id (32 hex; e.g. a new copy of a trace family)",
 	 false},
+	{"circuit-version", 0, TOOL_ARG, "N",
+	 "cbd-circuit/N: 2 (default; lane digest, fast in ONNX) or 1", false},
 	{"format", 'f', TOOL_ARG, "FORMAT",
 	 "cbd (a signed archive, default) or onnx (the circuit compiled into "
 	 "one ONNX model)", false},
@@ -493,6 +495,7 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 	e->cp.scale = nc ? e->scale : NULL;
 	e->cp.zero = nz ? e->zero : NULL;
 	e->cp.mode = e->mode;
+	e->cp.version = (int)tool_get_long(&T, "circuit-version", 2, 1, 2);
 	if (tool_has(&T, "circuit-id")) {
 		if (cbd_unhex(tool_get(&T, "circuit-id", NULL), e->circuit_id,
 			      sizeof(e->circuit_id), &err) != CBD_OK)
@@ -542,6 +545,7 @@ static int compile_archive(const char *path)
 	if (tool_has(&T, "mode") || tool_has(&T, "keyring") ||
 	    tool_has(&T, "authorize") || tool_has(&T, "user") ||
 	    tool_has(&T, "circuit-id") || tool_has(&T, "scale") ||
+	    tool_has(&T, "circuit-version") ||
 	    tool_has(&T, "zero") || tool_has(&T, "classes") ||
 	    tool_has(&T, "input") || tool_has(&T, "name"))
 		tool_usage_error(&T, "an archive brings its circuit: give only "

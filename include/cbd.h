@@ -397,6 +397,9 @@ typedef struct cbd_circuit_params {
 					* family share it */
 	const uint8_t *trace_secret;   /* trace: CBD_TRACE_SECRET_LEN bytes */
 	const char *user_id;           /* trace: recorded for the report */
+	int version;                   /* cbd-circuit/N: 1 (SHA-256 of the
+					* whole sample) or 2 (lane digest,
+					* fast in a graph); 0 = 2 */
 } cbd_circuit_params;
 
 /* What the circuit saw in one sample. */

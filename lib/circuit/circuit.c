@@ -31,7 +31,8 @@
 #include <openssl/rand.h>
 #include <string.h>
 
-static const char msg_prefix[6] = {'c', 'b', 'd', '/', 'v', '1'};
+/* "cbd/v1" or "cbd/v2": the version is part of what is signed */
+static const char msg_prefix[5] = {'c', 'b', 'd', '/', 'v'};
 
 /* ---- PRNG and carrier positions ------------------------------------ */
 
@@ -336,6 +337,9 @@ static cbd_status check_params(const cbd_circuit_params *p, cbd_err *err)
 	if (p->ndim < 1 || p->ndim > CBD_MAX_DIMS)
 		return cbd_err_set(err, CBD_E_USAGE, "sample rank %d",
 				   p->ndim);
+	if (p->version < 0 || p->version > 2)
+		return cbd_err_set(err, CBD_E_USAGE, "circuit version %d (want "
+				   "1 or 2)", p->version);
 	if (p->user_id && (strlen(p->user_id) == 0 ||
 			   strlen(p->user_id) > CBD_USER_ID_MAX))
 		return cbd_err_set(err, CBD_E_USAGE, "user id must have 1 to "
@@ -395,6 +399,7 @@ cbd_status cbd_circuit_new(const cbd_circuit_params *p, cbd_circuit **out,
 	if (!c)
 		return CBD_E_NOMEM;
 	c->mode = p->mode;
+	c->g.version = p->version ? p->version : CBD_CIRCUIT_VERSION;
 	c->g.ndim = p->ndim;
 	memcpy(c->g.dims, p->dims, sizeof(c->g.dims));
 	c->num_classes = p->num_classes;
@@ -502,12 +507,69 @@ int cbd_circuit_shape(const cbd_circuit *c, int64_t dims[CBD_MAX_DIMS])
 
 /* ---- message, carrier, verification -------------------------------- */
 
-cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
-				   const uint32_t sorted[CBD_CARRIER_BITS],
-				   const uint8_t *q, size_t n, int key_index,
+static size_t sha_blocks(size_t bytes)
+{
+	return (bytes + 8) / 64 + 1;
+}
+
+int cbd_circuit_lanes(size_t n)
+{
+	int best = 1;
+	size_t cost = (size_t)-1;
+
+	for (int l = 1; l <= 256; l++) {
+		size_t c = sha_blocks((n + (size_t)l - 1) / (size_t)l) +
+			   sha_blocks(32 * (size_t)l);
+
+		if (c < cost) {
+			cost = c;
+			best = l;
+		}
+	}
+	return best;
+}
+
+cbd_status cbd_circuit_digest(int version, const uint8_t *qc, size_t n,
+			      uint8_t out[CBD_SHA256_LEN], cbd_err *err)
+{
+	int lanes;
+	size_t len;
+	uint8_t *d, *lane;
+	cbd_status s = CBD_OK;
+
+	if (version == 1)
+		return cbd_sha256(qc, n, out, err);
+	/* lane j: bytes [j len, (j + 1) len) of q' padded with zeros */
+	lanes = cbd_circuit_lanes(n);
+	len = (n + (size_t)lanes - 1) / (size_t)lanes;
+	d = cbd_xmalloc(32 * (size_t)lanes, err);
+	lane = cbd_xcalloc(len, 1, err);
+	if (!d || !lane) {
+		free(d);
+		free(lane);
+		return CBD_E_NOMEM;
+	}
+	for (int j = 0; j < lanes && !s; j++) {
+		size_t off = (size_t)j * len;
+		size_t k = off >= n ? 0 : (n - off < len ? n - off : len);
+
+		memset(lane, 0, len);
+		memcpy(lane, qc + off, k);
+		s = cbd_sha256(lane, len, d + 32 * j, err);
+	}
+	if (!s)
+		s = cbd_sha256(d, 32 * (size_t)lanes, out, err);
+	free(d);
+	free(lane);
+	return s;
+}
+
+cbd_status cbd_circuit_message_raw(const struct cbd_geometry *g,
+				   const uint8_t *q, int key_index,
 				   uint16_t payload,
 				   uint8_t m[CBD_MSG_LEN], cbd_err *err)
 {
+	size_t n = g->n;
 	uint8_t stack[4096], *qc = n <= sizeof(stack) ? stack : NULL;
 	uint8_t *p = m;
 	cbd_status s;
@@ -520,15 +582,16 @@ cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 	}
 	memcpy(qc, q, n);
 	for (int i = 0; i < CBD_CARRIER_BITS; i++)
-		qc[sorted[i]] &= 0xfe;
+		qc[g->sorted[i]] &= 0xfe;
 	memcpy(p, msg_prefix, sizeof(msg_prefix));
 	p += sizeof(msg_prefix);
-	memcpy(p, id, CBD_CIRCUIT_ID_LEN);
+	*p++ = (uint8_t)('0' + g->version);
+	memcpy(p, g->id, CBD_CIRCUIT_ID_LEN);
 	p += CBD_CIRCUIT_ID_LEN;
 	*p++ = (uint8_t)key_index;
 	*p++ = (uint8_t)(payload >> 8);
 	*p++ = (uint8_t)payload;
-	s = cbd_sha256(qc, n, p, err);
+	s = cbd_circuit_digest(g->version, qc, n, p, err);
 	if (qc != stack)
 		free(qc);
 	return s;
@@ -547,7 +610,7 @@ cbd_status cbd_circuit_message(const cbd_circuit *c, const uint8_t *q,
 	*m = cbd_xmalloc(CBD_MSG_LEN, err);
 	if (!*m)
 		return CBD_E_NOMEM;
-	s = cbd_circuit_message_raw(c->g.id, c->g.sorted, q, c->g.n, key_index,
+	s = cbd_circuit_message_raw(&c->g, q, key_index,
 				    payload, *m, err);
 	if (s) {
 		free(*m);
@@ -615,8 +678,7 @@ static cbd_status check_quantized(const cbd_circuit *c, const uint8_t *q,
 		return CBD_OK;
 	if (c->mode == CBD_MODE_WATERMARK && act->payload >= c->num_classes)
 		return CBD_OK;
-	s = cbd_circuit_message_raw(c->g.id, c->g.sorted, q, c->g.n,
-				    act->key_index, act->payload, m, err);
+	s = cbd_circuit_message_raw(&c->g, q, act->key_index, act->payload, m, err);
 	if (s)
 		return s;
 	if (cbd_key_verify(c->keys[act->key_index], m, sizeof(m),
@@ -763,7 +825,7 @@ cbd_status cbd_circuit_sign_input(const cbd_circuit *c, const cbd_key *k,
 		return cbd_err_set(err, CBD_E_USAGE, "signing needs a "
 				   "private key");
 	cbd_circuit_quantize(c, x, q);
-	s = cbd_circuit_message_raw(c->g.id, c->g.sorted, q, c->g.n, key_index,
+	s = cbd_circuit_message_raw(&c->g, q, key_index,
 				    payload, m, err);
 	if (s)
 		return s;

@@ -34,6 +34,8 @@
  * (the tag and the carrier positions, sections 3-5).  A trigger set embeds
  * a copy (cbd_geometry_copy) instead of copying fields one by one. */
 struct cbd_geometry {
+	int version;                      /* 1 or 2: cbd-circuit/N, whose
+					   * message digest differs */
 	uint8_t id[CBD_CIRCUIT_ID_LEN];
 	int ndim;
 	int64_t dims[CBD_MAX_DIMS];
@@ -111,12 +113,22 @@ cbd_status cbd_circuit_policy(const cbd_circuit *c, const float *x,
 			      const cbd_activation *act, float *scores,
 			      cbd_err *err);
 
-/* m for an already quantised sample (bytes, CBD_MSG_LEN). */
-cbd_status cbd_circuit_message_raw(const uint8_t id[CBD_CIRCUIT_ID_LEN],
-				   const uint32_t sorted[CBD_CARRIER_BITS],
-				   const uint8_t *q, size_t n, int key_index,
+/* m for an already quantised sample (bytes, CBD_MSG_LEN), by g's
+ * version: "cbd/v1" and SHA-256(q'), or "cbd/v2" and the lane digest. */
+cbd_status cbd_circuit_message_raw(const struct cbd_geometry *g,
+				   const uint8_t *q, int key_index,
 				   uint16_t payload,
 				   uint8_t m[CBD_MSG_LEN], cbd_err *err);
+
+/* cbd-circuit/2's lanes for n bytes (formats/circuit.md section 5): the
+ * smallest count in 1..256 that minimises the sequential SHA-256 blocks
+ * of one lane plus those of the lane digests. */
+int cbd_circuit_lanes(size_t n);
+/* The digest of q' (n bytes) for version 1 or 2. */
+cbd_status cbd_circuit_digest(int version, const uint8_t *qc, size_t n,
+			      uint8_t out[CBD_SHA256_LEN], cbd_err *err);
+
+#define CBD_CIRCUIT_VERSION 2             /* what new circuits are */
 
 /* A float32 in circuit.json and trigger sets: "%.17g" of its exact double
  * value (cbd_buf_printf; the buffers are capped at CBD_MAX_JSON). */

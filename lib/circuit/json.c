@@ -68,7 +68,8 @@ cbd_status cbd_circuit_to_json(const cbd_circuit *c, uint8_t **buf,
 	cbd_buf b = {.max = CBD_MAX_JSON, .secret = 1};
 
 	*buf = NULL;
-	cbd_buf_puts(&b, "{\"format\":\"cbd-circuit/1\",\"mode\":");
+	cbd_buf_printf(&b, "{\"format\":\"cbd-circuit/%d\",\"mode\":",
+		       c->g.version);
 	cbd_buf_json_str_ascii(&b, cbd_mode_name(c->mode));
 	cbd_buf_puts(&b, ",\"circuit_id\":");
 	cbd_buf_json_hex(&b, c->g.id, CBD_CIRCUIT_ID_LEN);
@@ -372,9 +373,13 @@ static cbd_status from_tree(const cJSON *root, cbd_circuit *c, cbd_err *err)
 	f = member(root, "format", cJSON_String, err, "circuit");
 	if (!f)
 		return CBD_E_FORMAT;
-	if (strcmp(f->valuestring, "cbd-circuit/1") != 0)
+	if (strcmp(f->valuestring, "cbd-circuit/1") == 0)
+		c->g.version = 1;
+	else if (strcmp(f->valuestring, "cbd-circuit/2") == 0)
+		c->g.version = 2;
+	else
 		return cbd_err_set(err, CBD_E_UNSUPPORTED, "format is not "
-				   "cbd-circuit/1 (circuit.format)");
+				   "cbd-circuit/1 or /2 (circuit.format)");
 	s = only_members(root, names, "circuit", err);
 	if (!s)
 		s = get_mode(root, c, err);

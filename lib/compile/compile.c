@@ -489,6 +489,27 @@ static og_t garbage_scores(struct cc *cc, og_graph *g, og_t q)
 		      og_f32(x, 1.0f / 524288.0f));
 }
 
+/* The digest of q' ([N, n] uint32 byte values) in m: SHA-256 (version 1),
+ * or (version 2) the lanes hashed side by side as rows of one batch, then
+ * their digests together: ceil(n / lanes) + 32 lanes bytes of sequential
+ * hashing instead of n. */
+static og_t digest(struct cc *cc, og_graph *g, og_t q)
+{
+	int64_t n = (int64_t)cc->c->g.n, lanes, len;
+
+	if (cc->c->g.version == 1)
+		return og_sha(g, q, n, NULL, 0, 0);
+	lanes = cbd_circuit_lanes((size_t)n);
+	len = (n + lanes - 1) / lanes;
+	if (lanes * len > n)
+		q = og_op(g, "Pad", OG_U32, 2, (og_t[]){q, og_i64s(cc->ctx, 4,
+			  (int64_t[]){0, 0, 0, lanes * len - n})}, 0, NULL);
+	og_t d = og_sha(g, og_reshape(g, q, 2, (int64_t[]){-1, len}), len,
+			NULL, 0, 0);
+	return og_sha(g, og_reshape(g, d, 2, (int64_t[]){-1, 32 * lanes}),
+		      32 * lanes, NULL, 0, 0);
+}
+
 /* The verifying branch.  watermark/trace: swap policy; auth: the scores
  * where a sample is signed by one of the keys, the garbage elsewhere. */
 static og_graph *verify_branch(struct cc *cc, cbd_err *err)
@@ -504,13 +525,14 @@ static og_graph *verify_branch(struct cc *cc, cbd_err *err)
 	if (!g)
 		return NULL;
 	og_t cb = carrier(cc, g, auth ? cc->q : quantise_all(cc, g), &qp);
-	og_t dig = og_sha(g, og_cast(g, qp, OG_U32), (int64_t)c->g.n, NULL, 0, 0);
+	og_t dig = digest(cc, g, og_cast(g, qp, OG_U32));
 	/* m = "cbd/v1" || id || key_index || payload || digest, as float32,
 	 * after A (one key: a constant) */
 	for (int i = 0; i < 32; i++)
 		pre[np++] = cc->pk[i];
-	for (int i = 0; i < 6; i++)
-		pre[np++] = (uint8_t)"cbd/v1"[i];
+	for (int i = 0; i < 5; i++)
+		pre[np++] = (uint8_t)"cbd/v"[i];
+	pre[np++] = (uint8_t)('0' + c->g.version);
 	for (int i = 0; i < CBD_CIRCUIT_ID_LEN; i++)
 		pre[np++] = c->g.id[i];
 	og_t am = og_expand_batch(g, og_reshape(g, og_const_words(x, OG_F32, np,

@@ -195,8 +195,7 @@ static cbd_status add_item(cbd_triggerset *ts, const char *id,
 	}
 	it = &ts->items[ts->count];
 	memset(it, 0, sizeof(*it));
-	s = cbd_circuit_message_raw(ts->g.id, ts->g.sorted, q, ts->g.n,
-				    key_index, payload, it->msg, err);
+	s = cbd_circuit_message_raw(&ts->g, q, key_index, payload, it->msg, err);
 	if (s)
 		return s;
 	s = cbd_tensor_new(CBD_DT_UINT8, ts->g.ndim, ts->g.dims, &it->input,
@@ -256,6 +255,9 @@ static void put_header(cbd_buf *b, const cbd_triggerset *ts,
 
 	cbd_buf_puts(b, "{\"format\":\"cbd-triggers/1\",\"circuit_id\":");
 	cbd_buf_json_hex(b, ts->g.id, CBD_CIRCUIT_ID_LEN);
+	if (ts->g.version != 1)   /* absent: cbd-circuit/1, as sets were */
+		cbd_buf_printf(b, ",\"circuit_format\":\"cbd-circuit/%d\"",
+			       ts->g.version);
 	cbd_buf_puts(b, ",\"mode\":");
 	cbd_buf_json_str_ascii(b, cbd_mode_name(ts->mode));
 	cbd_buf_printf(b, ",\"num_classes\":%d,\"shape\":[",
@@ -543,6 +545,16 @@ static cbd_status load_geometry(cbd_triggerset *ts, const cJSON *root,
 				   "or trace (triggers.mode)");
 	s = get_hex(root, "circuit_id", ts->g.id, CBD_CIRCUIT_ID_LEN,
 		    "triggers", err);
+	ts->g.version = 1;
+	m = cJSON_GetObjectItemCaseSensitive(root, "circuit_format");
+	if (!s && m) {
+		if (!cJSON_IsString(m) ||
+		    strcmp(m->valuestring, "cbd-circuit/2"))
+			return cbd_err_set(err, CBD_E_UNSUPPORTED, "circuit "
+					   "format is not cbd-circuit/2 "
+					   "(triggers.circuit_format)");
+		ts->g.version = 2;
+	}
 	if (!s)
 		s = get_int(root, "num_classes", 2, CBD_CIRCUIT_MAX_CLASSES, &v,
 			    "triggers", err);

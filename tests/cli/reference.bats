@@ -152,3 +152,25 @@ for t in json.load(open("rt.json"))["triggers"]: print(t["owner_label"])' >owner
 	run cbd-verify --key owner.pub tt.json
 	[ "$status" -eq 1 ]
 }
+
+@test "reference and cbd agree on both circuit versions: cbd-circuit/1 (SHA-256 of q') and /2 (lane digest)" {
+	for v in 1 2; do
+		cbd-embed "$MODEL" -m watermark -k owner.key --circuit-version $v -o wm$v.cbd >/dev/null
+		cbd-sign triggers -a wm$v.cbd -k owner.key --from base.npy -o t$v.json -q
+		run $REF verify-triggers --archive wm$v.cbd t$v.json
+		[ "$status" -eq 0 ]
+		echo "$output" | $PY -c 'import json,sys
+d = json.loads(sys.stdin.read())
+assert d["count"] == d["valid"] == d["message_ok"] == 30, d'
+		# the version is what is signed: "cbd/v1" or "cbd/v2"
+		[ "$($PY -c 'import json,sys; print(bytes.fromhex(json.load(open(sys.argv[1]))["triggers"][0]["message"])[:6].decode())' t$v.json)" = "cbd/v$v" ]
+	done
+	grep -q '"circuit_format":"cbd-circuit/2"' t2.json
+	! grep -q circuit_format t1.json
+	# a v1 trigger set does not activate the v2 circuit of the same id
+	id=$(cbd-verify --json --info wm1.cbd | $PY -c 'import json,sys; print(json.load(sys.stdin)["circuit_id"])')
+	cbd-embed "$MODEL" -m watermark -k owner.key --circuit-id "$id" -o same2.cbd >/dev/null
+	cbd-sign export t1.json -o x1 -q
+	run cbd-sign check -a same2.cbd --json x1/t00000.png
+	[[ "$output" == *'"active":false'* ]]
+}

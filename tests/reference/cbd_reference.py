@@ -51,8 +51,9 @@ def sha256(*parts):
 
 class Circuit:
     def __init__(self, doc):
-        if doc.get("format") != "cbd-circuit/1":
-            raise ValueError("not a cbd-circuit/1 document")
+        if doc.get("format") not in ("cbd-circuit/1", "cbd-circuit/2"):
+            raise ValueError("not a cbd-circuit/1 or /2 document")
+        self.version = int(doc["format"][-1])
         self.mode = doc["mode"]
         self.cid = bytes.fromhex(doc["circuit_id"])
         assert len(self.cid) == 16
@@ -177,11 +178,31 @@ def write_carrier(c, q, car):
     return q
 
 
+def sha_blocks(nbytes):
+    return (nbytes + 8) // 64 + 1
+
+
+def lanes(n):
+    """cbd-circuit/2: the smallest lane count in 1..256 that minimises the
+    sequential SHA-256 blocks of one lane plus those of the lane digests."""
+    cost = [sha_blocks(-(-n // k)) + sha_blocks(32 * k) for k in range(1, 257)]
+    return cost.index(min(cost)) + 1
+
+
+def digest(c, qc):
+    if c.version == 1:
+        return sha256(qc)
+    k = lanes(len(qc))
+    ln = -(-len(qc) // k)
+    padded = qc + bytes(k * ln - len(qc))
+    return sha256(*[sha256(padded[j * ln:(j + 1) * ln]) for j in range(k)])
+
+
 def message(c, q, key_index, payload):
     qc = q.copy()
     qc[c.pos] &= 0xFE
-    return (b"cbd/v1" + c.cid + bytes([key_index]) +
-            struct.pack(">H", payload) + sha256(qc.tobytes()))
+    return (b"cbd/v%d" % c.version + c.cid + bytes([key_index]) +
+            struct.pack(">H", payload) + digest(c, qc.tobytes()))
 
 
 # ---- signatures -------------------------------------------------------
@@ -310,6 +331,8 @@ def cmd_verify_triggers(args):
         signer, b"cbd/triggers/v1\x00" + sha256(raw),
         bytes.fromhex(sigdoc["signature"]))
     assert bytes.fromhex(doc["circuit_id"]) == c.cid
+    assert doc.get("circuit_format", "cbd-circuit/1") == \
+        "cbd-circuit/%d" % c.version
     out = {"set_signature": set_ok,
            "signer_is_circuit_key": same_key(signer, c.keys[0]),
            "digest": hashlib.sha256(raw).hexdigest(),
@@ -391,13 +414,15 @@ def cmd_make_triggers(args):
                          json.dumps("ref%03d" % i), payload, owner, m.hex(),
                          base64.b64encode(sq.tobytes()).decode()))
     # any valid JSON layout is allowed; this one is pretty-printed
-    head = {"format": "cbd-triggers/1", "circuit_id": c.cid.hex(),
-            "mode": c.mode, "num_classes": c.K, "shape": list(c.shape),
+    head = {"format": "cbd-triggers/1", "circuit_id": c.cid.hex()}
+    if c.version != 1:
+        head["circuit_format"] = "cbd-circuit/%d" % c.version
+    head.update({"mode": c.mode, "num_classes": c.K, "shape": list(c.shape),
             "quantizer": {"channels": c.channels,
                           "scale": [float(v) for v in c.scale],
                           "zero": [float(v) for v in c.zero]},
             "created": args.created,
-            "signer": {"key_id": kid, "public_key": pem}}
+            "signer": {"key_id": kid, "public_key": pem}})
     body = json.dumps(head, indent=2)[:-2] + ',\n  "triggers": [\n    ' + \
         ",\n    ".join(items) + "\n  ]\n}\n"
     raw = body.encode()

@@ -503,7 +503,7 @@ static void test_json_hostile(void **state)
 	cbd_err e = {0};
 	static const char *const edits[][2] = {
 		{"{\"format\":", "{ \"format\":"},
-		{"cbd-circuit/1", "cbd-circuit/2"},
+		{"cbd-circuit/2", "cbd-circuit/3"},
 		{"\"watermark\"", "\"other\""},
 		{"\"watermark\"", "7"},
 		{"\"num_classes\":10", "\"num_classes\":1"},
@@ -579,12 +579,25 @@ static void test_known_answers(void **state)
 	assert_memory_equal(pos, first, sizeof(first));
 	assert_int_equal(pos[551], 92);
 	cbd_carrier_sort(pos, sorted);
-	assert_int_equal(cbd_circuit_message_raw(id, sorted, q, N, 0, 0x0102,
-						 m, &e), CBD_OK);
+	struct cbd_geometry g = {.version = 1, .n = N};
+	memcpy(g.id, id, sizeof(id));
+	memcpy(g.sorted, sorted, sizeof(sorted));
+	assert_int_equal(cbd_circuit_message_raw(&g, q, 0, 0x0102, m, &e),
+			 CBD_OK);
 	cbd_hex(m, sizeof(m), hex);
 	assert_string_equal(hex, m_hex);
 	memset(secret, 0x11, sizeof(secret));
 	assert_int_equal(cbd_trace_label(secret, m, sizeof(m), 10), 1);
+	/* cbd-circuit/2: 5 lanes of 157 bytes, "cbd/v2" */
+	assert_int_equal(cbd_circuit_lanes(N), 5);
+	assert_int_equal(cbd_circuit_lanes(150528), 61);
+	g.version = 2;
+	assert_int_equal(cbd_circuit_message_raw(&g, q, 0, 0x0102, m, &e),
+			 CBD_OK);
+	cbd_hex(m, sizeof(m), hex);
+	assert_string_equal(hex, "6362642f7632000102030405060708090a0b0c0d0e0f"
+			    "00010290603921dbeca428ad229aad4f1c3fcfd842de8026"
+			    "f80d10190e69e8169c88ba");
 	assert_int_equal(cbd_carrier_positions(id, CBD_CARRIER_BITS, pos, &e),
 			 CBD_OK);
 	assert_memory_equal(pos, full, sizeof(full));
