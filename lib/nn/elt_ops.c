@@ -9,8 +9,11 @@
  * lists of elt_ops.h, picked by a switch on the operand dtype: typed
  * loops, integers never through double.  Integer Add/Sub/Mul wrap modulo
  * 2^bits; integer Div truncates towards zero and Mod follows the ONNX
- * fmod attribute (0: sign of the divisor, 1: of the dividend); a zero
- * divisor is an error (ONNX Runtime would crash).  BitShift by the width
+ * fmod attribute (0: sign of the divisor; 1: of the dividend); a zero
+ * divisor is an error (ONNX Runtime would crash).  All of it is exact:
+ * ONNX Runtime 1.30 rounds integer Mod with fmod=1 and int64 ReduceSum
+ * through double past 2^53, cbd does not (tests/conformance/ort-compare
+ * keeps those two below 2^53, where both are exact).  BitShift by the width
  * of the type or more gives 0.
  */
 #include "elt_ops.h"

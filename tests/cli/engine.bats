@@ -1,0 +1,46 @@
+#!/usr/bin/env bats
+# engine.bats — the engine's typed and control-flow graphs against ONNX
+# Runtime: tests/conformance/ort-compare builds them with python3-onnx and
+# requires `cbd-run --tensors` to give ORT's outputs bit for bit; plus the
+# --tensors mode's own errors.
+
+setup() {
+	D="$BATS_TEST_TMPDIR"
+	export NODE_PATH="$CBD_BUILD/ort/node_modules"
+}
+
+@test "integer and control-flow graphs are bit-identical to ONNX Runtime" {
+	[ -d "$NODE_PATH/onnxruntime-node" ] || {
+		echo "onnxruntime-node missing: run sh tools/deps.sh"; return 1; }
+	run /usr/bin/python3 "$CBD_TOP/tests/conformance/ort-compare" "$D"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "1..7"* ]]
+	[ "$(printf '%s\n' "$output" | grep -c '^ok ')" -eq 7 ]
+}
+
+@test "--tensors: typed NPY in, typed NPY out; wrong input count is one error" {
+	/usr/bin/python3 - "$D" <<'PY'
+import sys, numpy as np
+from onnx import TensorProto as T, helper as h, save
+g = h.make_graph([h.make_node("Add", ["a", "b"], ["y"], name="add0")], "g",
+                 [h.make_tensor_value_info("a", T.UINT64, [2]),
+                  h.make_tensor_value_info("b", T.UINT64, [2])],
+                 [h.make_tensor_value_info("y", T.UINT64, [2])])
+save(h.make_model(g, opset_imports=[h.make_opsetid("", 14)]), sys.argv[1] + "/add.onnx")
+np.save(sys.argv[1] + "/a.npy", np.array([2**64 - 1, 2**63], dtype=np.uint64))
+np.save(sys.argv[1] + "/b.npy", np.array([2, 2**63 + 5], dtype=np.uint64))
+np.save(sys.argv[1] + "/f.npy", np.array([1, 2], dtype=np.float32))
+PY
+	run cbd-run --tensors "$D" "$D/add.onnx" "$D/a.npy" "$D/b.npy"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	/usr/bin/python3 -c "import numpy as np; y = np.load('$D/output_0.npy'); assert y.dtype == np.uint64 and y.tolist() == [1, 5], y"
+	run cbd-run --tensors "$D" "$D/add.onnx" "$D/a.npy"
+	[ "$status" -eq 64 ]
+	[[ "$output" == "cbd-run: error: the model has 2 inputs, 1 files given"* ]]
+	run cbd-run --tensors "$D" "$D/add.onnx" "$D/a.npy" "$D/f.npy"
+	[ "$status" -eq 65 ]
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
+	[[ "$output" == *"dtype float32, model wants uint64"* ]]
+}
