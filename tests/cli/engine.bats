@@ -6,7 +6,8 @@
 
 setup() {
 	D="$BATS_TEST_TMPDIR"
-	export NODE_PATH="$CBD_BUILD/ort/node_modules"
+	# tools/deps.sh installs ORT under build/ort for every build (SAN too)
+	export NODE_PATH="$CBD_TOP/build/ort/node_modules"
 }
 
 @test "integer and control-flow graphs are bit-identical to ONNX Runtime" {
