@@ -1,7 +1,7 @@
 /*
  * elt_ops.c — typed elementwise kernels in plain C: binary arithmetic
  * with numpy broadcasting (Add/Sub/Mul/Div when oneDNN cannot take them,
- * Mod, Pow), bitwise and boolean logic, comparisons (-> bool), variadic
+ * Mod, Pow, PRelu), bitwise and boolean logic, comparisons (-> bool), variadic
  * Max/Min/Sum/Mean, Where, and the broadcast iterator they share.  Unary
  * ops, Cast and Clip live in elt_unary.c.
  *
@@ -233,6 +233,8 @@ static inline int64_t smod(int64_t a, int64_t b, bool fmod_)
 #define EX_umod(T, UT) (b == 0 ? (ok = false, 0) : a % b)
 #define OT_fmod(T) T
 #define EX_fmod(T, UT) fmod(a, b)
+#define OT_prelu(T) T
+#define EX_prelu(T, UT) (a < 0 ? (T)((UT)a * (UT)b) : a)
 #define OT_band(T) T
 #define EX_band(T, UT) a & b
 #define OT_bor(T) T
@@ -279,6 +281,8 @@ NN_T_SINT(NN_ROW, smod)
 NN_T_SINT(NN_ROW, smodf)
 NN_T_UINT(NN_ROW, umod)
 NN_T_FLOAT(NN_ROW, fmod)
+NN_T_FLOAT(NN_ROW, prelu)
+NN_T_SINT(NN_ROW, prelu)
 NN_T_INT(NN_ROW, band)
 NN_T_INT(NN_ROW, bor)
 NN_T_INT(NN_ROW, bxor)
@@ -354,6 +358,10 @@ static nn_row_fn pick_binary(const nn_node *n, cbd_dtype dt)
 			PICK(NN_T_SINT, smod)
 		}
 		PICK(NN_T_UINT, umod)
+	case CBD_OP_PRELU:
+		if (nn_is_float(dt))
+			PICK(NN_T_FLOAT, prelu)
+		PICK(NN_T_SINT, prelu)
 	case CBD_OP_BITWISEAND: PICK(NN_T_INT, band)
 	case CBD_OP_BITWISEOR: PICK(NN_T_INT, bor)
 	case CBD_OP_BITWISEXOR: PICK(NN_T_INT, bxor)

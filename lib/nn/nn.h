@@ -12,8 +12,12 @@
  *   ops.c    is the op table: the enum below (ending in CBD_OP_COUNT), the
  *            ONNX names, and the one dispatch switch that calls a kernel.
  * Kernels are oneDNN primitives (dnnl_ops.c: conv, matmul, pooling, batch
- * norm, eltwise, softmax, binary, reduction) or plain C for data movement
- * (shape_ops.c: reshape, transpose, concat, gather, pad, ...).
+ * norm, eltwise, softmax, binary, reduction) or plain C: data movement
+ * (shape_ops.c, move_ops.c, index_ops.c: reshape, gather, scatter, TopK,
+ * ...), typed elementwise and reductions (elt_ops.c, elt_unary.c,
+ * reduce_ops.c), resampling (resample_ops.c), normalisation, transposed
+ * convolution and Einsum (norm_ops.c, conv_transpose.c, einsum.c), and
+ * control flow (control.c).
  *
  * Shapes are inferred when a node runs, from the actual input shapes, so the
  * batch dimension (and any other dynamic one) is free.  A oneDNN kernel
@@ -262,6 +266,26 @@ cbd_status nn_op_reduce(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_op_argmax(cbd_nn *nn, nn_node *n, cbd_err *err);
 /* MatMul of float64 or integer tensors (numpy batch broadcasting) */
 cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* index_ops.c */
+cbd_status nn_op_scatterelements(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_scatternd(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_gathernd(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_nonzero(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_topk(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_onehot(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_cumsum(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_trilu(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* resample_ops.c (Resize and Upsample; DepthToSpace and SpaceToDepth) */
+cbd_status nn_op_resize(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_depthtospace(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* norm_ops.c, conv_transpose.c, einsum.c */
+cbd_status nn_op_layernorm(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_instancenorm(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_convtranspose(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_einsum(cbd_nn *nn, nn_node *n, cbd_err *err);
 
 /* control.c */
 /* Load-time checks of an If/Loop node against its subgraphs (counts,
