@@ -58,3 +58,28 @@ PY
 	[ "$(wc -l <"$D/def")" -ge 100 ]
 	diff "$D/def" "$D/man"
 }
+
+@test "the supported opset range is one constant (cbd.h), quoted by cbd-run(1) and the refusal" {
+	lo=$(sed -n 's/^#define CBD_NN_OPSET_MIN \([0-9]*\)$/\1/p' "$CBD_TOP/include/cbd.h")
+	hi=$(sed -n 's/^#define CBD_NN_OPSET_MAX \([0-9]*\)$/\1/p' "$CBD_TOP/include/cbd.h")
+	[ -n "$lo" ] && [ -n "$hi" ]
+	grep -q "^ONNX default-domain opsets $lo to $hi;" "$CBD_TOP/man/man1/cbd-run.1"
+	/usr/bin/python3 - "$D" "$hi" <<'PY'
+import sys, numpy as np
+from onnx import TensorProto as T, helper as h, save
+for v in (int(sys.argv[2]), int(sys.argv[2]) + 1):
+    g = h.make_graph([h.make_node("Neg", ["a"], ["y"])], "g",
+                     [h.make_tensor_value_info("a", T.INT64, [2])],
+                     [h.make_tensor_value_info("y", T.INT64, [2])])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", v)])
+    m.ir_version = 8
+    save(m, "%s/op%d.onnx" % (sys.argv[1], v))
+np.save(sys.argv[1] + "/a.npy", np.array([3, -2**63], dtype=np.int64))
+PY
+	run cbd-run --tensors "$D" "$D/op$hi.onnx" "$D/a.npy"
+	[ "$status" -eq 0 ]
+	run cbd-run --tensors "$D" "$D/op$((hi + 1)).onnx" "$D/a.npy"
+	[ "$status" -eq 65 ]
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
+	[[ "$output" == *"opset $((hi + 1)) (supported: $lo to $hi)"* ]]
+}
