@@ -15,7 +15,10 @@
  * Running copies the caller's inputs into their slots, checks them against
  * the declared dtype and static dims, runs the nodes in order through the
  * op table (within the run's compute budget, nn_charge), copies the outputs
- * into new tensors and frees the rest.
+ * into new tensors and frees the rest.  A model exported with a fixed
+ * batch of 1 (every input's first dimension declared 1) given a batch of
+ * N runs it one sample at a time and stacks the outputs, so every tool
+ * (cbd-run, cbd-sign triggers, cbd-serve) takes batches of it.
  */
 #include "elt_ops.h"
 #include <errno.h>
@@ -531,7 +534,7 @@ const cbd_nn_io *cbd_nn_output(const cbd_nn *nn, int i)
 }
 
 static cbd_status check_input(const cbd_nn_io *io, const cbd_tensor *t,
-			      cbd_err *err)
+			      bool any_batch, cbd_err *err)
 {
 	if (!t || (t->nelem && !t->data))
 		return cbd_err_set(err, CBD_E_USAGE, "input %s missing",
@@ -547,7 +550,7 @@ static cbd_status check_input(const cbd_nn_io *io, const cbd_tensor *t,
 		return cbd_err_set(err, CBD_E_SHAPE,
 				   "input %s: %d dimensions, model wants %d",
 				   io->name, t->ndim, io->ndim);
-	for (int i = 0; i < t->ndim; i++)
+	for (int i = any_batch ? 1 : 0; i < t->ndim; i++)
 		if (io->dims[i] >= 0 && io->dims[i] != t->dims[i])
 			return cbd_err_set(err, CBD_E_SHAPE,
 					   "input %s: dimension %d is %lld, "
@@ -574,7 +577,7 @@ static cbd_status set_inputs(cbd_nn *nn, const cbd_tensor *const *inputs,
 		nn_val *v = &nn->vals[nn->main.in_idx[i]];
 		nn_node fake = {.nn = nn, .name = "input",
 				.op = CBD_OP_IDENTITY};
-		cbd_status s = check_input(&nn->in_io[i], inputs[i], err);
+		cbd_status s = check_input(&nn->in_io[i], inputs[i], false, err);
 
 		if (s == CBD_OK)
 			s = nn_val_alloc(&fake, v, inputs[i]->dtype,
@@ -634,11 +637,111 @@ static cbd_status get_outputs(cbd_nn *nn, cbd_tensor **outputs, int n_out,
 	return CBD_OK;
 }
 
+static cbd_status run_once(cbd_nn *nn, const cbd_tensor *const *inputs,
+			   cbd_tensor **outputs, int n_outputs, cbd_err *err)
+{
+	cbd_status s = set_inputs(nn, inputs, err);
+
+	if (s == CBD_OK)
+		s = nn_graph_run(nn, &nn->main, err);
+	if (s == CBD_OK)
+		s = get_outputs(nn, outputs, n_outputs, err);
+	release(nn);
+	return s;
+}
+
+/* Batch size N > 1 of inputs for a model whose every input declares a
+ * batch dimension of 1, or 0 when the inputs are to run as they are. */
+static int64_t split_batch(const cbd_nn *nn, const cbd_tensor *const *in)
+{
+	for (int i = 0; i < nn->main.n_in; i++) {
+		const cbd_nn_io *io = &nn->in_io[i];
+
+		if (io->ndim < 1 || io->dims[0] != 1 || !in[i] ||
+		    in[i]->ndim != io->ndim || in[i]->dims[0] < 1 ||
+		    in[i]->dims[0] != in[0]->dims[0])
+			return 0;
+	}
+	return nn->main.n_in && in[0]->dims[0] > 1 ? in[0]->dims[0] : 0;
+}
+
+/* Sample k of a sample's output o into the batch output *all (made at
+ * k = 0 with N rows); every output must have a batch dimension of 1. */
+static cbd_status stack_row(const cbd_tensor *o, int64_t k, int64_t N,
+			    const char *name, cbd_tensor **all, cbd_err *err)
+{
+	cbd_status s;
+
+	if (o->ndim < 1 || o->dims[0] != 1 ||
+	    (k > 0 && ((*all)->dtype != o->dtype || (*all)->ndim != o->ndim ||
+		       memcmp((*all)->dims + 1, o->dims + 1,
+			      sizeof(int64_t) * (size_t)(o->ndim - 1)))))
+		return cbd_err_set(err, CBD_E_SHAPE,
+				   "output %s of a fixed-batch model has no "
+				   "batch dimension of 1 (run it one sample "
+				   "at a time)", name);
+	if (k == 0) {
+		int64_t d[CBD_MAX_DIMS];
+
+		memcpy(d, o->dims, sizeof(d));
+		d[0] = N;
+		s = cbd_tensor_new(o->dtype, o->ndim, d, all, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	if (o->nbytes)
+		memcpy((char *)(*all)->data + (size_t)k * o->nbytes, o->data,
+		       o->nbytes);
+	return CBD_OK;
+}
+
+/* A model exported with a fixed batch of 1 runs a batch of N one sample
+ * at a time, the outputs stacked; the compute budget covers the batch. */
+static cbd_status run_split(cbd_nn *nn, const cbd_tensor *const *inputs,
+			    int64_t N, cbd_tensor **outputs, int n_outputs,
+			    cbd_err *err)
+{
+	cbd_tensor view[NN_MAX_IO], *one[NN_MAX_IO];
+	const cbd_tensor *vp[NN_MAX_IO];
+	cbd_status s = CBD_OK;
+
+	if (nn->main.n_in > NN_MAX_IO || n_outputs > NN_MAX_IO)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "too many inputs "
+				   "or outputs to split a batch");
+	for (int i = 0; i < nn->main.n_in; i++) {
+		s = check_input(&nn->in_io[i], inputs[i], true, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	for (int64_t k = 0; s == CBD_OK && k < N; k++) {
+		for (int i = 0; i < nn->main.n_in; i++) {
+			size_t nb = inputs[i]->nbytes / (size_t)N;
+
+			view[i] = *inputs[i];
+			view[i].dims[0] = 1;
+			view[i].nelem /= (size_t)N;
+			view[i].nbytes = nb;
+			view[i].data = (char *)inputs[i]->data + (size_t)k * nb;
+			vp[i] = &view[i];
+		}
+		for (int j = 0; j < n_outputs; j++)
+			one[j] = NULL;
+		s = run_once(nn, vp, one, n_outputs, err);
+		for (int j = 0; s == CBD_OK && j < n_outputs; j++)
+			s = stack_row(one[j], k, N, nn->out_io[j].name,
+				      &outputs[j], err);
+		for (int j = 0; j < n_outputs; j++)
+			cbd_tensor_free(one[j]);
+	}
+	return s;
+}
+
 cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
 		      int n_inputs, cbd_tensor **outputs, int n_outputs,
 		      cbd_err *err)
 {
 	cbd_status s;
+	int64_t N;
 
 	if (!nn || n_inputs != nn->main.n_in || n_outputs > nn->main.n_out ||
 	    n_outputs < 0 || (n_inputs && !inputs) || (n_outputs && !outputs))
@@ -649,16 +752,13 @@ cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
 		outputs[i] = NULL;
 	nn_dnnl_set_threads(nn);
 	nn->work_used = 0;
-	s = set_inputs(nn, inputs, err);
-	if (s == CBD_OK)
-		s = nn_graph_run(nn, &nn->main, err);
-	if (s == CBD_OK)
-		s = get_outputs(nn, outputs, n_outputs, err);
+	N = split_batch(nn, inputs);
+	s = N ? run_split(nn, inputs, N, outputs, n_outputs, err)
+	      : run_once(nn, inputs, outputs, n_outputs, err);
 	if (s != CBD_OK)
 		for (int i = 0; i < n_outputs; i++) {
 			cbd_tensor_free(outputs[i]);
 			outputs[i] = NULL;
 		}
-	release(nn);
 	return one_line(err, s);
 }

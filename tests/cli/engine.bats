@@ -83,3 +83,54 @@ PY
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
 	[[ "$output" == *"opset $((hi + 1)) (supported: $lo to $hi)"* ]]
 }
+
+@test "a model exported with a fixed batch of 1 runs batches one sample at a time; cbd-serve advertises its batch of 1" {
+	/usr/bin/python3 - "$D" <<'PY'
+import sys, numpy as np
+from onnx import TensorProto as T, helper as h, numpy_helper as nh, save
+rng = np.random.default_rng(7)
+w = rng.normal(0, 1, (4, 3)).astype(np.float32)
+g = h.make_graph([h.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                 [h.make_tensor_value_info("x", T.FLOAT, [1, 4])],
+                 [h.make_tensor_value_info("y", T.FLOAT, [1, 3])],
+                 initializer=[nh.from_array(w, "w")])
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+m.ir_version = 8
+save(m, sys.argv[1] + "/fixed.onnx")
+x = rng.normal(0, 1, (5, 4)).astype(np.float32)
+np.save(sys.argv[1] + "/x.npy", x)
+np.save(sys.argv[1] + "/want.npy", x @ w)
+np.save(sys.argv[1] + "/w.npy", w)
+PY
+	run cbd-run --tensors "$D" "$D/fixed.onnx" "$D/x.npy"
+	[ "$status" -eq 0 ]
+	/usr/bin/python3 -c "
+import numpy as np
+y, w = np.load('$D/output_0.npy'), np.load('$D/want.npy')
+assert y.shape == (5, 3) and np.allclose(y, w, rtol=1e-5, atol=1e-6), y"
+	run cbd-run --batch 4 --json "$D/fixed.onnx" "$D/x.npy"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c '"scores"')" -eq 5 ]
+	cd "$D"
+	cbd-serve --port 0 --port-file port --model-name fixed fixed.onnx \
+		2>serve.log &
+	pid=$!
+	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
+	url="http://127.0.0.1:$(cat port)"
+	curl -sf "$url/v2/models/fixed" -o m.json || { kill $pid; false; }
+	printf '{"inputs":[{"name":"x","shape":[2,4],"datatype":"FP32","data":[1,0,0,0,0,1,0,0]}]}' >req.json
+	code=$(curl -s -o ans.json -w '%{http_code}' -d @req.json "$url/v2/models/fixed/infer")
+	kill $pid
+	wait $pid || true
+	/usr/bin/python3 -c "
+import json
+j = json.load(open('m.json'))
+assert j['inputs'][0]['shape'] == [1, 4] and j['outputs'][0]['shape'] == [1, 3], j"
+	[ "$code" = 200 ]
+	/usr/bin/python3 -c "
+import json, numpy as np
+a = json.load(open('ans.json'))['outputs'][0]
+w = np.load('w.npy')   # unit-vector inputs: the answers are rows of w
+assert a['shape'] == [2, 3], a
+assert np.allclose(np.array(a['data']).reshape(2, 3), w[:2], rtol=1e-5, atol=1e-6), (a, w)"
+}
