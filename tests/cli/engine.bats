@@ -134,3 +134,64 @@ w = np.load('w.npy')   # unit-vector inputs: the answers are rows of w
 assert a['shape'] == [2, 3], a
 assert np.allclose(np.array(a['data']).reshape(2, 3), w[:2], rtol=1e-5, atol=1e-6), (a, w)"
 }
+
+@test "bad control flow and types: one-line errors naming the node, exit 65; the compute limit bounds Loop iterations" {
+	/usr/bin/python3 - "$D" <<'PY'
+import sys, numpy as np
+from onnx import TensorProto as T, helper as h, numpy_helper as nh, save
+vi = h.make_tensor_value_info
+def save_m(name, nodes, ins, outs, inits=()):
+    m = h.make_model(h.make_graph(nodes, "g", ins, outs, initializer=list(inits)),
+                     opset_imports=[h.make_opsetid("", 18)])
+    m.ir_version = 8
+    save(m, sys.argv[1] + "/" + name + ".onnx")
+c = lambda nm, v: h.make_node("Constant", [], [nm], value=nh.from_array(np.array(v), nm))
+# If branches of different declared types
+t = h.make_graph([c("a", np.int64(1))], "t", [], [vi("a", T.INT64, [])])
+e = h.make_graph([c("b", np.float32(1))], "e", [], [vi("b", T.FLOAT, [])])
+save_m("if_types", [h.make_node("If", ["f"], ["y"], then_branch=t, else_branch=e)],
+       [vi("f", T.BOOL, [])], [vi("y", T.INT64, [])])
+# If branches with different output counts
+e2 = h.make_graph([c("b", np.int64(1)), c("b2", np.int64(2))], "e", [],
+                  [vi("b", T.INT64, []), vi("b2", T.INT64, [])])
+save_m("if_count", [h.make_node("If", ["f"], ["y"], then_branch=t, else_branch=e2)],
+       [vi("f", T.BOOL, [])], [vi("y", T.INT64, [])])
+# a branch declaring int64 that computes float32
+e3 = h.make_graph([c("b", np.float32(1))], "e", [], [vi("b", T.INT64, [])])
+save_m("if_confused", [h.make_node("If", ["f"], ["y"], then_branch=t, else_branch=e3)],
+       [vi("f", T.BOOL, [])], [vi("y", T.INT64, [])])
+# Loop with a huge trip count and an empty body
+body = h.make_graph([h.make_node("Identity", ["c"], ["co"]),
+                     h.make_node("Identity", ["s"], ["so"])], "b",
+                    [vi("i", T.INT64, []), vi("c", T.BOOL, []), vi("s", T.INT64, [])],
+                    [vi("co", T.BOOL, []), vi("so", T.INT64, [])])
+save_m("loop_huge", [h.make_node("Loop", ["M", "", "s0"], ["y"], body=body)],
+       [vi("s0", T.INT64, [])], [vi("y", T.INT64, [])],
+       [nh.from_array(np.array(2**62, dtype=np.int64), "M")])
+# operands of different types
+save_m("add_types", [h.make_node("Add", ["a", "b"], ["y"])],
+       [vi("a", T.INT64, [2]), vi("b", T.FLOAT, [2])], [vi("y", T.INT64, [2])])
+np.save(sys.argv[1] + "/t.npy", np.array(True))
+np.save(sys.argv[1] + "/f.npy", np.array(False))
+np.save(sys.argv[1] + "/s.npy", np.array(3, dtype=np.int64))
+np.save(sys.argv[1] + "/i2.npy", np.array([1, 2], dtype=np.int64))
+np.save(sys.argv[1] + "/f2.npy", np.array([1, 2], dtype=np.float32))
+PY
+	check() { # model expected-text inputs...
+		m=$1 want=$2
+		shift 2
+		run env CBD_MAX_GMAC=0.01 cbd-run --tensors "$D/o" "$D/$m.onnx" "$@"
+		echo "$m: $output"
+		[ "$status" -eq 65 ]
+		[ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
+		[[ "$output" == "cbd-run: error: "*"$want"* ]]
+	}
+	check if_types "branches disagree on output 0: int64 in then_branch, float32 in else_branch (node y, If)" "$D/t.npy"
+	check if_count "then_branch gives 1 outputs, else_branch 2" "$D/t.npy"
+	check if_confused "subgraph output 0 (b) is float32, declared int64 (node y, If)" "$D/f.npy"
+	check loop_huge "exceed the compute limit of 10000000 multiply-adds" "$D/s.npy"
+	check add_types "operand types differ (int64, float32) (node y, Add)" "$D/i2.npy" "$D/f2.npy"
+	# the branch that is well typed runs
+	run cbd-run --tensors "$D" "$D/if_confused.onnx" "$D/t.npy"
+	[ "$status" -eq 0 ]
+}
