@@ -30,24 +30,47 @@ static cbd_status need_floats(const nn_node *n, nn_val *const *v, int k,
 	return CBD_OK;
 }
 
-/* Row statistics: mean and 1/sqrt(var + eps) of x[at .. at+len). */
+/* Row statistics: mean and 1/sqrt(var + eps) of x[0 .. len), typed. */
+#define ROW_STATS(T)                                                        \
+	static void row_stats_##T(const T *x, size_t len, double eps,        \
+				  double *mean, double *inv)                \
+	{                                                                   \
+		double m = 0, v = 0;                                        \
+                                                                            \
+		for (size_t i = 0; i < len; i++)                            \
+			m += x[i];                                          \
+		m = len ? m / (double)len : 0;                              \
+		for (size_t i = 0; i < len; i++)                            \
+			v += (x[i] - m) * (x[i] - m);                       \
+		v = len ? v / (double)len : 0;                              \
+		*mean = m;                                                  \
+		*inv = 1.0 / sqrt(v + eps);                                 \
+	}
+ROW_STATS(float)
+ROW_STATS(double)
+
 static void row_stats(const nn_val *x, size_t at, size_t len, double eps,
 		      double *mean, double *inv)
 {
-	double m = 0, v = 0;
-
-	for (size_t i = 0; i < len; i++)
-		m += nn_get_f64(x, at + i);
-	m = len ? m / (double)len : 0;
-	for (size_t i = 0; i < len; i++) {
-		double d = nn_get_f64(x, at + i) - m;
-
-		v += d * d;
-	}
-	v = len ? v / (double)len : 0;
-	*mean = m;
-	*inv = 1.0 / sqrt(v + eps);
+	if (x->dtype == CBD_DT_FLOAT32)
+		row_stats_float((const float *)x->data + at, len, eps, mean, inv);
+	else
+		row_stats_double((const double *)x->data + at, len, eps, mean,
+				 inv);
 }
+
+/* y = (x - m) * inv * scale[ts[j]] + bias[tb[j]] over one row, typed. */
+#define ROW_NORM(T)                                                         \
+	static void row_norm_##T(const T *x, T *y, size_t len, double m,     \
+				 double inv, const T *sc, const size_t *ts, \
+				 const T *b, const size_t *tb)              \
+	{                                                                   \
+		for (size_t j = 0; j < len; j++)                            \
+			y[j] = (T)((x[j] - m) * inv * sc[ts[j]] +           \
+				   (b ? b[tb[j]] : 0));                     \
+	}
+ROW_NORM(float)
+ROW_NORM(double)
 
 /* *out: offsets into p (broadcast to the r dims d) for every position
  * of d, len of them; the caller frees it. */
@@ -149,14 +172,16 @@ cbd_status nn_op_layernorm(cbd_nn *nn, nn_node *n, cbd_err *err)
 		double m, inv;
 
 		row_stats(x, o * len, len, eps, &m, &inv);
-		for (size_t j = 0; j < len; j++) {
-			double v = (nn_get_f64(x, o * len + j) - m) * inv *
-				   nn_get_f64(in[1], ts[j]);
-
-			if (tb)
-				v += nn_get_f64(in[2], tb[j]);
-			nn_put_f64(y->data, y->dtype, o * len + j, v);
-		}
+		if (x->dtype == CBD_DT_FLOAT32)
+			row_norm_float((const float *)x->data + o * len,
+				       (float *)y->data + o * len, len, m, inv,
+				       in[1]->data, ts,
+				       in[2] ? in[2]->data : NULL, tb);
+		else
+			row_norm_double((const double *)x->data + o * len,
+					(double *)y->data + o * len, len, m, inv,
+					in[1]->data, ts,
+					in[2] ? in[2]->data : NULL, tb);
 		if (mo)
 			nn_put_f64(mo->data, mo->dtype, o, m);
 		if (io)
