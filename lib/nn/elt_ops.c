@@ -407,6 +407,27 @@ static cbd_status binary_bad_type(const nn_node *n, cbd_dtype dt,
 		       cbd_dtype_name(dt));
 }
 
+/* PRelu before opset 7 (no numpy broadcasting): a slope of C values
+ * applies per channel, along the input's dimension 1. */
+static cbd_status prelu_legacy(const nn_node *n, nn_val *const *x, nn_val *y,
+			       nn_row_fn fn, cbd_err *err)
+{
+	nn_val slope = *x[1];
+	nn_val *v[2] = {x[0], &slope};
+	size_t ns = nn_val_nelem(x[1]);
+
+	if (ns != 1) {
+		if (x[0]->ndim < 2 || ns != (size_t)x[0]->dims[1])
+			return nn_fail(n, err, CBD_E_SHAPE,
+				       "slope must hold 1 value or one per "
+				       "channel");
+		slope.ndim = x[0]->ndim - 1;
+		for (int i = 0; i < slope.ndim; i++)
+			slope.dims[i] = i == 0 ? (int64_t)ns : 1;
+	}
+	return nn_bcast_apply(n, v, 2, y, x[0]->dtype, fn, NULL, "", err);
+}
+
 cbd_status nn_op_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x[2] = {nn_in(nn, n, 0), nn_in(nn, n, 1)};
@@ -428,6 +449,8 @@ cbd_status nn_op_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	fn = pick_binary(n, dt);
 	if (!fn)
 		return binary_bad_type(n, dt, err);
+	if (n->op == CBD_OP_PRELU && nn->opset < 7)
+		return prelu_legacy(n, x, y, fn, err);
 	return nn_bcast_apply(n, x, 2, y, is_compare(n->op) ? CBD_DT_BOOL : dt,
 			      fn, NULL, "integer division by zero", err);
 }
