@@ -13,6 +13,11 @@
  * object per line.  With --labels (uint8/int64 NPY, one label per sample of
  * all inputs in order) it prints the accuracy last.
  *
+ * With --tensors DIR it runs any bare ONNX graph instead: the INPUTs are
+ * the graph's inputs in order (NPY of any element type, JSON as float32),
+ * passed unchanged, and output K is written to DIR/output_K.npy in the
+ * type the graph gives (cbd_nn_load_file/cbd_nn_run).
+ *
  * Thin front-end over cbd_model_open/cbd_model_run.  Every input is loaded
  * and checked before anything runs, and output is collected in memory and
  * written only on success, so a failure prints one error line and nothing
@@ -35,6 +40,9 @@ static const struct tool_opt opts[] = {
 	 "expected labels (uint8/int64 NPY): print the accuracy", false},
 	{"quiet", 'q', TOOL_NOARG, NULL,
 	 "print no per-sample lines (only the accuracy)", false},
+	{"tensors", 0, TOOL_ARG, "DIR",
+	 "run any ONNX graph on its inputs (NPY, any type) and write "
+	 "DIR/output_K.npy", false},
 	TOOL_OPT_END
 };
 
@@ -251,6 +259,55 @@ static int finish(struct run *r, char **buf, size_t *len, int rc)
 	return rc;
 }
 
+/* --tensors: the graph on its own inputs, outputs as NPY files. */
+static int run_tensors(const char *dir, const cbd_nn_opts *o)
+{
+	cbd_nn *nn = NULL;
+	cbd_err err = {0};
+	cbd_tensor **in = NULL, **out = NULL;
+	int ni = T.argc - 1, no = 0, rc = 0;
+	char path[4096];
+
+	if (cbd_nn_load_file(T.argv[0], o, &nn, &err) != CBD_OK)
+		return tool_fail(&T, &err);
+	no = cbd_nn_num_outputs(nn);
+	in = calloc((size_t)ni + 1, sizeof(*in));
+	out = calloc((size_t)no + 1, sizeof(*out));
+	if (!in || !out) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (ni != cbd_nn_num_inputs(nn)) {
+		err.code = CBD_E_USAGE;
+		snprintf(err.msg, sizeof(err.msg), "the model has %d inputs, "
+			 "%d files given (%s)", cbd_nn_num_inputs(nn), ni,
+			 T.argv[0]);
+		rc = tool_fail(&T, &err);
+		goto out;
+	}
+	for (int i = 0; rc == 0 && i < ni; i++)
+		if (cbd_tensor_load(T.argv[1 + i], CBD_TF_AUTO, &in[i], &err) !=
+		    CBD_OK)
+			rc = tool_fail(&T, &err);
+	if (rc == 0 && cbd_nn_run(nn, (const cbd_tensor *const *)in, ni, out,
+				  no, &err) != CBD_OK)
+		rc = tool_fail(&T, &err);
+	for (int k = 0; rc == 0 && k < no; k++) {
+		snprintf(path, sizeof(path), "%s/output_%d.npy", dir, k);
+		if (cbd_tensor_save(path, out[k], CBD_TF_NPY, &err) != CBD_OK)
+			rc = tool_fail(&T, &err);
+	}
+out:
+	for (int i = 0; in && i < ni; i++)
+		cbd_tensor_free(in[i]);
+	for (int k = 0; out && k < no; k++)
+		cbd_tensor_free(out[k]);
+	free(in);
+	free(out);
+	cbd_nn_free(nn);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	cbd_nn_opts nopts = {0};
@@ -263,9 +320,17 @@ int main(int argc, char **argv)
 	int rc = 0, n;
 
 	tool_parse(&T, argc, argv);
+	nopts.threads = (int)tool_get_long(&T, "threads", 0, 1, 256);
+	if (tool_has(&T, "tensors")) {
+		if (T.argc < 1)
+			tool_usage_error(&T, "need a model");
+		if (tool_has(&T, "labels") || tool_has(&T, "json"))
+			tool_usage_error(&T, "--tensors takes no --labels or "
+					 "--json");
+		return run_tensors(tool_get(&T, "tensors", NULL), &nopts);
+	}
 	if (T.argc < 2)
 		tool_usage_error(&T, "need a model and at least one input");
-	nopts.threads = (int)tool_get_long(&T, "threads", 0, 1, 256);
 	r.batch = tool_get_long(&T, "batch", 32, 1, 65536);
 	r.json = tool_has(&T, "json");
 	r.quiet = tool_has(&T, "quiet");

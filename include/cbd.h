@@ -271,8 +271,10 @@ const cbd_nn_io *cbd_nn_input(const cbd_nn *nn, int i);
 const cbd_nn_io *cbd_nn_output(const cbd_nn *nn, int i);
 
 /* Run the graph.  inputs[i] matches cbd_nn_input(nn, i) (borrowed);
- * outputs[i] receive new tensors owned by the caller.  Not thread-safe
- * per cbd_nn: use one per thread or serialise calls. */
+ * outputs[i] receive new tensors owned by the caller.  A model whose
+ * every input declares a batch dimension of 1 also takes a batch of N:
+ * it runs one sample at a time and the outputs are stacked.  Not
+ * thread-safe per cbd_nn: use one per thread or serialise calls. */
 cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
 		      int n_inputs, cbd_tensor **outputs, int n_outputs,
 		      cbd_err *err);
@@ -647,7 +649,9 @@ cbd_status cbd_model_open(const char *path, const cbd_nn_opts *opts,
 void cbd_model_free(cbd_model *m);
 const char *cbd_model_name(const cbd_model *m);
 int cbd_model_num_classes(const cbd_model *m);
-/* Input description (dims[0] is the dynamic batch, -1). */
+/* Input description; dims[0] is the batch dimension the model declares:
+ * -1 when dynamic, else fixed (a fixed 1 still takes batches of N, run
+ * one sample at a time by cbd_nn_run). */
 const cbd_nn_io *cbd_model_input(const cbd_model *m);
 /* NULL for a bare ONNX model. */
 const cbd_archive *cbd_model_archive(const cbd_model *m);

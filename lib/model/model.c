@@ -63,8 +63,8 @@ cbd_status cbd_model_init_nn(cbd_model *m, const uint8_t *onnx, size_t len,
 		return cbd_err_set(err, CBD_E_UNSUPPORTED,
 				   "output %s must be float32 [N,K] with a "
 				   "fixed K (%s)", out->name, name);
-	m->input = *in;
-	m->input.dims[0] = -1;
+	m->input = *in;   /* dims[0] as declared: -1 (dynamic) or fixed */
+	m->input.dims[0] = in->dims[0] >= 1 ? in->dims[0] : -1;
 	m->num_classes = (int)out->dims[1];
 	return CBD_OK;
 }

@@ -501,7 +501,6 @@ bool nn_op_takes_layout(cbd_op op)
 	case CBD_OP_LEAKYRELU:
 	case CBD_OP_SIGMOID:
 	case CBD_OP_TANH:
-	case CBD_OP_CLIP:
 	case CBD_OP_ABS:
 	case CBD_OP_EXP:
 	case CBD_OP_SQRT:
@@ -512,6 +511,7 @@ bool nn_op_takes_layout(cbd_op op)
 	case CBD_OP_MAXPOOL:
 	case CBD_OP_AVERAGEPOOL:
 	case CBD_OP_GLOBALAVERAGEPOOL:
+	case CBD_OP_GLOBALMAXPOOL:
 	case CBD_OP_BATCHNORM:
 	case CBD_OP_ADD:
 	case CBD_OP_SUB:
@@ -848,7 +848,7 @@ static cbd_status pool_shape(const nn_node *n, const nn_val *x, geom *g,
 		return nn_fail(n, err, CBD_E_SHAPE,
 			       "input rank %d (want 3 to 5)", x->ndim);
 	g->r = x->ndim - 2;
-	if (n->op == CBD_OP_GLOBALAVERAGEPOOL) {
+	if (n->op == CBD_OP_GLOBALAVERAGEPOOL || n->op == CBD_OP_GLOBALMAXPOOL) {
 		for (int i = 0; i < g->r; i++) {
 			g->k[i] = x->dims[2 + i];
 			g->s[i] = g->d[i] = 1;
@@ -972,7 +972,7 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 	if (!c) {
 		dnnl_dims_t dd;
 
-		if (n->op != CBD_OP_MAXPOOL)
+		if (n->op != CBD_OP_MAXPOOL && n->op != CBD_OP_GLOBALMAXPOOL)
 			alg = nn_attr_int(n, "count_include_pad", 0)
 				      ? dnnl_pooling_avg_include_padding
 				      : dnnl_pooling_avg_exclude_padding;

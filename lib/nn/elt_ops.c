@@ -1,7 +1,7 @@
 /*
  * elt_ops.c — typed elementwise kernels in plain C: binary arithmetic
  * with numpy broadcasting (Add/Sub/Mul/Div when oneDNN cannot take them,
- * Mod, Pow), bitwise and boolean logic, comparisons (-> bool), variadic
+ * Mod, Pow, PRelu), bitwise and boolean logic, comparisons (-> bool), variadic
  * Max/Min/Sum/Mean, Where, and the broadcast iterator they share.  Unary
  * ops, Cast and Clip live in elt_unary.c.
  *
@@ -9,8 +9,11 @@
  * lists of elt_ops.h, picked by a switch on the operand dtype: typed
  * loops, integers never through double.  Integer Add/Sub/Mul wrap modulo
  * 2^bits; integer Div truncates towards zero and Mod follows the ONNX
- * fmod attribute (0: sign of the divisor, 1: of the dividend); a zero
- * divisor is an error (ONNX Runtime would crash).  BitShift by the width
+ * fmod attribute (0: sign of the divisor; 1: of the dividend); a zero
+ * divisor is an error (ONNX Runtime would crash).  All of it is exact:
+ * ONNX Runtime 1.30 rounds integer Mod with fmod=1 and int64 ReduceSum
+ * through double past 2^53, cbd does not (tests/conformance/ort-compare
+ * keeps those two below 2^53, where both are exact).  BitShift by the width
  * of the type or more gives 0.
  */
 #include "elt_ops.h"
@@ -230,6 +233,8 @@ static inline int64_t smod(int64_t a, int64_t b, bool fmod_)
 #define EX_umod(T, UT) (b == 0 ? (ok = false, 0) : a % b)
 #define OT_fmod(T) T
 #define EX_fmod(T, UT) fmod(a, b)
+#define OT_prelu(T) T
+#define EX_prelu(T, UT) (a < 0 ? (T)((UT)a * (UT)b) : a)
 #define OT_band(T) T
 #define EX_band(T, UT) a & b
 #define OT_bor(T) T
@@ -276,6 +281,8 @@ NN_T_SINT(NN_ROW, smod)
 NN_T_SINT(NN_ROW, smodf)
 NN_T_UINT(NN_ROW, umod)
 NN_T_FLOAT(NN_ROW, fmod)
+NN_T_FLOAT(NN_ROW, prelu)
+NN_T_SINT(NN_ROW, prelu)
 NN_T_INT(NN_ROW, band)
 NN_T_INT(NN_ROW, bor)
 NN_T_INT(NN_ROW, bxor)
@@ -351,6 +358,10 @@ static nn_row_fn pick_binary(const nn_node *n, cbd_dtype dt)
 			PICK(NN_T_SINT, smod)
 		}
 		PICK(NN_T_UINT, umod)
+	case CBD_OP_PRELU:
+		if (nn_is_float(dt))
+			PICK(NN_T_FLOAT, prelu)
+		PICK(NN_T_SINT, prelu)
 	case CBD_OP_BITWISEAND: PICK(NN_T_INT, band)
 	case CBD_OP_BITWISEOR: PICK(NN_T_INT, bor)
 	case CBD_OP_BITWISEXOR: PICK(NN_T_INT, bxor)
@@ -396,6 +407,27 @@ static cbd_status binary_bad_type(const nn_node *n, cbd_dtype dt,
 		       cbd_dtype_name(dt));
 }
 
+/* PRelu before opset 7 (no numpy broadcasting): a slope of C values
+ * applies per channel, along the input's dimension 1. */
+static cbd_status prelu_legacy(const nn_node *n, nn_val *const *x, nn_val *y,
+			       nn_row_fn fn, cbd_err *err)
+{
+	nn_val slope = *x[1];
+	nn_val *v[2] = {x[0], &slope};
+	size_t ns = nn_val_nelem(x[1]);
+
+	if (ns != 1) {
+		if (x[0]->ndim < 2 || ns != (size_t)x[0]->dims[1])
+			return nn_fail(n, err, CBD_E_SHAPE,
+				       "slope must hold 1 value or one per "
+				       "channel");
+		slope.ndim = x[0]->ndim - 1;
+		for (int i = 0; i < slope.ndim; i++)
+			slope.dims[i] = i == 0 ? (int64_t)ns : 1;
+	}
+	return nn_bcast_apply(n, v, 2, y, x[0]->dtype, fn, NULL, "", err);
+}
+
 cbd_status nn_op_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x[2] = {nn_in(nn, n, 0), nn_in(nn, n, 1)};
@@ -417,6 +449,8 @@ cbd_status nn_op_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	fn = pick_binary(n, dt);
 	if (!fn)
 		return binary_bad_type(n, dt, err);
+	if (n->op == CBD_OP_PRELU && nn->opset < 7)
+		return prelu_legacy(n, x, y, fn, err);
 	return nn_bcast_apply(n, x, 2, y, is_compare(n->op) ? CBD_DT_BOOL : dt,
 			      fn, NULL, "integer division by zero", err);
 }

@@ -4,8 +4,10 @@
  *
  * float32 inputs of the activations oneDNN implements (Relu, Sigmoid,
  * Tanh, Abs, Exp, Sqrt, Elu, HardSwish, Mish, Gelu) go to its eltwise
- * primitive (nn_dnnl_eltwise), as do float32 Clip and LeakyRelu, so
- * classifier paths stay on oneDNN and keep its blocked layouts.  Every
+ * primitive (nn_dnnl_eltwise), as does float32 LeakyRelu, so classifier
+ * paths stay on oneDNN and keep its blocked layouts.  Clip is plain C on
+ * every type: oneDNN's clip turns NaN into a bound, ONNX Runtime's keeps
+ * it (ReLU6 after a Conv is fused into the convolution at load anyway).  Every
  * other type runs typed C loops generated from the lists of elt_ops.h:
  * integer Neg/Abs wrap (Neg of INT_MIN is INT_MIN), Round is half to even.
  *
@@ -383,8 +385,6 @@ cbd_status nn_op_clip(cbd_nn *nn, nn_node *n, cbd_err *err)
 	num lo = {0}, hi = {0};
 	cbd_status s;
 
-	if (x->dtype == CBD_DT_FLOAT32)
-		return nn_dnnl_eltwise(nn, n, err);
 	if (x->dtype == CBD_DT_BOOL)
 		return nn_fail(n, err, CBD_E_UNSUPPORTED, "bool input");
 	s = nn_val_plain(nn, n, x, err);
@@ -397,6 +397,13 @@ cbd_status nn_op_clip(cbd_nn *nn, nn_node *n, cbd_err *err)
 	if (s != CBD_OK)
 		return s;
 	un = x->dtype == CBD_DT_UINT64;
+	if (fl) {   /* absent bounds: the type's range, as in ONNX Runtime */
+		double big = x->dtype == CBD_DT_FLOAT32 ? FLT_MAX : DBL_MAX;
+
+		lo.f = hl ? lo.f : -big;
+		hi.f = hh ? hi.f : big;
+		hl = hh = true;
+	}
 	for (size_t i = 0; i < nn_val_nelem(x); i++) {
 		num v = load_num(x, i);
 

@@ -15,7 +15,10 @@
  * Running copies the caller's inputs into their slots, checks them against
  * the declared dtype and static dims, runs the nodes in order through the
  * op table (within the run's compute budget, nn_charge), copies the outputs
- * into new tensors and frees the rest.
+ * into new tensors and frees the rest.  A model exported with a fixed
+ * batch of 1 (every input's first dimension declared 1) given a batch of
+ * N runs it one sample at a time and stacks the outputs, so every tool
+ * (cbd-run, cbd-sign triggers, cbd-serve) takes batches of it.
  */
 #include "elt_ops.h"
 #include <errno.h>
@@ -104,7 +107,7 @@ void nn_pool_put(cbd_nn *nn, void *buf, size_t cap)
 	nn->pool_cap[nn->pool_n++] = cap;
 }
 
-static void val_drop(cbd_nn *nn, nn_val *v)
+void nn_val_drop(cbd_nn *nn, nn_val *v)
 {
 	nn_val_layout_clear(v);
 	nn_pool_put(nn, v->data, v->cap);
@@ -156,7 +159,7 @@ cbd_status nn_val_alloc(const nn_node *n, nn_val *v, cbd_dtype dt, int ndim,
 		if (!p)
 			return nn_fail(n, err, CBD_E_NOMEM, "output %s: %zu bytes",
 				       v->name, nb);
-		val_drop(n->nn, v);
+		nn_val_drop(n->nn, v);
 		v->data = p;
 		v->cap = cap;
 	}
@@ -174,8 +177,8 @@ static int consumers(const cbd_nn *nn, int k, int *only)
 {
 	int c = 0;
 
-	for (int i = 0; i < nn->n_nodes; i++) {
-		const nn_node *n = &nn->nodes[i];
+	for (int i = 0; i < nn->main.n_nodes; i++) {
+		const nn_node *n = &nn->main.nodes[i];
 
 		if (n->skip)
 			continue;
@@ -202,6 +205,7 @@ static int new_const(cbd_nn *nn, const char *name, const int64_t *dims,
 
 	memset(v, 0, sizeof(*v));
 	v->name = name;
+	v->graph = &nn->main;
 	v->dtype = CBD_DT_FLOAT32;
 	v->ndim = ndim;
 	memcpy(v->dims, dims, sizeof(int64_t) * (size_t)ndim);
@@ -283,10 +287,10 @@ static bool clip_bounds(const cbd_nn *nn, const nn_node *n, float *lo,
 
 /* Evaluate Constant nodes once: their outputs become constants, so the
  * fusions below can see e.g. Clip bounds given by Constant nodes. */
-static void fold_constants(cbd_nn *nn)
+static void fold_constants(cbd_nn *nn, nn_graph *g)
 {
-	for (int i = 0; i < nn->n_nodes; i++) {
-		nn_node *n = &nn->nodes[i];
+	for (int i = 0; i < g->n_nodes; i++) {
+		nn_node *n = &g->nodes[i];
 		cbd_err e = {0};
 		nn_val *v = nn_out(nn, n, 0);
 
@@ -298,49 +302,78 @@ static void fold_constants(cbd_nn *nn)
 	}
 }
 
-static void plan(cbd_nn *nn)
+/* Last reader of every value within its own graph; values read from
+ * another graph (outer-scope references) are captured: they live until
+ * the run ends. */
+static void lifetimes(cbd_nn *nn, nn_graph *g)
 {
-	fold_constants(nn);
-	for (int i = 0; i < nn->n_nodes; i++) {
-		nn_node *c = &nn->nodes[i];
-		int only = -1, v = c->out[0];
-
-		if (c->op != CBD_OP_CONV || c->n_out != 1 || v < 0 ||
-		    nn->vals[v].is_output || c->in[1] < 0 ||
-		    !nn->vals[c->in[1]].is_const)
-			continue;
-		if (consumers(nn, v, &only) == 1 &&
-		    nn->nodes[only].op == CBD_OP_BATCHNORM &&
-		    nn->nodes[only].in[0] == v)
-			fold_bn(nn, c, &nn->nodes[only]);
-		v = c->out[0];
-		if (nn->vals[v].is_output)
-			continue;
-		if (consumers(nn, v, &only) != 1 || nn->nodes[only].in[0] != v ||
-		    nn->nodes[only].n_out != 1)
-			continue;
-		if (nn->nodes[only].op == CBD_OP_RELU)
-			c->post = NN_POST_RELU;
-		else if (nn->nodes[only].op == CBD_OP_CLIP &&
-			 clip_bounds(nn, &nn->nodes[only], &c->post_lo,
-				     &c->post_hi))
-			c->post = NN_POST_CLIP;
-		else
-			continue;
-		c->out[0] = nn->nodes[only].out[0];
-		nn->nodes[only].skip = true;
-	}
-	for (int k = 0; k < nn->n_vals; k++)
-		nn->vals[k].last_use = -1;
-	for (int i = 0; i < nn->n_nodes; i++) {
-		const nn_node *n = &nn->nodes[i];
+	for (int i = 0; i < g->n_nodes; i++) {
+		const nn_node *n = &g->nodes[i];
 
 		if (n->skip)
 			continue;
-		for (int j = 0; j < n->n_in; j++)
-			if (n->in[j] >= 0)
-				nn->vals[n->in[j]].last_use = i;
+		for (int j = 0; j < n->n_in; j++) {
+			nn_val *v = n->in[j] >= 0 ? &nn->vals[n->in[j]] : NULL;
+
+			if (v && v->graph == g)
+				v->last_use = i;
+			else if (v)
+				v->captured = true;
+		}
 	}
+	for (int j = 0; j < g->n_out; j++)
+		if (nn->vals[g->out_idx[j]].graph != g)
+			nn->vals[g->out_idx[j]].captured = true;
+}
+
+/* Conv + BatchNormalization folding and activation fusion (main graph,
+ * values no subgraph reads). */
+static void fuse(cbd_nn *nn)
+{
+	for (int i = 0; i < nn->main.n_nodes; i++) {
+		nn_node *c = &nn->main.nodes[i], *nx;
+		int only = -1, v = c->out[0];
+
+		if (c->op != CBD_OP_CONV || c->n_out != 1 || v < 0 ||
+		    nn->vals[v].is_output || nn->vals[v].captured ||
+		    c->in[1] < 0 || !nn->vals[c->in[1]].is_const)
+			continue;
+		if (consumers(nn, v, &only) == 1 &&
+		    nn->main.nodes[only].op == CBD_OP_BATCHNORM &&
+		    nn->main.nodes[only].in[0] == v)
+			fold_bn(nn, c, &nn->main.nodes[only]);
+		v = c->out[0];
+		if (nn->vals[v].is_output || nn->vals[v].captured ||
+		    consumers(nn, v, &only) != 1)
+			continue;
+		nx = &nn->main.nodes[only];
+		if (nx->in[0] != v || nx->n_out != 1)
+			continue;
+		if (nx->op == CBD_OP_RELU)
+			c->post = NN_POST_RELU;
+		else if (nx->op == CBD_OP_CLIP &&
+			 clip_bounds(nn, nx, &c->post_lo, &c->post_hi))
+			c->post = NN_POST_CLIP;
+		else
+			continue;
+		c->out[0] = nx->out[0];
+		nx->skip = true;
+	}
+}
+
+static void plan(cbd_nn *nn)
+{
+	fold_constants(nn, &nn->main);
+	for (int i = 0; i < nn->n_subs; i++)
+		fold_constants(nn, nn->subs[i]);
+	for (int k = 0; k < nn->n_vals; k++) {
+		nn->vals[k].last_use = -1;
+		nn->vals[k].captured = false;
+	}
+	for (int i = 0; i < nn->n_subs; i++)
+		lifetimes(nn, nn->subs[i]);
+	fuse(nn);
+	lifetimes(nn, &nn->main);
 }
 
 /* Names in messages come from the model: keep the message on one line. */
@@ -442,13 +475,27 @@ cbd_status cbd_nn_load_file(const char *path, const cbd_nn_opts *opts,
 	return s;
 }
 
+static void graph_free(nn_graph *g)
+{
+	for (int i = 0; i < g->n_nodes; i++)
+		if (g->nodes[i].state && g->nodes[i].state_free)
+			g->nodes[i].state_free(g->nodes[i].state);
+	free(g->nodes);
+	free(g->in_idx);
+	free(g->out_idx);
+	free(g->out_dtype);
+}
+
 void cbd_nn_free(cbd_nn *nn)
 {
 	if (!nn)
 		return;
-	for (int i = 0; i < nn->n_nodes; i++)
-		if (nn->nodes[i].state && nn->nodes[i].state_free)
-			nn->nodes[i].state_free(nn->nodes[i].state);
+	graph_free(&nn->main);
+	for (int i = 0; i < nn->n_subs; i++) {
+		graph_free(nn->subs[i]);
+		free(nn->subs[i]);
+	}
+	free(nn->subs);
 	for (int k = 0; k < nn->n_vals; k++) {
 		free(nn->vals[k].data);
 		nn_val_dnnl_free(&nn->vals[k]);
@@ -459,9 +506,6 @@ void cbd_nn_free(cbd_nn *nn)
 	free(nn->pool_cap);
 	nn_dnnl_fini(nn);
 	free(nn->vals);
-	free(nn->nodes);
-	free(nn->in_idx);
-	free(nn->out_idx);
 	free(nn->in_io);
 	free(nn->out_io);
 	if (nn->model)
@@ -471,26 +515,26 @@ void cbd_nn_free(cbd_nn *nn)
 
 int cbd_nn_num_inputs(const cbd_nn *nn)
 {
-	return nn ? nn->n_in : 0;
+	return nn ? nn->main.n_in : 0;
 }
 
 int cbd_nn_num_outputs(const cbd_nn *nn)
 {
-	return nn ? nn->n_out : 0;
+	return nn ? nn->main.n_out : 0;
 }
 
 const cbd_nn_io *cbd_nn_input(const cbd_nn *nn, int i)
 {
-	return nn && i >= 0 && i < nn->n_in ? &nn->in_io[i] : NULL;
+	return nn && i >= 0 && i < nn->main.n_in ? &nn->in_io[i] : NULL;
 }
 
 const cbd_nn_io *cbd_nn_output(const cbd_nn *nn, int i)
 {
-	return nn && i >= 0 && i < nn->n_out ? &nn->out_io[i] : NULL;
+	return nn && i >= 0 && i < nn->main.n_out ? &nn->out_io[i] : NULL;
 }
 
 static cbd_status check_input(const cbd_nn_io *io, const cbd_tensor *t,
-			      cbd_err *err)
+			      bool any_batch, cbd_err *err)
 {
 	if (!t || (t->nelem && !t->data))
 		return cbd_err_set(err, CBD_E_USAGE, "input %s missing",
@@ -506,7 +550,7 @@ static cbd_status check_input(const cbd_nn_io *io, const cbd_tensor *t,
 		return cbd_err_set(err, CBD_E_SHAPE,
 				   "input %s: %d dimensions, model wants %d",
 				   io->name, t->ndim, io->ndim);
-	for (int i = 0; i < t->ndim; i++)
+	for (int i = any_batch ? 1 : 0; i < t->ndim; i++)
 		if (io->dims[i] >= 0 && io->dims[i] != t->dims[i])
 			return cbd_err_set(err, CBD_E_SHAPE,
 					   "input %s: dimension %d is %lld, "
@@ -522,18 +566,18 @@ static void release(cbd_nn *nn)
 		nn_val *v = &nn->vals[k];
 
 		if (!v->is_const)
-			val_drop(nn, v);
+			nn_val_drop(nn, v);
 	}
 }
 
 static cbd_status set_inputs(cbd_nn *nn, const cbd_tensor *const *inputs,
 			     cbd_err *err)
 {
-	for (int i = 0; i < nn->n_in; i++) {
-		nn_val *v = &nn->vals[nn->in_idx[i]];
+	for (int i = 0; i < nn->main.n_in; i++) {
+		nn_val *v = &nn->vals[nn->main.in_idx[i]];
 		nn_node fake = {.nn = nn, .name = "input",
 				.op = CBD_OP_IDENTITY};
-		cbd_status s = check_input(&nn->in_io[i], inputs[i], err);
+		cbd_status s = check_input(&nn->in_io[i], inputs[i], false, err);
 
 		if (s == CBD_OK)
 			s = nn_val_alloc(&fake, v, inputs[i]->dtype,
@@ -546,11 +590,33 @@ static cbd_status set_inputs(cbd_nn *nn, const cbd_tensor *const *inputs,
 	return CBD_OK;
 }
 
+cbd_status nn_graph_run(cbd_nn *nn, nn_graph *g, cbd_err *err)
+{
+	for (int i = 0; i < g->n_nodes; i++) {
+		nn_node *n = &g->nodes[i];
+		cbd_status s;
+
+		if (n->skip)
+			continue;
+		s = nn_op_run(nn, n, err);
+		if (s != CBD_OK)
+			return s;
+		for (int j = 0; j < n->n_in; j++) {
+			nn_val *v = n->in[j] >= 0 ? &nn->vals[n->in[j]] : NULL;
+
+			if (v && v->last_use == i && v->graph == g &&
+			    !v->is_const && !v->is_output && !v->captured)
+				nn_val_drop(nn, v);
+		}
+	}
+	return CBD_OK;
+}
+
 static cbd_status get_outputs(cbd_nn *nn, cbd_tensor **outputs, int n_out,
 			      cbd_err *err)
 {
 	for (int i = 0; i < n_out; i++) {
-		nn_val *v = &nn->vals[nn->out_idx[i]];
+		nn_val *v = &nn->vals[nn->main.out_idx[i]];
 		nn_node fake = {.nn = nn, .name = "output",
 				.op = CBD_OP_IDENTITY};
 		cbd_status s;
@@ -571,43 +637,128 @@ static cbd_status get_outputs(cbd_nn *nn, cbd_tensor **outputs, int n_out,
 	return CBD_OK;
 }
 
+static cbd_status run_once(cbd_nn *nn, const cbd_tensor *const *inputs,
+			   cbd_tensor **outputs, int n_outputs, cbd_err *err)
+{
+	cbd_status s = set_inputs(nn, inputs, err);
+
+	if (s == CBD_OK)
+		s = nn_graph_run(nn, &nn->main, err);
+	if (s == CBD_OK)
+		s = get_outputs(nn, outputs, n_outputs, err);
+	release(nn);
+	return s;
+}
+
+/* Batch size N > 1 of inputs for a model whose every input declares a
+ * batch dimension of 1, or 0 when the inputs are to run as they are. */
+static int64_t split_batch(const cbd_nn *nn, const cbd_tensor *const *in)
+{
+	for (int i = 0; i < nn->main.n_in; i++) {
+		const cbd_nn_io *io = &nn->in_io[i];
+
+		if (io->ndim < 1 || io->dims[0] != 1 || !in[i] ||
+		    in[i]->ndim != io->ndim || in[i]->dims[0] < 1 ||
+		    in[i]->dims[0] != in[0]->dims[0])
+			return 0;
+	}
+	return nn->main.n_in && in[0]->dims[0] > 1 ? in[0]->dims[0] : 0;
+}
+
+/* Sample k of a sample's output o into the batch output *all (made at
+ * k = 0 with N rows); every output must have a batch dimension of 1. */
+static cbd_status stack_row(const cbd_tensor *o, int64_t k, int64_t N,
+			    const char *name, cbd_tensor **all, cbd_err *err)
+{
+	cbd_status s;
+
+	if (o->ndim < 1 || o->dims[0] != 1 ||
+	    (k > 0 && ((*all)->dtype != o->dtype || (*all)->ndim != o->ndim ||
+		       memcmp((*all)->dims + 1, o->dims + 1,
+			      sizeof(int64_t) * (size_t)(o->ndim - 1)))))
+		return cbd_err_set(err, CBD_E_SHAPE,
+				   "output %s of a fixed-batch model has no "
+				   "batch dimension of 1 (run it one sample "
+				   "at a time)", name);
+	if (k == 0) {
+		int64_t d[CBD_MAX_DIMS];
+
+		memcpy(d, o->dims, sizeof(d));
+		d[0] = N;
+		s = cbd_tensor_new(o->dtype, o->ndim, d, all, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	if (o->nbytes)
+		memcpy((char *)(*all)->data + (size_t)k * o->nbytes, o->data,
+		       o->nbytes);
+	return CBD_OK;
+}
+
+/* A model exported with a fixed batch of 1 runs a batch of N one sample
+ * at a time, the outputs stacked; the compute budget covers the batch. */
+static cbd_status run_split(cbd_nn *nn, const cbd_tensor *const *inputs,
+			    int64_t N, cbd_tensor **outputs, int n_outputs,
+			    cbd_err *err)
+{
+	cbd_tensor view[NN_MAX_IO], *one[NN_MAX_IO];
+	const cbd_tensor *vp[NN_MAX_IO];
+	cbd_status s = CBD_OK;
+
+	if (nn->main.n_in > NN_MAX_IO || n_outputs > NN_MAX_IO)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "too many inputs "
+				   "or outputs to split a batch");
+	for (int i = 0; i < nn->main.n_in; i++) {
+		s = check_input(&nn->in_io[i], inputs[i], true, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	for (int64_t k = 0; s == CBD_OK && k < N; k++) {
+		for (int i = 0; i < nn->main.n_in; i++) {
+			size_t nb = inputs[i]->nbytes / (size_t)N;
+
+			view[i] = *inputs[i];
+			view[i].dims[0] = 1;
+			view[i].nelem /= (size_t)N;
+			view[i].nbytes = nb;
+			view[i].data = (char *)inputs[i]->data + (size_t)k * nb;
+			vp[i] = &view[i];
+		}
+		for (int j = 0; j < n_outputs; j++)
+			one[j] = NULL;
+		s = run_once(nn, vp, one, n_outputs, err);
+		for (int j = 0; s == CBD_OK && j < n_outputs; j++)
+			s = stack_row(one[j], k, N, nn->out_io[j].name,
+				      &outputs[j], err);
+		for (int j = 0; j < n_outputs; j++)
+			cbd_tensor_free(one[j]);
+	}
+	return s;
+}
+
 cbd_status cbd_nn_run(cbd_nn *nn, const cbd_tensor *const *inputs,
 		      int n_inputs, cbd_tensor **outputs, int n_outputs,
 		      cbd_err *err)
 {
 	cbd_status s;
+	int64_t N;
 
-	if (!nn || n_inputs != nn->n_in || n_outputs > nn->n_out ||
+	if (!nn || n_inputs != nn->main.n_in || n_outputs > nn->main.n_out ||
 	    n_outputs < 0 || (n_inputs && !inputs) || (n_outputs && !outputs))
 		return cbd_err_set(err, CBD_E_USAGE,
 				   "model takes %d inputs and gives %d outputs",
-				   nn ? nn->n_in : 0, nn ? nn->n_out : 0);
+				   nn ? nn->main.n_in : 0, nn ? nn->main.n_out : 0);
 	for (int i = 0; i < n_outputs; i++)
 		outputs[i] = NULL;
 	nn_dnnl_set_threads(nn);
 	nn->work_used = 0;
-	s = set_inputs(nn, inputs, err);
-	for (int i = 0; s == CBD_OK && i < nn->n_nodes; i++) {
-		nn_node *n = &nn->nodes[i];
-
-		if (n->skip)
-			continue;
-		s = nn_op_run(nn, n, err);
-		for (int j = 0; s == CBD_OK && j < n->n_in; j++) {
-			nn_val *v = n->in[j] >= 0 ? &nn->vals[n->in[j]] : NULL;
-
-			if (v && v->last_use == i && !v->is_const &&
-			    !v->is_output)
-				val_drop(nn, v);
-		}
-	}
-	if (s == CBD_OK)
-		s = get_outputs(nn, outputs, n_outputs, err);
+	N = split_batch(nn, inputs);
+	s = N ? run_split(nn, inputs, N, outputs, n_outputs, err)
+	      : run_once(nn, inputs, outputs, n_outputs, err);
 	if (s != CBD_OK)
 		for (int i = 0; i < n_outputs; i++) {
 			cbd_tensor_free(outputs[i]);
 			outputs[i] = NULL;
 		}
-	release(nn);
 	return one_line(err, s);
 }

@@ -12,8 +12,12 @@
  *   ops.c    is the op table: the enum below (ending in CBD_OP_COUNT), the
  *            ONNX names, and the one dispatch switch that calls a kernel.
  * Kernels are oneDNN primitives (dnnl_ops.c: conv, matmul, pooling, batch
- * norm, eltwise, softmax, binary, reduction) or plain C for data movement
- * (shape_ops.c: reshape, transpose, concat, gather, pad, ...).
+ * norm, eltwise, softmax, binary, reduction) or plain C: data movement
+ * (shape_ops.c, move_ops.c, index_ops.c: reshape, gather, scatter, TopK,
+ * ...), typed elementwise and reductions (elt_ops.c, elt_unary.c,
+ * reduce_ops.c), resampling (resample_ops.c), normalisation, transposed
+ * convolution and Einsum (norm_ops.c, conv_transpose.c, einsum.c), and
+ * control flow (control.c).
  *
  * Shapes are inferred when a node runs, from the actual input shapes, so the
  * batch dimension (and any other dynamic one) is free.  A oneDNN kernel
@@ -47,6 +51,12 @@
 #define NN_MAX_IO 32         /* inputs or outputs of one node */
 #define NN_MAX_NODES 100000
 #define NN_MAX_VALUES 200000
+#define NN_MAX_DEPTH 32      /* If/Loop subgraphs nested */
+/* Compute charged per Loop iteration besides its body's own work: the
+ * overhead of an iteration (about 0.5 us for an empty body, the time of
+ * some 10^5 multiply-adds), so an empty body with a huge trip count meets
+ * the default budget in about 5 s (it took 54 s at 10^4). */
+#define NN_LOOP_ITER_WORK 100000
 
 /* The operators, in the order of ops.def (ops.c builds the tables). */
 typedef enum cbd_op {
@@ -56,9 +66,12 @@ typedef enum cbd_op {
 	CBD_OP_COUNT
 } cbd_op;
 
-/* One tensor slot of the graph. */
+struct nn_graph;
+
+/* One tensor slot of the model (of its main graph or of a subgraph). */
 typedef struct nn_val {
 	const char *name;         /* points into the protobuf */
+	const struct nn_graph *graph; /* the graph that defines it */
 	cbd_dtype dtype;          /* 0 while unknown */
 	int ndim;
 	int64_t dims[CBD_MAX_DIMS];
@@ -72,6 +85,8 @@ typedef struct nn_val {
 	bool is_input;            /* graph input */
 	bool is_output;           /* graph output: kept after the run */
 	bool defined;             /* produced by an earlier node/input */
+	bool captured;            /* read by a subgraph or another graph:
+				   * kept until the end of the run */
 	int last_use;             /* index of the last consuming node */
 } nn_val;
 
@@ -82,6 +97,8 @@ enum { NN_POST_NONE, NN_POST_RELU, NN_POST_CLIP };
 
 typedef struct nn_node {
 	struct cbd_nn *nn;        /* owner (for its buffer pool) */
+	struct nn_graph *graph;   /* the graph it belongs to */
+	struct nn_graph *sub[2];  /* If: then, else; Loop: body */
 	cbd_op op;
 	const Onnx__NodeProto *proto;
 	const char *name;         /* node name, or its first output */
@@ -95,15 +112,29 @@ typedef struct nn_node {
 	nn_state_free_fn state_free;
 } nn_node;
 
+/* A graph: the model's main graph or an If/Loop subgraph.  Its values
+ * live in the model's one array of slots (nn_val.graph says whose), so a
+ * subgraph node reads an enclosing graph's value, constants included, by
+ * its slot: nothing is copied per iteration. */
+typedef struct nn_graph {
+	struct nn_graph *parent;  /* enclosing graph, NULL for the main one */
+	nn_node *owner;           /* the If/Loop node holding it */
+	const Onnx__GraphProto *proto;
+	nn_node *nodes;
+	int n_nodes;
+	int n_in, n_out;
+	int *in_idx, *out_idx;    /* value slots of inputs and outputs */
+	cbd_dtype *out_dtype;     /* declared output types, 0 if unstated */
+} nn_graph;
+
 struct cbd_nn {
 	Onnx__ModelProto *model;  /* owns every string named above */
 	int opset;                /* default-domain opset version */
 	nn_val *vals;
 	int n_vals;
-	nn_node *nodes;
-	int n_nodes;
-	int n_in, n_out;
-	int *in_idx, *out_idx;
+	nn_graph main;
+	nn_graph **subs;          /* every subgraph, any depth */
+	int n_subs;
 	cbd_nn_io *in_io, *out_io;
 	int threads;
 	uint64_t work_max;        /* compute budget of one run (multiply-adds) */
@@ -151,6 +182,11 @@ cbd_status nn_charge(const nn_node *n, uint64_t work, cbd_err *err);
 /* Input i of node n (NULL if absent). */
 nn_val *nn_in(cbd_nn *nn, const nn_node *n, int i);
 nn_val *nn_out(cbd_nn *nn, const nn_node *n, int i);
+/* Run the nodes of graph g in order, releasing each value g owns after
+ * its last reader. */
+cbd_status nn_graph_run(cbd_nn *nn, nn_graph *g, cbd_err *err);
+/* Give v's buffer back to the pool (v keeps its name and flags). */
+void nn_val_drop(cbd_nn *nn, nn_val *v);
 /* Read an integer tensor as int64 values (max entries); -1 if more or
  * not integers. */
 int nn_val_ints(const nn_val *v, int64_t *out, int max);
@@ -232,7 +268,30 @@ cbd_status nn_op_argmax(cbd_nn *nn, nn_node *n, cbd_err *err);
 /* MatMul of float64 or integer tensors (numpy batch broadcasting) */
 cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err);
 
+/* index_ops.c */
+cbd_status nn_op_scatterelements(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_scatternd(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_gathernd(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_nonzero(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_topk(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_onehot(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_cumsum(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_trilu(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* resample_ops.c (Resize and Upsample; DepthToSpace and SpaceToDepth) */
+cbd_status nn_op_resize(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_depthtospace(cbd_nn *nn, nn_node *n, cbd_err *err);
+
+/* norm_ops.c, conv_transpose.c, einsum.c */
+cbd_status nn_op_layernorm(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_instancenorm(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_convtranspose(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_op_einsum(cbd_nn *nn, nn_node *n, cbd_err *err);
+
 /* control.c */
+/* Load-time checks of an If/Loop node against its subgraphs (counts,
+ * declared types of If branches). */
+cbd_status nn_control_check(cbd_nn *nn, const nn_node *n, cbd_err *err);
 cbd_status nn_op_if(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_op_loop(cbd_nn *nn, nn_node *n, cbd_err *err);
 

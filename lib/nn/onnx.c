@@ -160,27 +160,33 @@ cbd_status nn_tensor_from_proto(const Onnx__TensorProto *tp,
 	return CBD_OK;
 }
 
-static int find_val(const cbd_nn *nn, const char *name)
+/* The value named name visible from graph g: its own, else the nearest
+ * enclosing graph's (outer-scope references of If/Loop bodies). */
+static int find_val(const cbd_nn *nn, const nn_graph *g, const char *name,
+		    bool outer)
 {
-	for (int i = nn->n_vals - 1; i >= 0; i--)
-		if (strcmp(nn->vals[i].name, name) == 0)
-			return i;
+	for (; g; g = outer ? g->parent : NULL)
+		for (int i = nn->n_vals - 1; i >= 0; i--)
+			if (nn->vals[i].graph == g &&
+			    strcmp(nn->vals[i].name, name) == 0)
+				return i;
 	return -1;
 }
 
-static int add_val(cbd_nn *nn, const char *name)
+static int add_val(cbd_nn *nn, const nn_graph *g, const char *name)
 {
 	nn_val *v = &nn->vals[nn->n_vals];
 
 	memset(v, 0, sizeof(*v));
 	v->name = name;
+	v->graph = g;
 	v->last_use = -1;
 	return nn->n_vals++;
 }
 
-static cbd_status add_initializers(cbd_nn *nn, cbd_err *err)
+static cbd_status add_initializers(cbd_nn *nn, nn_graph *gr, cbd_err *err)
 {
-	const Onnx__GraphProto *g = nn->model->graph;
+	const Onnx__GraphProto *g = gr->proto;
 
 	if (g->n_sparse_initializer)
 		return cbd_err_set(err, CBD_E_UNSUPPORTED,
@@ -198,7 +204,7 @@ static cbd_status add_initializers(cbd_nn *nn, cbd_err *err)
 		s = nn_tensor_from_proto(tp, name, &t, err);
 		if (s != CBD_OK)
 			return cbd_err_prefix(err, "initializer");
-		v = &nn->vals[add_val(nn, name)];
+		v = &nn->vals[add_val(nn, gr, name)];
 		v->dtype = t->dtype;
 		v->ndim = t->ndim;
 		memcpy(v->dims, t->dims, sizeof(v->dims));
@@ -258,36 +264,104 @@ static cbd_status io_desc(const Onnx__ValueInfoProto *vi, cbd_nn_io *io,
 	return CBD_OK;
 }
 
-static cbd_status add_inputs(cbd_nn *nn, cbd_err *err)
+/* Declared element type of a subgraph input/output (0: not stated). */
+static cbd_dtype vi_dtype(const Onnx__ValueInfoProto *vi)
 {
-	const Onnx__GraphProto *g = nn->model->graph;
+	const Onnx__TypeProto *tp = vi->type;
+
+	if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+	    !tp->tensor_type)
+		return 0;
+	return nn_dtype_from_onnx(tp->tensor_type->elem_type);
+}
+
+static cbd_status add_inputs(cbd_nn *nn, nn_graph *gr, cbd_err *err)
+{
+	const Onnx__GraphProto *g = gr->proto;
+	bool top = gr->parent == NULL;
 	cbd_status s;
 
-	nn->in_idx = cbd_xcalloc(g->n_input + 1, sizeof(int), err);
-	nn->in_io = cbd_xcalloc(g->n_input + 1, sizeof(cbd_nn_io), err);
-	if (!nn->in_idx || !nn->in_io)
+	gr->in_idx = cbd_xcalloc(g->n_input + 1, sizeof(int), err);
+	if (top)
+		nn->in_io = cbd_xcalloc(g->n_input + 1, sizeof(cbd_nn_io), err);
+	if (!gr->in_idx || (top && !nn->in_io))
 		return CBD_E_NOMEM;
 	for (size_t i = 0; i < g->n_input; i++) {
 		const Onnx__ValueInfoProto *vi = g->input[i];
 		const char *name = vi->name ? vi->name : "";
 		int k;
 
-		if (find_val(nn, name) >= 0)
+		if (top && find_val(nn, gr, name, false) >= 0)
 			continue;       /* an initializer: a constant */
-		s = io_desc(vi, &nn->in_io[nn->n_in], "input", err);
-		if (s != CBD_OK)
-			return s;
-		k = add_val(nn, name);
+		if (top) {
+			s = io_desc(vi, &nn->in_io[gr->n_in], "input", err);
+			if (s != CBD_OK)
+				return s;
+		}
+		k = add_val(nn, gr, name);
 		nn->vals[k].is_input = true;
 		nn->vals[k].defined = true;
-		nn->in_idx[nn->n_in++] = k;
+		gr->in_idx[gr->n_in++] = k;
 	}
 	return CBD_OK;
 }
 
-static cbd_status bind_node(cbd_nn *nn, nn_node *n,
+static cbd_status add_graph(cbd_nn *nn, nn_graph *g, cbd_err *err);
+
+/* The subgraph in attribute attr of node n (If, Loop), built in the scope
+ * of graph parent. */
+static cbd_status add_sub(cbd_nn *nn, nn_graph *parent, nn_node *n,
+			  const char *attr, int k, cbd_err *err)
+{
+	const Onnx__AttributeProto *a = nn_attr(n, attr);
+	nn_graph *g, **l;
+	int depth = 0;
+
+	for (nn_graph *p = parent; p; p = p->parent)
+		depth++;
+	if (!a || !a->g)
+		return nn_fail(n, err, CBD_E_FORMAT, "no %s graph", attr);
+	if (depth > NN_MAX_DEPTH)
+		return nn_fail(n, err, CBD_E_TOOBIG,
+			       "subgraphs nested more than %d deep",
+			       NN_MAX_DEPTH);
+	g = cbd_xcalloc(1, sizeof(*g), err);
+	l = g ? realloc(nn->subs, sizeof(*l) * (size_t)(nn->n_subs + 1)) : NULL;
+	if (!l) {
+		free(g);
+		return cbd_err_set(err, CBD_E_NOMEM, "subgraph");
+	}
+	nn->subs = l;
+	nn->subs[nn->n_subs++] = g;
+	g->parent = parent;
+	g->proto = a->g;
+	g->owner = n;
+	n->sub[k] = g;
+	return add_graph(nn, g, err);
+}
+
+static cbd_status bind_inputs(cbd_nn *nn, nn_graph *g, nn_node *n,
+			      const Onnx__NodeProto *np, cbd_err *err)
+{
+	for (int i = 0; i < n->n_in; i++) {
+		const char *nm = np->input[i];
+
+		n->in[i] = -1;
+		if (!nm || !*nm)
+			continue;       /* optional input left out */
+		n->in[i] = find_val(nn, g, nm, true);
+		if (n->in[i] < 0 || !nn->vals[n->in[i]].defined)
+			return nn_fail(n, err, CBD_E_FORMAT,
+				       "missing input or initializer %s", nm);
+	}
+	return CBD_OK;
+}
+
+static cbd_status bind_node(cbd_nn *nn, nn_graph *g, nn_node *n,
 			    const Onnx__NodeProto *np, cbd_err *err)
 {
+	cbd_status s = CBD_OK;
+
 	if (np->n_input > NN_MAX_IO || np->n_output > NN_MAX_IO ||
 	    np->n_output == 0)
 		return nn_fail(n, err, np->n_output ? CBD_E_UNSUPPORTED
@@ -296,50 +370,46 @@ static cbd_status bind_node(cbd_nn *nn, nn_node *n,
 			       np->n_output);
 	n->n_in = (int)np->n_input;
 	n->n_out = (int)np->n_output;
-	for (int i = 0; i < n->n_in; i++) {
-		const char *nm = np->input[i];
-
-		n->in[i] = -1;
-		if (!nm || !*nm)
-			continue;       /* optional input left out */
-		n->in[i] = find_val(nn, nm);
-		if (n->in[i] < 0 || !nn->vals[n->in[i]].defined)
-			return nn_fail(n, err, CBD_E_FORMAT,
-				       "missing input or initializer %s", nm);
-		nn->vals[n->in[i]].last_use = (int)(n - nn->nodes);
-	}
-	for (int i = 0; i < n->n_out; i++) {
+	s = bind_inputs(nn, g, n, np, err);
+	if (s == CBD_OK && n->op == CBD_OP_IF)
+		s = add_sub(nn, g, n, "then_branch", 0, err);
+	if (s == CBD_OK && n->op == CBD_OP_IF)
+		s = add_sub(nn, g, n, "else_branch", 1, err);
+	if (s == CBD_OK && n->op == CBD_OP_LOOP)
+		s = add_sub(nn, g, n, "body", 0, err);
+	for (int i = 0; s == CBD_OK && i < n->n_out; i++) {
 		const char *nm = np->output[i];
 		int k;
 
 		n->out[i] = -1;
 		if (!nm || !*nm)
 			continue;
-		k = find_val(nn, nm);
+		k = find_val(nn, g, nm, false);
 		if (k >= 0 && nn->vals[k].defined)
 			return nn_fail(n, err, CBD_E_FORMAT,
 				       "value %s is defined twice", nm);
-		k = add_val(nn, nm);
+		k = add_val(nn, g, nm);
 		nn->vals[k].defined = true;
 		n->out[i] = k;
 	}
-	return CBD_OK;
+	return s;
 }
 
-static cbd_status add_nodes(cbd_nn *nn, cbd_err *err)
+static cbd_status add_nodes(cbd_nn *nn, nn_graph *gr, cbd_err *err)
 {
-	const Onnx__GraphProto *g = nn->model->graph;
+	const Onnx__GraphProto *g = gr->proto;
 
-	nn->nodes = cbd_xcalloc(g->n_node + 1, sizeof(nn_node), err);
-	if (!nn->nodes)
+	gr->nodes = cbd_xcalloc(g->n_node + 1, sizeof(nn_node), err);
+	if (!gr->nodes)
 		return CBD_E_NOMEM;
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *np = g->node[i];
-		nn_node *n = &nn->nodes[nn->n_nodes++];
+		nn_node *n = &gr->nodes[gr->n_nodes++];
 		cbd_status s;
 
 		n->proto = np;
 		n->nn = nn;
+		n->graph = gr;
 		n->name = np->name && *np->name ? np->name
 			: (np->n_output && np->output[0] ? np->output[0] : "?");
 		n->op = nn_op_lookup(np->op_type ? np->op_type : "",
@@ -352,42 +422,63 @@ static cbd_status add_nodes(cbd_nn *nn, cbd_err *err)
 					   np->domain && *np->domain ? "." : "",
 					   np->op_type ? np->op_type : "?",
 					   n->name);
-		s = bind_node(nn, n, np, err);
+		s = bind_node(nn, gr, n, np, err);
 		if (s == CBD_OK)
 			s = nn_op_check_arity(n, err);
+		if (s == CBD_OK)
+			s = nn_control_check(nn, n, err);
 		if (s != CBD_OK)
 			return s;
 	}
 	return CBD_OK;
 }
 
-static cbd_status add_outputs(cbd_nn *nn, cbd_err *err)
+static cbd_status add_outputs(cbd_nn *nn, nn_graph *gr, cbd_err *err)
 {
-	const Onnx__GraphProto *g = nn->model->graph;
+	const Onnx__GraphProto *g = gr->proto;
+	bool top = gr->parent == NULL;
 	cbd_status s;
 
 	if (g->n_output == 0)
 		return cbd_err_set(err, CBD_E_FORMAT, "graph has no outputs");
-	nn->out_idx = cbd_xcalloc(g->n_output, sizeof(int), err);
-	nn->out_io = cbd_xcalloc(g->n_output, sizeof(cbd_nn_io), err);
-	if (!nn->out_idx || !nn->out_io)
+	gr->out_idx = cbd_xcalloc(g->n_output, sizeof(int), err);
+	gr->out_dtype = cbd_xcalloc(g->n_output, sizeof(cbd_dtype), err);
+	if (top)
+		nn->out_io = cbd_xcalloc(g->n_output, sizeof(cbd_nn_io), err);
+	if (!gr->out_idx || !gr->out_dtype || (top && !nn->out_io))
 		return CBD_E_NOMEM;
 	for (size_t i = 0; i < g->n_output; i++) {
 		const Onnx__ValueInfoProto *vi = g->output[i];
 		const char *name = vi->name ? vi->name : "";
-		int k = find_val(nn, name);
+		int k = find_val(nn, gr, name, true);
 
-		if (k < 0)
+		if (k < 0 || !nn->vals[k].defined)
 			return cbd_err_set(err, CBD_E_FORMAT,
 					   "graph output %s is never computed",
 					   name);
-		s = io_desc(vi, &nn->out_io[nn->n_out], "output", err);
-		if (s != CBD_OK)
-			return s;
+		if (top) {
+			s = io_desc(vi, &nn->out_io[gr->n_out], "output", err);
+			if (s != CBD_OK)
+				return s;
+		}
+		gr->out_dtype[gr->n_out] = vi_dtype(vi);
 		nn->vals[k].is_output = true;
-		nn->out_idx[nn->n_out++] = k;
+		gr->out_idx[gr->n_out++] = k;
 	}
 	return CBD_OK;
+}
+
+static cbd_status add_graph(cbd_nn *nn, nn_graph *g, cbd_err *err)
+{
+	cbd_status s = add_initializers(nn, g, err);
+
+	if (s == CBD_OK)
+		s = add_inputs(nn, g, err);
+	if (s == CBD_OK)
+		s = add_nodes(nn, g, err);
+	if (s == CBD_OK)
+		s = add_outputs(nn, g, err);
+	return s;
 }
 
 static cbd_status read_opset(cbd_nn *nn, cbd_err *err)
@@ -412,49 +503,81 @@ static cbd_status read_opset(cbd_nn *nn, cbd_err *err)
 	return CBD_OK;
 }
 
-/* Refuse unknown ops (and ops too old for our semantics) before anything
- * else, so the message names the op. */
-static cbd_status check_ops(const cbd_nn *nn, cbd_err *err)
-{
-	const Onnx__GraphProto *g = nn->model->graph;
+static cbd_status check_graph_ops(const cbd_nn *nn, const Onnx__GraphProto *g,
+				  int depth, cbd_err *err);
 
+/* Refuse unknown ops (and ops too old for our semantics) before anything
+ * else, so the message names the op; subgraphs too. */
+static cbd_status check_node_op(const cbd_nn *nn, const Onnx__NodeProto *np,
+				int depth, cbd_err *err)
+{
+	const char *t = np->op_type ? np->op_type : "?";
+	const char *nm = np->name && *np->name ? np->name
+		: (np->n_output && np->output[0] ? np->output[0] : "?");
+	cbd_op op = nn_op_lookup(t, np->domain);
+	cbd_status s = CBD_OK;
+
+	if (op == CBD_OP_COUNT)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "unsupported op %s%s%s (node %s)",
+				   np->domain && *np->domain ? np->domain : "",
+				   np->domain && *np->domain ? "." : "", t, nm);
+	if (nn->opset < nn_op_min_opset(op))
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "%s at opset %d (node %s; supported: "
+				   "opsets %d to %d)", t, nn->opset, nm,
+				   nn_op_min_opset(op) > CBD_NN_OPSET_MIN
+					   ? nn_op_min_opset(op)
+					   : CBD_NN_OPSET_MIN,
+				   CBD_NN_OPSET_MAX);
+	for (size_t i = 0; s == CBD_OK && i < np->n_attribute; i++)
+		if (np->attribute[i]->g)
+			s = check_graph_ops(nn, np->attribute[i]->g, depth + 1,
+					    err);
+	return s;
+}
+
+static cbd_status check_graph_ops(const cbd_nn *nn, const Onnx__GraphProto *g,
+				  int depth, cbd_err *err)
+{
+	cbd_status s = CBD_OK;
+
+	if (depth > NN_MAX_DEPTH)
+		return cbd_err_set(err, CBD_E_TOOBIG,
+				   "subgraphs nested more than %d deep",
+				   NN_MAX_DEPTH);
+	for (size_t i = 0; s == CBD_OK && i < g->n_node; i++)
+		s = check_node_op(nn, g->node[i], depth, err);
+	return s;
+}
+
+/* Value slots a graph and its subgraphs can need; false past the cap. */
+static bool count_slots(const Onnx__GraphProto *g, size_t *n, size_t *nodes)
+{
+	*n += g->n_initializer + g->n_input + g->n_output + 2 * g->n_node + 1;
+	*nodes += g->n_node;
+	if (*nodes > NN_MAX_NODES || *n > NN_MAX_VALUES)
+		return false;
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *np = g->node[i];
-		const char *t = np->op_type ? np->op_type : "?";
-		const char *nm = np->name && *np->name ? np->name
-			: (np->n_output && np->output[0] ? np->output[0] : "?");
-		cbd_op op = nn_op_lookup(t, np->domain);
 
-		if (op == CBD_OP_COUNT)
-			return cbd_err_set(err, CBD_E_UNSUPPORTED,
-					   "unsupported op %s%s%s (node %s)",
-					   np->domain && *np->domain
-						   ? np->domain : "",
-					   np->domain && *np->domain ? "." : "",
-					   t, nm);
-		if (nn->opset < nn_op_min_opset(op))
-			return cbd_err_set(err, CBD_E_UNSUPPORTED,
-					   "%s at opset %d (node %s; supported: "
-					   "opsets %d to %d)", t, nn->opset, nm,
-					   nn_op_min_opset(op) > CBD_NN_OPSET_MIN
-						   ? nn_op_min_opset(op)
-						   : CBD_NN_OPSET_MIN,
-					   CBD_NN_OPSET_MAX);
+		*n += np->n_output;
+		for (size_t j = 0; j < np->n_attribute; j++)
+			if (np->attribute[j]->g &&
+			    !count_slots(np->attribute[j]->g, n, nodes))
+				return false;
 	}
-	return CBD_OK;
+	return *n <= NN_MAX_VALUES;
 }
 
 static cbd_status alloc_slots(cbd_nn *nn, cbd_err *err)
 {
-	const Onnx__GraphProto *g = nn->model->graph;
-	size_t n = g->n_initializer + g->n_input + 2 * g->n_node + 1;
+	size_t n = 0, nodes = 0;
 
-	if (g->n_node > NN_MAX_NODES)
-		return cbd_err_set(err, CBD_E_TOOBIG, "%zu nodes", g->n_node);
-	for (size_t i = 0; i < g->n_node; i++)
-		n += g->node[i]->n_output;
-	if (n > NN_MAX_VALUES)
-		return cbd_err_set(err, CBD_E_TOOBIG, "%zu values", n);
+	if (!count_slots(nn->model->graph, &n, &nodes))
+		return cbd_err_set(err, CBD_E_TOOBIG,
+				   "more than %d nodes or %d values",
+				   NN_MAX_NODES, NN_MAX_VALUES);
 	nn->vals = cbd_xcalloc(n, sizeof(nn_val), err);
 	return nn->vals ? CBD_OK : CBD_E_NOMEM;
 }
@@ -471,18 +594,13 @@ cbd_status nn_onnx_build(cbd_nn *nn, const uint8_t *buf, size_t len,
 				   "corrupt)");
 	if (!nn->model->graph)
 		return cbd_err_set(err, CBD_E_FORMAT, "model has no graph");
+	nn->main.proto = nn->model->graph;
 	s = read_opset(nn, err);
 	if (s == CBD_OK)
-		s = check_ops(nn, err);
+		s = check_graph_ops(nn, nn->model->graph, 0, err);
 	if (s == CBD_OK)
 		s = alloc_slots(nn, err);
 	if (s == CBD_OK)
-		s = add_initializers(nn, err);
-	if (s == CBD_OK)
-		s = add_inputs(nn, err);
-	if (s == CBD_OK)
-		s = add_nodes(nn, err);
-	if (s == CBD_OK)
-		s = add_outputs(nn, err);
+		s = add_graph(nn, &nn->main, err);
 	return s;
 }

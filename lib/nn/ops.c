@@ -6,7 +6,7 @@
  * kernels that do not take them and calls the op's kernel.
  *
  * Adding an op: a line in ops.def and its kernel (dnnl_ops.c for oneDNN,
- * elt_ops.c, reduce_ops.c, shape_ops.c, move_ops.c, control.c in C).
+ * the other lib/nn files in C; nn.h says which holds what).
  */
 #include "nn.h"
 

@@ -292,12 +292,14 @@ void serve_write_infer(const serve_spec *sp, const char *id,
 	cbd_buf_puts(out, "]}]}");
 }
 
-static void write_tensor_meta(cbd_buf *out, const char *name, int ndim,
-			      const int64_t *dims)
+/* Shape [batch, dims...]: batch is the model's own (-1 when dynamic). */
+static void write_tensor_meta(cbd_buf *out, const char *name, int64_t batch,
+			      int ndim, const int64_t *dims)
 {
 	cbd_buf_puts(out, "{\"name\":");
 	cbd_buf_json_str(out, name);
-	cbd_buf_puts(out, ",\"datatype\":\"FP32\",\"shape\":[-1");
+	cbd_buf_printf(out, ",\"datatype\":\"FP32\",\"shape\":[%lld",
+		       (long long)batch);
 	for (int i = 0; i < ndim; i++)
 		cbd_buf_printf(out, ",%lld", (long long)dims[i]);
 	cbd_buf_puts(out, "]}");
@@ -313,9 +315,9 @@ void serve_write_metadata(const serve_spec *sp, cbd_buf *out)
 		     "\"platform\":\"");
 	cbd_buf_puts(out, sp->circuit ? "cbd_archive" : "onnx_onnxv1");
 	cbd_buf_puts(out, "\",\"inputs\":[");
-	write_tensor_meta(out, sp->input_name, sp->sample_ndim,
+	write_tensor_meta(out, sp->input_name, sp->batch_dim, sp->sample_ndim,
 			  sp->sample_dims);
 	cbd_buf_puts(out, "],\"outputs\":[");
-	write_tensor_meta(out, CBD_SERVE_OUTPUT, 1, &k);
+	write_tensor_meta(out, CBD_SERVE_OUTPUT, sp->batch_dim, 1, &k);
 	cbd_buf_puts(out, "]}");
 }

@@ -363,6 +363,7 @@ static cbd_status fill_spec(cbd_server *s, const cbd_serve_opts *o,
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	sp->model_name = s->name;
 	sp->input_name = in->name;
+	sp->batch_dim = in->dims[0];   /* advertised; any N is answered */
 	sp->sample_ndim = in->ndim - 1;
 	for (int i = 1; i < in->ndim; i++) {
 		if (in->dims[i] < 1)

@@ -15,6 +15,7 @@
 typedef struct serve_spec {
 	const char *model_name;
 	const char *input_name;
+	int64_t batch_dim;                /* the model's: -1 dynamic, or fixed */
 	int sample_ndim;                  /* dims after the batch */
 	int64_t sample_dims[CBD_MAX_DIMS];
 	size_t sample_elems;

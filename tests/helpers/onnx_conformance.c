@@ -112,6 +112,26 @@ static bool compare(const cbd_tensor *got, const cbd_tensor *want, int k,
 	return true;
 }
 
+/* Tests whose expected data ONNX Runtime 1.30 does not reproduce: cbd
+ * answers as ONNX Runtime does (the compiled models must), which
+ * tests/conformance/ort-compare checks; a failure of one of these is
+ * reported as a skip naming the difference. */
+static const struct {
+	const char *name, *why;
+} ort_differs[] = {
+	{"node/test_resize_downsample_scales_linear_align_corners",
+	 "follows ONNX Runtime (align_corners with the integer output "
+	 "length)"},
+};
+
+static const char *differs_from_ort(const char *name)
+{
+	for (size_t i = 0; i < sizeof(ort_differs) / sizeof(ort_differs[0]); i++)
+		if (strcmp(ort_differs[i].name, name) == 0)
+			return ort_differs[i].why;
+	return NULL;
+}
+
 /* 0 pass, 1 fail, 2 skip; why filled for 1 and 2. */
 static int run_set(cbd_nn *nn, const char *set, char *why, size_t whylen)
 {
@@ -449,6 +469,10 @@ int main(int argc, char **argv)
 		p = strstr(name, "/data/");
 		name = p ? p + 6 : name;
 		rc = run_test(argv[i], why, sizeof(why));
+		if (rc == 1 && differs_from_ort(name)) {
+			snprintf(why, sizeof(why), "%s", differs_from_ort(name));
+			rc = 2;
+		}
 		for (char *c = why; *c; c++)
 			if (*c == '\n' || *c == '#')
 				*c = ' ';

@@ -328,8 +328,8 @@ static void test_conv_bn_fold(void **state)
 		gb_node(&b, "BatchNormalization", "bn", 5, bi, bo);
 		gb_node(&b, "Relu", "relu", 1, ri, ro);
 		nn = gb_load(&b, &err, CBD_OK);
-		assert_int_equal(nn->nodes[1].skip, !variant);
-		assert_int_equal(nn->nodes[0].post == NN_POST_RELU, !variant);
+		assert_int_equal(nn->main.nodes[1].skip, !variant);
+		assert_int_equal(nn->main.nodes[0].post == NN_POST_RELU, !variant);
 		y[variant] = run1(nn, x, CBD_OK);
 		cbd_nn_free(nn);
 	}
