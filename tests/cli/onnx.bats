@@ -76,6 +76,16 @@ ort_check() { # compiled archive inputs kinds rows
 	[[ "$output" == *"mode auth"* ]]
 }
 
+@test "onnx: cbd's own engine runs the compiled graphs and answers exactly like the archives under cbd (all three modes)" {
+	for m in "mnist-cnn-watermark.onnx wm.cbd wm-in.npy" "tr/mnist-cnn-bob.onnx tr/mnist-cnn-bob.cbd tr-in.npy" "auth.onnx auth.cbd auth-in.npy"; do
+		set -- $m
+		cbd-run --json "$1" "$3" > engine.jsonl
+		cbd-run --json "$2" "$3" | sed 's/,"active":[a-z]*//' > archive.jsonl
+		[ "$(wc -l < engine.jsonl)" -gt 10000 ]
+		cmp engine.jsonl archive.jsonl || { echo "$1: engine and archive differ"; diff engine.jsonl archive.jsonl | head -4; return 1; }
+	done
+}
+
 @test "onnx: trace copies of one family answer the same triggers with their users' labels" {
 	/usr/bin/python3 -c '
 import base64, json, numpy as np
