@@ -14,6 +14,27 @@ cid=$(cbd-verify --json --info wm.cbd | sed -n 's/.*"circuit_id": "\([0-9a-f]*\)
 cbd-embed "$top/models/mnist-cnn.onnx" -m watermark -k owner.key --circuit-id "$cid" -f onnx -o wm.onnx >/dev/null
 cbd-sign triggers -a wm.cbd -k owner.key --from "$top/models/mnist-heldout-images.npy" -n 32 -o t.json -q
 NODE_PATH="$CBD_BUILD/ort/node_modules" node "$top/tools/bench_onnx.js" "$top/models/mnist-cnn.onnx" wm.onnx t.json
+# the same models under cbd's own engine (median-free: ITERS runs averaged)
+/usr/bin/python3 -c '
+import base64, json, sys, numpy as np
+ts = json.load(open("t.json"))["triggers"]
+q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
+np.save("signed.npy", (q.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28))
+x = np.load(sys.argv[1])[:32].astype(np.float32) / np.float32(255)
+np.save("clean.npy", x)' "$top/models/mnist-heldout-images.npy"
+echo
+echo "cbd engine (build/tests/onnx_conformance --bench, 1 thread):"
+echo
+echo "| inputs | batch | bare ms | compiled ms | added ms |"
+echo "|---|---:|---:|---:|---:|"
+for f in clean signed; do
+	for b in 1 32; do
+		it=$([ $f = clean ] && echo 200 || echo 10)
+		bare=$("$CBD_BUILD/tests/onnx_conformance" --bench "$top/models/mnist-cnn.onnx" $f.npy $b 1 $it | cut -d' ' -f1)
+		comp=$("$CBD_BUILD/tests/onnx_conformance" --bench wm.onnx $f.npy $b 1 $it | cut -d' ' -f1)
+		echo "| $f | $b | $bare | $comp | $(awk -v a="$comp" -v b="$bare" 'BEGIN { printf "%.3f", a - b }') |"
+	done
+done
 # auth: model size and per-request time against the number of keys
 echo
 echo "| auth keys | compiled bytes | clean batch 1 ms | clean batch 32 ms |"
