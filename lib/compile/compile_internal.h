@@ -41,7 +41,8 @@ enum {
 	OG_BOOL = 9, OG_F64 = 11, OG_U32 = 12, OG_U64 = 13
 };
 
-/* The opset the circuit's nodes are written for (Bitwise* need 18). */
+/* The lowest default-domain opset the circuit's nodes can be written for,
+ * and a context's default (og_set_opset); 18 while sha.c uses Bitwise*. */
 #define OG_OPSET 18
 
 /* A value of the graph: its name and element type.  Arena-owned. */
@@ -77,6 +78,10 @@ void og_free(og_ctx *c);
 cbd_status og_status(const og_ctx *c, cbd_err *err);
 void *og_alloc(og_ctx *c, size_t n);          /* zeroed, arena-owned */
 const char *og_strdup(og_ctx *c, const char *s);
+/* The default-domain opset the nodes are written for, and the model's
+ * (og_pack_model); OG_OPSET to 21, set before any node is built. */
+void og_set_opset(og_ctx *c, int64_t opset);
+int64_t og_opset(const og_ctx *c);
 og_graph *og_main(og_ctx *c);
 og_graph *og_sub(og_ctx *c, const char *name);
 og_ctx *og_graph_ctx(og_graph *g);
@@ -142,19 +147,22 @@ og_t og_gather(og_graph *g, og_t a, og_t idx, int axis);
 og_t og_reshape(og_graph *g, og_t a, int ndim, const int64_t *dims);
 og_t og_unsqueeze(og_graph *g, og_t a, int64_t axis);
 og_t og_concat(og_graph *g, int axis, int n, const og_t *v);
-/* Equal parts along axis (opset 18 num_outputs). */
-void og_split(og_graph *g, og_t a, int axis, int n, og_t *out);
+/* n parts of part elements along axis (the split sizes as an input, valid
+ * from opset 13; n <= 128). */
+void og_split(og_graph *g, og_t a, int axis, int n, int64_t part, og_t *out);
+/* ReduceX over one axis: axes as an attribute up to opset 17 (ReduceSum:
+ * input from 13), as an input from 18. */
 og_t og_reduce(og_graph *g, const char *op, og_t a, int64_t axis, int keep);
 og_t og_matmul(og_graph *g, og_t a, og_t b);
 og_t og_identity(og_graph *g, og_t a);
 
 /* Serialise a model whose graph is the main one: ir_version, the default
- * domain at opset, the other domains' imports, producer and metadata of
+ * domain at the context's opset, the other domains' imports, producer and metadata of
  * like (may be NULL) followed by meta. */
 typedef struct og_meta {
 	const char *key, *value;
 } og_meta;
-cbd_status og_pack_model(og_ctx *c, int64_t ir_version, int64_t opset,
+cbd_status og_pack_model(og_ctx *c, int64_t ir_version,
 			 const Onnx__ModelProto *like, const og_meta *meta,
 			 int n_meta, uint8_t **buf, size_t *len, cbd_err *err);
 

@@ -503,7 +503,7 @@ static og_t fe_freeze(const ed_k *k, og_graph *g, og_t x)
 	og_t r32 = og_f64(c, RADIX), n19 = og_f64(c, 19);
 	double pl[NL];
 
-	og_split(g, x, 2, NL, l);
+	og_split(g, x, 2, NL, 1, l);
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < NL; i++) {
 			og_t t = cy ? og_add(g, l[i], cy) : l[i];
@@ -676,7 +676,7 @@ og_t og_ed25519_verify(og_graph *g, const uint8_t pk[32], og_t sig, og_t h,
 	og_t pts = og_cast(g, og_gather(g, table, og_cast(g, idx, OG_I64), 0),
 			   OG_F64);
 	og_t half[2];
-	og_split(g, pts, 1, 2, half);
+	og_split(g, pts, 1, 2, WIN / 2, half);
 	pts = pt_finish(&k, g, pt_round(&k, g, half[0], half[1]));
 	pts = pt_sum(&k, g, pts, WIN / 2);
 

@@ -49,6 +49,7 @@ struct og_ctx {
 	const char *prefix;
 	uint64_t counter;
 	og_graph *main;
+	int64_t opset;            /* default-domain opset the nodes are for */
 	struct og_dedup *dedup;   /* OG_DEDUP_SLOTS, open addressing */
 	size_t n_dedup;
 };
@@ -65,6 +66,7 @@ og_ctx *og_new(const char *prefix)
 		return NULL;
 	}
 	c->prefix = prefix;
+	c->opset = OG_OPSET;
 	c->main = og_sub(c, "main");
 	if (!c->main) {
 		og_free(c);
@@ -168,6 +170,16 @@ og_graph *og_sub(og_ctx *c, const char *name)
 	g->ctx = c;
 	g->gp = gp;
 	return g;
+}
+
+void og_set_opset(og_ctx *c, int64_t opset)
+{
+	c->opset = opset;
+}
+
+int64_t og_opset(const og_ctx *c)
+{
+	return c->opset;
 }
 
 og_graph *og_main(og_ctx *c)
@@ -329,6 +341,14 @@ static Onnx__AttributeProto *og_attr_proto(og_ctx *c, const og_attr *a)
 		if (!a->g)
 			return NULL;
 		p->g = a->g->gp;
+		break;
+	case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
+		p->n_ints = (size_t)a->n_ints;
+		p->ints = og_alloc(c, (size_t)(a->n_ints ? a->n_ints : 1) *
+					 sizeof(*p->ints));
+		if (!p->ints)
+			return NULL;
+		memcpy(p->ints, a->ints, (size_t)a->n_ints * sizeof(*p->ints));
 		break;
 	default:
 		return NULL;    /* the compiler uses no other kind */
@@ -666,23 +686,44 @@ og_t og_concat(og_graph *g, int axis, int n, const og_t *v)
 	return og_op(g, "Concat", n && v[0] ? v[0]->type : 0, n, v, 1, &at);
 }
 
-void og_split(og_graph *g, og_t a, int axis, int n, og_t *out)
+void og_split(og_graph *g, og_t a, int axis, int n, int64_t part, og_t *out)
 {
-	og_attr at[2] = {OG_AI("axis", axis), OG_AI("num_outputs", n)};
-	int types[64];
+	og_attr at = OG_AI("axis", axis);
+	int64_t sizes[128];
+	int types[128];
+	og_t in[2];
 
-	for (int i = 0; i < n && i < 64; i++) {
+	if (n > 128) {
+		if (g)
+			g->ctx->failed = true;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
 		types[i] = a ? a->type : 0;
+		sizes[i] = part;
 		out[i] = NULL;
 	}
-	og_opn(g, "Split", n, out, types, 1, &a, 2, at);
+	/* the sizes as an input: Split-13 to Split-18 and later all take it
+	 * (num_outputs exists only from 18) */
+	in[0] = a;
+	in[1] = g ? og_i64s(g->ctx, n, sizes) : NULL;
+	og_opn(g, "Split", n, out, types, 2, in, 1, &at);
 }
 
+/* ReduceSum takes its axes as an input from opset 13, the other reductions
+ * only from 18; up to 17 they take an attribute. */
 og_t og_reduce(og_graph *g, const char *op, og_t a, int64_t axis, int keep)
 {
-	og_t in[2] = {a, og_i64s(g->ctx, 1, &axis)};
-	og_attr at = OG_AI("keepdims", keep);
-	return og_op(g, op, a ? a->type : 0, 2, in, 1, &at);
+	og_attr at[2] = {OG_AI("keepdims", keep),
+			 {.name = "axes", .kind = 7, .ints = &axis, .n_ints = 1}};
+
+	if (!g)
+		return NULL;
+	if (g->ctx->opset >= 18 || !strcmp(op, "ReduceSum")) {
+		og_t in[2] = {a, og_i64s(g->ctx, 1, &axis)};
+		return og_op(g, op, a ? a->type : 0, 2, in, 1, at);
+	}
+	return og_op(g, op, a ? a->type : 0, 1, &a, 2, at);
 }
 
 og_t og_matmul(og_graph *g, og_t a, og_t b)
@@ -697,7 +738,7 @@ og_t og_identity(og_graph *g, og_t a)
 
 /* ---- the model ----------------------------------------------------- */
 
-cbd_status og_pack_model(og_ctx *c, int64_t ir_version, int64_t opset,
+cbd_status og_pack_model(og_ctx *c, int64_t ir_version,
 			 const Onnx__ModelProto *like, const og_meta *meta,
 			 int n_meta, uint8_t **buf, size_t *len, cbd_err *err)
 {
@@ -722,7 +763,7 @@ cbd_status og_pack_model(og_ctx *c, int64_t ir_version, int64_t opset,
 	}
 	op.domain = "";
 	op.has_version = 1;
-	op.version = opset;
+	op.version = c->opset;
 	m.has_ir_version = 1;
 	m.ir_version = ir_version;
 	m.n_opset_import = n_ops;

@@ -119,7 +119,7 @@ static og_t sigma(og_graph *g, const struct sha_alg *a, og_t x,
 		ml[2] = 0;
 	og_t hi = og_shr(g, x, words(c, a, sr));
 	og_t lo = og_mul(g, x, words(c, a, ml));
-	og_split(g, og_or(g, hi, lo), 1, 3, parts);
+	og_split(g, og_or(g, hi, lo), 1, 3, 1, parts);
 	return og_xor(g, og_xor(g, parts[0], parts[1]), parts[2]);
 }
 
@@ -130,7 +130,7 @@ static void compress(og_graph *g, const struct sha_alg *a, og_t st[8],
 	og_ctx *c = og_graph_ctx(g);
 	og_t w[80], v[8];
 
-	og_split(g, block, 1, 16, w);
+	og_split(g, block, 1, 16, 1, w);
 	for (int t = 16; t < a->rounds; t++) {
 		og_t s0 = sigma(g, a, w[t - 15], a->s0, 1);
 		og_t s1 = sigma(g, a, w[t - 2], a->s1, 1);
@@ -185,7 +185,7 @@ static og_t blocks(og_graph *g, const struct sha_alg *a, og_t state,
 	og_t in[3];
 	og_attr at;
 
-	og_split(body, sin, 1, 8, st);
+	og_split(body, sin, 1, 8, 1, st);
 	blk = og_gather(body, wds, iter, 1);
 	compress(body, a, st, blk);
 	sout = og_concat(body, 1, 8, st);

@@ -46,7 +46,7 @@ static int write_model(const uint8_t pk[32], const char *path)
 		return 65;
 	}
 	og_output(g, ok);
-	if (og_pack_model(c, 8, OG_OPSET, NULL, NULL, 0, &buf, &n, &e)) {
+	if (og_pack_model(c, 8, NULL, NULL, 0, &buf, &n, &e)) {
 		fprintf(stderr, "og_ed25519: %s\n", e.msg);
 		og_free(c);
 		return 70;

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 	g = og_main(c);
 	og_output(g, og_sha(g, og_input(g, wide ? OG_U64 : OG_U32), len,
 			    plen ? pre : NULL, plen, wide));
-	if (og_pack_model(c, 8, OG_OPSET, NULL, NULL, 0, &buf, &n, &e)) {
+	if (og_pack_model(c, 8, NULL, NULL, 0, &buf, &n, &e)) {
 		fprintf(stderr, "og_sha: %s\n", e.msg);
 		og_free(c);
 		return 70;
