@@ -22,8 +22,8 @@
 #include <string.h>
 
 #define OG_CHUNK ((size_t)1 << 20)
-#define OG_DEDUP_MAX 64      /* constants up to this many bytes are shared */
-#define OG_DEDUP_SLOTS 4096
+#define OG_DEDUP_MAX ((size_t)1 << 30)  /* constants up to this size are shared */
+#define OG_DEDUP_SLOTS 16384
 
 struct og_block {
 	struct og_block *next;
@@ -282,6 +282,57 @@ void og_output(og_graph *g, og_t v)
 	if (g)
 		og_push(g->ctx, (void ***)&g->gp->output, &g->gp->n_output,
 			&g->cap_out, og_vinfo(g->ctx, v));
+}
+
+void og_set_shape(og_graph *g, og_t v, int ndim, const int64_t *dims)
+{
+	og_ctx *c = g ? g->ctx : NULL;
+	Onnx__ValueInfoProto **vis[2];
+	size_t nv[2];
+
+	if (!c || !v || c->failed)
+		return;
+	vis[0] = g->gp->input;
+	nv[0] = g->gp->n_input;
+	vis[1] = g->gp->output;
+	nv[1] = g->gp->n_output;
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < nv[s]; i++) {
+			Onnx__ValueInfoProto *vi = vis[s][i];
+			Onnx__TypeProto__Tensor *tt;
+			Onnx__TensorShapeProto *sh;
+
+			if (strcmp(vi->name, v->name) || !vi->type ||
+			    !vi->type->tensor_type)
+				continue;
+			tt = vi->type->tensor_type;
+			sh = og_alloc(c, sizeof(*sh));
+			if (!sh)
+				return;
+			onnx__tensor_shape_proto__init(sh);
+			sh->dim = og_alloc(c, (size_t)(ndim ? ndim : 1) *
+						  sizeof(*sh->dim));
+			if (!sh->dim)
+				return;
+			for (int d = 0; d < ndim; d++) {
+				Onnx__TensorShapeProto__Dimension *dm =
+					og_alloc(c, sizeof(*dm));
+
+				if (!dm)
+					return;
+				onnx__tensor_shape_proto__dimension__init(dm);
+				if (dims[d] >= 0) {
+					dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+					dm->dim_value = dims[d];
+				} else {
+					dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+					dm->dim_param = (char *)og_strdup(c, "N");
+				}
+				sh->dim[d] = dm;
+			}
+			sh->n_dim = (size_t)ndim;
+			tt->shape = sh;
+		}
 }
 
 void og_add_input_vi(og_graph *g, Onnx__ValueInfoProto *vi)
