@@ -5,9 +5,18 @@
  * appends one NodeProto to the graph g and returns the new value (a fresh
  * name "<prefix><n>" and its element type).  Constants become initializers of
  * the main graph — subgraphs of If and Loop read them from the outer scope,
- * so a constant is stored once however many subgraphs use it — and small
- * ones are deduplicated by content, since the hash rounds use the same shift
- * amounts thousands of times.
+ * so a constant is stored once however many subgraphs use it — and every
+ * one is deduplicated by content, since the hash rounds use the same
+ * matrices and scalars thousands of times.
+ *
+ * Opset: nodes are written for the context's opset (og_set_opset; default
+ * OG_OPSET = 17, the highest Debian's onnx 1.12 checker knows and the
+ * lowest the circuit needs), which og_pack_model writes into the model.  No
+ * operator of opset 18 is used, and the forms that changed in 18 are
+ * written so that they are valid either side: og_reduce gives ReduceMin /
+ * ReduceMax their axes as an attribute up to 17 and as an input from 18
+ * (ReduceSum: an input from 13); og_split passes the split sizes as an
+ * input (valid from 13) rather than num_outputs (only from 18).
  *
  * Memory: every message, string and array lives in one arena owned by the
  * og_ctx (chunks of 1 MiB, larger requests on their own) and is released by
