@@ -72,8 +72,16 @@ static int64_t opset_of(const Onnx__ModelProto *m)
 	return 0;
 }
 
+/* The model's default-domain opset: the classifier's, or the circuit's
+ * minimum when that is higher. */
+static int64_t model_opset(int64_t opset)
+{
+	return opset > OG_OPSET ? opset : OG_OPSET;
+}
+
 /* Operators whose meaning changed between the classifier's opset and the
- * circuit's (18): written for the old version they would be misread. */
+ * model's (model_opset): written for the old version they would be
+ * misread. */
 static const char *changed_op(const Onnx__NodeProto *n, int64_t opset)
 {
 	static const char *const reduce18[] = {
@@ -83,11 +91,12 @@ static const char *changed_op(const Onnx__NodeProto *n, int64_t opset)
 
 	if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx"))
 		return NULL;
-	if (opset < 18)
+	if (opset < 18 && model_opset(opset) >= 18)
 		for (size_t i = 0; i < sizeof(reduce18) / sizeof(*reduce18); i++)
 			if (!strcmp(n->op_type, reduce18[i]))
 				return "its axes became an input in opset 18";
-	if (opset < 16 && !strcmp(n->op_type, "RoiAlign"))
+	if (opset < 16 && model_opset(opset) >= 16 &&
+	    !strcmp(n->op_type, "RoiAlign"))
 		return "its default coordinate mode changed in opset 16";
 	return NULL;
 }
@@ -713,9 +722,10 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 	cc.g = og_main(cc.ctx);
 	og_graph_proto(cc.g)->name = cc.m->graph->name;
 	og_graph_proto(cc.g)->doc_string = cc.m->graph->doc_string;
+	og_set_opset(cc.ctx, model_opset(opset_of(cc.m)));
 	s = build(&cc, err);
 	if (!s) {
-		int64_t opset = opset_of(cc.m), ir = cc.m->ir_version;
+		int64_t ir = cc.m->ir_version;
 		cbd_hex(c->g.id, CBD_CIRCUIT_ID_LEN, idhex);
 		cbd_key_id(owner, kid);
 		og_meta meta[8] = {
@@ -729,9 +739,8 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 			{"cbd.user_id", c->user_id}};
 		int nm = c->user_id ? 8 : 7;
 
-		s = og_pack_model(cc.ctx, ir > 8 ? ir : 8, opset > OG_OPSET ?
-				  opset : OG_OPSET, cc.m, meta, nm, out,
-				  out_len, err);
+		s = og_pack_model(cc.ctx, ir > 8 ? ir : 8, cc.m, meta, nm,
+				  out, out_len, err);
 	}
 	if (!s)
 		s = og_sign_model(owner, out, out_len, err);

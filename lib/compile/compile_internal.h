@@ -10,17 +10,25 @@
  *              values with element types, nodes, deduplicated constants,
  *              subgraphs for If/Loop; everything lives in one arena owned
  *              by the og_ctx and is freed at once;
- *   sha.c      SHA-256 and SHA-512 compression as graph fragments over
- *              uint32/uint64 tensors, and the Loop that runs them over
- *              blocks;
+ *   sha.c      SHA-256 and SHA-512 compression as graph fragments on bit
+ *              vectors and 32-bit limbs in float64 (Floor, Abs, MatMul with
+ *              constant 0/1/2^k matrices; no Bitwise*, so the graph is valid
+ *              at opset 17), and the Loop that runs them over blocks;
  *   ed25519.c  field arithmetic mod 2^255-19 on
  *              float64 limbs (17 limbs of 15 bits, products folded by one
  *              constant MatMul, three parallel carry passes), extended-
  *              coordinate point addition, fixed-base window tables for B and
  *              -A computed in C, a tree reduction of the selected points and
  *              the encoding compare of RFC 8032 as OpenSSL does it;
- *   (to come, issue 12) compile.c: the per-mode circuit graph and the assembly of the
+ *   compile.c  the per-mode circuit graph and the assembly of the
  *              model around the classifier's unchanged nodes.
+ *
+ * Opset: the nodes are written for the og_ctx's opset (og_set_opset, from
+ * OG_OPSET = 17 to 21; compile.c takes the classifier's when it is higher).
+ * 17 because Debian's python3-onnx 1.12, whose checker must accept the
+ * models, knows no later opset, and older runtimes lack the opset-18
+ * operators; the two forms that differ from 18 on (the axes of ReduceMin
+ * and ReduceMax, Split's sizes) are written as og_reduce / og_split say.
  *
  * Error handling follows ggml: builder calls never fail individually; the
  * first allocation failure sticks in the context, later calls return NULL,
@@ -41,8 +49,13 @@ enum {
 	OG_BOOL = 9, OG_F64 = 11, OG_U32 = 12, OG_U64 = 13
 };
 
-/* The opset the circuit's nodes are written for (Bitwise* need 18). */
-#define OG_OPSET 18
+/* The lowest default-domain opset the circuit's nodes can be written for,
+ * and a context's default (og_set_opset).  17: Debian's onnx 1.12 checker
+ * knows no later opset, and every operator the circuit uses has its
+ * current form there.  The nodes stay valid up to 21; where the form
+ * differs (the axes of ReduceMin/ReduceMax from 18) og_reduce writes the
+ * one of the context's opset. */
+#define OG_OPSET 17
 
 /* A value of the graph: its name and element type.  Arena-owned. */
 typedef struct og_v {
@@ -77,6 +90,10 @@ void og_free(og_ctx *c);
 cbd_status og_status(const og_ctx *c, cbd_err *err);
 void *og_alloc(og_ctx *c, size_t n);          /* zeroed, arena-owned */
 const char *og_strdup(og_ctx *c, const char *s);
+/* The default-domain opset the nodes are written for, and the model's
+ * (og_pack_model); OG_OPSET to 21, set before any node is built. */
+void og_set_opset(og_ctx *c, int64_t opset);
+int64_t og_opset(const og_ctx *c);
 og_graph *og_main(og_ctx *c);
 og_graph *og_sub(og_ctx *c, const char *name);
 og_ctx *og_graph_ctx(og_graph *g);
@@ -87,6 +104,9 @@ og_t og_ref(og_ctx *c, const char *name, int type);
 og_t og_input(og_graph *g, int type);
 og_t og_input_scalar(og_graph *g, int type);   /* shape [] */
 void og_output(og_graph *g, og_t v);
+/* The shape of a graph input or output v (a dimension < 0: symbolic
+ * "N"); the checker wants one on the main graph's. */
+void og_set_shape(og_graph *g, og_t v, int ndim, const int64_t *dims);
 /* Append an existing graph input / output (borrowed: the classifier's). */
 void og_add_input_vi(og_graph *g, Onnx__ValueInfoProto *vi);
 void og_add_output_vi(og_graph *g, Onnx__ValueInfoProto *vi);
@@ -142,36 +162,42 @@ og_t og_gather(og_graph *g, og_t a, og_t idx, int axis);
 og_t og_reshape(og_graph *g, og_t a, int ndim, const int64_t *dims);
 og_t og_unsqueeze(og_graph *g, og_t a, int64_t axis);
 og_t og_concat(og_graph *g, int axis, int n, const og_t *v);
-/* Equal parts along axis (opset 18 num_outputs). */
-void og_split(og_graph *g, og_t a, int axis, int n, og_t *out);
+/* n parts of part elements along axis (the split sizes as an input, valid
+ * from opset 13; n <= 128). */
+void og_split(og_graph *g, og_t a, int axis, int n, int64_t part, og_t *out);
+/* ReduceX over one axis: axes as an attribute up to opset 17 (ReduceSum:
+ * input from 13), as an input from 18. */
 og_t og_reduce(og_graph *g, const char *op, og_t a, int64_t axis, int keep);
 og_t og_matmul(og_graph *g, og_t a, og_t b);
 og_t og_identity(og_graph *g, og_t a);
 
 /* Serialise a model whose graph is the main one: ir_version, the default
- * domain at opset, the other domains' imports, producer and metadata of
+ * domain at the context's opset, the other domains' imports, producer and metadata of
  * like (may be NULL) followed by meta. */
 typedef struct og_meta {
 	const char *key, *value;
 } og_meta;
-cbd_status og_pack_model(og_ctx *c, int64_t ir_version, int64_t opset,
+cbd_status og_pack_model(og_ctx *c, int64_t ir_version,
 			 const Onnx__ModelProto *like, const og_meta *meta,
 			 int n_meta, uint8_t **buf, size_t *len, cbd_err *err);
 
-/* sha.c: hashes over batches of messages.  Words are uint32 (SHA-256) or
- * uint64 (SHA-512) tensors [N, blocks, 16] in big-endian word order; the
- * state is [N or 1, 8].  Returns the new state [N, 8]. */
+/* sha.c: hashes over batches of messages, in float64 only (no Bitwise*).
+ * A word is L = 1 (SHA-256) or 2 (SHA-512) limbs of 32 bits, most
+ * significant first, each an exact integer in float64.  Words are
+ * [N, blocks, 16 L], the state [N or 1, 8 L] (normalised limbs below 2^32);
+ * og_sha256_blocks / og_sha512_blocks return the new state [N, 8 L]. */
 og_t og_sha256_blocks(og_graph *g, og_t state, og_t words, int nblocks);
 og_t og_sha512_blocks(og_graph *g, og_t state, og_t words, int nblocks);
-/* Message bytes [N, len] (uint32 for SHA-256, uint64 for SHA-512, values
- * 0..255) after the constant prefix[plen] (may be NULL), padded as the
- * hash pads a message of plen + len bytes, as words [N, blocks, 16]. */
+/* Message bytes [N, len] (any numeric type, values 0..255) after the
+ * constant prefix[plen] (may be NULL), padded as the hash pads a message of
+ * plen + len bytes, as float64 words [N, blocks, 16 L]. */
 og_t og_sha_words(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 		  int64_t plen, int wide, int *nblocks);
-/* State words [N, 8] -> digest bytes [N, 32] (SHA-256) or [N, 64]
- * (SHA-512), same element type as the state. */
+/* State [N, 8 L] -> digest bytes [N, 32] (SHA-256) or [N, 64] (SHA-512),
+ * float64. */
 og_t og_sha_bytes(og_graph *g, og_t state, int wide);
-/* The whole hash: bytes as for og_sha_words -> digest bytes. */
+/* The whole hash: bytes as for og_sha_words -> digest bytes of the bytes'
+ * element type. */
 og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 	    int64_t plen, int wide);
 /* [N] or [N,1] batch broadcast helper: v [1, k] expanded to [N, k] where N

@@ -578,7 +578,7 @@ static og_t fe_freeze(const ed_k *k, og_graph *g, og_t x)
 	og_t r32 = og_f64(c, RADIX), n19 = og_f64(c, 19);
 	double pl[NL];
 
-	og_split(g, x, 2, NL, l);
+	og_split(g, x, 2, NL, 1, l);
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < NL; i++) {
 			og_t t = cy ? og_add(g, l[i], cy) : l[i];
@@ -776,7 +776,7 @@ static og_t select_pairs(const ed_k *k, og_graph *g, og_t table, og_t dig,
 			  og_f64s(c, 1, (int64_t[]){nw}, offs));
 	og_t pts = og_cast(g, og_gather(g, table, og_cast(g, idx, OG_I64), 0),
 			   OG_F64);
-	og_split(g, pts, 1, 2, half);
+	og_split(g, pts, 1, 2, nw / 2, half);
 	return pt_finish(k, g, pt_round(k, g, half[0], half[1]));
 }
 

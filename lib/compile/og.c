@@ -5,9 +5,18 @@
  * appends one NodeProto to the graph g and returns the new value (a fresh
  * name "<prefix><n>" and its element type).  Constants become initializers of
  * the main graph — subgraphs of If and Loop read them from the outer scope,
- * so a constant is stored once however many subgraphs use it — and small
- * ones are deduplicated by content, since the hash rounds use the same shift
- * amounts thousands of times.
+ * so a constant is stored once however many subgraphs use it — and every
+ * one is deduplicated by content, since the hash rounds use the same
+ * matrices and scalars thousands of times.
+ *
+ * Opset: nodes are written for the context's opset (og_set_opset; default
+ * OG_OPSET = 17, the highest Debian's onnx 1.12 checker knows and the
+ * lowest the circuit needs), which og_pack_model writes into the model.  No
+ * operator of opset 18 is used, and the forms that changed in 18 are
+ * written so that they are valid either side: og_reduce gives ReduceMin /
+ * ReduceMax their axes as an attribute up to 17 and as an input from 18
+ * (ReduceSum: an input from 13); og_split passes the split sizes as an
+ * input (valid from 13) rather than num_outputs (only from 18).
  *
  * Memory: every message, string and array lives in one arena owned by the
  * og_ctx (chunks of 1 MiB, larger requests on their own) and is released by
@@ -22,8 +31,8 @@
 #include <string.h>
 
 #define OG_CHUNK ((size_t)1 << 20)
-#define OG_DEDUP_MAX 64      /* constants up to this many bytes are shared */
-#define OG_DEDUP_SLOTS 4096
+#define OG_DEDUP_MAX ((size_t)1 << 30)  /* constants up to this size are shared */
+#define OG_DEDUP_SLOTS 16384
 
 struct og_block {
 	struct og_block *next;
@@ -49,6 +58,7 @@ struct og_ctx {
 	const char *prefix;
 	uint64_t counter;
 	og_graph *main;
+	int64_t opset;            /* default-domain opset the nodes are for */
 	struct og_dedup *dedup;   /* OG_DEDUP_SLOTS, open addressing */
 	size_t n_dedup;
 };
@@ -65,6 +75,7 @@ og_ctx *og_new(const char *prefix)
 		return NULL;
 	}
 	c->prefix = prefix;
+	c->opset = OG_OPSET;
 	c->main = og_sub(c, "main");
 	if (!c->main) {
 		og_free(c);
@@ -170,6 +181,16 @@ og_graph *og_sub(og_ctx *c, const char *name)
 	return g;
 }
 
+void og_set_opset(og_ctx *c, int64_t opset)
+{
+	c->opset = opset;
+}
+
+int64_t og_opset(const og_ctx *c)
+{
+	return c->opset;
+}
+
 og_graph *og_main(og_ctx *c)
 {
 	return c->main;
@@ -272,6 +293,57 @@ void og_output(og_graph *g, og_t v)
 			&g->cap_out, og_vinfo(g->ctx, v));
 }
 
+void og_set_shape(og_graph *g, og_t v, int ndim, const int64_t *dims)
+{
+	og_ctx *c = g ? g->ctx : NULL;
+	Onnx__ValueInfoProto **vis[2];
+	size_t nv[2];
+
+	if (!c || !v || c->failed)
+		return;
+	vis[0] = g->gp->input;
+	nv[0] = g->gp->n_input;
+	vis[1] = g->gp->output;
+	nv[1] = g->gp->n_output;
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < nv[s]; i++) {
+			Onnx__ValueInfoProto *vi = vis[s][i];
+			Onnx__TypeProto__Tensor *tt;
+			Onnx__TensorShapeProto *sh;
+
+			if (strcmp(vi->name, v->name) || !vi->type ||
+			    !vi->type->tensor_type)
+				continue;
+			tt = vi->type->tensor_type;
+			sh = og_alloc(c, sizeof(*sh));
+			if (!sh)
+				return;
+			onnx__tensor_shape_proto__init(sh);
+			sh->dim = og_alloc(c, (size_t)(ndim ? ndim : 1) *
+						  sizeof(*sh->dim));
+			if (!sh->dim)
+				return;
+			for (int d = 0; d < ndim; d++) {
+				Onnx__TensorShapeProto__Dimension *dm =
+					og_alloc(c, sizeof(*dm));
+
+				if (!dm)
+					return;
+				onnx__tensor_shape_proto__dimension__init(dm);
+				if (dims[d] >= 0) {
+					dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+					dm->dim_value = dims[d];
+				} else {
+					dm->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+					dm->dim_param = (char *)og_strdup(c, "N");
+				}
+				sh->dim[d] = dm;
+			}
+			sh->n_dim = (size_t)ndim;
+			tt->shape = sh;
+		}
+}
+
 void og_add_input_vi(og_graph *g, Onnx__ValueInfoProto *vi)
 {
 	if (g)
@@ -329,6 +401,14 @@ static Onnx__AttributeProto *og_attr_proto(og_ctx *c, const og_attr *a)
 		if (!a->g)
 			return NULL;
 		p->g = a->g->gp;
+		break;
+	case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS:
+		p->n_ints = (size_t)a->n_ints;
+		p->ints = og_alloc(c, (size_t)(a->n_ints ? a->n_ints : 1) *
+					 sizeof(*p->ints));
+		if (!p->ints)
+			return NULL;
+		memcpy(p->ints, a->ints, (size_t)a->n_ints * sizeof(*p->ints));
 		break;
 	default:
 		return NULL;    /* the compiler uses no other kind */
@@ -666,23 +746,44 @@ og_t og_concat(og_graph *g, int axis, int n, const og_t *v)
 	return og_op(g, "Concat", n && v[0] ? v[0]->type : 0, n, v, 1, &at);
 }
 
-void og_split(og_graph *g, og_t a, int axis, int n, og_t *out)
+void og_split(og_graph *g, og_t a, int axis, int n, int64_t part, og_t *out)
 {
-	og_attr at[2] = {OG_AI("axis", axis), OG_AI("num_outputs", n)};
-	int types[64];
+	og_attr at = OG_AI("axis", axis);
+	int64_t sizes[128];
+	int types[128];
+	og_t in[2];
 
-	for (int i = 0; i < n && i < 64; i++) {
+	if (n > 128) {
+		if (g)
+			g->ctx->failed = true;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
 		types[i] = a ? a->type : 0;
+		sizes[i] = part;
 		out[i] = NULL;
 	}
-	og_opn(g, "Split", n, out, types, 1, &a, 2, at);
+	/* the sizes as an input: Split-13 to Split-18 and later all take it
+	 * (num_outputs exists only from 18) */
+	in[0] = a;
+	in[1] = g ? og_i64s(g->ctx, n, sizes) : NULL;
+	og_opn(g, "Split", n, out, types, 2, in, 1, &at);
 }
 
+/* ReduceSum takes its axes as an input from opset 13, the other reductions
+ * only from 18; up to 17 they take an attribute. */
 og_t og_reduce(og_graph *g, const char *op, og_t a, int64_t axis, int keep)
 {
-	og_t in[2] = {a, og_i64s(g->ctx, 1, &axis)};
-	og_attr at = OG_AI("keepdims", keep);
-	return og_op(g, op, a ? a->type : 0, 2, in, 1, &at);
+	og_attr at[2] = {OG_AI("keepdims", keep),
+			 {.name = "axes", .kind = 7, .ints = &axis, .n_ints = 1}};
+
+	if (!g)
+		return NULL;
+	if (g->ctx->opset >= 18 || !strcmp(op, "ReduceSum")) {
+		og_t in[2] = {a, og_i64s(g->ctx, 1, &axis)};
+		return og_op(g, op, a ? a->type : 0, 2, in, 1, at);
+	}
+	return og_op(g, op, a ? a->type : 0, 1, &a, 2, at);
 }
 
 og_t og_matmul(og_graph *g, og_t a, og_t b)
@@ -697,7 +798,7 @@ og_t og_identity(og_graph *g, og_t a)
 
 /* ---- the model ----------------------------------------------------- */
 
-cbd_status og_pack_model(og_ctx *c, int64_t ir_version, int64_t opset,
+cbd_status og_pack_model(og_ctx *c, int64_t ir_version,
 			 const Onnx__ModelProto *like, const og_meta *meta,
 			 int n_meta, uint8_t **buf, size_t *len, cbd_err *err)
 {
@@ -722,7 +823,7 @@ cbd_status og_pack_model(og_ctx *c, int64_t ir_version, int64_t opset,
 	}
 	op.domain = "";
 	op.has_version = 1;
-	op.version = opset;
+	op.version = c->opset;
 	m.has_ir_version = 1;
 	m.ir_version = ir_version;
 	m.n_opset_import = n_ops;

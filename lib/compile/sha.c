@@ -2,20 +2,34 @@
  * sha.c — SHA-256 and SHA-512 (FIPS 180-4) as ONNX graph fragments.
  *
  * A batch of N messages of equal length is hashed at once: every tensor has
- * the batch as its first dimension, so one node does the work of N.  Words
- * are uint32 (SHA-256) or uint64 (SHA-512) tensors, for which ONNX Runtime
- * has Add and Mul that wrap modulo 2^w, BitShift, and the Bitwise* ops of
- * opset 18.
+ * the batch as its first dimension, so one node does the work of N.
+ *
+ * Only float64 and opset-17 operators (MatMul, Floor, Abs, Add, Sub, Mul,
+ * Concat, Split): no Bitwise* (opset 18, unknown to Debian's onnx 1.12
+ * checker and to older runtimes), and no Mod or Pow on vectors (ONNX
+ * Runtime's float Mod and Pow cost per element about what a node costs).
+ * A word is L 32-bit limbs (L = 1 for SHA-256, 2 for SHA-512), each an
+ * exact integer in float64.  Its bits come from the floors
+ * f_j = floor(limb / 2^j), j = 0..32 (one MatMul by powers 2^-j, one
+ * Floor): bit q = f_q - 2 f_(q+1), linear, so it is folded into the next
+ * constant matrix.  The rotations and shifts of Σ0, Σ1, σ0, σ1 are linear
+ * over GF(2): one MatMul gives y, half the sum of the three source bits,
+ * and the parity is 2 y - 2 floor(y).  Ch and Maj are polynomials in the
+ * 0/1 bits (see the rounds below).  Additions modulo 2^32 are plain float
+ * sums of limbs: only the low 32 bits of a limb sum are ever read, and
+ * for SHA-512 the carry out of the low limb, floor(lo / 2^32), is added to
+ * the high one before its floors are taken.  Every constant is 0, +-1/2,
+ * +-1, +-2 or a power of two and every intermediate an integer below 2^41
+ * or a multiple of 2^-33 below 8, so all of it is exact.
  *
  * Blocks are consumed by a Loop whose body is one compression function
  * (64 or 80 rounds, unrolled): the trip count is the number of blocks and
- * the only loop-carried value is the state [N, 8]; the message words
- * [N, blocks, 16] are read from the outer scope with Gather on the
- * iteration number.  Inside a round every value is [N, 1].  The rotations
- * of one value by three amounts are computed as one [N, 3] tensor (a right
- * shift by the three amounts OR the value times 2^(w-r) modulo 2^w, with a
- * multiplier 0 for the plain shift of the small sigmas), then split and
- * XORed, which costs 6 nodes instead of 11.
+ * the only loop-carried value is the state [N, 8 L]; the message words
+ * [N, blocks, 16 L] are read from the outer scope with Gather on the
+ * iteration number.  The schedule makes two words a step (W_t and W_t+1
+ * depend only on earlier words), 8 nodes (11 for SHA-512); a round is 10
+ * nodes (13).  A SHA-256 block is about 850 nodes (the Bitwise design of
+ * opset 18 needed 2,400).
  */
 #include "compile_internal.h"
 
@@ -86,80 +100,407 @@ static const struct sha_alg SHA512 = {
 	1, OG_U64, 64, 80, 128, {28, 34, 39}, {14, 18, 41}, {1, 8, 7},
 	{19, 61, 6}, K512, IV512};
 
-static og_t word(og_ctx *c, const struct sha_alg *a, uint64_t v)
+/* ---- constant matrices ------------------------------------------------
+ *
+ * A word of B = 32 L bits is L float64 limbs of 32 bits, most significant
+ * limb first; bit k (0 = least significant) lies in limb li(k) at place
+ * q(k) = k mod 32.  A "pair" is the two words of one round, a and e: 2B
+ * bits, [a bits | e bits].  Numbers become bits in two nodes: R, the limb
+ * value repeated once per bit, then r = R mod 2^(q+1); bit k is
+ * (r_k - r_(k-1)) / 2^q, a linear function of r that is folded into the
+ * constant matrix of the next MatMul.  Every entry of every matrix is 0,
+ * +-1, +-1/2 or a power of two and every value is an integer below 2^41 or
+ * a multiple of 2^-32 below 8, so all of it is exact in float64. */
+
+/* x mod m on float64 (Mod needs fmod = 1 for floats) */
+static og_t fmod_(og_graph *g, og_t x, og_t m)
 {
-	return a->wide ? og_u64(c, v) : og_u32(c, (uint32_t)v);
+	og_t in[2] = {x, m};
+	og_attr at = OG_AI("fmod", 1);
+
+	return og_op(g, "Mod", x ? x->type : 0, 2, in, 1, &at);
 }
 
-static og_t words(og_ctx *c, const struct sha_alg *a, const uint64_t *v)
-{
-	uint32_t w[3];
+struct mat {
+	int rows, cols;
+	double *v;
+};
 
-	if (a->wide)
-		return og_u64s(c, 3, v);
-	for (int i = 0; i < 3; i++)
-		w[i] = (uint32_t)v[i];
-	return og_u32s(c, 3, w);
+static struct mat mat_new(og_ctx *c, int rows, int cols)
+{
+	struct mat m = {rows, cols, og_alloc(c, (size_t)rows * (size_t)cols *
+					      sizeof(double))};
+	return m;
 }
 
-/* r0 ^ r1 ^ r2 of x [N,1]: rotations by rot[i], or for a small sigma
- * (shift != 0) the last one a plain right shift. */
-static og_t sigma(og_graph *g, const struct sha_alg *a, og_t x,
-		  const int rot[3], int shift)
+static void mat_add(struct mat *m, int r, int col, double v)
+{
+	if (m->v)
+		m->v[(size_t)r * (size_t)m->cols + (size_t)col] += v;
+}
+
+static og_t mat_const(og_ctx *c, const struct mat *m)
+{
+	int64_t d[2] = {m->rows, m->cols};
+
+	return m->v ? og_const(c, OG_F64, 2, d, m->v) : NULL;
+}
+
+static int li(const struct sha_alg *a, int k)
+{
+	return a->bits / 32 - 1 - k / 32;
+}
+
+static double wt(int k)
+{
+	return (double)((uint64_t)1 << (k % 32));
+}
+
+/* Rows at row0 of m are the floors f of one word (FW per limb): bit k of
+ * the word into column col, times v. */
+#define FW 33
+static void put_bit(struct mat *m, const struct sha_alg *a, int row0,
+		    int col, int k, double v)
+{
+	int r = row0 + li(a, k) * FW + k % 32;
+
+	mat_add(m, r, col, v);
+	mat_add(m, r + 1, col, -2 * v);
+}
+
+/* Source bits of bit k of ROTR(x, n) (rot) or SHR(x, n): -1 for none. */
+static int src(const struct sha_alg *a, int k, int n, int rot)
+{
+	int B = a->bits;
+
+	if (rot)
+		return (k + n) % B;
+	return k + n < B ? k + n : -1;
+}
+
+/* bit k of Σ/σ with the three amounts am (small: the last is a shift) */
+static void put_sigma(struct mat *m, const struct sha_alg *a, int row0,
+		      int col, int k, const int am[3], int small)
+{
+	for (int i = 0; i < 3; i++) {
+		int j = src(a, k, am[i], !(small && i == 2));
+
+		if (j >= 0)
+			put_bit(m, a, row0, col, j, 0.5);
+	}
+}
+
+/* Floors f of n words from limb sums s [N, n L]: f = floor(limb / 2^j),
+ * j = 0..32, so that bit k = f_q - 2 f_(q+1) (only the low B bits of a
+ * word count; a limb may exceed 2^32 and, when L = 2, carries into the one
+ * above unless normalised).  -> [N, n L FW] */
+static og_t to_f(og_graph *g, const struct sha_alg *a, og_t s, int n,
+		 int normalised)
 {
 	og_ctx *c = og_graph_ctx(g);
-	uint64_t sr[3], ml[3];
-	og_t parts[3];
+	int L = a->bits / 32, nl = n * L;
+	int carry = L == 2 && !normalised;
+	struct mat rep = mat_new(c, carry ? 2 * nl : nl, nl * FW);
+	og_t in = s;
 
-	for (int i = 0; i < 3; i++) {
-		sr[i] = (uint64_t)rot[i];
-		ml[i] = (uint64_t)1 << (a->bits - rot[i]);
+	for (int x = 0; x < nl; x++)
+		for (int j = 0; j < FW; j++)
+			mat_add(&rep, x, x * FW + j, 1.0 / (double)((uint64_t)1
+								    << j));
+	if (carry) {
+		/* [s | floor(s_lo / 2^32)]: the high limb gets the carry */
+		double *v = og_alloc(c, (size_t)nl * sizeof(double));
+		int64_t d = nl;
+
+		if (!v)
+			return NULL;
+		for (int x = 0; x < nl; x++)
+			v[x] = x % 2 ? 1.0 / 4294967296.0 : 0;
+		og_t cy = og_un(g, "Floor", og_mul(g, s, og_const(c, OG_F64, 1,
+								  &d, v)));
+		in = og_concat(g, 1, 2, (og_t[]){s, cy});
+		for (int w = 0; w < n; w++)
+			for (int j = 0; j < FW; j++)
+				mat_add(&rep, nl + w * 2 + 1, w * 2 * FW + j,
+					1.0 / (double)((uint64_t)1 << j));
 	}
-	if (shift)
-		ml[2] = 0;
-	og_t hi = og_shr(g, x, words(c, a, sr));
-	og_t lo = og_mul(g, x, words(c, a, ml));
-	og_split(g, og_or(g, hi, lo), 1, 3, parts);
-	return og_xor(g, og_xor(g, parts[0], parts[1]), parts[2]);
+	return og_un(g, "Floor", og_matmul(g, in, mat_const(c, &rep)));
 }
 
-/* One compression: st[8] values [N,1], block [N,16] -> st updated. */
-static void compress(og_graph *g, const struct sha_alg *a, og_t st[8],
+/* The constant per limb that the rounds' o terms leave (the sum of w o / 2
+ * over the Ch bits, o = 2), added to K_t: see the rounds below. */
+#define ROUND_BIAS 4294967295.0
+
+/* ---- the message schedule -------------------------------------------- */
+
+/* Features per word j: the limbs of W_j, σ0(W_j), σ1(W_j), as columns of
+ * one growing [N, F] tensor (-1: not computed). */
+struct sched {
+	int w[80][2], s0[80][2], s1[80][2];
+	int nf;
+};
+
+/* K_t + W_t for every round from the block [N, 16 L]: [N, rounds L]. */
+static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
+{
+	og_ctx *c = og_graph_ctx(g);
+	int B = a->bits, L = B / 32, T = a->rounds;
+	struct sched *f = og_alloc(c, sizeof(*f));
+	struct mat m, pw;
+
+	if (!f)
+		return NULL;
+	/* the 16 words: their σ0 and σ1 */
+	/* y: half the sums of the three bits of each σ bit; its parity is
+	 * 2 y - 2 floor(y).  The same matrices for every word: [N, 16, .] */
+	m = mat_new(c, L * FW, 2 * B);
+	pw = mat_new(c, 4 * B, 2 * L);
+	for (int k = 0; k < B; k++) {
+		put_sigma(&m, a, 0, k, k, a->s0, 1);
+		put_sigma(&m, a, 0, B + k, k, a->s1, 1);
+		for (int x = 0; x < 2; x++) {
+			int col = x * L + li(a, k);
+
+			mat_add(&pw, x * B + k, col, 2 * wt(k));
+			mat_add(&pw, 2 * B + x * B + k, col, -2 * wt(k));
+		}
+	}
+	og_t f16 = to_f(g, a, og_reshape(g, blk, 3, (int64_t[]){0, 16, L}), 1,
+			1);
+	og_t y = og_matmul(g, f16, mat_const(c, &m));
+	og_t yh = og_concat(g, 2, 2, (og_t[]){y, og_un(g, "Floor", y)});
+	og_t sg = og_reshape(g, og_matmul(g, yh, mat_const(c, &pw)), 2,
+			     (int64_t[]){0, 32 * L});
+	og_t F = og_concat(g, 1, 2, (og_t[]){blk, sg});
+	for (int j = 0; j < 16; j++)
+		for (int l = 0; l < L; l++) {
+			f->w[j][l] = j * L + l;
+			f->s0[j][l] = 16 * L + j * 2 * L + l;
+			f->s1[j][l] = 16 * L + j * 2 * L + L + l;
+		}
+	f->nf = 48 * L;
+	/* two words a step: W_t and W_t+1 depend on words before t only */
+	for (int t = 16; t < T; t += 2) {
+		struct mat sel = mat_new(c, f->nf, 2 * L);
+		struct mat dw = mat_new(c, 2 * L * FW, 6 * B);
+		struct mat p3 = mat_new(c, 12 * B, 6 * L);
+
+		for (int i = 0; i < 2; i++)
+			for (int l = 0; l < L; l++) {
+				int col = i * L + l, u = t + i;
+
+				mat_add(&sel, f->s1[u - 2][l], col, 1);
+				mat_add(&sel, f->w[u - 7][l], col, 1);
+				mat_add(&sel, f->s0[u - 15][l], col, 1);
+				mat_add(&sel, f->w[u - 16][l], col, 1);
+			}
+		for (int i = 0; i < 2; i++)
+			for (int k = 0; k < B; k++) {
+				int o = i * 3 * B;
+
+				put_bit(&dw, a, i * L * FW, o + k, k, 1);
+				put_sigma(&dw, a, i * L * FW, o + B + k, k, a->s0,
+					  1);
+				put_sigma(&dw, a, i * L * FW, o + 2 * B + k, k,
+					  a->s1, 1);
+				mat_add(&p3, o + k, i * 3 * L + li(a, k), wt(k));
+				for (int x = 1; x < 3; x++) {
+					int col = i * 3 * L + x * L + li(a, k);
+
+					mat_add(&p3, o + x * B + k, col, 2 * wt(k));
+					mat_add(&p3, 6 * B + o + x * B + k, col,
+						-2 * wt(k));
+				}
+			}
+		og_t sw = og_matmul(g, F, mat_const(c, &sel));
+		og_t yy = og_matmul(g, to_f(g, a, sw, 2, 0), mat_const(c, &dw));
+		og_t yyh = og_concat(g, 1, 2, (og_t[]){yy, og_un(g, "Floor",
+								   yy)});
+		F = og_concat(g, 1, 2, (og_t[]){F, og_matmul(g, yyh,
+							mat_const(c, &p3))});
+		for (int i = 0; i < 2; i++)
+			for (int l = 0; l < L; l++) {
+				int o = f->nf + i * 3 * L;
+
+				f->w[t + i][l] = o + l;
+				f->s0[t + i][l] = o + L + l;
+				f->s1[t + i][l] = o + 2 * L + l;
+			}
+		f->nf += 6 * L;
+	}
+	/* K_t + W_t */
+	struct mat kw = mat_new(c, f->nf, T * L);
+	double *k = og_alloc(c, (size_t)(T * L) * sizeof(double));
+	int64_t kd = T * L;
+
+	if (!k)
+		return NULL;
+	for (int t = 0; t < T; t++)
+		for (int l = 0; l < L; l++) {
+			mat_add(&kw, f->w[t][l], t * L + l, 1);
+			k[t * L + l] = (double)(uint32_t)(a->k[t] >>
+							  (32 * (L - 1 - l))) +
+				       ROUND_BIAS;
+		}
+	return og_add(g, og_matmul(g, F, mat_const(c, &kw)),
+		      og_const(c, OG_F64, 1, &kd, k));
+}
+
+/* ---- the rounds ------------------------------------------------------
+ *
+ * Round t works on the pair X_t = [a_t | e_t] (bits, a 0/1 float64
+ * vector) and Y_t = [X_t | y0 | y1], 4B wide, y the half-sums of the three
+ * bits of each bit of Σ0(a_t) and Σ1(e_t), so that the Σ bit is
+ * 2 y - 2 floor(y); H_t = floor(Y_t).  b, c, d are the a of the rounds
+ * before, f, g, h their e.  The non-linear functions, both halves at once:
+ *   u_t = [|b - c| | f - g] = |X_(t-1) - X_(t-2) + o| - o,  o = [0 | 2]
+ *   2 [Maj | Ch] = X_(t-1) + X_(t-2) + u_t (2 X_t - 1)
+ * (b = c: Maj = b; b != c: Maj = a; e = 1: Ch = f; e = 0: Ch = g).  The
+ * limb sums of the next pair,
+ *   a' = h + Σ1(e) + Ch + K_t + W_t + Σ0(a) + Maj,  e' = d + h + Σ1 + Ch + KW,
+ * are one MatMul of the concatenation
+ *   [Y_t, H_t, |..|_t Y_t, Y_(t-1), Y_(t-2), Y_(t-3), |..|_t, KW_t]
+ * (the constant o terms go into K_t), the next Y one MatMul and one Floor
+ * for the floors of the limb sums and one MatMul for Y: ten nodes a round,
+ * none of them a float Mod or Pow (per element those cost as much as the
+ * node itself). */
+enum { O_Y = 0, O_H, O_UY, O_Y1, O_Y2, O_Y3, O_U, O_KW };
+
+static og_t round_w(og_ctx *c, const struct sha_alg *a)
+{
+	int B = a->bits, L = B / 32, Bz = 4 * B;
+	struct mat m = mat_new(c, O_KW * Bz + L, 2 * L);
+
+	for (int k = 0; k < B; k++) {
+		int l = li(a, k), ca = l, ce = L + l;
+		double w = wt(k);
+
+		/* Σ0(a) to a', Σ1(e) to a' and e': 2 y - 2 floor(y) */
+		mat_add(&m, O_Y * Bz + 2 * B + k, ca, 2 * w);
+		mat_add(&m, O_H * Bz + 2 * B + k, ca, -2 * w);
+		mat_add(&m, O_Y * Bz + 3 * B + k, ca, 2 * w);
+		mat_add(&m, O_H * Bz + 3 * B + k, ca, -2 * w);
+		mat_add(&m, O_Y * Bz + 3 * B + k, ce, 2 * w);
+		mat_add(&m, O_H * Bz + 3 * B + k, ce, -2 * w);
+		/* Maj (at k) to a', Ch (at B + k) to a' and e':
+		 * X1/2 + X2/2 + v X - o X - v/2 (+ o/2 in the bias) */
+		for (int x = 0; x < 3; x++) {
+			int p = x ? B + k : k, cc = x == 2 ? ce : ca;
+			double o = x ? 2 : 0;
+
+			mat_add(&m, O_UY * Bz + p, cc, w);
+			mat_add(&m, O_Y * Bz + p, cc, -o * w);
+			mat_add(&m, O_Y1 * Bz + p, cc, w / 2);
+			mat_add(&m, O_Y2 * Bz + p, cc, w / 2);
+			mat_add(&m, O_U * Bz + p, cc, -w / 2);
+		}
+		mat_add(&m, O_Y3 * Bz + B + k, ca, w);             /* h */
+		mat_add(&m, O_Y3 * Bz + B + k, ce, w);
+		mat_add(&m, O_Y3 * Bz + k, ce, w);                 /* d */
+	}
+	for (int l = 0; l < L; l++) {
+		mat_add(&m, O_KW * Bz + l, l, 1);
+		mat_add(&m, O_KW * Bz + l, L + l, 1);
+	}
+	return mat_const(c, &m);
+}
+
+/* floors of a pair -> Y: [N, 4B] */
+static og_t pair_y(og_graph *g, const struct sha_alg *a, og_t f)
+{
+	og_ctx *c = og_graph_ctx(g);
+	int B = a->bits, L = B / 32;
+	struct mat m = mat_new(c, 2 * L * FW, 4 * B);
+
+	for (int k = 0; k < B; k++) {
+		put_bit(&m, a, 0, k, k, 1);
+		put_bit(&m, a, L * FW, B + k, k, 1);
+		put_sigma(&m, a, 0, 2 * B + k, k, a->S0, 0);
+		put_sigma(&m, a, L * FW, 3 * B + k, k, a->S1, 0);
+	}
+	return og_matmul(g, f, mat_const(c, &m));
+}
+
+/* |Y1 - Y2 + o| */
+static og_t abs_u(og_graph *g, const struct sha_alg *a, og_t y1, og_t y2)
+{
+	og_ctx *c = og_graph_ctx(g);
+	int B = a->bits;
+	double *e = og_alloc(c, (size_t)(4 * B) * sizeof(double));
+	int64_t d = 4 * B;
+
+	if (!e)
+		return NULL;
+	for (int i = 0; i < 4 * B; i++)
+		e[i] = i >= B && i < 2 * B ? 2 : 0;
+	return og_un(g, "Abs", og_add(g, og_sub_(g, y1, y2),
+				      og_const(c, OG_F64, 1, &d, e)));
+}
+
+/* One compression: state [N, 8L] (normalised limbs), block [N, 16L] ->
+ * the new state. */
+static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 		     og_t block)
 {
 	og_ctx *c = og_graph_ctx(g);
-	og_t w[80], v[8];
+	int B = a->bits, L = B / 32, T = a->rounds;
+	og_t yt[80 + 3], kw[80];
+	og_t *Y = yt + 3;                       /* Y[-3 .. T-1] */
+	og_t W = round_w(c, a);
 
-	og_split(g, block, 1, 16, w);
-	for (int t = 16; t < a->rounds; t++) {
-		og_t s0 = sigma(g, a, w[t - 15], a->s0, 1);
-		og_t s1 = sigma(g, a, w[t - 2], a->s1, 1);
-
-		w[t] = og_add(g, og_add(g, s1, w[t - 7]),
-			      og_add(g, s0, w[t - 16]));
+	og_split(g, schedule(g, a, block), 1, T, L, kw);
+	/* Y of the pairs (a, e), (b, f), (c, g), (d, h) at once: [N, 4, 4B];
+	 * the Σ halves of the last three are never read */
+	int64_t perm[16];
+	for (int p = 0; p < 4; p++)
+		for (int h = 0; h < 2; h++)
+			for (int l = 0; l < L; l++)
+				perm[(p * 2 + h) * L + l] = (h * 4 + p) * L + l;
+	og_t pairs = og_reshape(g, og_gather(g, st, og_i64s(c, 8 * L, perm), 1),
+				3, (int64_t[]){0, 4, 2 * L});
+	og_t y4 = pair_y(g, a, to_f(g, a, pairs, 2, 1));
+	for (int p = 0; p < 4; p++)
+		Y[-p] = og_gather(g, y4, og_i64(c, p), 1);
+	og_t s = NULL;
+	og_t u = abs_u(g, a, Y[-1], Y[-2]);
+	for (int t = 0; t < T; t++) {
+		if (t)
+			Y[t] = pair_y(g, a, to_f(g, a, s, 2, 0));
+		og_t un = t + 1 < T ? abs_u(g, a, Y[t], Y[t - 1]) : NULL;
+		og_t cat[8] = {Y[t], og_un(g, "Floor", Y[t]), og_mul(g, u, Y[t]),
+			       Y[t - 1], Y[t - 2], Y[t - 3], u, kw[t]};
+		s = og_matmul(g, og_concat(g, 1, 8, cat), W);
+		u = un;
 	}
-	memcpy(v, st, sizeof(v));
-	for (int t = 0; t < a->rounds; t++) {
-		og_t S1 = sigma(g, a, v[4], a->S1, 0);
-		og_t ch = og_xor(g, v[6], og_and(g, v[4], og_xor(g, v[5], v[6])));
-		og_t kw = og_add(g, w[t], word(c, a, a->k[t]));
-		og_t t1 = og_add(g, og_add(g, v[7], S1), og_add(g, ch, kw));
-		og_t S0 = sigma(g, a, v[0], a->S0, 0);
-		og_t maj = og_or(g, og_and(g, v[0], v[1]),
-				 og_and(g, v[2], og_or(g, v[0], v[1])));
-		og_t t2 = og_add(g, S0, maj);
-
-		v[7] = v[6];
-		v[6] = v[5];
-		v[5] = v[4];
-		v[4] = og_add(g, v[3], t1);
-		v[3] = v[2];
-		v[2] = v[1];
-		v[1] = v[0];
-		v[0] = og_add(g, t1, t2);
+	/* new state: st + [a_T, a_T-1, a_T-2, a_T-3, e_T, ...] */
+	struct mat fin = mat_new(c, 8 * L + 2 * L + 3 * 4 * B, 8 * L);
+	for (int i = 0; i < 8 * L; i++)
+		mat_add(&fin, i, i, 1);
+	for (int h = 0; h < 2; h++) {
+		for (int l = 0; l < L; l++)
+			mat_add(&fin, 8 * L + h * L + l, h * 4 * L + l, 1);
+		for (int p = 0; p < 3; p++)
+			for (int k = 0; k < B; k++)
+				mat_add(&fin, 10 * L + p * 4 * B + h * B + k,
+					(h * 4 + p + 1) * L + li(a, k), wt(k));
 	}
-	for (int i = 0; i < 8; i++)
-		st[i] = og_add(g, st[i], v[i]);
+	og_t cat[5] = {st, s, Y[T - 1], Y[T - 2], Y[T - 3]};
+	og_t n = og_matmul(g, og_concat(g, 1, 5, cat), mat_const(c, &fin));
+	og_t two32 = og_f64(c, 4294967296.0);
+	if (L == 2) {     /* carry out of each low limb into the high one */
+		struct mat cy = mat_new(c, 16 * L, 8 * L);
+		og_t lo = fmod_(g, n, two32);
+
+		for (int w = 0; w < 8; w++) {
+			mat_add(&cy, w * 2, w * 2, 1);
+			mat_add(&cy, w * 2 + 1, w * 2, 1.0 / 4294967296.0);
+			mat_add(&cy, 16 + w * 2 + 1, w * 2, -1.0 / 4294967296.0);
+			mat_add(&cy, 16 + w * 2 + 1, w * 2 + 1, 1);
+		}
+		n = og_matmul(g, og_concat(g, 1, 2, (og_t[]){n, lo}),
+			      mat_const(c, &cy));
+	}
+	return fmod_(g, n, two32);
 }
 
 og_t og_expand_batch(og_graph *g, og_t v, og_t like, int64_t k)
@@ -180,15 +521,12 @@ static og_t blocks(og_graph *g, const struct sha_alg *a, og_t state,
 	og_graph *body = og_sub(c, a->wide ? "sha512_block" : "sha256_block");
 	og_t iter = og_input_scalar(body, OG_I64);
 	og_t cond = og_input_scalar(body, OG_BOOL);
-	og_t sin = og_input(body, a->type);
-	og_t st[8], blk, sout;
+	og_t sin = og_input(body, OG_F64);
 	og_t in[3];
 	og_attr at;
 
-	og_split(body, sin, 1, 8, st);
-	blk = og_gather(body, wds, iter, 1);
-	compress(body, a, st, blk);
-	sout = og_concat(body, 1, 8, st);
+	og_t blk = og_gather(body, wds, iter, 1);
+	og_t sout = compress(body, a, sin, blk);
 	og_output(body, og_identity(body, cond));
 	og_output(body, sout);
 
@@ -196,7 +534,7 @@ static og_t blocks(og_graph *g, const struct sha_alg *a, og_t state,
 	in[1] = og_ref(c, "", OG_BOOL);       /* no condition */
 	in[2] = state;
 	at = OG_AG("body", body);
-	return og_op(g, "Loop", a->type, 3, in, 1, &at);
+	return og_op(g, "Loop", OG_F64, 3, in, 1, &at);
 }
 
 og_t og_sha256_blocks(og_graph *g, og_t state, og_t words, int nblocks)
@@ -214,12 +552,12 @@ og_t og_sha_words(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 {
 	const struct sha_alg *a = wide ? &SHA512 : &SHA256;
 	og_ctx *c = og_graph_ctx(g);
-	int lenbytes = wide ? 16 : 8, wb = a->bits / 8;
+	int lenbytes = wide ? 16 : 8, L = a->bits / 32;
 	int64_t total = plen + len;
 	int64_t nb = (total + 1 + lenbytes + a->block - 1) / a->block;
 	int64_t padlen = nb * a->block - total;
 	uint64_t *pad = og_alloc(c, (size_t)(padlen + plen) * sizeof(*pad));
-	uint64_t wt[8];
+	double wt4[4] = {16777216.0, 65536.0, 256.0, 1.0};
 	og_t parts[3];
 	int np = 0;
 
@@ -231,40 +569,36 @@ og_t og_sha_words(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 	for (int i = 0; i < 8; i++)    /* bit length, big-endian */
 		pad[plen + padlen - 1 - i] =
 			(uint8_t)((uint64_t)total * 8 >> (8 * i));
-	for (int k = 0; k < wb; k++)
-		wt[k] = (uint64_t)1 << (8 * (wb - 1 - k));
 	*nblocks = (int)nb;
+	if (bytes && bytes->type != OG_F64)
+		bytes = og_cast(g, bytes, OG_F64);
 	if (plen) {
-		og_t pre = og_reshape(g, og_const_words(c, a->type, plen, pad),
+		og_t pre = og_reshape(g, og_const_words(c, OG_F64, plen, pad),
 				      2, (int64_t[]){1, plen});
 		parts[np++] = og_expand_batch(g, pre, bytes, plen);
 	}
 	parts[np++] = bytes;
-	og_t tail = og_reshape(g, og_const_words(c, a->type, padlen, pad + plen),
+	og_t tail = og_reshape(g, og_const_words(c, OG_F64, padlen, pad + plen),
 			       2, (int64_t[]){1, padlen});
 	parts[np++] = og_expand_batch(g, tail, bytes, padlen);
 	og_t msg = og_concat(g, 1, np, parts);
-	og_t r = og_reshape(g, msg, 4, (int64_t[]){0, nb, 16, wb});
-	int64_t wd[2] = {wb, 1};
-	og_t wm = a->wide ? og_const(c, OG_U64, 2, wd, wt)
-			  : og_const_words(c, OG_U32, wb, wt);
-	if (!a->wide)
-		wm = og_reshape(g, wm, 2, wd);
-	return og_reshape(g, og_matmul(g, r, wm), 3, (int64_t[]){0, nb, 16});
+	og_t r = og_reshape(g, msg, 4, (int64_t[]){0, nb, 16 * L, 4});
+	og_t wm = og_const(c, OG_F64, 2, (int64_t[]){4, 1}, wt4);
+	return og_reshape(g, og_matmul(g, r, wm), 3,
+			  (int64_t[]){0, nb, 16 * L});
 }
 
 og_t og_sha_bytes(og_graph *g, og_t state, int wide)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int wb = wide ? 8 : 4;
-	uint64_t sh[8];
+	int L = wide ? 2 : 1;
+	double sh[4] = {1.0 / 16777216, 1.0 / 65536, 1.0 / 256, 1.0};
 
-	for (int k = 0; k < wb; k++)
-		sh[k] = (uint64_t)(8 * (wb - 1 - k));
 	og_t s = og_unsqueeze(g, state, 2);
-	og_t b = og_shr(g, s, og_const_words(c, wide ? OG_U64 : OG_U32, wb, sh));
-	b = og_and(g, b, wide ? og_u64(c, 255) : og_u32(c, 255));
-	return og_reshape(g, b, 2, (int64_t[]){0, 8 * wb});
+	og_t b = og_un(g, "Floor", og_mul(g, s, og_const(c, OG_F64, 1,
+					       (int64_t[]){4}, sh)));
+	b = fmod_(g, b, og_f64(c, 256));
+	return og_reshape(g, b, 2, (int64_t[]){0, 32 * L});
 }
 
 og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
@@ -272,11 +606,17 @@ og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 {
 	const struct sha_alg *a = wide ? &SHA512 : &SHA256;
 	og_ctx *c = og_graph_ctx(g);
-	int nb = 0;
+	int nb = 0, L = a->bits / 32, type = bytes ? bytes->type : 0;
+	uint64_t iv[16];
 	og_t w = og_sha_words(g, bytes, len, prefix, plen, wide, &nb);
-	og_t iv = og_reshape(g, og_const_words(c, a->type, 8, a->iv), 2,
-			     (int64_t[]){1, 8});
-	og_t st = og_expand_batch(g, iv, bytes, 8);
 
-	return og_sha_bytes(g, blocks(g, a, st, w, nb), wide);
+	for (int i = 0; i < 8; i++)
+		for (int l = 0; l < L; l++)
+			iv[i * L + l] = (uint32_t)(a->iv[i] >> (32 * (L - 1 - l)));
+	og_t ivc = og_reshape(g, og_const_words(c, OG_F64, 8 * L, iv), 2,
+			      (int64_t[]){1, 8 * L});
+	og_t st = og_expand_batch(g, ivc, bytes, 8 * L);
+	og_t d = og_sha_bytes(g, blocks(g, a, st, w, nb), wide);
+
+	return type == OG_F64 ? d : og_cast(g, d, type);
 }

@@ -62,3 +62,62 @@ sha_case() { # len wide prefixlen
 	[ "$status" -eq 0 ]
 	[[ "$output" == "match 18 valid, 18 invalid"* ]]
 }
+
+# onnx_check F...: Debian's onnx (1.12: opsets up to 17, no Bitwise*) runs
+# its full checker (with strict shape inference) on each model.
+onnx_check() {
+	/usr/bin/python3 - "$@" <<'PY'
+import sys
+import onnx
+for f in sys.argv[1:]:
+    m = onnx.load(f)
+    try:
+        onnx.checker.check_model(m, full_check=True)
+    except Exception as e:  # noqa: BLE001 - report whatever the checker says
+        print(f"{f}: {str(e).splitlines()[0]}")
+        sys.exit(1)
+    print(f"{f}: ok opset {m.opset_import[0].version}")
+PY
+}
+
+@test "compile: the SHA and Ed25519 graphs pass Debian's onnx 1.12 checker (opset 17); an opset-18 operator does not" {
+	need_py onnx python3-onnx
+	"$CBD_BUILD/tests/og_sha" 784 0 0 s256.onnx
+	"$CBD_BUILD/tests/og_sha" 57 0 64 hmac.onnx
+	"$CBD_BUILD/tests/og_sha" 121 1 0 s512.onnx
+	"$CBD_BUILD/tests/og_ed25519" d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a ed.onnx
+	run onnx_check s256.onnx hmac.onnx s512.onnx ed.onnx
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c ': ok opset 17$' <<<"$output")" -eq 4 ]
+	# the checker is not lenient: a BitwiseXor (opset 18) in the Loop body of
+	# the same model is refused
+	/usr/bin/python3 - s256.onnx bad.onnx <<'PY'
+import sys
+import onnx
+m = onnx.load(sys.argv[1])
+body = [n for n in m.graph.node if n.op_type == "Loop"][0].attribute[0].g
+add = [n for n in body.node if n.op_type == "Add"][0]
+add.op_type = "BitwiseXor"
+onnx.save(m, sys.argv[2])
+PY
+	run onnx_check bad.onnx
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *BitwiseXor* ]]
+}
+
+@test "compile: cbd-embed -f onnx of mnist-cnn writes an opset-17 model that check_compiled.py (onnx 1.12 full check) accepts" {
+	need_py onnx python3-onnx
+	cbd-keygen owner >/dev/null
+	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k owner.key -f onnx
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run /usr/bin/python3 "$CBD_TOP/tests/helpers/check_compiled.py" mnist-cnn-watermark.onnx "$CBD_TOP/models/mnist-cnn.onnx"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == ok* ]]
+	run onnx_check mnist-cnn-watermark.onnx
+	echo "$output"
+	[[ "$output" == *"ok opset 17" ]]
+}

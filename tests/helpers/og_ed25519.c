@@ -63,7 +63,10 @@ static int write_model(const uint8_t (*pks)[32], int nk, const char *path)
 		return 65;
 	}
 	og_output(g, ok);
-	if (og_pack_model(c, 8, OG_OPSET, NULL, NULL, 0, &buf, &n, &e)) {
+	og_set_shape(g, sig, 2, (int64_t[]){-1, 64});
+	og_set_shape(g, msg, 2, (int64_t[]){-1, 57});
+	og_set_shape(g, ok, 1, (int64_t[]){-1});
+	if (og_pack_model(c, 8, NULL, NULL, 0, &buf, &n, &e)) {
 		fprintf(stderr, "og_ed25519: %s\n", e.msg);
 		og_free(c);
 		return 70;

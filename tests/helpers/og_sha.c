@@ -35,9 +35,12 @@ int main(int argc, char **argv)
 	if (!c)
 		return 70;
 	g = og_main(c);
-	og_output(g, og_sha(g, og_input(g, wide ? OG_U64 : OG_U32), len,
-			    plen ? pre : NULL, plen, wide));
-	if (og_pack_model(c, 8, OG_OPSET, NULL, NULL, 0, &buf, &n, &e)) {
+	og_t in = og_input(g, wide ? OG_U64 : OG_U32);
+	og_t out = og_sha(g, in, len, plen ? pre : NULL, plen, wide);
+	og_output(g, out);
+	og_set_shape(g, in, 2, (int64_t[]){-1, len});
+	og_set_shape(g, out, 2, (int64_t[]){-1, wide ? 64 : 32});
+	if (og_pack_model(c, 8, NULL, NULL, 0, &buf, &n, &e)) {
 		fprintf(stderr, "og_sha: %s\n", e.msg);
 		og_free(c);
 		return 70;
