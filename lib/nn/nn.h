@@ -48,7 +48,8 @@
 
 #include <stdbool.h>
 
-#define NN_MAX_IO 32         /* inputs or outputs of one node */
+#define NN_MAX_IO 128        /* inputs or outputs of one node (the circuit
+				 * compiler splits 64 ways) */
 #define NN_MAX_NODES 100000
 #define NN_MAX_VALUES 200000
 #define NN_MAX_DEPTH 32      /* If/Loop subgraphs nested */

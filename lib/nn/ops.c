@@ -17,7 +17,7 @@ typedef cbd_status (*nn_kernel)(cbd_nn *nn, nn_node *n, cbd_err *err);
 
 static const struct op_info {
 	const char *name;
-	signed char min_in, max_in, max_out, since;
+	short min_in, max_in, max_out, since;
 	nn_kernel kernel;
 } op_table[] = {
 #define NN_OP(id, name, lo, hi, out, since, k) \
