@@ -555,8 +555,8 @@ og_t og_const(og_ctx *c, int type, int ndim, const int64_t *dims,
 				break;
 			if (d->hash == h && d->t->data_type == type &&
 			    d->t->n_dims == (size_t)ndim &&
-			    !memcmp(d->t->dims, dims,
-				    (size_t)ndim * sizeof(*dims)) &&
+			    (!ndim || !memcmp(d->t->dims, dims,
+					      (size_t)ndim * sizeof(*dims))) &&
 			    d->t->raw_data.len == nb &&
 			    !memcmp(d->t->raw_data.data, raw, nb))
 				return d->v;
