@@ -301,6 +301,15 @@ start_peer() {
 	[ "$(field fl.sum 'j["failed"], j["complete"], j["aborts"]')" = "3 False 1" ]
 	grep -q '"type":"abort".*"reason":"3 consecutive failures: HTTP 400' fl.jsonl
 	cbd-verify -q fl.jsonl
+	# --resume continues after the abort: a resume line, a new preflight,
+	# only the 17 unsent queries
+	run cbd-probe -q --resume --max-failures 0 -m mnist --samples "$D/s20.npy" -o fl.jsonl "$P"
+	[ "$status" -eq 0 ]
+	$CHECK fl.jsonl >fl.sum
+	[ "$(field fl.sum 'j["queries"], j["distinct"], j["failed"], j["resumes"], j["complete"]')" = "20 20 20 1 True" ]
+	[ "$(grep -c '"type":"preflight"' fl.jsonl)" = 2 ]
+	[ "$(grep -vc d00000 "$PLOG")" = 20 ]
+	cbd-verify -q fl.jsonl
 	# --max-failures 0 never stops
 	run cbd-probe -q --max-failures 0 -m mnist --samples "$D/s20.npy" -o fl0.jsonl "$P"
 	[ "$status" -eq 0 ]
