@@ -21,7 +21,10 @@ static const struct tool_opt opts[] = {
 	{"model", 'm', TOOL_ARG, "NAME", "model name in the endpoint's URLs",
 	 false},
 	{"model-version", 0, TOOL_ARG, "V", "model version in the URLs", false},
-	{"input-name", 0, TOOL_ARG, "NAME", "oip input tensor name (input)",
+	{"input-name", 0, TOOL_ARG, "NAME",
+	 "input tensor (the model's only input)", false},
+	{"output-name", 0, TOOL_ARG, "NAME",
+	 "output tensor to read (the one with K scores, else a label)",
 	 false},
 	{"datatype", 0, TOOL_ARG, "TYPE", "FP32 (x = q/255) or UINT8 (FP32)",
 	 false},
@@ -48,6 +51,11 @@ static const struct tool_opt opts[] = {
 	{"backoff", 0, TOOL_ARG, "MS", "first retry delay (200)", false},
 	{"max-backoff", 0, TOOL_ARG, "MS", "largest retry delay (10000)",
 	 false},
+	{"max-failures", 0, TOOL_ARG, "N",
+	 "stop after N consecutive failures of one kind (3; 0 = never)",
+	 false},
+	{"dry-run", 'n', TOOL_NOARG, NULL,
+	 "preflight and decoy only: no trigger sent, no transcript", false},
 	{"resume", 0, TOOL_NOARG, NULL,
 	 "continue an interrupted transcript", false},
 	{"force", 'f', TOOL_NOARG, NULL, "overwrite an existing transcript",
@@ -70,6 +78,23 @@ static void bar(void *ud, const cbd_probe_progress *p)
 		p->retries);
 	if (p->done == p->total)
 		fputc('\n', stderr);
+}
+
+/* A JSON string on stdout (names from a model's metadata are untrusted). */
+static void json_puts(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
 }
 
 static double get_seconds(struct tool *t, const char *name, double def)
@@ -113,6 +138,7 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 	o->model_name = tool_get(t, "model", NULL);
 	o->model_version = tool_get(t, "model-version", NULL);
 	o->input_name = tool_get(t, "input-name", NULL);
+	o->output_name = tool_get(t, "output-name", NULL);
 	if (strcmp(dt, "UINT8") == 0)
 		o->send_uint8 = 1;
 	else if (strcmp(dt, "FP32") != 0)
@@ -147,6 +173,13 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 	if (o->resume && o->overwrite)
 		tool_usage_error(t, "--resume and --force conflict");
 	o->num_classes = (int)tool_get_long(t, "classes", 0, 2, 65535);
+	o->max_failures = (int)tool_get_long(t, "max-failures", 3, 0, 1000000);
+	if (o->max_failures == 0)
+		o->max_failures = -1;
+	o->dry_run = tool_has(t, "dry-run");
+	if (o->dry_run && (o->resume || o->overwrite))
+		tool_usage_error(t, "--dry-run writes no transcript: not with "
+				 "--resume or --force");
 	o->tool = "cbd-probe " CBD_VERSION;
 	if (!tool_has(t, "quiet") && isatty(2))
 		o->progress = bar;
@@ -209,9 +242,12 @@ int main(int argc, char **argv)
 					     ? "want ENDPOINT (with --samples)"
 					     : "want ENDPOINT and TRIGGERS");
 	out = tool_get(&t, "output", NULL);
-	if (!out)
+	if (!out && !tool_has(&t, "dry-run"))
 		tool_usage_error(&t, "-o TRANSCRIPT is required");
-	if (tool_has(&t, "json") && strcmp(out, "-") == 0)
+	if (!out)
+		out = "-";
+	if (tool_has(&t, "json") && strcmp(out, "-") == 0 &&
+	    !tool_has(&t, "dry-run"))
 		tool_usage_error(&t, "--json and -o - both use stdout");
 	fill_opts(&t, &o);
 	if ((o.backend == CBD_PROBE_OIP || o.backend == CBD_PROBE_TFSERVING) &&
@@ -220,11 +256,27 @@ int main(int argc, char **argv)
 				 "backend", tool_get(&t, "backend", "oip"));
 	if (run(&t, &o, out, &sum, &e))
 		return tool_fail(&t, &e);
+	if (o.dry_run) {
+		if (tool_has(&t, "json")) {
+			printf("{\"preflight\":");
+			json_puts(sum.preflight);
+			printf(",\"sent\":0,\"total\":%zu}\n", sum.total);
+		} else {
+			printf("preflight passed: %s\n", sum.preflight[0]
+			       ? sum.preflight : "nothing to check (archive)");
+			printf("dry run: none of the %zu queries sent\n",
+			       sum.total);
+		}
+		return 0;
+	}
 	if (tool_has(&t, "json"))
 		printf("{\"total\":%zu,\"answered\":%zu,\"failed\":%zu,"
 		       "\"skipped\":%zu,\"retries\":%zu,\"seconds\":%.3f}\n",
 		       sum.total, sum.answered, sum.failed, sum.skipped,
 		       sum.retries, sum.elapsed_s);
+	if (!tool_has(&t, "quiet") && sum.preflight[0])
+		fprintf(stderr, "cbd-probe: preflight passed: %s\n",
+			sum.preflight);
 	if (!tool_has(&t, "quiet"))
 		fprintf(stderr, "cbd-probe: %zu queries: %zu answered, %zu "
 			"failed, %zu retries, %zu already recorded, %.1fs\n",

@@ -771,7 +771,11 @@ typedef struct cbd_probe_opts {
 	const char *endpoint;        /* base URL, command line, or file */
 	const char *model_name;      /* oip/tfserving path; NULL = "model" */
 	const char *model_version;   /* oip: /versions/V; NULL = none */
-	const char *input_name;      /* oip tensor name; NULL = "input" */
+	const char *input_name;      /* input tensor; NULL = the model's
+				      * only input (from its metadata) */
+	const char *output_name;     /* output tensor read; NULL = the one
+				      * with K scores, else an integer label
+				      * output (from the metadata) */
 	int send_uint8;              /* send raw bytes (UINT8) not FP32 */
 	const char *const *headers;  /* "Name: value" lines (e.g. tokens) */
 	int n_headers;
@@ -788,6 +792,11 @@ typedef struct cbd_probe_opts {
 	int resume;                  /* continue an existing transcript */
 	int overwrite;               /* replace an existing transcript */
 	int num_classes;             /* K for the header; 0 = unknown */
+	int max_failures;            /* stop after this many consecutive
+				      * failures of one kind; 0 = 3,
+				      * < 0 = never */
+	int dry_run;                 /* preflight only: no trigger sent,
+				      * no transcript written */
 	const char *tool;            /* "cbd-probe 0.1.0" for the header */
 	void (*progress)(void *ud, const cbd_probe_progress *p);
 	void *progress_ud;
@@ -798,11 +807,22 @@ typedef struct cbd_probe_summary {
 						  * transcript (--resume) */
 	size_t retries;
 	double elapsed_s;
+	char preflight[512];         /* what the preflight found, one line
+				      * ("" if none was made) */
 } cbd_probe_summary;
 
 /* Probe every trigger of ts and append to the transcript at out_path
  * ("-" = stdout, not with resume).  Failures of single queries are
- * recorded, not returned; the status reports setup or I/O errors. */
+ * recorded, not returned; the status reports setup or I/O errors.
+ * Before the first trigger a preflight proves the endpoint compatible
+ * (health, model metadata: input name, datatype and shape, the output
+ * to read; then one clean decoy query whose answer must parse); a
+ * refusal returns CBD_E_UNAVAILABLE (not ready, no such model or
+ * version), CBD_E_SHAPE (input or output incompatible) or
+ * CBD_E_PROTOCOL (the decoy's answer unusable), naming why, with no
+ * trigger sent and no transcript written.  max_failures consecutive
+ * failures of one kind stop the probe (an "abort" line, then
+ * CBD_E_UNAVAILABLE); --resume continues it. */
 cbd_status cbd_probe_run(const cbd_triggerset *ts, const cbd_probe_opts *o,
 			 const char *out_path, cbd_probe_summary *sum,
 			 cbd_err *err);

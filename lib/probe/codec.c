@@ -7,14 +7,20 @@
  * exactly; with --datatype UINT8 the bytes go out as integers.
  *
  *   oip:       {"id":ID,"inputs":[{"name":IN,"shape":[1,d...],
- *               "datatype":"FP32","data":[flat]}]}
- *              -> {"outputs":[{"data":[scores...]},...]} (first output)
+ *               "datatype":"FP32","data":[flat]}],"outputs":[{"name":OUT}]}
+ *              -> {"id":ID,"outputs":[{"name":OUT,"data":[...]},...]}
  *   tfserving: {"instances":[<one sample, nested>]}
- *              -> {"predictions":[[scores...]]} or {"predictions":[label]}
+ *              -> {"predictions":[[scores...]]}, {"predictions":[label]}
+ *                 or {"predictions":[{OUT:[scores...]|label,...}]}
  *   exec:      {"id":ID,"shape":[1,d...],"datatype":"FP32","data":[flat]}
  *              -> {"id":ID,"scores":[...]} | {"id":ID,"label":n}
  *                 | {"id":ID,"error":"..."}
- * The label is the first maximum of the scores.
+ * IN, OUT and the shape are what the preflight chose (preflight.c).  The
+ * output read is OUT (the only one when the answer names none); an
+ * integer output is a label, any other the scores, whose first maximum
+ * is the label.  Binding: an oip answer whose "id" differs from the
+ * query's, and an exec answer without the query's "id", are errors of
+ * that query, never attributed (the exec command is restarted).
  */
 #include "probe_internal.h"
 
@@ -45,6 +51,14 @@ static void put_flat(const struct probe *p, const struct probe_item *it,
 
 static void put_shape(const struct probe *p, cbd_buf *b)
 {
+	if (p->pf.wire_ndim > 0) {
+		cbd_buf_puts(b, "[");
+		for (int i = 0; i < p->pf.wire_ndim; i++)
+			cbd_buf_printf(b, "%s%lld", i ? "," : "",
+				       (long long)p->pf.wire_dims[i]);
+		cbd_buf_puts(b, "]");
+		return;
+	}
 	cbd_buf_puts(b, "[1");
 	for (int i = 0; i < p->ndim; i++)
 		cbd_buf_printf(b, ",%lld", (long long)p->dims[i]);
@@ -62,26 +76,34 @@ void probe_body_oip(const struct probe *p, const struct probe_item *it,
 	cbd_buf_puts(b, "{\"id\":");
 	cbd_buf_json_str(b, it->id);
 	cbd_buf_puts(b, ",\"inputs\":[{\"name\":");
-	cbd_buf_json_str(b, p->o->input_name ? p->o->input_name : "input");
+	cbd_buf_json_str(b, p->pf.input[0] ? p->pf.input
+			 : p->o->input_name ? p->o->input_name : "input");
 	cbd_buf_puts(b, ",\"shape\":");
 	put_shape(p, b);
 	cbd_buf_printf(b, ",\"datatype\":\"%s\",\"data\":", datatype(p));
 	put_flat(p, it, b);
-	cbd_buf_puts(b, "}]}");
+	cbd_buf_puts(b, "}]");
+	if (p->pf.output[0]) {
+		cbd_buf_puts(b, ",\"outputs\":[{\"name\":");
+		cbd_buf_json_str(b, p->pf.output);
+		cbd_buf_puts(b, "}]");
+	}
+	cbd_buf_puts(b, "}");
 }
 
-/* Nested sample: dims d.. of the sample starting at element *k. */
+/* Nested sample: dims d.. (of ndim) starting at element *k. */
 static void put_nested(const struct probe *p, const struct probe_item *it,
-		       int d, size_t *k, cbd_buf *b)
+		       const int64_t *dims, int ndim, int d, size_t *k,
+		       cbd_buf *b)
 {
 	cbd_buf_puts(b, "[");
-	for (int64_t i = 0; i < p->dims[d]; i++) {
+	for (int64_t i = 0; i < dims[d]; i++) {
 		if (i)
 			cbd_buf_add(b, ",", 1);
-		if (d + 1 == p->ndim)
+		if (d + 1 == ndim)
 			put_value(p, it, (*k)++, b);
 		else
-			put_nested(p, it, d + 1, k, b);
+			put_nested(p, it, dims, ndim, d + 1, k, b);
 	}
 	cbd_buf_puts(b, "]");
 }
@@ -90,9 +112,11 @@ void probe_body_tfserving(const struct probe *p,
 			  const struct probe_item *it, cbd_buf *b)
 {
 	size_t k = 0;
+	int wire = p->pf.wire_ndim > 1;
 
 	cbd_buf_puts(b, "{\"instances\":[");
-	put_nested(p, it, 0, &k, b);
+	put_nested(p, it, wire ? p->pf.wire_dims + 1 : p->dims,
+		   wire ? p->pf.wire_ndim - 1 : p->ndim, 0, &k, b);
 	cbd_buf_puts(b, "]}");
 }
 
@@ -101,8 +125,10 @@ void probe_body_exec(const struct probe *p, const struct probe_item *it,
 {
 	cbd_buf_puts(b, "{\"id\":");
 	cbd_buf_json_str(b, it->id);
-	cbd_buf_puts(b, ",\"shape\":");
-	put_shape(p, b);
+	cbd_buf_puts(b, ",\"shape\":[1");
+	for (int i = 0; i < p->ndim; i++)
+		cbd_buf_printf(b, ",%lld", (long long)p->dims[i]);
+	cbd_buf_puts(b, "]");
 	cbd_buf_printf(b, ",\"datatype\":\"%s\",\"data\":", datatype(p));
 	put_flat(p, it, b);
 	cbd_buf_puts(b, "}");
@@ -212,52 +238,158 @@ static cJSON *parse_obj(const char *body, size_t len,
 	return j;
 }
 
-void probe_parse_oip(const struct probe *p, const char *body, size_t len,
-		     struct probe_outcome *oc)
+/* A label-kind output: exactly one integer. */
+static void take_label(const struct probe *p, const cJSON *a,
+		       struct probe_outcome *oc)
+{
+	while (cJSON_IsArray(a) && cJSON_GetArraySize(a) == 1)
+		a = a->child;
+	if (!cJSON_IsNumber(a)) {
+		fail(oc, 1, "label output is not one number");
+		return;
+	}
+	set_label(p, a, oc);
+}
+
+static void take_output(const struct probe *p, const cJSON *v,
+			struct probe_outcome *oc)
+{
+	if (p->pf.answer_label)
+		take_label(p, v, oc);
+	else
+		set_scores(p, v, oc);
+}
+
+/* Does the answer's "id" bind it to the query?  (Absent: 1 if optional.) */
+static int id_ok(const cJSON *j, const char *want, int required,
+		 struct probe_outcome *oc)
+{
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+
+	if (!id && !required)
+		return 1;
+	if (!id) {
+		fail(oc, 0, "answer has no id");
+	} else if (!cJSON_IsString(id)) {
+		fail(oc, 0, "answer id is not a string");
+	} else if (strcmp(id->valuestring, want) != 0) {
+		snprintf(oc->error, sizeof(oc->error),
+			 "answer id '%.60s' is not the query's '%.60s'",
+			 id->valuestring, want);
+		oc->retryable = 0;
+	} else {
+		return 1;
+	}
+	oc->desync = 1;
+	return 0;
+}
+
+/* The chosen output among outputs[] (by name; the only one when the
+ * answer names none), or NULL with oc->error set. */
+static const cJSON *pick_output(const struct probe *p, const cJSON *outs,
+				struct probe_outcome *oc)
+{
+	const cJSON *c, *name;
+
+	if (!cJSON_IsArray(outs) || !cJSON_IsObject(outs->child)) {
+		fail(oc, 1, "no outputs[0].data in response");
+		return NULL;
+	}
+	if (!p->pf.output[0])
+		return outs->child;
+	cJSON_ArrayForEach(c, outs) {
+		name = cJSON_GetObjectItemCaseSensitive(c, "name");
+		if (cJSON_IsString(name) &&
+		    strcmp(name->valuestring, p->pf.output) == 0)
+			return c;
+	}
+	name = cJSON_GetObjectItemCaseSensitive(outs->child, "name");
+	if (cJSON_GetArraySize(outs) == 1 && !name)
+		return outs->child;
+	snprintf(oc->error, sizeof(oc->error), "no output '%.100s' in response",
+		 p->pf.output);
+	oc->retryable = 1;
+	return NULL;
+}
+
+void probe_parse_oip(const struct probe *p, const char *id,
+		     const char *body, size_t len, struct probe_outcome *oc)
 {
 	cJSON *j = parse_obj(body, len, oc);
-	const cJSON *outs, *data;
+	const cJSON *out, *data;
 
 	if (!j)
 		return;
-	outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
-	data = cJSON_IsArray(outs) && cJSON_IsObject(outs->child)
-		       ? cJSON_GetObjectItemCaseSensitive(outs->child, "data")
-		       : NULL;
-	if (!data)
+	if (!id_ok(j, id, 0, oc)) {
+		cJSON_Delete(j);
+		return;
+	}
+	out = pick_output(p, cJSON_GetObjectItemCaseSensitive(j, "outputs"),
+			  oc);
+	data = out ? cJSON_GetObjectItemCaseSensitive(out, "data") : NULL;
+	if (out && !data)
 		fail(oc, 1, "no outputs[0].data in response");
-	else
-		set_scores(p, data, oc);
+	else if (data)
+		take_output(p, data, oc);
 	cJSON_Delete(j);
 }
 
-void probe_parse_tfserving(const struct probe *p, const char *body,
-			   size_t len, struct probe_outcome *oc)
+void probe_parse_tfserving(const struct probe *p, const char *id,
+			   const char *body, size_t len,
+			   struct probe_outcome *oc)
 {
 	cJSON *j = parse_obj(body, len, oc);
-	const cJSON *pred, *first;
+	const cJSON *pred, *first, *v;
 
+	(void)id;   /* TF Serving's REST API has no request id */
 	if (!j)
 		return;
 	pred = cJSON_GetObjectItemCaseSensitive(j, "predictions");
 	first = cJSON_IsArray(pred) ? pred->child : NULL;
-	if (cJSON_IsNumber(first) && cJSON_GetArraySize(pred) == 1)
+	if (cJSON_IsObject(first)) {
+		/* object format: one member per output */
+		v = p->pf.output[0]
+			    ? cJSON_GetObjectItemCaseSensitive(first,
+							       p->pf.output)
+			    : NULL;
+		if (!v && first->child && !first->child->next)
+			v = first->child;
+		if (v)
+			take_output(p, v, oc);
+		else
+			snprintf(oc->error, sizeof(oc->error),
+				 "no output '%.100s' in predictions[0]",
+				 p->pf.output);
+		oc->retryable = oc->error[0] != 0;
+	} else if (cJSON_IsNumber(first) && cJSON_GetArraySize(pred) == 1) {
 		set_label(p, first, oc);
-	else if (cJSON_IsArray(first))
-		set_scores(p, first, oc);
-	else
+	} else if (cJSON_IsArray(first)) {
+		take_output(p, first, oc);
+	} else {
 		fail(oc, 1, "no predictions[0] in response");
+	}
 	cJSON_Delete(j);
 }
 
-void probe_parse_exec(const struct probe *p, const char *body, size_t len,
-		      struct probe_outcome *oc)
+void probe_parse_exec(const struct probe *p, const char *id,
+		      const char *body, size_t len, struct probe_outcome *oc)
 {
-	cJSON *j = parse_obj(body, len, oc);
+	cJSON *j = cJSON_ParseWithLength(body, len);
 	const cJSON *sc, *lab, *er;
 
-	if (!j)
+	if (!cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		snprintf(oc->error, sizeof(oc->error),
+			 "answer line is not a JSON object: '%.*s'",
+			 (int)(len < 60 ? len : 60), body);
+		oc->retryable = 1;
+		oc->desync = 1;
 		return;
+	}
+	if (!id_ok(j, id, 1, oc)) {
+		cJSON_Delete(j);
+		return;
+	}
 	sc = cJSON_GetObjectItemCaseSensitive(j, "scores");
 	lab = cJSON_GetObjectItemCaseSensitive(j, "label");
 	er = cJSON_GetObjectItemCaseSensitive(j, "error");

@@ -6,7 +6,11 @@
  * read one answer line, waiting at most timeout_ms.  Queries are
  * sequential.  If the command exits, closes stdout or times out, the
  * attempt fails (retryable) and the command is killed and started again
- * for the next attempt, so one crash does not end the probe.
+ * for the next attempt, so one crash does not end the probe.  An answer
+ * that cannot be bound to its query (a line that is not a JSON object,
+ * no "id" or another query's id) is an error of that query and the
+ * command is restarted too: a stray line must not shift every later
+ * answer onto the wrong query.
  */
 #include "probe_internal.h"
 
@@ -139,8 +143,10 @@ static void sleep_until(double t)
 	nanosleep(&ts, NULL);
 }
 
+/* One query; the outcome goes to probe_finish, or to *out when !finish. */
 static void attempt(struct probe *p, struct child *c,
-		    struct probe_item *it, cbd_buf *req, cbd_buf *line)
+		    struct probe_item *it, cbd_buf *req, cbd_buf *line,
+		    int finish, struct probe_outcome *out)
 {
 	struct probe_outcome oc = {.label = -1, .retry_after_s = -1};
 	double t0 = probe_now();
@@ -167,10 +173,31 @@ static void attempt(struct probe *p, struct child *c,
 		oc.has_response = 1;
 		cbd_sha256(line->p ? line->p : "", line->len,
 			   oc.response_digest, NULL);
-		probe_parse_exec(p, line->p ? line->p : "", line->len, &oc);
+		probe_parse_exec(p, it->id, line->p ? line->p : "",
+				 line->len, &oc);
 		oc.status = oc.error[0] ? 0 : 200;
+		if (oc.desync)
+			child_stop(c);
 	}
-	probe_finish(p, it, &oc);
+	if (finish)
+		probe_finish(p, it, &oc);
+	else
+		*out = oc;
+}
+
+void probe_exec_once(struct probe *p, struct probe_item *it,
+		     struct probe_outcome *oc)
+{
+	struct child c = {.pid = -1, .in = -1, .out = -1};
+	cbd_buf req = {0}, line = {0};
+	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+
+	attempt(p, &c, it, &req, &line, 0, oc);
+	child_stop(&c);
+	cbd_buf_free(&c.rbuf);
+	cbd_buf_free(&req);
+	cbd_buf_free(&line);
+	signal(SIGPIPE, old);
 }
 
 cbd_status probe_exec_run(struct probe *p, cbd_err *err)
@@ -180,7 +207,7 @@ cbd_status probe_exec_run(struct probe *p, cbd_err *err)
 	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
 
 	(void)err;
-	while (p->done < p->n_items && !p->fatal) {
+	while (p->done < p->n_items && !p->fatal && !p->aborted) {
 		double now = probe_now(), wake = now + 1.0;
 		struct probe_item *it = probe_next(p, now, &wake);
 
@@ -193,7 +220,7 @@ cbd_status probe_exec_run(struct probe *p, cbd_err *err)
 			continue;
 		}
 		it->state = 1;
-		attempt(p, &c, it, &req, &line);
+		attempt(p, &c, it, &req, &line, 1, NULL);
 	}
 	child_stop(&c);
 	cbd_buf_free(&c.rbuf);

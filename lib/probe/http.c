@@ -52,40 +52,69 @@ static size_t on_data(char *ptr, size_t sz, size_t nm, void *ud)
 	return s->resp.st ? 0 : n;
 }
 
+void probe_model_url(const cbd_probe_opts *o, const char *tail, cbd_buf *b)
+{
+	size_t n = strlen(o->endpoint);
+	char *model;
+
+	while (n > 0 && o->endpoint[n - 1] == '/')
+		n--;
+	cbd_buf_add(b, o->endpoint, n);
+	model = curl_easy_escape(NULL, o->model_name ? o->model_name : "", 0);
+	cbd_buf_puts(b, o->backend == CBD_PROBE_OIP ? "/v2/models/"
+						    : "/v1/models/");
+	cbd_buf_puts(b, model ? model : "");
+	curl_free(model);
+	if (o->model_version && *o->model_version) {
+		char *v = curl_easy_escape(NULL, o->model_version, 0);
+
+		cbd_buf_puts(b, "/versions/");
+		cbd_buf_puts(b, v ? v : "");
+		curl_free(v);
+	}
+	cbd_buf_puts(b, tail);
+}
+
 static cbd_status build_url(struct http *H, cbd_err *err)
 {
 	const cbd_probe_opts *o = H->p->o;
 	cbd_buf b = {0};
-	size_t n = strlen(o->endpoint);
-	char *model;
 
 	if (!o->model_name || !*o->model_name)
 		return cbd_err_set(err, CBD_E_USAGE,
 				   "the %s backend needs a model name",
 				   o->backend == CBD_PROBE_OIP ? "oip"
 							       : "tfserving");
-	while (n > 0 && o->endpoint[n - 1] == '/')
-		n--;
-	cbd_buf_add(&b, o->endpoint, n);
-	model = curl_easy_escape(NULL, o->model_name, 0);
-	cbd_buf_puts(&b, o->backend == CBD_PROBE_OIP ? "/v2/models/"
-						     : "/v1/models/");
-	cbd_buf_puts(&b, model ? model : "");
-	curl_free(model);
-	if (o->model_version && *o->model_version) {
-		char *v = curl_easy_escape(NULL, o->model_version, 0);
-
-		cbd_buf_puts(&b, "/versions/");
-		cbd_buf_puts(&b, v ? v : "");
-		curl_free(v);
-	}
-	cbd_buf_puts(&b, o->backend == CBD_PROBE_OIP ? "/infer" : ":predict");
+	probe_model_url(o, o->backend == CBD_PROBE_OIP ? "/infer" : ":predict",
+			&b);
 	if (b.st) {
 		cbd_buf_free(&b);
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	}
 	H->url = b.p;
 	return CBD_OK;
+}
+
+void probe_http_easy_setup(const cbd_probe_opts *o, void *curl,
+			   const void *hdrs)
+{
+	CURL *h = curl;
+
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+	if (o->cacert)
+		curl_easy_setopt(h, CURLOPT_CAINFO, o->cacert);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			 o->connect_timeout_ms > 0 ? o->connect_timeout_ms
+						   : 10000L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+			 o->timeout_ms > 0 ? o->timeout_ms : 30000L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "cbd-probe/" CBD_VERSION);
 }
 
 static cbd_status setup(struct http *H, cbd_err *err)
@@ -113,23 +142,9 @@ static cbd_status setup(struct http *H, cbd_err *err)
 		if (!h || !H->hdrs)
 			return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 		H->slots[i].h = h;
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, H->hdrs);
+		probe_http_easy_setup(o, h, H->hdrs);
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &H->slots[i]);
-		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-		curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
-		if (o->cacert)
-			curl_easy_setopt(h, CURLOPT_CAINFO, o->cacert);
-		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-				 o->connect_timeout_ms > 0
-					 ? o->connect_timeout_ms : 10000L);
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-				 o->timeout_ms > 0 ? o->timeout_ms : 30000L);
-		curl_easy_setopt(h, CURLOPT_USERAGENT, "cbd-probe/" CBD_VERSION);
 	}
 	return CBD_OK;
 }
@@ -283,10 +298,10 @@ static int done_one(struct http *H, struct slot *s, CURLcode rc)
 	} else if (code != 200) {
 		http_error(s, code, &oc);
 	} else if (p->o->backend == CBD_PROBE_OIP) {
-		probe_parse_oip(p, s->resp.p ? s->resp.p : "", s->resp.len,
-				&oc);
+		probe_parse_oip(p, it->id, s->resp.p ? s->resp.p : "",
+				s->resp.len, &oc);
 	} else {
-		probe_parse_tfserving(p, s->resp.p ? s->resp.p : "",
+		probe_parse_tfserving(p, it->id, s->resp.p ? s->resp.p : "",
 				      s->resp.len, &oc);
 	}
 	s->it = NULL;
@@ -302,11 +317,21 @@ static void fill_slots(struct http *H, double now, double *wake)
 
 		if (s->it)
 			continue;
+		if (H->p->aborted)
+			return;
 		it = probe_next(H->p, now, wake);
 		if (!it || !probe_rate_ok(H->p, now, wake))
 			return;
 		begin_item(H, s, it);
 	}
+}
+
+static int busy(const struct http *H)
+{
+	for (int i = 0; H->slots && i < H->n_slots; i++)
+		if (H->slots[i].it)
+			return 1;
+	return 0;
 }
 
 cbd_status probe_http_run(struct probe *p, cbd_err *err)
@@ -317,7 +342,8 @@ cbd_status probe_http_run(struct probe *p, cbd_err *err)
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	s = setup(&H, err);
-	while (!s && p->done < p->n_items && !p->fatal) {
+	while (!s && !p->fatal &&
+	       ((p->done < p->n_items && !p->aborted) || busy(&H))) {
 		double now = probe_now(), wake = now + 0.25;
 		CURLMsg *msg;
 		int left, ms, finished;

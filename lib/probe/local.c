@@ -71,7 +71,7 @@ cbd_status probe_local_run(struct probe *p, cbd_err *err)
 		return s;
 	memcpy(dims + 1, p->dims, (size_t)p->ndim * sizeof(int64_t));
 	s = cbd_tensor_new(CBD_DT_FLOAT32, p->ndim + 1, dims, &in, err);
-	while (!s && p->done < p->n_items && !p->fatal) {
+	while (!s && p->done < p->n_items && !p->fatal && !p->aborted) {
 		double now = probe_now(), wake = now + 1.0;
 		struct probe_item *it = probe_next(p, now, &wake);
 

@@ -11,6 +11,13 @@
  * max_backoff_ms, with full jitter, or the server's Retry-After when it
  * gave one.  Nothing is dropped: when retries run out the last failure is
  * recorded.  --resume marks already-recorded indices done first.
+ *
+ * Before the first trigger, probe_preflight() (preflight.c) proves the
+ * endpoint compatible; it is recorded as the "preflight" line.  Fail
+ * fast: max_failures consecutive recorded failures of one kind (the
+ * error up to its first ':' or quote, "HTTP 404" for HTTP errors) stop
+ * the sending, in-flight queries are still recorded, then an "abort"
+ * line; the file stays open for --resume.
  */
 #include "probe_internal.h"
 
@@ -52,6 +59,40 @@ void probe_progress(struct probe *p, int force)
 	p->o->progress(p->o->progress_ud, &pr);
 }
 
+/* The kind of a failure: "HTTP 404", else the error up to ':' or '\''. */
+static void failure_kind(const char *e, char out[64])
+{
+	size_t n;
+
+	if (strncmp(e, "HTTP ", 5) == 0)
+		n = strspn(e + 5, "0123456789") + 5;
+	else
+		n = strcspn(e, ":'");
+	if (n > 63)
+		n = 63;
+	memcpy(out, e, n);
+	out[n] = 0;
+}
+
+static void note_failure(struct probe *p, const char *e)
+{
+	char kind[64];
+	int max = p->o->max_failures == 0 ? 3 : p->o->max_failures;
+
+	failure_kind(e, kind);
+	if (p->fail_run > 0 && strcmp(kind, p->fail_kind) == 0) {
+		p->fail_run++;
+	} else {
+		p->fail_run = 1;
+		memcpy(p->fail_kind, kind, sizeof(kind));
+	}
+	if (max > 0 && p->fail_run >= max && !p->aborted) {
+		p->aborted = 1;
+		snprintf(p->abort_reason, sizeof(p->abort_reason),
+			 "%d consecutive failures: %.200s", p->fail_run, e);
+	}
+}
+
 static void record(struct probe *p, struct probe_item *it,
 		   struct probe_outcome *oc)
 {
@@ -75,10 +116,13 @@ static void record(struct probe *p, struct probe_item *it,
 		p->fatal = s;
 	it->state = 2;
 	p->done++;
-	if (r.error)
+	if (r.error) {
 		p->failed++;
-	else
+		note_failure(p, r.error);
+	} else {
 		p->answered++;
+		p->fail_run = 0;
+	}
 }
 
 void probe_finish(struct probe *p, struct probe_item *it,
@@ -202,6 +246,68 @@ static cbd_status open_transcript(struct probe *p,
 	return s;
 }
 
+/* --resume of a finished transcript: nothing to send, no preflight. */
+static int already_finished(const cbd_probe_opts *o, const char *out_path)
+{
+	cbd_transcript *t = NULL;
+	int done;
+
+	if (!o->resume || cbd_transcript_load(out_path, &t, NULL))
+		return 0;
+	done = cbd_transcript_complete(t);
+	cbd_transcript_free(t);
+	return done;
+}
+
+static void describe_preflight(const struct probe *p, cbd_probe_summary *sum)
+{
+	const struct probe_pf *pf = &p->pf;
+	char shape[128] = "";
+	size_t k = 0;
+
+	for (int i = 0; i < pf->wire_ndim && k < sizeof(shape) - 24; i++)
+		k += (size_t)snprintf(shape + k, sizeof(shape) - k, "%s%lld",
+				      i ? "," : "",
+				      (long long)pf->wire_dims[i]);
+	snprintf(sum->preflight, sizeof(sum->preflight),
+		 "input '%s' %s [%s], output '%s' (%s), decoy answered "
+		 "label %d", pf->input[0] ? pf->input : "-",
+		 p->o->send_uint8 ? "UINT8" : "FP32", shape,
+		 pf->output[0] ? pf->output : "-",
+		 pf->answer_label ? "label" : "scores", pf->decoy_label);
+}
+
+static cbd_status write_preflight(struct probe *p, cbd_err *err)
+{
+	const struct probe_pf *pf = &p->pf;
+	cbd_tw_preflight r = {0};
+
+	r.input = pf->input[0] ? pf->input : NULL;
+	r.output = pf->output[0] ? pf->output : NULL;
+	r.answer = pf->answer_label ? "label" : "scores";
+	r.ndim = pf->wire_ndim;
+	r.dims = pf->wire_dims;
+	r.metadata = pf->has_metadata ? pf->metadata_digest : NULL;
+	memcpy(r.decoy_request, pf->decoy_request, CBD_SHA256_LEN);
+	memcpy(r.decoy_response, pf->decoy_response, CBD_SHA256_LEN);
+	r.decoy_label = pf->decoy_label;
+	return cbd_tw_preflight_line(p->tw, &r, err);
+}
+
+static cbd_status send_all(struct probe *p, cbd_err *err)
+{
+	switch (p->o->backend) {
+	case CBD_PROBE_OIP:
+	case CBD_PROBE_TFSERVING:
+		return probe_http_run(p, err);
+	case CBD_PROBE_EXEC:
+		return probe_exec_run(p, err);
+	case CBD_PROBE_ARCHIVE:
+		return probe_local_run(p, err);
+	}
+	return cbd_err_set(err, CBD_E_USAGE, "unknown backend");
+}
+
 static cbd_status drive(struct probe *p, const uint8_t *digest,
 			const char *out_path, cbd_probe_summary *sum,
 			cbd_err *err)
@@ -216,26 +322,42 @@ static cbd_status drive(struct probe *p, const uint8_t *digest,
 	p->err = err;
 	p->num_classes = o->num_classes;
 	p->t0 = probe_now();
+	if (o->dry_run || !already_finished(o, out_path)) {
+		s = probe_preflight(p, err);
+		if (s)
+			return s;
+		if (p->pf.done)
+			describe_preflight(p, sum);
+		if (o->dry_run) {
+			sum->total = p->n_items;
+			sum->elapsed_s = probe_now() - p->t0;
+			return CBD_OK;
+		}
+	}
 	s = open_transcript(p, digest, out_path, sum, &finished, err);
 	if (s)
 		return s;
 	if (!finished) {
-		switch (o->backend) {
-		case CBD_PROBE_OIP:
-		case CBD_PROBE_TFSERVING:
-			s = probe_http_run(p, err);
-			break;
-		case CBD_PROBE_EXEC:
-			s = probe_exec_run(p, err);
-			break;
-		case CBD_PROBE_ARCHIVE:
-			s = probe_local_run(p, err);
-			break;
-		default:
-			s = cbd_err_set(err, CBD_E_USAGE, "unknown backend");
-		}
+		if (p->pf.done)
+			s = write_preflight(p, err);
+		if (!s)
+			s = send_all(p, err);
 		if (!s && p->fatal)
 			s = p->fatal;
+		if (!s && p->aborted) {
+			size_t sent = 0;
+
+			for (size_t i = 0; i < p->n_items; i++)
+				sent += p->items[i].attempts > 0;
+			s = cbd_tw_abort(p->tw, p->abort_reason, err);
+			if (!s)
+				s = cbd_err_set(err, CBD_E_UNAVAILABLE,
+						"stopped after %s; %zu of %zu "
+						"queries sent, %zu recorded "
+						"(--resume continues)",
+						p->abort_reason, sent,
+						p->n_items, p->done);
+		}
 		if (!s && p->done == p->n_items)
 			s = cbd_tw_end(p->tw, p->answered, p->failed, err);
 		probe_progress(p, 1);

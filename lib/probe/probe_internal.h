@@ -44,6 +44,24 @@ struct probe_outcome {
 	int has_response;
 	uint8_t response_digest[CBD_SHA256_LEN];
 	double latency_ms;
+	int desync;                /* the answer cannot be bound to its
+				    * query (bad line, wrong id): exec
+				    * restarts the command */
+};
+
+/* What the preflight chose (lib/probe/preflight.c). */
+struct probe_pf {
+	int done;                  /* a preflight was made */
+	char input[128];           /* input tensor name ("" = none known) */
+	char output[128];          /* output tensor read ("" = the only) */
+	int answer_label;          /* the output is a label, not scores */
+	int wire_ndim;             /* shape sent: [1, ...] */
+	int64_t wire_dims[CBD_MAX_DIMS + 1];
+	int has_metadata;
+	uint8_t metadata_digest[CBD_SHA256_LEN];
+	uint8_t decoy_request[CBD_SHA256_LEN];
+	uint8_t decoy_response[CBD_SHA256_LEN];
+	int decoy_label;
 };
 
 struct probe {
@@ -60,9 +78,30 @@ struct probe {
 	double t0, next_send, last_progress;
 	cbd_status fatal;          /* an I/O error writing the transcript */
 	cbd_err *err;
+	struct probe_pf pf;
+	char fail_kind[64];        /* kind of the last recorded failure */
+	int fail_run;              /* consecutive failures of that kind */
+	int aborted;               /* fail fast: send nothing more */
+	char abort_reason[256];
+	char dtype_note[200];      /* preflight: datatype differs from the
+				    * metadata's ("" if not) */
 };
 
 double probe_now(void);
+
+/* Preflight (preflight.c): health, metadata, decoy; fills p->pf. */
+cbd_status probe_preflight(struct probe *p, cbd_err *err);
+/* URL of the model: endpoint + /v2/models/M[/versions/V] + tail (oip) or
+ * /v1/models/M[/versions/V] + tail (tfserving). */
+void probe_model_url(const cbd_probe_opts *o, const char *tail, cbd_buf *b);
+/* Configure a curl easy handle (void * so curl stays out of this
+ * header) with the options' TLS, timeouts and headers. */
+void probe_http_easy_setup(const cbd_probe_opts *o, void *curl,
+			   const void *hdrs);
+/* One exec attempt in a fresh command (the decoy); the command is
+ * stopped after. */
+void probe_exec_once(struct probe *p, struct probe_item *it,
+		     struct probe_outcome *oc);
 
 /* Body of a request for item it (oip, tfserving, exec line). */
 void probe_body_oip(const struct probe *p, const struct probe_item *it,
@@ -72,12 +111,13 @@ void probe_body_tfserving(const struct probe *p,
 void probe_body_exec(const struct probe *p, const struct probe_item *it,
 		     cbd_buf *b);
 /* Parse a response body into oc (scores/label or error). */
-void probe_parse_oip(const struct probe *p, const char *body, size_t len,
-		     struct probe_outcome *oc);
-void probe_parse_tfserving(const struct probe *p, const char *body,
-			   size_t len, struct probe_outcome *oc);
-void probe_parse_exec(const struct probe *p, const char *body, size_t len,
-		      struct probe_outcome *oc);
+void probe_parse_oip(const struct probe *p, const char *id,
+		     const char *body, size_t len, struct probe_outcome *oc);
+void probe_parse_tfserving(const struct probe *p, const char *id,
+			   const char *body, size_t len,
+			   struct probe_outcome *oc);
+void probe_parse_exec(const struct probe *p, const char *id,
+		      const char *body, size_t len, struct probe_outcome *oc);
 
 /* After an attempt: retry later or record.  Takes oc->scores. */
 void probe_finish(struct probe *p, struct probe_item *it,

@@ -145,6 +145,11 @@ static const char *const QUERY_KEYS[] = {
 	"latency_ms", "response", "label", "scores", "attempts", "error", NULL};
 static const char *const RESUME_KEYS[] = {
 	"type", "seq", "prev", "time", "dropped", NULL};
+static const char *const PREFLIGHT_KEYS[] = {
+	"type", "seq", "prev", "time", "input", "shape", "output", "answer",
+	"metadata", "decoy", "decoy_response", "decoy_label", NULL};
+static const char *const ABORT_KEYS[] = {
+	"type", "seq", "prev", "time", "reason", NULL};
 static const char *const END_KEYS[] = {
 	"type", "seq", "prev", "time", "answered", "failed", NULL};
 
@@ -401,6 +406,43 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	return CBD_OK;
 }
 
+/* A preflight line: key set and types (what it says is for readers). */
+static cbd_status parse_preflight(struct parse *ps, const cJSON *o,
+				  size_t line, cbd_err *err)
+{
+	const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shape"), *c;
+	const char *ans;
+	uint8_t d[CBD_SHA256_LEN];
+	int present;
+	int64_t v;
+	cbd_status s = check_keys(o, PREFLIGHT_KEYS, ps, line, err);
+
+	if (s)
+		return s;
+	if (!get_str(o, "input", 1))
+		return BAD("input");
+	if (!get_str(o, "output", 1))
+		return BAD("output");
+	ans = get_str(o, "answer", 0);
+	if (!ans || (strcmp(ans, "scores") != 0 && strcmp(ans, "label") != 0))
+		return BAD("answer");
+	if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > CBD_MAX_DIMS + 1)
+		return BAD("shape");
+	cJSON_ArrayForEach(c, sh)
+		if (!cJSON_IsNumber(c) || c->valuedouble < 1 ||
+		    c->valuedouble != floor(c->valuedouble))
+			return BAD("shape");
+	if (parse_digest(o, "metadata", d, &present))
+		return BAD("metadata");
+	if (parse_digest(o, "decoy", d, NULL))
+		return BAD("decoy");
+	if (parse_digest(o, "decoy_response", d, NULL))
+		return BAD("decoy_response");
+	if (!get_int(o, "decoy_label", 0, 65535, &v, NULL))
+		return BAD("decoy_label");
+	return CBD_OK;
+}
+
 static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 			     size_t len, cbd_err *err)
 {
@@ -436,6 +478,12 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 		s = parse_query(ps, o, line, err);
 	} else if (type && strcmp(type, "resume") == 0) {
 		s = check_keys(o, RESUME_KEYS, ps, line, err);
+	} else if (type && strcmp(type, "preflight") == 0) {
+		s = parse_preflight(ps, o, line, err);
+	} else if (type && strcmp(type, "abort") == 0) {
+		s = check_keys(o, ABORT_KEYS, ps, line, err);
+		if (!s && !get_str(o, "reason", 0))
+			s = BAD("reason");
 	} else if (type && strcmp(type, "end") == 0) {
 		int64_t a, f;
 

@@ -37,6 +37,23 @@ cbd_status cbd_tw_resume(const char *path, const cbd_tw_header *h,
 /* Append one query record (seq and prev are filled in). */
 cbd_status cbd_tw_query(cbd_tw *w, const cbd_transcript_record *r,
 			cbd_err *err);
+/* What the probe's preflight found (a "preflight" line). */
+typedef struct cbd_tw_preflight {
+	const char *input, *output;  /* tensor names, NULL = none known */
+	const char *answer;          /* "scores" or "label" */
+	int ndim;                    /* shape sent, [1, ...] */
+	const int64_t *dims;
+	const uint8_t *metadata;     /* digest of the metadata, or NULL */
+	uint8_t decoy_request[CBD_SHA256_LEN];
+	uint8_t decoy_response[CBD_SHA256_LEN];
+	int decoy_label;
+} cbd_tw_preflight;
+
+/* Append the preflight line (before any query of this run). */
+cbd_status cbd_tw_preflight_line(cbd_tw *w, const cbd_tw_preflight *pf,
+				 cbd_err *err);
+/* Append an abort line: the probe stopped early (fail fast). */
+cbd_status cbd_tw_abort(cbd_tw *w, const char *reason, cbd_err *err);
 /* Append the end line. */
 cbd_status cbd_tw_end(cbd_tw *w, size_t answered, size_t failed,
 		      cbd_err *err);

@@ -198,6 +198,57 @@ cbd_status cbd_tw_query(cbd_tw *w, const cbd_transcript_record *r,
 	return emit(w, err);
 }
 
+static void str_or_null(cbd_buf *b, const char *s)
+{
+	if (s)
+		cbd_buf_json_str(b, s);
+	else
+		cbd_buf_puts(b, "null");
+}
+
+cbd_status cbd_tw_preflight_line(cbd_tw *w, const cbd_tw_preflight *pf,
+				 cbd_err *err)
+{
+	cbd_buf *b = &w->line;
+	char now[32];
+
+	utc_now(now);
+	begin(w, "preflight");
+	cbd_buf_printf(b, ",\"time\":\"%s\",\"input\":", now);
+	str_or_null(b, pf->input);
+	cbd_buf_puts(b, ",\"shape\":[");
+	for (int i = 0; i < pf->ndim; i++)
+		cbd_buf_printf(b, "%s%lld", i ? "," : "",
+			       (long long)pf->dims[i]);
+	cbd_buf_puts(b, "],\"output\":");
+	str_or_null(b, pf->output);
+	cbd_buf_puts(b, ",\"answer\":");
+	cbd_buf_json_str(b, pf->answer ? pf->answer : "scores");
+	cbd_buf_puts(b, ",\"metadata\":");
+	if (pf->metadata)
+		cbd_buf_json_digest(b, pf->metadata);
+	else
+		cbd_buf_puts(b, "null");
+	cbd_buf_puts(b, ",\"decoy\":");
+	cbd_buf_json_digest(b, pf->decoy_request);
+	cbd_buf_puts(b, ",\"decoy_response\":");
+	cbd_buf_json_digest(b, pf->decoy_response);
+	cbd_buf_printf(b, ",\"decoy_label\":%d}", pf->decoy_label);
+	return emit(w, err);
+}
+
+cbd_status cbd_tw_abort(cbd_tw *w, const char *reason, cbd_err *err)
+{
+	char now[32];
+
+	utc_now(now);
+	begin(w, "abort");
+	cbd_buf_printf(&w->line, ",\"time\":\"%s\",\"reason\":", now);
+	cbd_buf_json_str(&w->line, reason ? reason : "");
+	cbd_buf_puts(&w->line, "}");
+	return emit(w, err);
+}
+
 cbd_status cbd_tw_end(cbd_tw *w, size_t answered, size_t failed,
 		      cbd_err *err)
 {

@@ -162,10 +162,29 @@ PYEOF
 	$CHECK tf.jsonl >tf.sum
 	[ "$(field tf.sum 'j["answered"], j["header"]["backend"]')" = "50 tfserving" ]
 	[ "$(same_labels tf.sum)" = 50 ]
-	# a wrong model name is a recorded 404 failure, not retried
-	cbd-probe -q -b tfserving -m other --samples "$D/s20.npy" -o tf2.jsonl "http://127.0.0.1:$(cat tport)"
-	$CHECK tf2.jsonl >tf2.sum
-	[ "$(field tf2.sum 'j["failed"], j["attempts"]["s0"]')" = "20 1" ]
+	[ "$(field tf.sum 'j["preflight"]["output"], j["preflight"]["answer"]')" = "scores scores" ]
+	# a wrong model name is refused by the preflight: nothing predicted
+	: >tport.log
+	run cbd-probe -q -b tfserving -m other --samples "$D/s20.npy" -o tf2.jsonl "http://127.0.0.1:$(cat tport)"
+	[ "$status" -eq 69 ]
+	[[ "$output" == "cbd-probe: error: preflight refused the endpoint: GET the model's status (http://127.0.0.1:"*"/v1/models/other) answered HTTP 404; no trigger sent" ]]
+	[ ! -e tf2.jsonl ]
+	[ ! -s tport.log ]
+}
+
+@test "tfserving object format: two outputs (class_ids, logits), the K scores are read" {
+	$PEER tfobj "$URL" mnist tport &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	cbd-probe -q -b tfserving -m mnist --samples "$D/s20.npy" -o tf.jsonl "http://127.0.0.1:$(cat tport)"
+	$CHECK tf.jsonl >tf.sum
+	[ "$(field tf.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 logits scores" ]
+	[ "$(same_labels tf.sum)" = 20 ]
+	# naming the label output reads it instead
+	cbd-probe -q -b tfserving -m mnist --output-name class_ids --samples "$D/s20.npy" -o tfl.jsonl "http://127.0.0.1:$(cat tport)"
+	$CHECK tfl.jsonl >tfl.sum
+	[ "$(field tfl.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 class_ids label" ]
+	[ "$(same_labels tfl.sum)" = 20 ]
 }
 
 @test "exec backend against a JSON-lines command" {
@@ -173,10 +192,145 @@ PYEOF
 	$CHECK ex.jsonl >ex.sum
 	[ "$(field ex.sum 'j["answered"], j["header"]["backend"]')" = "50 exec" ]
 	[ "$(same_labels ex.sum)" = 50 ]
-	# a command that dies is restarted; its failures are recorded
-	cbd-probe -q -b exec --retries 1 --backoff 1 --samples "$D/s20.npy" -o dead.jsonl "exit 3"
-	$CHECK dead.jsonl >dead.sum
-	[ "$(field dead.sum 'j["failed"], j["attempts"]["s5"]')" = "20 2" ]
+	[ "$(field ex.sum 'j["preflight"]["input"], j["preflight"]["shape"]')" = "None [1, 1, 28, 28]" ]
+	# a command that dies after 5 answers is restarted: nothing lost
+	cbd-probe -q -b exec --samples "$D/s20.npy" -o die.jsonl "$PY $CBD_TOP/tests/helpers/probe_peer.py exec $URL mnist die"
+	$CHECK die.jsonl >die.sum
+	[ "$(field die.sum 'j["answered"], j["attempts"]["s5"]')" = "20 2" ]
+	[ "$(same_labels die.sum)" = 20 ]
+	# a command that answers nothing is refused before any sample
+	run cbd-probe -q -b exec --retries 1 --backoff 1 --samples "$D/s20.npy" -o dead.jsonl "exit 3"
+	[ "$status" -eq 76 ]
+	[[ "$output" == "cbd-probe: error: preflight refused the endpoint: the decoy query (a clean sample) failed: command closed its output; no trigger sent" ]]
+	[ ! -e dead.jsonl ]
+}
+
+@test "exec binding: a stray line is one failed query, not a shift; a startup banner or a wrong id is refused before any trigger" {
+	ADAPTER="$PY $CBD_TOP/tests/helpers/probe_peer.py exec $URL mnist"
+	# each run of the command precedes its 6th answer by "loading
+	# weights... done": s5 gets it, the command is restarted, s11 and s17
+	# too (the decoy ran in a command of its own)
+	cbd-probe -q -b exec --retries 0 --samples "$D/s20.npy" -o mid.jsonl "$ADAPTER stray-mid"
+	$CHECK mid.jsonl >mid.sum
+	[ "$(field mid.sum 'j["answered"], j["failed"]')" = "17 3" ]
+	for s in s5 s11 s17; do
+		[ "$(field mid.sum "j['errors']['$s']")" = "answer line is not a JSON object: 'loading weights... done'" ]
+	done
+	# every recorded label belongs to its own query
+	[ "$(same_labels mid.sum)" = 17 ]
+	cbd-verify -q mid.jsonl
+	# a banner before the first answer: the decoy catches it
+	run cbd-probe -q -b exec --samples "$D/s20.npy" -o st.jsonl "$ADAPTER stray"
+	[ "$status" -eq 76 ]
+	[[ "$output" == *"decoy query (a clean sample) failed: answer line is not a JSON object: 'loading weights... done'"* ]]
+	[ ! -e st.jsonl ]
+	run cbd-probe -q -b exec --samples "$D/s20.npy" -o wi.jsonl "$ADAPTER wrongid"
+	[ "$status" -eq 76 ]
+	[[ "$output" == *"failed: answer id 'not-d00000' is not the query's 'd00000'; no trigger sent" ]]
+	[ ! -e wi.jsonl ]
+}
+
+# start_peer MODE: a probe_peer.py OIP server; sets P (its URL) and PLOG
+start_peer() {
+	rm -f "$1.port"
+	$PEER "$1" "$URL" mnist "$1.port" &
+	PIDS="$PIDS $!"
+	for _ in $(seq 200); do [ -s "$1.port" ] && break; sleep 0.05; done
+	P="http://127.0.0.1:$(cat "$1.port")"
+	PLOG="$1.port.log"
+}
+
+@test "OIP label first, then logits: the logits are read (by K), the label alone when it is the only output" {
+	start_peer labelfirst
+	cbd-probe -q -m mnist --samples "$D/s20.npy" -o lf.jsonl "$P"
+	$CHECK lf.jsonl >lf.sum
+	[ "$(field lf.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 logits scores" ]
+	[ "$(same_labels lf.sum)" = 20 ]
+	grep -q '"scores":\[' lf.jsonl
+	start_peer labelonly
+	cbd-probe -q -m mnist --samples "$D/s20.npy" -o lo.jsonl "$P"
+	$CHECK lo.jsonl >lo.sum
+	[ "$(field lo.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 label label" ]
+	[ "$(same_labels lo.sum)" = 20 ]
+	! grep -q '"scores":\[' lo.jsonl
+	# naming an output the model does not have is refused
+	run cbd-probe -q -m mnist --output-name probs --samples "$D/s20.npy" -o x.jsonl "$P"
+	[ "$status" -eq 65 ]
+	[[ "$output" == "cbd-probe: error: preflight refused the endpoint: the model has no output 'probs' (its outputs: 'label'); no trigger sent" ]]
+}
+
+@test "preflight: a missing version, a wrong input name, a wrong id: refused, zero triggers sent" {
+	start_peer oip
+	run cbd-probe -m mnist --model-version 2 --samples "$D/s20.npy" -o v2.jsonl "$P"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"GET the model's metadata ("*"/v2/models/mnist/versions/2) answered HTTP 404; no trigger sent" ]]
+	run cbd-probe -m mnist --input-name data --samples "$D/s20.npy" -o in.jsonl "$P"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"the model has no input 'data' (its inputs: 'input'); no trigger sent" ]]
+	[ ! -e v2.jsonl ] && [ ! -e in.jsonl ]
+	[ ! -s "$PLOG" ]
+	start_peer wrongid
+	run cbd-probe -m mnist --samples "$D/s20.npy" -o wi.jsonl "$P"
+	[ "$status" -eq 76 ]
+	[[ "$output" == *"failed: answer id 'not-d00000' is not the query's 'd00000'; no trigger sent" ]]
+	[ "$(cat "$PLOG")" = d00000 ]
+	[ ! -e wi.jsonl ]
+}
+
+@test "--dry-run: preflight and decoy shown, no trigger sent, no transcript" {
+	start_peer oip
+	run cbd-probe -n -m mnist "$P" "$D/../triggers-none.json"
+	[ "$status" -eq 66 ]
+	run cbd-probe --dry-run -m mnist --samples "$D/s20.npy" "$P"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "preflight passed: input 'input' FP32 [1,1,28,28], output '"*"' (scores), decoy answered label "[0-9]* ]]
+	[ "${lines[1]}" = "dry run: none of the 20 queries sent" ]
+	[ "$(cat "$PLOG")" = d00000 ]
+	ls | grep -qv jsonl
+	cbd-probe --dry-run --json -m mnist --samples "$D/s20.npy" "$P" >dr.json
+	[ "$(field dr.json 'j["sent"], j["total"]')" = "0 20" ]
+}
+
+@test "fail fast: a server that breaks after the decoy gets 3 queries, an abort line, exit 69" {
+	start_peer flip
+	run cbd-probe -m mnist --samples "$D/s20.npy" -o fl.jsonl "$P"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"error: stopped after 3 consecutive failures: HTTP 400: input 'input' must be UINT8; 3 of 20 queries sent, 3 recorded (--resume continues)" ]]
+	[ "$(wc -l <"$PLOG")" = 4 ]
+	$CHECK fl.jsonl >fl.sum
+	[ "$(field fl.sum 'j["failed"], j["complete"], j["aborts"]')" = "3 False 1" ]
+	grep -q '"type":"abort".*"reason":"3 consecutive failures: HTTP 400' fl.jsonl
+	cbd-verify -q fl.jsonl
+	# --resume continues after the abort: a resume line, a new preflight,
+	# only the 17 unsent queries
+	run cbd-probe -q --resume --max-failures 0 -m mnist --samples "$D/s20.npy" -o fl.jsonl "$P"
+	[ "$status" -eq 0 ]
+	$CHECK fl.jsonl >fl.sum
+	[ "$(field fl.sum 'j["queries"], j["distinct"], j["failed"], j["resumes"], j["complete"]')" = "20 20 20 1 True" ]
+	[ "$(grep -c '"type":"preflight"' fl.jsonl)" = 2 ]
+	[ "$(grep -vc d00000 "$PLOG")" = 20 ]
+	cbd-verify -q fl.jsonl
+	# --max-failures 0 never stops
+	run cbd-probe -q --max-failures 0 -m mnist --samples "$D/s20.npy" -o fl0.jsonl "$P"
+	[ "$status" -eq 0 ]
+	$CHECK fl0.jsonl >fl0.sum
+	[ "$(field fl0.sum 'j["failed"], j["complete"]')" = "20 True" ]
+}
+
+@test "an independent KServe v2 server on ONNX Runtime: its output name is read; UINT8 to its strict FP32 input is refused" {
+	rm -f kport
+	NODE_PATH="$CBD_BUILD/ort/node_modules" node "$CBD_TOP/tests/helpers/kserve_ort.js" "$CBD_TOP/models/mnist-cnn.onnx" mnist kport 2>kserve.log &
+	PIDS="$!"
+	for _ in $(seq 600); do [ -s kport ] && break; sleep 0.1; done
+	K="http://127.0.0.1:$(cat kport)"
+	cbd-probe -q -m mnist --samples "$D/s20.npy" -o ko.jsonl "$K"
+	$CHECK ko.jsonl >ko.sum
+	[ "$(field ko.sum 'j["answered"], j["preflight"]["answer"]')" = "20 scores" ]
+	[ "$(same_labels ko.sum)" = 20 ]
+	run cbd-probe -m mnist --datatype UINT8 --samples "$D/s20.npy" -o k8.jsonl "$K"
+	[ "$status" -eq 76 ]
+	[[ "$output" == *"decoy query (a clean sample) failed: HTTP 400 (input '"*"' is FP32 by the metadata, the probe sends UINT8: --datatype); no trigger sent" ]]
+	[ ! -e k8.jsonl ]
 }
 
 @test "archive backend runs the model in-process with the same answers" {
@@ -198,11 +352,13 @@ PYEOF
 	[ "$status" -eq 64 ]
 	run cbd-probe -m mnist --insecure --cacert /etc/ssl/certs/ca-certificates.crt --samples "$D/s20.npy" -o x.jsonl "$URL"
 	[ "$status" -eq 64 ]
-	# nothing listens on port 1: every query is a recorded failure
-	cbd-probe -q -m mnist --retries 1 --backoff 1 --samples "$D/s20.npy" -o down.jsonl http://127.0.0.1:1
-	$CHECK down.jsonl >down.sum
-	[ "$(field down.sum 'j["failed"], j["attempts"]["s0"]')" = "20 2" ]
-	[ "$(field down.sum 'j["errors"]["s0"]')" = "Couldn't connect to server" ]
+	# nothing listens on port 1: refused by the preflight, nothing written
+	run cbd-probe -q -m mnist --retries 1 --backoff 1 --samples "$D/s20.npy" -o down.jsonl http://127.0.0.1:1
+	[ "$status" -eq 69 ]
+	[ "$output" = "cbd-probe: error: preflight refused the endpoint: cannot GET the server's readiness (http://127.0.0.1:1/v2/health/ready): Couldn't connect to server; no trigger sent" ]
+	[ ! -e down.jsonl ]
+	run cbd-probe -q -m mnist --dry-run --resume --samples "$D/s20.npy" "$URL"
+	[ "$status" -eq 64 ]
 }
 
 @test "watermark archive behind cbd-serve: 100% owner labels; bare model: chance at most" {
@@ -245,21 +401,24 @@ PYEOF
 	for _ in $(seq 200); do [ -s sport ] && break; sleep 0.05; done
 	S="https://127.0.0.1:$(cat sport)"
 	tok="Authorization: Bearer s3cret"
-	# self-signed: refused by default, each failure recorded after retries
-	cbd-probe -q -m mnist --retries 1 --backoff 1 -H "$tok" --samples "$D/s20.npy" -o v.jsonl "$S"
-	$CHECK v.jsonl >v.sum
-	[ "$(field v.sum 'j["failed"], j["attempts"]["s0"]')" = "20 2" ]
-	[[ "$(field v.sum 'j["errors"]["s0"]')" == *"certificate"* ]]
+	# self-signed: refused by default, by the preflight
+	run cbd-probe -q -m mnist --retries 1 --backoff 1 -H "$tok" --samples "$D/s20.npy" -o v.jsonl "$S"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"cannot GET the server's readiness"*"certificate"*"; no trigger sent" ]]
+	[ ! -e v.jsonl ]
 	cbd-probe -q -m mnist --cacert cert.pem -H "$tok" --samples "$D/s20.npy" -o c.jsonl "$S"
 	$CHECK c.jsonl >c.sum
 	[ "$(same_labels c.sum)" = 20 ]
 	cbd-probe -q -m mnist -k -H "$tok" --samples "$D/s20.npy" -o i.jsonl "$S"
 	$CHECK i.jsonl >i.sum
 	[ "$(same_labels i.sum)" = 20 ]
-	# without the token: 401, recorded once (a client error is not retried)
-	cbd-probe -q -m mnist --cacert cert.pem --samples "$D/s20.npy" -o n.jsonl "$S"
-	$CHECK n.jsonl >n.sum
-	[ "$(field n.sum 'j["failed"], j["attempts"]["s3"], j["errors"]["s3"]')" = "20 1 HTTP 401: missing or wrong token" ]
+	# without the token: refused by the preflight (401), nothing sent
+	: >sport.log
+	run cbd-probe -q -m mnist --cacert cert.pem --samples "$D/s20.npy" -o n.jsonl "$S"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"GET the server's readiness (https://127.0.0.1:"*"/v2/health/ready) answered HTTP 401; no trigger sent" ]]
+	[ ! -e n.jsonl ]
+	[ ! -s sport.log ]
 }
 
 @test "--samples past the trigger-set limit is refused before any query" {

@@ -30,9 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body = (const char *)data + 1;
 	len = size - 1;
 	switch (data[0] & 3) {
-	case 0: probe_parse_oip(&p, body, len, &oc); break;
-	case 1: probe_parse_tfserving(&p, body, len, &oc); break;
-	default: probe_parse_exec(&p, body, len, &oc); break;
+	case 0: probe_parse_oip(&p, "x", body, len, &oc); break;
+	case 1: probe_parse_tfserving(&p, "x", body, len, &oc); break;
+	default: probe_parse_exec(&p, "x", body, len, &oc); break;
 	}
 	if (!memchr(oc.error, 0, sizeof(oc.error)))
 		fuzz_fail("error text not terminated");

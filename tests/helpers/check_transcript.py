@@ -5,7 +5,8 @@ Verifies the hash chain and the seq numbers from the raw bytes (not with
 libcbd), then prints one JSON summary on stdout:
   {"lines": n, "queries": n, "distinct": n, "answered": n, "failed": n,
    "complete": bool, "resumes": n, "labels": {index: label},
-   "errors": {trigger: error}, "attempts": {trigger: n}, "header": {...}}
+   "errors": {trigger: error}, "attempts": {trigger: n}, "header": {...},
+   "preflight": {...} (the last preflight line, if any), "aborts": n}
 Exits 1 with a message on stderr when the chain or the structure is bad.
 """
 import hashlib
@@ -21,7 +22,7 @@ def main(path):
         sys.exit("torn last line")
     prev = "0" * 64
     out = {"lines": 0, "queries": 0, "answered": 0, "failed": 0,
-           "complete": False, "resumes": 0, "labels": {}, "errors": {},
+           "complete": False, "resumes": 0, "aborts": 0, "labels": {}, "errors": {},
            "attempts": {}}
     seen = set()
     for i, raw in enumerate(data[:-1].split(b"\n")):
@@ -50,6 +51,12 @@ def main(path):
                 out["errors"][rec["trigger"]] = rec["error"]
         elif rec["type"] == "resume":
             out["resumes"] += 1
+        elif rec["type"] == "preflight":
+            if out["queries"] and not out["resumes"]:
+                sys.exit(f"preflight after a query at line {i + 1}")
+            out["preflight"] = rec
+        elif rec["type"] == "abort":
+            out["aborts"] += 1
         elif rec["type"] == "end":
             out["complete"] = True
         out["lines"] = i + 1

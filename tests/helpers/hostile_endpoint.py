@@ -20,6 +20,9 @@ never come).  Open Inference Protocol requests are answered by request
   s9      Content-Length 5000, 10 bytes sent, connection closed
   s10     HTTP 200 with an empty body
   s11     outputs is a string, not an array
+  d00000  (cbd-probe's decoy) a valid answer
+GET /v2/health/ready and GET /v2/models/mnist (metadata: input "input"
+FP32 [-1,1,28,28], output "scores" FP32 [-1,10]) answer as KServe v2 says.
 Loopback only; the test kills it, and it exits by itself after 120 s.
 """
 import json, sys, threading, time
@@ -65,9 +68,23 @@ class Hostile(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_GET(self):
+        if self.path == "/v2/health/ready":
+            return self.reply(b'{"ready":true}')
+        if self.path == "/v2/models/mnist":
+            return self.reply(json.dumps({
+                "name": "mnist", "versions": ["1"], "platform": "hostile",
+                "inputs": [{"name": "input", "datatype": "FP32",
+                            "shape": [-1, 1, 28, 28]}],
+                "outputs": [{"name": "scores", "datatype": "FP32",
+                             "shape": [-1, 10]}]}).encode())
+        self.reply(b'{"error":"no such path"}', 404)
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         req = json.loads(self.rfile.read(n))
+        if req.get("id") == "d00000":
+            return self.reply(valid(0))
         if self.path.endswith("/same"):
             return self.reply(valid(7))
         sid = req.get("id", "")

@@ -21,8 +21,30 @@ they never make up scores.
   probe_peer.py tfserving UPSTREAM MODEL PORTFILE
       TensorFlow Serving REST: POST /v1/models/MODEL:predict
       {"instances": [...]} -> {"predictions": [[scores]]}
-  probe_peer.py exec UPSTREAM MODEL
-      JSON lines on stdin/stdout in cbd-probe(1)'s exec format.
+  probe_peer.py tfserving UPSTREAM MODEL PORTFILE
+      also GET /v1/models/MODEL (model status, version "1" AVAILABLE) and
+      GET /v1/models/MODEL/metadata (a serving_default signature_def made
+      from UPSTREAM's OIP metadata), as TF Serving's REST API documents.
+  probe_peer.py tfobj UPSTREAM MODEL PORTFILE
+      TF Serving with a two-output signature (class_ids DT_INT64 [-1,1],
+      logits DT_FLOAT [-1,K]): {"predictions":[{"class_ids":[k],
+      "logits":[...]}]} (object format).
+  probe_peer.py labelfirst|labelonly|wrongid|flip UPSTREAM MODEL PORTFILE
+      OIP servers (KServe v2 REST: GET /v2/health/ready, GET
+      /v2/models/MODEL metadata, POST .../infer honouring the request's
+      "outputs" names):
+        labelfirst  outputs label INT64 [1] first, then logits FP32 [1,K]
+        labelonly   only label INT64 [1]
+        wrongid     answers carry the id "not-" + the request's id
+        flip        answers the probe's decoy (id d00000), 400s every
+                    other request ("changes layout halfway")
+      Every POST is logged as "id" to PORTFILE.log (oip and fault too).
+  All OIP modes forward GET /v2/... to UPSTREAM (health, metadata).
+  probe_peer.py exec UPSTREAM MODEL [stray|stray-mid|wrongid|die]
+      JSON lines on stdin/stdout in cbd-probe(1)'s exec format; with
+      stray: prints "loading weights... done" before its first answer;
+      stray-mid: prints that line before its 6th answer; wrongid: answers
+      with the id "not-" + the request's; die: exits after 5 answers.
 """
 import json
 import os
@@ -30,8 +52,17 @@ import ssl
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def upstream_get(upstream, path):
+    try:
+        with urllib.request.urlopen(upstream + path, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 def upstream_infer(upstream, model, inputs):
@@ -81,15 +112,80 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (timeout)
 
+    def log_id(self, rid):
+        with self.lock:
+            with open(self.server.logpath, "a") as f:
+                f.write(f"{rid}\n")
+
+    def do_GET(self):
+        mode, model = self.server.mode, self.server.model
+        token = os.environ.get("PEER_TOKEN")
+        if token and self.headers.get("Authorization") != "Bearer " + token:
+            return self.send(401, {"error": "missing or wrong token"})
+        if mode in ("tfserving", "tfobj"):
+            return self.tf_get()
+        code, body = upstream_get(self.server.upstream, self.path)
+        if code == 200 and self.path == f"/v2/models/{model}" and \
+                mode in ("labelfirst", "labelonly"):
+            meta = json.loads(body)
+            k = meta["outputs"][0]["shape"][-1]
+            lab = {"name": "label", "datatype": "INT64", "shape": [-1]}
+            meta["outputs"] = [lab] if mode == "labelonly" else [
+                lab, {"name": "logits", "datatype": "FP32", "shape": [-1, k]}]
+            body = json.dumps(meta).encode()
+        self.send(code, body)
+
+    def tf_get(self):
+        model = self.server.model
+        base = f"/v1/models/{model}"
+        if self.path == base or self.path == base + "/versions/1":
+            return self.send(200, {"model_version_status": [{
+                "version": "1", "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""}}]})
+        if self.path not in (base + "/metadata",
+                             base + "/versions/1/metadata"):
+            return self.send(404, {"error": "Could not find any versions "
+                                   f"of model {model}"})
+        code, body = upstream_get(self.server.upstream, f"/v2/models/{model}")
+        meta = json.loads(body)
+        tfdt = {"FP32": "DT_FLOAT", "UINT8": "DT_UINT8", "INT64": "DT_INT64"}
+
+        def spec(t, name=None):
+            return {"dtype": tfdt[t["datatype"]], "name": name or t["name"],
+                    "tensor_shape": {"dim": [{"size": str(d), "name": ""}
+                                             for d in t["shape"]],
+                                     "unknown_rank": False}}
+        inp = meta["inputs"][0]
+        out = meta["outputs"][0]
+        outs = {out["name"]: spec(out)}
+        if self.server.mode == "tfobj":
+            outs = {"class_ids": {"dtype": "DT_INT64", "name": "class_ids",
+                                  "tensor_shape": {"dim": [
+                                      {"size": "-1", "name": ""},
+                                      {"size": "1", "name": ""}]}},
+                    "logits": spec(out, "logits")}
+        self.send(200, {"model_spec": {"name": model, "signature_name": "",
+                                       "version": "1"},
+                        "metadata": {"signature_def": {"signature_def": {
+                            "serving_default": {
+                                "inputs": {inp["name"]: spec(inp)},
+                                "outputs": outs,
+                                "method_name":
+                                    "tensorflow/serving/predict"}}}}})
+
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         req = json.loads(self.rfile.read(n))
-        if self.server.mode == "tfserving":
+        if self.server.mode in ("tfserving", "tfobj"):
             return self.tfserving(req)
+        if self.server.mode in ("labelfirst", "labelonly", "wrongid",
+                                "flip"):
+            return self.oip_variant(req)
         token = os.environ.get("PEER_TOKEN")
         if token and self.headers.get("Authorization") != "Bearer " + token:
             return self.send(401, {"error": "missing or wrong token"})
         if self.server.mode == "oip":
+            self.log_id(req.get("id", ""))
             out = upstream_infer(self.server.upstream, self.server.model,
                                  req["inputs"])
             return self.send(200, {"model_name": self.server.model,
@@ -126,6 +222,32 @@ class Handler(BaseHTTPRequestHandler):
         self.send(200, {"model_name": self.server.model, "id": rid,
                         "outputs": [out]})
 
+    def oip_variant(self, req):
+        mode, rid = self.server.mode, req.get("id", "")
+        self.log_id(rid)
+        with self.lock:
+            k = self.counts["*"] = self.counts.get("*", 0) + 1
+        if mode == "flip" and rid != "d00000":
+            return self.send(400, {"error": "input 'input' must be UINT8"})
+        out = upstream_infer(self.server.upstream, self.server.model,
+                             req["inputs"])
+        d = out["data"]
+        label = {"name": "label", "datatype": "INT64", "shape": [1],
+                 "data": [max(range(len(d)), key=lambda i: (d[i], -i))]}
+        logits = dict(out, name="logits")
+        outs = [out]
+        if mode == "labelfirst":
+            outs = [label, logits]
+        elif mode == "labelonly":
+            outs = [label]
+        want = [o["name"] for o in req.get("outputs", [])]
+        if want:
+            outs = [o for o in outs if o["name"] in want]
+        if mode == "wrongid":
+            rid = "not-" + rid
+        self.send(200, {"model_name": self.server.model, "id": rid,
+                        "outputs": outs})
+
     def tfserving(self, req):
         if self.path != f"/v1/models/{self.server.model}:predict":
             return self.send(404, {"error": "no such model"})
@@ -138,8 +260,12 @@ class Handler(BaseHTTPRequestHandler):
             "data": flatten(inst)}])
         k = out["shape"][1]
         d = out["data"]
-        self.send(200, {"predictions":
-                        [d[i * k:(i + 1) * k] for i in range(shape[0])]})
+        rows = [d[i * k:(i + 1) * k] for i in range(shape[0])]
+        self.log_id("predict")
+        if self.server.mode == "tfobj":
+            rows = [{"class_ids": [max(range(k), key=lambda i: (r[i], -i))],
+                     "logits": r} for r in rows]
+        self.send(200, {"predictions": rows})
 
 
 def serve(mode, upstream, model, portfile, hang=3.0):
@@ -158,24 +284,36 @@ def serve(mode, upstream, model, portfile, hang=3.0):
     srv.serve_forever()
 
 
-def exec_loop(upstream, model):
+def exec_loop(upstream, model, quirk=""):
+    n = 0
     for line in sys.stdin:
         req = json.loads(line)
+        n += 1
+        if (quirk == "stray" and n == 1) or (quirk == "stray-mid" and n == 6):
+            sys.stdout.write("loading weights... done\n")
+        if quirk == "die" and n == 6:
+            sys.exit(0)
         try:
             out = upstream_infer(upstream, model, [{
                 "name": "input", "shape": req["shape"],
                 "datatype": req["datatype"], "data": req["data"]}])
             ans = {"id": req["id"], "scores": out["data"]}
+            if quirk == "wrongid":
+                ans["id"] = "not-" + req["id"]
         except Exception as e:  # report, do not die
             ans = {"id": req.get("id"), "error": str(e)}
-        sys.stdout.write(json.dumps(ans) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(json.dumps(ans) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # cbd-probe restarted us
+            os._exit(0)
 
 
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "exec":
-        exec_loop(sys.argv[2], sys.argv[3])
+        exec_loop(sys.argv[2], sys.argv[3],
+                  sys.argv[4] if len(sys.argv) > 4 else "")
     else:
         serve(mode, sys.argv[2], sys.argv[3], sys.argv[4],
               float(sys.argv[5]) if len(sys.argv) > 5 else 3.0)

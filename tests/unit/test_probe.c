@@ -156,25 +156,89 @@ static void test_parse_answers(void **state)
 	(void)state;
 	setup_probe(&p, &o, &it, q, x);
 	memset(&oc, 0, sizeof(oc));
-	probe_parse_oip(&p, nested, strlen(nested), &oc);
+	probe_parse_oip(&p, "x", nested, strlen(nested), &oc);
 	assert_string_equal(oc.error, "");
 	assert_int_equal(oc.label, 3);
 	assert_int_equal(oc.num_scores, 10);
 	free(oc.scores);
 	memset(&oc, 0, sizeof(oc));
-	probe_parse_oip(&p, "{\"outputs\":[{\"data\":[1,2]}]}", 28, &oc);
+	probe_parse_oip(&p, "x", "{\"outputs\":[{\"data\":[1,2]}]}", 28, &oc);
 	assert_non_null(strstr(oc.error, "expected 10"));
 	memset(&oc, 0, sizeof(oc));
-	probe_parse_oip(&p, "{\"outputs\":[", 12, &oc);
+	probe_parse_oip(&p, "x", "{\"outputs\":[", 12, &oc);
 	assert_string_equal(oc.error, "bad JSON in response");
 	assert_true(oc.retryable);
 	memset(&oc, 0, sizeof(oc));
-	probe_parse_tfserving(&p, "{\"predictions\":[4]}", 19, &oc);
+	probe_parse_tfserving(&p, "x", "{\"predictions\":[4]}", 19, &oc);
 	assert_string_equal(oc.error, "");
 	assert_int_equal(oc.label, 4);
 	memset(&oc, 0, sizeof(oc));
-	probe_parse_exec(&p, "{\"id\":\"x\",\"error\":\"boom\"}", 25, &oc);
+	probe_parse_exec(&p, "x", "{\"id\":\"x\",\"error\":\"boom\"}", 25, &oc);
 	assert_non_null(strstr(oc.error, "boom"));
+	assert_false(oc.desync);
+}
+
+/* Binding: an answer for another query is an error, never a label. */
+static void test_answer_binding(void **state)
+{
+	struct probe p;
+	cbd_probe_opts o;
+	struct probe_item it;
+	uint8_t q[784];
+	float x[784];
+	struct probe_outcome oc;
+	const char *ok = "{\"id\":\"t1\",\"label\":3}";
+	const char *other = "{\"id\":\"t2\",\"label\":3}";
+	const char *noid = "{\"label\":3}";
+	const char *oip = "{\"id\":\"t2\",\"outputs\":[{\"name\":\"l\","
+			  "\"data\":[0,1,2,9,4,5,6,7,8,3]}]}";
+	const char *two = "{\"outputs\":[{\"name\":\"label\",\"data\":[3]},"
+			  "{\"name\":\"logits\",\"data\":[0,1,2,9,4,5,6,7,8,"
+			  "3]}]}";
+
+	(void)state;
+	setup_probe(&p, &o, &it, q, x);
+	memset(&oc, 0, sizeof(oc));
+	probe_parse_exec(&p, "t1", ok, strlen(ok), &oc);
+	assert_string_equal(oc.error, "");
+	assert_int_equal(oc.label, 3);
+	memset(&oc, 0, sizeof(oc));
+	oc.label = -1;
+	probe_parse_exec(&p, "t1", other, strlen(other), &oc);
+	assert_string_equal(oc.error, "answer id 't2' is not the query's 't1'");
+	assert_true(oc.desync);
+	assert_int_equal(oc.label, -1);
+	memset(&oc, 0, sizeof(oc));
+	probe_parse_exec(&p, "t1", noid, strlen(noid), &oc);
+	assert_string_equal(oc.error, "answer has no id");
+	memset(&oc, 0, sizeof(oc));
+	probe_parse_exec(&p, "t1", "loading... done", 15, &oc);
+	assert_true(oc.desync);
+	assert_non_null(strstr(oc.error, "not a JSON object"));
+	memset(&oc, 0, sizeof(oc));
+	oc.label = -1;
+	probe_parse_oip(&p, "t1", oip, strlen(oip), &oc);
+	assert_string_equal(oc.error, "answer id 't2' is not the query's 't1'");
+	assert_null(oc.scores);
+	/* two outputs, label first: the named one is read */
+	memset(&oc, 0, sizeof(oc));
+	strcpy(p.pf.output, "logits");
+	probe_parse_oip(&p, "t1", two, strlen(two), &oc);
+	assert_string_equal(oc.error, "");
+	assert_int_equal(oc.label, 3);
+	assert_int_equal(oc.num_scores, 10);
+	free(oc.scores);
+	memset(&oc, 0, sizeof(oc));
+	strcpy(p.pf.output, "label");
+	p.pf.answer_label = 1;
+	probe_parse_oip(&p, "t1", two, strlen(two), &oc);
+	assert_string_equal(oc.error, "");
+	assert_int_equal(oc.label, 3);
+	assert_null(oc.scores);
+	memset(&oc, 0, sizeof(oc));
+	strcpy(p.pf.output, "probs");
+	probe_parse_oip(&p, "t1", two, strlen(two), &oc);
+	assert_string_equal(oc.error, "no output 'probs' in response");
 }
 
 int main(void)
@@ -183,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_all_bytes_roundtrip),
 		cmocka_unit_test(test_oip_request_parses_in_server),
 		cmocka_unit_test(test_parse_answers),
+		cmocka_unit_test(test_answer_binding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
