@@ -77,11 +77,22 @@ ort_check() { # compiled archive inputs kinds rows
 }
 
 @test "onnx: cbd's own engine runs the compiled graphs and answers exactly like the archives under cbd (all three modes)" {
+	# under ASan (make check SAN=1) the first 1,000 rows of each set: every
+	# trigger and forgery kind, some of the rest; the whole set otherwise
+	rows=0 want=10000
+	if nm "$(command -v cbd-run)" 2>/dev/null | grep -q __asan_init; then
+		rows=1000 want=999
+	fi
 	for m in "mnist-cnn-watermark.onnx wm.cbd wm-in.npy" "tr/mnist-cnn-bob.onnx tr/mnist-cnn-bob.cbd tr-in.npy" "auth.onnx auth.cbd auth-in.npy"; do
 		set -- $m
-		cbd-run --json "$1" "$3" > engine.jsonl
-		cbd-run --json "$2" "$3" | sed 's/,"active":[a-z]*//' > archive.jsonl
-		[ "$(wc -l < engine.jsonl)" -gt 10000 ]
+		in=$3
+		if [ "$rows" -gt 0 ]; then
+			/usr/bin/python3 -c 'import numpy as np,sys; np.save("part.npy", np.load(sys.argv[1])[:int(sys.argv[2])])' "$3" "$rows"
+			in=part.npy
+		fi
+		cbd-run --json "$1" "$in" > engine.jsonl
+		cbd-run --json "$2" "$in" | sed 's/,"active":[a-z]*//' > archive.jsonl
+		[ "$(wc -l < engine.jsonl)" -gt "$want" ]
 		cmp engine.jsonl archive.jsonl || { echo "$1: engine and archive differ"; diff engine.jsonl archive.jsonl | head -4; return 1; }
 	done
 }
