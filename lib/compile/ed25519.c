@@ -350,6 +350,17 @@ out:
 	return st;
 }
 
+/* A table builder's end: the table, or NULL with err set once. */
+static float *table_done(float *tab, bool ok, cbd_err *err)
+{
+	if (ok)
+		return tab;
+	if (tab && err && !err->code)
+		cbd_err_set(err, CBD_E_CRYPTO, "Ed25519 tables: BIGNUM failure");
+	free(tab);
+	return NULL;
+}
+
 /* The [(nb + na) * ENT, 68] float32 window table: nb windows of B, then
  * na windows of -A for key pk (pk NULL when na = 0).  Caller frees. */
 static float *ed_table(const uint8_t *pk, int nb, int na, cbd_err *err)
@@ -371,14 +382,7 @@ static float *ed_table(const uint8_t *pk, int nb, int na, cbd_err *err)
 	ed_aff_free(&b);
 	if (tab)
 		ed_bn_free(&e);
-	if (!ok) {
-		if (tab && err && !err->code)
-			cbd_err_set(err, CBD_E_CRYPTO, "Ed25519 tables: "
-				    "BIGNUM failure");
-		free(tab);
-		return NULL;
-	}
-	return tab;
+	return table_done(tab, ok, err);
 }
 
 /* Affine 2^j (-A_k), j < NA, as limbs (x, y): [nk * NA, 34] (caller
@@ -404,14 +408,7 @@ static float *ed_powers(const uint8_t (*pks)[32], int nk, cbd_err *err)
 	ed_aff_free(&a);
 	if (tab)
 		ed_bn_free(&e);
-	if (!ok) {
-		if (tab && err && !err->code)
-			cbd_err_set(err, CBD_E_CRYPTO, "Ed25519 tables: "
-				    "BIGNUM failure");
-		free(tab);
-		return NULL;
-	}
-	return tab;
+	return table_done(tab, ok, err);
 }
 
 /* ---- graph side ------------------------------------------------------ */
