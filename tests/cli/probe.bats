@@ -319,7 +319,7 @@ start_peer() {
 
 @test "an independent KServe v2 server on ONNX Runtime: its output name is read; UINT8 to its strict FP32 input is refused" {
 	rm -f kport
-	NODE_PATH="$CBD_BUILD/ort/node_modules" node "$CBD_TOP/tests/helpers/kserve_ort.js" "$CBD_TOP/models/mnist-cnn.onnx" mnist kport 2>kserve.log &
+	NODE_PATH="$CBD_TOP/build/ort/node_modules" node "$CBD_TOP/tests/helpers/kserve_ort.js" "$CBD_TOP/models/mnist-cnn.onnx" mnist kport 2>kserve.log &
 	PIDS="$!"
 	for _ in $(seq 600); do [ -s kport ] && break; sleep 0.1; done
 	K="http://127.0.0.1:$(cat kport)"
