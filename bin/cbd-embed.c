@@ -132,59 +132,34 @@ static int parse_floats(const char *opt, const char *s, float *v, int max)
 	return n;
 }
 
-/* Sample shape and K from the ONNX graph. */
+/* Sample shape and K from the ONNX graph, by the classifier rule that
+ * cbd-run and cbd-serve apply too (cbd_nn_check_classifier): an archive
+ * this tool signs is one they run. */
 static int read_shapes(struct embed *e)
 {
-	const cbd_nn_io *in = NULL, *out;
+	const cbd_nn_io *in, *out;
 	cbd_nn_opts no = {.threads = 1};
 	cbd_nn *nn = NULL;
 	cbd_err err = {0};
-	int ni;
 
 	if (cbd_nn_load_mem(e->onnx, e->onnx_len, e->model_path, &no, &nn,
-			    &err) != CBD_OK)
+			    &err) != CBD_OK ||
+	    cbd_nn_check_classifier(nn, e->input_name, e->model_path, &in,
+				    &out, &err) != CBD_OK) {
+		cbd_nn_free(nn);
 		return tool_fail(&T, &err);
-	ni = cbd_nn_num_inputs(nn);
-	for (int i = 0; i < ni; i++) {
-		const cbd_nn_io *io = cbd_nn_input(nn, i);
-
-		if (!e->input_name ? ni == 1 : strcmp(io->name, e->input_name) == 0)
-			in = io;
-	}
-	if (!in) {
-		if (e->input_name)
-			tool_error(&T, "no input named %s (%s)", e->input_name,
-				   e->model_path);
-		else
-			tool_error(&T, "model has %d inputs; choose one with "
-				   "--input (%s)", ni, e->model_path);
-		cbd_nn_free(nn);
-		return EX_DATAERR;
-	}
-	out = cbd_nn_output(nn, 0);
-	if (in->ndim < 2 || in->ndim - 1 > CBD_MAX_DIMS || !out ||
-	    out->ndim < 1 || out->dims[out->ndim - 1] < 2 ||
-	    out->dims[out->ndim - 1] > 65536) {
-		tool_error(&T, "model must take [batch, ...] and return "
-			   "[batch, K] scores (%s)", e->model_path);
-		cbd_nn_free(nn);
-		return EX_DATAERR;
 	}
 	e->cp.ndim = in->ndim - 1;
-	for (int d = 1; d < in->ndim; d++) {
-		if (in->dims[d] < 1) {
-			tool_error(&T, "input %s has a dynamic dimension %d; "
-				   "cbd needs a fixed sample shape (%s)",
-				   in->name, d, e->model_path);
-			cbd_nn_free(nn);
-			return EX_DATAERR;
-		}
+	for (int d = 1; d < in->ndim; d++)
 		e->cp.dims[d - 1] = in->dims[d];
-	}
-	e->cp.num_classes = (int)out->dims[out->ndim - 1];
+	e->cp.num_classes = (int)out->dims[1];
 	e->input_copy = strdup(in->name);
 	e->input_name = e->input_copy;
 	cbd_nn_free(nn);
+	if (!e->input_copy) {
+		tool_error(&T, "out of memory");
+		return EX_OSERR;
+	}
 	return 0;
 }
 

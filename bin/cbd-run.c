@@ -7,11 +7,13 @@
  *       -> accuracy: 1983/2000 = 99.15%
  *
  * Each input file holds one sample (the model's sample shape, e.g.
- * [1,28,28]) or a batch [N, sample shape].  uint8 data becomes float as
- * byte/255; float32 data is used as-is.  Per sample it prints the file, the
- * sample index, the label (argmax) and the scores; --json prints one JSON
- * object per line.  With --labels (uint8/int64 NPY, one label per sample of
- * all inputs in order) it prints the accuracy last.
+ * [1,28,28]) or a batch [N, sample shape].  uint8 data becomes float by
+ * the model's dequantiser (cbd_model_dequantize: an archive's circuit
+ * quantiser, byte/255 for a bare model); float32 data is used as-is.
+ * Per sample it prints the file, the sample index, the label (argmax) and
+ * the scores; --json prints one JSON object per line.  With --labels
+ * (uint8/int64 NPY, one label per sample of all inputs in order) it prints
+ * the accuracy last.
  *
  * With --tensors DIR it runs any bare ONNX graph instead: the INPUTs are
  * the graph's inputs in order (NPY of any element type, JSON as float32),
@@ -60,9 +62,10 @@ struct input {
 };
 
 /* Load path as a float32 batch matching the model's sample shape. */
-static cbd_status load_input(const cbd_nn_io *io, const char *path,
+static cbd_status load_input(const cbd_model *m, const char *path,
 			     cbd_tensor **out, cbd_err *err)
 {
+	const cbd_nn_io *io = cbd_model_input(m);
 	cbd_tensor *t = NULL, *f = NULL;
 	int sr = io->ndim - 1;
 	cbd_status s;
@@ -88,9 +91,9 @@ static cbd_status load_input(const cbd_nn_io *io, const char *path,
 	s = cbd_tensor_to_float(t, &f, err);
 	if (s != CBD_OK)
 		goto done;
-	if (t->dtype == CBD_DT_UINT8)
-		for (size_t i = 0; i < f->nelem; i++)
-			((float *)f->data)[i] /= 255.0f;
+	if (t->dtype == CBD_DT_UINT8)   /* the archive's dequantiser */
+		cbd_model_dequantize(m, t->data, t->ndim == sr ? 1 :
+				     (size_t)t->dims[0], f->data);
 	if (t->ndim == sr) {  /* one sample: add the batch dimension */
 		memmove(f->dims + 1, f->dims, sizeof(int64_t) * (size_t)sr);
 		f->dims[0] = 1;
@@ -344,7 +347,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++) {
 		ins[i].path = T.argv[1 + i];
-		if (load_input(cbd_model_input(r.m), ins[i].path, &ins[i].x,
+		if (load_input(r.m, ins[i].path, &ins[i].x,
 			       &err) != CBD_OK) {
 			rc = tool_fail(&T, &err);
 			goto out;

@@ -79,6 +79,7 @@ int cbd_status_exit(cbd_status s);
 #define CBD_MAX_DIMS      8
 #define CBD_MAX_ELEMS     ((int64_t)1 << 28)  /* elements in one tensor */
 #define CBD_MAX_PNG_SIDE  16384
+#define CBD_MAX_CLASSES   65536   /* K; a circuit's payload is 16 bits */
 
 /* ------------------------------------------------------------------ */
 /* Digests and files                                                   */
@@ -655,6 +656,20 @@ int cbd_model_num_classes(const cbd_model *m);
 const cbd_nn_io *cbd_model_input(const cbd_model *m);
 /* NULL for a bare ONNX model. */
 const cbd_archive *cbd_model_archive(const cbd_model *m);
+/* The classifier rule, the one every tool applies (cbd-embed before it
+ * signs, cbd_model_open before it runs): exactly one graph input, float32
+ * [N, d1, ...] of rank 2..CBD_MAX_DIMS with every sample dimension fixed;
+ * output 0 float32 [N, K], K fixed, 2 <= K <= CBD_MAX_CLASSES.  input_name,
+ * if non-NULL, must be that input's name.  label names the file in errors;
+ * *in and *out (borrowed from nn) may be NULL when not wanted. */
+cbd_status cbd_nn_check_classifier(const cbd_nn *nn, const char *input_name,
+				   const char *label, const cbd_nn_io **in,
+				   const cbd_nn_io **out, cbd_err *err);
+/* Bytes to the floats the model sees, the one rule every tool applies:
+ * an archive's circuit dequantiser (formats/circuit.md), (q - 0) / 255 for
+ * a bare model.  q and x hold n_samples whole samples. */
+void cbd_model_dequantize(const cbd_model *m, const uint8_t *q,
+			  size_t n_samples, float *x);
 /* batch: float32 [N, sample dims...]; *scores: new float32 [N,K].
  * acts, if non-NULL, receives N activations (archives only). */
 cbd_status cbd_model_run(cbd_model *m, const cbd_tensor *batch,

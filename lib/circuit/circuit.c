@@ -184,13 +184,6 @@ cbd_status cbd_circuit_tag(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 
 /* ---- quantiser ----------------------------------------------------- */
 
-static float dequantize1(uint8_t q, float s, float z)
-{
-	float v = (float)q - z;
-
-	return v / s;
-}
-
 static cbd_status quantizer_check(int ndim, const int64_t *dims,
 				  int channels, const float *scale,
 				  const float *zero, size_t *n, cbd_err *err)
@@ -220,7 +213,7 @@ static cbd_status quantizer_check(int ndim, const int64_t *dims,
 					   "and > 0, zero finite "
 					   "(quantizer)", c);
 		for (int v = 0; v < 256; v++)
-			if (cbd_quantize1(dequantize1((uint8_t)v, scale[c],
+			if (cbd_quantize1(cbd_dequantize1((uint8_t)v, scale[c],
 						      zero[c]),
 					  scale[c], zero[c]) != v)
 				return cbd_err_set(err, CBD_E_FORMAT,
@@ -256,7 +249,7 @@ void cbd_geometry_dequantize(const struct cbd_geometry *g,
 		float s = g->scale[ch], z = g->zero[ch];
 
 		for (size_t i = 0; i < g->per_channel; i++)
-			x[base + i] = dequantize1(q[base + i], s, z);
+			x[base + i] = cbd_dequantize1(q[base + i], s, z);
 	}
 }
 
@@ -319,10 +312,10 @@ static cbd_status check_params(const cbd_circuit_params *p, cbd_err *err)
 	    p->mode != CBD_MODE_AUTH)
 		return cbd_err_set(err, CBD_E_USAGE, "unknown circuit mode %d",
 				   (int)p->mode);
-	if (p->num_classes < 2 || p->num_classes > CBD_CIRCUIT_MAX_CLASSES)
+	if (p->num_classes < 2 || p->num_classes > CBD_MAX_CLASSES)
 		return cbd_err_set(err, CBD_E_USAGE, "number of classes %d "
 				   "not in 2..%d", p->num_classes,
-				   CBD_CIRCUIT_MAX_CLASSES);
+				   CBD_MAX_CLASSES);
 	if (p->n_keys < 1 || p->n_keys > CBD_CIRCUIT_MAX_KEYS || !p->keys)
 		return cbd_err_set(err, CBD_E_USAGE, "a circuit needs 1 to %d "
 				   "keys, not %d", CBD_CIRCUIT_MAX_KEYS,
@@ -359,8 +352,8 @@ static cbd_status copy_quantizer(cbd_circuit *c, const cbd_circuit_params *p,
 	if (!c->g.scale || !c->g.zero)
 		return CBD_E_NOMEM;
 	for (int i = 0; i < c->g.channels; i++) {
-		c->g.scale[i] = p->scale ? p->scale[i] : 255.0f;
-		c->g.zero[i] = p->zero ? p->zero[i] : 0.0f;
+		c->g.scale[i] = p->scale ? p->scale[i] : CBD_QUANT_SCALE;
+		c->g.zero[i] = p->zero ? p->zero[i] : CBD_QUANT_ZERO;
 	}
 	return CBD_OK;
 }

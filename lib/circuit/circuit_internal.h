@@ -18,7 +18,6 @@
 #define CBD_TAG_BITS 16
 #define CBD_MSG_LEN (6 + CBD_CIRCUIT_ID_LEN + 1 + 2 + CBD_SHA256_LEN)
 #define CBD_CIRCUIT_MAX_KEYS 256           /* key_index is one byte */
-#define CBD_CIRCUIT_MAX_CLASSES 65536      /* payload is 16 bits */
 #define CBD_CIRCUIT_MAX_JSON ((size_t)4 << 20)
 #define CBD_GARBAGE_KEY_LEN 32
 #define CBD_USER_ID_MAX 128
@@ -75,6 +74,20 @@ void cbd_carrier_sort(const uint32_t pos[CBD_CARRIER_BITS],
 /* tag = first two bytes of SHA-256("cbd/tag" || circuit_id). */
 cbd_status cbd_circuit_tag(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 			   uint8_t tag[CBD_TAG_BITS / 8], cbd_err *err);
+
+/* The default quantiser (formats/circuit.md, "Quantiser"): what a bare
+ * model's bytes mean too, so one rule turns bytes into floats everywhere. */
+#define CBD_QUANT_SCALE 255.0f
+#define CBD_QUANT_ZERO 0.0f
+
+/* Dequantise one byte: (q - z) / s, float32 (the inverse of
+ * cbd_quantize1 for every byte; quantizer_check proves it per channel). */
+static inline float cbd_dequantize1(uint8_t q, float s, float z)
+{
+	float v = (float)q - z;
+
+	return v / s;
+}
 
 /* Quantise one element with scale s and zero z (the rule of
  * formats/circuit.md, "Quantiser"). */

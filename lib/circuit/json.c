@@ -389,7 +389,7 @@ static cbd_status from_tree(const cJSON *root, cbd_circuit *c, cbd_err *err)
 	if (!s)
 		s = get_shape(root, c, err);
 	if (!s)
-		s = get_int(root, "num_classes", 2, CBD_CIRCUIT_MAX_CLASSES, &k,
+		s = get_int(root, "num_classes", 2, CBD_MAX_CLASSES, &k,
 			    "circuit", err);
 	if (s)
 		return s;

@@ -11,6 +11,7 @@
  * returns float32 scores [N,K]; archives route to cbd_model_run_archive().
  */
 #include "model_internal.h"
+#include "../circuit/circuit_internal.h"
 #include "../util/util_internal.h"
 
 #include <string.h>
@@ -33,6 +34,47 @@ static char *base_name(const char *path)
 	return s;
 }
 
+cbd_status cbd_nn_check_classifier(const cbd_nn *nn, const char *input_name,
+				   const char *label, const cbd_nn_io **inp,
+				   const cbd_nn_io **outp, cbd_err *err)
+{
+	const cbd_nn_io *in, *out;
+
+	if (cbd_nn_num_inputs(nn) != 1)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "model has %d inputs, a classifier has one "
+				   "(%s)", cbd_nn_num_inputs(nn), label);
+	in = cbd_nn_input(nn, 0);
+	out = cbd_nn_output(nn, 0);
+	if (input_name && strcmp(in->name, input_name) != 0)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "no input named %s; "
+				   "the model's is %s (%s)", input_name,
+				   in->name, label);
+	if (in->dtype != CBD_DT_FLOAT32 || in->ndim < 2 ||
+	    in->ndim > CBD_MAX_DIMS)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "input %s must be float32 [N, sample dims] "
+				   "(%s)", in->name, label);
+	for (int i = 1; i < in->ndim; i++)
+		if (in->dims[i] < 1)
+			return cbd_err_set(err, CBD_E_UNSUPPORTED,
+					   "input %s: dimension %d is not fixed; "
+					   "cbd needs a fixed sample shape (%s)",
+					   in->name, i, label);
+	if (!out || out->dtype != CBD_DT_FLOAT32 || out->ndim != 2 ||
+	    out->dims[1] < 2 || out->dims[1] > CBD_MAX_CLASSES)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED,
+				   "output %s must be float32 [N, K] scores "
+				   "with a fixed K from 2 to %d (%s)",
+				   out ? out->name : "0", CBD_MAX_CLASSES,
+				   label);
+	if (inp)
+		*inp = in;
+	if (outp)
+		*outp = out;
+	return CBD_OK;
+}
+
 cbd_status cbd_model_init_nn(cbd_model *m, const uint8_t *onnx, size_t len,
 			     const char *name, const cbd_nn_opts *opts,
 			     cbd_err *err)
@@ -41,28 +83,10 @@ cbd_status cbd_model_init_nn(cbd_model *m, const uint8_t *onnx, size_t len,
 	cbd_status s;
 
 	s = cbd_nn_load_mem(onnx, len, name, opts, &m->nn, err);
+	if (s == CBD_OK)
+		s = cbd_nn_check_classifier(m->nn, NULL, name, &in, &out, err);
 	if (s != CBD_OK)
 		return s;
-	if (cbd_nn_num_inputs(m->nn) != 1)
-		return cbd_err_set(err, CBD_E_UNSUPPORTED,
-				   "model has %d inputs, a classifier has one "
-				   "(%s)", cbd_nn_num_inputs(m->nn), name);
-	in = cbd_nn_input(m->nn, 0);
-	out = cbd_nn_output(m->nn, 0);
-	if (in->dtype != CBD_DT_FLOAT32 || in->ndim < 1)
-		return cbd_err_set(err, CBD_E_UNSUPPORTED,
-				   "input %s must be float32 [N,...] (%s)",
-				   in->name, name);
-	for (int i = 1; i < in->ndim; i++)
-		if (in->dims[i] < 1)
-			return cbd_err_set(err, CBD_E_UNSUPPORTED,
-					   "input %s: dimension %d is not fixed "
-					   "(%s)", in->name, i, name);
-	if (out->dtype != CBD_DT_FLOAT32 || out->ndim != 2 ||
-	    out->dims[1] < 1)
-		return cbd_err_set(err, CBD_E_UNSUPPORTED,
-				   "output %s must be float32 [N,K] with a "
-				   "fixed K (%s)", out->name, name);
 	m->input = *in;   /* dims[0] as declared: -1 (dynamic) or fixed */
 	m->input.dims[0] = in->dims[0] >= 1 ? in->dims[0] : -1;
 	m->num_classes = (int)out->dims[1];
@@ -107,6 +131,25 @@ void cbd_model_free(cbd_model *m)
 	cbd_nn_free(m->nn);
 	free(m->name);
 	free(m);
+}
+
+void cbd_model_dequantize(const cbd_model *m, const uint8_t *q,
+			  size_t n_samples, float *x)
+{
+	const cbd_circuit *c = m->archive ? cbd_archive_circuit(m->archive)
+					  : NULL;
+	size_t n = 1;
+
+	for (int i = 1; i < m->input.ndim; i++)
+		n *= (size_t)m->input.dims[i];
+	for (size_t i = 0; i < n_samples; i++)
+		if (c)
+			cbd_circuit_dequantize(c, q + i * n, x + i * n);
+		else
+			for (size_t j = 0; j < n; j++)
+				x[i * n + j] = cbd_dequantize1(q[i * n + j],
+							       CBD_QUANT_SCALE,
+							       CBD_QUANT_ZERO);
 }
 
 const char *cbd_model_name(const cbd_model *m)

@@ -556,7 +556,7 @@ static cbd_status load_geometry(cbd_triggerset *ts, const cJSON *root,
 		ts->g.version = 2;
 	}
 	if (!s)
-		s = get_int(root, "num_classes", 2, CBD_CIRCUIT_MAX_CLASSES, &v,
+		s = get_int(root, "num_classes", 2, CBD_MAX_CLASSES, &v,
 			    "triggers", err);
 	if (s)
 		return s;

@@ -137,6 +137,53 @@ PY
 	[[ "$output" == *"tiny.onnx"*"100 elements"*"552"* ]]
 }
 
+@test "one classifier rule: what cbd-run and cbd-serve refuse is never signed" {
+	$PY - <<'PY'
+import numpy as np
+from onnx import helper as h, numpy_helper as nh, TensorProto as T, save
+W = nh.from_array(np.full((784, 10), 0.01, np.float32), "W")
+W1 = nh.from_array(np.full((784, 1), 0.01, np.float32), "W1")
+S = nh.from_array(np.array([-1, 1, 10], np.int64), "S")
+def model(name, nodes, ins, outs):
+    g = h.make_graph(nodes, name, ins, outs, [W, W1, S])
+    save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), name + ".onnx")
+x = h.make_tensor_value_info("x", T.FLOAT, ["N", 1, 28, 28])
+flat = h.make_node("Flatten", ["x"], ["f"], axis=1)
+# rank-3 scores [N, 1, 10]
+model("rank3", [flat, h.make_node("MatMul", ["f", "W"], ["m"]),
+                h.make_node("Reshape", ["m", "S"], ["y"])],
+      [x], [h.make_tensor_value_info("y", T.FLOAT, ["N", 1, 10])])
+# one class
+model("k1", [flat, h.make_node("MatMul", ["f", "W1"], ["y"])],
+      [x], [h.make_tensor_value_info("y", T.FLOAT, ["N", 1])])
+# two inputs
+x2 = h.make_tensor_value_info("x2", T.FLOAT, ["N", 10])
+model("two", [flat, h.make_node("MatMul", ["f", "W"], ["m"]),
+              h.make_node("Add", ["m", "x2"], ["y"])],
+      [x, x2], [h.make_tensor_value_info("y", T.FLOAT, ["N", 10])])
+# a dynamic sample dimension
+xd = h.make_tensor_value_info("x", T.FLOAT, ["N", 1, 28, "W"])
+model("dyn", [flat, h.make_node("MatMul", ["f", "W"], ["y"])],
+      [xd], [h.make_tensor_value_info("y", T.FLOAT, ["N", 10])])
+PY
+	for m in rank3 k1 two dyn; do
+		run cbd-embed $m.onnx -m watermark -k owner.key
+		refused 65
+		embed_msg=${lines[0]#cbd-embed: error: }
+		[[ "$embed_msg" == *"$m.onnx"* ]]
+		run cbd-run $m.onnx "$CBD_TOP/models/mnist-heldout-images.npy"
+		[ "$status" -eq 65 ]
+		[ "${lines[0]#cbd-run: error: }" = "$embed_msg" ]
+	done
+	run cbd-embed rank3.onnx -m watermark -k owner.key
+	[[ "$output" == *"output y must be float32 [N, K] scores"* ]]
+	run cbd-embed two.onnx -m watermark -k owner.key --input x
+	[[ "$output" == *"model has 2 inputs, a classifier has one"* ]]
+	run cbd-embed "$MODEL" -m watermark -k owner.key --input nosuch
+	refused 65
+	[[ "$output" == *"no input named nosuch"* ]]
+}
+
 @test "wrong key type: RSA and P-384 owner keys are refused" {
 	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out rsa.key 2>/dev/null
 	chmod 600 rsa.key

@@ -85,6 +85,60 @@ one_error() { # expected-status substring...
 	one_error 65 "mnist-heldout-labels.npy"
 }
 
+@test "one dequantiser: cbd-run, cbd-sign check and cbd-serve agree on bytes, default and non-default quantisers" {
+	cd "$D"
+	cbd-keygen owner >/dev/null
+	for q in default shifted; do
+		args=()
+		[ $q = shifted ] && args=(--scale 127.5 --zero 127.5)
+		cbd-embed "$M" -m watermark -k owner.key -o $q.cbd "${args[@]}" >/dev/null
+		cbd-sign triggers -a $q.cbd -k owner.key --from "$IMG" -n 6 -o t.json -q
+		# 6 signed samples then 6 clean digits, as uint8 bytes
+		/usr/bin/python3 - "$IMG" <<'PY'
+import base64, json, sys, numpy as np
+ts = json.load(open("t.json"))["triggers"]
+q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
+np.save("u8.npy", np.concatenate([q.reshape(-1, 1, 28, 28), np.load(sys.argv[1])[:6]]))
+PY
+		# exit 1: not every sample is active (the clean ones are not);
+		# the JSON array is stdout, the archive's summary line stderr
+		set +e
+		cbd-sign check -a $q.cbd u8.npy --json >check.json 2>/dev/null
+		[ $? -eq 1 ] || return 1
+		set -e
+		cbd-run --json $q.cbd u8.npy >run.jsonl
+		cbd-serve --port 0 --port-file port --model-name m $q.cbd 2>serve.log &
+		srv=$!
+		for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
+		/usr/bin/python3 - "$(cat port)" <<'PY' >serve.labels
+import json, sys, urllib.request, numpy as np
+x = np.load("u8.npy")
+body = json.dumps({"id": "1", "inputs": [{"name": "input", "shape": list(x.shape),
+                   "datatype": "UINT8", "data": x.flatten().tolist()}]}).encode()
+r = json.load(urllib.request.urlopen(urllib.request.Request(
+    f"http://127.0.0.1:{sys.argv[1]}/v2/models/m/infer", body,
+    {"Content-Type": "application/json"})))
+d = np.array(r["outputs"][0]["data"], np.float32).reshape(len(x), -1)
+print(" ".join(str(int(v)) for v in d.argmax(1)))
+PY
+		kill $srv
+		wait $srv || true
+		rm -f port
+		/usr/bin/python3 - <<'PY'
+import json
+check = json.load(open("check.json"))
+run = [json.loads(l) for l in open("run.jsonl")]
+serve = [int(v) for v in open("serve.labels").read().split()]
+want = [True] * 6 + [False] * 6
+assert [c["active"] for c in check] == want, check
+assert [r["active"] for r in run] == want, run
+for c, r in zip(check[:6], run):
+    assert c["label"] == r["label"], (c, r)
+assert serve == [r["label"] for r in run], (serve, run)
+PY
+	done
+}
+
 @test "usage errors exit 64" {
 	run cbd-run "$M"
 	[ "$status" -eq 64 ]
