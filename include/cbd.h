@@ -450,6 +450,9 @@ cbd_status cbd_circuit_apply(const cbd_circuit *c, const float *x,
 void cbd_circuit_quantize(const cbd_circuit *c, const float *x, uint8_t *q);
 void cbd_circuit_dequantize(const cbd_circuit *c, const uint8_t *q,
 			    float *x);
+/* The default quantiser's bytes back to floats (scale 255, zero 0): what
+ * a bare model's uint8 input means.  n elements. */
+void cbd_dequantize_default(const uint8_t *q, size_t n, float *x);
 /* Make a signed input: quantise x, write tag|key_index|payload|signature
  * into the carrier.  q receives n bytes. */
 cbd_status cbd_circuit_sign_input(const cbd_circuit *c, const cbd_key *k,

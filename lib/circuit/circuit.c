@@ -253,6 +253,12 @@ void cbd_geometry_dequantize(const struct cbd_geometry *g,
 	}
 }
 
+void cbd_dequantize_default(const uint8_t *q, size_t n, float *x)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = cbd_dequantize1(q[i], CBD_QUANT_SCALE, CBD_QUANT_ZERO);
+}
+
 void cbd_circuit_dequantize(const cbd_circuit *c, const uint8_t *q,
 			    float *x)
 {

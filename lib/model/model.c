@@ -11,7 +11,6 @@
  * returns float32 scores [N,K]; archives route to cbd_model_run_archive().
  */
 #include "model_internal.h"
-#include "../circuit/circuit_internal.h"
 #include "../util/util_internal.h"
 
 #include <string.h>
@@ -146,10 +145,7 @@ void cbd_model_dequantize(const cbd_model *m, const uint8_t *q,
 		if (c)
 			cbd_circuit_dequantize(c, q + i * n, x + i * n);
 		else
-			for (size_t j = 0; j < n; j++)
-				x[i * n + j] = cbd_dequantize1(q[i * n + j],
-							       CBD_QUANT_SCALE,
-							       CBD_QUANT_ZERO);
+			cbd_dequantize_default(q + i * n, n, x + i * n);
 }
 
 const char *cbd_model_name(const cbd_model *m)

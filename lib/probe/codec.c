@@ -408,14 +408,3 @@ void probe_parse_exec(const struct probe *p, const char *id,
 	}
 	cJSON_Delete(j);
 }
-
-uint8_t cbd_probe_float_to_byte(float x)
-{
-	float v = x * 255.0f;
-
-	if (!(v > 0.0f))
-		return 0;
-	if (v >= 255.0f)
-		return 255;
-	return (uint8_t)roundf(v);
-}

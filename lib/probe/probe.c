@@ -479,8 +479,7 @@ cbd_status cbd_probe_run_samples(const cbd_tensor *samples,
 			s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 			break;
 		}
-		for (size_t j = 0; j < p.n; j++)
-			it->x[j] = cbd_probe_byte_to_float(it->q[j]);
+		cbd_dequantize_default(it->q, p.n, it->x);
 	}
 	if (!s)
 		s = drive(&p, digest, out_path, sum, err);

@@ -7,19 +7,6 @@
 
 #include "../transcript/transcript_internal.h"
 
-/* ---- quantiser round trip ------------------------------------------- */
-
-/* The float an endpoint sees for byte q: (float)q / 255.0f. */
-static inline float cbd_probe_byte_to_float(uint8_t q)
-{
-	return (float)q / 255.0f;
-}
-
-/* Float back to byte for scale 255, zero 0, with roundf: ties round away
- * from zero, unlike the circuit's quantiser (formats/circuit.md, section
- * 2, ties to even) -- one of the disagreements of issue 16. */
-uint8_t cbd_probe_float_to_byte(float x);
-
 /* One trigger (or sample) to send. */
 struct probe_item {
 	const char *id;
