@@ -250,7 +250,8 @@ static cbd_status write_report(struct inputs *in, const char *json,
 	if (s != CBD_OK)
 		return s;
 	cbd_key_id(in->sign, kid);
-	if (asprintf(&sigpath, "%s.sig", out) < 0)
+	sigpath = cbd_sig_path(out);
+	if (!sigpath)
 		return CBD_E_NOMEM;
 	s = cbd_file_write_atomic(sigpath, sig, sizeof(sig), 0644, err);
 	if (s == CBD_OK) {

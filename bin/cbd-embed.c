@@ -413,13 +413,8 @@ static void check_mode_options(struct embed *e)
 	if (!m)
 		tool_usage_error(&T, "--mode is required (watermark, trace "
 				 "or auth)");
-	if (strcmp(m, "watermark") == 0)
-		e->mode = CBD_MODE_WATERMARK;
-	else if (strcmp(m, "trace") == 0)
-		e->mode = CBD_MODE_TRACE;
-	else if (strcmp(m, "auth") == 0)
-		e->mode = CBD_MODE_AUTH;
-	else
+	e->mode = cbd_mode_parse(m);
+	if (!e->mode)
 		tool_usage_error(&T, "unknown mode '%s' (want watermark, trace "
 				 "or auth)", m);
 	if (!tool_has(&T, "key"))

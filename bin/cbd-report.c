@@ -62,7 +62,8 @@ static int check_sig(const char *path, const uint8_t *rep, size_t len,
 	int rc = 0;
 
 	if (!sigp && strcmp(path, "-") != 0) {
-		if (asprintf(&def, "%s.sig", path) < 0)
+		def = cbd_sig_path(path);
+		if (!def)
 			return EX_OSERR;
 		if (access(def, F_OK) == 0)
 			sigp = def;

@@ -331,7 +331,8 @@ static int verify_report(const struct ctx *x, const uint8_t *buf,
 			   "it; give the file");
 		return EX_USAGE;
 	}
-	if (asprintf(&sigpath, "%s.sig", x->path) < 0)
+	sigpath = cbd_sig_path(x->path);
+	if (!sigpath)
 		return EX_OSERR;
 	s = cbd_report_verify_file(buf, len, sigpath, x->want, kid, &e);
 	free(sigpath);

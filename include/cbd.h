@@ -108,6 +108,10 @@ void cbd_json_print_str(FILE *f, const char *s);
 cbd_status cbd_file_read(const char *path, size_t max, uint8_t **buf,
 			 size_t *len, cbd_err *err);
 
+/* Where the detached signature of a file lives: PATH.sig, the one rule
+ * for trigger sets and reports.  malloc'd; NULL when out of memory. */
+char *cbd_sig_path(const char *path);
+
 /* Write buf to path atomically: temp file in the same directory, fsync,
  * rename, fsync the directory.  "-" writes to stdout.  mode is the file
  * mode of a new file (e.g. 0644, 0600 for secrets).  On failure nothing is
@@ -426,6 +430,9 @@ void cbd_circuit_free(cbd_circuit *c);
 
 cbd_mode cbd_circuit_mode(const cbd_circuit *c);
 const char *cbd_mode_name(cbd_mode m);         /* "watermark", ... */
+/* The mode named s ("watermark", "trace", "auth"), or 0: every parser of a
+ * mode name (files, metadata, options) goes through this one. */
+cbd_mode cbd_mode_parse(const char *s);
 int cbd_circuit_num_classes(const cbd_circuit *c);
 void cbd_circuit_id(const cbd_circuit *c, uint8_t id[CBD_CIRCUIT_ID_LEN]);
 const char *cbd_circuit_user_id(const cbd_circuit *c);  /* NULL if none */

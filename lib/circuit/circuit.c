@@ -468,6 +468,17 @@ const char *cbd_mode_name(cbd_mode m)
 	return "unknown";
 }
 
+cbd_mode cbd_mode_parse(const char *s)
+{
+	static const cbd_mode all[] = {CBD_MODE_WATERMARK, CBD_MODE_TRACE,
+				       CBD_MODE_AUTH};
+
+	for (size_t i = 0; s && i < CBD_ARRAY_LEN(all); i++)
+		if (strcmp(s, cbd_mode_name(all[i])) == 0)
+			return all[i];
+	return 0;
+}
+
 int cbd_circuit_num_classes(const cbd_circuit *c)
 {
 	return c->num_classes;

@@ -346,13 +346,8 @@ static cbd_status get_mode(const cJSON *root, cbd_circuit *c, cbd_err *err)
 
 	if (!m)
 		return CBD_E_FORMAT;
-	if (strcmp(m->valuestring, "watermark") == 0)
-		c->mode = CBD_MODE_WATERMARK;
-	else if (strcmp(m->valuestring, "trace") == 0)
-		c->mode = CBD_MODE_TRACE;
-	else if (strcmp(m->valuestring, "auth") == 0)
-		c->mode = CBD_MODE_AUTH;
-	else
+	c->mode = cbd_mode_parse(m->valuestring);
+	if (!c->mode)
 		return cbd_err_set(err, CBD_E_FORMAT, "unknown mode "
 				   "(circuit.mode)");
 	return CBD_OK;

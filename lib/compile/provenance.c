@@ -155,9 +155,7 @@ static cbd_status read_meta(const Onnx__ModelProto *m, cbd_onnx_info *info,
 			      NULL))
 		return cbd_err_set(err, CBD_E_FORMAT, "metadata "
 				   "cbd.classifier_sha256: want 64 hex digits");
-	info->mode = mode && !strcmp(mode, "watermark") ? CBD_MODE_WATERMARK :
-		     mode && !strcmp(mode, "trace") ? CBD_MODE_TRACE :
-		     mode && !strcmp(mode, "auth") ? CBD_MODE_AUTH : 0;
+	info->mode = cbd_mode_parse(mode);
 	if (!info->mode)
 		return cbd_err_set(err, CBD_E_FORMAT, "metadata cbd.mode: %s",
 				   mode ? mode : "missing");

@@ -341,13 +341,10 @@ static cbd_status sig_message(const uint8_t *buf, size_t len,
 
 static char *sig_path(const char *path, cbd_err *err)
 {
-	size_t n = strlen(path);
-	char *p = cbd_xmalloc(n + 5, err);
+	char *p = cbd_sig_path(path);
 
-	if (p) {
-		memcpy(p, path, n);
-		memcpy(p + n, ".sig", 5);
-	}
+	if (!p)
+		cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	return p;
 }
 
@@ -536,11 +533,8 @@ static cbd_status load_geometry(cbd_triggerset *ts, const cJSON *root,
 	m = get(root, "mode", cJSON_String, "triggers", err);
 	if (!m)
 		return CBD_E_FORMAT;
-	if (strcmp(m->valuestring, "watermark") == 0)
-		ts->mode = CBD_MODE_WATERMARK;
-	else if (strcmp(m->valuestring, "trace") == 0)
-		ts->mode = CBD_MODE_TRACE;
-	else
+	ts->mode = cbd_mode_parse(m->valuestring);
+	if (ts->mode != CBD_MODE_WATERMARK && ts->mode != CBD_MODE_TRACE)
 		return cbd_err_set(err, CBD_E_FORMAT, "mode must be watermark "
 				   "or trace (triggers.mode)");
 	s = get_hex(root, "circuit_id", ts->g.id, CBD_CIRCUIT_ID_LEN,

@@ -219,3 +219,15 @@ cbd_status cbd_file_write_atomic(const char *path, const void *buf,
 {
 	return cbd_file_write_atomic_ex(path, buf, len, mode, 0, err);
 }
+
+char *cbd_sig_path(const char *path)
+{
+	size_t n = strlen(path);
+	char *p = malloc(n + sizeof(".sig"));
+
+	if (p) {
+		memcpy(p, path, n);
+		memcpy(p + n, ".sig", sizeof(".sig"));
+	}
+	return p;
+}
