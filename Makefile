@@ -89,10 +89,15 @@ $(BUILD)/libcbd.a: $(LIB_OBJ)
 	@echo "  AR      $@"
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/libcbd.so: $(LIB_OBJ) tools/libcbd.map
+# the export list: exactly the functions cbd.h declares
+$(BUILD)/libcbd.map: include/cbd.h tools/libcbd-map.sh
+	@mkdir -p $(dir $@)
+	$(Q)sh tools/libcbd-map.sh "$(CC)" include/cbd.h > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/libcbd.so: $(LIB_OBJ) $(BUILD)/libcbd.map
 	@echo "  LD      $@"
 	$(Q)$(CC) -shared -Wl,-soname,libcbd.so.0 \
-		-Wl,--version-script=tools/libcbd.map $(ALL_LDFLAGS) -o $@ $(LIB_OBJ) $(PKG_LIBS)
+		-Wl,--version-script=$(BUILD)/libcbd.map $(ALL_LDFLAGS) -o $@ $(LIB_OBJ) $(PKG_LIBS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/bin/%.o $(TOOL_COMMON_OBJ) $(BUILD)/libcbd.a
 	@mkdir -p $(dir $@)

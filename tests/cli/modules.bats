@@ -80,3 +80,20 @@ copy_tree() {
 	[[ "$output" == *"archive.o: archive uses"*"of module keys, not in archive's calls column"* ]]
 	[[ "$output" == *"dependency cycle util -> serve -> util"* ]]
 }
+
+@test "libcbd.so exports exactly the functions cbd.h declares, no internal helper" {
+	# the declared list read here from the header's text (comments removed),
+	# independently of tools/libcbd-map.sh's preprocessor pass
+	/usr/bin/python3 - "$CBD_TOP/include/cbd.h" >"$BATS_TEST_TMPDIR/declared" <<'PY'
+import re, sys
+s = re.sub(r"/\*.*?\*/", "", open(sys.argv[1]).read(), flags=re.S)
+print("\n".join(sorted(set(re.findall(r"\b(cbd_[a-z0-9_]+)\s*\(", s)))))
+PY
+	nm -D --defined-only "$CBD_BUILD/libcbd.so" | awk '$2 ~ /^[TDBR]$/ { print $3 }' |
+		grep -v '^_' | sort >"$BATS_TEST_TMPDIR/exported"
+	diff "$BATS_TEST_TMPDIR/declared" "$BATS_TEST_TMPDIR/exported"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/declared")" -gt 100 ]
+	# an internal helper, present in the static library, is not exported
+	nm "$CBD_BUILD/libcbd.a" 2>/dev/null | grep -q ' T cbd_buf_puts$'
+	! nm -D --defined-only "$CBD_BUILD/libcbd.so" | grep -q ' cbd_buf_puts$'
+}
