@@ -5,7 +5,9 @@
  * Reading opens the file once and checks the mode on that descriptor
  * (fstat), so there is no window between the permission check and the read.
  * A secret readable or writable by group/other is refused like ssh refuses
- * an unprotected private key: CBD_E_NOPERM with a "chmod 600" hint.
+ * an unprotected private key: CBD_E_NOPERM with a "chmod 600" hint.  The
+ * bytes come through cbd_fd_read_all in secret mode (lib/util/file.c, the
+ * one bounded reader), which never leaves an unwiped copy behind.
  *
  * Writing is cbd_file_write_atomic_ex() (lib/util/file.c) with the secret's
  * mode: a temporary created O_EXCL|O_NOFOLLOW with the final mode, fsync'd,
@@ -30,69 +32,6 @@ void cbd_secret_free(void *p, size_t len)
 		return;
 	OPENSSL_cleanse(p, len);
 	free(p);
-}
-
-static cbd_status read_all(int fd, const char *path, size_t max,
-			   size_t hint, uint8_t **buf, size_t *len,
-			   cbd_err *err)
-{
-	size_t cap = hint + 1, n = 0;
-	uint8_t *p;
-
-	if (cap > max + 1)
-		cap = max + 1;
-	p = cbd_xmalloc(cap + 1, err);
-	if (!p)
-		return CBD_E_NOMEM;
-	for (;;) {
-		ssize_t r;
-
-		if (n == cap) {
-			/* Grow by copying so no stale secret is left in a
-			 * block realloc would free without wiping. */
-			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			uint8_t *q;
-
-			if (n > max) {
-				cbd_secret_free(p, cap + 1);
-				return cbd_err_set(err, CBD_E_TOOBIG,
-						   "file larger than %zu bytes "
-						   "(%s)", max, path);
-			}
-			q = cbd_xmalloc(ncap + 1, err);
-			if (!q) {
-				cbd_secret_free(p, cap + 1);
-				return CBD_E_NOMEM;
-			}
-			memcpy(q, p, n);
-			cbd_secret_free(p, cap + 1);
-			p = q;
-			cap = ncap;
-		}
-		r = read(fd, p + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-
-			cbd_secret_free(p, cap + 1);
-			return cbd_err_set(err, CBD_E_IO, "cannot read %s: %s",
-					   path, strerror(e));
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > max) {
-			cbd_secret_free(p, cap + 1);
-			return cbd_err_set(err, CBD_E_TOOBIG,
-					   "file larger than %zu bytes (%s)",
-					   max, path);
-		}
-	}
-	p[n] = 0;
-	*buf = p;
-	*len = n;
-	return CBD_OK;
 }
 
 static int holds_private_pem(const uint8_t *buf, size_t len)
@@ -127,7 +66,8 @@ cbd_status cbd_secret_file_read(const char *path, size_t max,
 				   "%s larger than %zu bytes (%s)", what, max,
 				   path);
 	}
-	s = read_all(fd, path, max, (size_t)st.st_size, buf, len, err);
+	s = cbd_fd_read_all(fd, path, max, (size_t)st.st_size, 1, buf, len,
+			    err);
 	close(fd);
 	if (s != CBD_OK)
 		return s;

@@ -97,6 +97,11 @@ static int grow(cbd_buf *b, size_t more)
 	return 1;
 }
 
+char *cbd_buf_reserve(cbd_buf *b, size_t n)
+{
+	return grow(b, n) ? b->p + b->len : NULL;
+}
+
 void cbd_buf_add(cbd_buf *b, const void *s, size_t n)
 {
 	if (!grow(b, n))

@@ -18,59 +18,55 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static cbd_status read_fd(int fd, const char *path, size_t max,
-			  uint8_t **buf, size_t *len, cbd_err *err)
+cbd_status cbd_fd_read_all(int fd, const char *path, size_t max,
+			   size_t hint, int secret, uint8_t **buf,
+			   size_t *len, cbd_err *err)
 {
-	size_t cap = 65536, n = 0;
-	uint8_t *p = cbd_xmalloc(cap + 1, err);
+	/* one byte past max is read to tell "exactly max" from "more" */
+	cbd_buf b = {.max = max + 1, .secret = secret};
+	size_t step = hint >= 65536 ? hint + 1 : 65536;
 
-	if (!p)
-		return CBD_E_NOMEM;
+	*buf = NULL;
+	*len = 0;
 	for (;;) {
+		size_t want = max + 1 - b.len < step ? max + 1 - b.len : step;
+		char *p = cbd_buf_reserve(&b, want);
 		ssize_t r;
 
-		if (n == cap) {
-			uint8_t *q;
-
-			if (cap > max) {
-				free(p);
-				return cbd_err_set(err, CBD_E_TOOBIG,
-						   "file larger than %zu bytes "
-						   "(%s)", max, path);
-			}
-			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			q = realloc(p, cap + 1);
-			if (!q) {
-				free(p);
-				return cbd_err_set(err, CBD_E_NOMEM,
-						   "out of memory reading %s",
-						   path);
-			}
-			p = q;
+		if (!p) {
+			cbd_buf_free(&b);
+			return cbd_err_set(err, CBD_E_NOMEM, "out of memory "
+					   "reading %s", path);
 		}
-		r = read(fd, p + n, cap - n);
+		r = read(fd, p, want);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			int e = errno;
 
-			free(p);
+			cbd_buf_free(&b);
 			return cbd_err_set(err, CBD_E_IO, "cannot read %s: %s",
 					   path, strerror(e));
 		}
 		if (r == 0)
 			break;
-		n += (size_t)r;
-		if (n > max) {
-			free(p);
+		b.len += (size_t)r;
+		b.p[b.len] = 0;
+		if (b.len > max) {
+			cbd_buf_free(&b);
 			return cbd_err_set(err, CBD_E_TOOBIG,
 					   "file larger than %zu bytes (%s)",
 					   max, path);
 		}
+		step = b.len;   /* double the room each time it fills */
 	}
-	p[n] = 0;
-	*buf = p;
-	*len = n;
+	if (!b.p && !cbd_buf_reserve(&b, 0)) {   /* an empty file */
+		cbd_buf_free(&b);
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	}
+	b.p[b.len] = 0;
+	*buf = (uint8_t *)b.p;
+	*len = b.len;
 	return CBD_OK;
 }
 
@@ -84,7 +80,7 @@ cbd_status cbd_file_read(const char *path, size_t max, uint8_t **buf,
 	*buf = NULL;
 	*len = 0;
 	if (strcmp(path, "-") == 0)
-		return read_fd(0, "stdin", max, buf, len, err);
+		return cbd_fd_read_all(0, "stdin", max, 0, 0, buf, len, err);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return cbd_err_set(err, CBD_E_NOINPUT, "cannot open %s: %s",
@@ -100,7 +96,8 @@ cbd_status cbd_file_read(const char *path, size_t max, uint8_t **buf,
 				   "file larger than %zu bytes (%s)", max,
 				   path);
 	}
-	s = read_fd(fd, path, max, buf, len, err);
+	s = cbd_fd_read_all(fd, path, max, S_ISREG(st.st_mode) ?
+			    (size_t)st.st_size : 0, 0, buf, len, err);
 	close(fd);
 	return s;
 }

@@ -45,6 +45,14 @@ static inline bool cbd_add_size(size_t a, size_t b, size_t *out)
 
 /* Write all of buf to fd, retrying short writes and EINTR; path names the
  * file in the error. */
+/* The one bounded reader: fd to its end into a new NUL-terminated block
+ * (*len without the NUL), at most max bytes (CBD_E_TOOBIG naming path
+ * past that); hint is the expected size (0: unknown).  secret: a cbd_buf
+ * in secret mode, so no unwiped copy of the bytes is left in freed memory
+ * (the caller frees with cbd_secret_free). */
+cbd_status cbd_fd_read_all(int fd, const char *path, size_t max,
+			   size_t hint, int secret, uint8_t **buf,
+			   size_t *len, cbd_err *err);
 cbd_status cbd_fd_write_all(int fd, const void *buf, size_t len,
 			    const char *path, cbd_err *err);
 
@@ -132,6 +140,10 @@ void cbd_buf_reset(cbd_buf *b);
 cbd_status cbd_buf_finish(cbd_buf *b, const char *what, uint8_t **out,
 			  size_t *len, cbd_err *err);
 void cbd_buf_add(cbd_buf *b, const void *s, size_t n);
+/* Room for n more bytes (and the NUL) after len, to fill in place: the
+ * caller writes k <= n bytes there and adds k to len (then p[len] = 0).
+ * NULL when the buffer cannot grow (st says why). */
+char *cbd_buf_reserve(cbd_buf *b, size_t n);
 void cbd_buf_puts(cbd_buf *b, const char *s);
 void cbd_buf_printf(cbd_buf *b, const char *fmt, ...) CBD_PRINTF(2, 3);
 /* JSON string literal with quotes and escapes (cbd_json_put_str); the

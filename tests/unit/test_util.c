@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -276,6 +277,65 @@ static void test_buf_max(void **state)
 	assert_null(b.p);
 }
 
+/* The one bounded reader on a pipe (no size hint): exactly max bytes, one
+ * more, an empty stream, a stream much longer than the first step, both
+ * modes. */
+static void read_pipe(const uint8_t *data, size_t n, size_t max, int secret,
+		      cbd_status want)
+{
+	uint8_t *buf = NULL;
+	size_t len = 7;
+	cbd_err e = {0};
+	int fd[2];
+	FILE *w;
+
+	assert_int_equal(pipe(fd), 0);
+	if (fork() == 0) {
+		close(fd[0]);
+		w = fdopen(fd[1], "w");
+		fwrite(data, 1, n, w);
+		fclose(w);
+		_exit(0);
+	}
+	close(fd[1]);
+	assert_int_equal(cbd_fd_read_all(fd[0], "pipe", max, 0, secret, &buf,
+					 &len, &e), want);
+	close(fd[0]);
+	while (wait(NULL) > 0)
+		;
+	if (want == CBD_OK) {
+		assert_int_equal(len, n);
+		assert_memory_equal(buf, data, n);
+		assert_int_equal(buf[n], 0);
+		free(buf);
+	} else {
+		assert_null(buf);
+		assert_int_equal(len, 0);
+		assert_non_null(strstr(e.msg, "larger than"));
+		assert_non_null(strstr(e.msg, "(pipe)"));
+	}
+}
+
+static void test_fd_read_all_bounds(void **state)
+{
+	size_t big = 300000;
+	uint8_t *d = malloc(big);
+
+	(void)state;
+	assert_non_null(d);
+	for (size_t i = 0; i < big; i++)
+		d[i] = (uint8_t)(i * 131 + 7);
+	for (int secret = 0; secret < 2; secret++) {
+		read_pipe(d, 0, 10, secret, CBD_OK);
+		read_pipe(d, 10, 10, secret, CBD_OK);
+		read_pipe(d, 11, 10, secret, CBD_E_TOOBIG);
+		read_pipe(d, big, big, secret, CBD_OK);
+		read_pipe(d, big, big - 1, secret, CBD_E_TOOBIG);
+		read_pipe(d, big, 70000, secret, CBD_E_TOOBIG);
+	}
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_json_string_spelling),
 		cmocka_unit_test(test_buf_plain_and_secret),
 		cmocka_unit_test(test_buf_max),
+		cmocka_unit_test(test_fd_read_all_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
