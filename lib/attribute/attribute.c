@@ -410,6 +410,8 @@ static void trim(struct stream *st)
 {
 	size_t want = st->nsig + st->top;
 
+	if (st->nkeep == 0)
+		return;   /* no users (a watermark-only run): keep is NULL */
 	qsort(st->keep, st->nkeep, sizeof(*st->keep), row_cmp);
 	if (st->full || st->nkeep <= want)
 		return;
