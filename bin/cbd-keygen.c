@@ -290,10 +290,10 @@ static cbd_status list_row(void *ud, const cbd_keyring_row *r, cbd_err *err)
 	if (s != CBD_OK)
 		return s;
 	if (!l->json) {
-		printf("%s %s %s %s %s%s%s\n", r->id, kid,
+		printf("%s %s %s %s %s%s\n", r->id, kid,
 		       cbd_key_type_name(r->type), c,
 		       r->revoked >= 0 ? "revoked " : "active",
-		       r->revoked >= 0 ? rv : "", r->note ? "" : "");
+		       r->revoked >= 0 ? rv : "");
 		return CBD_OK;
 	}
 	printf("{\"id\": ");
@@ -480,6 +480,16 @@ static int registry_verb(const char *role)
 	if (!one && strcmp(role, "list") && strcmp(role, "export-public") &&
 	    strcmp(role, "users"))
 		return -1;
+	if (tool_has(&T, "note") || tool_has(&T, "public") ||
+	    tool_has(&T, "passphrase-file") || tool_has(&T, "ask-passphrase") ||
+	    tool_has(&T, "format") || tool_has(&T, "force"))
+		tool_usage_error(&T, "%s takes no --note, --public, --format, "
+				 "--force or passphrase", role);
+	if (strcmp(role, "users") != 0 &&
+	    (tool_has(&T, "count") || tool_has(&T, "prefix") ||
+	     tool_has(&T, "type") || tool_has(&T, "out-dir")))
+		tool_usage_error(&T, "--count, --prefix, --type and --out-dir "
+				 "are for users and key pairs, not %s", role);
 	if (!ring)
 		tool_usage_error(&T, "%s needs --keyring FILE", role);
 	if (T.argc != (one ? 2 : 1))
@@ -533,6 +543,14 @@ static int check_args(struct job *j, const char **pubfile)
 		tool_usage_error(&T, "--keyring is only for users");
 	if (*pubfile && !j->keyring)
 		tool_usage_error(&T, "--public needs --keyring");
+	if (tool_has(&T, "note") && !j->keyring)
+		tool_usage_error(&T, "--note needs --keyring");
+	if (tool_has(&T, "count") || tool_has(&T, "prefix"))
+		tool_usage_error(&T, "--count and --prefix are for 'users'");
+	if (tool_has(&T, "format") && strcmp(tool_get(&T, "format", ""),
+					      "json") &&
+	    strcmp(tool_get(&T, "format", ""), "sqlite"))
+		tool_usage_error(&T, "--format wants sqlite or json");
 	if (*pubfile && (tool_has(&T, "type") || tool_has(&T, "out-dir") ||
 			 tool_has(&T, "passphrase-file") ||
 			 tool_has(&T, "ask-passphrase")))
