@@ -193,13 +193,29 @@ static int want_json(const char *path)
 	return n > 5 && strcmp(path + n - 5, ".json") == 0;
 }
 
+/* Does path start with the SQLite header?  (Another process may be
+ * creating it: such a file is opened for adding, which writes the schema
+ * under the lock if it is still missing.) */
+static int is_sqlite(const char *path)
+{
+	char head[16] = "";
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(head, 1, sizeof(head), f) : 0;
+
+	if (f)
+		fclose(f);
+	return n == sizeof(head) && memcmp(head, "SQLite format 3", 16) == 0;
+}
+
 /* Load the keyring, or start a new one if the file does not exist. */
 static int open_keyring(const char *path, cbd_keyring **kr)
 {
 	cbd_err e = {0};
 	cbd_status s;
 
-	if (is_new(path))
+	if (!is_new(path) && is_sqlite(path))
+		s = cbd_keyring_open_db(path, kr, &e);
+	else if (is_new(path))
 		s = want_json(path) ? cbd_keyring_new(kr, &e)
 				    : cbd_keyring_open_db(path, kr, &e);
 	else

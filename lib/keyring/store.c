@@ -308,6 +308,37 @@ static cbd_status check_db(struct kr_db *d, cbd_err *err)
 	return s;
 }
 
+/* Switch to WAL unless it is already.  Changing the journal mode needs an
+ * exclusive lock and SQLite's busy handler does not always wait for it
+ * (another process creating the keyring at the same moment), so retry
+ * for up to DB_BUSY_MS. */
+static cbd_status set_wal(struct kr_db *d, cbd_err *err)
+{
+	for (int waited = 0;; waited += 10) {
+		sqlite3_stmt *q = NULL;
+		const unsigned char *m;
+		int rc = sqlite3_prepare_v2(d->db, "PRAGMA journal_mode=WAL", -1,
+					    &q, NULL);
+		int wal;
+
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(q);
+		m = rc == SQLITE_ROW ? sqlite3_column_text(q, 0) : NULL;
+		wal = m && strcmp((const char *)m, "wal") == 0;
+		sqlite3_finalize(q);
+		if (wal)
+			return CBD_OK;
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED &&
+		    rc != SQLITE_ROW)
+			return db_fail(d, err, "PRAGMA journal_mode=WAL");
+		if (waited >= DB_BUSY_MS)
+			return cbd_err_set(err, CBD_E_UNAVAILABLE, "keyring "
+					   "database stays locked; cannot set "
+					   "WAL mode (%s)", d->path);
+		usleep(10000);
+	}
+}
+
 /* A new or empty file: the schema, under the write lock (idempotent when
  * several processes create the keyring at once). */
 static cbd_status init_db(struct kr_db *d, cbd_err *err)
@@ -316,16 +347,9 @@ static cbd_status init_db(struct kr_db *d, cbd_err *err)
 	char app[64];
 	cbd_status s;
 
-	sqlite3_stmt *q = NULL;
-	int rc = sqlite3_prepare_v2(d->db, "PRAGMA journal_mode=WAL", -1, &q,
-				    NULL);
-
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_ROW)
-		return db_fail(d, err, "PRAGMA journal_mode=WAL");
-	s = cbd_kr_db_exec(d, "BEGIN IMMEDIATE", err);
+	s = set_wal(d, err);
+	if (s == CBD_OK)
+		s = cbd_kr_db_exec(d, "BEGIN IMMEDIATE", err);
 	if (s == CBD_OK)
 		s = query_int(d, "SELECT count(*) FROM sqlite_schema", &n, err);
 	if (s == CBD_OK && n == 0) {
