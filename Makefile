@@ -30,7 +30,7 @@ endif
 override BUILD := $(patsubst $(CURDIR)/%,%,$(BUILD))
 
 PKGS     := libcrypto libcjson libarchive libpng libcurl libmicrohttpd \
-            cairo libprotobuf-c zlib
+            cairo libprotobuf-c zlib sqlite3
 # Recursive (=) so pkg-config runs only when compiling, after `make deps`.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -ldnnl -lm -lpthread

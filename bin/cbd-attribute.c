@@ -59,21 +59,6 @@ static struct tool T = {
 	"owner (watermark).", opts, {0}, {{0}}, 0, NULL
 };
 
-static cbd_status keyring_digest(const char *path, uint8_t d[CBD_SHA256_LEN],
-				 cbd_err *err)
-{
-	uint8_t *buf;
-	size_t len;
-	cbd_status s = cbd_file_read(path, CBD_MAX_FILE, &buf, &len, err);
-
-	if (s != CBD_OK)
-		return s;
-	s = cbd_sha256(buf, len, d, err);
-	explicit_bzero(buf, len);
-	free(buf);
-	return s;
-}
-
 static void summary(const cbd_attr_result *r, const char *sign_id)
 {
 	char p[64];
@@ -99,8 +84,9 @@ static void summary(const cbd_attr_result *r, const char *sign_id)
 			snprintf(p, sizeof(p), "%.3g",
 				 -r->rows[i].log_p_adj / log(10.0) + 0.0);
 			fprintf(stderr, "%s %s (%d matches, -log10 adjusted p "
-				"%s)", i ? "," : "", r->rows[i].id,
-				r->rows[i].matches, p);
+				"%s%s)", i ? "," : "", r->rows[i].id,
+				r->rows[i].matches, p,
+				r->rows[i].revoked >= 0 ? ", revoked" : "");
 		}
 		if (r->n_significant)
 			fputc('.', stderr);
@@ -317,12 +303,11 @@ int main(int argc, char **argv)
 	ri.transcript_heads = (const uint8_t(*)[CBD_SHA256_LEN])in.heads;
 	ri.transcript_lines = in.lines;
 	if (in.kr) {
-		ri.has_keyring = 1;
-		s = keyring_digest(tool_get(&T, "keyring", NULL),
-				   ri.keyring_sha256, &err);
+		/* the digest of exactly the users scored (cbd_keyring_scan) */
+		ri.has_keyring = r->has_keyring_digest;
+		memcpy(ri.keyring_sha256, r->keyring_sha256, CBD_SHA256_LEN);
 	}
-	if (s == CBD_OK)
-		s = cbd_report_build(in.a, &ri, &json, &len, &err);
+	s = cbd_report_build(in.a, &ri, &json, &len, &err);
 	if (s == CBD_OK)
 		s = write_report(&in, json, len, kid, &err);
 	if (s != CBD_OK)

@@ -316,6 +316,11 @@ cbd_status cbd_key_save_private(const cbd_key *k, const char *path,
 				cbd_err *err);
 cbd_status cbd_key_save_public(const cbd_key *k, const char *path,
 			       cbd_err *err);
+/* SPKI PEM text of the public key in exactly len bytes of SPKI DER (as
+ * cbd_keyring_scan() streams it), parsed and checked first; *pem owned by
+ * the caller, free(). */
+cbd_status cbd_key_der_to_pem(const uint8_t *der, size_t len, char **pem,
+			      cbd_err *err);
 /* SPKI PEM text of the public half; *pem owned by caller, free(). */
 cbd_status cbd_key_public_pem(const cbd_key *k, char **pem, cbd_err *err);
 int cbd_key_is_private(const cbd_key *k);
@@ -349,24 +354,106 @@ typedef struct cbd_user {
 	const cbd_key *key;                 /* public key */
 	uint8_t trace_secret[CBD_TRACE_SECRET_LEN];
 	int64_t created;                    /* Unix time */
+	int64_t revoked;                    /* Unix time; -1 = not revoked */
+	const char *note;                   /* NULL if none */
 } cbd_user;
 
+/* Format 1 is the JSON file, format 2 the SQLite database
+ * (formats/keyring.md). */
+typedef enum cbd_keyring_form {
+	CBD_KEYRING_JSON = 1,
+	CBD_KEYRING_DB = 2
+} cbd_keyring_form;
+
+#define CBD_KEYRING_MAX_NOTE 1024      /* bytes of a user's note */
+#define CBD_KEYRING_MAX_LOADED 10000   /* users a database keyring holds
+					* in memory (cbd_keyring_user) */
+
 cbd_status cbd_keyring_new(cbd_keyring **out, cbd_err *err);
-/* Strict, hostile-input-safe reader; a keyring file readable or writable
- * by group/other is refused with CBD_E_NOPERM, like a private key. */
+/* Strict, hostile-input-safe reader of either form (told apart by the
+ * SQLite header); a keyring file readable or writable by group/other is
+ * refused with CBD_E_NOPERM, like a private key, and a symbolic link with
+ * CBD_E_NOPERM too.  A database keyring stays open: of more than
+ * CBD_KEYRING_MAX_LOADED users it is not held in memory
+ * (cbd_keyring_user() returns NULL; cbd_keyring_find() and
+ * cbd_keyring_scan() read the database), and cbd_keyring_add() and
+ * cbd_keyring_revoke() write to it, each in its own transaction unless
+ * inside cbd_keyring_begin()/_commit(). */
 cbd_status cbd_keyring_load(const char *path, cbd_keyring **out,
 			    cbd_err *err);
+/* Open the database keyring at path for adding users, creating it (mode
+ * 0600, WAL, the schema of formats/keyring.md) if it does not exist or is
+ * empty; safe when several processes create and add at once. */
+cbd_status cbd_keyring_open_db(const char *path, cbd_keyring **out,
+			       cbd_err *err);
+cbd_keyring_form cbd_keyring_form_of(const cbd_keyring *kr);
+/* Write kr's users into a new database keyring at path (which must not
+ * exist): the JSON -> SQLite conversion.  Atomic: all users or no file. */
+cbd_status cbd_keyring_save_db(const cbd_keyring *kr, const char *path,
+			       cbd_err *err);
+/* One write transaction around several adds (database form; a no-op for
+ * an in-memory keyring).  _rollback after a failure undoes them all. */
+cbd_status cbd_keyring_begin(cbd_keyring *kr, cbd_err *err);
+cbd_status cbd_keyring_commit(cbd_keyring *kr, cbd_err *err);
+void cbd_keyring_rollback(cbd_keyring *kr);
+/* cbd_keyring_add with an optional note (at most CBD_KEYRING_MAX_NOTE
+ * bytes, no control characters; NULL = none; database form only). */
+cbd_status cbd_keyring_add_note(cbd_keyring *kr, const char *id,
+				const cbd_key *pub, const char *note,
+				cbd_err *err);
+/* Mark user id revoked at the current time (SOURCE_DATE_EPOCH when set).
+ * Database form only (CBD_E_UNSUPPORTED for JSON: convert first);
+ * CBD_E_USAGE if id is unknown or already revoked. */
+cbd_status cbd_keyring_revoke(cbd_keyring *kr, const char *id,
+			      cbd_err *err);
+
+/* One user as cbd_keyring_scan() streams it: no parsed key, only what
+ * attribution and listings need.  Pointers valid during the callback. */
+typedef struct cbd_keyring_row {
+	const char *id;
+	cbd_key_type type;
+	const uint8_t *public_key;          /* SPKI DER */
+	size_t public_key_len;
+	const uint8_t *trace_secret;        /* CBD_TRACE_SECRET_LEN bytes */
+	int64_t created;
+	int64_t revoked;                    /* -1 = not revoked */
+	const char *note;                   /* NULL if none */
+} cbd_keyring_row;
+
+typedef struct cbd_keyring_visitor {
+	/* Called once first with the number of users that follow; may be
+	 * NULL. */
+	cbd_status (*begin)(void *ud, uint64_t total, cbd_err *err);
+	/* Called per user in id order; a status other than CBD_OK stops the
+	 * scan and is returned. */
+	cbd_status (*user)(void *ud, const cbd_keyring_row *r, cbd_err *err);
+	void *ud;
+} cbd_keyring_visitor;
+
+/* Stream every user in id order from one consistent snapshot (a read
+ * transaction for the database form), checking each row as the loader
+ * does (a database row's public key is checked for its exact SPKI
+ * structure; cbd_keyring_find() and the loader also parse it), and put
+ * the keyring digest of exactly the users streamed into digest (may be
+ * NULL): for format 2 SHA-256 over the canonical rows (formats/keyring.md),
+ * for format 1 SHA-256 of the file's bytes as loaded. */
+cbd_status cbd_keyring_scan(const cbd_keyring *kr,
+			    const cbd_keyring_visitor *v,
+			    uint8_t digest[CBD_SHA256_LEN], cbd_err *err);
 /* Adds a user with a fresh random trace secret (RAND_priv_bytes) and the
  * creation time (SOURCE_DATE_EPOCH when set); the key's public half is
  * copied.  An invalid id (cbd_id_valid) or one already present gives
  * CBD_E_USAGE. */
 cbd_status cbd_keyring_add(cbd_keyring *kr, const char *id,
 			   const cbd_key *pub, cbd_err *err);
-/* Canonical bytes (users sorted by id), atomic, mode 0600. */
+/* Canonical bytes (users sorted by id), atomic, mode 0600.  A database
+ * keyring is written as it goes: saving it to its own path is a no-op,
+ * anywhere else CBD_E_UNSUPPORTED. */
 cbd_status cbd_keyring_save(const cbd_keyring *kr, const char *path,
 			    cbd_err *err);
 size_t cbd_keyring_count(const cbd_keyring *kr);
-/* Users in id order; pointers valid until the next add or free. */
+/* Users in id order; pointers valid until the next add or free (NULL
+ * past the end, and for a database keyring not held in memory). */
 const cbd_user *cbd_keyring_user(const cbd_keyring *kr, size_t i);
 const cbd_user *cbd_keyring_find(const cbd_keyring *kr, const char *id);
 void cbd_keyring_free(cbd_keyring *kr);
@@ -921,6 +1008,7 @@ typedef struct cbd_attr_row {
 	double log_p;            /* ln P[Bin(T,1/K) >= s] */
 	double log_p_adj;        /* ln of the adjusted p-value */
 	int significant;         /* adjusted p < alpha */
+	int64_t revoked;         /* Unix time the user was revoked; -1 none */
 } cbd_attr_row;
 
 /* What cbd_attribution_run() found.  Owned by the attribution. */
@@ -942,6 +1030,10 @@ typedef struct cbd_attr_result {
 	size_t watermark_answered; /* answered triggers with owner labels */
 	uint64_t *histogram;      /* [answered + 1]: users with s matches */
 	double seconds;           /* time spent scoring users */
+	int has_keyring_digest;   /* run over a keyring: */
+	uint8_t keyring_sha256[CBD_SHA256_LEN]; /* its digest (cbd_keyring_scan)
+					* over exactly the users scored */
+	uint64_t revoked_tested;  /* revoked users among the N tested */
 } cbd_attr_result;
 
 typedef struct cbd_attribution cbd_attribution;

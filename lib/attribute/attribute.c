@@ -21,6 +21,7 @@
 #include "attribute_internal.h"
 
 #include <math.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -179,24 +180,11 @@ const cbd_attr_result *cbd_attribution_result(const cbd_attribution *a)
 
 /* ---- scoring ---------------------------------------------------------- */
 
-/* Where user secrets come from: a keyring or plain arrays. */
+/* One batch of users to score: plain arrays. */
 struct user_src {
-	const cbd_keyring *kr;
-	const char *const *ids;
 	const uint8_t (*secrets)[CBD_TRACE_SECRET_LEN];
 	size_t n;
 };
-
-static const uint8_t *src_secret(const struct user_src *u, size_t i)
-{
-	return u->kr ? cbd_keyring_user(u->kr, i)->trace_secret
-		     : u->secrets[i];
-}
-
-static const char *src_id(const struct user_src *u, size_t i)
-{
-	return u->kr ? cbd_keyring_user(u->kr, i)->id : u->ids[i];
-}
 
 struct job {
 	const struct user_src *src;
@@ -242,7 +230,7 @@ static void *score_range(void *arg)
 	for (size_t u = j->from; u < j->to; u++) {
 		int m;
 
-		j->st = cbd_label_plan_score(j->plan, h, src_secret(j->src, u),
+		j->st = cbd_label_plan_score(j->plan, h, j->src->secrets[u],
 					     &m, &j->err);
 		if (j->st != CBD_OK)
 			break;
@@ -346,46 +334,6 @@ static int row_cmp(const void *x, const void *y)
 	return a->index < b->index ? -1 : a->index > b->index;
 }
 
-/* The first `want` users in (s desc, index asc) order. */
-static cbd_status select_rows(cbd_attribution *a, const struct user_src *src,
-			      const uint16_t *s, size_t want,
-			      const double *ltail, cbd_err *err)
-{
-	cbd_attr_result *r = &a->res;
-	int T = (int)r->answered, cut = 0;
-	size_t above = 0, quota, k = 0;
-
-	/* cut: the s of the want-th row; every s > cut is in, and users at
-	 * s == cut are taken in keyring order up to the quota. */
-	for (cut = T; cut > 0; cut--) {
-		if (above + r->histogram[cut] >= want)
-			break;
-		above += r->histogram[cut];
-	}
-	quota = want - above;
-	r->rows = cbd_xcalloc(want ? want : 1, sizeof(*r->rows), err);
-	a->row_ids = cbd_xcalloc(want ? want : 1, sizeof(char *), err);
-	if (!r->rows || !a->row_ids)
-		return CBD_E_NOMEM;
-	for (size_t u = 0; u < src->n && k < want; u++) {
-		if (s[u] < cut || (s[u] == cut && quota == 0))
-			continue;
-		if (s[u] == cut)
-			quota--;
-		a->row_ids[k] = strdup(src_id(src, u) ? src_id(src, u) : "");
-		if (!a->row_ids[k])
-			return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
-		r->rows[k] = (cbd_attr_row){a->row_ids[k], u, s[u],
-					    ltail[s[u]], 0, 0};
-		r->rows[k].log_p_adj = cbd_bonferroni_log(ltail[s[u]],
-							  r->users_tested);
-		r->rows[k].significant = s[u] >= r->threshold;
-		r->n_rows = ++k;
-	}
-	qsort(r->rows, r->n_rows, sizeof(*r->rows), row_cmp);
-	return CBD_OK;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -419,21 +367,240 @@ static cbd_status watermark(cbd_attribution *a, cbd_err *err)
 	lp = cbd_binom_log_tail((int)tw, m, 1.0 / a->K);
 	r->watermark_tested = 1;
 	r->watermark_answered = tw;
-	r->watermark = (cbd_attr_row){"owner", SIZE_MAX, m, lp, lp, 0};
+	r->watermark = (cbd_attr_row){"owner", SIZE_MAX, m, lp, lp, 0, -1};
 	r->watermark.significant = tw > 0 && lp < log(r->alpha);
 	return CBD_OK;
 }
 
-static cbd_status run(cbd_attribution *a, const struct user_src *src,
+/* ---- streaming over the users ----------------------------------------- */
+
+/* Users arrive one by one (cbd_keyring_scan, or plain arrays) and are
+ * scored a batch at a time on all threads; only the histogram, the
+ * significant users and the best `top` of the others are kept, so memory
+ * does not grow with N (except with full_table). */
+#define ATTR_BATCH 65536
+#define ATTR_ID_MAX 64
+
+struct stream {
+	cbd_attribution *a;
+	cbd_attribute_opts o;          /* progress cleared: reported here */
+	const cbd_attribute_opts *user_o;
+	const struct cbd_label_plan *plan;
+	const double *ltail;
+	uint64_t seen;
+	size_t nb;                     /* users in the batch */
+	char (*ids)[ATTR_ID_MAX + 1];
+	uint8_t (*secrets)[CBD_TRACE_SECRET_LEN];
+	int64_t *revoked;
+	uint16_t *s;
+	cbd_attr_row *keep;            /* rows kept so far (ids owned) */
+	size_t nkeep, capkeep, nsig, top;
+	int full, trimmed, floor_s;
+};
+
+static void free_keep(struct stream *st, size_t from)
+{
+	for (size_t i = from; i < st->nkeep; i++)
+		free((char *)st->keep[i].id);
+	st->nkeep = from < st->nkeep ? from : st->nkeep;
+}
+
+/* Sort, and keep the significant rows and the best `top` others. */
+static void trim(struct stream *st)
+{
+	size_t want = st->nsig + st->top;
+
+	if (st->nkeep == 0)
+		return;   /* no users (a watermark-only run): keep is NULL */
+	qsort(st->keep, st->nkeep, sizeof(*st->keep), row_cmp);
+	if (st->full || st->nkeep <= want)
+		return;
+	free_keep(st, want);
+	st->trimmed = 1;
+	st->floor_s = st->keep[want - 1].matches;
+}
+
+static cbd_status keep_row(struct stream *st, const char *id, size_t index,
+			   int m, int64_t revoked, cbd_err *err)
+{
+	cbd_attr_result *r = &st->a->res;
+	char *idc;
+
+	if (m < r->threshold && !st->full && st->trimmed && m <= st->floor_s)
+		return CBD_OK;   /* worse than every kept row: never shown */
+	if (st->nkeep == st->capkeep) {
+		size_t ncap = st->capkeep ? 2 * st->capkeep : 64;
+		cbd_attr_row *q = realloc(st->keep, ncap * sizeof(*q));
+
+		if (!q)
+			return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+		st->keep = q;
+		st->capkeep = ncap;
+	}
+	idc = strdup(id);
+	if (!idc)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	st->keep[st->nkeep++] = (cbd_attr_row){
+		idc, index, m, st->ltail[m],
+		cbd_bonferroni_log(st->ltail[m], r->users_tested),
+		m >= r->threshold, revoked};
+	if (!st->full && st->nkeep >= st->nsig + 2 * st->top + 64)
+		trim(st);
+	return CBD_OK;
+}
+
+static cbd_status flush(struct stream *st, cbd_err *err)
+{
+	cbd_attr_result *r = &st->a->res;
+	struct user_src src = {(const uint8_t(*)[CBD_TRACE_SECRET_LEN])
+				       st->secrets, st->nb};
+	cbd_status s;
+
+	if (st->nb == 0)
+		return CBD_OK;
+	s = score_all(&src, st->plan, &st->o, st->s, err);
+	for (size_t u = 0; u < st->nb && s == CBD_OK; u++) {
+		int m = st->s[u];
+
+		r->histogram[m]++;
+		st->nsig += m >= r->threshold;
+		r->revoked_tested += st->revoked[u] >= 0;
+		s = keep_row(st, st->ids[u], st->seen + u, m, st->revoked[u],
+			     err);
+	}
+	st->seen += st->nb;
+	st->nb = 0;
+	if (st->user_o->progress && s == CBD_OK)
+		st->user_o->progress(st->user_o->progress_ud, st->seen,
+				     r->users_tested);
+	return s;
+}
+
+static cbd_status stream_begin(void *ud, uint64_t total, cbd_err *err)
+{
+	struct stream *st = ud;
+	cbd_attr_result *r = &st->a->res;
+
+	(void)err;
+	r->users_tested = total;
+	r->threshold = cbd_attribute_threshold((int)r->answered, st->a->K,
+					       total, r->alpha);
+	return CBD_OK;
+}
+
+static cbd_status stream_user(struct stream *st, const char *id,
+			      const uint8_t *secret, int64_t revoked,
+			      cbd_err *err)
+{
+	size_t len = strlen(id);
+
+	if (len > ATTR_ID_MAX)
+		return cbd_err_set(err, CBD_E_FORMAT, "user id longer than %d "
+				   "characters", ATTR_ID_MAX);
+	if (st->seen + st->nb >= st->a->res.users_tested)
+		return cbd_err_set(err, CBD_E_INTERNAL, "more users than "
+				   "announced");
+	memcpy(st->ids[st->nb], id, len + 1);
+	memcpy(st->secrets[st->nb], secret, CBD_TRACE_SECRET_LEN);
+	st->revoked[st->nb] = revoked;
+	if (++st->nb == ATTR_BATCH)
+		return flush(st, err);
+	return CBD_OK;
+}
+
+static cbd_status stream_row(void *ud, const cbd_keyring_row *row,
+			     cbd_err *err)
+{
+	return stream_user(ud, row->id, row->trace_secret, row->revoked, err);
+}
+
+/* Where the users come from. */
+struct users_in {
+	const cbd_keyring *kr;
+	const char *const *ids;
+	const uint8_t (*secrets)[CBD_TRACE_SECRET_LEN];
+	size_t n;
+};
+
+static cbd_status feed(struct stream *st, const struct users_in *in,
+		       cbd_err *err)
+{
+	cbd_attr_result *r = &st->a->res;
+	cbd_keyring_visitor v = {stream_begin, stream_row, st};
+	cbd_status s = CBD_OK;
+
+	if (in->kr) {
+		s = cbd_keyring_scan(in->kr, &v, r->keyring_sha256, err);
+		r->has_keyring_digest = s == CBD_OK;
+		return s;
+	}
+	s = stream_begin(st, in->n, err);
+	for (size_t i = 0; i < in->n && s == CBD_OK; i++)
+		s = stream_user(st, in->ids[i] ? in->ids[i] : "",
+				in->secrets[i], -1, err);
+	return s;
+}
+
+static cbd_status stream_alloc(struct stream *st, cbd_err *err)
+{
+	st->ids = cbd_xmalloc(ATTR_BATCH * sizeof(*st->ids), err);
+	st->secrets = cbd_xmalloc(ATTR_BATCH * sizeof(*st->secrets), err);
+	st->revoked = cbd_xmalloc(ATTR_BATCH * sizeof(*st->revoked), err);
+	st->s = cbd_xcalloc(ATTR_BATCH, sizeof(*st->s), err);
+	return st->ids && st->secrets && st->revoked && st->s ? CBD_OK
+							       : CBD_E_NOMEM;
+}
+
+static void stream_free(struct stream *st)
+{
+	free_keep(st, 0);
+	free(st->keep);
+	free(st->ids);
+	if (st->secrets)
+		OPENSSL_cleanse(st->secrets, ATTR_BATCH * sizeof(*st->secrets));
+	free(st->secrets);
+	free(st->revoked);
+	free(st->s);
+}
+
+/* The kept rows become the result's table. */
+static cbd_status finish(struct stream *st, cbd_err *err)
+{
+	cbd_attr_result *r = &st->a->res;
+	size_t want = st->full ? st->nkeep : st->top;
+
+	if (st->seen != r->users_tested)
+		return cbd_err_set(err, CBD_E_INTERNAL, "fewer users than "
+				   "announced");
+	trim(st);
+	r->n_significant = st->nsig;
+	if (want < st->nsig)
+		want = st->nsig;
+	if (want > st->nkeep)
+		want = st->nkeep;
+	free_keep(st, want);
+	r->rows = cbd_xcalloc(want ? want : 1, sizeof(*r->rows), err);
+	st->a->row_ids = cbd_xcalloc(want ? want : 1, sizeof(char *), err);
+	if (!r->rows || !st->a->row_ids)
+		return CBD_E_NOMEM;
+	for (size_t i = 0; i < want; i++) {
+		r->rows[i] = st->keep[i];
+		st->a->row_ids[i] = (char *)st->keep[i].id;
+	}
+	r->n_rows = want;
+	st->nkeep = 0;
+	return CBD_OK;
+}
+
+static cbd_status run(cbd_attribution *a, const struct users_in *in,
 		      const cbd_attribute_opts *o, cbd_err *err)
 {
 	cbd_attribute_opts def = {0};
 	cbd_attr_result *r = &a->res;
 	struct cbd_label_plan *plan = NULL;
-	uint16_t *s = NULL;
+	struct stream st = {0};
 	double *ltail = NULL, t0;
-	size_t want;
-	cbd_status st;
+	cbd_status s;
 
 	if (!o)
 		o = &def;
@@ -449,57 +616,55 @@ static cbd_status run(cbd_attribution *a, const struct user_src *src,
 	r->alpha = o->alpha > 0.0 ? o->alpha : CBD_ALPHA_DEFAULT;
 	if (!(r->alpha < 1.0))
 		return cbd_err_set(err, CBD_E_USAGE, "alpha must be below 1");
-	r->users_tested = src->n;
-	r->threshold = cbd_attribute_threshold((int)r->answered, a->K,
-					       src->n, r->alpha);
-	st = CBD_E_NOMEM;
+	s = CBD_E_NOMEM;
 	r->histogram = cbd_xcalloc(r->answered + 1, sizeof(uint64_t), err);
 	ltail = cbd_xmalloc((r->answered + 2) * sizeof(double), err);
-	s = cbd_xcalloc(src->n ? src->n : 1, sizeof(uint16_t), err);
-	if (!r->histogram || !ltail || !s)
+	if (!r->histogram || !ltail)
 		goto out;
 	tail_table((int)r->answered, a->K, ltail);
-	st = cbd_label_plan_new(a->ts, a->answer, &plan, err);
-	if (st != CBD_OK)
+	s = cbd_label_plan_new(a->ts, a->answer, &plan, err);
+	if (s == CBD_OK)
+		s = stream_alloc(&st, err);
+	if (s != CBD_OK)
 		goto out;
+	st.a = a;
+	st.o = *o;
+	st.o.progress = NULL;
+	st.user_o = o;
+	st.plan = plan;
+	st.ltail = ltail;
+	st.full = o->full_table;
+	st.top = o->top ? o->top : CBD_REPORT_TOP;
 	t0 = now_s();
-	st = score_all(src, plan, o, s, err);
+	s = feed(&st, in, err);
+	if (s == CBD_OK)
+		s = flush(&st, err);
 	r->seconds = now_s() - t0;
-	if (st != CBD_OK)
-		goto out;
-	for (size_t u = 0; u < src->n; u++) {
-		r->histogram[s[u]]++;
-		r->n_significant += s[u] >= r->threshold;
-	}
-	want = o->full_table ? src->n : (o->top ? o->top : CBD_REPORT_TOP);
-	if (want < r->n_significant)
-		want = r->n_significant;
-	if (want > src->n)
-		want = src->n;
-	st = select_rows(a, src, s, want, ltail, err);
-	if (st == CBD_OK && o->watermark)
-		st = watermark(a, err);
-	if (st == CBD_OK)
+	if (s == CBD_OK)
+		s = finish(&st, err);
+	if (s == CBD_OK && o->watermark)
+		s = watermark(a, err);
+	if (s == CBD_OK)
 		a->have_result = 1;
 out:
+	stream_free(&st);
 	cbd_label_plan_free(plan);
-	free(s);
 	free(ltail);
-	if (st != CBD_OK)
+	if (s != CBD_OK)
 		free_result(a);
-	return st;
+	return s;
 }
 
 cbd_status cbd_attribution_run(cbd_attribution *a, const cbd_keyring *kr,
 			       const cbd_attribute_opts *o, cbd_err *err)
 {
-	struct user_src src = {kr, NULL, NULL, kr ? cbd_keyring_count(kr) : 0};
+	struct users_in in = {kr, NULL, NULL, 0};
 
 	if (!kr && !(o && o->watermark))
 		return cbd_err_set(err, CBD_E_USAGE,
 				   "nothing to test: no keyring and no "
 				   "watermark");
-	return run(a, &src, o, err);
+	return run(a, &in, o, err);
 }
 
 cbd_status cbd_attribution_run_secrets(cbd_attribution *a,
@@ -508,9 +673,9 @@ cbd_status cbd_attribution_run_secrets(cbd_attribution *a,
 				       size_t n, const cbd_attribute_opts *o,
 				       cbd_err *err)
 {
-	struct user_src src = {NULL, ids, secrets, n};
+	struct users_in in = {NULL, ids, secrets, n};
 
 	if (n > 0 && (!ids || !secrets))
 		return cbd_err_set(err, CBD_E_USAGE, "no users given");
-	return run(a, &src, o, err);
+	return run(a, &in, o, err);
 }

@@ -26,10 +26,12 @@
  * recomputed and compared, and public keys only (a private key in a
  * keyring is refused).  Trace secrets are wiped when the keyring is freed.
  */
-#include "../keys/keys_internal.h"
+#include "keyring_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -40,24 +42,18 @@
 #define KEYRING_FORMAT "cbd-keyring/1"
 #define KEYRING_MAX_FILE ((size_t)16 << 20)
 #define KEYRING_MAX_USERS 10000
-#define KEYRING_MAX_PEM 4096
-#define KEYRING_MAX_TIME 253402300799.0   /* 9999-12-31T23:59:59Z */
-
-struct kr_user {
-	char *id;
-	cbd_key *key;
-	cbd_user view;
-};
-
-struct cbd_keyring {
-	struct kr_user *u;
-	size_t n, cap;
-};
 
 cbd_status cbd_keyring_new(cbd_keyring **out, cbd_err *err)
 {
 	*out = cbd_xcalloc(1, sizeof(**out), err);
+	if (*out)
+		(*out)->form = CBD_KEYRING_JSON;
 	return *out ? CBD_OK : CBD_E_NOMEM;
+}
+
+cbd_keyring_form cbd_keyring_form_of(const cbd_keyring *kr)
+{
+	return kr->form;
 }
 
 void cbd_keyring_free(cbd_keyring *kr)
@@ -66,15 +62,17 @@ void cbd_keyring_free(cbd_keyring *kr)
 		return;
 	for (size_t i = 0; i < kr->n; i++) {
 		free(kr->u[i].id);
+		free(kr->u[i].note);
 		cbd_key_free(kr->u[i].key);
 	}
 	cbd_secret_free(kr->u, kr->cap * sizeof(*kr->u));
+	cbd_kr_db_close(kr->db);
 	free(kr);
 }
 
 size_t cbd_keyring_count(const cbd_keyring *kr)
 {
-	return kr->n;
+	return kr->db ? cbd_kr_db_count(kr->db) : kr->n;
 }
 
 const cbd_user *cbd_keyring_user(const cbd_keyring *kr, size_t i)
@@ -102,8 +100,13 @@ const cbd_user *cbd_keyring_find(const cbd_keyring *kr, const char *id)
 {
 	size_t i = lower_bound(kr, id);
 
-	return i < kr->n && strcmp(kr->u[i].id, id) == 0 ? &kr->u[i].view
-							  : NULL;
+	if (i < kr->n && strcmp(kr->u[i].id, id) == 0)
+		return &kr->u[i].view;
+	/* a database keyring not held in memory: look it up (the result is
+	 * kept in the keyring, hence the cast) */
+	if (kr->db && cbd_kr_db_count(kr->db) > kr->n)
+		return cbd_kr_db_find((cbd_keyring *)kr, id);
+	return NULL;
 }
 
 /* The views point at their own entry's id and key: refresh after moves. */
@@ -112,13 +115,14 @@ static void fix_views(cbd_keyring *kr)
 	for (size_t i = 0; i < kr->n; i++) {
 		kr->u[i].view.id = kr->u[i].id;
 		kr->u[i].view.key = kr->u[i].key;
+		kr->u[i].view.note = kr->u[i].note;
 	}
 }
 
-/* Insert at position i, taking ownership of id and key. */
-static cbd_status insert_at(cbd_keyring *kr, size_t i, char *id, cbd_key *key,
-			    const uint8_t secret[CBD_TRACE_SECRET_LEN],
-			    int64_t created, cbd_err *err)
+cbd_status cbd_kr_insert(cbd_keyring *kr, size_t i, char *id, cbd_key *key,
+			 const uint8_t secret[CBD_TRACE_SECRET_LEN],
+			 int64_t created, int64_t revoked, char *note,
+			 cbd_err *err)
 {
 	if (kr->n == kr->cap) {
 		size_t ncap = kr->cap ? 2 * kr->cap : 8;
@@ -138,13 +142,27 @@ static cbd_status insert_at(cbd_keyring *kr, size_t i, char *id, cbd_key *key,
 	kr->u[i].key = key;
 	memcpy(kr->u[i].view.trace_secret, secret, CBD_TRACE_SECRET_LEN);
 	kr->u[i].view.created = created;
+	kr->u[i].view.revoked = revoked;
+	kr->u[i].note = note;
 	kr->n++;
 	fix_views(kr);
 	return CBD_OK;
 }
 
+int cbd_kr_note_valid(const char *note)
+{
+	size_t n = strlen(note);
+
+	if (n > CBD_KEYRING_MAX_NOTE)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)note[i] < 0x20 || note[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* SOURCE_DATE_EPOCH when set (reproducible runs), else the clock. */
-static int64_t now(void)
+int64_t cbd_kr_now(void)
 {
 	const char *s = getenv("SOURCE_DATE_EPOCH");
 	char *end;
@@ -163,6 +181,13 @@ static int64_t now(void)
 cbd_status cbd_keyring_add(cbd_keyring *kr, const char *id,
 			   const cbd_key *pub, cbd_err *err)
 {
+	return cbd_keyring_add_note(kr, id, pub, NULL, err);
+}
+
+cbd_status cbd_keyring_add_note(cbd_keyring *kr, const char *id,
+				const cbd_key *pub, const char *note,
+				cbd_err *err)
+{
 	uint8_t secret[CBD_TRACE_SECRET_LEN];
 	cbd_key *copy = NULL;
 	char *idc;
@@ -174,6 +199,22 @@ cbd_status cbd_keyring_add(cbd_keyring *kr, const char *id,
 				   "invalid user id '%.80s': use 1 to 64 of "
 				   "A-Z a-z 0-9 . _ -, starting with a letter "
 				   "or digit", id ? id : "");
+	if (note && !cbd_kr_note_valid(note))
+		return cbd_err_set(err, CBD_E_USAGE, "invalid note: at most %d "
+				   "bytes, no control characters",
+				   CBD_KEYRING_MAX_NOTE);
+	if (note && !kr->db)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "notes need a "
+				   "database keyring (format 2)");
+	if (kr->db) {
+		if (RAND_priv_bytes(secret, sizeof(secret)) != 1)
+			return cbd_err_set(err, CBD_E_CRYPTO,
+					   "cannot draw a trace secret");
+		s = cbd_kr_db_add(kr, id, pub, secret, cbd_kr_now(), note,
+				  err);
+		OPENSSL_cleanse(secret, sizeof(secret));
+		return s;
+	}
 	i = lower_bound(kr, id);
 	if (i < kr->n && strcmp(kr->u[i].id, id) == 0)
 		return cbd_err_set(err, CBD_E_USAGE,
@@ -190,7 +231,8 @@ cbd_status cbd_keyring_add(cbd_keyring *kr, const char *id,
 	if (s == CBD_OK && !idc)
 		s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	if (s == CBD_OK)
-		s = insert_at(kr, i, idc, copy, secret, now(), err);
+		s = cbd_kr_insert(kr, i, idc, copy, secret, cbd_kr_now(), -1,
+				  NULL, err);
 	if (s != CBD_OK) {
 		free(idc);
 		cbd_key_free(copy);
@@ -238,7 +280,21 @@ cbd_status cbd_keyring_save(const cbd_keyring *kr, const char *path,
 			    cbd_err *err)
 {
 	cbd_buf b = {.secret = 1};    /* holds every user's trace secret */
-	cbd_status s = encode(kr, &b, err);
+	cbd_status s;
+
+	if (kr->db)
+		return strcmp(path, cbd_kr_db_path(kr->db)) == 0
+			       ? CBD_OK
+			       : cbd_err_set(err, CBD_E_UNSUPPORTED,
+					     "a database keyring is not saved "
+					     "as JSON (%s)", path);
+	for (size_t i = 0; i < kr->n; i++)
+		if (kr->u[i].view.revoked >= 0 || kr->u[i].note)
+			return cbd_err_set(err, CBD_E_UNSUPPORTED, "user %s "
+					   "is revoked or has a note: only a "
+					   "database keyring keeps that (%s)",
+					   kr->u[i].id, path);
+	s = encode(kr, &b, err);
 
 	if (s == CBD_OK)
 		s = cbd_secret_file_write(path, b.p, b.len, 0600, 1, err);
@@ -319,7 +375,7 @@ static cbd_status parse_user(cbd_keyring *kr, const cJSON *ju, size_t idx,
 	if (kr->n && strcmp(kr->u[kr->n - 1].id, id) >= 0)
 		return cbd_err_set(err, CBD_E_FORMAT, "users not sorted by id "
 				   "or duplicate id %s (%s)", id, path);
-	if (jc->valuedouble < 0 || jc->valuedouble > KEYRING_MAX_TIME ||
+	if (jc->valuedouble < 0 || jc->valuedouble > (double)KEYRING_MAX_TIME ||
 	    jc->valuedouble != floor(jc->valuedouble))
 		return cbd_err_set(err, CBD_E_FORMAT, "invalid created time "
 				   "for user %s (%s)", id, path);
@@ -345,8 +401,8 @@ static cbd_status parse_user(cbd_keyring *kr, const cJSON *ju, size_t idx,
 	if (s == CBD_OK && !idc)
 		s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	if (s == CBD_OK)
-		s = insert_at(kr, kr->n, idc, key, secret,
-			      (int64_t)jc->valuedouble, err);
+		s = cbd_kr_insert(kr, kr->n, idc, key, secret,
+				  (int64_t)jc->valuedouble, -1, NULL, err);
 	if (s != CBD_OK) {
 		free(idc);
 		cbd_key_free(key);
@@ -417,6 +473,28 @@ static cbd_status parse(cbd_keyring *kr, const uint8_t *buf, size_t len,
 	return s;
 }
 
+/* Does the file at path start with the SQLite header?  Refuses a
+ * symbolic link; a missing or unreadable file is left to the JSON reader
+ * (which names the problem). */
+static int is_db(const char *path, cbd_err *err, cbd_status *st)
+{
+	uint8_t head[16];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	ssize_t n;
+
+	*st = CBD_OK;
+	if (fd < 0) {
+		if (errno == ELOOP)
+			*st = cbd_err_set(err, CBD_E_NOPERM, "keyring is a "
+					  "symbolic link; give the file itself "
+					  "(%s)", path);
+		return 0;
+	}
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	return n > 0 && cbd_kr_db_sniff(head, (size_t)n);
+}
+
 cbd_status cbd_keyring_load(const char *path, cbd_keyring **out,
 			    cbd_err *err)
 {
@@ -425,6 +503,18 @@ cbd_status cbd_keyring_load(const char *path, cbd_keyring **out,
 	cbd_status s;
 
 	*out = NULL;
+	if (is_db(path, err, &s) && s == CBD_OK) {
+		s = cbd_keyring_new(out, err);
+		if (s == CBD_OK)
+			s = cbd_kr_db_open(*out, path, 0, err);
+		if (s != CBD_OK) {
+			cbd_keyring_free(*out);
+			*out = NULL;
+		}
+		return s;
+	}
+	if (s != CBD_OK)
+		return s;
 	s = cbd_secret_file_read(path, KEYRING_MAX_FILE, CBD_PERM_PRIVATE,
 				 "keyring", &buf, &len, err);
 	if (s != CBD_OK)
@@ -432,10 +522,97 @@ cbd_status cbd_keyring_load(const char *path, cbd_keyring **out,
 	s = cbd_keyring_new(out, err);
 	if (s == CBD_OK)
 		s = parse(*out, buf, len, path, err);
+	if (s == CBD_OK) {
+		s = cbd_sha256(buf, len, (*out)->digest, err);
+		(*out)->has_digest = 1;
+	}
 	cbd_secret_free(buf, len);
 	if (s != CBD_OK) {
 		cbd_keyring_free(*out);
 		*out = NULL;
+	}
+	return s;
+}
+
+cbd_status cbd_keyring_open_db(const char *path, cbd_keyring **out,
+			       cbd_err *err)
+{
+	cbd_status s = cbd_keyring_new(out, err);
+
+	if (s == CBD_OK)
+		s = cbd_kr_db_open(*out, path, 1, err);
+	if (s != CBD_OK) {
+		cbd_keyring_free(*out);
+		*out = NULL;
+	}
+	return s;
+}
+
+cbd_status cbd_keyring_begin(cbd_keyring *kr, cbd_err *err)
+{
+	return kr->db ? cbd_kr_db_exec(kr->db, "BEGIN IMMEDIATE", err)
+		      : CBD_OK;
+}
+
+cbd_status cbd_keyring_commit(cbd_keyring *kr, cbd_err *err)
+{
+	return kr->db ? cbd_kr_db_exec(kr->db, "COMMIT", err) : CBD_OK;
+}
+
+void cbd_keyring_rollback(cbd_keyring *kr)
+{
+	if (kr->db)
+		(void)cbd_kr_db_exec(kr->db, "ROLLBACK", NULL);
+}
+
+cbd_status cbd_keyring_revoke(cbd_keyring *kr, const char *id,
+			      cbd_err *err)
+{
+	if (!kr->db)
+		return cbd_err_set(err, CBD_E_UNSUPPORTED, "a JSON keyring "
+				   "(format 1) cannot record revocations; "
+				   "convert it with 'cbd-keygen convert'");
+	return cbd_kr_db_revoke(kr, id, cbd_kr_now(), err);
+}
+
+/* The JSON form (or a keyring made in memory): the users held. */
+cbd_status cbd_keyring_scan(const cbd_keyring *kr,
+			    const cbd_keyring_visitor *v,
+			    uint8_t digest[CBD_SHA256_LEN], cbd_err *err)
+{
+	cbd_status s = CBD_OK;
+
+	if (kr->db)
+		return cbd_kr_db_scan(kr, v, digest, err);
+	if (v->begin)
+		s = v->begin(v->ud, kr->n, err);
+	for (size_t i = 0; i < kr->n && s == CBD_OK; i++) {
+		const struct kr_user *u = &kr->u[i];
+		uint8_t *der = NULL;
+		size_t dlen = 0;
+		cbd_keyring_row r;
+
+		s = cbd_key_public_der(u->key, &der, &dlen, err);
+		if (s != CBD_OK)
+			break;
+		r = (cbd_keyring_row){u->id, cbd_key_type_of(u->key), der,
+				      dlen, u->view.trace_secret,
+				      u->view.created, u->view.revoked,
+				      u->note};
+		s = v->user(v->ud, &r, err);
+		free(der);
+	}
+	if (s == CBD_OK && digest) {
+		if (kr->has_digest) {
+			memcpy(digest, kr->digest, CBD_SHA256_LEN);
+		} else {
+			cbd_buf b = {.secret = 1};
+
+			s = encode(kr, &b, err);
+			if (s == CBD_OK)
+				s = cbd_sha256(b.p, b.len, digest, err);
+			cbd_buf_free(&b);
+		}
 	}
 	return s;
 }

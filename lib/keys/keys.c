@@ -592,3 +592,58 @@ cbd_status cbd_key_ed25519_raw(const cbd_key *k, uint8_t out[32],
 				   "the raw public key", k->id);
 	return CBD_OK;
 }
+
+cbd_status cbd_key_public_der(const cbd_key *k, uint8_t **der, size_t *len,
+			      cbd_err *err)
+{
+	unsigned char *p = NULL;
+	int n = i2d_PUBKEY(k->pk, &p);
+
+	*der = NULL;
+	*len = 0;
+	if (n <= 0)
+		return ossl_fail(err, CBD_E_CRYPTO, "cannot encode public key");
+	*der = cbd_xmalloc((size_t)n, err);
+	if (!*der) {
+		OPENSSL_free(p);
+		return CBD_E_NOMEM;
+	}
+	memcpy(*der, p, (size_t)n);
+	*len = (size_t)n;
+	OPENSSL_free(p);
+	return CBD_OK;
+}
+
+cbd_status cbd_key_from_spki_der(const uint8_t *der, size_t len,
+				 const char *name, cbd_key **out,
+				 cbd_err *err)
+{
+	const unsigned char *p = der;
+	EVP_PKEY *pk;
+
+	*out = NULL;
+	if (len == 0 || len > 4096)
+		return cbd_err_set(err, CBD_E_FORMAT, "public key of %zu bytes "
+				   "(%s)", len, name);
+	pk = d2i_PUBKEY(NULL, &p, (long)len);
+	if (!pk || p != der + len) {
+		EVP_PKEY_free(pk);
+		ERR_clear_error();
+		return cbd_err_set(err, CBD_E_FORMAT, "corrupted public key "
+				   "(%s)", name);
+	}
+	return wrap(pk, 0, name, out, err);
+}
+
+cbd_status cbd_key_der_to_pem(const uint8_t *der, size_t len, char **pem,
+			      cbd_err *err)
+{
+	cbd_key *k = NULL;
+	cbd_status s = cbd_key_from_spki_der(der, len, "public key", &k, err);
+
+	*pem = NULL;
+	if (s == CBD_OK)
+		s = cbd_key_public_pem(k, pem, err);
+	cbd_key_free(k);
+	return s;
+}

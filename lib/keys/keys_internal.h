@@ -41,6 +41,16 @@ cbd_status cbd_secret_file_write(const char *path, const void *buf,
 cbd_status cbd_key_ed25519_raw(const cbd_key *k, uint8_t out[32],
 			       cbd_err *err);
 
+/* SubjectPublicKeyInfo DER of the public half; *der owned by the caller
+ * (free()). */
+cbd_status cbd_key_public_der(const cbd_key *k, uint8_t **der, size_t *len,
+			      cbd_err *err);
+/* A public key from exactly len bytes of SPKI DER (at most 4096); name
+ * goes into messages.  Other key types give CBD_E_UNSUPPORTED. */
+cbd_status cbd_key_from_spki_der(const uint8_t *der, size_t len,
+				 const char *name, cbd_key **out,
+				 cbd_err *err);
+
 /* OPENSSL_cleanse(p, len) then free(p); NULL is a no-op. */
 void cbd_secret_free(void *p, size_t len);
 

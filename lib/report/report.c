@@ -134,8 +134,15 @@ static void put_row(cbd_buf *b, const cbd_attr_row *r, int user,
 	put_logp(b, r->log_p);
 	PUTL(b, ", \"p_adjusted\": ");
 	put_logp(b, r->log_p_adj);
-	cbd_buf_printf(b, ", \"neg_log10_p\": %.3f, \"significant\": %s}",
+	cbd_buf_printf(b, ", \"neg_log10_p\": %.3f, \"significant\": %s",
 		       neg_log10(r->log_p), r->significant ? "true" : "false");
+	if (user && r->revoked >= 0) {
+		char t[32];
+
+		cbd_report_fmt_time(r->revoked, t);
+		cbd_buf_printf(b, ", \"revoked\": \"%s\"", t);
+	}
+	PUTL(b, "}");
 }
 
 static void put_header(cbd_buf *b, const cbd_report_info *in,

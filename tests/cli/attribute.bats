@@ -49,16 +49,18 @@ attribute() {
 	cbd-attribute -t triggers.json -k keyring.json "$@"
 }
 
-@test "real tools: 20 trace copies, each served and probed: its user is named, nobody else" {
+# The 20-user end to end with keyring $1 (format by name: .json or database).
+e2e_20() {
+	ring=$1
 	e2e="$BATS_TEST_TMPDIR/e2e"
 	mkdir -p "$e2e"
 	cd "$e2e"
 	cbd-keygen owner >/dev/null
 	for i in $(seq -w 0 19); do
-		cbd-keygen user "user$i" -k keyring.json -d ukeys >/dev/null
+		cbd-keygen user "user$i" -k "$ring" -d ukeys >/dev/null
 	done
 	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r keyring.json -d copies >/dev/null
+		-r "$ring" -d copies >/dev/null
 	cbd-sign triggers -a copies/mnist-cnn-user00.cbd -k owner.key -q \
 		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 \
 		-o triggers.json
@@ -68,7 +70,7 @@ attribute() {
 		kill "$SERVER"
 		wait "$SERVER" || true
 		SERVER=
-		run cbd-attribute -t triggers.json -k keyring.json --json -q \
+		run cbd-attribute -t triggers.json -k "$ring" --json -q \
 			"p$i.jsonl"
 		[ "$status" -eq 0 ]
 		r=$output
@@ -80,12 +82,21 @@ attribute() {
 	# the whole investigation through pipes
 	serve copies/mnist-cnn-user03.cbd
 	cbd-probe -q -m mnist -o - "$URL" triggers.json |
-		cbd-attribute -q -t triggers.json -k keyring.json --json \
+		cbd-attribute -q -t triggers.json -k "$ring" --json \
 			-c PIPE-3 - |
 		cbd-report -q - -o - >case.pdf
 	text=$(pdftotext case.pdf -)
 	[[ "$text" == *"PIPE-3"* ]]
 	[[ "$text" == *"Attributed to user user03"* ]]
+}
+
+@test "real tools: 20 trace copies, each served and probed: its user is named, nobody else" {
+	e2e_20 keyring.json
+}
+
+@test "real tools, SQLite keyring (format 2): 20 trace copies, each probed: its user is named" {
+	e2e_20 users.keyring
+	[ "$(head -c 15 users.keyring)" = "SQLite format 3" ]
 }
 
 @test "each of 20 users' simulated copies names that user and nobody else" {

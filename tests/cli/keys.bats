@@ -93,15 +93,15 @@ assert f(k.public_key()) == f(p)'
 	[ -z "$(ls)" ]
 }
 
-@test "keyring: users added sorted, 0600, duplicate refused, keys beside it" {
+@test "JSON keyring (format 1): users added sorted, 0600, duplicate refused, keys beside it" {
 	mkdir keys
-	run cbd-keygen user zoe -k keys/users.keyring
+	run cbd-keygen user zoe -k keys/users.json
 	[ "$status" -eq 0 ]
-	run cbd-keygen user alice -k keys/users.keyring -t p256 --json
+	run cbd-keygen user alice -k keys/users.json -t p256 --json
 	[ "$status" -eq 0 ]
 	[ -f keys/alice.key ] && [ -f keys/zoe.pub ]
-	[ "$(mode keys/users.keyring)" = 600 ]
-	$PY - keys/users.keyring <<'PY'
+	[ "$(mode keys/users.json)" = 600 ]
+	$PY - keys/users.json <<'PY'
 import json, sys, hashlib, subprocess
 d = json.load(open(sys.argv[1]))
 assert d["format"] == "cbd-keyring/1"
@@ -114,19 +114,19 @@ for u in d["users"]:
     assert hashlib.sha256(der).hexdigest()[:16] == u["key_id"]
 assert d["users"][0]["trace_secret"] != d["users"][1]["trace_secret"]
 PY
-	before=$(sha256sum keys/users.keyring)
-	run cbd-keygen user alice -k keys/users.keyring --force
+	before=$(sha256sum keys/users.json)
+	run cbd-keygen user alice -k keys/users.json --force
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"already in the keyring"* ]]
-	[ "$(sha256sum keys/users.keyring)" = "$before" ]
+	[ "$(sha256sum keys/users.json)" = "$before" ]
 }
 
 @test "keyring: add an existing public key with --public" {
 	cbd-keygen user carol -d carol-home
-	run cbd-keygen user carol -k ring --public carol-home/carol.pub
+	run cbd-keygen user carol -k ring.json --public carol-home/carol.pub
 	[ "$status" -eq 0 ]
 	[ ! -e carol.key ]
-	grep -q '"id": "carol"' ring
+	grep -q '"id": "carol"' ring.json
 }
 
 @test "keyring readable by others is refused like a private key" {
@@ -144,12 +144,12 @@ PY
 	run cbd-keygen user bob -k ring
 	[ "$status" -eq 65 ]
 	[ ! -e bob.key ]
-	cbd-keygen user amy -k good
-	sed 's/"id": "amy"/"id": "..\/..\/amy"/' good > ring
+	cbd-keygen user amy -k good.json
+	sed 's/"id": "amy"/"id": "..\/..\/amy"/' good.json > ring
 	chmod 600 ring
 	run cbd-keygen user bob -k ring
 	[ "$status" -eq 65 ]
-	sed -E 's/"key_id": "[0-9a-f]+"/"key_id": "0000000000000000"/' good > ring
+	sed -E 's/"key_id": "[0-9a-f]+"/"key_id": "0000000000000000"/' good.json > ring
 	chmod 600 ring
 	run cbd-keygen user bob -k ring
 	[ "$status" -eq 65 ]

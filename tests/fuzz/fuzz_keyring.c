@@ -1,6 +1,8 @@
 /*
- * fuzz_keyring.c — libFuzzer target for the keyring reader
- * (cbd_keyring_load, formats/keyring.md).
+ * fuzz_keyring.c — libFuzzer target for the keyring readers
+ * (cbd_keyring_load, formats/keyring.md): the JSON file (format 1) and,
+ * for inputs that start with the SQLite header, the database (format 2,
+ * lib/keyring/store.c: schema checks, row checks, cbd_keyring_scan).
  *
  * The loader takes a path and insists on mode 0600, so each input is
  * written to a private file in /dev/shm (tmpfs, no disk I/O) first.  An
@@ -67,6 +69,30 @@ static void keyring_roundtrip(const cbd_keyring *kr)
 	cbd_keyring_free(again);
 }
 
+static cbd_status count_row(void *ud, const cbd_keyring_row *r, cbd_err *e)
+{
+	(void)r;
+	(void)e;
+	++*(size_t *)ud;
+	return CBD_OK;
+}
+
+static void db_scan_twice(const cbd_keyring *kr)
+{
+	uint8_t d1[CBD_SHA256_LEN], d2[CBD_SHA256_LEN];
+	size_t n1 = 0, n2 = 0;
+	cbd_keyring_visitor v1 = {NULL, count_row, &n1}, v2 = {NULL, count_row,
+							       &n2};
+	cbd_err e = {0};
+	cbd_status s1 = cbd_keyring_scan(kr, &v1, d1, &e);
+	cbd_status s2 = cbd_keyring_scan(kr, &v2, d2, &e);
+
+	if (s1 != s2 || (s1 == CBD_OK && (n1 != n2 ||
+					  n1 != cbd_keyring_count(kr) ||
+					  memcmp(d1, d2, sizeof(d1)) != 0)))
+		fuzz_fail("database keyring scans disagree");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char path[256];
@@ -78,7 +104,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (keyring_write(path, data, size) != 0)
 		fuzz_fail("cannot write the input file");
 	s = cbd_keyring_load(path, &kr, &e);
-	unlink(path);
 	fuzz_check_err(s, &e, "cbd_keyring_load");
 	if (s == CBD_OK) {
 		for (size_t i = 0; i < cbd_keyring_count(kr); i++) {
@@ -88,10 +113,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    cbd_keyring_find(kr, u->id) != u)
 				fuzz_fail("keyring user lookup inconsistent");
 		}
-		keyring_roundtrip(kr);
+		if (cbd_keyring_form_of(kr) == CBD_KEYRING_DB)
+			db_scan_twice(kr);
+		else
+			keyring_roundtrip(kr);
 	} else if (kr) {
 		fuzz_fail("failed load left a keyring in *out");
 	}
 	cbd_keyring_free(kr);
+	unlink(path);   /* after the scans: the database is read lazily */
+	for (int i = 0; i < 2; i++) {
+		char side[300];
+
+		snprintf(side, sizeof(side), "%s-%s", path, i ? "shm" : "wal");
+		unlink(side);
+	}
 	return 0;
 }

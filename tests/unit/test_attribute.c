@@ -216,6 +216,23 @@ static void test_no_false_accusations(void **state)
 			assert_int_equal(cbd_keyring_add(kr, id, S.owner, &e),
 					 CBD_OK);
 		}
+		if (trial % 2 == 1) {
+			/* every other trial on the SQLite form (format 2) */
+			char path[64];
+			cbd_keyring *db = NULL;
+
+			snprintf(path, sizeof(path), "/tmp/cbd-innocents-%ld.db",
+				 (long)getpid());
+			unlink(path);
+			assert_int_equal(cbd_keyring_save_db(kr, path, &e),
+					 CBD_OK);
+			assert_int_equal(cbd_keyring_load(path, &db, &e), CBD_OK);
+			assert_int_equal(cbd_keyring_form_of(db),
+					 CBD_KEYRING_DB);
+			unlink(path);
+			cbd_keyring_free(kr);
+			kr = db;
+		}
 		if (trial % 3 == 0) {
 			memcpy(labels, bare, sizeof(labels));
 		} else if (trial % 3 == 1) {

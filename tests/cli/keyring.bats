@@ -1,0 +1,210 @@
+#!/usr/bin/env bats
+# keyring.bats — the keyring as an SQLite database (format 2,
+# formats/keyring.md): concurrent adds from several processes, hostile
+# databases refused with one line and a sysexits code, the JSON -> SQLite
+# conversion round trip, the registry verbs, attribution over the database
+# (revoked users tested and reported, the digest over the canonical rows).
+# Real files made by the real tools; hostile ones edited with sqlite3(1).
+
+setup_file() {
+	export SIM="$CBD_BUILD/tests/attr-sim"
+	export D="$BATS_FILE_TMPDIR/case"
+	mkdir -p "$D"
+	"$SIM" setup "$D" 20 64
+	cbd-keygen convert "$D/keyring.json" "$D/users.keyring" >/dev/null
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	PY=/usr/bin/python3
+}
+
+mode() { stat -c %a "$1"; }
+
+@test "a new keyring is a WAL SQLite database, mode 0600, with the schema version row" {
+	run cbd-keygen user amy -k ring.keyring --note "seat 1"
+	[ "$status" -eq 0 ]
+	[ "$(mode ring.keyring)" = 600 ]
+	[ "$(head -c 15 ring.keyring)" = "SQLite format 3" ]
+	[ "$(sqlite3 ring.keyring 'PRAGMA journal_mode')" = wal ]
+	[ "$(sqlite3 ring.keyring 'SELECT format, version FROM cbd_keyring')" = "cbd-keyring|2" ]
+	[ "$(sqlite3 ring.keyring 'SELECT id, key_type, length(public_key), length(trace_secret), revoked IS NULL, note FROM users')" = "amy|ed25519|44|32|1|seat 1" ]
+	run cbd-keygen user amy -k ring.keyring
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"already in the keyring"* ]]
+}
+
+@test "concurrent adds from 6 processes: no user lost, database intact" {
+	for p in 1 2 3 4 5 6; do
+		( for i in $(seq 10); do
+			cbd-keygen user "p${p}u$i" -k race.keyring -d keys >/dev/null ||
+				echo "fail p$p u$i" >>fail.log
+		done ) &
+	done
+	wait
+	[ ! -e fail.log ] || { cat fail.log; return 1; }
+	[ "$(sqlite3 race.keyring 'SELECT count(*) FROM users')" -eq 60 ]
+	[ "$(sqlite3 race.keyring 'PRAGMA integrity_check')" = ok ]
+	run cbd-keygen list -k race.keyring
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c ' active$')" -eq 60 ]
+	[ "$(mode race.keyring)" = 600 ]
+}
+
+@test "users --count N --prefix P: one transaction, ids zero-padded" {
+	run cbd-keygen users --count 120 --prefix lic -k many.keyring
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"lic001..lic120: 120 added"* ]]
+	[ "$(sqlite3 many.keyring 'SELECT min(id), max(id), count(*) FROM users')" = "lic001|lic120|120" ]
+	# a clash rolls the whole batch back
+	run cbd-keygen users --count 200 --prefix lic -k many.keyring
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"user lic001 is already in the keyring"* ]]
+	[ "$(sqlite3 many.keyring 'SELECT count(*) FROM users')" -eq 120 ]
+	run cbd-keygen users --count 5 -k plain.json
+	[ "$status" -eq 65 ]
+}
+
+@test "JSON -> SQLite round trip: same users, secrets, times; same attribution" {
+	cp "$D/keyring.json" old.json
+	chmod 600 old.json
+	run cbd-keygen convert old.json new.keyring
+	[ "$status" -eq 0 ]
+	run cbd-keygen convert old.json new.keyring
+	[ "$status" -eq 73 ]
+	$PY - old.json new.keyring <<'PY'
+import json, sqlite3, sys, subprocess
+j = json.load(open(sys.argv[1]))["users"]
+db = sqlite3.connect(sys.argv[2])
+rows = db.execute("SELECT id, public_key, hex(trace_secret), created, revoked FROM users ORDER BY id").fetchall()
+assert len(rows) == len(j) == 20
+for u, (i, pk, sec, cr, rv) in zip(j, rows):
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
+                         input=u["public_key"].encode(), capture_output=True).stdout
+    assert (u["id"], der, u["trace_secret"], u["created"], None) == (i, pk, sec.lower(), cr, rv), i
+PY
+	"$SIM" transcript "$D" user:user07 u07.jsonl
+	a=$(cbd-attribute -q -t "$D/triggers.json" -k old.json --json u07.jsonl | jq -c '[.verdict, .users[0].matches, .histogram]')
+	b=$(cbd-attribute -q -t "$D/triggers.json" -k new.keyring --json u07.jsonl | jq -c '[.verdict, .users[0].matches, .histogram]')
+	[ "$a" = "$b" ]
+	[[ "$a" == *'"attributed":["user07"]'* ]]
+}
+
+@test "the report's keyring digest is SHA-256 over the canonical rows" {
+	"$SIM" transcript "$D" user:user02 u02.jsonl
+	run cbd-attribute -q -t "$D/triggers.json" -k "$D/users.keyring" --json u02.jsonl
+	[ "$status" -eq 0 ]
+	got=$(printf '%s\n' "$output" | jq -r .evidence.keyring)
+	want=$($PY - "$D/users.keyring" <<'PY'
+import hashlib, sqlite3, struct, sys
+db = sqlite3.connect(sys.argv[1])
+h = hashlib.sha256(b"cbd-keyring/2\n")
+n = 0
+for i, t, pk, sec, cr, rv, note in db.execute(
+        "SELECT id, key_type, public_key, trace_secret, created, revoked, note FROM users ORDER BY id"):
+    i = i.encode(); note = (note or "").encode()
+    h.update(bytes([len(i)]) + i + bytes([1 if t == "ed25519" else 2]))
+    h.update(struct.pack(">H", len(pk)) + pk + sec)
+    h.update(struct.pack(">qq", cr, -1 if rv is None else rv))
+    h.update(struct.pack(">H", len(note)) + note)
+    n += 1
+h.update(struct.pack(">Q", n))
+print(h.hexdigest())
+PY
+)
+	[ "$got" = "$want" ]
+}
+
+@test "a revoked user is still tested, named and reported as revoked" {
+	cp "$D/users.keyring" rev.keyring
+	SOURCE_DATE_EPOCH=1800000000 cbd-keygen revoke user05 -k rev.keyring
+	run cbd-keygen revoke user05 -k rev.keyring
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"already revoked"* ]]
+	run cbd-keygen show user05 -k rev.keyring
+	[[ "$output" == *"revoked:     2027-01-15T08:00:00Z"* ]]
+	"$SIM" transcript "$D" user:user05 u05.jsonl
+	run cbd-attribute -t "$D/triggers.json" -k rev.keyring --json u05.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"user05 (64 matches"*", revoked)"* ]]
+	r=$(printf '%s\n' "$output" | grep -v '^cbd-attribute:')
+	[ "$(printf '%s\n' "$r" | jq -r '.users[0].revoked')" = 2027-01-15T08:00:00Z ]
+	[ "$(printf '%s\n' "$r" | jq -r '.users[1].revoked')" = null ]
+	run cbd-keygen revoke user05 -k "$D/keyring.json"
+	[ "$status" -eq 69 ] || [ "$status" -eq 65 ]
+}
+
+@test "list, show and export-public never print a trace secret" {
+	run cbd-keygen export-public -k "$D/users.keyring"
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^{')" -eq 20 ]
+	printf '%s\n' "$output" | grep '^{' | head -1 | jq -r .public_key | openssl pkey -pubin -noout
+	secret=$(sqlite3 "$D/users.keyring" "SELECT lower(hex(trace_secret)) FROM users WHERE id = 'user01'")
+	all=$(cbd-keygen export-public -k "$D/users.keyring" 2>&1; cbd-keygen list --json -k "$D/users.keyring" 2>&1; cbd-keygen show user01 -k "$D/users.keyring")
+	[[ "$all" != *"$secret"* ]]
+}
+
+# A copy of a good database, edited by sqlite3 with SQL $1.
+hostile() {
+	rm -f bad.keyring
+	cp "$D/users.keyring" bad.keyring
+	chmod 600 bad.keyring
+	sqlite3 bad.keyring "$1"
+}
+
+# cbd-attribute and cbd-keygen both refuse bad.keyring: one line, $1 code.
+refused() {
+	run cbd-attribute -q -t "$D/triggers.json" -k bad.keyring u.jsonl
+	[ "$status" -eq "$1" ] || { echo "attribute: $status $output"; return 1; }
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "cbd-attribute: error: "*"$2"* ]] || { echo "$output"; return 1; }
+	run cbd-keygen list -k bad.keyring
+	[ "$status" -eq "$1" ]
+	[[ "$output" == *"$2"* ]]
+}
+
+@test "hostile databases are refused with a clear one-line error" {
+	"$SIM" transcript "$D" user:user01 u.jsonl
+	hostile "CREATE TRIGGER t AFTER INSERT ON users BEGIN DELETE FROM users; END;"
+	refused 65 "unexpected trigger 't'"
+	hostile "CREATE VIEW v AS SELECT id FROM users;"
+	refused 65 "unexpected view 'v'"
+	hostile "CREATE INDEX i ON users(created);"
+	refused 65 "unexpected index 'i'"
+	hostile "ALTER TABLE users ADD COLUMN x TEXT;"
+	refused 65 "table users has the wrong schema"
+	hostile "DELETE FROM cbd_keyring;"
+	refused 65 "version row"
+	hostile "PRAGMA application_id = 7;"
+	refused 65 "application id"
+	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET public_key = zeroblob(5000000) WHERE id = 'user03';"
+	run cbd-attribute -q -t "$D/triggers.json" -k bad.keyring u.jsonl
+	[ "$status" -eq 65 ] && [ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"user03"* || "$output" == *"too big"* ]]
+	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET public_key = zeroblob(44) WHERE id = 'user04';"
+	refused 65 "user04: public key is not an SPKI ed25519 key"
+	hostile "UPDATE users SET key_type = 'p256' WHERE id = 'user04';"
+	refused 65 "user04: public key is not an SPKI p256 key"
+	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET trace_secret = x'00' WHERE id = 'user06';"
+	refused 65 "user06: trace secret"
+	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET id = '../x' WHERE id = 'user06';"
+	refused 65 "invalid user id"
+	hostile "PRAGMA journal_mode = DELETE;"
+	refused 65 "WAL"
+	rm -f bad.keyring
+	ln -s "$D/users.keyring" bad.keyring
+	refused 77 "symbolic link"
+	rm -f bad.keyring
+	cp "$D/users.keyring" bad.keyring
+	chmod 640 bad.keyring
+	refused 77 "chmod 600"
+}
+
+@test "cbd-embed takes the database form" {
+	cbd-keygen owner >/dev/null
+	cbd-keygen users --count 3 --prefix e -k e.keyring >/dev/null
+	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+		-r e.keyring -u e2 -d copies
+	[ "$status" -eq 0 ]
+	[ -f copies/mnist-cnn-e2.cbd ]
+}
