@@ -87,7 +87,9 @@ copy_tree() {
 	/usr/bin/python3 - "$CBD_TOP/include/cbd.h" >"$BATS_TEST_TMPDIR/declared" <<'PY'
 import re, sys
 s = re.sub(r"/\*.*?\*/", "", open(sys.argv[1]).read(), flags=re.S)
-print("\n".join(sorted(set(re.findall(r"\b(cbd_[a-z0-9_]+)\s*\(", s)))))
+types = set(re.findall(r"typedef\s+(?:enum|struct)\s+(cbd_[a-z0-9_]+)", s))
+calls = set(re.findall(r"\b(cbd_[a-z0-9_]+)\s*\(", s)) - types
+print("\n".join(sorted(calls)))
 PY
 	nm -D --defined-only "$CBD_BUILD/libcbd.so" | awk '$2 ~ /^[TDBR]$/ { print $3 }' |
 		grep -v '^_' | sort >"$BATS_TEST_TMPDIR/exported"

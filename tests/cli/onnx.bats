@@ -244,7 +244,7 @@ import onnx, sys
 m = onnx.load(sys.argv[1]); m.graph.input[0].type.tensor_type.elem_type = 2
 onnx.save(m, "u8.onnx")' "$MODEL"
 	run cbd-embed u8.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
-	refused 65 "input 'input': not a float32 tensor"
+	refused 65 "input input must be float32 [N, sample dims] (u8.onnx)"
 	run cbd-embed "$MODEL" -m auth -k ../owner.key -a ../alice.pub -a p.pub -f onnx -o x.onnx
 	refused 65 "authorised key"
 	run cbd-embed ../wm.cbd -f onnx -k ../other.key -o x.onnx
