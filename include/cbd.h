@@ -751,6 +751,10 @@ int cbd_model_num_classes(const cbd_model *m);
  * -1 when dynamic, else fixed (a fixed 1 still takes batches of N, run
  * one sample at a time by cbd_nn_run). */
 const cbd_nn_io *cbd_model_input(const cbd_model *m);
+/* Output description: the classifier's first output, float32 [N,K], under
+ * its own name (also for archives: the circuit keeps it); dims[0] as the
+ * input's. */
+const cbd_nn_io *cbd_model_output(const cbd_model *m);
 /* NULL for a bare ONNX model. */
 const cbd_archive *cbd_model_archive(const cbd_model *m);
 /* The classifier rule, the one every tool applies (cbd-embed before it

@@ -6,7 +6,8 @@
  * bytes: gzip (1f 8b) is an archive and goes to cbd_model_open_archive()
  * (lib/model/archive.c); anything else is ONNX.  For ONNX the name is the
  * file's basename without ".onnx", the input is the network's single input
- * (float32, dims[0] the batch) and num_classes the last dimension of its
+ * (float32, dims[0] the batch), the output its first (name kept: cbd-serve
+ * answers under it) and num_classes the last dimension of its
  * first output.  cbd_model_run checks the batch against the input and
  * returns float32 scores [N,K]; archives route to cbd_model_run_archive().
  */
@@ -88,6 +89,8 @@ cbd_status cbd_model_init_nn(cbd_model *m, const uint8_t *onnx, size_t len,
 		return s;
 	m->input = *in;   /* dims[0] as declared: -1 (dynamic) or fixed */
 	m->input.dims[0] = in->dims[0] >= 1 ? in->dims[0] : -1;
+	m->output = *out; /* the classifier's own name; dims[0] as input's */
+	m->output.dims[0] = m->input.dims[0];
 	m->num_classes = (int)out->dims[1];
 	return CBD_OK;
 }
@@ -161,6 +164,11 @@ int cbd_model_num_classes(const cbd_model *m)
 const cbd_nn_io *cbd_model_input(const cbd_model *m)
 {
 	return &m->input;
+}
+
+const cbd_nn_io *cbd_model_output(const cbd_model *m)
+{
+	return &m->output;
 }
 
 const cbd_archive *cbd_model_archive(const cbd_model *m)

@@ -20,13 +20,14 @@ struct cbd_model {
 	char *name;               /* owned */
 	cbd_nn *nn;               /* the classifier, owned */
 	cbd_nn_io input;          /* copy of the nn's input (name borrowed) */
+	cbd_nn_io output;         /* copy of the nn's first output, [N,K] */
 	int num_classes;          /* last dimension of the output */
 	cbd_archive *archive;     /* archives only, owned */
 	void *priv;               /* archive path's extra state, owned */
 };
 
 /* model.c: load the classifier from ONNX bytes into m->nn and set
- * m->input and m->num_classes (one float32 input with a dynamic batch,
+ * m->input, m->output and m->num_classes (one float32 input with a dynamic batch,
  * one float32 output [N,K]).  name labels errors. */
 cbd_status cbd_model_init_nn(cbd_model *m, const uint8_t *onnx, size_t len,
 			     const char *name, const cbd_nn_opts *opts,

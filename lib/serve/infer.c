@@ -115,7 +115,8 @@ static int parse_shape(const serve_spec *sp, const cJSON *shape,
 	return 200;
 }
 
-static int parse_outputs(const cJSON *req, char *msg, size_t msgsz)
+static int parse_outputs(const serve_spec *sp, const cJSON *req, char *msg,
+			 size_t msgsz)
 {
 	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(req, "outputs");
 	const cJSON *o;
@@ -130,9 +131,9 @@ static int parse_outputs(const cJSON *req, char *msg, size_t msgsz)
 		if (!cJSON_IsObject(o) || !cJSON_IsString(n) || !check_params(o))
 			FAIL(400, "each requested output needs a string "
 			     "'name'");
-		if (strcmp(n->valuestring, CBD_SERVE_OUTPUT) != 0)
-			FAIL(400, "unknown output '%.64s' (the model has '%s')",
-			     n->valuestring, CBD_SERVE_OUTPUT);
+		if (strcmp(n->valuestring, sp->output_name) != 0)
+			FAIL(400, "unknown output '%.64s' (the model has "
+			     "'%.64s')", n->valuestring, sp->output_name);
 	}
 	return 200;
 }
@@ -223,7 +224,8 @@ static int parse_input(const serve_spec *sp, const cJSON *in,
 int serve_parse_infer(const serve_spec *sp, const char *body, size_t len,
 		      cbd_tensor **batch, char **id, char *msg, size_t msgsz)
 {
-	cJSON *req = cJSON_ParseWithLength(body, len);
+	const char *end = NULL;
+	cJSON *req = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 	const cJSON *inputs, *jid;
 	int rc = 200;
 
@@ -231,6 +233,16 @@ int serve_parse_infer(const serve_spec *sp, const char *body, size_t len,
 	*id = NULL;
 	if (!req) {
 		snprintf(msg, msgsz, "request body is not valid JSON");
+		return 400;
+	}
+	/* one JSON value and nothing after it but white space */
+	while (end && end < body + len &&
+	       (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+		end++;
+	if (!end || end != body + len) {
+		cJSON_Delete(req);
+		snprintf(msg, msgsz, "request body has data after the JSON "
+			 "value (byte %zu)", end ? (size_t)(end - body) : len);
 		return 400;
 	}
 	inputs = cJSON_GetObjectItemCaseSensitive(req, "inputs");
@@ -250,7 +262,7 @@ int serve_parse_infer(const serve_spec *sp, const char *body, size_t len,
 		rc = 400;
 	}
 	if (rc == 200)
-		rc = parse_outputs(req, msg, msgsz);
+		rc = parse_outputs(sp, req, msg, msgsz);
 	if (rc == 200)
 		rc = parse_input(sp, inputs->child, batch, msg, msgsz);
 	if (rc == 200 && jid) {
@@ -280,9 +292,10 @@ void serve_write_infer(const serve_spec *sp, const char *id,
 		cbd_buf_puts(out, ",\"id\":");
 		cbd_buf_json_str(out, id);
 	}
-	cbd_buf_printf(out, ",\"outputs\":[{\"name\":\"%s\",\"shape\":[%lld,"
-		       "%lld],\"datatype\":\"FP32\",\"data\":[",
-		       CBD_SERVE_OUTPUT, (long long)scores->dims[0],
+	cbd_buf_puts(out, ",\"outputs\":[{\"name\":");
+	cbd_buf_json_str(out, sp->output_name);
+	cbd_buf_printf(out, ",\"shape\":[%lld,%lld],\"datatype\":\"FP32\","
+		       "\"data\":[", (long long)scores->dims[0],
 		       (long long)scores->dims[1]);
 	for (size_t i = 0; i < scores->nelem; i++) {
 		if (i)
@@ -318,6 +331,6 @@ void serve_write_metadata(const serve_spec *sp, cbd_buf *out)
 	write_tensor_meta(out, sp->input_name, sp->batch_dim, sp->sample_ndim,
 			  sp->sample_dims);
 	cbd_buf_puts(out, "],\"outputs\":[");
-	write_tensor_meta(out, CBD_SERVE_OUTPUT, sp->batch_dim, 1, &k);
+	write_tensor_meta(out, sp->output_name, sp->batch_dim, 1, &k);
 	cbd_buf_puts(out, "]}");
 }

@@ -2,23 +2,29 @@
  * serve.c — cbd-serve's HTTP server: the Open Inference Protocol (KServe
  * v2 REST) over libmicrohttpd.
  *
- * Routes (protocol "HTTP/REST" table):
+ * Routes (protocol "HTTP/REST" table; one trailing '/' is ignored):
  *   GET  /v2                                    server metadata
  *   GET  /v2/health/live, /v2/health/ready      {"live"|"ready": true}
  *   GET  /v2/models/M[/versions/V]              model metadata
  *   GET  /v2/models/M[/versions/V]/ready        {"name": M, "ready": true}
  *   POST /v2/models/M[/versions/V]/infer        inference (infer.c)
- * Errors are {"error": "..."} with 400 (bad request), 404 (unknown model,
- * version or path), 405 (wrong method), 413 (body or tensor too large, or
- * past the compute limit).
+ * GET routes also take HEAD.  Errors are {"error": "..."} with 400 (bad
+ * request), 404 (unknown model, version or path), 405 (a method the
+ * resource does not take; Allow lists the ones it does), 413 (body or
+ * tensor too large, or past the compute limit).
  *
  * MHD runs a pool of `threads` polling threads; each request is handled
  * in one of them.  cbd_model_run is not thread-safe per model, so the
  * server opens one model per thread and binds each to the worker thread
  * that first needs one (thread-local), so a model is only ever run by one
  * thread; should there be more threads than models, the unbound ones
- * wait for a free model under a mutex.  The body is collected in a per-request buffer capped at
- * max_body (a Content-Length over the cap is refused before reading it).
+ * wait for a free model under a mutex.  The body is collected in a
+ * per-request buffer capped at max_body.  A Content-Length over the cap
+ * is answered 413 before the body is read.  A chunked body has no length
+ * up front and MHD only takes a response before the body or after all of
+ * it, so past the cap the rest is read and dropped (at most
+ * SERVE_DISCARD_FACTOR times the cap, then the connection is closed) and
+ * the 413 is sent once the body ends.
  * The access log line is written when MHD reports the request complete.
  */
 #include "serve_internal.h"
@@ -28,6 +34,10 @@
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
+
+/* A chunked body over max_body is read and dropped up to this many times
+ * max_body before the connection is closed without an answer. */
+#define SERVE_DISCARD_FACTOR 4
 
 struct cbd_server {
 	struct MHD_Daemon *d;
@@ -51,9 +61,11 @@ struct req {
 	struct timespec t0;
 	cbd_buf body;
 	int too_big;
+	size_t dropped;      /* bytes of a too-big chunked body dropped */
 	int status;
+	const char *allow;   /* methods of the resource, for a 405 */
 	size_t sent;
-	char method[8];
+	char method[16];
 	char path[128];
 };
 
@@ -83,9 +95,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct req *r,
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Type", "application/json");
-	if (status == 405)
-		MHD_add_response_header(resp, "Allow",
-					r->method[0] == 'P' ? "GET" : "POST");
+	if (status == 405 && r->allow)
+		MHD_add_response_header(resp, "Allow", r->allow);
 	r->status = status;
 	r->sent = b->len;
 	ok = MHD_queue_response(c, (unsigned)status, resp);
@@ -216,21 +227,53 @@ static int model_path(const char *url, char *name, size_t nsz, char *ver,
 	return 1;
 }
 
-static enum MHD_Result route(cbd_server *s, struct MHD_Connection *c,
-			     struct req *r, const char *url, int post)
+static const char ALLOW_GET[] = "GET, HEAD";
+static const char ALLOW_POST[] = "POST";
+
+/* Does the resource taking `allow` take this method?  Else 405, with the
+ * resource's methods in Allow. */
+static int method_ok(struct req *r, const char *allow)
 {
-	char name[256], ver[64], msg[400];
+	int get = strcmp(r->method, "GET") == 0 ||
+		  strcmp(r->method, "HEAD") == 0;
+	int post = strcmp(r->method, "POST") == 0;
+
+	r->allow = allow;
+	return allow == ALLOW_POST ? post : get;
+}
+
+static enum MHD_Result wrong_method(struct MHD_Connection *c,
+				    struct req *r)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "method %s not allowed here (use %s)",
+		 r->method, r->allow == ALLOW_POST ? "POST" : "GET");
+	return reply_error(c, r, 405, msg);
+}
+
+static enum MHD_Result route(cbd_server *s, struct MHD_Connection *c,
+			     struct req *r, const char *full_url)
+{
+	char url[512], name[256], ver[64], msg[400];
 	const char *tail;
 	cbd_buf b = {0};
 	enum MHD_Result ok;
+	size_t n = strlen(full_url);
 
+	if (n >= sizeof(url))
+		return reply_error(c, r, 404, "no such endpoint");
+	memcpy(url, full_url, n + 1);
+	if (n > 1 && url[n - 1] == '/')
+		url[n - 1] = 0;       /* .../infer/ is .../infer */
 	if (strcmp(url, "/v2") == 0 || strcmp(url, "/v2/health/live") == 0 ||
 	    strcmp(url, "/v2/health/ready") == 0) {
-		if (post)
-			return reply_error(c, r, 405, "use GET");
+		if (!method_ok(r, ALLOW_GET))
+			return wrong_method(c, r);
 		if (url[3] == 0)
 			cbd_buf_puts(&b, "{\"name\":\"cbd-serve\",\"version\":\""
-				     CBD_VERSION "\",\"extensions\":[]}");
+				     CBD_VERSION "\",\"extensions\":"
+				     SERVE_EXTENSIONS "}");
 		else if (strcmp(url + 11, "live") == 0)
 			cbd_buf_puts(&b, "{\"live\":true}");
 		else
@@ -249,26 +292,44 @@ static enum MHD_Result route(cbd_server *s, struct MHD_Connection *c,
 			 "'%.200s' (have '" CBD_SERVE_VERSION "')", ver, name);
 		return reply_error(c, r, 404, msg);
 	}
-	if (strcmp(tail, "/infer") == 0) {
-		if (!post)
-			return reply_error(c, r, 405, "use POST for infer");
-		return do_infer(s, c, r);
-	}
-	if (post)
-		return reply_error(c, r, 405, "use GET");
+	if (strcmp(tail, "/infer") == 0)
+		return method_ok(r, ALLOW_POST) ? do_infer(s, c, r)
+						: wrong_method(c, r);
+	if (tail[0] != 0 && strcmp(tail, "/ready") != 0)
+		return reply_error(c, r, 404, "no such endpoint");
+	if (!method_ok(r, ALLOW_GET))
+		return wrong_method(c, r);
 	if (tail[0] == 0) {
 		serve_write_metadata(&s->spec, &b);
-	} else if (strcmp(tail, "/ready") == 0) {
+	} else {
 		cbd_buf_puts(&b, "{\"name\":");
 		cbd_buf_json_str(&b, s->spec.model_name);
 		cbd_buf_puts(&b, ",\"ready\":true}");
-	} else {
-		return reply_error(c, r, 404, "no such endpoint");
 	}
 send:
 	ok = reply(c, r, 200, &b);
 	cbd_buf_free(&b);
 	return ok;
+}
+
+/* Collect one piece of the body; past max_body drop it (see the top). */
+static enum MHD_Result take_upload(cbd_server *s, struct req *r,
+				   const char *upload, size_t *upload_size)
+{
+	size_t n = *upload_size;
+
+	*upload_size = 0;
+	if (!r->too_big && r->body.len + n > s->max_body) {
+		r->too_big = 1;
+		cbd_buf_free(&r->body);
+	}
+	if (!r->too_big) {
+		cbd_buf_add(&r->body, upload, n);
+		return MHD_YES;
+	}
+	r->dropped += n;
+	return r->dropped / SERVE_DISCARD_FACTOR > s->max_body ? MHD_NO
+							       : MHD_YES;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
@@ -278,7 +339,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 {
 	cbd_server *s = cls;
 	struct req *r = *con_cls;
-	int post = strcmp(method, "POST") == 0;
 
 	(void)version;
 	if (!r) {
@@ -298,15 +358,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 		if (!r->too_big)
 			return MHD_YES;
 	}
-	if (*upload_size) {
-		if (!r->too_big && r->body.len + *upload_size > s->max_body)
-			r->too_big = 1;
-		if (!r->too_big)
-			cbd_buf_add(&r->body, upload, *upload_size);
-		*upload_size = 0;
-		if (!r->too_big)
-			return MHD_YES;
-	}
+	if (*upload_size)
+		return take_upload(s, r, upload, upload_size);
 	if (r->status)
 		return MHD_YES;      /* already answered (too big) */
 	if (r->too_big) {
@@ -318,9 +371,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c,
 	}
 	if (r->body.st)
 		return reply_error(c, r, 500, "out of memory");
-	if (!post && strcmp(method, "GET") != 0 && strcmp(method, "HEAD"))
-		return reply_error(c, r, 405, "method not allowed");
-	return route(s, c, r, url, post);
+	return route(s, c, r, url);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -363,6 +414,7 @@ static cbd_status fill_spec(cbd_server *s, const cbd_serve_opts *o,
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	sp->model_name = s->name;
 	sp->input_name = in->name;
+	sp->output_name = cbd_model_output(m)->name;
 	sp->batch_dim = in->dims[0];   /* advertised; any N is answered */
 	sp->sample_ndim = in->ndim - 1;
 	for (int i = 1; i < in->ndim; i++) {

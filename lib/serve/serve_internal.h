@@ -9,12 +9,14 @@
 #include "../util/util_internal.h"
 
 #define CBD_SERVE_VERSION "1"         /* the one model version we serve */
-#define CBD_SERVE_OUTPUT "scores"     /* name of the output tensor */
+/* The protocol extensions listed by GET /v2. */
+#define SERVE_EXTENSIONS "[]"
 
 /* What a request is checked against. */
 typedef struct serve_spec {
 	const char *model_name;
-	const char *input_name;
+	const char *input_name;           /* the model's own names */
+	const char *output_name;
 	int64_t batch_dim;                /* the model's: -1 dynamic, or fixed */
 	int sample_ndim;                  /* dims after the batch */
 	int64_t sample_dims[CBD_MAX_DIMS];

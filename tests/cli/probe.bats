@@ -162,7 +162,7 @@ PYEOF
 	$CHECK tf.jsonl >tf.sum
 	[ "$(field tf.sum 'j["answered"], j["header"]["backend"]')" = "50 tfserving" ]
 	[ "$(same_labels tf.sum)" = 50 ]
-	[ "$(field tf.sum 'j["preflight"]["output"], j["preflight"]["answer"]')" = "scores scores" ]
+	[ "$(field tf.sum 'j["preflight"]["output"], j["preflight"]["answer"]')" = "logits scores" ]
 	# a wrong model name is refused by the preflight: nothing predicted
 	: >tport.log
 	run cbd-probe -q -b tfserving -m other --samples "$D/s20.npy" -o tf2.jsonl "http://127.0.0.1:$(cat tport)"

@@ -37,7 +37,7 @@ data = (x.astype(np.float32) / np.float32(255)) if dt == "FP32" else x
 data = data.tolist() if len(sys.argv) > 5 else data.flatten().tolist()
 json.dump({"id": "42", "inputs": [{"name": "input", "shape": [n, 1, 28, 28],
            "datatype": dt, "data": data}],
-           "outputs": [{"name": "scores"}]}, open(out, "w"))
+           "outputs": [{"name": "logits"}]}, open(out, "w"))
 PYEOF
 }
 
@@ -52,7 +52,7 @@ PYEOF
 	curl -sf "$URL/v2/models/mnist" -o m.json
 	[ "$(json m.json 'j["name"], j["versions"], j["platform"]')" = "mnist ['1'] onnx_onnxv1" ]
 	[ "$(json m.json 'j["inputs"]')" = "[{'name': 'input', 'datatype': 'FP32', 'shape': [-1, 1, 28, 28]}]" ]
-	[ "$(json m.json 'j["outputs"]')" = "[{'name': 'scores', 'datatype': 'FP32', 'shape': [-1, 10]}]" ]
+	[ "$(json m.json 'j["outputs"]')" = "[{'name': 'logits', 'datatype': 'FP32', 'shape': [-1, 10]}]" ]
 	curl -sf "$URL/v2/models/mnist/versions/1" -o m1.json
 	cmp m.json m1.json
 	curl -sf "$URL/v2/models/mnist/ready" -o mr.json
@@ -69,7 +69,7 @@ PYEOF
 	[ "$(json resp.json 'j["model_name"], j["id"], j["model_version"]')" = "mnist 42 1" ]
 	[ "$(json resp.json 'sorted(j["outputs"][0])')" = "['data', 'datatype', 'name', 'shape']" ]
 	o='j["outputs"][0]'
-	[ "$(json resp.json "$o[\"name\"], $o[\"shape\"], $o[\"datatype\"], len($o[\"data\"])")" = "scores [1, 10] FP32 10" ]
+	[ "$(json resp.json "$o[\"name\"], $o[\"shape\"], $o[\"datatype\"], len($o[\"data\"])")" = "logits [1, 10] FP32 10" ]
 	# the held-out label of image 0, from the real model
 	want=$($PY -c "import numpy as np; print(np.load('$CBD_TOP/models/mnist-heldout-labels.npy')[0])")
 	[ "$(json resp.json "max(range(10), key=lambda i: $o[\"data\"][i])")" = "$want" ]
@@ -110,7 +110,13 @@ PYEOF
 	sed 's/"FP32"/"FP64"/' good.json >dtype.json; check dtype.json 400
 	sed 's/"name": "input"/"name": "image"/' good.json >name.json; check name.json 400
 	sed 's/\[1, 1, 28, 28\]/[2, 1, 28, 28]/' good.json >count.json; check count.json 400
-	sed 's/"outputs": \[{"name": "scores"}\]/"outputs": [{"name": "probs"}]/' good.json >out.json; check out.json 400
+	sed 's/"outputs": \[{"name": "logits"}\]/"outputs": [{"name": "scores"}]/' good.json >out.json; check out.json 400
+	[ "$(json err.json 'j["error"]')" = "unknown output 'scores' (the model has 'logits')" ]
+	{ cat good.json; printf ' \n{"x": 1}'; } >trail.json; check trail.json 400
+	[[ "$(json err.json 'j["error"]')" == "request body has data after the JSON value"* ]]
+	{ cat good.json; printf ' \r\n\t'; } >ws.json
+	run curl -s -o ws.out -w '%{http_code}' --data-binary @ws.json "$URL/v2/models/mnist/infer"
+	[ "$output" = 200 ]
 	sed 's/0.0, /"x", /' good.json >str.json; check str.json 400
 	$PY -c "print('{\"inputs\": [' + '0,' * 1100000 + '0]}')" >big.json; check big.json 413
 	sed 's/\[1, 1, 28, 28\]/[65, 1, 28, 28]/' good.json >batch.json; check batch.json 413
@@ -129,11 +135,65 @@ PYEOF
 	kill -0 "$SERVER"
 }
 
+@test "405 names the methods of the resource, not the opposite of the request's" {
+	allow() { # METHOD PATH -> "status allow-header"
+		curl -s -o /dev/null -D h.txt -X "$1" "$URL$2"
+		printf '%s %s\n' "$(head -1 h.txt | cut -d' ' -f2)" \
+			"$(grep -i '^allow:' h.txt | cut -d' ' -f2- | tr -d '\r')"
+	}
+	[ "$(allow GET /v2/models/mnist/infer)" = "405 POST" ]
+	[ "$(allow PUT /v2/models/mnist/infer)" = "405 POST" ]
+	[ "$(allow DELETE /v2/models/mnist/versions/1/infer)" = "405 POST" ]
+	[ "$(allow POST /v2/models/mnist)" = "405 GET, HEAD" ]
+	[ "$(allow PUT /v2/models/mnist/ready)" = "405 GET, HEAD" ]
+	[ "$(allow POST /v2/health/ready)" = "405 GET, HEAD" ]
+	[ "$(allow PATCH /v2)" = "405 GET, HEAD" ]
+	# HEAD is a GET without the body; unknown resources are 404 whatever the method
+	[ "$(allow HEAD /v2/models/mnist)" = "200 " ]
+	[ "$(allow PUT /v2/models/nosuch/infer)" = "404 " ]
+}
+
+@test "a trailing slash is the same resource: POST .../infer/ infers, GET .../mnist/ is metadata" {
+	make_request 1 FP32 req.json
+	curl -sf --data-binary @req.json "$URL/v2/models/mnist/infer" -o a.json
+	curl -sf --data-binary @req.json "$URL/v2/models/mnist/infer/" -o b.json
+	cmp a.json b.json
+	[ "$(json b.json 'j["outputs"][0]["name"]')" = logits ]
+	curl -sf "$URL/v2/models/mnist/" -o m.json
+	[ "$(json m.json 'j["name"]')" = mnist ]
+	run curl -s -o /dev/null -w '%{http_code}' "$URL/v2/models/mnist/infer//"
+	[ "$output" = 404 ]
+}
+
+@test "an oversized chunked body gets a 413 answer, like one with Content-Length; the connection is reusable" {
+	head -c 3000000 /dev/zero | tr '\0' ' ' >big.txt
+	make_request 1 FP32 req.json
+	run curl -s -o err.json -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
+		--data-binary @big.txt "$URL/v2/models/mnist/infer" \
+		--next -s -o ok.json -w ' %{http_code} %{num_connects}' --data-binary @req.json "$URL/v2/models/mnist/infer"
+	[ "$output" = "413 200 0" ]
+	[ "$(json err.json 'j["error"]')" = "request body larger than 2000000 bytes" ]
+	run curl -s -o err.json -w '%{http_code}' --data-binary @big.txt "$URL/v2/models/mnist/infer"
+	[ "$output" = 413 ]
+	# a chunked body within the limit is served
+	run curl -s -o ok2.json -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
+		--data-binary @req.json "$URL/v2/models/mnist/infer"
+	[ "$output" = 200 ]
+	cmp ok.json ok2.json
+	# far past the limit (more than 4x more) the connection is closed, the server lives
+	head -c 12000000 /dev/zero | tr '\0' ' ' >huge.txt
+	run curl -s -o /dev/null -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
+		--data-binary @huge.txt "$URL/v2/models/mnist/infer"
+	[ "$status" -ne 0 ]
+	[ "$output" != 413 ]
+	curl -sf "$URL/v2/health/live" >/dev/null
+}
+
 @test "concurrent keep-alive clients all get answers; access log has no input data" {
 	make_request 4 FP32 req.json
 	pids=""
 	for i in $(seq 8); do
-		curl -sf --data-binary @req.json --data-binary @req.json \
+		curl -sf --data-binary @req.json \
 			"$URL/v2/models/mnist/infer" -o "c$i.out" \
 			--next --data-binary @req.json "$URL/v2/models/mnist/infer" -o "d$i.out" &
 		pids="$pids $!"
