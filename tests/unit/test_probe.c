@@ -103,12 +103,14 @@ static void test_oip_request_parses_in_server(void **state)
 	serve_spec sp = {0};
 	cbd_buf b = {0};
 	cbd_tensor *batch;
-	char *id, msg[256];
+	serve_req rq;
+	char msg[256];
 
 	(void)state;
 	setup_probe(&p, &o, &it, q, x);
 	sp.model_name = "m";
 	sp.input_name = "input";
+	sp.output_name = "logits";
 	sp.sample_ndim = 3;
 	sp.sample_dims[0] = 1;
 	sp.sample_dims[1] = 28;
@@ -120,13 +122,14 @@ static void test_oip_request_parses_in_server(void **state)
 		o.send_uint8 = u8;
 		cbd_buf_reset(&b);
 		probe_body_oip(&p, &it, &b);
-		assert_int_equal(serve_parse_infer(&sp, b.p, b.len, &batch, &id,
+		assert_int_equal(serve_parse_infer(&sp, b.p, b.len,
+						   SERVE_NO_HEADER, &batch, &rq,
 						   msg, sizeof(msg)), 200);
-		assert_string_equal(id, "t\"7");
+		assert_string_equal(rq.id, "t\"7");
 		assert_int_equal(batch->dims[0], 1);
 		assert_memory_equal(batch->data, x, sizeof(x));
 		cbd_tensor_free(batch);
-		free(id);
+		free(rq.id);
 	}
 	/* the server refuses a wrong datatype */
 	{
@@ -135,8 +138,8 @@ static void test_oip_request_parses_in_server(void **state)
 				  "\"data\":[]}]}";
 
 		assert_int_equal(serve_parse_infer(&sp, bad, strlen(bad),
-						   &batch, &id, msg,
-						   sizeof(msg)), 400);
+						   SERVE_NO_HEADER, &batch, &rq,
+						   msg, sizeof(msg)), 400);
 	}
 	assert_non_null(strstr(msg, "datatype"));
 	cbd_buf_free(&b);
