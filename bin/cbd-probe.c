@@ -28,6 +28,9 @@ static const struct tool_opt opts[] = {
 	 false},
 	{"datatype", 0, TOOL_ARG, "TYPE", "FP32 (x = q/255) or UINT8 (FP32)",
 	 false},
+	{"binary", 0, TOOL_NOARG, NULL,
+	 "oip: Triton's binary tensor data for the input and the output",
+	 false},
 	{"samples", 0, TOOL_ARG, "NPY",
 	 "send plain uint8 samples [N,...] instead of a trigger set", false},
 	{"owner-key", 0, TOOL_ARG, "KEY",
@@ -143,6 +146,10 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 		o->send_uint8 = 1;
 	else if (strcmp(dt, "FP32") != 0)
 		tool_usage_error(t, "--datatype is FP32 or UINT8, not '%s'", dt);
+	o->binary = tool_has(t, "binary");
+	if (o->binary && o->backend != CBD_PROBE_OIP)
+		tool_usage_error(t, "--binary is for the oip backend (Triton's "
+				 "binary tensor data extension)");
 	o->n_headers = tool_get_all(t, "header", &hv);
 	o->headers = hv;
 	for (int i = 0; i < o->n_headers; i++)

@@ -893,6 +893,10 @@ typedef struct cbd_probe_opts {
 				      * with K scores, else an integer label
 				      * output (from the metadata) */
 	int send_uint8;              /* send raw bytes (UINT8) not FP32 */
+	int binary;                  /* oip: Triton's binary tensor data
+				      * extension for the input and the
+				      * output (the server must list
+				      * binary_tensor_data in GET /v2) */
 	const char *const *headers;  /* "Name: value" lines (e.g. tokens) */
 	int n_headers;
 	const char *cacert;          /* CA bundle; NULL = system */
@@ -935,7 +939,8 @@ typedef struct cbd_probe_summary {
  * to read; then one clean decoy query whose answer must parse); a
  * refusal returns CBD_E_UNAVAILABLE (not ready, no such model or
  * version), CBD_E_SHAPE (input or output incompatible) or
- * CBD_E_PROTOCOL (the decoy's answer unusable), naming why, with no
+ * CBD_E_PROTOCOL (the decoy's answer unusable, or binary asked of a
+ * server that does not list binary_tensor_data), naming why, with no
  * trigger sent and no transcript written.  max_failures consecutive
  * failures of one kind stop the probe (an "abort" line, then
  * CBD_E_UNAVAILABLE); --resume continues it. */

@@ -15,6 +15,16 @@
  *   exec:      {"id":ID,"shape":[1,d...],"datatype":"FP32","data":[flat]}
  *              -> {"id":ID,"scores":[...]} | {"id":ID,"label":n}
  *                 | {"id":ID,"error":"..."}
+ * With --binary (oip only, Triton's binary tensor data extension) the
+ * input goes as "parameters":{"binary_data_size":B} and B bytes after the
+ * JSON (float32 little-endian, or the bytes for UINT8), the JSON's length
+ * in Inference-Header-Content-Length, and the output is asked for with
+ * "parameters":{"binary_data":true} (the request's "binary_data_output"
+ * when no output is named).  An answer with that header has its outputs'
+ * binary_data_size bytes after the JSON, in the order of the outputs
+ * that carry one; the chosen output's FP32/FP64/INT64/INT32 values are
+ * read from there exactly as from "data" (a float32 is the same number
+ * either way), and a JSON answer is read as usual.
  * IN, OUT and the shape are what the preflight chose (preflight.c).  The
  * output read is OUT (the only one when the answer names none); an
  * integer output is a label, any other the scores, whose first maximum
@@ -70,9 +80,32 @@ static const char *datatype(const struct probe *p)
 	return p->o->send_uint8 ? "UINT8" : "FP32";
 }
 
-void probe_body_oip(const struct probe *p, const struct probe_item *it,
-		    cbd_buf *b)
+/* The binary tensor data after the JSON header: x as float32 LE or q. */
+static void put_binary(const struct probe *p, const struct probe_item *it,
+		       cbd_buf *b)
 {
+	if (p->o->send_uint8) {
+		cbd_buf_add(b, it->q, p->n);
+		return;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		uint32_t u;
+		uint8_t le[4];
+
+		memcpy(&u, &it->x[i], sizeof(u));
+		le[0] = (uint8_t)u;
+		le[1] = (uint8_t)(u >> 8);
+		le[2] = (uint8_t)(u >> 16);
+		le[3] = (uint8_t)(u >> 24);
+		cbd_buf_add(b, le, 4);
+	}
+}
+
+void probe_body_oip(const struct probe *p, const struct probe_item *it,
+		    cbd_buf *b, size_t *json_len)
+{
+	int bin = p->o->binary;
+
 	cbd_buf_puts(b, "{\"id\":");
 	cbd_buf_json_str(b, it->id);
 	cbd_buf_puts(b, ",\"inputs\":[{\"name\":");
@@ -80,15 +113,27 @@ void probe_body_oip(const struct probe *p, const struct probe_item *it,
 			 : p->o->input_name ? p->o->input_name : "input");
 	cbd_buf_puts(b, ",\"shape\":");
 	put_shape(p, b);
-	cbd_buf_printf(b, ",\"datatype\":\"%s\",\"data\":", datatype(p));
-	put_flat(p, it, b);
-	cbd_buf_puts(b, "}]");
+	cbd_buf_printf(b, ",\"datatype\":\"%s\",", datatype(p));
+	if (bin) {
+		cbd_buf_printf(b, "\"parameters\":{\"binary_data_size\":%zu}}]",
+			       p->n * (p->o->send_uint8 ? 1 : 4));
+	} else {
+		cbd_buf_puts(b, "\"data\":");
+		put_flat(p, it, b);
+		cbd_buf_puts(b, "}]");
+	}
 	if (p->pf.output[0]) {
 		cbd_buf_puts(b, ",\"outputs\":[{\"name\":");
 		cbd_buf_json_str(b, p->pf.output);
-		cbd_buf_puts(b, "}]");
+		cbd_buf_puts(b, bin ? ",\"parameters\":{\"binary_data\":true}}]"
+				    : "}]");
+	} else if (bin) {
+		cbd_buf_puts(b, ",\"parameters\":{\"binary_data_output\":true}");
 	}
 	cbd_buf_puts(b, "}");
+	*json_len = bin ? b->len : PROBE_NO_HEADER;
+	if (bin)
+		put_binary(p, it, b);
 }
 
 /* Nested sample: dims d.. (of ndim) starting at element *k. */
@@ -312,14 +357,112 @@ static const cJSON *pick_output(const struct probe *p, const cJSON *outs,
 	return NULL;
 }
 
-void probe_parse_oip(const struct probe *p, const char *id,
-		     const char *body, size_t len, struct probe_outcome *oc)
+/* Bytes per element of a binary output's datatype (0: not readable). */
+static size_t dt_size(const char *dt)
 {
-	cJSON *j = parse_obj(body, len, oc);
+	if (!strcmp(dt, "FP32") || !strcmp(dt, "INT32"))
+		return 4;
+	if (!strcmp(dt, "FP64") || !strcmp(dt, "INT64"))
+		return 8;
+	return 0;
+}
+
+static double le_value(const uint8_t *b, const char *dt)
+{
+	uint64_t u = 0;
+	size_t n = dt_size(dt);
+
+	for (size_t i = 0; i < n; i++)
+		u |= (uint64_t)b[i] << (8 * i);
+	if (!strcmp(dt, "FP32")) {
+		uint32_t w = (uint32_t)u;
+		float f;
+
+		memcpy(&f, &w, sizeof(f));
+		return f;
+	}
+	if (!strcmp(dt, "FP64")) {
+		double d;
+
+		memcpy(&d, &u, sizeof(d));
+		return d;
+	}
+	if (!strcmp(dt, "INT32"))
+		return (double)(int32_t)(uint32_t)u;
+	return (double)(int64_t)u;
+}
+
+/* Binary answer: give every output carrying binary_data_size a "data"
+ * array of its values, read from bin (binlen bytes after the JSON).
+ * 0, or -1 with oc->error set. */
+static int binary_outputs(cJSON *outs, const uint8_t *bin, size_t binlen,
+			  struct probe_outcome *oc)
+{
+	cJSON *c;
+	size_t off = 0;
+
+	cJSON_ArrayForEach(c, outs) {
+		const cJSON *pa = cJSON_GetObjectItemCaseSensitive(c,
+								 "parameters");
+		const cJSON *bds = cJSON_GetObjectItemCaseSensitive(
+			pa, "binary_data_size");
+		const cJSON *dt = cJSON_GetObjectItemCaseSensitive(c,
+								 "datatype");
+		size_t size, es;
+		cJSON *arr;
+
+		if (!bds)
+			continue;
+		if (!cJSON_IsNumber(bds) || bds->valuedouble < 0 ||
+		    bds->valuedouble != floor(bds->valuedouble) ||
+		    bds->valuedouble > (double)(binlen - off)) {
+			fail(oc, 1, "binary_data_size of an output does not fit "
+			     "the bytes after the JSON header");
+			return -1;
+		}
+		size = (size_t)bds->valuedouble;
+		es = cJSON_IsString(dt) ? dt_size(dt->valuestring) : 0;
+		if (es && size % es == 0 && size / es <= 65536 &&
+		    !cJSON_GetObjectItemCaseSensitive(c, "data")) {
+			arr = cJSON_AddArrayToObject(c, "data");
+			for (size_t i = 0; arr && i < size / es; i++)
+				cJSON_AddItemToArray(arr, cJSON_CreateNumber(
+					le_value(bin + off + i * es,
+						 dt->valuestring)));
+		}
+		off += size;
+	}
+	if (off != binlen) {
+		fail(oc, 1, "bytes after the JSON header are not the outputs' "
+		     "binary_data_size");
+		return -1;
+	}
+	return 0;
+}
+
+void probe_parse_oip(const struct probe *p, const char *id,
+		     const char *body, size_t len, size_t json_len,
+		     struct probe_outcome *oc)
+{
+	int bin = json_len != PROBE_NO_HEADER;
+	cJSON *j;
 	const cJSON *out, *data;
 
+	if (bin && json_len > len) {
+		fail(oc, 1, "Inference-Header-Content-Length larger than the "
+		     "answer");
+		return;
+	}
+	j = parse_obj(body, bin ? json_len : len, oc);
 	if (!j)
 		return;
+	if (bin && binary_outputs(cJSON_GetObjectItemCaseSensitive(j,
+								   "outputs"),
+				  (const uint8_t *)body + json_len,
+				  len - json_len, oc)) {
+		cJSON_Delete(j);
+		return;
+	}
 	if (!id_ok(j, id, 0, oc)) {
 		cJSON_Delete(j);
 		return;

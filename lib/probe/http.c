@@ -6,7 +6,8 @@
  * connections stay alive in the multi handle's cache).  The loop fills
  * free slots with items that are ready (backoff) and allowed (rate), lets
  * curl run until something finishes or the next item becomes ready, and
- * hands each finished attempt to probe_finish().  TLS peers are verified
+ * hands each finished attempt to probe_finish().  With binary tensor data
+ * a slot's request carries its own header list (the JSON's length).  TLS peers are verified
  * unless insecure; redirects are never followed by curl: with
  * follow_redirects a 3xx to the same scheme, host and port is re-sent by
  * us (POST stays POST), anything else is recorded as an error.
@@ -24,6 +25,8 @@ struct slot {
 	CURL *h;
 	struct probe_item *it;
 	cbd_buf req, resp;
+	size_t json_len;     /* of req: PROBE_NO_HEADER unless binary */
+	struct curl_slist *hdrs;  /* with binary: this request's headers */
 	char *url;           /* current URL (after same-origin redirects) */
 	int redirects;
 	int too_big;
@@ -50,6 +53,49 @@ static size_t on_data(char *ptr, size_t sz, size_t nm, void *ud)
 	}
 	cbd_buf_add(&s->resp, ptr, n);
 	return s->resp.st ? 0 : n;
+}
+
+void *probe_http_headers(const cbd_probe_opts *o, size_t json_len)
+{
+	struct curl_slist *h, *t;
+	char line[64];
+
+	h = curl_slist_append(NULL, json_len != PROBE_NO_HEADER
+				    ? "Content-Type: application/octet-stream"
+				    : "Content-Type: application/json");
+	t = h ? curl_slist_append(h, "Expect:") : NULL;
+	for (int i = 0; t && i < o->n_headers; i++)
+		t = curl_slist_append(h, o->headers[i]);
+	if (t && json_len != PROBE_NO_HEADER) {
+		snprintf(line, sizeof(line),
+			 "Inference-Header-Content-Length: %zu", json_len);
+		t = curl_slist_append(h, line);
+	}
+	if (!t) {
+		curl_slist_free_all(h);
+		return NULL;
+	}
+	return h;
+}
+
+size_t probe_http_header_len(void *curl)
+{
+	struct curl_header *hh = NULL;
+	size_t n = 0;
+	const char *v;
+
+	if (curl_easy_header(curl, "Inference-Header-Content-Length", 0,
+			     CURLH_HEADER, -1, &hh) != CURLHE_OK || !hh)
+		return PROBE_NO_HEADER;
+	v = hh->value;
+	if (!*v || strlen(v) > 15)
+		return PROBE_NO_HEADER;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return PROBE_NO_HEADER;
+		n = n * 10 + (size_t)(*v - '0');
+	}
+	return n;
 }
 
 void probe_model_url(const cbd_probe_opts *o, const char *tail, cbd_buf *b)
@@ -132,10 +178,7 @@ static cbd_status setup(struct http *H, cbd_err *err)
 	s = build_url(H, err);
 	if (s)
 		return s;
-	H->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	H->hdrs = curl_slist_append(H->hdrs, "Expect:");
-	for (int i = 0; i < o->n_headers; i++)
-		H->hdrs = curl_slist_append(H->hdrs, o->headers[i]);
+	H->hdrs = probe_http_headers(o, PROBE_NO_HEADER);
 	for (int i = 0; i < H->n_slots; i++) {
 		CURL *h = curl_easy_init();
 
@@ -161,6 +204,7 @@ static void teardown(struct http *H)
 		}
 		cbd_buf_free(&s->req);
 		cbd_buf_free(&s->resp);
+		curl_slist_free_all(s->hdrs);
 		free(s->url);
 	}
 	free(H->slots);
@@ -173,6 +217,8 @@ static void teardown(struct http *H)
 static int start(struct http *H, struct slot *s)
 {
 	curl_easy_setopt(s->h, CURLOPT_URL, s->url ? s->url : H->url);
+	curl_easy_setopt(s->h, CURLOPT_HTTPHEADER,
+			 s->hdrs ? s->hdrs : H->hdrs);
 	curl_easy_setopt(s->h, CURLOPT_POSTFIELDS, s->req.p);
 	curl_easy_setopt(s->h, CURLOPT_POSTFIELDSIZE_LARGE,
 			 (curl_off_t)s->req.len);
@@ -194,11 +240,17 @@ static void begin_item(struct http *H, struct slot *s,
 	free(s->url);
 	s->url = NULL;
 	cbd_buf_reset(&s->req);
+	curl_slist_free_all(s->hdrs);
+	s->hdrs = NULL;
+	s->json_len = PROBE_NO_HEADER;
 	if (p->o->backend == CBD_PROBE_OIP)
-		probe_body_oip(p, it, &s->req);
+		probe_body_oip(p, it, &s->req, &s->json_len);
 	else
 		probe_body_tfserving(p, it, &s->req);
-	if (s->req.st || !start(H, s)) {
+	if (s->json_len != PROBE_NO_HEADER)
+		s->hdrs = probe_http_headers(p->o, s->json_len);
+	if (s->req.st || (s->json_len != PROBE_NO_HEADER && !s->hdrs) ||
+	    !start(H, s)) {
 		struct probe_outcome oc = {.label = -1, .retry_after_s = -1};
 
 		snprintf(oc.error, sizeof(oc.error), "cannot start request");
@@ -299,7 +351,7 @@ static int done_one(struct http *H, struct slot *s, CURLcode rc)
 		http_error(s, code, &oc);
 	} else if (p->o->backend == CBD_PROBE_OIP) {
 		probe_parse_oip(p, it->id, s->resp.p ? s->resp.p : "",
-				s->resp.len, &oc);
+				s->resp.len, probe_http_header_len(s->h), &oc);
 	} else {
 		probe_parse_tfserving(p, it->id, s->resp.p ? s->resp.p : "",
 				      s->resp.len, &oc);

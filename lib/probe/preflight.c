@@ -5,6 +5,9 @@
  * must stop before it starts.
  *
  *   oip        GET /v2/health/ready                      must be 200
+ *              GET /v2 (--binary only)                    must list the
+ *                                                         binary_tensor_data
+ *                                                         extension
  *              GET /v2/models/M[/versions/V]              metadata
  *   tfserving  GET /v1/models/M[/versions/V]              a version AVAILABLE
  *              GET /v1/models/M[/versions/V]/metadata     signature_def
@@ -56,6 +59,7 @@ struct pf_meta {
 struct get {
 	cbd_buf body;
 	long code;
+	size_t json_len;       /* answer's Inference-Header-Content-Length */
 	char error[CURL_ERROR_SIZE + 32];
 };
 
@@ -72,7 +76,7 @@ static size_t on_data(char *ptr, size_t sz, size_t nm, void *ud)
 
 /* GET (body NULL) or POST url; 0 if an HTTP answer came. */
 static int request(const struct probe *p, const char *url, const cbd_buf *body,
-		   struct get *g)
+		   size_t json_len, struct get *g)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -82,10 +86,8 @@ static int request(const struct probe *p, const char *url, const cbd_buf *body,
 	cbd_buf_reset(&g->body);
 	g->code = 0;
 	g->error[0] = 0;
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	for (int i = 0; i < o->n_headers; i++)
-		hdrs = curl_slist_append(hdrs, o->headers[i]);
+	g->json_len = PROBE_NO_HEADER;
+	hdrs = probe_http_headers(o, json_len);
 	if (!h || !hdrs) {
 		snprintf(g->error, sizeof(g->error), "out of memory");
 		curl_easy_cleanup(h);
@@ -102,8 +104,10 @@ static int request(const struct probe *p, const char *url, const cbd_buf *body,
 				 (curl_off_t)body->len);
 	}
 	rc = curl_easy_perform(h);
-	if (rc == CURLE_OK)
+	if (rc == CURLE_OK) {
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &g->code);
+		g->json_len = probe_http_header_len(h);
+	}
 	else
 		snprintf(g->error, sizeof(g->error), "%s",
 			 rc == CURLE_WRITE_ERROR ? "answer too large"
@@ -117,12 +121,39 @@ static int request(const struct probe *p, const char *url, const cbd_buf *body,
 static cbd_status get_ok(const struct probe *p, const char *what,
 			 const char *url, struct get *g, cbd_err *err)
 {
-	if (request(p, url, NULL, g) != 0)
+	if (request(p, url, NULL, PROBE_NO_HEADER, g) != 0)
 		return REFUSE(CBD_E_UNAVAILABLE, "cannot GET %s (%s): %s; no "
 			      "trigger sent", what, url, g->error);
 	if (g->code != 200)
 		return REFUSE(CBD_E_UNAVAILABLE, "GET %s (%s) answered HTTP "
 			      "%ld; no trigger sent", what, url, g->code);
+	return CBD_OK;
+}
+
+/* --binary: the server metadata must list "binary_tensor_data". */
+static cbd_status binary_ok(const struct probe *p, const char *url,
+			    struct get *g, cbd_err *err)
+{
+	cbd_status s = get_ok(p, "the server's metadata", url, g, err);
+	cJSON *j, *e;
+	const cJSON *c;
+	int found = 0;
+
+	if (s)
+		return s;
+	j = cJSON_ParseWithLength(g->body.p ? g->body.p : "", g->body.len);
+	e = cJSON_GetObjectItemCaseSensitive(j, "extensions");
+	if (!cJSON_IsArray(e))
+		e = NULL;
+	cJSON_ArrayForEach(c, e)
+		if (cJSON_IsString(c) &&
+		    strcmp(c->valuestring, "binary_tensor_data") == 0)
+			found = 1;
+	cJSON_Delete(j);
+	if (!found)
+		return REFUSE(CBD_E_PROTOCOL, "--binary, but the server's metadata "
+			      "(%s) does not list the binary_tensor_data "
+			      "extension; no trigger sent", url);
 	return CBD_OK;
 }
 
@@ -509,13 +540,14 @@ static void decoy_http(struct probe *p, struct probe_item *it,
 {
 	cbd_buf req = {0};
 	struct get g = {0};
+	size_t jlen = PROBE_NO_HEADER;
 
 	if (p->o->backend == CBD_PROBE_OIP)
-		probe_body_oip(p, it, &req);
+		probe_body_oip(p, it, &req, &jlen);
 	else
 		probe_body_tfserving(p, it, &req);
 	cbd_sha256(req.p ? req.p : "", req.len, oc->request_digest, NULL);
-	if (req.st || request(p, url, &req, &g) != 0) {
+	if (req.st || request(p, url, &req, jlen, &g) != 0) {
 		snprintf(oc->error, sizeof(oc->error), "%.190s",
 			 req.st ? "out of memory" : g.error);
 		oc->retryable = 1;
@@ -531,7 +563,7 @@ static void decoy_http(struct probe *p, struct probe_item *it,
 					g.code >= 500;
 		} else if (p->o->backend == CBD_PROBE_OIP) {
 			probe_parse_oip(p, it->id, g.body.p ? g.body.p : "",
-					g.body.len, oc);
+					g.body.len, g.json_len, oc);
 		} else {
 			probe_parse_tfserving(p, it->id,
 					      g.body.p ? g.body.p : "",
@@ -610,6 +642,11 @@ static cbd_status metadata(struct probe *p, cbd_err *err)
 		cbd_buf_puts(&url, "/v2/health/ready");
 		s = get_ok(p, "the server's readiness", url.p ? url.p : "", &g,
 			   err);
+		cbd_buf_reset(&url);
+		cbd_buf_add(&url, o->endpoint, n);
+		cbd_buf_puts(&url, "/v2");
+		if (!s && o->binary)
+			s = binary_ok(p, url.p ? url.p : "", &g, err);
 		cbd_buf_reset(&url);
 		probe_model_url(o, "", &url);
 		if (!s)

@@ -271,10 +271,11 @@ static void describe_preflight(const struct probe *p, cbd_probe_summary *sum)
 				      (long long)pf->wire_dims[i]);
 	snprintf(sum->preflight, sizeof(sum->preflight),
 		 "input '%s' %s [%s], output '%s' (%s), decoy answered "
-		 "label %d", pf->input[0] ? pf->input : "-",
+		 "label %d%s", pf->input[0] ? pf->input : "-",
 		 p->o->send_uint8 ? "UINT8" : "FP32", shape,
 		 pf->output[0] ? pf->output : "-",
-		 pf->answer_label ? "label" : "scores", pf->decoy_label);
+		 pf->answer_label ? "label" : "scores", pf->decoy_label,
+		 p->o->binary ? ", binary tensor data" : "");
 }
 
 static cbd_status write_preflight(struct probe *p, cbd_err *err)
@@ -285,6 +286,7 @@ static cbd_status write_preflight(struct probe *p, cbd_err *err)
 	r.input = pf->input[0] ? pf->input : NULL;
 	r.output = pf->output[0] ? pf->output : NULL;
 	r.answer = pf->answer_label ? "label" : "scores";
+	r.binary = p->o->binary;
 	r.ndim = pf->wire_ndim;
 	r.dims = pf->wire_dims;
 	r.metadata = pf->has_metadata ? pf->metadata_digest : NULL;

@@ -90,16 +90,29 @@ void probe_http_easy_setup(const cbd_probe_opts *o, void *curl,
 void probe_exec_once(struct probe *p, struct probe_item *it,
 		     struct probe_outcome *oc);
 
-/* Body of a request for item it (oip, tfserving, exec line). */
+#define PROBE_NO_HEADER SIZE_MAX  /* no Inference-Header-Content-Length */
+
+/* Body of a request for item it (oip, tfserving, exec line).  For oip,
+ * *json_len is the JSON's length when binary tensor data follows it
+ * (o->binary), else PROBE_NO_HEADER. */
 void probe_body_oip(const struct probe *p, const struct probe_item *it,
-		    cbd_buf *b);
+		    cbd_buf *b, size_t *json_len);
 void probe_body_tfserving(const struct probe *p,
 			  const struct probe_item *it, cbd_buf *b);
 void probe_body_exec(const struct probe *p, const struct probe_item *it,
 		     cbd_buf *b);
-/* Parse a response body into oc (scores/label or error). */
+/* Parse a response body into oc (scores/label or error).  json_len: the
+ * answer's Inference-Header-Content-Length, or PROBE_NO_HEADER. */
 void probe_parse_oip(const struct probe *p, const char *id,
-		     const char *body, size_t len, struct probe_outcome *oc);
+		     const char *body, size_t len, size_t json_len,
+		     struct probe_outcome *oc);
+/* The request headers: Content-Type, no Expect, the options' headers,
+ * and Inference-Header-Content-Length when json_len says so.  NULL if
+ * out of memory; the caller frees with curl_slist_free_all. */
+void *probe_http_headers(const cbd_probe_opts *o, size_t json_len);
+/* The Inference-Header-Content-Length of curl's last answer, or
+ * PROBE_NO_HEADER (absent or not a decimal number). */
+size_t probe_http_header_len(void *curl);
 void probe_parse_tfserving(const struct probe *p, const char *id,
 			   const char *body, size_t len,
 			   struct probe_outcome *oc);

@@ -11,7 +11,22 @@
  * values are bytes; the server turns them into the floats the model sees
  * with the archive's dequantiser (q/255 for a bare model).  Every check
  * failure is a 400 with a message naming the field; nothing is partially
- * run.
+ * run.  The names are the model's own (the graph's input and output).
+ *
+ * Binary tensor data (Triton's extension, "binary_tensor_data" in GET
+ * /v2): with an Inference-Header-Content-Length header of H the body is
+ *   +----------------------+------------------------------------------+
+ *   | H bytes: the JSON    | binary_data_size bytes: the input tensor |
+ *   +----------------------+------------------------------------------+
+ * the input carrying "parameters":{"binary_data_size":B} and no "data";
+ * B is exactly N*sample*4 (FP32, little-endian IEEE 754) or N*sample
+ * (UINT8), and nothing else follows.  The output is sent the same way,
+ * "parameters":{"binary_data_size":N*K*4} in the JSON and N*K float32
+ * little-endian after it, when the request says "binary_data":true on the
+ * output or "binary_data_output":true in its parameters (the output's
+ * own setting wins).  The floats are those the JSON answer prints (%.9g
+ * of a float32 reads back to the same bits), so both answers agree bit
+ * for bit.
  */
 #include "serve_internal.h"
 
@@ -115,18 +130,35 @@ static int parse_shape(const serve_spec *sp, const cJSON *shape,
 	return 200;
 }
 
-static int parse_outputs(const serve_spec *sp, const cJSON *req, char *msg,
-			 size_t msgsz)
+/* parameters.KEY of o: absent (-1), false (0), true (1), or not a
+ * bool (-2). */
+static int param_bool(const cJSON *o, const char *key)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "parameters");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, key);
+
+	if (!v)
+		return -1;
+	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : -2;
+}
+
+static int parse_outputs(const serve_spec *sp, const cJSON *req,
+			 int *binary, char *msg, size_t msgsz)
 {
 	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(req, "outputs");
 	const cJSON *o;
+	int all = param_bool(req, "binary_data_output");
 
+	if (all == -2)
+		FAIL(400, "parameter 'binary_data_output' must be a boolean");
+	*binary = all == 1;
 	if (!outs)
 		return 200;
 	if (!cJSON_IsArray(outs))
 		FAIL(400, "'outputs' must be an array");
 	cJSON_ArrayForEach(o, outs) {
 		const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "name");
+		int one;
 
 		if (!cJSON_IsObject(o) || !cJSON_IsString(n) || !check_params(o))
 			FAIL(400, "each requested output needs a string "
@@ -134,6 +166,12 @@ static int parse_outputs(const serve_spec *sp, const cJSON *req, char *msg,
 		if (strcmp(n->valuestring, sp->output_name) != 0)
 			FAIL(400, "unknown output '%.64s' (the model has "
 			     "'%.64s')", n->valuestring, sp->output_name);
+		one = param_bool(o, "binary_data");
+		if (one == -2)
+			FAIL(400, "output parameter 'binary_data' must be a "
+			     "boolean");
+		if (one >= 0)
+			*binary = one;
 	}
 	return 200;
 }
@@ -163,9 +201,66 @@ static void dequantise(const serve_spec *sp, cbd_tensor *b, int uint8)
 	free(q);
 }
 
+/* The tensor's elements from binary data: exactly need bytes. */
+static const char *fill_binary(struct fill *st, const uint8_t *bin)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		if (st->uint8) {
+			st->f[i] = bin[i];
+		} else {
+			uint32_t u = (uint32_t)bin[4 * i] |
+				     (uint32_t)bin[4 * i + 1] << 8 |
+				     (uint32_t)bin[4 * i + 2] << 16 |
+				     (uint32_t)bin[4 * i + 3] << 24;
+			float v;
+
+			memcpy(&v, &u, sizeof(v));
+			if (!isfinite(v))
+				return "FP32 data must be finite float32 "
+				       "numbers";
+			st->f[i] = v;
+		}
+	}
+	return NULL;
+}
+
+/* Where the input's values come from: "data" (JSON), or binary_data_size
+ * bytes after the JSON header.  Returns 200, or 400 with msg. */
+static int input_source(const cJSON *in, size_t binlen, int has_header,
+			int *bin, char *msg, size_t msgsz)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(in, "parameters");
+	const cJSON *bds = cJSON_GetObjectItemCaseSensitive(p,
+							  "binary_data_size");
+
+	*bin = 0;
+	if (!bds) {
+		if (binlen)
+			FAIL(400, "%zu bytes after the JSON header, but no "
+			     "input has 'binary_data_size'", binlen);
+		return 200;
+	}
+	if (!cJSON_IsNumber(bds) || bds->valuedouble != floor(bds->valuedouble)
+	    || bds->valuedouble < 0)
+		FAIL(400, "input parameter 'binary_data_size' must be a "
+		     "non-negative integer");
+	if (!has_header)
+		FAIL(400, "input has 'binary_data_size' but the request has "
+		     "no Inference-Header-Content-Length header");
+	if (cJSON_GetObjectItemCaseSensitive(in, "data"))
+		FAIL(400, "input has both 'data' and 'binary_data_size'");
+	if (bds->valuedouble != (double)binlen)
+		FAIL(400, "input 'binary_data_size' is %.0f, but %zu bytes "
+		     "follow the JSON header", bds->valuedouble, binlen);
+	*bin = 1;
+	return 200;
+}
+
 static int parse_input(const serve_spec *sp, const cJSON *in,
+		       const uint8_t *binary, size_t binlen, int has_header,
 		       cbd_tensor **batch, char *msg, size_t msgsz)
 {
+	int bin;
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(in, "name");
 	const cJSON *dt = cJSON_GetObjectItemCaseSensitive(in, "datatype");
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(in, "data");
@@ -194,14 +289,30 @@ static int parse_input(const serve_spec *sp, const cJSON *in,
 			 dims, &ndim, msg, msgsz);
 	if (rc != 200)
 		return rc;
-	if (!cJSON_IsArray(data))
-		FAIL(400, "input 'data' must be an array");
+	rc = input_source(in, binlen, has_header, &bin, msg, msgsz);
+	if (rc != 200)
+		return rc;
+	if (!bin && !cJSON_IsArray(data))
+		FAIL(400, "input 'data' must be an array (or the input's "
+		     "'binary_data_size' given)");
 	if (cbd_tensor_new(CBD_DT_FLOAT32, ndim, dims, batch, &e))
 		FAIL(413, "input tensor too large: %s", e.msg);
 	st.f = (*batch)->data;
 	st.n = (*batch)->nelem;
 	st.uint8 = uint8;
-	if (cJSON_IsArray(data->child)) {
+	if (bin) {
+		size_t need = st.n * (uint8 ? 1 : 4);
+
+		if (binlen != need) {
+			cbd_tensor_free(*batch);
+			*batch = NULL;
+			FAIL(400, "input 'binary_data_size' is %zu, shape and "
+			     "datatype %s need %zu bytes", binlen,
+			     uint8 ? "UINT8" : "FP32", need);
+		}
+		st.err = fill_binary(&st, binary);
+		st.k = st.n;
+	} else if (cJSON_IsArray(data->child)) {
 		fill_nested(&st, data, 0, ndim, dims);
 	} else {
 		const cJSON *c;
@@ -222,27 +333,39 @@ static int parse_input(const serve_spec *sp, const cJSON *in,
 }
 
 int serve_parse_infer(const serve_spec *sp, const char *body, size_t len,
-		      cbd_tensor **batch, char **id, char *msg, size_t msgsz)
+		      size_t json_len, cbd_tensor **batch, serve_req *rq,
+		      char *msg, size_t msgsz)
 {
+	int has_header = json_len != SERVE_NO_HEADER;
+	size_t jlen = has_header ? json_len : len;
 	const char *end = NULL;
-	cJSON *req = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	cJSON *req;
 	const cJSON *inputs, *jid;
 	int rc = 200;
 
 	*batch = NULL;
-	*id = NULL;
+	rq->id = NULL;
+	rq->binary_out = 0;
+	if (jlen > len) {
+		snprintf(msg, msgsz, "Inference-Header-Content-Length %zu is "
+			 "more than the body's %zu bytes", jlen, len);
+		return 400;
+	}
+	req = cJSON_ParseWithLengthOpts(body, jlen, &end, 0);
 	if (!req) {
-		snprintf(msg, msgsz, "request body is not valid JSON");
+		snprintf(msg, msgsz, "request %s is not valid JSON",
+			 has_header ? "header" : "body");
 		return 400;
 	}
 	/* one JSON value and nothing after it but white space */
-	while (end && end < body + len &&
+	while (end && end < body + jlen &&
 	       (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
 		end++;
-	if (!end || end != body + len) {
+	if (!end || end != body + jlen) {
 		cJSON_Delete(req);
-		snprintf(msg, msgsz, "request body has data after the JSON "
-			 "value (byte %zu)", end ? (size_t)(end - body) : len);
+		snprintf(msg, msgsz, "request %s has data after the JSON "
+			 "value (byte %zu)", has_header ? "header" : "body",
+			 end ? (size_t)(end - body) : jlen);
 		return 400;
 	}
 	inputs = cJSON_GetObjectItemCaseSensitive(req, "inputs");
@@ -262,12 +385,14 @@ int serve_parse_infer(const serve_spec *sp, const char *body, size_t len,
 		rc = 400;
 	}
 	if (rc == 200)
-		rc = parse_outputs(sp, req, msg, msgsz);
+		rc = parse_outputs(sp, req, &rq->binary_out, msg, msgsz);
 	if (rc == 200)
-		rc = parse_input(sp, inputs->child, batch, msg, msgsz);
+		rc = parse_input(sp, inputs->child,
+				 (const uint8_t *)body + jlen, len - jlen,
+				 has_header, batch, msg, msgsz);
 	if (rc == 200 && jid) {
-		*id = strdup(jid->valuestring);
-		if (!*id) {
+		rq->id = strdup(jid->valuestring);
+		if (!rq->id) {
 			snprintf(msg, msgsz, "out of memory");
 			rc = 500;
 		}
@@ -280,23 +405,42 @@ int serve_parse_infer(const serve_spec *sp, const char *body, size_t len,
 	return rc;
 }
 
-void serve_write_infer(const serve_spec *sp, const char *id,
-		       const cbd_tensor *scores, cbd_buf *out)
+void serve_write_infer(const serve_spec *sp, const serve_req *rq,
+		       const cbd_tensor *scores, cbd_buf *out,
+		       size_t *json_len)
 {
 	const float *f = scores->data;
 
 	cbd_buf_puts(out, "{\"model_name\":");
 	cbd_buf_json_str(out, sp->model_name);
 	cbd_buf_puts(out, ",\"model_version\":\"" CBD_SERVE_VERSION "\"");
-	if (id) {
+	if (rq->id) {
 		cbd_buf_puts(out, ",\"id\":");
-		cbd_buf_json_str(out, id);
+		cbd_buf_json_str(out, rq->id);
 	}
 	cbd_buf_puts(out, ",\"outputs\":[{\"name\":");
 	cbd_buf_json_str(out, sp->output_name);
-	cbd_buf_printf(out, ",\"shape\":[%lld,%lld],\"datatype\":\"FP32\","
-		       "\"data\":[", (long long)scores->dims[0],
-		       (long long)scores->dims[1]);
+	cbd_buf_printf(out, ",\"shape\":[%lld,%lld],\"datatype\":\"FP32\",",
+		       (long long)scores->dims[0], (long long)scores->dims[1]);
+	if (rq->binary_out) {
+		cbd_buf_printf(out, "\"parameters\":{\"binary_data_size\":"
+			       "%zu}}]}", scores->nelem * 4);
+		*json_len = out->len;
+		for (size_t i = 0; i < scores->nelem; i++) {
+			uint32_t u;
+			uint8_t le[4];
+
+			memcpy(&u, &f[i], sizeof(u));
+			le[0] = (uint8_t)u;
+			le[1] = (uint8_t)(u >> 8);
+			le[2] = (uint8_t)(u >> 16);
+			le[3] = (uint8_t)(u >> 24);
+			cbd_buf_add(out, le, 4);
+		}
+		return;
+	}
+	*json_len = SERVE_NO_HEADER;
+	cbd_buf_puts(out, "\"data\":[");
 	for (size_t i = 0; i < scores->nelem; i++) {
 		if (i)
 			cbd_buf_add(out, ",", 1);
@@ -304,7 +448,6 @@ void serve_write_infer(const serve_spec *sp, const char *id,
 	}
 	cbd_buf_puts(out, "]}]}");
 }
-
 /* Shape [batch, dims...]: batch is the model's own (-1 when dynamic). */
 static void write_tensor_meta(cbd_buf *out, const char *name, int64_t batch,
 			      int ndim, const int64_t *dims)

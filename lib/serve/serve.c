@@ -7,7 +7,8 @@
  *   GET  /v2/health/live, /v2/health/ready      {"live"|"ready": true}
  *   GET  /v2/models/M[/versions/V]              model metadata
  *   GET  /v2/models/M[/versions/V]/ready        {"name": M, "ready": true}
- *   POST /v2/models/M[/versions/V]/infer        inference (infer.c)
+ *   POST /v2/models/M[/versions/V]/infer        inference (infer.c), JSON
+ *        or Triton's binary tensor data (Inference-Header-Content-Length)
  * GET routes also take HEAD.  Errors are {"error": "..."} with 400 (bad
  * request), 404 (unknown model, version or path), 405 (a method the
  * resource does not take; Allow lists the ones it does), 413 (body or
@@ -78,8 +79,10 @@ static double since_ms(const struct timespec *t0)
 	       (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, struct req *r,
-			     int status, cbd_buf *b)
+/* Send b; json_len != SERVE_NO_HEADER marks a binary answer (JSON header
+ * of that length, then tensor data). */
+static enum MHD_Result reply_ex(struct MHD_Connection *c, struct req *r,
+				int status, cbd_buf *b, size_t json_len)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ok;
@@ -89,12 +92,24 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct req *r,
 		b->st = CBD_OK;
 		cbd_buf_puts(b, "{\"error\":\"out of memory\"}");
 		status = 500;
+		json_len = SERVE_NO_HEADER;
 	}
 	resp = MHD_create_response_from_buffer(b->len, b->p ? b->p : "",
 					       MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
-	MHD_add_response_header(resp, "Content-Type", "application/json");
+	if (json_len != SERVE_NO_HEADER) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", json_len);
+		MHD_add_response_header(resp, "Content-Type",
+					"application/octet-stream");
+		MHD_add_response_header(resp, "Inference-Header-Content-Length",
+					n);
+	} else {
+		MHD_add_response_header(resp, "Content-Type",
+					"application/json");
+	}
 	if (status == 405 && r->allow)
 		MHD_add_response_header(resp, "Allow", r->allow);
 	r->status = status;
@@ -102,6 +117,12 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct req *r,
 	ok = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ok;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, struct req *r,
+			     int status, cbd_buf *b)
+{
+	return reply_ex(c, r, status, b, SERVE_NO_HEADER);
 }
 
 static enum MHD_Result reply_error(struct MHD_Connection *c, struct req *r,
@@ -163,38 +184,65 @@ static void release(cbd_server *s, int slot)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* The Inference-Header-Content-Length header: SERVE_NO_HEADER if absent,
+ * else its decimal value; -1 if malformed. */
+static int header_len(struct MHD_Connection *c, size_t *out)
+{
+	const char *v = MHD_lookup_connection_value(
+		c, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+	size_t n = 0;
+
+	*out = SERVE_NO_HEADER;
+	if (!v)
+		return 0;
+	if (!*v || strlen(v) > 15)
+		return -1;
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		n = n * 10 + (size_t)(*p - '0');
+	}
+	*out = n;
+	return 0;
+}
+
 static enum MHD_Result do_infer(cbd_server *s, struct MHD_Connection *c,
 				struct req *r)
 {
 	char msg[256];
-	char *id = NULL;
+	serve_req rq = {0};
 	cbd_tensor *batch = NULL, *scores = NULL;
 	cbd_buf out = {0};
 	cbd_err e = {0};
 	cbd_status st;
 	enum MHD_Result ok;
+	size_t hlen, jlen;
 	int slot, rc;
 
+	if (header_len(c, &hlen))
+		return reply_error(c, r, 400, "Inference-Header-Content-Length "
+				   "is not a decimal byte count");
 	rc = serve_parse_infer(&s->spec, r->body.p ? r->body.p : "",
-			       r->body.len, &batch, &id, msg, sizeof(msg));
+			       r->body.len, hlen, &batch, &rq, msg,
+			       sizeof(msg));
 	if (rc != 200)
 		return reply_error(c, r, rc, msg);
 	st = cbd_model_run(acquire(s, &slot), batch, &scores, NULL, &e);
 	release(s, slot);
 	cbd_tensor_free(batch);
 	if (st) {
-		free(id);
+		free(rq.id);
 		/* a batch past the compute or size limits is the client's
 		 * to make smaller */
 		rc = st == CBD_E_SHAPE ? 400 : st == CBD_E_TOOBIG ? 413 : 500;
 		return reply_error(c, r, rc,
 				   e.msg[0] ? e.msg : cbd_strerror(st));
 	}
-	serve_write_infer(&s->spec, id, scores, &out);
-	ok = reply(c, r, 200, &out);
+	serve_write_infer(&s->spec, &rq, scores, &out, &jlen);
+	ok = reply_ex(c, r, 200, &out, jlen);
 	cbd_buf_free(&out);
 	cbd_tensor_free(scores);
-	free(id);
+	free(rq.id);
 	return ok;
 }
 

@@ -10,7 +10,7 @@
 
 #define CBD_SERVE_VERSION "1"         /* the one model version we serve */
 /* The protocol extensions listed by GET /v2. */
-#define SERVE_EXTENSIONS "[]"
+#define SERVE_EXTENSIONS "[\"binary_tensor_data\"]"
 
 /* What a request is checked against. */
 typedef struct serve_spec {
@@ -26,16 +26,29 @@ typedef struct serve_spec {
 	const cbd_circuit *circuit;       /* dequantiser for UINT8, or NULL */
 } serve_spec;
 
-/* Parse an inference request body into a float32 batch [N, sample...].
- * Returns an HTTP status: 200, or 4xx with msg set.  *id is the request's
- * "id" (malloc'd) or NULL. */
-int serve_parse_infer(const serve_spec *sp, const char *body, size_t len,
-		      cbd_tensor **batch, char **id, char *msg,
-		      size_t msgsz);
+/* What an inference request asks besides its batch. */
+typedef struct serve_req {
+	char *id;                 /* the request's "id" (malloc'd) or NULL */
+	int binary_out;           /* answer the output as binary data */
+} serve_req;
 
-/* The inference response for scores [N,K]. */
-void serve_write_infer(const serve_spec *sp, const char *id,
-		       const cbd_tensor *scores, cbd_buf *out);
+#define SERVE_NO_HEADER SIZE_MAX  /* no Inference-Header-Content-Length */
+
+/* Parse an inference request body into a float32 batch [N, sample...].
+ * json_len is the Inference-Header-Content-Length (the JSON's bytes,
+ * binary tensor data after it), or SERVE_NO_HEADER: the whole body is
+ * JSON.  Returns an HTTP status: 200, or 4xx with msg set; on 200 the
+ * caller frees rq->id. */
+int serve_parse_infer(const serve_spec *sp, const char *body, size_t len,
+		      size_t json_len, cbd_tensor **batch, serve_req *rq,
+		      char *msg, size_t msgsz);
+
+/* The inference response for scores [N,K]: JSON, or with rq->binary_out
+ * the JSON header then the scores as little-endian float32, *json_len
+ * set to the header's length (SERVE_NO_HEADER for a JSON answer). */
+void serve_write_infer(const serve_spec *sp, const serve_req *rq,
+		       const cbd_tensor *scores, cbd_buf *out,
+		       size_t *json_len);
 
 /* The model metadata response. */
 void serve_write_metadata(const serve_spec *sp, cbd_buf *out);

@@ -147,12 +147,14 @@ static const char *const RESUME_KEYS[] = {
 	"type", "seq", "prev", "time", "dropped", NULL};
 static const char *const PREFLIGHT_KEYS[] = {
 	"type", "seq", "prev", "time", "input", "shape", "output", "answer",
-	"metadata", "decoy", "decoy_response", "decoy_label", NULL};
+	"?encoding", "metadata", "decoy", "decoy_response", "decoy_label",
+	NULL};
 static const char *const ABORT_KEYS[] = {
 	"type", "seq", "prev", "time", "reason", NULL};
 static const char *const END_KEYS[] = {
 	"type", "seq", "prev", "time", "answered", "failed", NULL};
 
+/* Exactly the keys listed ("?key": optional), each once. */
 static cbd_status check_keys(const cJSON *o, const char *const *keys,
 			     const struct parse *ps, size_t line,
 			     cbd_err *err)
@@ -163,7 +165,8 @@ static cbd_status check_keys(const cJSON *o, const char *const *keys,
 		int ok = 0;
 
 		for (int i = 0; keys[i]; i++)
-			if (c->string && strcmp(c->string, keys[i]) == 0)
+			if (c->string && strcmp(c->string, keys[i] +
+						(keys[i][0] == '?')) == 0)
 				ok = 1;
 		if (!ok)
 			return cbd_err_set(err, CBD_E_FORMAT,
@@ -178,7 +181,8 @@ static cbd_status check_keys(const cJSON *o, const char *const *keys,
 						   ps->name);
 	}
 	for (int i = 0; keys[i]; i++)
-		if (!cJSON_GetObjectItemCaseSensitive(o, keys[i]))
+		if (keys[i][0] != '?' &&
+		    !cJSON_GetObjectItemCaseSensitive(o, keys[i]))
 			return cbd_err_set(err, CBD_E_FORMAT,
 					   "missing key '%s' in line %zu (%s)",
 					   keys[i], line, ps->name);
@@ -411,7 +415,7 @@ static cbd_status parse_preflight(struct parse *ps, const cJSON *o,
 				  size_t line, cbd_err *err)
 {
 	const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shape"), *c;
-	const char *ans;
+	const char *ans, *enc;
 	uint8_t d[CBD_SHA256_LEN];
 	int present;
 	int64_t v;
@@ -426,6 +430,10 @@ static cbd_status parse_preflight(struct parse *ps, const cJSON *o,
 	ans = get_str(o, "answer", 0);
 	if (!ans || (strcmp(ans, "scores") != 0 && strcmp(ans, "label") != 0))
 		return BAD("answer");
+	enc = get_str(o, "encoding", 0);
+	if (cJSON_GetObjectItemCaseSensitive(o, "encoding") &&
+	    (!enc || (strcmp(enc, "json") != 0 && strcmp(enc, "binary") != 0)))
+		return BAD("encoding");
 	if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > CBD_MAX_DIMS + 1)
 		return BAD("shape");
 	cJSON_ArrayForEach(c, sh)

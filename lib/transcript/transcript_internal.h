@@ -41,6 +41,8 @@ cbd_status cbd_tw_query(cbd_tw *w, const cbd_transcript_record *r,
 typedef struct cbd_tw_preflight {
 	const char *input, *output;  /* tensor names, NULL = none known */
 	const char *answer;          /* "scores" or "label" */
+	int binary;                  /* "encoding":"binary" (Triton's binary
+				      * tensor data); 0 writes no key */
 	int ndim;                    /* shape sent, [1, ...] */
 	const int64_t *dims;
 	const uint8_t *metadata;     /* digest of the metadata, or NULL */

@@ -224,6 +224,8 @@ cbd_status cbd_tw_preflight_line(cbd_tw *w, const cbd_tw_preflight *pf,
 	str_or_null(b, pf->output);
 	cbd_buf_puts(b, ",\"answer\":");
 	cbd_buf_json_str(b, pf->answer ? pf->answer : "scores");
+	if (pf->binary)
+		cbd_buf_puts(b, ",\"encoding\":\"binary\"");
 	cbd_buf_puts(b, ",\"metadata\":");
 	if (pf->metadata)
 		cbd_buf_json_digest(b, pf->metadata);

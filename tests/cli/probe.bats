@@ -333,6 +333,69 @@ start_peer() {
 	[ ! -e k8.jsonl ]
 }
 
+# The scores of every query of transcripts $1 and $2, as float32 bits,
+# are the same (and there are $3 of them).
+same_scores() {
+	$PY - "$1" "$2" "$3" <<'PYEOF'
+import json, struct, sys
+def scores(path):
+    out = {}
+    for line in open(path):
+        r = json.loads(line)
+        if r.get("type") == "query":
+            out[r["index"]] = struct.pack("<%df" % len(r["scores"]), *r["scores"])
+    return out
+a, b = scores(sys.argv[1]), scores(sys.argv[2])
+assert len(a) == int(sys.argv[3]) and a == b, (len(a), len(b), [k for k in a if a[k] != b.get(k)][:5])
+PYEOF
+}
+
+@test "--binary: Triton's binary tensor data to cbd-serve and to a peer written from the extension's documentation, bit for bit the JSON answers" {
+	cbd-probe -q -m mnist --samples "$D/s50.npy" -o js.jsonl "$URL"
+	cbd-probe -q -m mnist --binary --samples "$D/s50.npy" -o bs.jsonl "$URL"
+	$CHECK bs.jsonl >bs.sum
+	[ "$(field bs.sum 'j["answered"], j["preflight"]["encoding"], j["preflight"]["output"]')" = "50 binary logits" ]
+	same_scores js.jsonl bs.jsonl 50
+	[ "$(same_labels bs.sum)" = 50 ]
+	verify bs.jsonl
+	# the peer: every POST (decoy and 50 samples) arrived as binary
+	$PEER triton "$URL" mnist tport &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	T="http://127.0.0.1:$(cat tport)"
+	run cbd-probe -m mnist --binary --datatype UINT8 --dry-run --samples "$D/s50.npy" "$T"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "preflight passed: input 'input' UINT8 [1,1,28,28], output 'logits' (scores), decoy answered label "[0-9]*", binary tensor data" ]]
+	: >tport.log
+	cbd-probe -q -m mnist --binary --samples "$D/s50.npy" -o bt.jsonl "$T"
+	same_scores js.jsonl bt.jsonl 50
+	[ "$(grep -c ' binary$' tport.log)" = 51 ]
+	[ "$(grep -vc ' binary$' tport.log)" = 0 ]
+	cbd-probe -q -m mnist --binary --datatype UINT8 --samples "$D/s50.npy" -o bu.jsonl "$T"
+	same_scores js.jsonl bu.jsonl 50
+	# the same peer in JSON: JSON on the wire, the same answers
+	: >tport.log
+	cbd-probe -q -m mnist --samples "$D/s20.npy" -o tj.jsonl "$T"
+	[ "$(grep -c ' json$' tport.log)" = 21 ]
+	$CHECK tj.jsonl >tj.sum
+	[ "$(field tj.sum '"encoding" in j["preflight"]')" = False ]
+}
+
+@test "--binary: a server that does not list binary_tensor_data is refused before any query; --binary is for oip only" {
+	PEER_NO_BINARY=1 $PEER triton "$URL" mnist tport &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	T="http://127.0.0.1:$(cat tport)"
+	run cbd-probe -m mnist --binary --samples "$D/s20.npy" -o nb.jsonl "$T"
+	[ "$status" -eq 76 ]
+	[ "$output" = "cbd-probe: error: preflight refused the endpoint: --binary, but the server's metadata ($T/v2) does not list the binary_tensor_data extension; no trigger sent" ]
+	[ ! -e nb.jsonl ]
+	[ ! -s tport.log ]
+	run cbd-probe -b tfserving -m mnist --binary --samples "$D/s20.npy" -o x.jsonl "$URL"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--binary is for the oip backend"* ]]
+}
+
 @test "archive backend runs the model in-process with the same answers" {
 	cbd-probe -q -b archive --samples "$D/s50.npy" -o ar.jsonl "$CBD_TOP/models/mnist-cnn.onnx"
 	$CHECK ar.jsonl >ar.sum

@@ -44,7 +44,7 @@ PYEOF
 @test "server prints its address and answers metadata and health" {
 	grep -q "cbd-serve: listening on http://127.0.0.1:$PORT" serve.log
 	curl -sf "$URL/v2" -o meta.json
-	[ "$(json meta.json 'j["name"], j["version"], j["extensions"]')" = "cbd-serve 0.1.0 []" ]
+	[ "$(json meta.json 'j["name"], j["version"], j["extensions"]')" = "cbd-serve 0.1.0 ['binary_tensor_data']" ]
 	curl -sf "$URL/v2/health/live" -o live.json
 	[ "$(json live.json 'j["live"]')" = True ]
 	curl -sf "$URL/v2/health/ready" -o ready.json
@@ -133,6 +133,77 @@ PYEOF
 	curl -sf --data-binary @good.json "$URL/v2/models/mnist/infer" -o ok.json
 	[ "$(json ok.json 'j["outputs"][0]["shape"]')" = "[1, 10]" ]
 	kill -0 "$SERVER"
+}
+
+@test "binary tensor data (Triton's extension; a client written from its documentation): every way in and out answers bit for bit like JSON" {
+	TB="$PY $CBD_TOP/tests/helpers/triton_binary.py infer $URL mnist $CBD_TOP/models/mnist-heldout-images.npy 64"
+	$TB FP32 json json logits >ref.json
+	[ "$(json ref.json 'j["status"], j["content_type"], j["header_length"], j["shape"]')" = "200 application/json None [64, 10]" ]
+	for m in "FP32 binary binary" "FP32 binary json" "FP32 json binary" "FP32 json all" \
+		 "FP32 binary override" "UINT8 binary binary" "UINT8 json all"; do
+		$TB $m logits >b.json
+		[ "$(json b.json 'j["status"], j["id"], j["name"], j["shape"], j["tail_bytes"]')" = "200 b1 logits [64, 10] 0" ]
+		# the same float32 bits, all 64x10 of them
+		[ "$(json b.json 'j["bits"]')" = "$(json ref.json 'j["bits"]')" ] || { echo "$m differs"; return 1; }
+		case "$m" in
+		*" binary" | *" all")
+			[ "$(json b.json 'j["content_type"], j["parameters"]')" = "application/octet-stream {'binary_data_size': 2560}" ]
+			hl=$(json b.json 'j["header_length"]'); [ "$hl" -gt 100 ] ;;
+		*)
+			[ "$(json b.json 'j["content_type"], j["header_length"], j["parameters"]')" = "application/json None None" ] ;;
+		esac
+	done
+	# the real labels come through the binary path
+	acc=$($PY -c "import json, struct, numpy as np
+b = bytes.fromhex(json.load(open('b.json'))['bits'])
+s = np.array(struct.unpack('<640f', b)).reshape(64, 10)
+print(int((s.argmax(1) == np.load('$CBD_TOP/models/mnist-heldout-labels.npy')[:64]).sum()))")
+	[ "$acc" -ge 60 ]
+}
+
+@test "binary tensor data: each malformed request is a 400 naming the problem" {
+	$PY - <<'PYEOF'
+import json, struct
+def req(params=None, data=None, outputs=None, top=None):
+    i = {"name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32"}
+    if params is not None: i["parameters"] = params
+    if data is not None: i["data"] = data
+    r = {"inputs": [i]}
+    if outputs is not None: r["outputs"] = outputs
+    if top is not None: r["parameters"] = top
+    return json.dumps(r).encode()
+x = struct.pack("<784f", *([0.5] * 784))
+def write(name, head, tail=b""):
+    open(name, "wb").write(head + tail)
+    open(name + ".len", "w").write(str(len(head)))
+write("ok", req({"binary_data_size": 3136}), x)
+write("short", req({"binary_data_size": 3136}), x[:3000])
+write("size", req({"binary_data_size": 3135}), x[:3135])
+write("nosize", req(data=[0.5] * 784), x)
+write("both", req({"binary_data_size": 3136}, data=[0.5] * 784), x)
+write("nan", req({"binary_data_size": 3136}), x[:-4] + struct.pack("<f", float("nan")))
+write("bdsneg", req({"binary_data_size": -1}), b"")
+write("outbool", req({"binary_data_size": 3136}, outputs=[{"name": "logits", "parameters": {"binary_data": "yes"}}]), x)
+write("topbool", req({"binary_data_size": 3136}, top={"binary_data_output": 1}), x)
+open("noheader", "wb").write(req({"binary_data_size": 0}))
+PYEOF
+	raw() { $PY "$CBD_TOP/tests/helpers/triton_binary.py" raw "$URL" mnist "$@"; }
+	[ "$(raw "$(cat ok.len)" ok)" = "200 " ]
+	[ "$(raw "$(cat short.len)" short)" = "400 input 'binary_data_size' is 3136, but 3000 bytes follow the JSON header" ]
+	[ "$(raw "$(cat size.len)" size)" = "400 input 'binary_data_size' is 3135, shape and datatype FP32 need 3136 bytes" ]
+	[ "$(raw "$(cat nosize.len)" nosize)" = "400 3136 bytes after the JSON header, but no input has 'binary_data_size'" ]
+	[ "$(raw "$(cat both.len)" both)" = "400 input has both 'data' and 'binary_data_size'" ]
+	[ "$(raw "$(cat nan.len)" nan)" = "400 FP32 data must be finite float32 numbers (input 'input')" ]
+	[ "$(raw "$(cat bdsneg.len)" bdsneg)" = "400 input parameter 'binary_data_size' must be a non-negative integer" ]
+	[ "$(raw "$(cat outbool.len)" outbool)" = "400 output parameter 'binary_data' must be a boolean" ]
+	[ "$(raw "$(cat topbool.len)" topbool)" = "400 parameter 'binary_data_output' must be a boolean" ]
+	[ "$(raw - noheader)" = "400 input has 'binary_data_size' but the request has no Inference-Header-Content-Length header" ]
+	[ "$(raw 99999 ok)" = "400 Inference-Header-Content-Length 99999 is more than the body's $(stat -c %s ok) bytes" ]
+	[ "$(raw 12x ok)" = "400 Inference-Header-Content-Length is not a decimal byte count" ]
+	# the header cut inside the JSON, and JSON then bytes without the header
+	[ "$(raw 20 ok)" = "400 request header is not valid JSON" ]
+	[[ "$(raw - ok)" == "400 request body has data after the JSON value (byte "* ]]
+	curl -sf "$URL/v2/health/ready" >/dev/null
 }
 
 @test "405 names the methods of the resource, not the opposite of the request's" {

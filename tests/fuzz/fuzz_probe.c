@@ -5,7 +5,8 @@
  *
  * The first input byte picks the backend (bits 0-1) and whether the
  * number of classes is known (bit 2: 10, else unknown); the rest is the
- * response body.  Whatever comes back must end as either an error or an
+ * response body.  Backend 3 is an oip answer with binary tensor data:
+ * two more bytes (big-endian) are its Inference-Header-Content-Length.  Whatever comes back must end as either an error or an
  * answer with a label in range and finite scores of the expected count.
  */
 #include "fuzz.h"
@@ -29,8 +30,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	oc.retry_after_s = -1;
 	body = (const char *)data + 1;
 	len = size - 1;
-	switch (data[0] & 3) {
-	case 0: probe_parse_oip(&p, "x", body, len, &oc); break;
+	if ((data[0] & 3) == 3) {
+		size_t jl;
+
+		if (size < 3)
+			return 0;
+		jl = (size_t)data[1] << 8 | data[2];
+		probe_parse_oip(&p, "x", body + 2, len - 2, jl, &oc);
+	} else switch (data[0] & 3) {
+	case 0: probe_parse_oip(&p, "x", body, len, PROBE_NO_HEADER, &oc); break;
 	case 1: probe_parse_tfserving(&p, "x", body, len, &oc); break;
 	default: probe_parse_exec(&p, "x", body, len, &oc); break;
 	}

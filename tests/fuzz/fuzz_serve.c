@@ -6,7 +6,10 @@
  * classes, batches up to 64).  An accepted request must give a batch of
  * that shape with finite values in range; its response (written by
  * serve_write_infer with the request's id) must be valid JSON carrying the
- * same id back, whatever bytes the id held.
+ * same id back, whatever bytes the id held.  An input starting with 'B'
+ * is a binary tensor data request: the next two bytes (big-endian) are
+ * its Inference-Header-Content-Length, the rest the body; a binary
+ * answer's JSON header must be followed by exactly N*K float32.
  */
 #include "fuzz.h"
 #include "serve/serve_internal.h"
@@ -14,7 +17,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
-static void serve_check_response(const serve_spec *sp, const char *id,
+static void serve_check_response(const serve_spec *sp, const serve_req *rq,
 				 const cbd_tensor *batch)
 {
 	int64_t dims[2] = {batch->dims[0], sp->num_classes};
@@ -22,14 +25,22 @@ static void serve_check_response(const serve_spec *sp, const char *id,
 	cbd_buf out = {0};
 	cbd_err e = {0};
 	const cJSON *jid;
+	const char *id = rq->id;
+	size_t jlen;
 	cJSON *j;
 
 	if (cbd_tensor_new(CBD_DT_FLOAT32, 2, dims, &scores, &e) != CBD_OK)
 		fuzz_fail("scores");
-	serve_write_infer(sp, id, scores, &out);
+	serve_write_infer(sp, rq, scores, &out, &jlen);
 	if (out.st)
 		fuzz_fail("response out of memory");
-	j = cJSON_ParseWithLength(out.p, out.len);
+	if (rq->binary_out != (jlen != SERVE_NO_HEADER))
+		fuzz_fail("binary answer asked for but not given, or not asked");
+	if (jlen == SERVE_NO_HEADER)
+		jlen = out.len;
+	else if (out.len - jlen != scores->nelem * 4)
+		fuzz_fail("binary answer's tensor data has the wrong size");
+	j = cJSON_ParseWithLength(out.p, jlen);
 	if (!cJSON_IsObject(j))
 		fuzz_fail("response is not a JSON object");
 	jid = cJSON_GetObjectItemCaseSensitive(j, "id");
@@ -44,11 +55,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	serve_spec sp = {0};
 	cbd_tensor *batch = NULL;
-	char *id = NULL, msg[256];
+	serve_req rq = {0};
+	size_t jlen = SERVE_NO_HEADER;
+	char msg[256];
 	int rc;
 
 	sp.model_name = "mnist";
 	sp.input_name = "input";
+	sp.output_name = "logits";
 	sp.sample_ndim = 3;
 	sp.sample_dims[0] = 1;
 	sp.sample_dims[1] = 28;
@@ -57,8 +71,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sp.num_classes = 10;
 	sp.max_batch = 64;
 	msg[0] = 0;
-	rc = serve_parse_infer(&sp, (const char *)data, size, &batch, &id, msg,
-			       sizeof(msg));
+	if (size >= 3 && data[0] == 'B') {
+		jlen = (size_t)data[1] << 8 | data[2];
+		data += 3;
+		size -= 3;
+	}
+	rc = serve_parse_infer(&sp, (const char *)data, size, jlen, &batch,
+			       &rq, msg, sizeof(msg));
 	if (rc == 200) {
 		const float *f;
 
@@ -71,15 +90,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!isfinite(f[i]))
 				fuzz_fail("accepted batch holds a non-finite "
 					  "value");
-		serve_check_response(&sp, id, batch);
+		serve_check_response(&sp, &rq, batch);
 	} else {
-		if (rc < 400 || rc > 599 || batch || id || !memchr(msg, 0,
+		if (rc < 400 || rc > 599 || batch || rq.id || !memchr(msg, 0,
 								    sizeof(msg))
 		    || !msg[0])
 			fuzz_fail("refusal without a 4xx/5xx status and a "
 				  "message");
 	}
 	cbd_tensor_free(batch);
-	free(id);
+	free(rq.id);
 	return 0;
 }

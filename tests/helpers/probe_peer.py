@@ -39,6 +39,17 @@ they never make up scores.
         flip        answers the probe's decoy (id d00000), 400s every
                     other request ("changes layout halfway")
       Every POST is logged as "id" to PORTFILE.log (oip and fault too).
+  probe_peer.py triton UPSTREAM MODEL PORTFILE
+      OIP with Triton's binary tensor data extension, written from its
+      documentation: GET /v2 lists "binary_tensor_data" (not with
+      PEER_NO_BINARY=1 in the environment); a request with an
+      Inference-Header-Content-Length header has that many bytes of JSON,
+      then each input's binary_data_size bytes (FP32 little-endian, or
+      UINT8) in input order; an output with "binary_data": true (or all
+      outputs under the request's "binary_data_output": true) comes back
+      as binary_data_size bytes of little-endian FP32 after the JSON, with
+      Inference-Header-Content-Length and application/octet-stream.
+      Logs "id binary|json" to PORTFILE.log per POST.
   All OIP modes forward GET /v2/... to UPSTREAM (health, metadata).
   probe_peer.py exec UPSTREAM MODEL [stray|stray-mid|wrongid|die]
       JSON lines on stdin/stdout in cbd-probe(1)'s exec format; with
@@ -49,6 +60,7 @@ they never make up scores.
 import json
 import os
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -124,6 +136,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(401, {"error": "missing or wrong token"})
         if mode in ("tfserving", "tfobj"):
             return self.tf_get()
+        if mode == "triton" and self.path == "/v2":
+            ext = [] if os.environ.get("PEER_NO_BINARY") else \
+                ["binary_tensor_data"]
+            return self.send(200, {"name": "triton-peer", "version": "2.40",
+                                   "extensions": ext})
         code, body = upstream_get(self.server.upstream, self.path)
         if code == 200 and self.path == f"/v2/models/{model}" and \
                 mode in ("labelfirst", "labelonly"):
@@ -175,6 +192,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
+        if self.server.mode == "triton":
+            return self.triton(self.rfile.read(n))
         req = json.loads(self.rfile.read(n))
         if self.server.mode in ("tfserving", "tfobj"):
             return self.tfserving(req)
@@ -247,6 +266,48 @@ class Handler(BaseHTTPRequestHandler):
             rid = "not-" + rid
         self.send(200, {"model_name": self.server.model, "id": rid,
                         "outputs": outs})
+
+    def triton(self, body):
+        hl = self.headers.get("Inference-Header-Content-Length")
+        head = body if hl is None else body[:int(hl)]
+        rest = b"" if hl is None else body[int(hl):]
+        req = json.loads(head)
+        self.log_id(f"{req.get('id', '')} {'json' if hl is None else 'binary'}")
+        inputs = []
+        for i in req["inputs"]:
+            size = i.get("parameters", {}).get("binary_data_size")
+            i = {k: v for k, v in i.items() if k != "parameters"}
+            if size is not None:
+                raw, rest = rest[:size], rest[size:]
+                if i["datatype"] == "FP32":
+                    i["data"] = list(struct.unpack("<%df" % (size // 4), raw))
+                else:
+                    i["data"] = list(raw)
+            inputs.append(i)
+        if rest:
+            return self.send(400, {"error": "unexpected bytes after inputs"})
+        out = upstream_infer(self.server.upstream, self.server.model, inputs)
+        want = {o["name"]: o for o in req.get("outputs", [])}
+        every = req.get("parameters", {}).get("binary_data_output", False)
+        binary = want.get(out["name"], {}).get("parameters", {}).get(
+            "binary_data", every)
+        res = {"model_name": self.server.model, "model_version": "1",
+               "outputs": [out]}
+        if "id" in req:
+            res["id"] = req["id"]
+        if not binary:
+            return self.send(200, res)
+        data = struct.pack("<%df" % len(out["data"]), *out["data"])
+        out = {k: v for k, v in out.items() if k != "data"}
+        out["parameters"] = {"binary_data_size": len(data)}
+        res["outputs"] = [out]
+        j = json.dumps(res).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Inference-Header-Content-Length", str(len(j)))
+        self.send_header("Content-Length", str(len(j) + len(data)))
+        self.end_headers()
+        self.wfile.write(j + data)
 
     def tfserving(self, req):
         if self.path != f"/v1/models/{self.server.model}:predict":

@@ -102,12 +102,15 @@ static void test_oip_request_parses_in_server(void **state)
 	serve_spec sp = {0};
 	cbd_buf b = {0};
 	cbd_tensor *batch;
-	char *id, msg[256];
+	serve_req rq;
+	size_t jlen;
+	char msg[256];
 
 	(void)state;
 	setup_probe(&p, &o, &it, q, x);
 	sp.model_name = "m";
 	sp.input_name = "input";
+	sp.output_name = "logits";
 	sp.sample_ndim = 3;
 	sp.sample_dims[0] = 1;
 	sp.sample_dims[1] = 28;
@@ -115,17 +118,47 @@ static void test_oip_request_parses_in_server(void **state)
 	sp.sample_elems = 784;
 	sp.num_classes = 10;
 	sp.max_batch = 4;
-	for (int u8 = 0; u8 < 2; u8++) {
-		o.send_uint8 = u8;
+	for (int k = 0; k < 4; k++) {
+		o.send_uint8 = k & 1;
+		o.binary = k >> 1;   /* Triton's binary tensor data */
 		cbd_buf_reset(&b);
-		probe_body_oip(&p, &it, &b);
-		assert_int_equal(serve_parse_infer(&sp, b.p, b.len, &batch, &id,
-						   msg, sizeof(msg)), 200);
-		assert_string_equal(id, "t\"7");
+		probe_body_oip(&p, &it, &b, &jlen);
+		assert_true((jlen == PROBE_NO_HEADER) == !o.binary);
+		if (o.binary)
+			assert_int_equal(b.len - jlen, o.send_uint8 ? 784 : 3136);
+		assert_int_equal(serve_parse_infer(&sp, b.p, b.len,
+						   o.binary ? jlen
+						   : SERVE_NO_HEADER, &batch,
+						   &rq, msg, sizeof(msg)), 200);
+		assert_string_equal(rq.id, "t\"7");
+		assert_int_equal(rq.binary_out, o.binary);
 		assert_int_equal(batch->dims[0], 1);
 		assert_memory_equal(batch->data, x, sizeof(x));
+		/* the server's answer, binary or JSON, read back: same bits */
+		{
+			int64_t d[2] = {1, 10};
+			cbd_tensor *sc = NULL;
+			cbd_err e = {0};
+			cbd_buf ans = {0};
+			struct probe_outcome oc = {.label = -1};
+			size_t alen;
+
+			assert_int_equal(cbd_tensor_new(CBD_DT_FLOAT32, 2, d, &sc,
+							&e), CBD_OK);
+			for (int i = 0; i < 10; i++)
+				((float *)sc->data)[i] = i == 6 ? 0.7f
+						       : 1.0f / (float)(i + 3);
+			serve_write_infer(&sp, &rq, sc, &ans, &alen);
+			probe_parse_oip(&p, it.id, ans.p, ans.len, alen, &oc);
+			assert_string_equal(oc.error, "");
+			assert_int_equal(oc.label, 6);
+			assert_memory_equal(oc.scores, sc->data, 40);
+			free(oc.scores);
+			cbd_buf_free(&ans);
+			cbd_tensor_free(sc);
+		}
 		cbd_tensor_free(batch);
-		free(id);
+		free(rq.id);
 	}
 	/* the server refuses a wrong datatype */
 	{
@@ -134,8 +167,8 @@ static void test_oip_request_parses_in_server(void **state)
 				  "\"data\":[]}]}";
 
 		assert_int_equal(serve_parse_infer(&sp, bad, strlen(bad),
-						   &batch, &id, msg,
-						   sizeof(msg)), 400);
+						   SERVE_NO_HEADER, &batch, &rq,
+						   msg, sizeof(msg)), 400);
 	}
 	assert_non_null(strstr(msg, "datatype"));
 	cbd_buf_free(&b);
@@ -155,16 +188,16 @@ static void test_parse_answers(void **state)
 	(void)state;
 	setup_probe(&p, &o, &it, q, x);
 	memset(&oc, 0, sizeof(oc));
-	probe_parse_oip(&p, "x", nested, strlen(nested), &oc);
+	probe_parse_oip(&p, "x", nested, strlen(nested), PROBE_NO_HEADER, &oc);
 	assert_string_equal(oc.error, "");
 	assert_int_equal(oc.label, 3);
 	assert_int_equal(oc.num_scores, 10);
 	free(oc.scores);
 	memset(&oc, 0, sizeof(oc));
-	probe_parse_oip(&p, "x", "{\"outputs\":[{\"data\":[1,2]}]}", 28, &oc);
+	probe_parse_oip(&p, "x", "{\"outputs\":[{\"data\":[1,2]}]}", 28, PROBE_NO_HEADER, &oc);
 	assert_non_null(strstr(oc.error, "expected 10"));
 	memset(&oc, 0, sizeof(oc));
-	probe_parse_oip(&p, "x", "{\"outputs\":[", 12, &oc);
+	probe_parse_oip(&p, "x", "{\"outputs\":[", 12, PROBE_NO_HEADER, &oc);
 	assert_string_equal(oc.error, "bad JSON in response");
 	assert_true(oc.retryable);
 	memset(&oc, 0, sizeof(oc));
@@ -216,13 +249,13 @@ static void test_answer_binding(void **state)
 	assert_non_null(strstr(oc.error, "not a JSON object"));
 	memset(&oc, 0, sizeof(oc));
 	oc.label = -1;
-	probe_parse_oip(&p, "t1", oip, strlen(oip), &oc);
+	probe_parse_oip(&p, "t1", oip, strlen(oip), PROBE_NO_HEADER, &oc);
 	assert_string_equal(oc.error, "answer id 't2' is not the query's 't1'");
 	assert_null(oc.scores);
 	/* two outputs, label first: the named one is read */
 	memset(&oc, 0, sizeof(oc));
 	strcpy(p.pf.output, "logits");
-	probe_parse_oip(&p, "t1", two, strlen(two), &oc);
+	probe_parse_oip(&p, "t1", two, strlen(two), PROBE_NO_HEADER, &oc);
 	assert_string_equal(oc.error, "");
 	assert_int_equal(oc.label, 3);
 	assert_int_equal(oc.num_scores, 10);
@@ -230,13 +263,13 @@ static void test_answer_binding(void **state)
 	memset(&oc, 0, sizeof(oc));
 	strcpy(p.pf.output, "label");
 	p.pf.answer_label = 1;
-	probe_parse_oip(&p, "t1", two, strlen(two), &oc);
+	probe_parse_oip(&p, "t1", two, strlen(two), PROBE_NO_HEADER, &oc);
 	assert_string_equal(oc.error, "");
 	assert_int_equal(oc.label, 3);
 	assert_null(oc.scores);
 	memset(&oc, 0, sizeof(oc));
 	strcpy(p.pf.output, "probs");
-	probe_parse_oip(&p, "t1", two, strlen(two), &oc);
+	probe_parse_oip(&p, "t1", two, strlen(two), PROBE_NO_HEADER, &oc);
 	assert_string_equal(oc.error, "no output 'probs' in response");
 }
 
