@@ -195,6 +195,31 @@ teardown() {
 	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '[]' ]
 }
 
+@test "onnx: the compiled trace copy under cbd-serve and under cbd-probe --backend archive names its user, like the archive" {
+	rm -f port
+	cbd-serve --port 0 --port-file port --model-name mnist tr/mnist-cnn-bob.onnx 2>serve.log &
+	SERVER=$!
+	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
+	[ -s port ] || { cat serve.log; return 1; }
+	cbd-probe -q -m mnist -o served.jsonl "http://127.0.0.1:$(cat port)" tr-trig.json
+	kill "$SERVER"; wait "$SERVER" || true; SERVER=
+	cbd-probe -q --backend archive -o inproc.jsonl tr/mnist-cnn-bob.onnx tr-trig.json
+	cbd-probe -q --backend archive -o arch.jsonl tr/mnist-cnn-bob.cbd tr-trig.json
+	for t in served inproc arch; do
+		run cbd-attribute -t tr-trig.json -k users.json --json -q $t.jsonl
+		[ "$status" -eq 0 ]
+		[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '["bob"]' ] || { echo "$t: $output"; return 1; }
+		[ "$(printf '%s\n' "$output" | jq '.users[0].matches')" -eq 64 ]
+	done
+	# the three transcripts recorded the same labels for the same triggers
+	for t in served inproc arch; do
+		jq -r 'select(.type == "query") | "\(.trigger) \(.label)"' $t.jsonl | sort > $t.labels
+	done
+	[ "$(wc -l < arch.labels)" -eq 64 ]
+	cmp served.labels arch.labels
+	cmp inproc.labels arch.labels
+}
+
 @test "onnx: cbd-sign signs for a compiled model exactly as for its archive" {
 	/usr/bin/python3 -c 'import numpy as np; np.save("lab.npy", np.arange(64) % 10)'
 	cbd-embed wm.cbd -f onnx -k owner.key -o wm-from-archive.onnx
