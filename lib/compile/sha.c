@@ -27,9 +27,11 @@
  * the only loop-carried value is the state [N, 8 L]; the message words
  * [N, blocks, 16 L] are read from the outer scope with Gather on the
  * iteration number.  The schedule makes two words a step (W_t and W_t+1
- * depend only on earlier words), 8 nodes (11 for SHA-512); a round is 10
- * nodes (13).  A SHA-256 block is about 850 nodes (the Bitwise design of
- * opset 18 needed 2,400).
+ * depend only on earlier words), 8 nodes (11 for SHA-512); a round is 11
+ * nodes (14).  A SHA-256 block is about 920 nodes (the Bitwise design of
+ * opset 18 needed 2,400).  Cost on large batches is bytes moved and
+ * multiplied: the round's concatenation is 16B + L columns wide and a
+ * schedule step reads its words from the floors, not from bit columns.
  */
 #include "compile_internal.h"
 
@@ -105,12 +107,14 @@ static const struct sha_alg SHA512 = {
  * A word of B = 32 L bits is L float64 limbs of 32 bits, most significant
  * limb first; bit k (0 = least significant) lies in limb li(k) at place
  * q(k) = k mod 32.  A "pair" is the two words of one round, a and e: 2B
- * bits, [a bits | e bits].  Numbers become bits in two nodes: R, the limb
- * value repeated once per bit, then r = R mod 2^(q+1); bit k is
- * (r_k - r_(k-1)) / 2^q, a linear function of r that is folded into the
- * constant matrix of the next MatMul.  Every entry of every matrix is 0,
- * +-1, +-1/2 or a power of two and every value is an integer below 2^41 or
- * a multiple of 2^-32 below 8, so all of it is exact in float64. */
+ * bits, [a bits | e bits].  Numbers become bits in two nodes (to_f): one
+ * MatMul by 2^-j and one Floor give f_j = floor(limb / 2^j), and bit q =
+ * f_q - 2 f_(q+1), a linear function of the floors, is folded into the
+ * constant matrix of the next MatMul (as is a limb's value mod 2^32,
+ * f_0 - 2^32 f_32).  Every entry of every matrix is 0, +-1/2 or +- a power
+ * of two; every sum is of integers or half-integers below 2^41, except the
+ * floors' MatMul, whose outputs are one limb (plus its carry) times 2^-j:
+ * all of it is exact in float64. */
 
 /* x mod m on float64 (Mod needs fmod = 1 for floats) */
 static og_t fmod_(og_graph *g, og_t x, og_t m)
@@ -282,40 +286,43 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 	/* two words a step: W_t and W_t+1 depend on words before t only */
 	for (int t = 16; t < T; t += 2) {
 		struct mat sel = mat_new(c, f->nf, 2 * L);
-		struct mat dw = mat_new(c, 2 * L * FW, 6 * B);
-		struct mat p3 = mat_new(c, 12 * B, 6 * L);
+		struct mat dw = mat_new(c, 2 * L * FW, 4 * B);
+		struct mat p3 = mat_new(c, 2 * L * FW + 8 * B, 6 * L);
+		int pf = 2 * L * FW;          /* where yy starts in [f, yy, ⌊yy⌋] */
 
 		for (int i = 0; i < 2; i++)
 			for (int l = 0; l < L; l++) {
-				int col = i * L + l, u = t + i;
+				int col = i * L + l, u = t + i, r = col * FW;
 
 				mat_add(&sel, f->s1[u - 2][l], col, 1);
 				mat_add(&sel, f->w[u - 7][l], col, 1);
 				mat_add(&sel, f->s0[u - 15][l], col, 1);
 				mat_add(&sel, f->w[u - 16][l], col, 1);
+				/* the word's limb mod 2^32 is f_0 - 2^32 f_32: read
+				 * from the floors, no bit columns needed */
+				mat_add(&p3, r, i * 3 * L + l, 1);
+				mat_add(&p3, r + 32, i * 3 * L + l, -4294967296.0);
 			}
 		for (int i = 0; i < 2; i++)
 			for (int k = 0; k < B; k++) {
-				int o = i * 3 * B;
+				int o = i * 2 * B;
 
-				put_bit(&dw, a, i * L * FW, o + k, k, 1);
-				put_sigma(&dw, a, i * L * FW, o + B + k, k, a->s0,
+				put_sigma(&dw, a, i * L * FW, o + k, k, a->s0, 1);
+				put_sigma(&dw, a, i * L * FW, o + B + k, k, a->s1,
 					  1);
-				put_sigma(&dw, a, i * L * FW, o + 2 * B + k, k,
-					  a->s1, 1);
-				mat_add(&p3, o + k, i * 3 * L + li(a, k), wt(k));
 				for (int x = 1; x < 3; x++) {
 					int col = i * 3 * L + x * L + li(a, k);
+					int r = o + (x - 1) * B + k;
 
-					mat_add(&p3, o + x * B + k, col, 2 * wt(k));
-					mat_add(&p3, 6 * B + o + x * B + k, col,
-						-2 * wt(k));
+					mat_add(&p3, pf + r, col, 2 * wt(k));
+					mat_add(&p3, pf + 4 * B + r, col, -2 * wt(k));
 				}
 			}
 		og_t sw = og_matmul(g, F, mat_const(c, &sel));
-		og_t yy = og_matmul(g, to_f(g, a, sw, 2, 0), mat_const(c, &dw));
-		og_t yyh = og_concat(g, 1, 2, (og_t[]){yy, og_un(g, "Floor",
-								   yy)});
+		og_t fl = to_f(g, a, sw, 2, 0);
+		og_t yy = og_matmul(g, fl, mat_const(c, &dw));
+		og_t yyh = og_concat(g, 1, 3, (og_t[]){fl, yy, og_un(g, "Floor",
+								      yy)});
 		F = og_concat(g, 1, 2, (og_t[]){F, og_matmul(g, yyh,
 							mat_const(c, &p3))});
 		for (int i = 0; i < 2; i++)
@@ -349,58 +356,63 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 /* ---- the rounds ------------------------------------------------------
  *
  * Round t works on the pair X_t = [a_t | e_t] (bits, a 0/1 float64
- * vector) and Y_t = [X_t | y0 | y1], 4B wide, y the half-sums of the three
- * bits of each bit of Σ0(a_t) and Σ1(e_t), so that the Σ bit is
- * 2 y - 2 floor(y); H_t = floor(Y_t).  b, c, d are the a of the rounds
- * before, f, g, h their e.  The non-linear functions, both halves at once:
+ * vector, 2B wide) and Y_t = [X_t | z0 | z1], 4B wide, z the half-sums of
+ * the three bits of each bit of Σ0(a_t) and Σ1(e_t), so that the Σ bit is
+ * 2 z - 2 floor(z).  H_t = floor(Y_t) = [X_t | floor(z)] (the bits are
+ * integers), split into X_t and Z_t = floor(z).  b, c, d are the a of the
+ * rounds before, f, g, h their e.  The non-linear functions, both halves
+ * at once:
  *   u_t = [|b - c| | f - g] = |X_(t-1) - X_(t-2) + o| - o,  o = [0 | 2]
  *   2 [Maj | Ch] = X_(t-1) + X_(t-2) + u_t (2 X_t - 1)
  * (b = c: Maj = b; b != c: Maj = a; e = 1: Ch = f; e = 0: Ch = g).  The
  * limb sums of the next pair,
  *   a' = h + Σ1(e) + Ch + K_t + W_t + Σ0(a) + Maj,  e' = d + h + Σ1 + Ch + KW,
  * are one MatMul of the concatenation
- *   [Y_t, H_t, |..|_t Y_t, Y_(t-1), Y_(t-2), Y_(t-3), |..|_t, KW_t]
- * (the constant o terms go into K_t), the next Y one MatMul and one Floor
- * for the floors of the limb sums and one MatMul for Y: ten nodes a round,
- * none of them a float Mod or Pow (per element those cost as much as the
- * node itself). */
-enum { O_Y = 0, O_H, O_UY, O_Y1, O_Y2, O_Y3, O_U, O_KW };
+ *   [Y_t, Z_t, |..|_t X_t, X_(t-1), X_(t-2), X_(t-3), |..|_t, KW_t]
+ * (the constant o terms go into K_t); the next Y is one MatMul and one
+ * Floor for the floors of the limb sums and one MatMul: eleven nodes a
+ * round, none of them a float Mod or Pow (per element those cost as much as
+ * the node itself).  Only the Y piece is 4B wide: the terms that read bits
+ * alone read the 2B-wide X, which keeps the concatenation and the product
+ * (most of a round's time on large batches) at 16B + L columns, not 28B + L. */
+enum { O_Y = 0, O_Z = 4, O_UX = 6, O_X1 = 8, O_X2 = 10, O_X3 = 12,
+       O_U = 14, O_KW = 16 };           /* offsets in units of B columns */
 
 static og_t round_w(og_ctx *c, const struct sha_alg *a)
 {
-	int B = a->bits, L = B / 32, Bz = 4 * B;
-	struct mat m = mat_new(c, O_KW * Bz + L, 2 * L);
+	int B = a->bits, L = B / 32;
+	struct mat m = mat_new(c, O_KW * B + L, 2 * L);
 
 	for (int k = 0; k < B; k++) {
 		int l = li(a, k), ca = l, ce = L + l;
 		double w = wt(k);
 
-		/* Σ0(a) to a', Σ1(e) to a' and e': 2 y - 2 floor(y) */
-		mat_add(&m, O_Y * Bz + 2 * B + k, ca, 2 * w);
-		mat_add(&m, O_H * Bz + 2 * B + k, ca, -2 * w);
-		mat_add(&m, O_Y * Bz + 3 * B + k, ca, 2 * w);
-		mat_add(&m, O_H * Bz + 3 * B + k, ca, -2 * w);
-		mat_add(&m, O_Y * Bz + 3 * B + k, ce, 2 * w);
-		mat_add(&m, O_H * Bz + 3 * B + k, ce, -2 * w);
+		/* Σ0(a) to a', Σ1(e) to a' and e': 2 z - 2 floor(z) */
+		mat_add(&m, O_Y * B + 2 * B + k, ca, 2 * w);
+		mat_add(&m, O_Z * B + k, ca, -2 * w);
+		mat_add(&m, O_Y * B + 3 * B + k, ca, 2 * w);
+		mat_add(&m, O_Z * B + B + k, ca, -2 * w);
+		mat_add(&m, O_Y * B + 3 * B + k, ce, 2 * w);
+		mat_add(&m, O_Z * B + B + k, ce, -2 * w);
 		/* Maj (at k) to a', Ch (at B + k) to a' and e':
 		 * X1/2 + X2/2 + v X - o X - v/2 (+ o/2 in the bias) */
 		for (int x = 0; x < 3; x++) {
 			int p = x ? B + k : k, cc = x == 2 ? ce : ca;
 			double o = x ? 2 : 0;
 
-			mat_add(&m, O_UY * Bz + p, cc, w);
-			mat_add(&m, O_Y * Bz + p, cc, -o * w);
-			mat_add(&m, O_Y1 * Bz + p, cc, w / 2);
-			mat_add(&m, O_Y2 * Bz + p, cc, w / 2);
-			mat_add(&m, O_U * Bz + p, cc, -w / 2);
+			mat_add(&m, O_UX * B + p, cc, w);
+			mat_add(&m, O_Y * B + p, cc, -o * w);
+			mat_add(&m, O_X1 * B + p, cc, w / 2);
+			mat_add(&m, O_X2 * B + p, cc, w / 2);
+			mat_add(&m, O_U * B + p, cc, -w / 2);
 		}
-		mat_add(&m, O_Y3 * Bz + B + k, ca, w);             /* h */
-		mat_add(&m, O_Y3 * Bz + B + k, ce, w);
-		mat_add(&m, O_Y3 * Bz + k, ce, w);                 /* d */
+		mat_add(&m, O_X3 * B + B + k, ca, w);             /* h */
+		mat_add(&m, O_X3 * B + B + k, ce, w);
+		mat_add(&m, O_X3 * B + k, ce, w);                 /* d */
 	}
 	for (int l = 0; l < L; l++) {
-		mat_add(&m, O_KW * Bz + l, l, 1);
-		mat_add(&m, O_KW * Bz + l, L + l, 1);
+		mat_add(&m, O_KW * B + l, l, 1);
+		mat_add(&m, O_KW * B + l, L + l, 1);
 	}
 	return mat_const(c, &m);
 }
@@ -421,19 +433,19 @@ static og_t pair_y(og_graph *g, const struct sha_alg *a, og_t f)
 	return og_matmul(g, f, mat_const(c, &m));
 }
 
-/* |Y1 - Y2 + o| */
-static og_t abs_u(og_graph *g, const struct sha_alg *a, og_t y1, og_t y2)
+/* |X1 - X2 + o| */
+static og_t abs_u(og_graph *g, const struct sha_alg *a, og_t x1, og_t x2)
 {
 	og_ctx *c = og_graph_ctx(g);
 	int B = a->bits;
-	double *e = og_alloc(c, (size_t)(4 * B) * sizeof(double));
-	int64_t d = 4 * B;
+	double *e = og_alloc(c, (size_t)(2 * B) * sizeof(double));
+	int64_t d = 2 * B;
 
 	if (!e)
 		return NULL;
-	for (int i = 0; i < 4 * B; i++)
-		e[i] = i >= B && i < 2 * B ? 2 : 0;
-	return og_un(g, "Abs", og_add(g, og_sub_(g, y1, y2),
+	for (int i = 0; i < 2 * B; i++)
+		e[i] = i >= B ? 2 : 0;
+	return og_un(g, "Abs", og_add(g, og_sub_(g, x1, x2),
 				      og_const(c, OG_F64, 1, &d, e)));
 }
 
@@ -444,8 +456,8 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 {
 	og_ctx *c = og_graph_ctx(g);
 	int B = a->bits, L = B / 32, T = a->rounds;
-	og_t yt[80 + 3], kw[80];
-	og_t *Y = yt + 3;                       /* Y[-3 .. T-1] */
+	og_t xt[80 + 3], kw[80], yz[2];
+	og_t *X = xt + 3;                       /* X[-3 .. T-1] */
 	og_t W = round_w(c, a);
 
 	og_split(g, schedule(g, a, block), 1, T, L, kw);
@@ -459,21 +471,25 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 	og_t pairs = og_reshape(g, og_gather(g, st, og_i64s(c, 8 * L, perm), 1),
 				3, (int64_t[]){0, 4, 2 * L});
 	og_t y4 = pair_y(g, a, to_f(g, a, pairs, 2, 1));
-	for (int p = 0; p < 4; p++)
-		Y[-p] = og_gather(g, y4, og_i64(c, p), 1);
+	og_split(g, y4, 2, 2, 2 * B, yz);
+	for (int p = 1; p < 4; p++)
+		X[-p] = og_gather(g, yz[0], og_i64(c, p), 1);
+	og_t y = og_gather(g, y4, og_i64(c, 0), 1);
 	og_t s = NULL;
-	og_t u = abs_u(g, a, Y[-1], Y[-2]);
+	og_t u = abs_u(g, a, X[-1], X[-2]);
 	for (int t = 0; t < T; t++) {
 		if (t)
-			Y[t] = pair_y(g, a, to_f(g, a, s, 2, 0));
-		og_t un = t + 1 < T ? abs_u(g, a, Y[t], Y[t - 1]) : NULL;
-		og_t cat[8] = {Y[t], og_un(g, "Floor", Y[t]), og_mul(g, u, Y[t]),
-			       Y[t - 1], Y[t - 2], Y[t - 3], u, kw[t]};
+			y = pair_y(g, a, to_f(g, a, s, 2, 0));
+		og_split(g, og_un(g, "Floor", y), 1, 2, 2 * B, yz);
+		X[t] = yz[0];
+		og_t un = t + 1 < T ? abs_u(g, a, X[t], X[t - 1]) : NULL;
+		og_t cat[8] = {y, yz[1], og_mul(g, u, X[t]), X[t - 1], X[t - 2],
+			       X[t - 3], u, kw[t]};
 		s = og_matmul(g, og_concat(g, 1, 8, cat), W);
 		u = un;
 	}
 	/* new state: st + [a_T, a_T-1, a_T-2, a_T-3, e_T, ...] */
-	struct mat fin = mat_new(c, 8 * L + 2 * L + 3 * 4 * B, 8 * L);
+	struct mat fin = mat_new(c, 8 * L + 2 * L + 3 * 2 * B, 8 * L);
 	for (int i = 0; i < 8 * L; i++)
 		mat_add(&fin, i, i, 1);
 	for (int h = 0; h < 2; h++) {
@@ -481,10 +497,10 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 			mat_add(&fin, 8 * L + h * L + l, h * 4 * L + l, 1);
 		for (int p = 0; p < 3; p++)
 			for (int k = 0; k < B; k++)
-				mat_add(&fin, 10 * L + p * 4 * B + h * B + k,
+				mat_add(&fin, 10 * L + p * 2 * B + h * B + k,
 					(h * 4 + p + 1) * L + li(a, k), wt(k));
 	}
-	og_t cat[5] = {st, s, Y[T - 1], Y[T - 2], Y[T - 3]};
+	og_t cat[5] = {st, s, X[T - 1], X[T - 2], X[T - 3]};
 	og_t n = og_matmul(g, og_concat(g, 1, 5, cat), mat_const(c, &fin));
 	og_t two32 = og_f64(c, 4294967296.0);
 	if (L == 2) {     /* carry out of each low limb into the high one */
