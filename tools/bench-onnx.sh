@@ -58,3 +58,33 @@ const ort = require("onnxruntime-node"), fs = require("fs");
   console.log(`| ${nk} | ${fs.statSync(m).size} | ${r[0]} | ${r[1]} |`);
 })();' "auth$nk.onnx" "$nk"
 done
+# a large input (3x224x224, the lane digest of 150,528 bytes): ResNet-18
+# with random weights from `make bench-models`, if present
+r18="$top/models/bench/resnet18.onnx"
+if [ -f "$r18" ]; then
+	echo
+	echo "ResNet-18 (3x224x224), ONNX Runtime, 1 thread, CPU ms per run:"
+	echo
+	cbd-embed "$r18" -m watermark -k owner.key -o r18.cbd >/dev/null
+	rcid=$(cbd-verify --json --info r18.cbd | sed -n 's/.*"circuit_id": "\([0-9a-f]*\)".*/\1/p')
+	cbd-embed "$r18" -m watermark -k owner.key --circuit-id "$rcid" -f onnx -o r18.onnx >/dev/null
+	/usr/bin/python3 -c 'import numpy as np; np.save("r18-base.npy", np.random.default_rng(5).integers(0, 256, (1, 3, 224, 224), dtype=np.uint8))'
+	cbd-sign triggers -a r18.cbd -k owner.key --from r18-base.npy -o r18-t.json -q
+	NODE_PATH="$CBD_BUILD/ort/node_modules" node "$top/tools/bench_onnx_large.js" "$r18" r18.onnx r18-t.json "$top/models/bench/resnet18-input.npy"
+	/usr/bin/python3 -c '
+import base64, json, sys, numpy as np
+t = json.load(open("r18-t.json"))["triggers"][0]
+np.save("r18-signed.npy", (np.frombuffer(base64.b64decode(t["input"]), np.uint8).astype(np.float32) / np.float32(255)).reshape(1, 3, 224, 224))
+np.save("r18-clean.npy", np.load(sys.argv[1])[:8])' "$top/models/bench/resnet18-input.npy"
+	echo
+	echo "the same under cbd's engine (1 thread, ms per run):"
+	echo
+	echo "| inputs | batch | bare ms | compiled ms |"
+	echo "|---|---:|---:|---:|"
+	for b in 1 8; do
+		bare=$("$CBD_BUILD/tests/onnx_conformance" --bench "$r18" r18-clean.npy $b 1 3 | cut -d' ' -f1)
+		comp=$("$CBD_BUILD/tests/onnx_conformance" --bench r18.onnx r18-clean.npy $b 1 3 | cut -d' ' -f1)
+		echo "| clean | $b | $bare | $comp |"
+	done
+	echo "| signed | 1 | | $("$CBD_BUILD/tests/onnx_conformance" --bench r18.onnx r18-signed.npy 1 1 1 | cut -d' ' -f1) |"
+fi
