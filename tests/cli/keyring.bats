@@ -208,3 +208,60 @@ refused() {
 	[ "$status" -eq 0 ]
 	[ -f copies/mnist-cnn-e2.cbd ]
 }
+
+# Run "$@" without root's power to ignore file modes (as any other user
+# would run it), so a mode-0400 file or mode-0500 directory is truly
+# read-only.  Non-root users are already without it.
+unprivileged() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --inh-caps=-all --bounding-set=-all -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# Bytes, mtime and the directory listing of keyring $1.
+fingerprint() {
+	sha256sum "$1"
+	stat -c '%s %y %a' "$1"
+	ls -a "$(dirname "$1")"
+}
+
+@test "readers never write: a read-only keyring attributes, bytes, mtime and directory unchanged" {
+	"$SIM" transcript "$D" user:user09 u09.jsonl
+	mkdir ro rw
+	cp "$D/users.keyring" ro/users.keyring
+	cp "$D/users.keyring" rw/users.keyring
+	chmod 400 ro/users.keyring
+	chmod 500 ro
+	cbd-keygen owner >/dev/null
+	export SOURCE_DATE_EPOCH=1800000000
+	cbd-attribute -q -t "$D/triggers.json" -k "$D/users.keyring" \
+		--json u09.jsonl >want.json
+	grep -q '"attributed": \["user09"\]' want.json
+	for ring in ro/users.keyring rw/users.keyring; do
+		before=$(fingerprint "$ring")
+		unprivileged touch "${ring%/*}/probe" 2>/dev/null &&
+			[ "$ring" = rw/users.keyring ]
+		rm -f rw/probe
+		run unprivileged cbd-attribute -q -t "$D/triggers.json" -k "$ring" --json u09.jsonl
+		[ "$status" -eq 0 ] || { echo "$ring: $output"; return 1; }
+		[ "$output" = "$(cat want.json)" ]
+		run unprivileged cbd-keygen list -k "$ring"
+		[ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 21 ]
+		run unprivileged cbd-keygen show user09 -k "$ring"
+		[ "$status" -eq 0 ]
+		run unprivileged cbd-keygen export-public -k "$ring"
+		[ "$status" -eq 0 ]
+		run unprivileged cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace \
+			-k owner.key -r "$ring" -u user09 -d copies
+		[ "$status" -eq 0 ] || { echo "$ring: $output"; return 1; }
+		[ "$(fingerprint "$ring")" = "$before" ] ||
+			{ echo "$ring changed: $before"; fingerprint "$ring"; return 1; }
+	done
+	# revoke writes, and says so on the read-only file
+	run unprivileged cbd-keygen revoke user09 -k ro/users.keyring
+	[ "$status" -ne 0 ] && [ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == "cbd-keygen: error: "*"ro/users.keyring"* ]]
+	chmod 700 ro
+}
