@@ -265,3 +265,34 @@ fingerprint() {
 	[[ "$output" == "cbd-keygen: error: "*"ro/users.keyring"* ]]
 	chmod 700 ro
 }
+
+@test "thread count does not change attribution over a 1,100-user database: byte-identical reports" {
+	mkdir big
+	"$SIM" setup big 1100 64
+	cbd-keygen convert big/keyring.json big.keyring >/dev/null
+	# 60% noise: the leaker near the threshold, many tied innocents, so
+	# the order of rows (matches, then keyring order) is exercised
+	"$SIM" transcript big noise:user421:60 n.jsonl
+	"$SIM" transcript big user:user1077 u.jsonl
+	export SOURCE_DATE_EPOCH=1800000000
+	for t in n u; do
+		cbd-attribute -q -j 1 -t big/triggers.json -k big.keyring \
+			--full-table -o "$t-1.json" "$t.jsonl" || [ $? -eq 1 ]
+		[ "$(jq .parameters.users_tested "$t-1.json")" -eq 1100 ]
+		[ "$(jq '.users | length' "$t-1.json")" -eq 1100 ]
+		for j in 2 3 5 64; do
+			cbd-attribute -q -j "$j" -t big/triggers.json -k big.keyring \
+				--full-table -o "$t-$j.json" "$t.jsonl" || [ $? -eq 1 ]
+			cmp "$t-1.json" "$t-$j.json"
+		done
+		# the default (every core, or CBD_THREADS) and the top-20 table too
+		CBD_THREADS=4 cbd-attribute -q -t big/triggers.json -k big.keyring \
+			-o "$t-env.json" "$t.jsonl" || [ $? -eq 1 ]
+		cbd-attribute -q -j 1 -t big/triggers.json -k big.keyring \
+			-o "$t-top.json" "$t.jsonl" || [ $? -eq 1 ]
+		cmp "$t-env.json" "$t-top.json"
+	done
+	[ "$(jq -c .verdict.attributed u-1.json)" = '["user1077"]' ]
+	# the keyring digest is that of the database's canonical rows either way
+	[ "$(jq -r .evidence.keyring n-1.json)" = "$(jq -r .evidence.keyring n-64.json)" ]
+}
