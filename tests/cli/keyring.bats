@@ -179,7 +179,8 @@ refused() {
 	refused 65 "application id"
 	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET public_key = zeroblob(5000000) WHERE id = 'user03';"
 	run cbd-attribute -q -t "$D/triggers.json" -k bad.keyring u.jsonl
-	[ "$status" -eq 65 ] && [ "${#lines[@]}" -eq 1 ]
+	[ "$status" -eq 65 ]
+	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"user03"* || "$output" == *"too big"* ]]
 	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET public_key = zeroblob(44) WHERE id = 'user04';"
 	refused 65 "user04: public key is not an SPKI ed25519 key"
@@ -248,7 +249,8 @@ fingerprint() {
 		[ "$status" -eq 0 ] || { echo "$ring: $output"; return 1; }
 		[ "$output" = "$(cat want.json)" ]
 		run unprivileged cbd-keygen list -k "$ring"
-		[ "$status" -eq 0 ] && [ "${#lines[@]}" -eq 21 ]
+		[ "$status" -eq 0 ]
+		[ "${#lines[@]}" -eq 21 ]
 		run unprivileged cbd-keygen show user09 -k "$ring"
 		[ "$status" -eq 0 ]
 		run unprivileged cbd-keygen export-public -k "$ring"
@@ -261,7 +263,8 @@ fingerprint() {
 	done
 	# revoke writes, and says so on the read-only file
 	run unprivileged cbd-keygen revoke user09 -k ro/users.keyring
-	[ "$status" -ne 0 ] && [ "${#lines[@]}" -eq 1 ]
+	[ "$status" -ne 0 ]
+	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == "cbd-keygen: error: "*"ro/users.keyring"* ]]
 	chmod 700 ro
 }
