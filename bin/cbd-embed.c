@@ -74,6 +74,8 @@ static struct tool T = {
 };
 
 #define MAX_CHANNELS 64
+#define MAX_COPIES 4096   /* archives one trace run writes (and undoes) */
+#define MAX_KEYS 256      /* keys an auth circuit holds */
 #define MAX_OUT 64
 
 struct embed {
@@ -93,7 +95,7 @@ struct embed {
 	cbd_key **owned;    /* keys loaded with --authorize */
 	int n_owned;
 	int64_t created;
-	char *written[4096];
+	char *written[MAX_COPIES];
 	int n_written;
 	int json, json_n;
 	int onnx_out;       /* --format onnx */
@@ -192,28 +194,47 @@ static int read_classes(struct embed *e)
 
 static int add_key(struct embed *e, const cbd_key *k)
 {
-	if (e->n_keys == 256) {
-		tool_error(&T, "more than 256 authorised keys");
+	if (e->n_keys == MAX_KEYS) {
+		tool_error(&T, "more than %d authorised keys", MAX_KEYS);
 		return EX_USAGE;
 	}
 	e->keys[e->n_keys++] = k;
 	return 0;
 }
 
-/* Users chosen with --user, or all of the keyring. */
-static int selected_users(struct embed *e, const cbd_user ***users, int *n)
+/* Users chosen with --user, or all of the keyring: at most max of them
+ * (what one run can write or authorise; a large keyring is not held in
+ * memory, and its users are chosen with --user). */
+static int selected_users(struct embed *e, int max, const cbd_user ***users,
+			  int *n)
 {
 	const char *const *ids;
 	int nu = tool_get_all(&T, "user", &ids);
 	size_t total = cbd_keyring_count(e->kr);
 
-	*users = calloc(total + (size_t)nu + 1, sizeof(**users));
+	*users = NULL;
+	*n = 0;
+	if ((nu == 0 && total > (size_t)max) || nu > max) {
+		tool_error(&T, "%s %zu users; one %s run takes at most %d: "
+			   "choose them with --user (%s)",
+			   nu ? "--user names" : "the keyring has",
+			   nu ? (size_t)nu : total, cbd_mode_name(e->mode), max,
+			   tool_get(&T, "keyring", ""));
+		return EX_USAGE;
+	}
+	*users = calloc((nu ? (size_t)nu : total) + 1, sizeof(**users));
 	if (!*users)
 		return EX_OSERR;
-	*n = 0;
 	if (nu == 0) {
-		for (size_t i = 0; i < total; i++)
-			(*users)[(*n)++] = cbd_keyring_user(e->kr, i);
+		for (size_t i = 0; i < total; i++) {
+			(*users)[*n] = cbd_keyring_user(e->kr, i);
+			if (!(*users)[(*n)++]) {
+				tool_error(&T, "cannot list the keyring's users; "
+					   "choose them with --user (%s)",
+					   tool_get(&T, "keyring", ""));
+				return EX_SOFTWARE;
+			}
+		}
 		if (*n == 0) {
 			tool_error(&T, "the keyring has no users (%s)",
 				   tool_get(&T, "keyring", ""));
@@ -353,9 +374,7 @@ static int run_trace(struct embed *e)
 	const cbd_user **users = NULL;
 	int n = 0, rc;
 
-	rc = selected_users(e, &users, &n);
-	if (rc == 0 && (size_t)n > sizeof(e->written) / sizeof(e->written[0]))
-		rc = EX_USAGE;
+	rc = selected_users(e, MAX_COPIES, &users, &n);
 	if (rc == 0 && strcmp(dir, ".") && mkdir(dir, 0755) != 0 &&
 	    errno != EEXIST) {
 		tool_error(&T, "cannot create directory %s: %s", dir,
@@ -395,7 +414,7 @@ static int run_auth(struct embed *e)
 		const cbd_user **users = NULL;
 		int n = 0;
 
-		rc = selected_users(e, &users, &n);
+		rc = selected_users(e, MAX_KEYS - e->n_keys, &users, &n);
 		for (int i = 0; rc == 0 && i < n; i++)
 			rc = add_key(e, users[i]->key);
 		free(users);
@@ -583,7 +602,7 @@ int main(int argc, char **argv)
 {
 	struct embed e = {0};
 	char namebuf[256], defout[300];
-	const cbd_key *keys[257];
+	const cbd_key *keys[MAX_KEYS + 1];
 	int rc;
 
 	argv = tool_permute(&T, &argc, argv);

@@ -363,16 +363,19 @@ static int verb_show_revoke(const char *verb, const char *id,
 	const cbd_user *u;
 	char kid[CBD_KEY_ID_LEN + 1], c[32], rv[32], *pem = NULL;
 	cbd_err e = {0};
-	int rc = 0;
+	int revoke = strcmp(verb, "revoke") == 0, rc = 0;
+	/* only revoke writes; show reads, read-only */
+	cbd_status s = revoke && is_sqlite(path)
+			       ? cbd_keyring_open_db(path, &kr, &e)
+			       : cbd_keyring_load(path, &kr, &e);
 
-	if (cbd_keyring_load(path, &kr, &e) != CBD_OK ||
-	    (strcmp(verb, "revoke") == 0 &&
-	     cbd_keyring_revoke(kr, id, &e) != CBD_OK)) {
+	if (s != CBD_OK || (revoke && cbd_keyring_revoke(kr, id, &e) !=
+					      CBD_OK)) {
 		rc = tool_fail(&T, &e);
 		cbd_keyring_free(kr);
 		return rc;
 	}
-	if (strcmp(verb, "revoke") == 0) {
+	if (revoke) {
 		printf("user %s: revoked (%s)\n", id, path);
 		cbd_keyring_free(kr);
 		return 0;

@@ -376,14 +376,19 @@ cbd_status cbd_keyring_new(cbd_keyring **out, cbd_err *err);
  * CBD_E_NOPERM too.  A database keyring stays open: of more than
  * CBD_KEYRING_MAX_LOADED users it is not held in memory
  * (cbd_keyring_user() returns NULL; cbd_keyring_find() and
- * cbd_keyring_scan() read the database), and cbd_keyring_add() and
- * cbd_keyring_revoke() write to it, each in its own transaction unless
- * inside cbd_keyring_begin()/_commit(). */
+ * cbd_keyring_scan() read the database).  It is opened read-only
+ * (SQLITE_OPEN_READONLY, query_only; immutable when no -wal file exists,
+ * checked afterwards not to have been written, else CBD_E_UNAVAILABLE):
+ * a reader never changes the file, and cbd_keyring_add() and
+ * cbd_keyring_revoke() on it give CBD_E_USAGE (use cbd_keyring_open_db).
+ */
 cbd_status cbd_keyring_load(const char *path, cbd_keyring **out,
 			    cbd_err *err);
-/* Open the database keyring at path for adding users, creating it (mode
- * 0600, WAL, the schema of formats/keyring.md) if it does not exist or is
- * empty; safe when several processes create and add at once. */
+/* Open the database keyring at path for adding or revoking users, creating
+ * it (mode 0600, WAL, the schema of formats/keyring.md) if it does not
+ * exist or is empty; safe when several processes create and add at once.
+ * cbd_keyring_add() and cbd_keyring_revoke() write to it, each in its own
+ * transaction unless inside cbd_keyring_begin()/_commit(). */
 cbd_status cbd_keyring_open_db(const char *path, cbd_keyring **out,
 			       cbd_err *err);
 cbd_keyring_form cbd_keyring_form_of(const cbd_keyring *kr);

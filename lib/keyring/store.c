@@ -21,6 +21,19 @@
  * the public key, the secret's length, time ranges, the note — and rows
  * loaded into memory or looked up have their public key parsed too.
  *
+ * Readers (cbd_keyring_load) never write: the database is opened
+ * SQLITE_OPEN_READONLY with PRAGMA query_only, so evidence cannot be
+ * changed by looking at it.  A read-only connection to a WAL database
+ * would create the -wal and -shm files beside it and, unable to delete
+ * them, leave them behind (and fails outright in a read-only
+ * directory).  So when no -wal file exists — the database is complete in
+ * its one file — a reader opens it immutable (no locks, no side files)
+ * and checks afterwards that the file was not written meanwhile (no -wal
+ * appeared, same inode, size and mtime), failing with
+ * CBD_E_UNAVAILABLE ("run again") if it was: a writer only touches the
+ * main file after creating the -wal file.  With a -wal file present a
+ * writer may be at work, and the reader takes SQLite's shared locks.
+ *
  * Writers (cbd_kr_db_add, _revoke) take the write lock first
  * (BEGIN IMMEDIATE) and wait up to 30 s for it, so processes adding users
  * at once are serialised by SQLite and none is lost.
@@ -83,6 +96,12 @@ struct kr_cached {
 struct kr_db {
 	sqlite3 *db;
 	char *path;
+	char *wal;               /* path "-wal" */
+	int readonly;            /* opened by a reader */
+	int immutable;           /* ... with no -wal file: see the top */
+	int fd;                  /* a reader's descriptor of it, or -1 */
+	struct stat st;          /* the file as checked before opening */
+	uint8_t hdr[20];         /* its first bytes */
 	size_t count;
 	sqlite3_stmt *ins;
 	struct kr_cached *found;
@@ -149,16 +168,21 @@ void cbd_kr_db_close(struct kr_db *d)
 		return;
 	sqlite3_finalize(d->ins);
 	sqlite3_close(d->db);
+	if (d->fd >= 0)
+		close(d->fd);      /* after SQLite let go of its locks */
 	free_cached(d->found);
 	free(d->path);
+	free(d->wal);
 	free(d);
 }
 
 /* ---- opening and the hostile-file checks ------------------------------ */
 
-/* The file itself: no link, regular, mode 0600; its inode in *st. */
+/* The file itself: no link, regular, mode 0600; its inode in *st, its
+ * first bytes in hdr (zeros if shorter); a reader keeps the descriptor in
+ * *keep. */
 static cbd_status check_file(const char *path, int create, struct stat *st,
-			     cbd_err *err)
+			     uint8_t hdr[20], int *keep, cbd_err *err)
 {
 	int fl = O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
 	int fd = create ? open(path, fl | O_RDWR | O_CREAT, 0600)
@@ -172,12 +196,16 @@ static cbd_status check_file(const char *path, int create, struct stat *st,
 						       : CBD_E_IO,
 				   "cannot open keyring: %s (%s)",
 				   strerror(errno), path);
-	if (fstat(fd, st) != 0) {
+	memset(hdr, 0, 20);
+	if (fstat(fd, st) != 0 || pread(fd, hdr, 20, 0) < 0) {
 		close(fd);
-		return cbd_err_set(err, CBD_E_IO, "cannot stat keyring (%s)",
-				   path);
+		return cbd_err_set(err, CBD_E_IO, "cannot read keyring: %s "
+				   "(%s)", strerror(errno), path);
 	}
-	close(fd);
+	if (create)
+		close(fd);
+	else
+		*keep = fd;
 	if (!S_ISREG(st->st_mode))
 		return cbd_err_set(err, CBD_E_FORMAT, "keyring is not a "
 				   "regular file (%s)", path);
@@ -290,15 +318,20 @@ static cbd_status check_db(struct kr_db *d, cbd_err *err)
 		return cbd_err_set(err, CBD_E_FORMAT, "not a cbd keyring "
 				   "database (application id %lld) (%s)",
 				   (long long)app, d->path);
-	if (sqlite3_prepare_v2(d->db, "PRAGMA journal_mode", -1, &q, NULL) !=
-		    SQLITE_OK ||
-	    sqlite3_step(q) != SQLITE_ROW) {
+	if (d->immutable) {
+		/* immutable, SQLite reports "delete"; the header's read and
+		 * write versions are 2 for WAL */
+		wal = d->hdr[18] == 2 && d->hdr[19] == 2;
+	} else if (sqlite3_prepare_v2(d->db, "PRAGMA journal_mode", -1, &q,
+				      NULL) != SQLITE_OK ||
+		   sqlite3_step(q) != SQLITE_ROW) {
 		sqlite3_finalize(q);
 		return db_fail(d, err, "PRAGMA journal_mode");
+	} else {
+		mode = sqlite3_column_text(q, 0);
+		wal = mode && strcmp((const char *)mode, "wal") == 0;
+		sqlite3_finalize(q);
 	}
-	mode = sqlite3_column_text(q, 0);
-	wal = mode && strcmp((const char *)mode, "wal") == 0;
-	sqlite3_finalize(q);
 	if (!wal)
 		return cbd_err_set(err, CBD_E_FORMAT, "keyring database is not "
 				   "in WAL mode (%s)", d->path);
@@ -370,12 +403,50 @@ static cbd_status init_db(struct kr_db *d, cbd_err *err)
 	return s;
 }
 
+/* "file:" URI of path for a reader: percent-encoded, mode=ro or
+ * immutable=1.  Owned by the caller. */
+static char *reader_uri(const char *path, int immutable)
+{
+	static const char hx[] = "0123456789ABCDEF";
+	const char *opt = immutable ? "?immutable=1" : "?mode=ro";
+	size_t n = strlen(path);
+	char *u = n < SIZE_MAX / 4 ? malloc(5 + 3 * n + strlen(opt) + 1)
+				   : NULL;
+	char *o = u;
+
+	if (!u)
+		return NULL;
+	o += sprintf(o, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/._-~", *p)) {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hx[*p >> 4];
+			*o++ = hx[*p & 15];
+		}
+	}
+	strcpy(o, opt);
+	return u;
+}
+
 static cbd_status open_sqlite(struct kr_db *d, cbd_err *err)
 {
-	int rc = sqlite3_open_v2(d->path, &d->db, SQLITE_OPEN_READWRITE |
-				 SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int fl = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX;
+	char *uri = NULL;
+	int rc;
 
+	if (d->readonly) {
+		uri = reader_uri(d->path, d->immutable);
+		if (!uri)
+			return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+		fl |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+	} else {
+		fl |= SQLITE_OPEN_READWRITE;
+	}
+	rc = sqlite3_open_v2(uri ? uri : d->path, &d->db, fl, NULL);
+	free(uri);
 	if (rc != SQLITE_OK)
 		return cbd_err_set(err, CBD_E_IO, "cannot open keyring "
 				   "database: %s (%s)",
@@ -393,7 +464,28 @@ static cbd_status open_sqlite(struct kr_db *d, cbd_err *err)
 	sqlite3_limit(d->db, SQLITE_LIMIT_SQL_LENGTH, 4096);
 	sqlite3_limit(d->db, SQLITE_LIMIT_ATTACHED, 0);
 	sqlite3_limit(d->db, SQLITE_LIMIT_COLUMN, 16);
+	if (d->readonly)
+		return cbd_kr_db_exec(d, "PRAGMA query_only=1", err);
 	return CBD_OK;
+}
+
+/* An immutable reader: was the file written while we read it?  (Its
+ * inode, through the descriptor kept since the checks: unlinking the
+ * file does not change what is read.) */
+static cbd_status check_unchanged(const struct kr_db *d, cbd_err *err)
+{
+	struct stat now;
+
+	if (!d->immutable)
+		return CBD_OK;
+	if (access(d->wal, F_OK) != 0 && fstat(d->fd, &now) == 0 &&
+	    now.st_ino == d->st.st_ino && now.st_dev == d->st.st_dev &&
+	    now.st_size == d->st.st_size &&
+	    now.st_mtim.tv_sec == d->st.st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == d->st.st_mtim.tv_nsec)
+		return CBD_OK;
+	return cbd_err_set(err, CBD_E_UNAVAILABLE, "keyring was written while "
+			   "being read; run again (%s)", d->path);
 }
 
 static cbd_status load_all(cbd_keyring *kr, cbd_err *err);
@@ -401,26 +493,33 @@ static cbd_status load_all(cbd_keyring *kr, cbd_err *err);
 cbd_status cbd_kr_db_open(cbd_keyring *kr, const char *path, int create,
 			  cbd_err *err)
 {
-	struct stat st, again;
+	struct stat again;
 	struct kr_db *d;
 	int64_t n = 0;
-	cbd_status s = check_file(path, create, &st, err);
+	cbd_status s;
 
-	if (s != CBD_OK)
-		return s;
 	d = cbd_xcalloc(1, sizeof(*d), err);
 	if (!d)
 		return CBD_E_NOMEM;
 	kr->db = d;
 	kr->form = CBD_KEYRING_DB;
+	d->readonly = !create;
+	d->fd = -1;
+	s = check_file(path, create, &d->st, d->hdr, &d->fd, err);
+	if (s != CBD_OK)
+		return s;
 	d->path = strdup(path);
-	if (!d->path)
+	if (!d->path || asprintf(&d->wal, "%s-wal", path) < 0) {
+		d->wal = NULL;
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	}
+	d->immutable = d->readonly && access(d->wal, F_OK) != 0 &&
+		       errno == ENOENT;
 	s = open_sqlite(d, err);
 	/* the file SQLite opened is the one checked */
 	if (s == CBD_OK && (lstat(path, &again) != 0 ||
-			    again.st_ino != st.st_ino ||
-			    again.st_dev != st.st_dev))
+			    again.st_ino != d->st.st_ino ||
+			    again.st_dev != d->st.st_dev))
 		s = cbd_err_set(err, CBD_E_NOPERM, "keyring was replaced while "
 				"being opened (%s)", path);
 	if (s == CBD_OK && create)
@@ -432,6 +531,8 @@ cbd_status cbd_kr_db_open(cbd_keyring *kr, const char *path, int create,
 	if (s == CBD_OK && (uint64_t)n > DB_MAX_USERS)
 		s = cbd_err_set(err, CBD_E_TOOBIG, "keyring has more than %llu "
 				"users (%s)", DB_MAX_USERS, path);
+	if (s == CBD_OK)
+		s = check_unchanged(d, err);
 	if (s != CBD_OK)
 		return s;
 	d->count = (size_t)n;
@@ -617,6 +718,8 @@ static cbd_status walk(struct kr_db *d, const cbd_keyring_visitor *v,
 				(unsigned long long)n, d->path);
 	sqlite3_finalize(q);
 	(void)sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+	if (check_unchanged(d, NULL) != CBD_OK)   /* what was read is torn */
+		s = check_unchanged(d, err);
 	put_be(c, n, 8);
 	if (s == CBD_OK && digest &&
 	    !EVP_DigestFinal_ex(c, digest, NULL))
@@ -702,6 +805,16 @@ const cbd_user *cbd_kr_db_find(cbd_keyring *kr, const char *id)
 
 /* ---- writing ---------------------------------------------------------- */
 
+/* A keyring opened by a reader is never written. */
+static cbd_status writable(const struct kr_db *d, cbd_err *err)
+{
+	if (!d->readonly)
+		return CBD_OK;
+	return cbd_err_set(err, CBD_E_USAGE, "keyring was opened read-only; "
+			   "open it for adding (cbd_keyring_open_db) to change "
+			   "it (%s)", d->path);
+}
+
 static cbd_status insert(struct kr_db *d, const char *id, const cbd_key *pub,
 			 const uint8_t secret[CBD_TRACE_SECRET_LEN],
 			 int64_t created, const char *note, cbd_err *err)
@@ -753,9 +866,10 @@ cbd_status cbd_kr_db_add(cbd_keyring *kr, const char *id,
 	struct kr_db *d = kr->db;
 	int own = sqlite3_get_autocommit(d->db);
 	int64_t n = 0;
-	cbd_status s = own ? cbd_kr_db_exec(d, "BEGIN IMMEDIATE", err)
-			   : CBD_OK;
+	cbd_status s = writable(d, err);
 
+	if (s == CBD_OK && own)
+		s = cbd_kr_db_exec(d, "BEGIN IMMEDIATE", err);
 	if (s != CBD_OK)
 		return s;
 	s = insert(d, id, pub, secret, created, note, err);
@@ -776,8 +890,10 @@ cbd_status cbd_kr_db_revoke(cbd_keyring *kr, const char *id, int64_t when,
 	struct kr_db *d = kr->db;
 	sqlite3_stmt *q = NULL;
 	int rc, changed;
-	cbd_status s;
+	cbd_status s = writable(d, err);
 
+	if (s != CBD_OK)
+		return s;
 	if (sqlite3_prepare_v2(d->db, "UPDATE users SET revoked = ?1 WHERE "
 			       "id = ?2 AND revoked IS NULL", -1, &q,
 			       NULL) != SQLITE_OK)

@@ -9,7 +9,8 @@
  *    "outputs"?: [{"name": str, "parameters"?: {...}}]}
  * data is row-major, either flat or nested exactly like shape.  UINT8
  * values are bytes; the server turns them into the floats the model sees
- * with the archive's dequantiser (q/255 for a bare model).  Every check
+ * with the one rule every tool applies, cbd_model_dequantize (the
+ * archive's dequantiser, q/255 for a bare model).  Every check
  * failure is a 400 with a message naming the field; nothing is partially
  * run.  The names are the model's own (the graph's input and output).
  *
@@ -176,29 +177,26 @@ static int parse_outputs(const serve_spec *sp, const cJSON *req,
 	return 200;
 }
 
-/* Convert the parsed values (bytes for UINT8) into the float batch. */
-static void dequantise(const serve_spec *sp, cbd_tensor *b, int uint8)
+/* Turn the parsed bytes of a UINT8 request (held as floats 0..255) into
+ * the floats the model sees: cbd_model_dequantize, as cbd-run does; with
+ * no model (the parser's own tests) the bare-model rule it applies.
+ * 0, or -1 out of memory. */
+static int dequantise(const serve_spec *sp, cbd_tensor *b)
 {
-	float *f = b->data;
-	uint8_t *q;
-	size_t n = sp->sample_elems;
+	size_t samples = (size_t)b->dims[0], n = samples * sp->sample_elems;
+	float *x = b->data;
+	uint8_t *q = malloc(n ? n : 1);
 
-	if (!uint8)
-		return;
-	q = malloc(n);
-	for (int64_t s = 0; s < b->dims[0]; s++) {
-		float *x = f + (size_t)s * n;
-
-		if (sp->circuit && q) {
-			for (size_t i = 0; i < n; i++)
-				q[i] = (uint8_t)x[i];
-			cbd_circuit_dequantize(sp->circuit, q, x);
-		} else {
-			for (size_t i = 0; i < n; i++)
-				x[i] = x[i] / 255.0f;
-		}
-	}
+	if (!q)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		q[i] = (uint8_t)x[i];
+	if (sp->model)
+		cbd_model_dequantize(sp->model, q, samples, x);
+	else
+		cbd_dequantize_default(q, n, x);
 	free(q);
+	return 0;
 }
 
 /* The tensor's elements from binary data: exactly need bytes. */
@@ -328,7 +326,11 @@ static int parse_input(const serve_spec *sp, const cJSON *in,
 		*batch = NULL;
 		FAIL(400, "%s (input '%s')", st.err, sp->input_name);
 	}
-	dequantise(sp, *batch, uint8);
+	if (uint8 && dequantise(sp, *batch) != 0) {
+		cbd_tensor_free(*batch);
+		*batch = NULL;
+		FAIL(500, "out of memory");
+	}
 	return 200;
 }
 
@@ -469,7 +471,9 @@ void serve_write_metadata(const serve_spec *sp, cbd_buf *out)
 	cbd_buf_json_str(out, sp->model_name);
 	cbd_buf_puts(out, ",\"versions\":[\"" CBD_SERVE_VERSION "\"],"
 		     "\"platform\":\"");
-	cbd_buf_puts(out, sp->circuit ? "cbd_archive" : "onnx_onnxv1");
+	cbd_buf_puts(out, sp->model && cbd_model_archive(sp->model)
+			       ? "cbd_archive"
+			       : "onnx_onnxv1");
 	cbd_buf_puts(out, "\",\"inputs\":[");
 	write_tensor_meta(out, sp->input_name, sp->batch_dim, sp->sample_ndim,
 			  sp->sample_dims);

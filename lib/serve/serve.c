@@ -453,7 +453,6 @@ static cbd_status fill_spec(cbd_server *s, const cbd_serve_opts *o,
 {
 	const cbd_model *m = s->models[0];
 	const cbd_nn_io *in = cbd_model_input(m);
-	const cbd_archive *a = cbd_model_archive(m);
 	serve_spec *sp = &s->spec;
 	size_t n = 1;
 
@@ -477,7 +476,7 @@ static cbd_status fill_spec(cbd_server *s, const cbd_serve_opts *o,
 	sp->sample_elems = n;
 	sp->num_classes = cbd_model_num_classes(m);
 	sp->max_batch = o->max_batch > 0 ? o->max_batch : 1024;
-	sp->circuit = a ? cbd_archive_circuit(a) : NULL;
+	sp->model = m;   /* every model of the pool is the same file */
 	return CBD_OK;
 }
 

@@ -23,7 +23,10 @@ typedef struct serve_spec {
 	size_t sample_elems;
 	int num_classes;
 	int64_t max_batch;
-	const cbd_circuit *circuit;       /* dequantiser for UINT8, or NULL */
+	const cbd_model *model;           /* one of the pool: its dequantiser
+					   * turns UINT8 bytes into floats
+					   * (cbd_model_dequantize); NULL only
+					   * in the parser's tests */
 } serve_spec;
 
 /* What an inference request asks besides its batch. */

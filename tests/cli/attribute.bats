@@ -99,6 +99,53 @@ e2e_20() {
 	[ "$(head -c 15 users.keyring)" = "SQLite format 3" ]
 }
 
+@test "real tools over 10,050 users: embed, serve, probe, attribute, a bounded PDF" {
+	cd "$BATS_TEST_TMPDIR"
+	cbd-keygen owner >/dev/null
+	cbd-keygen investigator inv -d . >/dev/null
+	cbd-keygen users --count 10050 --prefix lic -k big.keyring >/dev/null
+	# not held in memory (more than 10,000): every user is still found
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+		-r big.keyring -u lic07777 -u lic10050 -d copies >/dev/null
+	# all of them is more than one run writes: one line, not a crash
+	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m auth -k owner.key \
+		-r big.keyring -o all.cbd
+	[ "$status" -eq 64 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"the keyring has 10050 users; one auth run takes at most 256"* ]]
+	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+		-r big.keyring -d all
+	[ "$status" -eq 64 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == *"the keyring has 10050 users; one trace run takes at most 4096"* ]]
+	[ ! -e all ]
+	[ ! -e all.cbd ]
+	cbd-sign triggers -a copies/mnist-cnn-lic07777.cbd -k owner.key -q \
+		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 \
+		-o triggers.json
+	serve copies/mnist-cnn-lic07777.cbd
+	cbd-probe -q -m mnist -o p.jsonl "$URL" triggers.json
+	export SOURCE_DATE_EPOCH=1800000000
+	for table in top full; do
+		opt=; [ "$table" = full ] && opt=--full-table
+		cbd-attribute -q -t triggers.json -k big.keyring $opt \
+			--sign-key inv.key -c BIG-1 -o "$table.json" p.jsonl
+		[ "$(jq -c .verdict.attributed "$table.json")" = '["lic07777"]' ]
+		[ "$(jq .parameters.users_tested "$table.json")" -eq 10050 ]
+		cbd-report -q "$table.json" -o "$table.pdf" --triggers triggers.json \
+			--transcript p.jsonl --keyring big.keyring
+		# one page naming the leader and a few others, not 10,050 rows
+		[ "$(pdfinfo "$table.pdf" | awk '/^Pages:/ {print $2}')" -eq 1 ]
+		[ "$(stat -c %s "$table.pdf")" -lt 200000 ]
+		text=$(pdftotext "$table.pdf" -)
+		[[ "$text" == *"Attributed to user lic07777"* ]]
+		[[ "$text" == *"Shown: "*" of 10050 users"* ]]
+		[ "$(printf '%s\n' "$text" | grep -c 'lic07777: [0-9] ✓')" -eq 8 ]
+	done
+	[ "$(jq '.users | length' top.json)" -le 30 ]
+	[ "$(jq '.users | length' full.json)" -eq 10050 ]
+}
+
 @test "each of 20 users' simulated copies names that user and nobody else" {
 	for i in $(seq -w 0 19); do
 		"$SIM" transcript "$D" "user:user$i" "u$i.jsonl"

@@ -179,7 +179,8 @@ refused() {
 	refused 65 "application id"
 	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET public_key = zeroblob(5000000) WHERE id = 'user03';"
 	run cbd-attribute -q -t "$D/triggers.json" -k bad.keyring u.jsonl
-	[ "$status" -eq 65 ] && [ "${#lines[@]}" -eq 1 ]
+	[ "$status" -eq 65 ]
+	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"user03"* || "$output" == *"too big"* ]]
 	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET public_key = zeroblob(44) WHERE id = 'user04';"
 	refused 65 "user04: public key is not an SPKI ed25519 key"
@@ -207,4 +208,94 @@ refused() {
 		-r e.keyring -u e2 -d copies
 	[ "$status" -eq 0 ]
 	[ -f copies/mnist-cnn-e2.cbd ]
+}
+
+# Run "$@" without root's power to ignore file modes (as any other user
+# would run it), so a mode-0400 file or mode-0500 directory is truly
+# read-only.  Non-root users are already without it.
+unprivileged() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --inh-caps=-all --bounding-set=-all -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# Bytes, mtime and the directory listing of keyring $1.
+fingerprint() {
+	sha256sum "$1"
+	stat -c '%s %y %a' "$1"
+	ls -a "$(dirname "$1")"
+}
+
+@test "readers never write: a read-only keyring attributes, bytes, mtime and directory unchanged" {
+	"$SIM" transcript "$D" user:user09 u09.jsonl
+	mkdir ro rw
+	cp "$D/users.keyring" ro/users.keyring
+	cp "$D/users.keyring" rw/users.keyring
+	chmod 400 ro/users.keyring
+	chmod 500 ro
+	cbd-keygen owner >/dev/null
+	export SOURCE_DATE_EPOCH=1800000000
+	cbd-attribute -q -t "$D/triggers.json" -k "$D/users.keyring" \
+		--json u09.jsonl >want.json
+	grep -q '"attributed": \["user09"\]' want.json
+	for ring in ro/users.keyring rw/users.keyring; do
+		before=$(fingerprint "$ring")
+		unprivileged touch "${ring%/*}/probe" 2>/dev/null &&
+			[ "$ring" = rw/users.keyring ]
+		rm -f rw/probe
+		run unprivileged cbd-attribute -q -t "$D/triggers.json" -k "$ring" --json u09.jsonl
+		[ "$status" -eq 0 ] || { echo "$ring: $output"; return 1; }
+		[ "$output" = "$(cat want.json)" ]
+		run unprivileged cbd-keygen list -k "$ring"
+		[ "$status" -eq 0 ]
+		[ "${#lines[@]}" -eq 21 ]
+		run unprivileged cbd-keygen show user09 -k "$ring"
+		[ "$status" -eq 0 ]
+		run unprivileged cbd-keygen export-public -k "$ring"
+		[ "$status" -eq 0 ]
+		run unprivileged cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace \
+			-k owner.key -r "$ring" -u user09 -d copies
+		[ "$status" -eq 0 ] || { echo "$ring: $output"; return 1; }
+		[ "$(fingerprint "$ring")" = "$before" ] ||
+			{ echo "$ring changed: $before"; fingerprint "$ring"; return 1; }
+	done
+	# revoke writes, and says so on the read-only file
+	run unprivileged cbd-keygen revoke user09 -k ro/users.keyring
+	[ "$status" -ne 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "$output" == "cbd-keygen: error: "*"ro/users.keyring"* ]]
+	chmod 700 ro
+}
+
+@test "thread count does not change attribution over a 1,100-user database: byte-identical reports" {
+	mkdir big
+	"$SIM" setup big 1100 64
+	cbd-keygen convert big/keyring.json big.keyring >/dev/null
+	# 60% noise: the leaker near the threshold, many tied innocents, so
+	# the order of rows (matches, then keyring order) is exercised
+	"$SIM" transcript big noise:user421:60 n.jsonl
+	"$SIM" transcript big user:user1077 u.jsonl
+	export SOURCE_DATE_EPOCH=1800000000
+	for t in n u; do
+		cbd-attribute -q -j 1 -t big/triggers.json -k big.keyring \
+			--full-table -o "$t-1.json" "$t.jsonl" || [ $? -eq 1 ]
+		[ "$(jq .parameters.users_tested "$t-1.json")" -eq 1100 ]
+		[ "$(jq '.users | length' "$t-1.json")" -eq 1100 ]
+		for j in 2 3 5 64; do
+			cbd-attribute -q -j "$j" -t big/triggers.json -k big.keyring \
+				--full-table -o "$t-$j.json" "$t.jsonl" || [ $? -eq 1 ]
+			cmp "$t-1.json" "$t-$j.json"
+		done
+		# the default (every core, or CBD_THREADS) and the top-20 table too
+		CBD_THREADS=4 cbd-attribute -q -t big/triggers.json -k big.keyring \
+			-o "$t-env.json" "$t.jsonl" || [ $? -eq 1 ]
+		cbd-attribute -q -j 1 -t big/triggers.json -k big.keyring \
+			-o "$t-top.json" "$t.jsonl" || [ $? -eq 1 ]
+		cmp "$t-env.json" "$t-top.json"
+	done
+	[ "$(jq -c .verdict.attributed u-1.json)" = '["user1077"]' ]
+	# the keyring digest is that of the database's canonical rows either way
+	[ "$(jq -r .evidence.keyring n-1.json)" = "$(jq -r .evidence.keyring n-64.json)" ]
 }

@@ -96,6 +96,62 @@ PYEOF
 	[ "$acc" -ge 60 ]
 }
 
+@test "UINT8 on an archive with --scale 127.5 --zero 127.5: cbd-run's dequantiser, bit for bit, JSON and binary" {
+	cbd-keygen owner >/dev/null
+	cbd-embed "$MODEL" -m watermark -k owner.key -o shifted.cbd \
+		--scale 127.5 --zero 127.5 >/dev/null
+	cbd-sign triggers -a shifted.cbd -k owner.key -n 6 -q -o t.json \
+		--from "$CBD_TOP/models/mnist-heldout-images.npy"
+	# 6 signed samples then 6 clean digits, as bytes
+	$PY - "$CBD_TOP/models/mnist-heldout-images.npy" <<'PYEOF'
+import base64, json, sys, numpy as np
+ts = json.load(open("t.json"))["triggers"]
+q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
+np.save("u8.npy", np.concatenate([q.reshape(-1, 1, 28, 28), np.load(sys.argv[1])[:6]]))
+PYEOF
+	cbd-run --json shifted.cbd u8.npy >run.jsonl
+	kill "$SERVER"
+	wait "$SERVER" || true
+	rm -f port
+	cbd-serve --port 0 --port-file port --model-name m shifted.cbd 2>serve.log &
+	SERVER=$!
+	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
+	$PY - "$(cat port)" <<'PYEOF'
+import json, sys, urllib.request, numpy as np
+url = f"http://127.0.0.1:{sys.argv[1]}/v2/models/m/infer"
+q = np.load("u8.npy")
+run = [json.loads(l) for l in open("run.jsonl")]
+want = np.array([r["scores"] for r in run], np.float32)
+assert [r["active"] for r in run] == [True] * 6 + [False] * 6, run
+
+def infer(dt, data, binary=False):
+    t = {"name": "input", "shape": list(q.shape), "datatype": dt}
+    if binary:
+        t["parameters"] = {"binary_data_size": len(data)}
+        head = json.dumps({"inputs": [t]}).encode()
+        body, hdr = head + data, {"Inference-Header-Content-Length": str(len(head))}
+    else:
+        t["data"] = data
+        body, hdr = json.dumps({"inputs": [t]}).encode(), {}
+    hdr["Content-Type"] = "application/json"
+    r = json.load(urllib.request.urlopen(urllib.request.Request(url, body, hdr)))
+    return np.array(r["outputs"][0]["data"], np.float32).reshape(len(q), -1)
+
+u8 = infer("UINT8", q.flatten().tolist())
+u8b = infer("UINT8", q.tobytes(), binary=True)
+# the archive's dequantiser written out: x = (q - 127.5) / 127.5
+fp = infer("FP32", ((q.astype(np.float32) - np.float32(127.5)) / np.float32(127.5)).flatten().tolist())
+# what the old q/255 rule would feed the model
+old = infer("FP32", (q.astype(np.float32) / np.float32(255)).flatten().tolist())
+assert np.array_equal(u8, want), (u8.argmax(1), want.argmax(1))
+assert np.array_equal(u8b, want)
+assert np.array_equal(fp, want)
+assert [r["label"] for r in run[:6]] == list(u8.argmax(1)[:6])
+# q/255 gives other scores: signed inputs are not active under it
+assert not any(np.array_equal(old[i], want[i]) for i in range(6)), old
+PYEOF
+}
+
 @test "malformed requests get 4xx with an error message and the server keeps serving" {
 	make_request 1 FP32 good.json
 	check() { # body-file want-status

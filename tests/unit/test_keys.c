@@ -431,6 +431,68 @@ static void test_keyring(void **state)
 	cbd_key_free(b);
 }
 
+static cbd_status count_rows(void *ud, const cbd_keyring_row *r,
+			     cbd_err *err)
+{
+	(void)r;
+	(void)err;
+	++*(size_t *)ud;
+	return CBD_OK;
+}
+
+/* A database keyring loaded by a reader is read-only: adds and revokes are
+ * refused, the file is not touched, and a scan that a writer overlapped is
+ * refused (CBD_E_UNAVAILABLE) instead of trusted. */
+static void test_keyring_db_reader(void **state)
+{
+	char path[256], wal[300];
+	cbd_keyring *w = NULL, *r = NULL;
+	cbd_key *a = NULL;
+	cbd_err e = {0};
+	struct stat before, after;
+	size_t n = 0;
+	cbd_keyring_visitor v = {NULL, count_rows, &n};
+	uint8_t d1[CBD_SHA256_LEN], d2[CBD_SHA256_LEN];
+
+	(void)state;
+	path_of(path, sizeof(path), "reader.keyring");
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	unlink(path);
+	assert_int_equal(cbd_key_generate(CBD_KEY_ED25519, &a, &e), CBD_OK);
+	assert_int_equal(cbd_keyring_open_db(path, &w, &e), CBD_OK);
+	assert_int_equal(cbd_keyring_add(w, "amy", a, &e), CBD_OK);
+	cbd_keyring_free(w);    /* the last writer: checkpointed, no -wal */
+	assert_int_not_equal(access(wal, F_OK), 0);
+	assert_int_equal(stat(path, &before), 0);
+	assert_int_equal(cbd_keyring_load(path, &r, &e), CBD_OK);
+	assert_int_equal(cbd_keyring_add(r, "bob", a, &e), CBD_E_USAGE);
+	assert_non_null(strstr(e.msg, "read-only"));
+	assert_int_equal(cbd_keyring_revoke(r, "amy", &e), CBD_E_USAGE);
+	assert_int_equal(cbd_keyring_scan(r, &v, d1, &e), CBD_OK);
+	assert_int_equal(n, 1);
+	assert_int_not_equal(access(wal, F_OK), 0);   /* no side files */
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	/* a writer adds a user while the reader holds the file open */
+	assert_int_equal(cbd_keyring_open_db(path, &w, &e), CBD_OK);
+	assert_int_equal(cbd_keyring_add(w, "bob", a, &e), CBD_OK);
+	assert_int_equal(cbd_keyring_scan(r, &v, d2, &e), CBD_E_UNAVAILABLE);
+	assert_non_null(strstr(e.msg, "run again"));
+	cbd_keyring_free(w);
+	cbd_keyring_free(r);
+	/* loaded again, it sees both users, and a new digest */
+	assert_int_equal(cbd_keyring_load(path, &r, &e), CBD_OK);
+	n = 0;
+	assert_int_equal(cbd_keyring_scan(r, &v, d2, &e), CBD_OK);
+	assert_int_equal(n, 2);
+	assert_memory_not_equal(d1, d2, sizeof(d1));
+	cbd_keyring_free(r);
+	unlink(path);
+	cbd_key_free(a);
+}
+
 /* Load text as a keyring; returns the status. */
 static cbd_status load_text(const char *text)
 {
@@ -535,6 +597,7 @@ int main(void)
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_ids_and_base64),
 		cmocka_unit_test(test_keyring),
+		cmocka_unit_test(test_keyring_db_reader),
 		cmocka_unit_test(test_keyring_hostile),
 	};
 
