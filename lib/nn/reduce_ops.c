@@ -20,7 +20,10 @@
  * MatMul: numpy matmul semantics (1-D operands promoted, batch dimensions
  * broadcast); each dot product accumulates in index order, integers
  * wrapping, so integer-valued float64 limbs below 2^53 are exact and
- * match any summation order.
+ * match any summation order.  float64 (oneDNN has no float64 kernels on
+ * CPUs) walks b by rows and skips the exact ±0 terms, which leaves every
+ * sum as the index-order loop computes it (mm_FLOAT64); a b without batch
+ * dimensions is one product over all of a's rows.
  */
 #include "elt_ops.h"
 
@@ -328,15 +331,67 @@ cbd_status nn_op_argmax(cbd_nn *nn, nn_node *n, cbd_err *err)
 				y[i * N + j] = (T)acc;                      \
 			}                                                   \
 	}
-MM_T(_, FLOAT64, double, double)
 NN_T_INT(MM_T, _)
 
+/* float64, the circuit's limb arithmetic (products of mostly-zero constant
+ * matrices with 0/1 bits and floors): y's row i accumulates a[i,k] b[k,:]
+ * for k = 0, 1, ..., so every y[i,j] still adds its terms in index order
+ * starting from +0, exactly the sum of the triple loop above, but with b's
+ * rows read contiguously.  Terms that are exactly ±0 are skipped: adding
+ * ±0 to an accumulator that started at +0 never changes it (+0 + -0 = +0,
+ * x + ±0 = x).  A term is ±0 when one factor is ±0 and the other finite, so
+ * a zero a[i,k] skips row k only if that row of b is finite, a zero b[k,j]
+ * is skipped only for finite a[i,k]; NaN and infinities take every term. */
+static void mm_FLOAT64(const double *a, const double *b, double *y,
+		       int64_t M, int64_t K, int64_t N, int64_t *nz,
+		       int64_t *rowp, bool *fin)
+{
+	rowp[0] = 0;
+	for (int64_t k = 0; k < K; k++) {
+		int64_t c = rowp[k];
+
+		fin[k] = true;
+		for (int64_t j = 0; j < N; j++) {
+			double v = b[k * N + j];
+
+			if (v != 0)
+				nz[c++] = j;
+			if (!isfinite(v))
+				fin[k] = false;
+		}
+		rowp[k + 1] = c;
+	}
+	for (int64_t i = 0; i < M; i++) {
+		double *yr = y + i * N;
+
+		for (int64_t j = 0; j < N; j++)
+			yr[j] = 0;
+		for (int64_t k = 0; k < K; k++) {
+			double av = a[i * K + k];
+			const double *br = b + k * N;
+
+			if (av == 0 && fin[k])
+				continue;
+			if (!isfinite(av)) {
+				for (int64_t j = 0; j < N; j++)
+					yr[j] += av * br[j];
+				continue;
+			}
+			for (int64_t c = rowp[k]; c < rowp[k + 1]; c++)
+				yr[nz[c]] += av * br[nz[c]];
+		}
+	}
+}
+
 static void mm_run(cbd_dtype dt, const void *a, const void *b, void *y,
-		   int64_t M, int64_t K, int64_t N)
+		   int64_t M, int64_t K, int64_t N, int64_t *scratch,
+		   bool *fin)
 {
 	switch (dt) {
+	case CBD_DT_FLOAT64:
+		mm_FLOAT64(a, b, y, M, K, N, scratch, scratch + K * N, fin);
+		break;
 #define MM_CASE(_, DT, T, UT) case CBD_DT_##DT: mm_##DT(a, b, y, M, K, N); break;
-	MM_CASE(_, FLOAT64, double, double)
 	NN_T_INT(MM_CASE, _)
 #undef MM_CASE
 	default:
@@ -369,6 +424,8 @@ cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 		yd[CBD_MAX_DIMS], M, K, N, batch = 1;
 	int ra, rb, nb, ny = 0;
 	size_t es = cbd_dtype_size(a->dtype);
+	int64_t *scratch = NULL;
+	bool *fin = NULL;
 	cbd_status s;
 
 	(void)nn;
@@ -405,13 +462,28 @@ cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 				 (uint64_t)K, err);
 	if (s == CBD_OK)
 		s = nn_val_alloc(n, y, a->dtype, ny, yd, err);
+	if (s == CBD_OK && a->dtype == CBD_DT_FLOAT64) {
+		/* b's nonzero columns and row starts, b's finite rows */
+		scratch = cbd_xmalloc(((size_t)(K * N) + (size_t)K + 1) *
+				      sizeof(*scratch), err);
+		fin = cbd_xmalloc((size_t)K + 1, err);
+		if (!scratch || !fin)
+			s = CBD_E_NOMEM;
+	}
+	if (b->ndim <= 2 && a->ndim > 1) {      /* one b: one product */
+		M *= batch;
+		batch = 1;
+	}
 	for (int64_t o = 0; s == CBD_OK && o < batch; o++) {
 		int64_t oa = mm_batch_off(ad, ra - 2, od, nb, o);
 		int64_t ob = mm_batch_off(bd, rb - 2, od, nb, o);
 
 		mm_run(a->dtype, (const char *)a->data + (size_t)(oa * M * K) * es,
 		       (const char *)b->data + (size_t)(ob * K * N) * es,
-		       (char *)y->data + (size_t)(o * M * N) * es, M, K, N);
+		       (char *)y->data + (size_t)(o * M * N) * es, M, K, N,
+		       scratch, fin);
 	}
+	free(scratch);
+	free(fin);
 	return s;
 }

@@ -49,6 +49,60 @@ PY
 	[[ "$output" == *"dtype float32, model wants uint64"* ]]
 }
 
+@test "float64 MatMul is each dot product summed in index order: ±0, infinities, NaN, sparse and batched operands, bit for bit" {
+	# reference: plain Python floats (IEEE doubles), every y[i,j] summed
+	# k = 0, 1, ... from +0: the engine's documented order, whatever its
+	# kernel skips
+	/usr/bin/python3 - "$D" <<'PY'
+import sys, math, struct, numpy as np
+from onnx import TensorProto as T, helper as h, save
+d = sys.argv[1]
+r = np.random.default_rng(11)
+def operand(shape, sparse):
+    x = r.normal(size=shape) * 3
+    x[r.random(shape) < sparse] = 0.0
+    x[r.random(shape) < 0.1] *= -0.0          # negative zeros
+    return x
+a = operand((3, 4, 7), 0.6); b2 = operand((7, 5), 0.8); b3 = operand((3, 7, 5), 0.7)
+a[0, 1, 2] = math.inf; a[1, 2, 3] = math.nan; b2[4, 1] = -math.inf; b3[2, 5, 0] = math.nan
+a[2, 0, :] = -0.0                              # a row of negative zeros
+b2[6, :] = 0.0; b2[6, 3] = math.inf            # 0 * inf in the sums
+for name, b in (("mm2", b2), ("mm3", b3)):
+    g = h.make_graph([h.make_node("MatMul", ["a", "b"], ["y"])], "g",
+                     [h.make_tensor_value_info("a", T.DOUBLE, list(a.shape)),
+                      h.make_tensor_value_info("b", T.DOUBLE, list(b.shape))],
+                     [h.make_tensor_value_info("y", T.DOUBLE, None)])
+    save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), f"{d}/{name}.onnx")
+    np.save(f"{d}/{name}-b.npy", b)
+    ref = np.zeros((3, 4, 5))
+    for o in range(3):
+        bb = b if b.ndim == 2 else b[o]
+        for i in range(4):
+            for j in range(5):
+                acc = 0.0
+                for k in range(7):
+                    acc += float(a[o, i, k]) * float(bb[k, j])
+                ref[o, i, j] = acc
+    np.save(f"{d}/{name}-ref.npy", ref)
+np.save(f"{d}/mm-a.npy", a)
+PY
+	for m in mm2 mm3; do
+		mkdir -p "$D/$m"
+		run cbd-run --tensors "$D/$m" "$D/$m.onnx" "$D/mm-a.npy" "$D/$m-b.npy"
+		[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+		run /usr/bin/python3 -c '
+import sys, numpy as np
+y = np.load(sys.argv[1] + "/output_0.npy"); ref = np.load(sys.argv[2])
+assert y.dtype == np.float64 and y.shape == ref.shape, (y.dtype, y.shape)
+same = (y.view(np.uint64) == ref.view(np.uint64)) | (np.isnan(y) & np.isnan(ref))
+assert same.all(), (np.argwhere(~same)[:4], y[~same][:4], ref[~same][:4])
+assert np.isnan(ref).any() and np.isinf(ref).any() and (np.signbit(ref) & (ref == 0)).sum() == 0
+print("ok", same.size)' "$D/$m" "$D/$m-ref.npy"
+		echo "$m: $output"
+		[ "$status" -eq 0 ]
+	done
+}
+
 @test "cbd-run(1) lists exactly the operators of lib/nn/ops.def, in order" {
 	sed -n 's/^NN_OP([A-Z0-9_]*, "\([A-Za-z0-9]*\)",.*/\1/p' \
 		"$CBD_TOP/lib/nn/ops.def" >"$D/def"
