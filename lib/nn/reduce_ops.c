@@ -342,25 +342,74 @@ NN_T_INT(MM_T, _)
  * x + ±0 = x).  A term is ±0 when one factor is ±0 and the other finite, so
  * a zero a[i,k] skips row k only if that row of b is finite, a zero b[k,j]
  * is skipped only for finite a[i,k]; NaN and infinities take every term. */
-static void mm_FLOAT64(const double *a, const double *b, double *y,
-		       int64_t M, int64_t K, int64_t N, int64_t *nz,
-		       int64_t *rowp, bool *fin)
-{
-	rowp[0] = 0;
-	for (int64_t k = 0; k < K; k++) {
-		int64_t c = rowp[k];
+/* b's nonzero columns by row (nz from rowp[k] to rowp[k+1]) and whether
+ * each row is finite: built per product, or once for a constant b and
+ * kept in the node's state (key: b's data, K, N). */
+typedef struct mm_rows {
+	const void *b;
+	int64_t K, N;
+	int64_t *nz, *rowp;
+	bool *fin;
+} mm_rows;
 
-		fin[k] = true;
+static void mm_rows_free(void *p)
+{
+	mm_rows *r = p;
+
+	if (r) {
+		free(r->nz);
+		free(r->rowp);
+		free(r->fin);
+		free(r);
+	}
+}
+
+static mm_rows *mm_rows_new(int64_t K, int64_t N, cbd_err *err)
+{
+	mm_rows *r = cbd_xcalloc(1, sizeof(*r), err);
+
+	if (!r)
+		return NULL;
+	r->nz = cbd_xmalloc((size_t)(K * N + 1) * sizeof(*r->nz), err);
+	r->rowp = r->nz ? cbd_xmalloc((size_t)(K + 1) * sizeof(*r->rowp), err)
+			: NULL;
+	r->fin = r->rowp ? cbd_xmalloc((size_t)K + 1, err) : NULL;
+	if (!r->fin) {
+		mm_rows_free(r);
+		return NULL;
+	}
+	r->K = K;
+	r->N = N;
+	return r;
+}
+
+static void mm_rows_scan(mm_rows *r, const double *b)
+{
+	int64_t K = r->K, N = r->N;
+
+	r->b = b;
+	r->rowp[0] = 0;
+	for (int64_t k = 0; k < K; k++) {
+		int64_t c = r->rowp[k];
+
+		r->fin[k] = true;
 		for (int64_t j = 0; j < N; j++) {
 			double v = b[k * N + j];
 
 			if (v != 0)
-				nz[c++] = j;
+				r->nz[c++] = j;
 			if (!isfinite(v))
-				fin[k] = false;
+				r->fin[k] = false;
 		}
-		rowp[k + 1] = c;
+		r->rowp[k + 1] = c;
 	}
+}
+
+static void mm_FLOAT64(const double *a, const double *b, double *y,
+		       int64_t M, const mm_rows *r)
+{
+	int64_t K = r->K, N = r->N;
+
 	for (int64_t i = 0; i < M; i++) {
 		double *yr = y + i * N;
 
@@ -370,27 +419,23 @@ static void mm_FLOAT64(const double *a, const double *b, double *y,
 			double av = a[i * K + k];
 			const double *br = b + k * N;
 
-			if (av == 0 && fin[k])
+			if (av == 0 && r->fin[k])
 				continue;
 			if (!isfinite(av)) {
 				for (int64_t j = 0; j < N; j++)
 					yr[j] += av * br[j];
 				continue;
 			}
-			for (int64_t c = rowp[k]; c < rowp[k + 1]; c++)
-				yr[nz[c]] += av * br[nz[c]];
+			for (int64_t c = r->rowp[k]; c < r->rowp[k + 1]; c++)
+				yr[r->nz[c]] += av * br[r->nz[c]];
 		}
 	}
 }
 
 static void mm_run(cbd_dtype dt, const void *a, const void *b, void *y,
-		   int64_t M, int64_t K, int64_t N, int64_t *scratch,
-		   bool *fin)
+		   int64_t M, int64_t K, int64_t N)
 {
 	switch (dt) {
-	case CBD_DT_FLOAT64:
-		mm_FLOAT64(a, b, y, M, K, N, scratch, scratch + K * N, fin);
-		break;
 #define MM_CASE(_, DT, T, UT) case CBD_DT_##DT: mm_##DT(a, b, y, M, K, N); break;
 	NN_T_INT(MM_CASE, _)
 #undef MM_CASE
@@ -424,8 +469,8 @@ cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 		yd[CBD_MAX_DIMS], M, K, N, batch = 1;
 	int ra, rb, nb, ny = 0;
 	size_t es = cbd_dtype_size(a->dtype);
-	int64_t *scratch = NULL;
-	bool *fin = NULL;
+	mm_rows *rows = NULL;
+	bool keep = false;
 	cbd_status s;
 
 	(void)nn;
@@ -463,27 +508,38 @@ cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 	if (s == CBD_OK)
 		s = nn_val_alloc(n, y, a->dtype, ny, yd, err);
 	if (s == CBD_OK && a->dtype == CBD_DT_FLOAT64) {
-		/* b's nonzero columns and row starts, b's finite rows */
-		scratch = cbd_xmalloc(((size_t)(K * N) + (size_t)K + 1) *
-				      sizeof(*scratch), err);
-		fin = cbd_xmalloc((size_t)K + 1, err);
-		if (!scratch || !fin)
+		/* a constant b keeps its row scan in the node */
+		keep = b->is_const;
+		rows = keep && n->state_free == mm_rows_free ? n->state : NULL;
+		keep = keep && (rows || !n->state);
+		if (rows && (rows->K != K || rows->N != N)) {
+			mm_rows_free(rows);
+			n->state = rows = NULL;
+		}
+		if (!rows && !(rows = mm_rows_new(K, N, err)))
 			s = CBD_E_NOMEM;
-	}
-	if (b->ndim <= 2 && a->ndim > 1) {      /* one b: one product */
-		M *= batch;
-		batch = 1;
+		if (rows && keep) {
+			n->state = rows;
+			n->state_free = mm_rows_free;
+		}
 	}
 	for (int64_t o = 0; s == CBD_OK && o < batch; o++) {
 		int64_t oa = mm_batch_off(ad, ra - 2, od, nb, o);
 		int64_t ob = mm_batch_off(bd, rb - 2, od, nb, o);
+		const char *pa = (const char *)a->data + (size_t)(oa * M * K) * es;
+		const char *pb = (const char *)b->data + (size_t)(ob * K * N) * es;
+		char *py = (char *)y->data + (size_t)(o * M * N) * es;
 
-		mm_run(a->dtype, (const char *)a->data + (size_t)(oa * M * K) * es,
-		       (const char *)b->data + (size_t)(ob * K * N) * es,
-		       (char *)y->data + (size_t)(o * M * N) * es, M, K, N,
-		       scratch, fin);
+		if (!rows) {
+			mm_run(a->dtype, pa, pb, py, M, K, N);
+			continue;
+		}
+		if (rows->b != pb || !keep)
+			mm_rows_scan(rows, (const double *)pb);
+		mm_FLOAT64((const double *)pa, (const double *)pb,
+			   (double *)py, M, rows);
 	}
-	free(scratch);
-	free(fin);
+	if (!keep)
+		mm_rows_free(rows);
 	return s;
 }
