@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # manpages.bats — every tool has a man page that lists every option its
-# --help shows, and every man page lints clean with mandoc and groff.
+# --help shows and no other (short letters included), and every man page
+# lints clean with mandoc and groff.
 
 setup() {
 	cd "$CBD_TOP"
@@ -35,6 +36,32 @@ man_text() {
 		n=$((n + 1))
 	done
 	[ "$n" -gt 0 ]
+}
+
+# "x long" (or "- long" without a short letter) for every option a tool's
+# --help lists, and the same from its man page's ".It Fl x , Fl -long"
+help_pairs() {
+	"$1" --help | sed -nE 's/^ +(-([a-zA-Z0-9]), +)?--([a-z][a-z0-9-]*).*/\2 \3/p' |
+		sed -E 's/^ /- /' | sort -u
+}
+man_pairs() {
+	sed -nE 's/^\.It Fl (([a-zA-Z0-9]) , Fl )?(\\-|-)([a-z][a-z0-9-]*).*/\2 \4/p' "$1" |
+		sed -E 's/^ /- /' | sort -u
+}
+
+@test "every option a man page lists, with its short letter, is one --help lists, and the reverse" {
+	n=0
+	for tool in "$CBD_BUILD"/bin/cbd-*; do
+		name=$(basename "$tool")
+		help_pairs "$tool" >"$BATS_TEST_TMPDIR/h"
+		man_pairs "man/man1/$name.1" >"$BATS_TEST_TMPDIR/m"
+		[ -s "$BATS_TEST_TMPDIR/h" ] || { echo "$name: no options in --help"; return 1; }
+		[ -s "$BATS_TEST_TMPDIR/m" ] || { echo "$name: no .It Fl options in its man page"; return 1; }
+		diff -u "$BATS_TEST_TMPDIR/h" "$BATS_TEST_TMPDIR/m" ||
+			{ echo "$name: --help (-) and man page (+) disagree"; return 1; }
+		n=$((n + 1))
+	done
+	[ "$n" -ge 9 ]
 }
 
 @test "every tool answers --version and rejects an unknown option with 64" {
