@@ -1280,6 +1280,9 @@ static cbd_status binary_same_layout(cbd_nn *nn, nn_node *n, nn_val *a,
 	return dn_exec(nn, n, c, bufs, err);
 }
 
+/* Results of at most this many elements skip oneDNN's binary primitive. */
+#define NN_SMALL_ELT 16384
+
 cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
@@ -1314,6 +1317,13 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	if (!nn_broadcast(a->ndim, a->dims, b->ndim, b->dims, &r, od))
 		return nn_fail(n, err, CBD_E_SHAPE,
 			       "shapes do not broadcast");
+	/* a small result costs less as a plain loop than as a oneDNN
+	 * primitive call (the same IEEE float32 operation per element) */
+	int64_t nel = 1;
+	for (int i = 0; i < r; i++)
+		nel *= od[i];
+	if (nel <= NN_SMALL_ELT)
+		return nn_op_binary(nn, n, err);
 	pad_dims(a->ndim, a->dims, r, ad);
 	pad_dims(b->ndim, b->dims, r, bd);
 	if (memcmp(ad, od, sizeof(int64_t) * (size_t)r) != 0) {
