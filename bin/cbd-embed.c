@@ -61,6 +61,9 @@ static const struct tool_opt opts[] = {
 	{"format", 'f', TOOL_ARG, "FORMAT",
 	 "cbd (a signed archive, default) or onnx (the circuit compiled into "
 	 "one ONNX model)", false},
+	{"nest", 0, TOOL_NOARG, NULL,
+	 "with --format onnx: the model is already protected; compile the new "
+	 "circuit around it (its own keeps answering its triggers)", false},
 	{"json", 0, TOOL_NOARG, NULL, "print what was written as JSON", false},
 	TOOL_OPT_END
 };
@@ -97,6 +100,7 @@ struct embed {
 	int64_t created;
 	char *written[MAX_COPIES];
 	int n_written;
+	const char *made_dir; /* --out-dir this run created (removed on failure) */
 	int json, json_n;
 	int onnx_out;       /* --format onnx */
 	const char *ext;    /* ".cbd" or ".onnx" */
@@ -304,7 +308,8 @@ static int write_onnx(struct embed *e, const char *path, const cbd_circuit *c)
 			   e->model_path);
 		return EX_CANTCREAT;
 	}
-	if (cbd_compile_onnx(c, e->owner, e->onnx, e->onnx_len, &buf,
+	if (cbd_compile_onnx(c, e->owner, e->onnx, e->onnx_len,
+			     tool_has(&T, "nest") ? CBD_COMPILE_NEST : 0, &buf,
 			     &len, &err) ||
 	    cbd_file_write_atomic(path, buf, len, 0644, &err)) {
 		free(buf);
@@ -375,11 +380,14 @@ static int run_trace(struct embed *e)
 	int n = 0, rc;
 
 	rc = selected_users(e, MAX_COPIES, &users, &n);
-	if (rc == 0 && strcmp(dir, ".") && mkdir(dir, 0755) != 0 &&
-	    errno != EEXIST) {
-		tool_error(&T, "cannot create directory %s: %s", dir,
-			   strerror(errno));
-		rc = EX_CANTCREAT;
+	if (rc == 0 && strcmp(dir, ".")) {
+		if (mkdir(dir, 0755) == 0)
+			e->made_dir = dir;
+		else if (errno != EEXIST) {
+			tool_error(&T, "cannot create directory %s: %s", dir,
+				   strerror(errno));
+			rc = EX_CANTCREAT;
+		}
 	}
 	if (rc == 0 && add_key(e, e->owner))
 		rc = EX_USAGE;
@@ -536,7 +544,8 @@ static int compile_archive(const char *path)
 	    tool_has(&T, "circuit-id") || tool_has(&T, "scale") ||
 	    tool_has(&T, "circuit-version") ||
 	    tool_has(&T, "zero") || tool_has(&T, "classes") ||
-	    tool_has(&T, "input") || tool_has(&T, "name"))
+	    tool_has(&T, "input") || tool_has(&T, "name") ||
+	    tool_has(&T, "nest"))
 		tool_usage_error(&T, "an archive brings its circuit: give only "
 				 "--format onnx, --key and --output/--out-dir");
 	if (strcmp(tool_get(&T, "format", ""), "onnx"))
@@ -569,7 +578,7 @@ static int compile_archive(const char *path)
 			 cbd_mode_name(cbd_circuit_mode(c)));
 	out = tool_get(&T, "output", defout);
 	model = cbd_archive_model(a, &mlen);
-	if (cbd_compile_onnx(c, owner, model, mlen, &buf, &len, &err) ||
+	if (cbd_compile_onnx(c, owner, model, mlen, 0, &buf, &len, &err) ||
 	    cbd_file_write_atomic(out, buf, len, 0644, &err)) {
 		tool_error(&T, "cannot compile %s into %s: %s", path, out,
 			   err.msg);
@@ -621,6 +630,9 @@ int main(int argc, char **argv)
 			tool_usage_error(&T, "--format is cbd or onnx, not "
 					 "'%s'", f);
 		e.onnx_out = !strcmp(f, "onnx");
+		if (tool_has(&T, "nest") && !e.onnx_out)
+			tool_usage_error(&T, "--nest protects an ONNX model "
+					 "again: it needs --format onnx");
 		e.ext = e.onnx_out ? ".onnx" : ".cbd";
 	}
 	rc = prepare(&e, namebuf, sizeof(namebuf));
@@ -641,9 +653,12 @@ int main(int argc, char **argv)
 		rc = run_auth(&e);
 	if (e.json && (rc == 0 || e.json_n))
 		printf("\n]}\n");
-	if (rc != 0)   /* all or nothing */
+	if (rc != 0) {   /* all or nothing */
 		for (int i = 0; i < e.n_written; i++)
 			(void)unlink(e.written[i]);
+		if (e.made_dir)
+			(void)rmdir(e.made_dir);
+	}
 	for (int i = 0; i < e.n_written; i++)
 		free(e.written[i]);
 	for (int i = 0; i < e.n_owned; i++)

@@ -576,10 +576,15 @@ int cbd_trace_label(const uint8_t secret[CBD_TRACE_SECRET_LEN],
  * circuit's key 0 in watermark and trace mode), in *out (*out_len bytes,
  * caller frees).  Every key Ed25519 and of prime order;
  * the classifier needs one input, one output computed by a node, default
- * opset 13..21.  Refusals name the field: CBD_E_UNSUPPORTED, CBD_E_FORMAT. */
+ * opset 13..21.  An already protected model (cbd.* metadata) is refused
+ * unless flags has CBD_COMPILE_NEST: then the new circuit completes it as
+ * it is, under names of its own, and the file's cbd.* metadata describes
+ * the new circuit only (the inner one keeps answering its own triggers).
+ * Refusals name the field: CBD_E_UNSUPPORTED, CBD_E_FORMAT. */
+#define CBD_COMPILE_NEST 1u
 cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
-			    const uint8_t *model, size_t len, uint8_t **out,
-			    size_t *out_len, cbd_err *err);
+			    const uint8_t *model, size_t len, unsigned flags,
+			    uint8_t **out, size_t *out_len, cbd_err *err);
 
 /* What a compiled model's metadata says (verified by cbd_onnx_verify). */
 typedef struct cbd_onnx_info {

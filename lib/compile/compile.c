@@ -32,10 +32,13 @@
 
 #include <string.h>
 
-#define SCORES_NAME "cbd/classifier/scores"
 
 struct cc {
 	const cbd_circuit *c;
+	bool nest;              /* CBD_COMPILE_NEST */
+	char prefix[16];        /* of every added name: "cbd/", nested "cbdK/" */
+	char scores_name[32];   /* the classifier's output, renamed */
+	size_t n_meta;          /* the model's metadata entries, all of them */
 	og_ctx *ctx;
 	og_graph *g;
 	Onnx__ModelProto *m;
@@ -101,29 +104,47 @@ static const char *changed_op(const Onnx__NodeProto *n, int64_t opset)
 	return NULL;
 }
 
-static bool has_prefix(const char *s)
+static bool has_prefix(const char *s, const char *p)
 {
-	return s && !strncmp(s, "cbd/", 4);
+	return s && !strncmp(s, p, strlen(p));
 }
 
-static cbd_status check_names(const Onnx__GraphProto *g, cbd_err *err)
+/* Does any name of g (subgraphs aside: theirs are scoped) start with p? */
+static bool names_taken(const Onnx__GraphProto *g, const char *p)
 {
 	for (size_t i = 0; i < g->n_node; i++) {
 		const Onnx__NodeProto *n = g->node[i];
 
 		for (size_t k = 0; k < n->n_output; k++)
-			if (has_prefix(n->output[k]))
-				goto taken;
-		if (has_prefix(n->name))
-			goto taken;
+			if (has_prefix(n->output[k], p))
+				return true;
+		if (has_prefix(n->name, p))
+			return true;
 	}
 	for (size_t i = 0; i < g->n_initializer; i++)
-		if (has_prefix(g->initializer[i]->name))
-			goto taken;
+		if (has_prefix(g->initializer[i]->name, p))
+			return true;
+	for (size_t i = 0; i < g->n_input; i++)
+		if (has_prefix(g->input[i]->name, p))
+			return true;
+	return false;
+}
+
+/* The prefix of the names the compiler adds: "cbd/"; nesting, the first
+ * free "cbdK/" (K = 2, 3, ...), so the inner circuit's names stay. */
+static cbd_status check_names(struct cc *cc, const Onnx__GraphProto *g,
+			      cbd_err *err)
+{
+	snprintf(cc->prefix, sizeof(cc->prefix), "cbd/");
+	for (int k = 2; cc->nest && names_taken(g, cc->prefix) && k < 100; k++)
+		snprintf(cc->prefix, sizeof(cc->prefix), "cbd%d/", k);
+	if (names_taken(g, cc->prefix))
+		return cbd_err_set(err, CBD_E_FORMAT, "graph: names starting "
+				   "with '%s' are taken (already protected?)",
+				   cc->prefix);
+	snprintf(cc->scores_name, sizeof(cc->scores_name),
+		 "%sclassifier/scores", cc->prefix);
 	return CBD_OK;
-taken:
-	return cbd_err_set(err, CBD_E_FORMAT, "graph: names starting with "
-			   "'cbd/' are taken (already protected?)");
 }
 
 /* Element type and dims of a value info (NULL/0 when not a tensor). */
@@ -186,19 +207,23 @@ static cbd_status classifier(struct cc *cc, cbd_err *err)
 	Onnx__NodeProto *prod = NULL;
 	cbd_status s;
 
-	for (size_t i = 0; i < cc->m->n_metadata_props; i++)
-		if (cc->m->metadata_props[i]->key &&
-		    !strncmp(cc->m->metadata_props[i]->key, "cbd.", 4))
-			return cbd_err_set(err, CBD_E_FORMAT, "metadata_props: "
-					   "the model is already protected "
-					   "(%s)", cc->m->metadata_props[i]->key);
+	/* nesting: the inner circuit's cbd.* entries move behind the kept
+	 * ones and out of the count (put back before the model is freed), so
+	 * the file's cbd.* metadata is the new circuit's alone */
+	size_t kept = 0;
+	for (size_t i = 0; i < cc->m->n_metadata_props; i++) {
+		Onnx__StringStringEntryProto *e = cc->m->metadata_props[i];
+
+		if (!e->key || strncmp(e->key, "cbd.", 4)) {
+			cc->m->metadata_props[i] = cc->m->metadata_props[kept];
+			cc->m->metadata_props[kept++] = e;
+		}
+	}
+	cc->m->n_metadata_props = kept;
 	if (opset < 13 || opset > 21)
 		return cbd_err_set(err, CBD_E_UNSUPPORTED, "opset_import: "
 				   "default-domain opset %lld, the compiler "
 				   "takes 13 to 21", (long long)opset);
-	s = check_names(g, err);
-	if (s)
-		return s;
 	cc->in_name = NULL;
 	for (size_t i = 0; i < g->n_input; i++) {
 		if (is_init(g, g->input[i]->name))
@@ -242,7 +267,7 @@ static cbd_status classifier(struct cc *cc, cbd_err *err)
 		return cbd_err_set(err, CBD_E_UNSUPPORTED, "graph: output '%s' "
 				   "is not computed by a node", cc->out_name);
 	cc->orig = *cc->renamed;
-	*cc->renamed = SCORES_NAME;   /* borrowed; put back before freeing */
+	*cc->renamed = cc->scores_name; /* borrowed; put back before freeing */
 	og_add_input_vi(cc->g, g->input[0]);
 	for (size_t i = 1; i < g->n_input; i++)
 		og_add_input_vi(cc->g, g->input[i]);
@@ -250,7 +275,7 @@ static cbd_status classifier(struct cc *cc, cbd_err *err)
 		og_add_node(cc->g, g->node[i]);
 	for (size_t i = 0; i < g->n_initializer; i++)
 		og_add_init(cc->ctx, g->initializer[i]);
-	cc->scores = og_ref(cc->ctx, SCORES_NAME, OG_F32);
+	cc->scores = og_ref(cc->ctx, cc->scores_name, OG_F32);
 	cc->x = og_reshape(cc->g, og_ref(cc->ctx, cc->in_name, OG_F32), 2,
 			   (int64_t[]){0, (int64_t)cc->c->g.n});
 	return og_status(cc->ctx, err);
@@ -686,10 +711,10 @@ static cbd_status meta_values(const struct cc *cc, const cbd_key *owner,
 }
 
 cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
-			    const uint8_t *model, size_t len, uint8_t **out,
-			    size_t *out_len, cbd_err *err)
+			    const uint8_t *model, size_t len, unsigned flags,
+			    uint8_t **out, size_t *out_len, cbd_err *err)
 {
-	struct cc cc = {.c = c};
+	struct cc cc = {.c = c, .nest = flags & CBD_COMPILE_NEST};
 	char idhex[2 * CBD_CIRCUIT_ID_LEN + 1], kid[CBD_KEY_ID_LEN + 1];
 	char clhex[2 * CBD_SHA256_LEN + 1], *pem = NULL, *cj = NULL;
 	size_t cjl = 0;
@@ -714,7 +739,20 @@ cbd_status cbd_compile_onnx(const cbd_circuit *c, const cbd_key *owner,
 		s = cbd_err_set(err, CBD_E_FORMAT, "not a valid ONNX model");
 		goto out;
 	}
-	cc.ctx = og_new("cbd/");
+	cc.n_meta = cc.m->n_metadata_props;
+	for (size_t i = 0; !cc.nest && i < cc.n_meta; i++)
+		if (cc.m->metadata_props[i]->key &&
+		    !strncmp(cc.m->metadata_props[i]->key, "cbd.", 4)) {
+			s = cbd_err_set(err, CBD_E_FORMAT, "metadata_props: the "
+					"model is already protected (%s) and "
+					"nesting was not asked",
+					cc.m->metadata_props[i]->key);
+			goto out;
+		}
+	s = check_names(&cc, cc.m->graph, err);
+	if (s)
+		goto out;
+	cc.ctx = og_new(cc.prefix);
 	if (!cc.ctx) {
 		s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 		goto out;
@@ -753,8 +791,10 @@ out:
 	og_free(cc.ctx);
 	if (cc.renamed)
 		*cc.renamed = cc.orig;
-	if (cc.m)
+	if (cc.m) {
+		cc.m->n_metadata_props = cc.n_meta;
 		onnx__model_proto__free_unpacked(cc.m, NULL);
+	}
 	free(pem);
 	cbd_secret_free(cj, cj ? cjl + 1 : 0);
 	free(cc.pks);

@@ -478,6 +478,11 @@ og_t og_op_named(og_graph *g, const char *op, const char *out_name,
 			return NULL;
 	}
 	og_opn(g, op, 1, &out, &out_type, nin, in, nattr, attr);
+	/* a node named after a graph output could clash with a node of the
+	 * classifier (or of the circuit a nested one completes): give it a
+	 * name of the compiler's own */
+	if (out_name && g->gp->n_node && !c->failed)
+		g->gp->node[g->gp->n_node - 1]->name = (char *)og_fresh(c);
 	return out;
 }
 

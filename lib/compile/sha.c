@@ -9,9 +9,11 @@
  * checker and to older runtimes), and no Mod or Pow on vectors (ONNX
  * Runtime's float Mod and Pow cost per element about what a node costs).
  * A word is L 32-bit limbs (L = 1 for SHA-256, 2 for SHA-512), each an
- * exact integer in float64.  Its bits come from the floors
- * f_j = floor(limb / 2^j), j = 0..32 (one MatMul by powers 2^-j, one
- * Floor): bit q = f_q - 2 f_(q+1), linear, so it is folded into the next
+ * exact integer in float64 (float32 with 16-bit limbs would move half the
+ * bytes, but was measured to give a wrong SHA-256 for about 1 input in
+ * 2,000: some intermediate leaves float32's 24 bits).  Its bits come from
+ * the floors f_j = floor(limb / 2^j), j = 0..32 (one MatMul by powers
+ * 2^-j, one Floor): bit q = f_q - 2 f_(q+1), linear, so it is folded into the next
  * constant matrix.  The rotations and shifts of Σ0, Σ1, σ0, σ1 are linear
  * over GF(2): one MatMul gives y, half the sum of the three source bits,
  * and the parity is 2 y - 2 floor(y).  Ch and Maj are polynomials in the

@@ -244,6 +244,57 @@ assert len(a) == 64 and [(t["input"], t["message"]) for t in a] == [(t["input"],
 	[ ! -e x.json ]
 }
 
+@test "onnx: --nest protects a protected model again: both circuits answer their own triggers in ORT and in cbd, clean inputs stay the bare model's bit for bit" {
+	tcid=$(/usr/bin/python3 -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' tr/mnist-cnn-bob.onnx)
+	run cbd-embed mnist-cnn-watermark.onnx -m trace -k owner.key -r users.json -u bob --circuit-id "$tcid" -f onnx -d nest
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"already protected (cbd."*"nesting was not asked"* ]]
+	[ ! -e nest ]
+	cbd-embed mnist-cnn-watermark.onnx -m trace -k owner.key -r users.json -u bob --circuit-id "$tcid" -f onnx --nest -d nest >/dev/null
+	N=nest/mnist-cnn-watermark-bob.onnx
+	cbd-verify "$N" --key owner.pub >/dev/null
+	/usr/bin/python3 -c '
+import base64, json, sys, onnx, numpy as np
+m = onnx.load(sys.argv[1]); keys = [p.key for p in m.metadata_props]
+assert keys.count("cbd.format") == 1 and keys[-1] == "cbd.signature", keys
+meta = {p.key: p.value for p in m.metadata_props}
+assert meta["cbd.mode"] == "trace" and meta["cbd.user_id"] == "bob", meta
+names = [n.name for n in m.graph.node]
+assert len(names) == len(set(names)), "duplicate node names"
+for n in ("wm", "tr"):
+    ts = json.load(open(n + "-trig.json"))["triggers"]
+    q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
+    np.save("n-" + n + ".npy", (q.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28))
+x = np.load(sys.argv[2])[1500:1800]
+np.save("n-clean.npy", (x.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28))' "$N" "$CBD_TOP/models/mnist-heldout-images.npy"
+	for f in wm tr clean; do
+		for m in "$N" "$MODEL"; do
+			d=ort-$f-$(basename "$m" .onnx); mkdir -p "$d"
+			node "$CBD_TOP/tests/helpers/ort_run.js" "$m" "$d" n-$f.npy
+		done
+		cbd-run --json "$N" n-$f.npy > eng-$f.jsonl
+	done
+	cbd-run --json "$MODEL" n-clean.npy > bare-clean.jsonl
+	cbd-run --json wm.cbd n-wm.npy > arch-wm.jsonl
+	cbd-run --json tr/mnist-cnn-bob.cbd n-tr.npy > arch-tr.jsonl
+	/usr/bin/python3 -c '
+import json, numpy as np
+def lab(p): return [json.loads(l)["label"] for l in open(p)]
+def ort(f, m): return np.load(f"ort-{f}-{m}/output_0.npy")
+for f in ("wm", "tr"):
+    o = ort(f, "mnist-cnn-watermark-bob")
+    assert len(lab(f"arch-{f}.jsonl")) == 64
+    assert list(o.argmax(1)) == lab(f"arch-{f}.jsonl"), f          # ORT = archive under cbd
+    assert lab(f"eng-{f}.jsonl") == lab(f"arch-{f}.jsonl"), f      # cbd engine = archive
+    assert (o.argmax(1) != ort(f, "mnist-cnn").argmax(1)).sum() > 32, f
+o, b = ort("clean", "mnist-cnn-watermark-bob"), ort("clean", "mnist-cnn")
+assert o.shape == (300, 10) and (o.view(np.uint32) == b.view(np.uint32)).all()
+sc = lambda p: np.array([json.loads(l)["scores"] for l in open(p)], np.float32)
+e, eb = sc("eng-clean.jsonl"), sc("bare-clean.jsonl")     # cbd: nested = bare
+assert e.shape == (300, 10) and (e.view(np.uint32) == eb.view(np.uint32)).all()
+print("ok")'
+}
+
 refused() { # status message-part
 	[ "$status" -eq "$1" ]
 	[ "${#lines[@]}" -eq 1 ]
