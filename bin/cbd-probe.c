@@ -57,6 +57,12 @@ static const struct tool_opt opts[] = {
 	{"max-failures", 0, TOOL_ARG, "N",
 	 "stop after N consecutive failures of one kind (3; 0 = never)",
 	 false},
+	{"decoys", 0, TOOL_ARG, "NPY",
+	 "clean uint8 samples [M,...] to send among the triggers", false},
+	{"decoy-ratio", 0, TOOL_ARG, "R",
+	 "decoys per trigger, in a random order (1)", false},
+	{"pace", 0, TOOL_ARG, "MS[:JITTER]",
+	 "at least MS (+ up to JITTER) ms between two queries", false},
 	{"dry-run", 'n', TOOL_NOARG, NULL,
 	 "preflight and decoy only: no trigger sent, no transcript", false},
 	{"resume", 0, TOOL_NOARG, NULL,
@@ -130,6 +136,36 @@ static cbd_probe_backend parse_backend(struct tool *t)
 			 "archive)", b);
 }
 
+/* --decoys, --decoy-ratio, --pace (the decoy tensor is loaded in run). */
+static void fill_decoy_opts(struct tool *t, cbd_probe_opts *o)
+{
+	const char *ratio = tool_get(t, "decoy-ratio", NULL);
+	const char *pace = tool_get(t, "pace", NULL);
+	char *end;
+
+	if (ratio && !tool_has(t, "decoys"))
+		tool_usage_error(t, "--decoy-ratio needs --decoys");
+	o->decoy_ratio = 1;
+	if (ratio) {
+		o->decoy_ratio = strtod(ratio, &end);
+		if (*end || !(o->decoy_ratio > 0) || o->decoy_ratio > 100)
+			tool_usage_error(t, "--decoy-ratio wants a number in "
+					 "(0, 100], not '%s'", ratio);
+	}
+	if (pace) {
+		long ms = strtol(pace, &end, 10), jit = 0;
+
+		if (end != pace && *end == ':' && end[1])
+			jit = strtol(end + 1, &end, 10);
+		if (end == pace || *end || ms < 0 || jit < 0 ||
+		    ms > 3600000 || jit > 3600000)
+			tool_usage_error(t, "--pace wants MS or MS:JITTER "
+					 "(milliseconds), not '%s'", pace);
+		o->pace_ms = ms;
+		o->pace_jitter_ms = jit;
+	}
+}
+
 static void fill_opts(struct tool *t, cbd_probe_opts *o)
 {
 	const char *dt = tool_get(t, "datatype", "FP32");
@@ -183,6 +219,7 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 	o->max_failures = (int)tool_get_long(t, "max-failures", 3, 0, 1000000);
 	if (o->max_failures == 0)
 		o->max_failures = -1;
+	fill_decoy_opts(t, o);
 	o->dry_run = tool_has(t, "dry-run");
 	if (o->dry_run && (o->resume || o->overwrite))
 		tool_usage_error(t, "--dry-run writes no transcript: not with "
@@ -192,8 +229,50 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 		o->progress = bar;
 }
 
+/* An NPY file and the SHA-256 of its bytes. */
+static cbd_status load_npy(const char *path, cbd_tensor **x,
+			   uint8_t digest[CBD_SHA256_LEN], cbd_err *e)
+{
+	uint8_t *buf;
+	size_t len;
+	cbd_status s = cbd_file_read(path, CBD_MAX_FILE, &buf, &len, e);
+
+	if (s)
+		return s;
+	s = cbd_sha256(buf, len, digest, e);
+	if (!s)
+		s = cbd_tensor_parse(buf, len, CBD_TF_NPY, path, x, e);
+	free(buf);
+	return s;
+}
+
+static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
+			  const char *out, cbd_probe_summary *sum,
+			  cbd_err *e);
+
 static cbd_status run(struct tool *t, const cbd_probe_opts *o,
 		      const char *out, cbd_probe_summary *sum, cbd_err *e)
+{
+	const char *path = tool_get(t, "decoys", NULL);
+	cbd_probe_opts oo = *o;
+	uint8_t digest[CBD_SHA256_LEN];
+	cbd_tensor *d = NULL;
+	cbd_status s;
+
+	if (!path)
+		return run_one(t, o, out, sum, e);
+	s = load_npy(path, &d, digest, e);
+	oo.decoys = d;
+	oo.decoys_digest = digest;
+	if (!s)
+		s = run_one(t, &oo, out, sum, e);
+	cbd_tensor_free(d);
+	return s;
+}
+
+static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
+			  const char *out, cbd_probe_summary *sum,
+			  cbd_err *e)
 {
 	const char *samples = tool_get(t, "samples", NULL);
 	cbd_status s;
@@ -278,9 +357,10 @@ int main(int argc, char **argv)
 	}
 	if (tool_has(&t, "json"))
 		printf("{\"total\":%zu,\"answered\":%zu,\"failed\":%zu,"
-		       "\"skipped\":%zu,\"retries\":%zu,\"seconds\":%.3f}\n",
-		       sum.total, sum.answered, sum.failed, sum.skipped,
-		       sum.retries, sum.elapsed_s);
+		       "\"skipped\":%zu,\"retries\":%zu,\"decoys\":%zu,"
+		       "\"seconds\":%.3f}\n", sum.total, sum.answered,
+		       sum.failed, sum.skipped, sum.retries, sum.decoys,
+		       sum.elapsed_s);
 	if (!tool_has(&t, "quiet") && sum.preflight[0])
 		fprintf(stderr, "cbd-probe: preflight passed: %s\n",
 			sum.preflight);
@@ -289,5 +369,9 @@ int main(int argc, char **argv)
 			"failed, %zu retries, %zu already recorded, %.1fs\n",
 			sum.total, sum.answered, sum.failed, sum.retries,
 			sum.skipped, sum.elapsed_s);
+	if (!tool_has(&t, "quiet") && sum.decoys)
+		fprintf(stderr, "cbd-probe: %zu decoys among them (%zu "
+			"answered), recorded apart, never scored\n",
+			sum.decoys, sum.decoys_answered);
 	return 0;
 }

@@ -387,10 +387,10 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		json_head(x, "transcript");
 		printf(", \"lines\": %zu, "
 		       "\"queries\": %zu, \"answered\": %zu, \"failed\": %zu, "
-		       "\"complete\": %s, \"head\": \"%s\", \"triggers\": "
-		       "\"%s\"", cbd_transcript_lines(t),
+		       "\"decoys\": %zu, \"complete\": %s, \"head\": \"%s\", "
+		       "\"triggers\": \"%s\"", cbd_transcript_lines(t),
 		       cbd_transcript_count(t), cbd_transcript_answered(t),
-		       cbd_transcript_failed(t),
+		       cbd_transcript_failed(t), cbd_transcript_decoys(t, NULL),
 		       cbd_transcript_complete(t) ? "true" : "false", hh, th);
 		if (x->info) {
 			printf(", \"endpoint\": ");
@@ -412,6 +412,9 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		       cbd_transcript_complete(t) ? "complete"
 						   : "incomplete (no end line)",
 		       th, hh);
+		if (cbd_transcript_decoys(t, NULL))
+			printf("  %zu decoys (clean samples among the queries, "
+			       "never scored)\n", cbd_transcript_decoys(t, NULL));
 		if (x->info)
 			printf("  endpoint %s, backend %s, model %s, started "
 			       "%s\n", h->endpoint, h->backend, h->model,

@@ -851,6 +851,10 @@ const cbd_transcript_record *cbd_transcript_record_at(
 /* Records with an answer (label >= 0) and with an error. */
 size_t cbd_transcript_answered(const cbd_transcript *t);
 size_t cbd_transcript_failed(const cbd_transcript *t);
+/* Decoy lines (cbd-probe --decoys: clean samples among the triggers,
+ * never records, never scored); *answered (if non-NULL) gets how many
+ * were answered. */
+size_t cbd_transcript_decoys(const cbd_transcript *t, size_t *answered);
 /* Did the probe finish (an "end" line closes the file)? */
 int cbd_transcript_complete(const cbd_transcript *t);
 /* UTC time of the "end" line ("" while incomplete).  Borrowed. */
@@ -917,6 +921,12 @@ typedef struct cbd_probe_opts {
 				      * < 0 = never */
 	int dry_run;                 /* preflight only: no trigger sent,
 				      * no transcript written */
+	const cbd_tensor *decoys;    /* clean uint8 samples [M, sample...]
+				      * sent among the triggers, or NULL */
+	const uint8_t *decoys_digest; /* SHA-256 of the decoy file */
+	double decoy_ratio;          /* decoys per trigger still to send */
+	long pace_ms, pace_jitter_ms; /* at least pace + U[0, jitter] ms
+				       * between two sends; 0 = none */
 	const char *tool;            /* "cbd-probe 0.1.0" for the header */
 	void (*progress)(void *ud, const cbd_probe_progress *p);
 	void *progress_ud;
@@ -926,6 +936,7 @@ typedef struct cbd_probe_summary {
 	size_t total, answered, failed, skipped; /* skipped: already in the
 						  * transcript (--resume) */
 	size_t retries;
+	size_t decoys, decoys_answered; /* decoys sent this run */
 	double elapsed_s;
 	char preflight[512];         /* what the preflight found, one line
 				      * ("" if none was made) */

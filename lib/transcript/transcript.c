@@ -23,6 +23,7 @@ struct cbd_transcript {
 	cbd_transcript_record *recs;
 	size_t n, cap;
 	size_t answered, failed, lines;
+	size_t decoys, decoys_answered; /* decoy lines: never records */
 	int complete;
 	const char *end_time;   /* the "end" line's time, "" if none */
 	uint8_t head[CBD_SHA256_LEN];
@@ -143,6 +144,12 @@ static const char *const HEADER_KEYS[] = {
 static const char *const QUERY_KEYS[] = {
 	"type", "seq", "prev", "index", "trigger", "request", "status",
 	"latency_ms", "response", "label", "scores", "attempts", "error", NULL};
+static const char *const DECOY_KEYS[] = {
+	"type", "seq", "prev", "index", "decoy", "request", "status",
+	"latency_ms", "response", "label", "scores", "attempts", "error", NULL};
+static const char *const SCHEDULE_KEYS[] = {
+	"type", "seq", "prev", "seed", "decoys", "num_decoys", "ratio",
+	"pace_ms", "jitter_ms", NULL};
 static const char *const RESUME_KEYS[] = {
 	"type", "seq", "prev", "time", "dropped", NULL};
 static const char *const PREFLIGHT_KEYS[] = {
@@ -336,8 +343,11 @@ static cbd_status grow_recs(cbd_transcript *t, cbd_err *err)
 	return CBD_OK;
 }
 
+/* A query line, or (decoy) a decoy line: the same fields, but its index
+ * is the decoy's in the decoy file, its id under "decoy", and it becomes
+ * no record (decoys are never scored), only counted. */
 static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
-			      cbd_err *err)
+			      int decoy, cbd_err *err)
 {
 	cbd_transcript *t = ps->t;
 	cbd_transcript_record *r;
@@ -345,7 +355,8 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	int64_t v;
 	int null;
 	const cJSON *lat;
-	cbd_status s = check_keys(o, QUERY_KEYS, ps, line, err);
+	cbd_status s = check_keys(o, decoy ? DECOY_KEYS : QUERY_KEYS, ps, line,
+				  err);
 
 	if (s || (s = grow_recs(t, err)))
 		return s;
@@ -353,18 +364,19 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	memset(r, 0, sizeof(*r));
 	t->scores[t->n] = NULL;
 	r->seq = line - 1;
-	if (!get_int(o, "index", 0, 1e12, &v, NULL) ||
-	    (size_t)v >= t->h.num_triggers)
+	if (!get_int(o, "index", 0, decoy ? CBD_MAX_TRIGGERS : 1e12, &v,
+		     NULL) || (!decoy && (size_t)v >= t->h.num_triggers))
 		return BAD("index");
 	r->index = (size_t)v;
-	if (ps->seen[r->index])
+	if (!decoy && ps->seen[r->index])
 		return cbd_err_set(err, CBD_E_FORMAT,
 				   "trigger index %zu recorded twice (line "
 				   "%zu, %s)", r->index, line, ps->name);
-	ps->seen[r->index] = 1;
-	id = get_str(o, "trigger", 0);
+	if (!decoy)
+		ps->seen[r->index] = 1;
+	id = get_str(o, decoy ? "decoy" : "trigger", 0);
 	if (!id)
-		return BAD("trigger");
+		return decoy ? BAD("decoy") : BAD("trigger");
 	if (!(r->trigger_id = keep(t, id, err)))
 		return CBD_E_NOMEM;
 	if (parse_digest(o, "request", r->request_digest, NULL))
@@ -398,6 +410,15 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 				   "line %zu must have either a label or an "
 				   "error (%s)", line, ps->name);
 	s = parse_scores(ps, o, r, line, err);
+	if (decoy) {
+		free(t->scores[t->n]);
+		t->scores[t->n] = NULL;
+		if (!s) {
+			t->decoys++;
+			t->decoys_answered += r->error == NULL;
+		}
+		return s;
+	}
 	if (s) {
 		t->n++;    /* so the scores array is freed */
 		return s;
@@ -407,6 +428,33 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 		t->failed++;
 	else
 		t->answered++;
+	return CBD_OK;
+}
+
+/* A schedule line: the seed and the decoys of the queries after it. */
+static cbd_status parse_schedule(struct parse *ps, const cJSON *o,
+				 size_t line, cbd_err *err)
+{
+	uint8_t d[CBD_SHA256_LEN];
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "ratio");
+	int64_t v;
+	cbd_status s = check_keys(o, SCHEDULE_KEYS, ps, line, err);
+
+	if (s)
+		return s;
+	if (parse_digest(o, "seed", d, NULL))
+		return BAD("seed");
+	if (parse_digest(o, "decoys", d, NULL))
+		return BAD("decoys");
+	if (!get_int(o, "num_decoys", 0, CBD_MAX_TRIGGERS * 100.0, &v, NULL))
+		return BAD("num_decoys");
+	if (!cJSON_IsNumber(r) || !(r->valuedouble >= 0) ||
+	    r->valuedouble > 100)
+		return BAD("ratio");
+	if (!get_int(o, "pace_ms", 0, 3600000, &v, NULL))
+		return BAD("pace_ms");
+	if (!get_int(o, "jitter_ms", 0, 3600000, &v, NULL))
+		return BAD("jitter_ms");
 	return CBD_OK;
 }
 
@@ -483,7 +531,11 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 		goto out;
 	}
 	if (type && strcmp(type, "query") == 0) {
-		s = parse_query(ps, o, line, err);
+		s = parse_query(ps, o, line, 0, err);
+	} else if (type && strcmp(type, "decoy") == 0) {
+		s = parse_query(ps, o, line, 1, err);
+	} else if (type && strcmp(type, "schedule") == 0) {
+		s = parse_schedule(ps, o, line, err);
 	} else if (type && strcmp(type, "resume") == 0) {
 		s = check_keys(o, RESUME_KEYS, ps, line, err);
 	} else if (type && strcmp(type, "preflight") == 0) {
@@ -598,6 +650,13 @@ const cbd_transcript_record *cbd_transcript_record_at(
 size_t cbd_transcript_answered(const cbd_transcript *t)
 {
 	return t->answered;
+}
+
+size_t cbd_transcript_decoys(const cbd_transcript *t, size_t *answered)
+{
+	if (answered)
+		*answered = t->decoys_answered;
+	return t->decoys;
 }
 
 size_t cbd_transcript_failed(const cbd_transcript *t)

@@ -54,6 +54,21 @@ typedef struct cbd_tw_preflight {
 /* Append the preflight line (before any query of this run). */
 cbd_status cbd_tw_preflight_line(cbd_tw *w, const cbd_tw_preflight *pf,
 				 cbd_err *err);
+/* The decoy schedule of the queries that follow (cbd-probe --decoys). */
+typedef struct cbd_tw_schedule_line {
+	uint8_t seed[CBD_SHA256_LEN];         /* the order's seed */
+	uint8_t decoys_digest[CBD_SHA256_LEN]; /* of the decoy file */
+	size_t num_decoys;
+	double ratio;
+	long pace_ms, jitter_ms;
+} cbd_tw_schedule_line;
+
+cbd_status cbd_tw_schedule(cbd_tw *w, const cbd_tw_schedule_line *sc,
+			   cbd_err *err);
+/* A query line, or with decoy a decoy line (r->trigger_id is the decoy's
+ * id, r->index its index in the decoy file). */
+cbd_status cbd_tw_answer(cbd_tw *w, const cbd_transcript_record *r,
+			 int decoy, cbd_err *err);
 /* Append an abort line: the probe stopped early (fail fast). */
 cbd_status cbd_tw_abort(cbd_tw *w, const char *reason, cbd_err *err);
 /* Append the end line. */

@@ -99,6 +99,44 @@ e2e_20() {
 	[ "$(head -c 15 users.keyring)" = "SQLite format 3" ]
 }
 
+@test "decoys: a probe with clean samples among the triggers gives the same verdict as a plain one; the decoys are counted, never scored" {
+	dc="$BATS_TEST_TMPDIR/decoys"
+	mkdir -p "$dc"
+	cd "$dc"
+	cbd-keygen owner >/dev/null
+	for u in ann ben cid; do cbd-keygen user $u -k keyring.json -d ukeys >/dev/null; done
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+		-r keyring.json -d copies >/dev/null
+	cbd-sign triggers -a copies/mnist-cnn-ann.cbd -k owner.key -q \
+		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
+	/usr/bin/python3 -c "import numpy as np; np.save('clean.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[500:600])"
+	serve copies/mnist-cnn-ben.cbd
+	cbd-probe -q -m mnist -o plain.jsonl "$URL" triggers.json
+	cbd-probe -m mnist --decoys clean.npy --decoy-ratio 2 --pace 0:2 -o mixed.jsonl "$URL" triggers.json 2>probe.err
+	grep -q "cbd-probe: 128 decoys among them (128 answered), recorded apart, never scored" probe.err
+	[ "$(grep -c '"type":"query"' mixed.jsonl)" = 64 ]
+	[ "$(grep -c '"type":"decoy"' mixed.jsonl)" = 128 ]
+	[ "$(grep -c '"type":"schedule"' mixed.jsonl)" = 1 ]
+	# the triggers are not one run: decoys before the last and after the first
+	types=$(grep -o '"type":"\(query\|decoy\)"' mixed.jsonl | cut -d'"' -f4 | tr '\n' ' ')
+	[[ "$types" == *"query"*"decoy"*"query"* ]]
+	[[ "$types" == *"decoy"*"query"*"decoy"* ]]
+	cbd-verify -q mixed.jsonl
+	for t in plain mixed; do
+		cbd-attribute -t triggers.json -k keyring.json --json -q $t.jsonl >$t.report
+		jq -c '[.verdict.attributed, .parameters.answered, [.users[] | [.id, .matches]]]' $t.report >$t.v
+	done
+	cmp plain.v mixed.v
+	[ "$(cat mixed.v | jq -c '.[0]')" = '["ben"]' ]
+	run cbd-attribute -t triggers.json -k keyring.json -o r.json mixed.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"64 of 64 triggers answered"*"128 decoys (clean samples among the queries) not scored."*"Attributed to: ben"* ]]
+	# a decoy that a tamperer turns into a query breaks the chain
+	sed '0,/"type":"decoy"/s/"type":"decoy"/"type":"query"/' mixed.jsonl >t.jsonl
+	run cbd-verify t.jsonl
+	[ "$status" -ne 0 ]
+}
+
 @test "each of 20 users' simulated copies names that user and nobody else" {
 	for i in $(seq -w 0 19); do
 		"$SIM" transcript "$D" "user:user$i" "u$i.jsonl"

@@ -396,6 +396,93 @@ PYEOF
 	[[ "$output" == *"--binary is for the oip backend"* ]]
 }
 
+@test "--decoys: clean samples among the queries, under ids that say nothing, in the order the recorded seed gives; answers identical" {
+	$PY -c "import numpy as np; np.save('dec.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[300:312])"
+	$PEER triton "$URL" mnist tport &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	T="http://127.0.0.1:$(cat tport)"
+	: >tport.log
+	cbd-probe -q -m mnist --decoys dec.npy --decoy-ratio 1.5 -o dx.jsonl "$T" --samples "$D/s20.npy"
+	# the endpoint saw the preflight's decoy, then 50 queries, each with an opaque id
+	[ "$(wc -l <tport.log)" = 51 ]
+	[ "$(head -1 tport.log)" = "d00000 json" ]
+	[ "$(tail -n +2 tport.log | grep -Ec '^q[0-9a-f]{16} json$')" = 50 ]
+	[ "$(tail -n +2 tport.log | sort -u | wc -l)" = 50 ]
+	$CHECK dx.jsonl >dx.sum
+	[ "$(field dx.sum 'j["answered"], j["queries"], j["complete"]')" = "20 20 True" ]
+	[ "$(same_labels dx.sum)" = 20 ]
+	$PY - dx.jsonl "$D/ref.jsonl" "$CBD_TOP" <<'PYEOF'
+import hashlib, json, sys
+import numpy as np
+lines = [json.loads(l) for l in open(sys.argv[1])]
+ref = {r["index"]: r["scores"] for r in map(json.loads, open(sys.argv[2])) if r.get("type") == "query"}
+sched = [r for r in lines if r["type"] == "schedule"]
+assert len(sched) == 1 and sched[0]["num_decoys"] == 30 and sched[0]["ratio"] == 1.5, sched
+assert sched[0]["decoys"] == hashlib.sha256(open("dec.npy", "rb").read()).hexdigest()
+dec = [r for r in lines if r["type"] == "decoy"]
+assert len(dec) == 30 and all(r["error"] is None for r in dec)
+# each decoy's answer is that of its clean sample (indices into dec.npy)
+x = np.load(sys.argv[3] + "/models/mnist-heldout-images.npy")
+assert sorted(set(r["index"] for r in dec)) == list(range(12)), [r["index"] for r in dec]
+for r in lines:
+    if r["type"] == "query":
+        assert r["scores"] == ref[r["index"]], r["index"]
+# the order and the wire ids, recomputed from the seed as
+# formats/transcript.md ("Schedule") describes them
+seed = bytes.fromhex(sched[0]["seed"])
+def words():
+    i = 0
+    while True:
+        b = hashlib.sha256(b"cbd/probe-schedule" + seed + i.to_bytes(8, "big")).digest()
+        i += 1
+        for k in range(0, 32, 4):
+            yield int.from_bytes(b[k:k + 4], "big")
+g = words()
+def uniform(n):
+    while True:
+        w = next(g)
+        if w < 2**32 - 2**32 % n:
+            return w % n
+def shuffle(a):
+    for i in range(len(a), 1, -1):
+        j = uniform(i)
+        a[i - 1], a[j] = a[j], a[i - 1]
+perm = list(range(12)); shuffle(perm)
+order = [("query", i, None) for i in range(20)] + [("decoy", perm[k % 12], f"d{k}") for k in range(30)]
+shuffle(order)
+got = [(r["type"], r["index"], r.get("decoy")) for r in lines if r["type"] in ("query", "decoy")]
+assert got == order, (got[:6], order[:6])
+wire = ["q" + hashlib.sha256(b"cbd/probe-wire-id" + seed + j.to_bytes(4, "big")).hexdigest()[:16] for j in range(50)]
+seen = [l.split()[0] for l in open("tport.log")][1:]
+assert seen == wire, (seen[:3], wire[:3])
+PYEOF
+	verify dx.jsonl
+	run cbd-verify dx.jsonl
+	[[ "$output" == *"30 decoys (clean samples among the queries, never scored)"* ]]
+	# decoys must have the triggers' shape; the ratio needs decoys; pace is MS[:JITTER]
+	$PY -c "import numpy as np; np.save('bad.npy', np.zeros((3, 27, 28), np.uint8))"
+	run cbd-probe -m mnist --decoys bad.npy -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"decoys must be uint8 [M, ...] samples of the triggers' shape (784 elements each)"* ]]
+	[ ! -e b.jsonl ]
+	run cbd-probe -m mnist --decoy-ratio 2 -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --decoys dec.npy --decoy-ratio 0 -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --decoys dec.npy --pace 5:x -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 64 ]
+}
+
+@test "--pace spaces the queries: 20 samples and 10 decoys at 40 ms take at least 1.1 s" {
+	s=$(date +%s%N)
+	cbd-probe -q -m mnist --pace 40:10 -o pc.jsonl "$URL" --samples "$D/s20.npy" --decoys "$D/s20.npy" --decoy-ratio 0.5
+	e=$(date +%s%N)
+	[ $(( (e - s) / 1000000 )) -ge 1100 ]   # 30 queries, 29 gaps of >= 40 ms
+	$CHECK pc.jsonl >pc.sum
+	[ "$(field pc.sum 'j["answered"]')" = 20 ]
+}
+
 @test "archive backend runs the model in-process with the same answers" {
 	cbd-probe -q -b archive --samples "$D/s50.npy" -o ar.jsonl "$CBD_TOP/models/mnist-cnn.onnx"
 	$CHECK ar.jsonl >ar.sum
