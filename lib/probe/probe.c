@@ -111,7 +111,8 @@ static void record(struct probe *p, struct probe_item *it,
 	memcpy(r.response_digest, oc->response_digest, CBD_SHA256_LEN);
 	r.scores = oc->scores;
 	r.num_scores = oc->scores ? oc->num_scores : 0;
-	s = cbd_tw_answer(p->tw, &r, it->decoy, p->err);
+	s = cbd_tw_answer(p->tw, &r, it->decoy,
+			  it->wire[0] ? (long)it->pos : -1, p->err);
 	if (s && !p->fatal)
 		p->fatal = s;
 	it->state = 2;
@@ -324,6 +325,7 @@ static cbd_status schedule(struct probe *p, cbd_err *err)
 	if (o->decoys_digest)
 		memcpy(sc.decoys_digest, o->decoys_digest, CBD_SHA256_LEN);
 	sc.num_decoys = p->n_decoys;
+	sc.decoy_samples = p->decoy_samples;
 	sc.ratio = o->decoy_ratio;
 	sc.pace_ms = o->pace_ms;
 	sc.jitter_ms = o->pace_jitter_ms;

@@ -20,7 +20,8 @@ struct probe_item {
 			       * is its sample in the decoy file, never
 			       * scored (schedule.c) */
 	char name[24];        /* a decoy's id ("d<k>"), id points here */
-	char wire[24];        /* id sent to the endpoint; "" = id */
+	char wire[CBD_WIRE_ID_LEN]; /* id sent to the endpoint; "" = id */
+	size_t pos;           /* position in the schedule (if wire[0]) */
 };
 
 /* The id a query carries on the wire (and its answer must carry). */
@@ -84,6 +85,7 @@ struct probe {
 	char dtype_note[200];      /* preflight: datatype differs from the
 				    * metadata's ("" if not) */
 	size_t n_decoys;           /* decoys scheduled this run */
+	size_t decoy_samples;      /* M, samples in the decoy file */
 	size_t decoys_done, decoys_answered;
 	uint8_t seed[CBD_SHA256_LEN]; /* the schedule's seed */
 };

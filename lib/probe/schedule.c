@@ -1,109 +1,23 @@
 /*
  * schedule.c — decoys among the triggers (cbd-probe --decoys): which
  * clean samples are sent, in what order, under which request ids, all
- * drawn from one 32-byte seed that the transcript's "schedule" line
- * records (formats/transcript.md, "Schedule").
+ * drawn from one 32-byte seed (RAND_bytes) that the transcript's
+ * "schedule" line records, so that a reader recomputes it
+ * (lib/transcript/schedule.c; formats/transcript.md, "Schedule").
  *
  * A suspect that sees a run of triggers can learn to filter them; mixed
  * with the investigator's own clean samples, in a random order, under
  * ids that say nothing (never the trigger set's "t0000"), a trigger
- * looks like any other query.  From the seed S (RAND_bytes):
- *
- *   stream    block i = SHA-256("cbd/probe-schedule" || S || u64be(i)),
- *             read as big-endian u32 words w0, w1, ...
- *   uniform   u(n): the next word w below 2^32 - (2^32 mod n), w mod n
- *             (rejection: unbiased)
- *   decoys    D = round(ratio * P) for the P triggers still to send (at
- *             least 1); the M decoy samples are shuffled once (Fisher-
- *             Yates, i = M-1 .. 1, swap i with u(i+1)), decoy k is
- *             sample perm[k mod M]
- *   order     the P pending triggers in index order, then decoys 0..D-1,
- *             shuffled the same way; sent in that order
- *   wire id   of the query at position j (0-based): "q" and the first 8
- *             bytes, in hex, of SHA-256("cbd/probe-wire-id" || S ||
- *             u32be(j))
+ * looks like any other query.  D = round(ratio * P) decoys (at least 1)
+ * for the P triggers still to send; the items are rebuilt as the ones
+ * already recorded (--resume), then the P + D of the send order, each
+ * with its position and wire id.
  */
 #include "probe_internal.h"
 
 #include <math.h>
 #include <openssl/rand.h>
 #include <string.h>
-
-struct stream {
-	uint8_t seed[CBD_SHA256_LEN];
-	uint8_t block[CBD_SHA256_LEN];
-	uint64_t counter;
-	size_t used;            /* bytes of block consumed */
-};
-
-static void refill(struct stream *st)
-{
-	static const char tag[] = "cbd/probe-schedule";
-	uint8_t buf[sizeof(tag) - 1 + CBD_SHA256_LEN + 8];
-	size_t k = sizeof(tag) - 1;
-
-	memcpy(buf, tag, k);
-	memcpy(buf + k, st->seed, CBD_SHA256_LEN);
-	k += CBD_SHA256_LEN;
-	for (int i = 7; i >= 0; i--)
-		buf[k++] = (uint8_t)(st->counter >> (8 * i));
-	cbd_sha256(buf, k, st->block, NULL);
-	st->counter++;
-	st->used = 0;
-}
-
-static uint32_t word(struct stream *st)
-{
-	uint32_t w;
-
-	if (st->used + 4 > CBD_SHA256_LEN)
-		refill(st);
-	w = (uint32_t)st->block[st->used] << 24 |
-	    (uint32_t)st->block[st->used + 1] << 16 |
-	    (uint32_t)st->block[st->used + 2] << 8 |
-	    (uint32_t)st->block[st->used + 3];
-	st->used += 4;
-	return w;
-}
-
-static size_t uniform(struct stream *st, size_t n)
-{
-	uint64_t limit = (1ull << 32) - ((1ull << 32) % n);
-	uint32_t w;
-
-	do
-		w = word(st);
-	while (w >= limit);
-	return w % n;
-}
-
-static void shuffle(struct stream *st, size_t *a, size_t n)
-{
-	for (size_t i = n; i > 1; i--) {
-		size_t j = uniform(st, i), t = a[i - 1];
-
-		a[i - 1] = a[j];
-		a[j] = t;
-	}
-}
-
-static void wire_id(const uint8_t seed[CBD_SHA256_LEN], size_t j,
-		    char out[24])
-{
-	static const char tag[] = "cbd/probe-wire-id";
-	uint8_t buf[sizeof(tag) - 1 + CBD_SHA256_LEN + 4], d[CBD_SHA256_LEN];
-	size_t k = sizeof(tag) - 1;
-
-	memcpy(buf, tag, k);
-	memcpy(buf + k, seed, CBD_SHA256_LEN);
-	k += CBD_SHA256_LEN;
-	for (int i = 3; i >= 0; i--)
-		buf[k++] = (uint8_t)(j >> (8 * i));
-	cbd_sha256(buf, k, d, NULL);
-	out[0] = 'q';
-	cbd_hex(d, 8, out + 1);
-	out[17] = 0;
-}
 
 /* Make decoy item k from sample s of the decoy tensor. */
 static cbd_status decoy_item(struct probe *p, struct probe_item *it,
@@ -147,10 +61,10 @@ cbd_status probe_schedule(struct probe *p, cbd_err *err)
 {
 	const cbd_probe_opts *o = p->o;
 	const cbd_tensor *dt = o->decoys;
-	struct stream st = {0};
-	size_t m, pending = 0, d, total, *perm = NULL, *order = NULL, at = 0;
-	struct probe_item *items;
-	cbd_status s = CBD_OK;
+	size_t m, pending = 0, d, total, *trig = NULL, at = 0;
+	uint32_t *order = NULL, *perm = NULL;
+	struct probe_item *items = NULL;
+	cbd_status s;
 
 	if (!dt)
 		return CBD_OK;
@@ -163,46 +77,41 @@ cbd_status probe_schedule(struct probe *p, cbd_err *err)
 	d = pending ? (size_t)lround(o->decoy_ratio * (double)pending) : 0;
 	if (pending && d < 1)
 		d = 1;
-	if (m < 1 || d > (size_t)CBD_MAX_TRIGGERS * 100)
-		return cbd_err_set(err, CBD_E_USAGE, "no decoy samples, or "
-				   "too many decoys (%zu)", d);
-	if (RAND_bytes(st.seed, sizeof(st.seed)) != 1)
+	if (RAND_bytes(p->seed, sizeof(p->seed)) != 1)
 		return cbd_err_set(err, CBD_E_CRYPTO, "no randomness for the "
 				   "decoy schedule");
-	memcpy(p->seed, st.seed, sizeof(st.seed));
-	st.used = CBD_SHA256_LEN;     /* refill on the first word */
+	s = cbd_schedule_make(p->seed, pending, d, m, &order, &perm, err);
+	if (s)
+		return s;
 	total = p->n_items + d;
 	items = calloc(total, sizeof(*items));
-	perm = calloc(m, sizeof(*perm));
-	order = calloc(pending + d ? pending + d : 1, sizeof(*order));
-	if (!items || !perm || !order) {
+	trig = calloc(pending ? pending : 1, sizeof(*trig));
+	if (!items || !trig) {
 		s = cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < m; i++)
-		perm[i] = i;
-	shuffle(&st, perm, m);
 	/* done items first (their order does not matter), then the rest */
-	for (size_t i = 0; i < p->n_items; i++)
+	for (size_t i = 0, k = 0; i < p->n_items; i++) {
 		if (p->items[i].state != 0)
 			items[at++] = p->items[i];
-	for (size_t i = 0, k = 0; i < p->n_items; i++)
-		if (p->items[i].state == 0)
-			order[k++] = i;
-	for (size_t k = 0; k < d; k++)
-		order[pending + k] = p->n_items + k;
-	shuffle(&st, order, pending + d);
+		else
+			trig[k++] = i;      /* pending, in index order */
+	}
 	for (size_t j = 0; j < pending + d && !s; j++) {
 		struct probe_item *it = &items[at++];
 
-		if (order[j] < p->n_items)
-			*it = p->items[order[j]];
+		if (order[j] < pending)
+			*it = p->items[trig[order[j]]];
 		else
-			s = decoy_item(p, it, order[j] - p->n_items,
-				       perm[(order[j] - p->n_items) % m], err);
-		wire_id(st.seed, j, it->wire);
+			s = decoy_item(p, it, order[j] - pending,
+				       perm[(order[j] - pending) % m], err);
+		it->pos = j;
+		cbd_schedule_wire_id(p->seed, j, it->wire);
 	}
+	if (s)
+		goto out;
 	p->n_decoys = d;
+	p->decoy_samples = m;
 	free(p->items);
 	p->items = items;
 	p->n_items = total;
@@ -213,7 +122,8 @@ out:
 		if (items[i].decoy)
 			free(items[i].x);
 	free(items);
-	free(perm);
+	free(trig);
 	free(order);
+	free(perm);
 	return s;
 }

@@ -111,7 +111,29 @@ struct parse {
 	const char *name;
 	uint8_t *seen;          /* per trigger index */
 	int ended;
+	size_t run_queries;     /* query and decoy lines of this run */
+	/* this run's decoy schedule (a "schedule" line, until the next
+	 * resume line), recomputed from its seed (schedule.c) */
+	int sched;
+	uint8_t seed[CBD_SHA256_LEN];
+	uint32_t *order, *perm;
+	size_t *pending;        /* trigger index of each pending slot */
+	uint8_t *pos_seen;      /* per position of the send order */
+	size_t sched_p, sched_d, sched_m, sched_got;
 };
+
+static void sched_clear(struct parse *ps)
+{
+	free(ps->order);
+	free(ps->perm);
+	free(ps->pending);
+	free(ps->pos_seen);
+	ps->order = ps->perm = NULL;
+	ps->pending = NULL;
+	ps->pos_seen = NULL;
+	ps->sched = 0;
+	ps->sched_got = 0;
+}
 
 static const char *keep(cbd_transcript *t, const char *s, cbd_err *err)
 {
@@ -142,14 +164,14 @@ static const char *const HEADER_KEYS[] = {
 	"format", "type", "prev", "tool", "endpoint", "backend", "model",
 	"datatype", "triggers", "num_triggers", "num_classes", "start", NULL};
 static const char *const QUERY_KEYS[] = {
-	"type", "seq", "prev", "index", "trigger", "request", "status",
+	"type", "seq", "prev", "?pos", "index", "trigger", "request", "status",
 	"latency_ms", "response", "label", "scores", "attempts", "error", NULL};
 static const char *const DECOY_KEYS[] = {
-	"type", "seq", "prev", "index", "decoy", "request", "status",
+	"type", "seq", "prev", "?pos", "index", "decoy", "request", "status",
 	"latency_ms", "response", "label", "scores", "attempts", "error", NULL};
 static const char *const SCHEDULE_KEYS[] = {
-	"type", "seq", "prev", "seed", "decoys", "num_decoys", "ratio",
-	"pace_ms", "jitter_ms", NULL};
+	"type", "seq", "prev", "seed", "decoys", "decoy_samples", "num_decoys",
+	"ratio", "pace_ms", "jitter_ms", NULL};
 static const char *const RESUME_KEYS[] = {
 	"type", "seq", "prev", "time", "dropped", NULL};
 static const char *const PREFLIGHT_KEYS[] = {
@@ -343,6 +365,51 @@ static cbd_status grow_recs(cbd_transcript *t, cbd_err *err)
 	return CBD_OK;
 }
 
+/* After a schedule line, every query and decoy line names its position
+ * ("pos") in the send order, and what it recorded must be what the seed
+ * puts there: that trigger, or decoy k ("d<k>") of its sample. */
+static cbd_status check_pos(struct parse *ps, const cJSON *o, size_t line,
+			    int decoy, size_t index, const char *id,
+			    cbd_err *err)
+{
+	const cJSON *pj = cJSON_GetObjectItemCaseSensitive(o, "pos");
+	char want[32];
+	size_t pos, slot;
+	int64_t v;
+
+	ps->run_queries++;
+	if (!ps->sched) {
+		if (decoy)
+			return cbd_err_set(err, CBD_E_FORMAT, "decoy line %zu "
+					   "without a schedule line before it "
+					   "in its run (%s)", line, ps->name);
+		return pj ? BAD("pos") : CBD_OK;
+	}
+	if (!get_int(o, "pos", 0, (double)(ps->sched_p + ps->sched_d) - 1,
+		     &v, NULL))
+		return BAD("pos");
+	pos = (size_t)v;
+	if (ps->pos_seen[pos])
+		return cbd_err_set(err, CBD_E_FORMAT, "schedule position %zu "
+				   "recorded twice (line %zu, %s)", pos, line,
+				   ps->name);
+	ps->pos_seen[pos] = 1;
+	ps->sched_got++;
+	slot = ps->order[pos];
+	if (slot >= ps->sched_p) {
+		slot -= ps->sched_p;
+		snprintf(want, sizeof(want), "d%zu", slot);
+		if (decoy && strcmp(id, want) == 0 &&
+		    index == ps->perm[slot % ps->sched_m])
+			return CBD_OK;
+	} else if (!decoy && index == ps->pending[slot]) {
+		return CBD_OK;
+	}
+	return cbd_err_set(err, CBD_E_VERIFY, "line %zu is not what the "
+			   "schedule's seed sends at position %zu (%s)", line,
+			   pos, ps->name);
+}
+
 /* A query line, or (decoy) a decoy line: the same fields, but its index
  * is the decoy's in the decoy file, its id under "decoy", and it becomes
  * no record (decoys are never scored), only counted. */
@@ -377,6 +444,9 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	id = get_str(o, decoy ? "decoy" : "trigger", 0);
 	if (!id)
 		return decoy ? BAD("decoy") : BAD("trigger");
+	s = check_pos(ps, o, line, decoy, r->index, id, err);
+	if (s)
+		return s;
 	if (!(r->trigger_id = keep(t, id, err)))
 		return CBD_E_NOMEM;
 	if (parse_digest(o, "request", r->request_digest, NULL))
@@ -431,22 +501,30 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	return CBD_OK;
 }
 
-/* A schedule line: the seed and the decoys of the queries after it. */
+/* A schedule line: the seed and the decoys of the queries after it; the
+ * send order is recomputed here, so each later line can be checked. */
 static cbd_status parse_schedule(struct parse *ps, const cJSON *o,
 				 size_t line, cbd_err *err)
 {
 	uint8_t d[CBD_SHA256_LEN];
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "ratio");
-	int64_t v;
+	int64_t v, m, nd;
+	size_t n = ps->t->h.num_triggers, k = 0;
 	cbd_status s = check_keys(o, SCHEDULE_KEYS, ps, line, err);
 
 	if (s)
 		return s;
-	if (parse_digest(o, "seed", d, NULL))
+	if (ps->sched || ps->run_queries)
+		return cbd_err_set(err, CBD_E_FORMAT, "schedule line %zu after "
+				   "a schedule or a query of its run (%s)",
+				   line, ps->name);
+	if (parse_digest(o, "seed", ps->seed, NULL))
 		return BAD("seed");
 	if (parse_digest(o, "decoys", d, NULL))
 		return BAD("decoys");
-	if (!get_int(o, "num_decoys", 0, CBD_MAX_TRIGGERS * 100.0, &v, NULL))
+	if (!get_int(o, "decoy_samples", 1, CBD_MAX_TRIGGERS, &m, NULL))
+		return BAD("decoy_samples");
+	if (!get_int(o, "num_decoys", 0, (double)CBD_MAX_SCHEDULE, &nd, NULL))
 		return BAD("num_decoys");
 	if (!cJSON_IsNumber(r) || !(r->valuedouble >= 0) ||
 	    r->valuedouble > 100)
@@ -455,6 +533,25 @@ static cbd_status parse_schedule(struct parse *ps, const cJSON *o,
 		return BAD("pace_ms");
 	if (!get_int(o, "jitter_ms", 0, 3600000, &v, NULL))
 		return BAD("jitter_ms");
+	ps->pending = malloc((n ? n : 1) * sizeof(*ps->pending));
+	if (!ps->pending)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!ps->seen[i])
+			ps->pending[k++] = i;
+	ps->sched_p = k;
+	ps->sched_d = (size_t)nd;
+	ps->sched_m = (size_t)m;
+	s = cbd_schedule_make(ps->seed, k, ps->sched_d, ps->sched_m,
+			      &ps->order, &ps->perm, err);
+	if (s == CBD_E_TOOBIG)        /* past a cap: the counts are bad */
+		return BAD("num_decoys");
+	if (s)
+		return s;
+	ps->pos_seen = calloc(k + ps->sched_d ? k + ps->sched_d : 1, 1);
+	if (!ps->pos_seen)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	ps->sched = 1;
 	return CBD_OK;
 }
 
@@ -538,6 +635,8 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 		s = parse_schedule(ps, o, line, err);
 	} else if (type && strcmp(type, "resume") == 0) {
 		s = check_keys(o, RESUME_KEYS, ps, line, err);
+		sched_clear(ps);        /* a new run */
+		ps->run_queries = 0;
 	} else if (type && strcmp(type, "preflight") == 0) {
 		s = parse_preflight(ps, o, line, err);
 	} else if (type && strcmp(type, "abort") == 0) {
@@ -555,6 +654,12 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 			s = cbd_err_set(err, CBD_E_FORMAT,
 					"end line %zu counts do not match the "
 					"records (%s)", line, ps->name);
+		if (!s && ps->sched &&
+		    ps->sched_got != ps->sched_p + ps->sched_d)
+			s = cbd_err_set(err, CBD_E_VERIFY, "end line %zu: %zu "
+					"of the schedule's %zu queries "
+					"recorded (%s)", line, ps->sched_got,
+					ps->sched_p + ps->sched_d, ps->name);
 		if (!s) {
 			const char *tm = get_str(o, "time", 0);
 
@@ -590,6 +695,7 @@ cbd_status cbd_transcript_parse(const uint8_t *buf, size_t len,
 		s = walk(buf, len, name, parse_line, &ps, &ps.t->lines,
 			 ps.t->head, err);
 	free(ps.seen);
+	sched_clear(&ps);
 	if (s) {
 		cbd_transcript_free(ps.t);
 		return s;

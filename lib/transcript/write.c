@@ -159,15 +159,17 @@ cbd_status cbd_tw_create(const char *path, const cbd_tw_header *h,
 cbd_status cbd_tw_query(cbd_tw *w, const cbd_transcript_record *r,
 			cbd_err *err)
 {
-	return cbd_tw_answer(w, r, 0, err);
+	return cbd_tw_answer(w, r, 0, -1, err);
 }
 
 cbd_status cbd_tw_answer(cbd_tw *w, const cbd_transcript_record *r,
-			 int decoy, cbd_err *err)
+			 int decoy, long pos, cbd_err *err)
 {
 	cbd_buf *b = &w->line;
 
 	begin(w, decoy ? "decoy" : "query");
+	if (pos >= 0)
+		cbd_buf_printf(b, ",\"pos\":%ld", pos);
 	cbd_buf_printf(b, ",\"index\":%zu,\"%s\":", r->index,
 		       decoy ? "decoy" : "trigger");
 	cbd_buf_json_str(b, r->trigger_id);
@@ -256,8 +258,9 @@ cbd_status cbd_tw_schedule(cbd_tw *w, const cbd_tw_schedule_line *sc,
 	cbd_buf_json_digest(b, sc->seed);
 	cbd_buf_puts(b, ",\"decoys\":");
 	cbd_buf_json_digest(b, sc->decoys_digest);
-	cbd_buf_printf(b, ",\"num_decoys\":%zu,\"ratio\":%.6g,\"pace_ms\":%ld,"
-		       "\"jitter_ms\":%ld}", sc->num_decoys, sc->ratio,
+	cbd_buf_printf(b, ",\"decoy_samples\":%zu,\"num_decoys\":%zu,"
+		       "\"ratio\":%.6g,\"pace_ms\":%ld,\"jitter_ms\":%ld}",
+		       sc->decoy_samples, sc->num_decoys, sc->ratio,
 		       sc->pace_ms, sc->jitter_ms);
 	return emit(w, err);
 }

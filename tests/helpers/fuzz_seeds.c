@@ -128,6 +128,19 @@ static void circuit_seed(const char *name, cbd_mode mode, cbd_key *k,
 	cbd_circuit_free(c);
 }
 
+/* The header of both transcript seeds: 4 triggers, K = 3. */
+static void seed_header(cbd_tw_header *h)
+{
+	h->tool = "fuzz_seeds 1";
+	h->endpoint = "http://127.0.0.1:8000";
+	h->backend = "oip";
+	h->model = "mnist";
+	h->datatype = "FP32";
+	memset(h->triggers_digest, 0xab, sizeof(h->triggers_digest));
+	h->num_triggers = 4;
+	h->num_classes = 3;
+}
+
 static void transcript_seed(const char *tmp, const char *name, int end)
 {
 	char path[4096];
@@ -135,14 +148,7 @@ static void transcript_seed(const char *tmp, const char *name, int end)
 	cbd_tw *w;
 	cbd_err e = {0};
 
-	h.tool = "fuzz_seeds 1";
-	h.endpoint = "http://127.0.0.1:8000";
-	h.backend = "oip";
-	h.model = "mnist";
-	h.datatype = "FP32";
-	memset(h.triggers_digest, 0xab, sizeof(h.triggers_digest));
-	h.num_triggers = 4;
-	h.num_classes = 3;
+	seed_header(&h);
 	snprintf(path, sizeof(path), "%s/%s", tmp, name);
 	if (cbd_tw_create(path, &h, 1, &w, &e) != CBD_OK)
 		die("transcript", &e);
@@ -171,6 +177,60 @@ static void transcript_seed(const char *tmp, const char *name, int end)
 		die("transcript end", &e);
 	cbd_tw_close(w);
 	put_file("transcript", name, path);
+}
+
+/* A finished run with decoys: a schedule line (a fixed seed), then the 4
+ * triggers and 3 decoys from 2 samples in the order the seed gives. */
+static void decoy_seed(const char *tmp)
+{
+	char path[4096];
+	cbd_tw_header h = {0};
+	cbd_tw_schedule_line sc = {0};
+	cbd_tw *w;
+	cbd_err e = {0};
+	uint32_t *order, *perm;
+
+	seed_header(&h);
+	memset(sc.seed, 0x5c, sizeof(sc.seed));
+	memset(sc.decoys_digest, 0xcd, sizeof(sc.decoys_digest));
+	sc.num_decoys = 3;
+	sc.decoy_samples = 2;
+	sc.ratio = 0.75;
+	sc.pace_ms = 10;
+	sc.jitter_ms = 5;
+	snprintf(path, sizeof(path), "%s/decoys.jsonl", tmp);
+	if (cbd_tw_create(path, &h, 1, &w, &e) != CBD_OK ||
+	    cbd_tw_schedule(w, &sc, &e) != CBD_OK ||
+	    cbd_schedule_make(sc.seed, 4, 3, 2, &order, &perm, &e) != CBD_OK)
+		die("transcript schedule", &e);
+	for (size_t j = 0; j < 7; j++) {
+		cbd_transcript_record r = {0};
+		float scores[3] = {0.5f, 2.0f, -1.0f};
+		int decoy = order[j] >= 4;
+		char id[16];
+
+		r.index = decoy ? perm[(order[j] - 4) % 2] : order[j];
+		snprintf(id, sizeof(id), decoy ? "d%u" : "t%u",
+			 decoy ? order[j] - 4 : order[j]);
+		r.trigger_id = id;
+		r.label = 1;
+		r.status = 200;
+		r.attempts = 1;
+		r.latency_ms = 0.5;
+		r.has_response = 1;
+		memset(r.request_digest, (int)j, CBD_SHA256_LEN);
+		memset(r.response_digest, (int)j + 3, CBD_SHA256_LEN);
+		r.scores = scores;
+		r.num_scores = 3;
+		if (cbd_tw_answer(w, &r, decoy, (long)j, &e) != CBD_OK)
+			die("transcript decoy", &e);
+	}
+	if (cbd_tw_end(w, 4, 0, &e) != CBD_OK)
+		die("transcript end", &e);
+	cbd_tw_close(w);
+	free(order);
+	free(perm);
+	put_file("transcript", "decoys.jsonl", path);
 }
 
 /* A watermark circuit over [600] with K=3 under the fixed fuzz owner key:
@@ -261,6 +321,7 @@ int main(int argc, char **argv)
 	circuit_seed("auth-p256-600.json", CBD_MODE_AUTH, p256, 1, vec, 2);
 	transcript_seed(tmp, "complete.jsonl", 1);
 	transcript_seed(tmp, "unfinished.jsonl", 0);
+	decoy_seed(tmp);
 	signed_seeds(tmp);
 	cbd_key_free(ed);
 	cbd_key_free(p256);
