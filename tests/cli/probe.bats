@@ -535,6 +535,18 @@ PYEOF
 	[ $(( (e - s) / 1000000 )) -ge 1100 ]   # 30 queries, 29 gaps of >= 40 ms
 	$CHECK pc.jsonl >pc.sum
 	[ "$(field pc.sum 'j["answered"]')" = 20 ]
+	# killed mid-run, then --resume: each run has its own schedule (of the
+	# triggers still to send), and the file verifies
+	cbd-probe -q -m mnist --pace 50 -o pr.jsonl "$URL" --samples "$D/s20.npy" --decoys "$D/s20.npy" &
+	pp=$!
+	sleep 0.8
+	kill -9 $pp
+	wait $pp || true
+	cbd-probe -q -m mnist --resume -o pr.jsonl "$URL" --samples "$D/s20.npy" --decoys "$D/s20.npy"
+	$CHECK pr.jsonl >pr.sum
+	[ "$(field pr.sum 'j["answered"], j["distinct"], j["complete"]')" = "20 20 True" ]
+	[ "$(grep -c '"type":"schedule"' pr.jsonl)" = "$(grep -c '"type":"preflight"' pr.jsonl)" ]
+	cbd-verify -q pr.jsonl
 }
 
 @test "archive backend runs the model in-process with the same answers" {
