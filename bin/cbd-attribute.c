@@ -73,9 +73,10 @@ static void summary(const cbd_attr_result *r, const char *sign_id,
 			"queries) not scored.", decoys);
 	if (r->users_tested > 0) {
 		fprintf(stderr, " %llu users tested in %.2f s at alpha %g "
-			"(Bonferroni): %d matches or more are significant.",
+			"(%s): %d matches or more are significant.",
 			(unsigned long long)r->users_tested, r->seconds,
-			r->alpha, r->threshold);
+			r->alpha, r->seq_p1 > 0 ? "sequential, --until-verdict:"
+			" Ville and Bonferroni" : "Bonferroni", r->threshold);
 		if (r->n_significant == 0)
 			fprintf(stderr, " No attribution (best: %s with %d).",
 				r->n_rows ? r->rows[0].id : "-",

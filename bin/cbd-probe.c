@@ -63,6 +63,11 @@ static const struct tool_opt opts[] = {
 	 "decoys per trigger, in a random order (1)", false},
 	{"pace", 0, TOOL_ARG, "MS[:JITTER]",
 	 "at least MS (+ up to JITTER) ms between two queries", false},
+	{"until-verdict", 0, TOOL_ARG, "KEYRING",
+	 "triggers in a random order, stop once the verdict is settled",
+	 false},
+	{"alpha", 0, TOOL_ARG, "P",
+	 "--until-verdict: false-accusation bound (1e-9)", false},
 	{"dry-run", 'n', TOOL_NOARG, NULL,
 	 "preflight and decoy only: no trigger sent, no transcript", false},
 	{"resume", 0, TOOL_NOARG, NULL,
@@ -166,6 +171,31 @@ static void fill_decoy_opts(struct tool *t, cbd_probe_opts *o)
 	}
 }
 
+/* --until-verdict KEYRING, --alpha (the keyring is loaded in run_one). */
+static void fill_verdict_opts(struct tool *t, cbd_probe_opts *o)
+{
+	const char *a = tool_get(t, "alpha", NULL);
+	char *end;
+
+	if (a && !tool_has(t, "until-verdict"))
+		tool_usage_error(t, "--alpha needs --until-verdict");
+	if (!tool_has(t, "until-verdict"))
+		return;
+	if (tool_has(t, "samples") || tool_has(t, "resume"))
+		tool_usage_error(t, "--until-verdict needs a trigger set and a "
+				 "fresh transcript: not with --samples or "
+				 "--resume");
+	o->seq_p1 = CBD_SEQ_P1_DEFAULT;
+	o->seq_beta = CBD_SEQ_BETA_DEFAULT;
+	o->seq_alpha = CBD_ALPHA_DEFAULT;
+	if (a) {
+		o->seq_alpha = strtod(a, &end);
+		if (*end || !(o->seq_alpha > 0) || !(o->seq_alpha < 1))
+			tool_usage_error(t, "--alpha wants a number in (0, 1), "
+					 "not '%s'", a);
+	}
+}
+
 static void fill_opts(struct tool *t, cbd_probe_opts *o)
 {
 	const char *dt = tool_get(t, "datatype", "FP32");
@@ -220,6 +250,7 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 	if (o->max_failures == 0)
 		o->max_failures = -1;
 	fill_decoy_opts(t, o);
+	fill_verdict_opts(t, o);
 	o->dry_run = tool_has(t, "dry-run");
 	if (o->dry_run && (o->resume || o->overwrite))
 		tool_usage_error(t, "--dry-run writes no transcript: not with "
@@ -270,6 +301,46 @@ static cbd_status run(struct tool *t, const cbd_probe_opts *o,
 	return s;
 }
 
+/* What the sequential test said, for the summary (--until-verdict). */
+static struct {
+	int on;
+	size_t accused, cleared, answered;
+} verdict;
+
+static int verdict_cb(void *ud, size_t index, int label)
+{
+	return cbd_attr_seq_answer(ud, index, label);
+}
+
+static cbd_status run_triggers(struct tool *t, const cbd_triggerset *ts,
+			       const cbd_probe_opts *o, const char *out,
+			       cbd_probe_summary *sum, cbd_err *e)
+{
+	const char *kp = tool_get(t, "until-verdict", NULL);
+	cbd_probe_opts oo = *o;
+	cbd_keyring *kr = NULL;
+	cbd_attr_seq *q = NULL;
+	cbd_status s;
+
+	if (!kp)
+		return cbd_probe_run(ts, o, out, sum, e);
+	s = cbd_keyring_load(kp, &kr, e);
+	if (!s)
+		s = cbd_attr_seq_new(ts, kr, o->seq_p1, o->seq_alpha,
+				     o->seq_beta, &q, e);
+	if (!s) {
+		oo.verdict = verdict_cb;
+		oo.verdict_ud = q;
+		s = cbd_probe_run(ts, &oo, out, sum, e);
+		verdict.on = 1;
+		cbd_attr_seq_counts(q, &verdict.accused, &verdict.cleared,
+				    &verdict.answered);
+	}
+	cbd_attr_seq_free(q);
+	cbd_keyring_free(kr);
+	return s;
+}
+
 static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
 			  const char *out, cbd_probe_summary *sum,
 			  cbd_err *e)
@@ -302,7 +373,7 @@ static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
 		if (!s)
 			s = cbd_triggerset_load(t->argv[1], owner, &ts, e);
 		if (!s)
-			s = cbd_probe_run(ts, o, out, sum, e);
+			s = run_triggers(t, ts, o, out, sum, e);
 		cbd_triggerset_free(ts);
 		cbd_key_free(owner);
 	}
@@ -358,9 +429,10 @@ int main(int argc, char **argv)
 	if (tool_has(&t, "json"))
 		printf("{\"total\":%zu,\"answered\":%zu,\"failed\":%zu,"
 		       "\"skipped\":%zu,\"retries\":%zu,\"decoys\":%zu,"
-		       "\"seconds\":%.3f}\n", sum.total, sum.answered,
-		       sum.failed, sum.skipped, sum.retries, sum.decoys,
-		       sum.elapsed_s);
+		       "\"settled\":%s,\"secret\":%zu,\"seconds\":%.3f}\n",
+		       sum.total, sum.answered, sum.failed, sum.skipped,
+		       sum.retries, sum.decoys, sum.settled ? "true" : "false",
+		       sum.secret, sum.elapsed_s);
 	if (!tool_has(&t, "quiet") && sum.preflight[0])
 		fprintf(stderr, "cbd-probe: preflight passed: %s\n",
 			sum.preflight);
@@ -369,6 +441,13 @@ int main(int argc, char **argv)
 			"failed, %zu retries, %zu already recorded, %.1fs\n",
 			sum.total, sum.answered, sum.failed, sum.retries,
 			sum.skipped, sum.elapsed_s);
+	if (!tool_has(&t, "quiet") && verdict.on)
+		fprintf(stderr, "cbd-probe: %s after %zu answered triggers "
+			"(%zu users accused, %zu cleared): %zu of %zu "
+			"triggers spent, %zu kept secret\n",
+			sum.settled ? "verdict settled" : "verdict not settled",
+			verdict.answered, verdict.accused, verdict.cleared,
+			sum.total - sum.secret, sum.total, sum.secret);
 	if (!tool_has(&t, "quiet") && sum.decoys)
 		fprintf(stderr, "cbd-probe: %zu decoys among them (%zu "
 			"answered), recorded apart, never scored\n",

@@ -93,6 +93,24 @@ static void note_failure(struct probe *p, const char *e)
 	}
 }
 
+/* --until-verdict: the verdict is settled.  What was never sent stays
+ * unsent (marked done without a line); what is in flight or waiting for
+ * a retry is still recorded, so the sent queries are the first of the
+ * schedule's order, every one with its line. */
+static void settle(struct probe *p)
+{
+	p->settled = 1;
+	for (size_t i = p->cursor; i < p->n_items; i++) {
+		struct probe_item *it = &p->items[i];
+
+		if (it->state != 0 || it->attempts > 0)
+			continue;
+		it->state = 2;
+		p->done++;
+		p->secret += !it->decoy;
+	}
+}
+
 static void record(struct probe *p, struct probe_item *it,
 		   struct probe_outcome *oc)
 {
@@ -128,6 +146,9 @@ static void record(struct probe *p, struct probe_item *it,
 		p->answered += !it->decoy;
 		p->fail_run = 0;
 	}
+	if (!it->decoy && r.label >= 0 && p->o->verdict && !p->settled &&
+	    p->o->verdict(p->o->verdict_ud, it->index, r.label))
+		settle(p);
 }
 
 void probe_finish(struct probe *p, struct probe_item *it,
@@ -316,7 +337,7 @@ static cbd_status schedule(struct probe *p, cbd_err *err)
 	cbd_tw_schedule_line sc = {0};
 	cbd_status s;
 
-	if (!o->decoys)
+	if (!o->decoys && !o->verdict)
 		return CBD_OK;
 	s = probe_schedule(p, err);
 	if (s)
@@ -329,7 +350,11 @@ static cbd_status schedule(struct probe *p, cbd_err *err)
 	sc.ratio = o->decoy_ratio;
 	sc.pace_ms = o->pace_ms;
 	sc.jitter_ms = o->pace_jitter_ms;
-	return cbd_tw_schedule(p->tw, &sc, err);
+	s = cbd_tw_schedule(p->tw, &sc, err);
+	if (!s && o->verdict)
+		s = cbd_tw_sequential(p->tw, o->seq_p1, o->seq_alpha,
+				      o->seq_beta, err);
+	return s;
 }
 
 static cbd_status send_all(struct probe *p, cbd_err *err)
@@ -403,6 +428,9 @@ static cbd_status drive(struct probe *p, const uint8_t *digest,
 						p->abort_reason, sent,
 						p->n_items, p->done);
 		}
+		if (!s && p->settled && p->done == p->n_items)
+			s = cbd_tw_settled(p->tw, p->answered + p->failed,
+					   p->secret, err);
 		if (!s && p->done == p->n_items)
 			s = cbd_tw_end(p->tw, p->answered, p->failed, err);
 		probe_progress(p, 1);
@@ -416,6 +444,8 @@ static cbd_status drive(struct probe *p, const uint8_t *digest,
 	sum->retries = p->retries;
 	sum->decoys = p->decoys_done;
 	sum->decoys_answered = p->decoys_answered;
+	sum->settled = p->settled;
+	sum->secret = p->secret;
 	sum->elapsed_s = probe_now() - p->t0;
 	return s;
 }

@@ -88,6 +88,8 @@ struct probe {
 	size_t decoy_samples;      /* M, samples in the decoy file */
 	size_t decoys_done, decoys_answered;
 	uint8_t seed[CBD_SHA256_LEN]; /* the schedule's seed */
+	int settled;               /* --until-verdict: stop sending */
+	size_t secret;             /* triggers withheld once settled */
 };
 
 /* --decoys: add the decoys to the items and put every pending item in

@@ -11,7 +11,8 @@
  * looks like any other query.  D = round(ratio * P) decoys (at least 1)
  * for the P triggers still to send; the items are rebuilt as the ones
  * already recorded (--resume), then the P + D of the send order, each
- * with its position and wire id.
+ * with its position and wire id.  --until-verdict uses the same random
+ * order, with or without decoys.
  */
 #include "probe_internal.h"
 
@@ -66,16 +67,17 @@ cbd_status probe_schedule(struct probe *p, cbd_err *err)
 	struct probe_item *items = NULL;
 	cbd_status s;
 
-	if (!dt)
+	if (!dt && !o->verdict)
 		return CBD_OK;
 	s = probe_decoys_ok(p, err);
 	if (s)
 		return s;
-	m = (size_t)dt->dims[0];
+	m = dt ? (size_t)dt->dims[0] : 0;
 	for (size_t i = 0; i < p->n_items; i++)
 		pending += p->items[i].state == 0;
-	d = pending ? (size_t)lround(o->decoy_ratio * (double)pending) : 0;
-	if (pending && d < 1)
+	d = pending && dt ? (size_t)lround(o->decoy_ratio * (double)pending)
+			  : 0;
+	if (pending && dt && d < 1)
 		d = 1;
 	if (RAND_bytes(p->seed, sizeof(p->seed)) != 1)
 		return cbd_err_set(err, CBD_E_CRYPTO, "no randomness for the "

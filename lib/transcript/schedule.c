@@ -90,7 +90,8 @@ cbd_status cbd_schedule_make(const uint8_t seed[CBD_SHA256_LEN],
 
 	*order = NULL;
 	*perm = NULL;
-	if (samples < 1 || samples > CBD_MAX_TRIGGERS || n < pending ||
+	if ((samples < 1 && decoys > 0) || samples > CBD_MAX_TRIGGERS ||
+	    n < pending ||
 	    n > CBD_MAX_SCHEDULE || decoys > 100 * (pending ? pending : 1))
 		return cbd_err_set(err, CBD_E_TOOBIG, "schedule of %zu "
 				   "triggers and %zu decoys from %zu samples: "
@@ -98,7 +99,7 @@ cbd_status cbd_schedule_make(const uint8_t seed[CBD_SHA256_LEN],
 				   "1 to %d samples", pending, decoys, samples,
 				   (size_t)CBD_MAX_SCHEDULE, CBD_MAX_TRIGGERS);
 	*order = malloc((n ? n : 1) * sizeof(**order));
-	*perm = malloc(samples * sizeof(**perm));
+	*perm = malloc((samples ? samples : 1) * sizeof(**perm));
 	if (!*order || !*perm) {
 		free(*order);
 		free(*perm);

@@ -24,6 +24,7 @@ struct cbd_transcript {
 	size_t n, cap;
 	size_t answered, failed, lines;
 	size_t decoys, decoys_answered; /* decoy lines: never records */
+	double seq_p1;          /* a "sequential" line's p1; 0 = none */
 	int complete;
 	const char *end_time;   /* the "end" line's time, "" if none */
 	uint8_t head[CBD_SHA256_LEN];
@@ -119,7 +120,8 @@ struct parse {
 	uint32_t *order, *perm;
 	size_t *pending;        /* trigger index of each pending slot */
 	uint8_t *pos_seen;      /* per position of the send order */
-	size_t sched_p, sched_d, sched_m, sched_got;
+	size_t sched_p, sched_d, sched_m, sched_got, max_pos;
+	int sequential, settled; /* this run's --until-verdict lines */
 };
 
 static void sched_clear(struct parse *ps)
@@ -133,6 +135,9 @@ static void sched_clear(struct parse *ps)
 	ps->pos_seen = NULL;
 	ps->sched = 0;
 	ps->sched_got = 0;
+	ps->max_pos = 0;
+	ps->sequential = 0;
+	ps->settled = 0;
 }
 
 static const char *keep(cbd_transcript *t, const char *s, cbd_err *err)
@@ -172,6 +177,10 @@ static const char *const DECOY_KEYS[] = {
 static const char *const SCHEDULE_KEYS[] = {
 	"type", "seq", "prev", "seed", "decoys", "decoy_samples", "num_decoys",
 	"ratio", "pace_ms", "jitter_ms", NULL};
+static const char *const SEQUENTIAL_KEYS[] = {
+	"type", "seq", "prev", "rule", "p1", "alpha", "beta", NULL};
+static const char *const SETTLED_KEYS[] = {
+	"type", "seq", "prev", "spent", "secret", NULL};
 static const char *const RESUME_KEYS[] = {
 	"type", "seq", "prev", "time", "dropped", NULL};
 static const char *const PREFLIGHT_KEYS[] = {
@@ -393,8 +402,13 @@ static cbd_status check_pos(struct parse *ps, const cJSON *o, size_t line,
 		return cbd_err_set(err, CBD_E_FORMAT, "schedule position %zu "
 				   "recorded twice (line %zu, %s)", pos, line,
 				   ps->name);
+	if (ps->settled)
+		return cbd_err_set(err, CBD_E_FORMAT, "line %zu after the "
+				   "settled line (%s)", line, ps->name);
 	ps->pos_seen[pos] = 1;
 	ps->sched_got++;
+	if (pos > ps->max_pos)
+		ps->max_pos = pos;
 	slot = ps->order[pos];
 	if (slot >= ps->sched_p) {
 		slot -= ps->sched_p;
@@ -522,9 +536,10 @@ static cbd_status parse_schedule(struct parse *ps, const cJSON *o,
 		return BAD("seed");
 	if (parse_digest(o, "decoys", d, NULL))
 		return BAD("decoys");
-	if (!get_int(o, "decoy_samples", 1, CBD_MAX_TRIGGERS, &m, NULL))
+	if (!get_int(o, "decoy_samples", 0, CBD_MAX_TRIGGERS, &m, NULL))
 		return BAD("decoy_samples");
-	if (!get_int(o, "num_decoys", 0, (double)CBD_MAX_SCHEDULE, &nd, NULL))
+	if (!get_int(o, "num_decoys", 0, (double)CBD_MAX_SCHEDULE, &nd, NULL) ||
+	    (m == 0 && nd > 0))
 		return BAD("num_decoys");
 	if (!cJSON_IsNumber(r) || !(r->valuedouble >= 0) ||
 	    r->valuedouble > 100)
@@ -552,6 +567,78 @@ static cbd_status parse_schedule(struct parse *ps, const cJSON *o,
 	if (!ps->pos_seen)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	ps->sched = 1;
+	return CBD_OK;
+}
+
+static int number_in(const cJSON *o, const char *key, double lo, double hi,
+		     double *v)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!cJSON_IsNumber(n) || !(n->valuedouble > lo) ||
+	    !(n->valuedouble < hi))
+		return 0;
+	*v = n->valuedouble;
+	return 1;
+}
+
+/* A sequential line (--until-verdict): the rule the run stops by, after
+ * the run's schedule (its random order), before its first query. */
+static cbd_status parse_sequential(struct parse *ps, const cJSON *o,
+				   size_t line, cbd_err *err)
+{
+	const char *rule = get_str(o, "rule", 0);
+	double p1, a, b;
+	cbd_status s = check_keys(o, SEQUENTIAL_KEYS, ps, line, err);
+
+	if (s)
+		return s;
+	if (!ps->sched || ps->sequential || ps->run_queries)
+		return cbd_err_set(err, CBD_E_FORMAT, "sequential line %zu "
+				   "not right after its run's schedule line "
+				   "(%s)", line, ps->name);
+	if (!rule || strcmp(rule, "sprt") != 0)
+		return BAD("rule");
+	if (!number_in(o, "p1", 1.0 / (ps->t->h.num_classes > 1 ?
+					 ps->t->h.num_classes : 2), 1, &p1))
+		return BAD("p1");
+	if (!number_in(o, "alpha", 0, 1, &a))
+		return BAD("alpha");
+	if (!number_in(o, "beta", 0, 1, &b))
+		return BAD("beta");
+	if (ps->t->seq_p1 > 0 && ps->t->seq_p1 != p1)
+		return BAD("p1");
+	ps->t->seq_p1 = p1;
+	ps->sequential = 1;
+	return CBD_OK;
+}
+
+/* A settled line: the run stopped sending once the verdict was settled.
+ * What was sent is a prefix of the seed's order, all of it recorded. */
+static cbd_status parse_settled(struct parse *ps, const cJSON *o,
+				size_t line, cbd_err *err)
+{
+	int64_t spent, secret;
+	cbd_status s = check_keys(o, SETTLED_KEYS, ps, line, err);
+
+	if (s)
+		return s;
+	if (!ps->sequential || ps->settled)
+		return cbd_err_set(err, CBD_E_FORMAT, "settled line %zu without "
+				   "a sequential line in its run (%s)", line,
+				   ps->name);
+	if (!get_int(o, "spent", 0, CBD_MAX_TRIGGERS, &spent, NULL) ||
+	    (size_t)spent != ps->t->n)
+		return BAD("spent");
+	if (!get_int(o, "secret", 0, CBD_MAX_TRIGGERS, &secret, NULL) ||
+	    (size_t)(spent + secret) != ps->t->h.num_triggers)
+		return BAD("secret");
+	if (ps->sched_got && ps->max_pos + 1 != ps->sched_got)
+		return cbd_err_set(err, CBD_E_VERIFY, "settled line %zu: the "
+				   "queries sent are not the first %zu of the "
+				   "schedule's order (%s)", line, ps->sched_got,
+				   ps->name);
+	ps->settled = 1;
 	return CBD_OK;
 }
 
@@ -633,6 +720,10 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 		s = parse_query(ps, o, line, 1, err);
 	} else if (type && strcmp(type, "schedule") == 0) {
 		s = parse_schedule(ps, o, line, err);
+	} else if (type && strcmp(type, "sequential") == 0) {
+		s = parse_sequential(ps, o, line, err);
+	} else if (type && strcmp(type, "settled") == 0) {
+		s = parse_settled(ps, o, line, err);
 	} else if (type && strcmp(type, "resume") == 0) {
 		s = check_keys(o, RESUME_KEYS, ps, line, err);
 		sched_clear(ps);        /* a new run */
@@ -654,7 +745,7 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 			s = cbd_err_set(err, CBD_E_FORMAT,
 					"end line %zu counts do not match the "
 					"records (%s)", line, ps->name);
-		if (!s && ps->sched &&
+		if (!s && ps->sched && !ps->settled &&
 		    ps->sched_got != ps->sched_p + ps->sched_d)
 			s = cbd_err_set(err, CBD_E_VERIFY, "end line %zu: %zu "
 					"of the schedule's %zu queries "
@@ -756,6 +847,11 @@ const cbd_transcript_record *cbd_transcript_record_at(
 size_t cbd_transcript_answered(const cbd_transcript *t)
 {
 	return t->answered;
+}
+
+double cbd_transcript_sequential(const cbd_transcript *t)
+{
+	return t->seq_p1;
 }
 
 size_t cbd_transcript_decoys(const cbd_transcript *t, size_t *answered)

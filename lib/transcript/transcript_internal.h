@@ -79,7 +79,7 @@ cbd_status cbd_tw_answer(cbd_tw *w, const cbd_transcript_record *r,
 /* The send order of P pending triggers and D decoys drawn from M decoy
  * samples (formats/transcript.md, "Schedule"): order[j] < P is the j-th
  * pending trigger (in index order), order[j] = P + k is decoy k, whose
- * sample is perm[k mod M].  CBD_E_TOOBIG past CBD_MAX_SCHEDULE queries,
+ * sample is perm[k mod M] (M may be 0 when D is).  CBD_E_TOOBIG past CBD_MAX_SCHEDULE queries,
  * 100 decoys a trigger or CBD_MAX_TRIGGERS samples.  The caller frees
  * both arrays. */
 cbd_status cbd_schedule_make(const uint8_t seed[CBD_SHA256_LEN],
@@ -89,6 +89,14 @@ cbd_status cbd_schedule_make(const uint8_t seed[CBD_SHA256_LEN],
 void cbd_schedule_wire_id(const uint8_t seed[CBD_SHA256_LEN], size_t pos,
 			  char out[CBD_WIRE_ID_LEN]);
 
+/* cbd-probe --until-verdict: the sequential rule the run stops by (a
+ * "sequential" line, after the schedule, before any query), and the stop
+ * once the verdict was settled (a "settled" line, before the end line):
+ * spent triggers were sent, secret ones never. */
+cbd_status cbd_tw_sequential(cbd_tw *w, double p1, double alpha,
+			     double beta, cbd_err *err);
+cbd_status cbd_tw_settled(cbd_tw *w, size_t spent, size_t secret,
+			  cbd_err *err);
 /* Append an abort line: the probe stopped early (fail fast). */
 cbd_status cbd_tw_abort(cbd_tw *w, const char *reason, cbd_err *err);
 /* Append the end line. */

@@ -265,6 +265,24 @@ cbd_status cbd_tw_schedule(cbd_tw *w, const cbd_tw_schedule_line *sc,
 	return emit(w, err);
 }
 
+cbd_status cbd_tw_sequential(cbd_tw *w, double p1, double alpha,
+			     double beta, cbd_err *err)
+{
+	begin(w, "sequential");
+	cbd_buf_printf(&w->line, ",\"rule\":\"sprt\",\"p1\":%.6g,"
+		       "\"alpha\":%.6g,\"beta\":%.6g}", p1, alpha, beta);
+	return emit(w, err);
+}
+
+cbd_status cbd_tw_settled(cbd_tw *w, size_t spent, size_t secret,
+			  cbd_err *err)
+{
+	begin(w, "settled");
+	cbd_buf_printf(&w->line, ",\"spent\":%zu,\"secret\":%zu}", spent,
+		       secret);
+	return emit(w, err);
+}
+
 cbd_status cbd_tw_abort(cbd_tw *w, const char *reason, cbd_err *err)
 {
 	char now[32];

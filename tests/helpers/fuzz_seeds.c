@@ -180,8 +180,10 @@ static void transcript_seed(const char *tmp, const char *name, int end)
 }
 
 /* A finished run with decoys: a schedule line (a fixed seed), then the 4
- * triggers and 3 decoys from 2 samples in the order the seed gives. */
-static void decoy_seed(const char *tmp)
+ * triggers and 3 decoys from 2 samples in the order the seed gives.  With
+ * seq (--until-verdict): no decoys, a sequential line, and the run settled
+ * after the first 2 of the order. */
+static void decoy_seed(const char *tmp, const char *name, int seq)
 {
 	char path[4096];
 	cbd_tw_header h = {0};
@@ -189,21 +191,25 @@ static void decoy_seed(const char *tmp)
 	cbd_tw *w;
 	cbd_err e = {0};
 	uint32_t *order, *perm;
+	size_t sent = seq ? 2 : 7, d = seq ? 0 : 3;
 
 	seed_header(&h);
 	memset(sc.seed, 0x5c, sizeof(sc.seed));
-	memset(sc.decoys_digest, 0xcd, sizeof(sc.decoys_digest));
-	sc.num_decoys = 3;
-	sc.decoy_samples = 2;
-	sc.ratio = 0.75;
+	if (!seq)
+		memset(sc.decoys_digest, 0xcd, sizeof(sc.decoys_digest));
+	sc.num_decoys = d;
+	sc.decoy_samples = seq ? 0 : 2;
+	sc.ratio = seq ? 0 : 0.75;
 	sc.pace_ms = 10;
 	sc.jitter_ms = 5;
-	snprintf(path, sizeof(path), "%s/decoys.jsonl", tmp);
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
 	if (cbd_tw_create(path, &h, 1, &w, &e) != CBD_OK ||
 	    cbd_tw_schedule(w, &sc, &e) != CBD_OK ||
-	    cbd_schedule_make(sc.seed, 4, 3, 2, &order, &perm, &e) != CBD_OK)
+	    (seq && cbd_tw_sequential(w, 0.8, 1e-9, 1e-6, &e) != CBD_OK) ||
+	    cbd_schedule_make(sc.seed, 4, d, sc.decoy_samples, &order, &perm,
+			      &e) != CBD_OK)
 		die("transcript schedule", &e);
-	for (size_t j = 0; j < 7; j++) {
+	for (size_t j = 0; j < sent; j++) {
 		cbd_transcript_record r = {0};
 		float scores[3] = {0.5f, 2.0f, -1.0f};
 		int decoy = order[j] >= 4;
@@ -225,12 +231,13 @@ static void decoy_seed(const char *tmp)
 		if (cbd_tw_answer(w, &r, decoy, (long)j, &e) != CBD_OK)
 			die("transcript decoy", &e);
 	}
-	if (cbd_tw_end(w, 4, 0, &e) != CBD_OK)
+	if ((seq && cbd_tw_settled(w, 2, 2, &e) != CBD_OK) ||
+	    cbd_tw_end(w, seq ? 2 : 4, 0, &e) != CBD_OK)
 		die("transcript end", &e);
 	cbd_tw_close(w);
 	free(order);
 	free(perm);
-	put_file("transcript", "decoys.jsonl", path);
+	put_file("transcript", name, path);
 }
 
 /* A watermark circuit over [600] with K=3 under the fixed fuzz owner key:
@@ -321,7 +328,8 @@ int main(int argc, char **argv)
 	circuit_seed("auth-p256-600.json", CBD_MODE_AUTH, p256, 1, vec, 2);
 	transcript_seed(tmp, "complete.jsonl", 1);
 	transcript_seed(tmp, "unfinished.jsonl", 0);
-	decoy_seed(tmp);
+	decoy_seed(tmp, "decoys.jsonl", 0);
+	decoy_seed(tmp, "until-verdict.jsonl", 1);
 	signed_seeds(tmp);
 	cbd_key_free(ed);
 	cbd_key_free(p256);
