@@ -859,6 +859,10 @@ size_t cbd_transcript_decoys(const cbd_transcript *t, size_t *answered);
  * (its "sequential" line), 0 if it has none: the order of its queries
  * depended on the answers, so only a sequential test is valid on it. */
 double cbd_transcript_sequential(const cbd_transcript *t);
+/* Did the probe stop once the verdict was settled (a "settled" line)?
+ * Then *spent triggers were sent and *secret never (else both 0). */
+int cbd_transcript_settled(const cbd_transcript *t, size_t *spent,
+			   size_t *secret);
 /* Did the probe finish (an "end" line closes the file)? */
 int cbd_transcript_complete(const cbd_transcript *t);
 /* UTC time of the "end" line ("" while incomplete).  Borrowed. */

@@ -25,6 +25,8 @@ struct cbd_transcript {
 	size_t answered, failed, lines;
 	size_t decoys, decoys_answered; /* decoy lines: never records */
 	double seq_p1;          /* a "sequential" line's p1; 0 = none */
+	int settled;            /* a "settled" line: */
+	size_t spent, secret;   /* its counts */
 	int complete;
 	const char *end_time;   /* the "end" line's time, "" if none */
 	uint8_t head[CBD_SHA256_LEN];
@@ -639,6 +641,9 @@ static cbd_status parse_settled(struct parse *ps, const cJSON *o,
 				   "schedule's order (%s)", line, ps->sched_got,
 				   ps->name);
 	ps->settled = 1;
+	ps->t->settled = 1;
+	ps->t->spent = (size_t)spent;
+	ps->t->secret = (size_t)secret;
 	return CBD_OK;
 }
 
@@ -852,6 +857,14 @@ size_t cbd_transcript_answered(const cbd_transcript *t)
 double cbd_transcript_sequential(const cbd_transcript *t)
 {
 	return t->seq_p1;
+}
+
+int cbd_transcript_settled(const cbd_transcript *t, size_t *spent,
+			   size_t *secret)
+{
+	*spent = t->settled ? t->spent : 0;
+	*secret = t->settled ? t->secret : 0;
+	return t->settled;
 }
 
 size_t cbd_transcript_decoys(const cbd_transcript *t, size_t *answered)

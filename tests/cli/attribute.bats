@@ -158,7 +158,9 @@ e2e_20() {
 	[ "$(grep -c '"type":"query"' uv.jsonl)" = "$spent" ]
 	[ "$(grep -c '"type":"sequential"' uv.jsonl)" = 1 ]
 	grep -q "\"type\":\"settled\",.*\"spent\":$spent,\"secret\":$((64 - spent))}" uv.jsonl
-	cbd-verify -q uv.jsonl
+	run cbd-verify uv.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"settled (--until-verdict): $spent triggers spent, $((64 - spent)) kept secret"* ]]
 	cbd-attribute -t triggers.json -k keyring.json --json -q uv.jsonl >uv.report
 	[ "$(jq -c .verdict.attributed uv.report)" = '["ben"]' ]
 	[ "$(jq -r .parameters.adjustment uv.report)" = bonferroni+ville ]
