@@ -256,6 +256,13 @@ static void put_sentence(cbd_buf *b, const cbd_attr_result *r)
 							: "not detected",
 			       r->watermark.matches, r->watermark_answered, p);
 	}
+	if (r->seq_p1 > 0)    /* --until-verdict: the rule that decided */
+		cbd_buf_printf(&s, "%sDecided by the sequential test "
+			       "(Ville, Bonferroni, p1 = %g) the probe "
+			       "stopped by: %zu of %zu triggers spent, %zu kept "
+			       "secret.", s.len ? " " : "", r->seq_p1,
+			       r->num_triggers - r->unasked, r->num_triggers,
+			       r->unasked);
 	cbd_buf_json_str(b, s.p ? s.p : "No users tested and no watermark "
 					"test: nothing to attribute.");
 	free(s.p);

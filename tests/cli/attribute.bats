@@ -165,6 +165,7 @@ e2e_20() {
 	[ "$(jq -c .verdict.attributed uv.report)" = '["ben"]' ]
 	[ "$(jq -r .parameters.adjustment uv.report)" = bonferroni+ville ]
 	[ "$(jq .parameters.unasked uv.report)" = $((64 - spent)) ]
+	jq -r .verdict.summary uv.report | grep -q "Decided by the sequential test (Ville, Bonferroni, p1 = 0.8) the probe stopped by: $spent of 64 triggers spent, $((64 - spent)) kept secret.$"
 	# the threshold is the sequential rule's, computed here independently
 	/usr/bin/python3 - uv.report <<'PYEOF'
 import json, math, sys
