@@ -181,10 +181,9 @@ static void fill_verdict_opts(struct tool *t, cbd_probe_opts *o)
 		tool_usage_error(t, "--alpha needs --until-verdict");
 	if (!tool_has(t, "until-verdict"))
 		return;
-	if (tool_has(t, "samples") || tool_has(t, "resume"))
-		tool_usage_error(t, "--until-verdict needs a trigger set and a "
-				 "fresh transcript: not with --samples or "
-				 "--resume");
+	if (tool_has(t, "samples"))
+		tool_usage_error(t, "--until-verdict needs a trigger set (it "
+				 "knows each user's labels), not --samples");
 	o->seq_p1 = CBD_SEQ_P1_DEFAULT;
 	o->seq_beta = CBD_SEQ_BETA_DEFAULT;
 	o->seq_alpha = CBD_ALPHA_DEFAULT;
@@ -312,6 +311,35 @@ static int verdict_cb(void *ud, size_t index, int label)
 	return cbd_attr_seq_answer(ud, index, label);
 }
 
+/* --resume --until-verdict: the answers already in the transcript count
+ * (up to its last LF, as --resume keeps it; a missing file is a fresh
+ * start; cbd_probe_run checks the rest). */
+static cbd_status feed_recorded(cbd_attr_seq *q, const char *out,
+				cbd_err *e)
+{
+	cbd_transcript *tr = NULL;
+	uint8_t *buf;
+	size_t len;
+	cbd_status s;
+
+	if (access(out, F_OK) != 0)
+		return CBD_OK;
+	s = cbd_file_read(out, CBD_MAX_TRANSCRIPT, &buf, &len, e);
+	if (s)
+		return s;
+	while (len > 0 && buf[len - 1] != '\n')
+		len--;
+	s = len ? cbd_transcript_parse(buf, len, out, &tr, e) : CBD_OK;
+	free(buf);
+	for (size_t i = 0; !s && tr && i < cbd_transcript_count(tr); i++) {
+		const cbd_transcript_record *r = cbd_transcript_record_at(tr, i);
+
+		cbd_attr_seq_answer(q, r->index, r->error ? -1 : r->label);
+	}
+	cbd_transcript_free(tr);
+	return s;
+}
+
 static cbd_status run_triggers(struct tool *t, const cbd_triggerset *ts,
 			       const cbd_probe_opts *o, const char *out,
 			       cbd_probe_summary *sum, cbd_err *e)
@@ -328,6 +356,8 @@ static cbd_status run_triggers(struct tool *t, const cbd_triggerset *ts,
 	if (!s)
 		s = cbd_attr_seq_new(ts, kr, o->seq_p1, o->seq_alpha,
 				     o->seq_beta, &q, e);
+	if (!s && o->resume)
+		s = feed_recorded(q, out, e);
 	if (!s) {
 		oo.verdict = verdict_cb;
 		oo.verdict_ud = q;

@@ -939,7 +939,9 @@ typedef struct cbd_probe_opts {
 	 * or without decoys), a "sequential" line with p1, alpha and beta,
 	 * and after each trigger answer verdict(ud, index, label): nonzero
 	 * = settled, nothing more is sent ("settled" line; the rest of the
-	 * set stays secret).  NULL = every trigger is sent. */
+	 * set stays secret).  Also called once before the first send with
+	 * index SIZE_MAX and label -1 (--resume: the answers already
+	 * recorded may have settled it).  NULL = every trigger is sent. */
 	int (*verdict)(void *ud, size_t index, int label);
 	void *verdict_ud;
 	double seq_p1, seq_alpha, seq_beta;

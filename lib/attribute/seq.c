@@ -30,6 +30,7 @@ enum { OPEN = 0, ACCUSED = 1, CLEARED = 2 };
 
 struct cbd_attr_seq {
 	cbd_attribution *a;       /* trigger messages, K, first answers */
+	const cbd_triggerset *a_ts;
 	size_t n_users;
 	uint8_t (*secrets)[CBD_TRACE_SECRET_LEN];
 	int *s;                   /* matches per user */
@@ -88,6 +89,7 @@ cbd_status cbd_attr_seq_new(const cbd_triggerset *ts, const cbd_keyring *kr,
 	if (!q)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	c.q = q;
+	q->a_ts = ts;
 	s = cbd_attribution_new(ts, &q->a, err);
 	if (!s) {
 		q->K = cbd_triggerset_num_classes(ts);
@@ -135,8 +137,10 @@ int cbd_attr_seq_answer(cbd_attr_seq *q, size_t i, int label)
 {
 	cbd_err e = {0};
 
-	/* the first answer to a trigger counts, as in cbd-attribute */
-	if (label < 0 || cbd_attribution_answer_of(q->a, i) >= 0 ||
+	/* the first answer to a trigger counts, as in cbd-attribute; a
+	 * failure, or i past the set (SIZE_MAX), only asks "settled?" */
+	if (label < 0 || i >= cbd_triggerset_count(q->a_ts) ||
+	    cbd_attribution_answer_of(q->a, i) >= 0 ||
 	    cbd_attribution_answer(q->a, i, label, &e) != CBD_OK)
 		return q->open == 0;
 	q->T++;

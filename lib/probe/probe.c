@@ -354,6 +354,9 @@ static cbd_status schedule(struct probe *p, cbd_err *err)
 	if (!s && o->verdict)
 		s = cbd_tw_sequential(p->tw, o->seq_p1, o->seq_alpha,
 				      o->seq_beta, err);
+	/* --resume: the answers of the earlier runs may have settled it */
+	if (!s && o->verdict && o->verdict(o->verdict_ud, SIZE_MAX, -1))
+		settle(p);
 	return s;
 }
 

@@ -149,6 +149,13 @@ e2e_20() {
 		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
 	serve copies/mnist-cnn-ben.cbd
 	cbd-probe -m mnist --json --until-verdict keyring.json -o uv.jsonl "$URL" triggers.json >uv.sum 2>probe.err
+	# killed after the answer that settled it, before the settled line:
+	# --resume counts the answers recorded and sends no trigger more
+	head -n -2 uv.jsonl >cut.jsonl
+	cbd-probe -q -m mnist --json --resume --until-verdict keyring.json -o cut.jsonl "$URL" triggers.json >cut.sum
+	[ "$(jq -c '[.settled, .secret, .skipped]' cut.sum)" = "[true,$(jq .secret uv.sum),$(jq .answered uv.sum)]" ]
+	[ "$(grep -c '"type":"query"' cut.jsonl)" = "$(jq .answered uv.sum)" ]
+	cbd-verify -q cut.jsonl
 	kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
 	[ "$(jq .settled uv.sum)" = true ]
 	spent=$(jq .answered uv.sum)
