@@ -59,7 +59,8 @@ static struct tool T = {
 	"owner (watermark).", opts, {0}, {{0}}, 0, NULL
 };
 
-static void summary(const cbd_attr_result *r, const char *sign_id)
+static void summary(const cbd_attr_result *r, const char *sign_id,
+		    size_t decoys)
 {
 	char p[64];
 
@@ -67,11 +68,15 @@ static void summary(const cbd_attr_result *r, const char *sign_id)
 		"not asked, %zu duplicate answers ignored); K = %d.",
 		T.name, r->answered, r->num_triggers, r->failed, r->unasked,
 		r->duplicates, r->num_classes);
+	if (decoys)
+		fprintf(stderr, " %zu decoys (clean samples among the "
+			"queries) not scored.", decoys);
 	if (r->users_tested > 0) {
 		fprintf(stderr, " %llu users tested in %.2f s at alpha %g "
-			"(Bonferroni): %d matches or more are significant.",
+			"(%s): %d matches or more are significant.",
 			(unsigned long long)r->users_tested, r->seconds,
-			r->alpha, r->threshold);
+			r->alpha, r->seq_p1 > 0 ? "sequential, --until-verdict:"
+			" Ville and Bonferroni" : "Bonferroni", r->threshold);
 		if (r->n_significant == 0)
 			fprintf(stderr, " No attribution (best: %s with %d).",
 				r->n_rows ? r->rows[0].id : "-",
@@ -312,8 +317,13 @@ int main(int argc, char **argv)
 		s = write_report(&in, json, len, kid, &err);
 	if (s != CBD_OK)
 		goto fail;
-	if (!tool_has(&T, "quiet"))
-		summary(r, kid[0] ? kid : NULL);
+	if (!tool_has(&T, "quiet")) {
+		size_t decoys = 0;
+
+		for (int i = 0; i < in.n_tr; i++)
+			decoys += cbd_transcript_decoys(in.tr[i], NULL);
+		summary(r, kid[0] ? kid : NULL, decoys);
+	}
 	rc = r->n_significant > 0 ||
 			     (r->watermark_tested && r->watermark.significant)
 		     ? 0

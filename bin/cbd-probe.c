@@ -57,6 +57,17 @@ static const struct tool_opt opts[] = {
 	{"max-failures", 0, TOOL_ARG, "N",
 	 "stop after N consecutive failures of one kind (3; 0 = never)",
 	 false},
+	{"decoys", 0, TOOL_ARG, "NPY",
+	 "clean uint8 samples [M,...] to send among the triggers", false},
+	{"decoy-ratio", 0, TOOL_ARG, "R",
+	 "decoys per trigger, in a random order (1)", false},
+	{"pace", 0, TOOL_ARG, "MS[:JITTER]",
+	 "at least MS (+ up to JITTER) ms between two queries", false},
+	{"until-verdict", 0, TOOL_ARG, "KEYRING",
+	 "triggers in a random order, stop once the verdict is settled",
+	 false},
+	{"alpha", 0, TOOL_ARG, "P",
+	 "--until-verdict: false-accusation bound (1e-9)", false},
 	{"dry-run", 'n', TOOL_NOARG, NULL,
 	 "preflight and decoy only: no trigger sent, no transcript", false},
 	{"resume", 0, TOOL_NOARG, NULL,
@@ -130,6 +141,60 @@ static cbd_probe_backend parse_backend(struct tool *t)
 			 "archive)", b);
 }
 
+/* --decoys, --decoy-ratio, --pace (the decoy tensor is loaded in run). */
+static void fill_decoy_opts(struct tool *t, cbd_probe_opts *o)
+{
+	const char *ratio = tool_get(t, "decoy-ratio", NULL);
+	const char *pace = tool_get(t, "pace", NULL);
+	char *end;
+
+	if (ratio && !tool_has(t, "decoys"))
+		tool_usage_error(t, "--decoy-ratio needs --decoys");
+	o->decoy_ratio = 1;
+	if (ratio) {
+		o->decoy_ratio = strtod(ratio, &end);
+		if (*end || !(o->decoy_ratio > 0) || o->decoy_ratio > 100)
+			tool_usage_error(t, "--decoy-ratio wants a number in "
+					 "(0, 100], not '%s'", ratio);
+	}
+	if (pace) {
+		long ms = strtol(pace, &end, 10), jit = 0;
+
+		if (end != pace && *end == ':' && end[1])
+			jit = strtol(end + 1, &end, 10);
+		if (end == pace || *end || ms < 0 || jit < 0 ||
+		    ms > 3600000 || jit > 3600000)
+			tool_usage_error(t, "--pace wants MS or MS:JITTER "
+					 "(milliseconds), not '%s'", pace);
+		o->pace_ms = ms;
+		o->pace_jitter_ms = jit;
+	}
+}
+
+/* --until-verdict KEYRING, --alpha (the keyring is loaded in run_one). */
+static void fill_verdict_opts(struct tool *t, cbd_probe_opts *o)
+{
+	const char *a = tool_get(t, "alpha", NULL);
+	char *end;
+
+	if (a && !tool_has(t, "until-verdict"))
+		tool_usage_error(t, "--alpha needs --until-verdict");
+	if (!tool_has(t, "until-verdict"))
+		return;
+	if (tool_has(t, "samples"))
+		tool_usage_error(t, "--until-verdict needs a trigger set (it "
+				 "knows each user's labels), not --samples");
+	o->seq_p1 = CBD_SEQ_P1_DEFAULT;
+	o->seq_beta = CBD_SEQ_BETA_DEFAULT;
+	o->seq_alpha = CBD_ALPHA_DEFAULT;
+	if (a) {
+		o->seq_alpha = strtod(a, &end);
+		if (*end || !(o->seq_alpha > 0) || !(o->seq_alpha < 1))
+			tool_usage_error(t, "--alpha wants a number in (0, 1), "
+					 "not '%s'", a);
+	}
+}
+
 static void fill_opts(struct tool *t, cbd_probe_opts *o)
 {
 	const char *dt = tool_get(t, "datatype", "FP32");
@@ -183,6 +248,8 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 	o->max_failures = (int)tool_get_long(t, "max-failures", 3, 0, 1000000);
 	if (o->max_failures == 0)
 		o->max_failures = -1;
+	fill_decoy_opts(t, o);
+	fill_verdict_opts(t, o);
 	o->dry_run = tool_has(t, "dry-run");
 	if (o->dry_run && (o->resume || o->overwrite))
 		tool_usage_error(t, "--dry-run writes no transcript: not with "
@@ -192,8 +259,121 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 		o->progress = bar;
 }
 
+/* An NPY file and the SHA-256 of its bytes. */
+static cbd_status load_npy(const char *path, cbd_tensor **x,
+			   uint8_t digest[CBD_SHA256_LEN], cbd_err *e)
+{
+	uint8_t *buf;
+	size_t len;
+	cbd_status s = cbd_file_read(path, CBD_MAX_FILE, &buf, &len, e);
+
+	if (s)
+		return s;
+	s = cbd_sha256(buf, len, digest, e);
+	if (!s)
+		s = cbd_tensor_parse(buf, len, CBD_TF_NPY, path, x, e);
+	free(buf);
+	return s;
+}
+
+static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
+			  const char *out, cbd_probe_summary *sum,
+			  cbd_err *e);
+
 static cbd_status run(struct tool *t, const cbd_probe_opts *o,
 		      const char *out, cbd_probe_summary *sum, cbd_err *e)
+{
+	const char *path = tool_get(t, "decoys", NULL);
+	cbd_probe_opts oo = *o;
+	uint8_t digest[CBD_SHA256_LEN];
+	cbd_tensor *d = NULL;
+	cbd_status s;
+
+	if (!path)
+		return run_one(t, o, out, sum, e);
+	s = load_npy(path, &d, digest, e);
+	oo.decoys = d;
+	oo.decoys_digest = digest;
+	if (!s)
+		s = run_one(t, &oo, out, sum, e);
+	cbd_tensor_free(d);
+	return s;
+}
+
+/* What the sequential test said, for the summary (--until-verdict). */
+static struct {
+	int on;
+	size_t accused, cleared, answered;
+} verdict;
+
+static int verdict_cb(void *ud, size_t index, int label)
+{
+	return cbd_attr_seq_answer(ud, index, label);
+}
+
+/* --resume --until-verdict: the answers already in the transcript count
+ * (up to its last LF, as --resume keeps it; a missing file is a fresh
+ * start; cbd_probe_run checks the rest). */
+static cbd_status feed_recorded(cbd_attr_seq *q, const char *out,
+				cbd_err *e)
+{
+	cbd_transcript *tr = NULL;
+	uint8_t *buf;
+	size_t len;
+	cbd_status s;
+
+	if (access(out, F_OK) != 0)
+		return CBD_OK;
+	s = cbd_file_read(out, CBD_MAX_TRANSCRIPT, &buf, &len, e);
+	if (s)
+		return s;
+	while (len > 0 && buf[len - 1] != '\n')
+		len--;
+	s = len ? cbd_transcript_parse(buf, len, out, &tr, e) : CBD_OK;
+	free(buf);
+	for (size_t i = 0; !s && tr && i < cbd_transcript_count(tr); i++) {
+		const cbd_transcript_record *r = cbd_transcript_record_at(tr, i);
+
+		cbd_attr_seq_answer(q, r->index, r->error ? -1 : r->label);
+	}
+	cbd_transcript_free(tr);
+	return s;
+}
+
+static cbd_status run_triggers(struct tool *t, const cbd_triggerset *ts,
+			       const cbd_probe_opts *o, const char *out,
+			       cbd_probe_summary *sum, cbd_err *e)
+{
+	const char *kp = tool_get(t, "until-verdict", NULL);
+	cbd_probe_opts oo = *o;
+	cbd_keyring *kr = NULL;
+	cbd_attr_seq *q = NULL;
+	cbd_status s;
+
+	if (!kp)
+		return cbd_probe_run(ts, o, out, sum, e);
+	s = cbd_keyring_load(kp, &kr, e);
+	if (!s)
+		s = cbd_attr_seq_new(ts, kr, o->seq_p1, o->seq_alpha,
+				     o->seq_beta, &q, e);
+	if (!s && o->resume)
+		s = feed_recorded(q, out, e);
+	if (!s) {
+		oo.verdict = verdict_cb;
+		oo.verdict_ud = q;
+		s = cbd_probe_run(ts, &oo, out, sum, e);
+		verdict.on = 1;
+		cbd_attr_seq_counts(q, &verdict.accused, &verdict.cleared,
+				    &verdict.answered);
+	}
+	cbd_attr_seq_free(q);
+	cbd_keyring_free(kr);
+	return s;
+}
+
+static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
+			  const char *out, cbd_probe_summary *sum,
+			  cbd_err *e)
 {
 	const char *samples = tool_get(t, "samples", NULL);
 	cbd_status s;
@@ -223,7 +403,7 @@ static cbd_status run(struct tool *t, const cbd_probe_opts *o,
 		if (!s)
 			s = cbd_triggerset_load(t->argv[1], owner, &ts, e);
 		if (!s)
-			s = cbd_probe_run(ts, o, out, sum, e);
+			s = run_triggers(t, ts, o, out, sum, e);
 		cbd_triggerset_free(ts);
 		cbd_key_free(owner);
 	}
@@ -278,9 +458,11 @@ int main(int argc, char **argv)
 	}
 	if (tool_has(&t, "json"))
 		printf("{\"total\":%zu,\"answered\":%zu,\"failed\":%zu,"
-		       "\"skipped\":%zu,\"retries\":%zu,\"seconds\":%.3f}\n",
+		       "\"skipped\":%zu,\"retries\":%zu,\"decoys\":%zu,"
+		       "\"settled\":%s,\"secret\":%zu,\"seconds\":%.3f}\n",
 		       sum.total, sum.answered, sum.failed, sum.skipped,
-		       sum.retries, sum.elapsed_s);
+		       sum.retries, sum.decoys, sum.settled ? "true" : "false",
+		       sum.secret, sum.elapsed_s);
 	if (!tool_has(&t, "quiet") && sum.preflight[0])
 		fprintf(stderr, "cbd-probe: preflight passed: %s\n",
 			sum.preflight);
@@ -289,5 +471,16 @@ int main(int argc, char **argv)
 			"failed, %zu retries, %zu already recorded, %.1fs\n",
 			sum.total, sum.answered, sum.failed, sum.retries,
 			sum.skipped, sum.elapsed_s);
+	if (!tool_has(&t, "quiet") && verdict.on)
+		fprintf(stderr, "cbd-probe: %s after %zu answered triggers "
+			"(%zu users accused, %zu cleared): %zu of %zu "
+			"triggers spent, %zu kept secret\n",
+			sum.settled ? "verdict settled" : "verdict not settled",
+			verdict.answered, verdict.accused, verdict.cleared,
+			sum.total - sum.secret, sum.total, sum.secret);
+	if (!tool_has(&t, "quiet") && sum.decoys)
+		fprintf(stderr, "cbd-probe: %zu decoys among them (%zu "
+			"answered), recorded apart, never scored\n",
+			sum.decoys, sum.decoys_answered);
 	return 0;
 }

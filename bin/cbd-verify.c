@@ -363,6 +363,7 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 	const cbd_transcript_header *h;
 	uint8_t head[CBD_SHA256_LEN];
 	char hh[2 * CBD_SHA256_LEN + 1], th[2 * CBD_SHA256_LEN + 1];
+	size_t spent, secret;
 	cbd_err e = {0};
 	cbd_status s;
 
@@ -387,11 +388,14 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		json_head(x, "transcript");
 		printf(", \"lines\": %zu, "
 		       "\"queries\": %zu, \"answered\": %zu, \"failed\": %zu, "
-		       "\"complete\": %s, \"head\": \"%s\", \"triggers\": "
-		       "\"%s\"", cbd_transcript_lines(t),
+		       "\"decoys\": %zu, \"complete\": %s, \"head\": \"%s\", "
+		       "\"triggers\": \"%s\"", cbd_transcript_lines(t),
 		       cbd_transcript_count(t), cbd_transcript_answered(t),
-		       cbd_transcript_failed(t),
+		       cbd_transcript_failed(t), cbd_transcript_decoys(t, NULL),
 		       cbd_transcript_complete(t) ? "true" : "false", hh, th);
+		if (cbd_transcript_settled(t, &spent, &secret))
+			printf(", \"spent\": %zu, \"secret\": %zu", spent,
+			       secret);
 		if (x->info) {
 			printf(", \"endpoint\": ");
 			cbd_json_print_str(stdout, h->endpoint);
@@ -412,6 +416,12 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		       cbd_transcript_complete(t) ? "complete"
 						   : "incomplete (no end line)",
 		       th, hh);
+		if (cbd_transcript_decoys(t, NULL))
+			printf("  %zu decoys (clean samples among the queries, "
+			       "never scored)\n", cbd_transcript_decoys(t, NULL));
+		if (cbd_transcript_settled(t, &spent, &secret))
+			printf("  settled (--until-verdict): %zu triggers "
+			       "spent, %zu kept secret\n", spent, secret);
 		if (x->info)
 			printf("  endpoint %s, backend %s, model %s, started "
 			       "%s\n", h->endpoint, h->backend, h->model,

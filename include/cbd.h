@@ -861,6 +861,18 @@ const cbd_transcript_record *cbd_transcript_record_at(
 /* Records with an answer (label >= 0) and with an error. */
 size_t cbd_transcript_answered(const cbd_transcript *t);
 size_t cbd_transcript_failed(const cbd_transcript *t);
+/* Decoy lines (cbd-probe --decoys: clean samples among the triggers,
+ * never records, never scored); *answered (if non-NULL) gets how many
+ * were answered. */
+size_t cbd_transcript_decoys(const cbd_transcript *t, size_t *answered);
+/* cbd-probe --until-verdict: the p1 of the transcript's sequential rule
+ * (its "sequential" line), 0 if it has none: the order of its queries
+ * depended on the answers, so only a sequential test is valid on it. */
+double cbd_transcript_sequential(const cbd_transcript *t);
+/* Did the probe stop once the verdict was settled (a "settled" line)?
+ * Then *spent triggers were sent and *secret never (else both 0). */
+int cbd_transcript_settled(const cbd_transcript *t, size_t *spent,
+			   size_t *secret);
 /* Did the probe finish (an "end" line closes the file)? */
 int cbd_transcript_complete(const cbd_transcript *t);
 /* UTC time of the "end" line ("" while incomplete).  Borrowed. */
@@ -927,6 +939,22 @@ typedef struct cbd_probe_opts {
 				      * < 0 = never */
 	int dry_run;                 /* preflight only: no trigger sent,
 				      * no transcript written */
+	const cbd_tensor *decoys;    /* clean uint8 samples [M, sample...]
+				      * sent among the triggers, or NULL */
+	const uint8_t *decoys_digest; /* SHA-256 of the decoy file */
+	double decoy_ratio;          /* decoys per trigger still to send */
+	long pace_ms, pace_jitter_ms; /* at least pace + U[0, jitter] ms
+				       * between two sends; 0 = none */
+	/* --until-verdict: the triggers in a random order (a schedule, with
+	 * or without decoys), a "sequential" line with p1, alpha and beta,
+	 * and after each trigger answer verdict(ud, index, label): nonzero
+	 * = settled, nothing more is sent ("settled" line; the rest of the
+	 * set stays secret).  Also called once before the first send with
+	 * index SIZE_MAX and label -1 (--resume: the answers already
+	 * recorded may have settled it).  NULL = every trigger is sent. */
+	int (*verdict)(void *ud, size_t index, int label);
+	void *verdict_ud;
+	double seq_p1, seq_alpha, seq_beta;
 	const char *tool;            /* "cbd-probe 0.1.0" for the header */
 	void (*progress)(void *ud, const cbd_probe_progress *p);
 	void *progress_ud;
@@ -936,6 +964,9 @@ typedef struct cbd_probe_summary {
 	size_t total, answered, failed, skipped; /* skipped: already in the
 						  * transcript (--resume) */
 	size_t retries;
+	size_t decoys, decoys_answered; /* decoys sent this run */
+	int settled;                 /* --until-verdict stopped the probe */
+	size_t secret;               /* triggers never sent (settled) */
 	double elapsed_s;
 	char preflight[512];         /* what the preflight found, one line
 				      * ("" if none was made) */
@@ -1019,6 +1050,36 @@ double cbd_bonferroni_log(double log_p, uint64_t n_tests);
 /* Smallest s with n_tests * P[Bin(T, 1/K) >= s] < alpha; T+1 if none. */
 int cbd_attribute_threshold(int T, int K, uint64_t n_tests, double alpha);
 
+/* The sequential test (cbd-probe --until-verdict; formats/report.md,
+ * "Sequential"): ln E = s ln(p1 K) + (T - s) ln((1 - p1)/(1 - 1/K)), the
+ * likelihood ratio of "u's copy, matching with probability p1" against
+ * "not u's copy".  Under the latter E is a martingale of mean 1, so by
+ * Ville's inequality P[E ever >= N/alpha] <= alpha/N, however the probe
+ * chose when to stop; over the N users (Bonferroni) the chance of accusing
+ * any innocent user is at most alpha. */
+#define CBD_SEQ_P1_DEFAULT 0.8
+#define CBD_SEQ_BETA_DEFAULT 1e-6
+#define CBD_SEQ_MAX_USERS 1000000
+double cbd_seq_log_e(int T, int s, int K, double p1);
+/* Smallest s with E >= n_tests/alpha at T answers; T+1 if none. */
+int cbd_attribute_seq_threshold(int T, int K, double p1, uint64_t n_tests,
+				double alpha);
+/* The stopping rule, fed one answer at a time: a user is accused once
+ * E >= N/alpha, cleared while E <= beta (the chance of clearing a copy
+ * that matches at p1 or more is at most beta); settled when every user of
+ * kr is accused or cleared.  Keeps a copy of the trace secrets (wiped on
+ * _free). */
+typedef struct cbd_attr_seq cbd_attr_seq;
+cbd_status cbd_attr_seq_new(const cbd_triggerset *ts, const cbd_keyring *kr,
+			    double p1, double alpha, double beta,
+			    cbd_attr_seq **out, cbd_err *err);
+void cbd_attr_seq_free(cbd_attr_seq *q);
+/* Trigger i answered label (-1 = failed; only the first answer counts):
+ * 1 once the verdict is settled, else 0. */
+int cbd_attr_seq_answer(cbd_attr_seq *q, size_t i, int label);
+void cbd_attr_seq_counts(const cbd_attr_seq *q, size_t *accused,
+			 size_t *cleared, size_t *answered);
+
 /* One row of the result: a user, or the owner's watermark. */
 typedef struct cbd_attr_row {
 	const char *id;          /* user id ("owner" for the watermark) */
@@ -1053,6 +1114,9 @@ typedef struct cbd_attr_result {
 	uint8_t keyring_sha256[CBD_SHA256_LEN]; /* its digest (cbd_keyring_scan)
 					* over exactly the users scored */
 	uint64_t revoked_tested;  /* revoked users among the N tested */
+	double seq_p1;            /* > 0: a transcript was sequential
+				   * (--until-verdict): the threshold is
+				   * cbd_attribute_seq_threshold's */
 } cbd_attr_result;
 
 typedef struct cbd_attribution cbd_attribution;

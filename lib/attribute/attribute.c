@@ -37,6 +37,7 @@ struct cbd_attribution {
 	uint8_t digest[CBD_SHA256_LEN];
 	int *answer;              /* UNASKED, FAILED or the label (>= 0) */
 	size_t duplicates;
+	double seq_p1;            /* a sequential transcript's p1, or 0 */
 	int have_result;
 	cbd_attr_result res;
 	char **row_ids;           /* owned copies for res.rows */
@@ -135,6 +136,13 @@ cbd_status cbd_attribution_add_transcript(cbd_attribution *a,
 		return cbd_err_set(err, CBD_E_FORMAT,
 				   "transcript has %d classes, trigger set %d",
 				   h->num_classes, a->K);
+	if (cbd_transcript_sequential(t) > 0) {
+		if (a->seq_p1 > 0 && a->seq_p1 != cbd_transcript_sequential(t))
+			return cbd_err_set(err, CBD_E_FORMAT, "transcripts of "
+					   "sequential tests with different "
+					   "p1");
+		a->seq_p1 = cbd_transcript_sequential(t);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const cbd_transcript_record *r = cbd_transcript_record_at(t, i);
 		const cbd_trigger *tr;
@@ -368,7 +376,10 @@ static cbd_status watermark(cbd_attribution *a, cbd_err *err)
 	r->watermark_tested = 1;
 	r->watermark_answered = tw;
 	r->watermark = (cbd_attr_row){"owner", SIZE_MAX, m, lp, lp, 0, -1};
-	r->watermark.significant = tw > 0 && lp < log(r->alpha);
+	r->watermark.significant = tw > 0 &&
+		(a->seq_p1 > 0 ? m >= cbd_attribute_seq_threshold((int)tw, a->K,
+				a->seq_p1, 1, r->alpha)
+			       : lp < log(r->alpha));
 	return CBD_OK;
 }
 
@@ -483,8 +494,12 @@ static cbd_status stream_begin(void *ud, uint64_t total, cbd_err *err)
 
 	(void)err;
 	r->users_tested = total;
-	r->threshold = cbd_attribute_threshold((int)r->answered, st->a->K,
-					       total, r->alpha);
+	r->seq_p1 = st->a->seq_p1;
+	r->threshold = r->seq_p1 > 0
+		? cbd_attribute_seq_threshold((int)r->answered, st->a->K,
+					      r->seq_p1, total, r->alpha)
+		: cbd_attribute_threshold((int)r->answered, st->a->K, total,
+					  r->alpha);
 	return CBD_OK;
 }
 

@@ -99,3 +99,26 @@ int cbd_attribute_threshold(int T, int K, uint64_t n_tests, double alpha)
 	}
 	return lo;
 }
+
+double cbd_seq_log_e(int T, int s, int K, double p1)
+{
+	double p0 = 1.0 / K;
+
+	return s * log(p1 / p0) + (T - s) * (log1p(-p1) - log1p(-p0));
+}
+
+int cbd_attribute_seq_threshold(int T, int K, double p1, uint64_t n_tests,
+				double alpha)
+{
+	double need;
+
+	if (K < 2 || T < 0 || !(alpha > 0.0) || !(p1 > 1.0 / K) ||
+	    !(p1 < 1.0))
+		return T + 1;
+	/* ln E rises with s: the first s whose E reaches N / alpha */
+	need = log((double)(n_tests > 1 ? n_tests : 1)) - log(alpha);
+	for (int s = 0; s <= T; s++)
+		if (cbd_seq_log_e(T, s, K, p1) >= need)
+			return s;
+	return T + 1;
+}

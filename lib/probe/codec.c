@@ -107,7 +107,7 @@ void probe_body_oip(const struct probe *p, const struct probe_item *it,
 	int bin = p->o->binary;
 
 	cbd_buf_puts(b, "{\"id\":");
-	cbd_buf_json_str(b, it->id);
+	cbd_buf_json_str(b, probe_wire_id(it));
 	cbd_buf_puts(b, ",\"inputs\":[{\"name\":");
 	cbd_buf_json_str(b, p->pf.input[0] ? p->pf.input
 			 : p->o->input_name ? p->o->input_name : "input");
@@ -169,7 +169,7 @@ void probe_body_exec(const struct probe *p, const struct probe_item *it,
 		     cbd_buf *b)
 {
 	cbd_buf_puts(b, "{\"id\":");
-	cbd_buf_json_str(b, it->id);
+	cbd_buf_json_str(b, probe_wire_id(it));
 	cbd_buf_puts(b, ",\"shape\":[1");
 	for (int i = 0; i < p->ndim; i++)
 		cbd_buf_printf(b, ",%lld", (long long)p->dims[i]);

@@ -173,7 +173,7 @@ static void attempt(struct probe *p, struct child *c,
 		oc.has_response = 1;
 		cbd_sha256(line->p ? line->p : "", line->len,
 			   oc.response_digest, NULL);
-		probe_parse_exec(p, it->id, line->p ? line->p : "",
+		probe_parse_exec(p, probe_wire_id(it), line->p ? line->p : "",
 				 line->len, &oc);
 		oc.status = oc.error[0] ? 0 : 200;
 		if (oc.desync)

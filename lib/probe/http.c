@@ -350,10 +350,10 @@ static int done_one(struct http *H, struct slot *s, CURLcode rc)
 	} else if (code != 200) {
 		http_error(s, code, &oc);
 	} else if (p->o->backend == CBD_PROBE_OIP) {
-		probe_parse_oip(p, it->id, s->resp.p ? s->resp.p : "",
+		probe_parse_oip(p, probe_wire_id(it), s->resp.p ? s->resp.p : "",
 				s->resp.len, probe_http_header_len(s->h), &oc);
 	} else {
-		probe_parse_tfserving(p, it->id, s->resp.p ? s->resp.p : "",
+		probe_parse_tfserving(p, probe_wire_id(it), s->resp.p ? s->resp.p : "",
 				      s->resp.len, &oc);
 	}
 	s->it = NULL;

@@ -30,6 +30,8 @@
  */
 #include "probe_internal.h"
 
+#include <openssl/rand.h>
+
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <math.h>
@@ -574,6 +576,30 @@ static void decoy_http(struct probe *p, struct probe_item *it,
 	cbd_buf_free(&g.body);
 }
 
+/* With --decoys the preflight's query is one of the investigator's clean
+ * samples (drawn at random) under an opaque id, like every query after
+ * it, not the all-zero image "d00000" that would mark a probe's start. */
+static void decoy_from_file(struct probe *p, struct probe_item *it,
+			    uint8_t *q, float *x)
+{
+	const cbd_tensor *dt = p->o->decoys;
+	uint8_t r[8] = {0};
+	uint64_t v = 0;
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		memset(r, 0, sizeof(r));
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | r[i];
+	memcpy(q, (const uint8_t *)dt->data +
+		  (size_t)(v % (uint64_t)dt->dims[0]) * p->n, p->n);
+	cbd_dequantize_default(q, p->n, x);
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		memset(r, 0, sizeof(r));
+	it->wire[0] = 'q';
+	cbd_hex(r, sizeof(r), it->wire + 1);
+	it->id = it->wire;
+}
+
 static cbd_status decoy(struct probe *p, cbd_err *err)
 {
 	struct probe_item it = {.id = "d00000"};
@@ -590,6 +616,8 @@ static cbd_status decoy(struct probe *p, cbd_err *err)
 	}
 	it.q = q;
 	it.x = x;
+	if (p->o->decoys)
+		decoy_from_file(p, &it, q, x);
 	if (p->o->backend != CBD_PROBE_EXEC)
 		probe_model_url(p->o, p->o->backend == CBD_PROBE_OIP
 					      ? "/infer" : ":predict", &url);

@@ -93,6 +93,24 @@ static void note_failure(struct probe *p, const char *e)
 	}
 }
 
+/* --until-verdict: the verdict is settled.  What was never sent stays
+ * unsent (marked done without a line); what is in flight or waiting for
+ * a retry is still recorded, so the sent queries are the first of the
+ * schedule's order, every one with its line. */
+static void settle(struct probe *p)
+{
+	p->settled = 1;
+	for (size_t i = p->cursor; i < p->n_items; i++) {
+		struct probe_item *it = &p->items[i];
+
+		if (it->state != 0 || it->attempts > 0)
+			continue;
+		it->state = 2;
+		p->done++;
+		p->secret += !it->decoy;
+	}
+}
+
 static void record(struct probe *p, struct probe_item *it,
 		   struct probe_outcome *oc)
 {
@@ -111,18 +129,26 @@ static void record(struct probe *p, struct probe_item *it,
 	memcpy(r.response_digest, oc->response_digest, CBD_SHA256_LEN);
 	r.scores = oc->scores;
 	r.num_scores = oc->scores ? oc->num_scores : 0;
-	s = cbd_tw_query(p->tw, &r, p->err);
+	s = cbd_tw_answer(p->tw, &r, it->decoy,
+			  it->wire[0] ? (long)it->pos : -1, p->err);
 	if (s && !p->fatal)
 		p->fatal = s;
 	it->state = 2;
 	p->done++;
+	if (it->decoy) {         /* never scored, counted apart */
+		p->decoys_done++;
+		p->decoys_answered += r.error == NULL;
+	}
 	if (r.error) {
-		p->failed++;
+		p->failed += !it->decoy;
 		note_failure(p, r.error);
 	} else {
-		p->answered++;
+		p->answered += !it->decoy;
 		p->fail_run = 0;
 	}
+	if (!it->decoy && r.label >= 0 && p->o->verdict && !p->settled &&
+	    p->o->verdict(p->o->verdict_ud, it->index, r.label))
+		settle(p);
 }
 
 void probe_finish(struct probe *p, struct probe_item *it,
@@ -181,14 +207,22 @@ struct probe_item *probe_next(struct probe *p, double now, double *wake)
 
 int probe_rate_ok(struct probe *p, double now, double *wake)
 {
-	if (p->o->rate <= 0)
+	const cbd_probe_opts *o = p->o;
+	double gap = 0;
+
+	if (o->rate <= 0 && o->pace_ms <= 0 && o->pace_jitter_ms <= 0)
 		return 1;
 	if (now < p->next_send) {
 		if (wake && p->next_send < *wake)
 			*wake = p->next_send;
 		return 0;
 	}
-	p->next_send = fmax(now, p->next_send) + 1.0 / p->o->rate;
+	if (o->rate > 0)
+		gap = 1.0 / o->rate;
+	/* --pace: the next send no sooner than pace + U[0, jitter] ms */
+	gap = fmax(gap, ((double)o->pace_ms +
+			 (double)o->pace_jitter_ms * jitter01()) / 1e3);
+	p->next_send = fmax(now, p->next_send) + gap;
 	return 1;
 }
 
@@ -296,6 +330,36 @@ static cbd_status write_preflight(struct probe *p, cbd_err *err)
 	return cbd_tw_preflight_line(p->tw, &r, err);
 }
 
+/* --decoys: mix them in and record the schedule before any query. */
+static cbd_status schedule(struct probe *p, cbd_err *err)
+{
+	const cbd_probe_opts *o = p->o;
+	cbd_tw_schedule_line sc = {0};
+	cbd_status s;
+
+	if (!o->decoys && !o->verdict)
+		return CBD_OK;
+	s = probe_schedule(p, err);
+	if (s)
+		return s;
+	memcpy(sc.seed, p->seed, CBD_SHA256_LEN);
+	if (o->decoys_digest)
+		memcpy(sc.decoys_digest, o->decoys_digest, CBD_SHA256_LEN);
+	sc.num_decoys = p->n_decoys;
+	sc.decoy_samples = p->decoy_samples;
+	sc.ratio = o->decoy_ratio;
+	sc.pace_ms = o->pace_ms;
+	sc.jitter_ms = o->pace_jitter_ms;
+	s = cbd_tw_schedule(p->tw, &sc, err);
+	if (!s && o->verdict)
+		s = cbd_tw_sequential(p->tw, o->seq_p1, o->seq_alpha,
+				      o->seq_beta, err);
+	/* --resume: the answers of the earlier runs may have settled it */
+	if (!s && o->verdict && o->verdict(o->verdict_ud, SIZE_MAX, -1))
+		settle(p);
+	return s;
+}
+
 static cbd_status send_all(struct probe *p, cbd_err *err)
 {
 	switch (p->o->backend) {
@@ -324,6 +388,9 @@ static cbd_status drive(struct probe *p, const uint8_t *digest,
 	p->err = err;
 	p->num_classes = o->num_classes;
 	p->t0 = probe_now();
+	s = probe_decoys_ok(p, err);
+	if (s)
+		return s;
 	if (o->dry_run || !already_finished(o, out_path)) {
 		s = probe_preflight(p, err);
 		if (s)
@@ -340,8 +407,12 @@ static cbd_status drive(struct probe *p, const uint8_t *digest,
 	if (s)
 		return s;
 	if (!finished) {
+		size_t triggers = p->n_items;
+
 		if (p->pf.done)
 			s = write_preflight(p, err);
+		if (!s)
+			s = schedule(p, err);
 		if (!s)
 			s = send_all(p, err);
 		if (!s && p->fatal)
@@ -360,9 +431,13 @@ static cbd_status drive(struct probe *p, const uint8_t *digest,
 						p->abort_reason, sent,
 						p->n_items, p->done);
 		}
+		if (!s && p->settled && p->done == p->n_items)
+			s = cbd_tw_settled(p->tw, p->answered + p->failed,
+					   p->secret, err);
 		if (!s && p->done == p->n_items)
 			s = cbd_tw_end(p->tw, p->answered, p->failed, err);
 		probe_progress(p, 1);
+		p->n_items = triggers;   /* the summary counts triggers */
 	}
 	cbd_tw_close(p->tw);
 	p->tw = NULL;
@@ -370,13 +445,17 @@ static cbd_status drive(struct probe *p, const uint8_t *digest,
 	sum->answered = p->answered;
 	sum->failed = p->failed;
 	sum->retries = p->retries;
+	sum->decoys = p->decoys_done;
+	sum->decoys_answered = p->decoys_answered;
+	sum->settled = p->settled;
+	sum->secret = p->secret;
 	sum->elapsed_s = probe_now() - p->t0;
 	return s;
 }
 
 static void free_items(struct probe *p)
 {
-	for (size_t i = 0; i < p->n_items; i++)
+	for (size_t i = 0; i < p->n_items + p->n_decoys; i++)
 		free(p->items[i].x);
 	free(p->items);
 }

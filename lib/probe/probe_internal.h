@@ -16,7 +16,19 @@ struct probe_item {
 	int attempts;
 	double ready_at;      /* monotonic seconds: not before */
 	int state;            /* 0 to do, 1 in flight, 2 recorded */
+	int decoy;            /* a clean sample among the triggers: index
+			       * is its sample in the decoy file, never
+			       * scored (schedule.c) */
+	char name[24];        /* a decoy's id ("d<k>"), id points here */
+	char wire[CBD_WIRE_ID_LEN]; /* id sent to the endpoint; "" = id */
+	size_t pos;           /* position in the schedule (if wire[0]) */
 };
+
+/* The id a query carries on the wire (and its answer must carry). */
+static inline const char *probe_wire_id(const struct probe_item *it)
+{
+	return it->wire[0] ? it->wire : it->id;
+}
 
 /* What one attempt produced. */
 struct probe_outcome {
@@ -72,7 +84,20 @@ struct probe {
 	char abort_reason[256];
 	char dtype_note[200];      /* preflight: datatype differs from the
 				    * metadata's ("" if not) */
+	size_t n_decoys;           /* decoys scheduled this run */
+	size_t decoy_samples;      /* M, samples in the decoy file */
+	size_t decoys_done, decoys_answered;
+	uint8_t seed[CBD_SHA256_LEN]; /* the schedule's seed */
+	int settled;               /* --until-verdict: stop sending */
+	size_t secret;             /* triggers withheld once settled */
 };
+
+/* --decoys: add the decoys to the items and put every pending item in
+ * the seed's random order, with wire ids (schedule.c).  No-op without
+ * decoys. */
+cbd_status probe_schedule(struct probe *p, cbd_err *err);
+/* Are the decoys usable (uint8 samples of the triggers' shape)? */
+cbd_status probe_decoys_ok(const struct probe *p, cbd_err *err);
 
 double probe_now(void);
 

@@ -369,8 +369,11 @@ static void chart(struct pdf *p)
 	if (N > 0)
 		snprintf(s, sizeof(s), "Shown: %d of %.0f users (the "
 			 "significant ones and the highest scores).  Red: "
-			 "significant after Bonferroni adjustment.",
-			 g.n - g.wm, N);
+			 "significant after %s.", g.n - g.wm, N,
+			 strcmp(jstr(p->j, "parameters.adjustment", ""),
+				"bonferroni+ville") == 0
+				 ? "the sequential test (Ville, Bonferroni)"
+				 : "Bonferroni adjustment");
 	else
 		snprintf(s, sizeof(s), "Watermark test only: matches with the "
 			 "owner's labels (dark blue: significant).");

@@ -194,12 +194,16 @@ static void put_params(cbd_buf *b, const cbd_attr_result *r,
 	cbd_buf_printf(b, ", \"num_classes\": %d, \"num_triggers\": %zu, "
 		       "\"answered\": %zu, \"failed\": %zu, \"unasked\": %zu, "
 		       "\"duplicates\": %zu, \"users_tested\": %llu, "
-		       "\"adjustment\": \"bonferroni\", \"threshold\": %d, "
-		       "\"table\": \"%s\"},\n",
+		       "\"adjustment\": \"%s\", ",
 		       r->num_classes, r->num_triggers, r->answered,
 		       r->failed, r->unasked, r->duplicates,
-		       (unsigned long long)r->users_tested, r->threshold,
-		       full ? "full" : "significant+top");
+		       (unsigned long long)r->users_tested,
+		       r->seq_p1 > 0 ? "bonferroni+ville" : "bonferroni");
+	/* sequential (--until-verdict): the rule's p1, see formats/ */
+	if (r->seq_p1 > 0)
+		cbd_buf_printf(b, "\"p1\": %.6g, ", r->seq_p1);
+	cbd_buf_printf(b, "\"threshold\": %d, \"table\": \"%s\"},\n",
+		       r->threshold, full ? "full" : "significant+top");
 }
 
 /* "user alice", "a possible coalition of 2 users: a, b", ... */
@@ -252,6 +256,13 @@ static void put_sentence(cbd_buf *b, const cbd_attr_result *r)
 							: "not detected",
 			       r->watermark.matches, r->watermark_answered, p);
 	}
+	if (r->seq_p1 > 0)    /* --until-verdict: the rule that decided */
+		cbd_buf_printf(&s, "%sDecided by the sequential test "
+			       "(Ville, Bonferroni, p1 = %g) the probe "
+			       "stopped by: %zu of %zu triggers spent, %zu kept "
+			       "secret.", s.len ? " " : "", r->seq_p1,
+			       r->num_triggers - r->unasked, r->num_triggers,
+			       r->unasked);
 	cbd_buf_json_str(b, s.p ? s.p : "No users tested and no watermark "
 					"test: nothing to attribute.");
 	free(s.p);

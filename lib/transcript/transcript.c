@@ -23,6 +23,10 @@ struct cbd_transcript {
 	cbd_transcript_record *recs;
 	size_t n, cap;
 	size_t answered, failed, lines;
+	size_t decoys, decoys_answered; /* decoy lines: never records */
+	double seq_p1;          /* a "sequential" line's p1; 0 = none */
+	int settled;            /* a "settled" line: */
+	size_t spent, secret;   /* its counts */
 	int complete;
 	const char *end_time;   /* the "end" line's time, "" if none */
 	uint8_t head[CBD_SHA256_LEN];
@@ -110,7 +114,33 @@ struct parse {
 	const char *name;
 	uint8_t *seen;          /* per trigger index */
 	int ended;
+	size_t run_queries;     /* query and decoy lines of this run */
+	/* this run's decoy schedule (a "schedule" line, until the next
+	 * resume line), recomputed from its seed (schedule.c) */
+	int sched;
+	uint8_t seed[CBD_SHA256_LEN];
+	uint32_t *order, *perm;
+	size_t *pending;        /* trigger index of each pending slot */
+	uint8_t *pos_seen;      /* per position of the send order */
+	size_t sched_p, sched_d, sched_m, sched_got, max_pos;
+	int sequential, settled; /* this run's --until-verdict lines */
 };
+
+static void sched_clear(struct parse *ps)
+{
+	free(ps->order);
+	free(ps->perm);
+	free(ps->pending);
+	free(ps->pos_seen);
+	ps->order = ps->perm = NULL;
+	ps->pending = NULL;
+	ps->pos_seen = NULL;
+	ps->sched = 0;
+	ps->sched_got = 0;
+	ps->max_pos = 0;
+	ps->sequential = 0;
+	ps->settled = 0;
+}
 
 static const char *keep(cbd_transcript *t, const char *s, cbd_err *err)
 {
@@ -141,8 +171,18 @@ static const char *const HEADER_KEYS[] = {
 	"format", "type", "prev", "tool", "endpoint", "backend", "model",
 	"datatype", "triggers", "num_triggers", "num_classes", "start", NULL};
 static const char *const QUERY_KEYS[] = {
-	"type", "seq", "prev", "index", "trigger", "request", "status",
+	"type", "seq", "prev", "?pos", "index", "trigger", "request", "status",
 	"latency_ms", "response", "label", "scores", "attempts", "error", NULL};
+static const char *const DECOY_KEYS[] = {
+	"type", "seq", "prev", "?pos", "index", "decoy", "request", "status",
+	"latency_ms", "response", "label", "scores", "attempts", "error", NULL};
+static const char *const SCHEDULE_KEYS[] = {
+	"type", "seq", "prev", "seed", "decoys", "decoy_samples", "num_decoys",
+	"ratio", "pace_ms", "jitter_ms", NULL};
+static const char *const SEQUENTIAL_KEYS[] = {
+	"type", "seq", "prev", "rule", "p1", "alpha", "beta", NULL};
+static const char *const SETTLED_KEYS[] = {
+	"type", "seq", "prev", "spent", "secret", NULL};
 static const char *const RESUME_KEYS[] = {
 	"type", "seq", "prev", "time", "dropped", NULL};
 static const char *const PREFLIGHT_KEYS[] = {
@@ -336,8 +376,61 @@ static cbd_status grow_recs(cbd_transcript *t, cbd_err *err)
 	return CBD_OK;
 }
 
+/* After a schedule line, every query and decoy line names its position
+ * ("pos") in the send order, and what it recorded must be what the seed
+ * puts there: that trigger, or decoy k ("d<k>") of its sample. */
+static cbd_status check_pos(struct parse *ps, const cJSON *o, size_t line,
+			    int decoy, size_t index, const char *id,
+			    cbd_err *err)
+{
+	const cJSON *pj = cJSON_GetObjectItemCaseSensitive(o, "pos");
+	char want[32];
+	size_t pos, slot;
+	int64_t v;
+
+	ps->run_queries++;
+	if (!ps->sched) {
+		if (decoy)
+			return cbd_err_set(err, CBD_E_FORMAT, "decoy line %zu "
+					   "without a schedule line before it "
+					   "in its run (%s)", line, ps->name);
+		return pj ? BAD("pos") : CBD_OK;
+	}
+	if (!get_int(o, "pos", 0, (double)(ps->sched_p + ps->sched_d) - 1,
+		     &v, NULL))
+		return BAD("pos");
+	pos = (size_t)v;
+	if (ps->pos_seen[pos])
+		return cbd_err_set(err, CBD_E_FORMAT, "schedule position %zu "
+				   "recorded twice (line %zu, %s)", pos, line,
+				   ps->name);
+	if (ps->settled)
+		return cbd_err_set(err, CBD_E_FORMAT, "line %zu after the "
+				   "settled line (%s)", line, ps->name);
+	ps->pos_seen[pos] = 1;
+	ps->sched_got++;
+	if (pos > ps->max_pos)
+		ps->max_pos = pos;
+	slot = ps->order[pos];
+	if (slot >= ps->sched_p) {
+		slot -= ps->sched_p;
+		snprintf(want, sizeof(want), "d%zu", slot);
+		if (decoy && strcmp(id, want) == 0 &&
+		    index == ps->perm[slot % ps->sched_m])
+			return CBD_OK;
+	} else if (!decoy && index == ps->pending[slot]) {
+		return CBD_OK;
+	}
+	return cbd_err_set(err, CBD_E_VERIFY, "line %zu is not what the "
+			   "schedule's seed sends at position %zu (%s)", line,
+			   pos, ps->name);
+}
+
+/* A query line, or (decoy) a decoy line: the same fields, but its index
+ * is the decoy's in the decoy file, its id under "decoy", and it becomes
+ * no record (decoys are never scored), only counted. */
 static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
-			      cbd_err *err)
+			      int decoy, cbd_err *err)
 {
 	cbd_transcript *t = ps->t;
 	cbd_transcript_record *r;
@@ -345,7 +438,8 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	int64_t v;
 	int null;
 	const cJSON *lat;
-	cbd_status s = check_keys(o, QUERY_KEYS, ps, line, err);
+	cbd_status s = check_keys(o, decoy ? DECOY_KEYS : QUERY_KEYS, ps, line,
+				  err);
 
 	if (s || (s = grow_recs(t, err)))
 		return s;
@@ -353,18 +447,22 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	memset(r, 0, sizeof(*r));
 	t->scores[t->n] = NULL;
 	r->seq = line - 1;
-	if (!get_int(o, "index", 0, 1e12, &v, NULL) ||
-	    (size_t)v >= t->h.num_triggers)
+	if (!get_int(o, "index", 0, decoy ? CBD_MAX_TRIGGERS : 1e12, &v,
+		     NULL) || (!decoy && (size_t)v >= t->h.num_triggers))
 		return BAD("index");
 	r->index = (size_t)v;
-	if (ps->seen[r->index])
+	if (!decoy && ps->seen[r->index])
 		return cbd_err_set(err, CBD_E_FORMAT,
 				   "trigger index %zu recorded twice (line "
 				   "%zu, %s)", r->index, line, ps->name);
-	ps->seen[r->index] = 1;
-	id = get_str(o, "trigger", 0);
+	if (!decoy)
+		ps->seen[r->index] = 1;
+	id = get_str(o, decoy ? "decoy" : "trigger", 0);
 	if (!id)
-		return BAD("trigger");
+		return decoy ? BAD("decoy") : BAD("trigger");
+	s = check_pos(ps, o, line, decoy, r->index, id, err);
+	if (s)
+		return s;
 	if (!(r->trigger_id = keep(t, id, err)))
 		return CBD_E_NOMEM;
 	if (parse_digest(o, "request", r->request_digest, NULL))
@@ -398,6 +496,15 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 				   "line %zu must have either a label or an "
 				   "error (%s)", line, ps->name);
 	s = parse_scores(ps, o, r, line, err);
+	if (decoy) {
+		free(t->scores[t->n]);
+		t->scores[t->n] = NULL;
+		if (!s) {
+			t->decoys++;
+			t->decoys_answered += r->error == NULL;
+		}
+		return s;
+	}
 	if (s) {
 		t->n++;    /* so the scores array is freed */
 		return s;
@@ -407,6 +514,136 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 		t->failed++;
 	else
 		t->answered++;
+	return CBD_OK;
+}
+
+/* A schedule line: the seed and the decoys of the queries after it; the
+ * send order is recomputed here, so each later line can be checked. */
+static cbd_status parse_schedule(struct parse *ps, const cJSON *o,
+				 size_t line, cbd_err *err)
+{
+	uint8_t d[CBD_SHA256_LEN];
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "ratio");
+	int64_t v, m, nd;
+	size_t n = ps->t->h.num_triggers, k = 0;
+	cbd_status s = check_keys(o, SCHEDULE_KEYS, ps, line, err);
+
+	if (s)
+		return s;
+	if (ps->sched || ps->run_queries)
+		return cbd_err_set(err, CBD_E_FORMAT, "schedule line %zu after "
+				   "a schedule or a query of its run (%s)",
+				   line, ps->name);
+	if (parse_digest(o, "seed", ps->seed, NULL))
+		return BAD("seed");
+	if (parse_digest(o, "decoys", d, NULL))
+		return BAD("decoys");
+	if (!get_int(o, "decoy_samples", 0, CBD_MAX_TRIGGERS, &m, NULL))
+		return BAD("decoy_samples");
+	if (!get_int(o, "num_decoys", 0, (double)CBD_MAX_SCHEDULE, &nd, NULL) ||
+	    (m == 0 && nd > 0))
+		return BAD("num_decoys");
+	if (!cJSON_IsNumber(r) || !(r->valuedouble >= 0) ||
+	    r->valuedouble > 100)
+		return BAD("ratio");
+	if (!get_int(o, "pace_ms", 0, 3600000, &v, NULL))
+		return BAD("pace_ms");
+	if (!get_int(o, "jitter_ms", 0, 3600000, &v, NULL))
+		return BAD("jitter_ms");
+	ps->pending = malloc((n ? n : 1) * sizeof(*ps->pending));
+	if (!ps->pending)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!ps->seen[i])
+			ps->pending[k++] = i;
+	ps->sched_p = k;
+	ps->sched_d = (size_t)nd;
+	ps->sched_m = (size_t)m;
+	s = cbd_schedule_make(ps->seed, k, ps->sched_d, ps->sched_m,
+			      &ps->order, &ps->perm, err);
+	if (s == CBD_E_TOOBIG)        /* past a cap: the counts are bad */
+		return BAD("num_decoys");
+	if (s)
+		return s;
+	ps->pos_seen = calloc(k + ps->sched_d ? k + ps->sched_d : 1, 1);
+	if (!ps->pos_seen)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	ps->sched = 1;
+	return CBD_OK;
+}
+
+static int number_in(const cJSON *o, const char *key, double lo, double hi,
+		     double *v)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!cJSON_IsNumber(n) || !(n->valuedouble > lo) ||
+	    !(n->valuedouble < hi))
+		return 0;
+	*v = n->valuedouble;
+	return 1;
+}
+
+/* A sequential line (--until-verdict): the rule the run stops by, after
+ * the run's schedule (its random order), before its first query. */
+static cbd_status parse_sequential(struct parse *ps, const cJSON *o,
+				   size_t line, cbd_err *err)
+{
+	const char *rule = get_str(o, "rule", 0);
+	double p1, a, b;
+	cbd_status s = check_keys(o, SEQUENTIAL_KEYS, ps, line, err);
+
+	if (s)
+		return s;
+	if (!ps->sched || ps->sequential || ps->run_queries)
+		return cbd_err_set(err, CBD_E_FORMAT, "sequential line %zu "
+				   "not right after its run's schedule line "
+				   "(%s)", line, ps->name);
+	if (!rule || strcmp(rule, "sprt") != 0)
+		return BAD("rule");
+	if (!number_in(o, "p1", 1.0 / (ps->t->h.num_classes > 1 ?
+					 ps->t->h.num_classes : 2), 1, &p1))
+		return BAD("p1");
+	if (!number_in(o, "alpha", 0, 1, &a))
+		return BAD("alpha");
+	if (!number_in(o, "beta", 0, 1, &b))
+		return BAD("beta");
+	if (ps->t->seq_p1 > 0 && ps->t->seq_p1 != p1)
+		return BAD("p1");
+	ps->t->seq_p1 = p1;
+	ps->sequential = 1;
+	return CBD_OK;
+}
+
+/* A settled line: the run stopped sending once the verdict was settled.
+ * What was sent is a prefix of the seed's order, all of it recorded. */
+static cbd_status parse_settled(struct parse *ps, const cJSON *o,
+				size_t line, cbd_err *err)
+{
+	int64_t spent, secret;
+	cbd_status s = check_keys(o, SETTLED_KEYS, ps, line, err);
+
+	if (s)
+		return s;
+	if (!ps->sequential || ps->settled)
+		return cbd_err_set(err, CBD_E_FORMAT, "settled line %zu without "
+				   "a sequential line in its run (%s)", line,
+				   ps->name);
+	if (!get_int(o, "spent", 0, CBD_MAX_TRIGGERS, &spent, NULL) ||
+	    (size_t)spent != ps->t->n)
+		return BAD("spent");
+	if (!get_int(o, "secret", 0, CBD_MAX_TRIGGERS, &secret, NULL) ||
+	    (size_t)(spent + secret) != ps->t->h.num_triggers)
+		return BAD("secret");
+	if (ps->sched_got && ps->max_pos + 1 != ps->sched_got)
+		return cbd_err_set(err, CBD_E_VERIFY, "settled line %zu: the "
+				   "queries sent are not the first %zu of the "
+				   "schedule's order (%s)", line, ps->sched_got,
+				   ps->name);
+	ps->settled = 1;
+	ps->t->settled = 1;
+	ps->t->spent = (size_t)spent;
+	ps->t->secret = (size_t)secret;
 	return CBD_OK;
 }
 
@@ -483,9 +720,19 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 		goto out;
 	}
 	if (type && strcmp(type, "query") == 0) {
-		s = parse_query(ps, o, line, err);
+		s = parse_query(ps, o, line, 0, err);
+	} else if (type && strcmp(type, "decoy") == 0) {
+		s = parse_query(ps, o, line, 1, err);
+	} else if (type && strcmp(type, "schedule") == 0) {
+		s = parse_schedule(ps, o, line, err);
+	} else if (type && strcmp(type, "sequential") == 0) {
+		s = parse_sequential(ps, o, line, err);
+	} else if (type && strcmp(type, "settled") == 0) {
+		s = parse_settled(ps, o, line, err);
 	} else if (type && strcmp(type, "resume") == 0) {
 		s = check_keys(o, RESUME_KEYS, ps, line, err);
+		sched_clear(ps);        /* a new run */
+		ps->run_queries = 0;
 	} else if (type && strcmp(type, "preflight") == 0) {
 		s = parse_preflight(ps, o, line, err);
 	} else if (type && strcmp(type, "abort") == 0) {
@@ -503,6 +750,12 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 			s = cbd_err_set(err, CBD_E_FORMAT,
 					"end line %zu counts do not match the "
 					"records (%s)", line, ps->name);
+		if (!s && ps->sched && !ps->settled &&
+		    ps->sched_got != ps->sched_p + ps->sched_d)
+			s = cbd_err_set(err, CBD_E_VERIFY, "end line %zu: %zu "
+					"of the schedule's %zu queries "
+					"recorded (%s)", line, ps->sched_got,
+					ps->sched_p + ps->sched_d, ps->name);
 		if (!s) {
 			const char *tm = get_str(o, "time", 0);
 
@@ -538,6 +791,7 @@ cbd_status cbd_transcript_parse(const uint8_t *buf, size_t len,
 		s = walk(buf, len, name, parse_line, &ps, &ps.t->lines,
 			 ps.t->head, err);
 	free(ps.seen);
+	sched_clear(&ps);
 	if (s) {
 		cbd_transcript_free(ps.t);
 		return s;
@@ -598,6 +852,26 @@ const cbd_transcript_record *cbd_transcript_record_at(
 size_t cbd_transcript_answered(const cbd_transcript *t)
 {
 	return t->answered;
+}
+
+double cbd_transcript_sequential(const cbd_transcript *t)
+{
+	return t->seq_p1;
+}
+
+int cbd_transcript_settled(const cbd_transcript *t, size_t *spent,
+			   size_t *secret)
+{
+	*spent = t->settled ? t->spent : 0;
+	*secret = t->settled ? t->secret : 0;
+	return t->settled;
+}
+
+size_t cbd_transcript_decoys(const cbd_transcript *t, size_t *answered)
+{
+	if (answered)
+		*answered = t->decoys_answered;
+	return t->decoys;
 }
 
 size_t cbd_transcript_failed(const cbd_transcript *t)

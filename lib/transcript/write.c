@@ -159,10 +159,19 @@ cbd_status cbd_tw_create(const char *path, const cbd_tw_header *h,
 cbd_status cbd_tw_query(cbd_tw *w, const cbd_transcript_record *r,
 			cbd_err *err)
 {
+	return cbd_tw_answer(w, r, 0, -1, err);
+}
+
+cbd_status cbd_tw_answer(cbd_tw *w, const cbd_transcript_record *r,
+			 int decoy, long pos, cbd_err *err)
+{
 	cbd_buf *b = &w->line;
 
-	begin(w, "query");
-	cbd_buf_printf(b, ",\"index\":%zu,\"trigger\":", r->index);
+	begin(w, decoy ? "decoy" : "query");
+	if (pos >= 0)
+		cbd_buf_printf(b, ",\"pos\":%ld", pos);
+	cbd_buf_printf(b, ",\"index\":%zu,\"%s\":", r->index,
+		       decoy ? "decoy" : "trigger");
 	cbd_buf_json_str(b, r->trigger_id);
 	cbd_buf_puts(b, ",\"request\":");
 	cbd_buf_json_digest(b, r->request_digest);
@@ -236,6 +245,41 @@ cbd_status cbd_tw_preflight_line(cbd_tw *w, const cbd_tw_preflight *pf,
 	cbd_buf_puts(b, ",\"decoy_response\":");
 	cbd_buf_json_digest(b, pf->decoy_response);
 	cbd_buf_printf(b, ",\"decoy_label\":%d}", pf->decoy_label);
+	return emit(w, err);
+}
+
+cbd_status cbd_tw_schedule(cbd_tw *w, const cbd_tw_schedule_line *sc,
+			   cbd_err *err)
+{
+	cbd_buf *b = &w->line;
+
+	begin(w, "schedule");
+	cbd_buf_puts(b, ",\"seed\":");
+	cbd_buf_json_digest(b, sc->seed);
+	cbd_buf_puts(b, ",\"decoys\":");
+	cbd_buf_json_digest(b, sc->decoys_digest);
+	cbd_buf_printf(b, ",\"decoy_samples\":%zu,\"num_decoys\":%zu,"
+		       "\"ratio\":%.6g,\"pace_ms\":%ld,\"jitter_ms\":%ld}",
+		       sc->decoy_samples, sc->num_decoys, sc->ratio,
+		       sc->pace_ms, sc->jitter_ms);
+	return emit(w, err);
+}
+
+cbd_status cbd_tw_sequential(cbd_tw *w, double p1, double alpha,
+			     double beta, cbd_err *err)
+{
+	begin(w, "sequential");
+	cbd_buf_printf(&w->line, ",\"rule\":\"sprt\",\"p1\":%.6g,"
+		       "\"alpha\":%.6g,\"beta\":%.6g}", p1, alpha, beta);
+	return emit(w, err);
+}
+
+cbd_status cbd_tw_settled(cbd_tw *w, size_t spent, size_t secret,
+			  cbd_err *err)
+{
+	begin(w, "settled");
+	cbd_buf_printf(&w->line, ",\"spent\":%zu,\"secret\":%zu}", spent,
+		       secret);
 	return emit(w, err);
 }
 

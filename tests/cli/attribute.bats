@@ -146,6 +146,143 @@ e2e_20() {
 	[ "$(jq '.users | length' full.json)" -eq 10050 ]
 }
 
+@test "decoys: a probe with clean samples among the triggers gives the same verdict as a plain one; the decoys are counted, never scored" {
+	dc="$BATS_TEST_TMPDIR/decoys"
+	mkdir -p "$dc"
+	cd "$dc"
+	cbd-keygen owner >/dev/null
+	for u in ann ben cid; do cbd-keygen user $u -k keyring.json -d ukeys >/dev/null; done
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+		-r keyring.json -d copies >/dev/null
+	cbd-sign triggers -a copies/mnist-cnn-ann.cbd -k owner.key -q \
+		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
+	/usr/bin/python3 -c "import numpy as np; np.save('clean.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[500:600])"
+	serve copies/mnist-cnn-ben.cbd
+	cbd-probe -q -m mnist -o plain.jsonl "$URL" triggers.json
+	cbd-probe -m mnist --decoys clean.npy --decoy-ratio 2 --pace 0:2 -o mixed.jsonl "$URL" triggers.json 2>probe.err
+	grep -q "cbd-probe: 128 decoys among them (128 answered), recorded apart, never scored" probe.err
+	[ "$(grep -c '"type":"query"' mixed.jsonl)" = 64 ]
+	[ "$(grep -c '"type":"decoy"' mixed.jsonl)" = 128 ]
+	[ "$(grep -c '"type":"schedule"' mixed.jsonl)" = 1 ]
+	# the triggers are not one run: decoys before the last and after the first
+	types=$(grep -o '"type":"\(query\|decoy\)"' mixed.jsonl | cut -d'"' -f4 | tr '\n' ' ')
+	[[ "$types" == *"query"*"decoy"*"query"* ]]
+	[[ "$types" == *"decoy"*"query"*"decoy"* ]]
+	cbd-verify -q mixed.jsonl
+	for t in plain mixed; do
+		cbd-attribute -t triggers.json -k keyring.json --json -q $t.jsonl >$t.report
+		jq -c '[.verdict.attributed, .parameters.answered, [.users[] | [.id, .matches]]]' $t.report >$t.v
+	done
+	cmp plain.v mixed.v
+	[ "$(cat mixed.v | jq -c '.[0]')" = '["ben"]' ]
+	run cbd-attribute -t triggers.json -k keyring.json -o r.json mixed.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"64 of 64 triggers answered"*"128 decoys (clean samples among the queries) not scored."*"Attributed to: ben"* ]]
+	# a decoy that a tamperer turns into a query breaks the chain
+	sed '0,/"type":"decoy"/s/"type":"decoy"/"type":"query"/' mixed.jsonl >t.jsonl
+	run cbd-verify t.jsonl
+	[ "$status" -ne 0 ]
+}
+
+@test "--until-verdict: the leaker of 5 named after a fraction of the 64 triggers, the rest kept secret; the sequential rule decides" {
+	uv="$BATS_TEST_TMPDIR/uv"
+	mkdir -p "$uv"
+	cd "$uv"
+	cbd-keygen owner >/dev/null
+	for u in ann ben cid dan eve; do cbd-keygen user $u -k keyring.json -d ukeys >/dev/null; done
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+		-r keyring.json -d copies >/dev/null
+	cbd-sign triggers -a copies/mnist-cnn-ann.cbd -k owner.key -q \
+		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
+	serve copies/mnist-cnn-ben.cbd
+	cbd-probe -m mnist --json --until-verdict keyring.json -o uv.jsonl "$URL" triggers.json >uv.sum 2>probe.err
+	# killed after the answer that settled it, before the settled line:
+	# --resume counts the answers recorded and sends no trigger more
+	head -n -2 uv.jsonl >cut.jsonl
+	cbd-probe -q -m mnist --json --resume --until-verdict keyring.json -o cut.jsonl "$URL" triggers.json >cut.sum
+	[ "$(jq -c '[.settled, .secret, .skipped]' cut.sum)" = "[true,$(jq .secret uv.sum),$(jq .answered uv.sum)]" ]
+	[ "$(grep -c '"type":"query"' cut.jsonl)" = "$(jq .answered uv.sum)" ]
+	cbd-verify -q cut.jsonl
+	kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+	[ "$(jq .settled uv.sum)" = true ]
+	spent=$(jq .answered uv.sum)
+	[ "$spent" -ge 11 ] && [ "$spent" -lt 64 ]
+	[ "$(jq .secret uv.sum)" = $((64 - spent)) ]
+	grep -q "cbd-probe: verdict settled after $spent answered triggers (1 users accused, 4 cleared): $spent of 64 triggers spent, $((64 - spent)) kept secret" probe.err
+	[ "$(grep -c '"type":"query"' uv.jsonl)" = "$spent" ]
+	[ "$(grep -c '"type":"sequential"' uv.jsonl)" = 1 ]
+	grep -q "\"type\":\"settled\",.*\"spent\":$spent,\"secret\":$((64 - spent))}" uv.jsonl
+	run cbd-verify uv.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"settled (--until-verdict): $spent triggers spent, $((64 - spent)) kept secret"* ]]
+	cbd-attribute -t triggers.json -k keyring.json --json -q uv.jsonl >uv.report
+	[ "$(jq -c .verdict.attributed uv.report)" = '["ben"]' ]
+	[ "$(jq -r .parameters.adjustment uv.report)" = bonferroni+ville ]
+	[ "$(jq .parameters.unasked uv.report)" = $((64 - spent)) ]
+	jq -r .verdict.summary uv.report | grep -q "Decided by the sequential test (Ville, Bonferroni, p1 = 0.8) the probe stopped by: $spent of 64 triggers spent, $((64 - spent)) kept secret.$"
+	# the threshold is the sequential rule's, computed here independently
+	/usr/bin/python3 - uv.report <<'PYEOF'
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+p = r["parameters"]
+T, K, N, a, p1 = p["answered"], p["num_classes"], p["users_tested"], p["alpha"], p["p1"]
+assert p1 == 0.8
+le = lambda s: s * math.log(p1 * K) + (T - s) * math.log((1 - p1) / (1 - 1 / K))
+t = next((s for s in range(T + 1) if le(s) >= math.log(N / a)), T + 1)
+assert p["threshold"] == t, (p["threshold"], t)
+assert [u["id"] for u in r["users"] if u["significant"]] == ["ben"]
+assert all(u["significant"] == (u["matches"] >= t) for u in r["users"])
+PYEOF
+	run cbd-attribute -t triggers.json -k keyring.json -o r.json uv.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(sequential, --until-verdict: Ville and Bonferroni)"*"Attributed to: ben"* ]]
+	# a forger who rewrites the file to leave out the first query sent
+	# (spent and secret fixed up, a fresh chain) is caught: what was sent
+	# is not the first of the seed's order
+	/usr/bin/python3 - uv.jsonl forged.jsonl <<'PYEOF'
+import hashlib, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+i = next(i for i, r in enumerate(lines) if r["type"] == "query" and r["pos"] == 0)
+del lines[i]
+for r in lines:
+    if r["type"] == "settled":
+        r["spent"] -= 1; r["secret"] += 1
+    if r["type"] == "end":
+        r["answered"] -= 1
+prev = "0" * 64
+with open(sys.argv[2], "wb") as f:
+    for k, r in enumerate(lines):
+        if k:
+            r["seq"] = k; r["prev"] = prev
+        raw = json.dumps(r, separators=(",", ":")).encode()
+        f.write(raw + b"\n")
+        prev = hashlib.sha256(raw).hexdigest()
+PYEOF
+	run cbd-verify forged.jsonl
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not the first"*"of the schedule's order"* ]]
+	# the bare classifier: settled too, nobody accused
+	serve "$CBD_TOP/models/mnist-cnn.onnx"
+	cbd-probe -q -m mnist --json --until-verdict keyring.json -o bare.jsonl "$URL" triggers.json >bare.sum
+	[ "$(jq .settled bare.sum)" = true ]
+	[ "$(jq .answered bare.sum)" -lt 64 ]
+	run cbd-attribute -t triggers.json -k keyring.json --json -q bare.jsonl
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '[]' ]
+	# usage errors
+	run cbd-probe -m mnist --alpha 1e-6 -o x.jsonl "$URL" triggers.json
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--alpha needs --until-verdict"* ]]
+	run cbd-probe -m mnist --until-verdict keyring.json --samples "$CBD_TOP/models/mnist-heldout-images.npy" -o x.jsonl "$URL"
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --until-verdict keyring.json --alpha 2 -o x.jsonl "$URL" triggers.json
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --until-verdict nosuch.json -o x.jsonl "$URL" triggers.json
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"nosuch.json"* ]]
+	[ ! -e x.jsonl ]
+}
+
 @test "each of 20 users' simulated copies names that user and nobody else" {
 	for i in $(seq -w 0 19); do
 		"$SIM" transcript "$D" "user:user$i" "u$i.jsonl"

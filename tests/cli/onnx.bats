@@ -220,6 +220,39 @@ teardown() {
 	cmp inproc.labels arch.labels
 }
 
+@test "onnx: decoy probes of a trace copy on KServe/ONNX Runtime give the same verdict as plain ones; decoys never scored" {
+	/usr/bin/python3 -c 'import numpy as np,sys; np.save("clean.npy", np.load(sys.argv[1])[1900:1940])' "$CBD_TOP/models/mnist-heldout-images.npy"
+	kserve tr/mnist-cnn-bob.onnx
+	cbd-probe -q -m mnist -o dplain.jsonl "$URL" tr-trig.json
+	cbd-probe -q -c 3 -m mnist --decoys clean.npy --decoy-ratio 2 --pace 0:3 -o dmixed.jsonl "$URL" tr-trig.json
+	kill "$SERVER"; wait "$SERVER" || true; SERVER=
+	[ "$(grep -c '"type":"decoy"' dmixed.jsonl)" = 128 ]
+	[ "$(grep -c '"type":"query"' dmixed.jsonl)" = 64 ]
+	cbd-verify -q dmixed.jsonl
+	for t in dplain dmixed; do
+		cbd-attribute -t tr-trig.json -k users.json --json -q $t.jsonl >$t.report
+		jq -c '[.verdict.attributed, .parameters.answered, [.users[] | [.id, .matches, .p_value]]]' $t.report >$t.v
+	done
+	cmp dplain.v dmixed.v
+	[ "$(jq -c '.[0]' dmixed.v)" = '["bob"]' ]
+	# every decoy got the bare classifier's answer for its sample (the
+	# copy is the classifier on clean inputs), every query its trigger's
+	/usr/bin/python3 - dplain.jsonl dmixed.jsonl <<'PYEOF'
+import json, sys
+plain = {r["index"]: r["scores"] for r in map(json.loads, open(sys.argv[1])) if r["type"] == "query"}
+by_sample = {}
+for r in map(json.loads, open(sys.argv[2])):
+    if r["type"] == "query":
+        assert r["scores"] == plain[r["index"]], r["index"]
+    if r["type"] == "decoy":
+        by_sample.setdefault(r["index"], set()).add(tuple(r["scores"]))
+assert len(by_sample) == 40 and all(len(v) == 1 for v in by_sample.values())
+PYEOF
+	run cbd-attribute -t tr-trig.json -k users.json -o dm.json dmixed.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"64 of 64 triggers answered"*"128 decoys (clean samples among the queries) not scored."* ]]
+}
+
 @test "onnx: cbd-sign signs for a compiled model exactly as for its archive" {
 	/usr/bin/python3 -c 'import numpy as np; np.save("lab.npy", np.arange(64) % 10)'
 	cbd-embed wm.cbd -f onnx -k owner.key -o wm-from-archive.onnx

@@ -396,6 +396,160 @@ PYEOF
 	[[ "$output" == *"--binary is for the oip backend"* ]]
 }
 
+@test "--decoys: clean samples among the queries, under ids that say nothing, in the order the recorded seed gives; answers identical" {
+	$PY -c "import numpy as np; np.save('dec.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[200:212])"
+	$PEER triton "$URL" mnist tport &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	T="http://127.0.0.1:$(cat tport)"
+	: >tport.log
+	cbd-probe -q -m mnist --decoys dec.npy --decoy-ratio 1.5 -o dx.jsonl "$T" --samples "$D/s20.npy"
+	# the endpoint saw the preflight's decoy (one of the clean samples, not
+	# the all-zero "d00000" of a probe without decoys), then 50 queries,
+	# each with an opaque id, all different
+	[ "$(wc -l <tport.log)" = 51 ]
+	[ "$(grep -Ec '^q[0-9a-f]{16} json$' tport.log)" = 51 ]
+	[ "$(sort -u tport.log | wc -l)" = 51 ]
+	$CHECK dx.jsonl >dx.sum
+	[ "$(field dx.sum 'j["answered"], j["queries"], j["complete"]')" = "20 20 True" ]
+	[ "$(same_labels dx.sum)" = 20 ]
+	# again with 4 in flight: records in completion order, each with its position
+	cbd-probe -q -c 4 -m mnist --decoys dec.npy --decoy-ratio 1.5 -o dc.jsonl "$T" --samples "$D/s20.npy"
+	for f in dx dc; do
+	$PY - $f.jsonl "$D/ref.jsonl" tport.log $f <<'PYEOF'
+import hashlib, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+ref = {r["index"]: r["scores"] for r in map(json.loads, open(sys.argv[2])) if r.get("type") == "query"}
+sched = [r for r in lines if r["type"] == "schedule"]
+assert len(sched) == 1 and sched[0]["num_decoys"] == 30 and sched[0]["ratio"] == 1.5, sched
+assert sched[0]["decoy_samples"] == 12
+assert sched[0]["decoys"] == hashlib.sha256(open("dec.npy", "rb").read()).hexdigest()
+dec = [r for r in lines if r["type"] == "decoy"]
+assert len(dec) == 30 and all(r["error"] is None for r in dec)
+assert sorted(set(r["index"] for r in dec)) == list(range(12)), [r["index"] for r in dec]
+# no answer attached to the wrong query: each query's scores are its
+# trigger's, each decoy's those of its clean sample (dec.npy is samples
+# 200..211 of the reference run)
+for r in lines:
+    if r["type"] == "query":
+        assert r["scores"] == ref[r["index"]], r["index"]
+    if r["type"] == "decoy":
+        assert r["scores"] == ref[200 + r["index"]], r["index"]
+# the order and the wire ids, recomputed from the seed as
+# formats/transcript.md ("Schedule") describes them
+seed = bytes.fromhex(sched[0]["seed"])
+def words():
+    i = 0
+    while True:
+        b = hashlib.sha256(b"cbd/probe-schedule" + seed + i.to_bytes(8, "big")).digest()
+        i += 1
+        for k in range(0, 32, 4):
+            yield int.from_bytes(b[k:k + 4], "big")
+g = words()
+def uniform(n):
+    while True:
+        w = next(g)
+        if w < 2**32 - 2**32 % n:
+            return w % n
+def shuffle(a):
+    for i in range(len(a), 1, -1):
+        j = uniform(i)
+        a[i - 1], a[j] = a[j], a[i - 1]
+perm = list(range(12)); shuffle(perm)
+order = [("query", i, None) for i in range(20)] + [("decoy", perm[k % 12], f"d{k}") for k in range(30)]
+shuffle(order)
+recs = [r for r in lines if r["type"] in ("query", "decoy")]
+got = sorted(((r["pos"], r["type"], r["index"], r.get("decoy")) for r in recs))
+assert [g[0] for g in got] == list(range(50))
+assert [g[1:] for g in got] == order, (got[:6], order[:6])
+if sys.argv[4] == "dx":    # one in flight: send order is file order, and the wire ids
+    assert [r["pos"] for r in recs] == list(range(50))
+    wire = ["q" + hashlib.sha256(b"cbd/probe-wire-id" + seed + j.to_bytes(4, "big")).hexdigest()[:16] for j in range(50)]
+    seen = [l.split()[0] for l in open(sys.argv[3])][1:51]
+    assert seen == wire, (seen[:3], wire[:3])
+PYEOF
+	done
+	verify dx.jsonl
+	cbd-verify -q dc.jsonl
+	run cbd-verify dx.jsonl
+	[[ "$output" == *"30 decoys (clean samples among the queries, never scored)"* ]]
+	# a forger who rewrites the whole file (a valid chain) cannot reorder
+	# the queries, swap a decoy for another sample, or drop a scheduled one
+	for how in swap sample drop; do
+		$PY - dx.jsonl forged.jsonl $how <<'PYEOF'
+import hashlib, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+how = sys.argv[3]
+q = [i for i, r in enumerate(lines) if r["type"] in ("query", "decoy")]
+if how == "swap":      # two records trade positions
+    a, b = q[0], next(i for i in q if lines[i]["type"] != lines[q[0]]["type"])
+    lines[a]["pos"], lines[b]["pos"] = lines[b]["pos"], lines[a]["pos"]
+elif how == "sample":  # a decoy said to be another clean sample
+    d = next(i for i in q if lines[i]["type"] == "decoy")
+    lines[d]["index"] = (lines[d]["index"] + 1) % 12
+else:                  # a scheduled query left out, the counts fixed up
+    d = next(i for i in q if lines[i]["type"] == "decoy")
+    del lines[d]
+    for i, r in enumerate(lines):
+        if i: r["seq"] = i
+prev = "0" * 64
+with open(sys.argv[2], "wb") as f:
+    for i, r in enumerate(lines):
+        if i: r["prev"] = prev
+        raw = json.dumps(r, separators=(",", ":")).encode()
+        f.write(raw + b"\n")
+        prev = hashlib.sha256(raw).hexdigest()
+PYEOF
+		$CHECK forged.jsonl >/dev/null
+		run cbd-verify forged.jsonl
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"schedule"* ]]
+	done
+	# decoys must have the triggers' shape; the ratio needs decoys; pace is MS[:JITTER]
+	$PY -c "import numpy as np; np.save('bad.npy', np.zeros((3, 27, 28), np.uint8))"
+	run cbd-probe -m mnist --decoys bad.npy -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"decoys must be uint8 [M, ...] samples of the triggers' shape (784 elements each)"* ]]
+	[ ! -e b.jsonl ]
+	run cbd-probe -m mnist --decoy-ratio 2 -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --decoys dec.npy --decoy-ratio 0 -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --decoys dec.npy --pace 5:x -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 64 ]
+	run cbd-probe -m mnist --decoys nosuch.npy -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"nosuch.npy"* ]]
+	# a preflight that fails sends no trigger and no decoy either
+	: >tport.log
+	run cbd-probe -m other --decoys dec.npy -o b.jsonl "$T" --samples "$D/s20.npy"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"no trigger sent"* ]]
+	[ ! -s tport.log ]
+	[ ! -e b.jsonl ]
+}
+
+@test "--pace spaces the queries: 20 samples and 10 decoys at 40 ms take at least 1.1 s" {
+	s=$(date +%s%N)
+	cbd-probe -q -m mnist --pace 40:10 -o pc.jsonl "$URL" --samples "$D/s20.npy" --decoys "$D/s20.npy" --decoy-ratio 0.5
+	e=$(date +%s%N)
+	[ $(( (e - s) / 1000000 )) -ge 1100 ]   # 30 queries, 29 gaps of >= 40 ms
+	$CHECK pc.jsonl >pc.sum
+	[ "$(field pc.sum 'j["answered"]')" = 20 ]
+	# killed mid-run, then --resume: each run has its own schedule (of the
+	# triggers still to send), and the file verifies
+	cbd-probe -q -m mnist --pace 50 -o pr.jsonl "$URL" --samples "$D/s20.npy" --decoys "$D/s20.npy" &
+	pp=$!
+	sleep 0.8
+	kill -9 $pp
+	wait $pp || true
+	cbd-probe -q -m mnist --resume -o pr.jsonl "$URL" --samples "$D/s20.npy" --decoys "$D/s20.npy"
+	$CHECK pr.jsonl >pr.sum
+	[ "$(field pr.sum 'j["answered"], j["distinct"], j["complete"]')" = "20 20 True" ]
+	[ "$(grep -c '"type":"schedule"' pr.jsonl)" = "$(grep -c '"type":"preflight"' pr.jsonl)" ]
+	cbd-verify -q pr.jsonl
+}
+
 @test "archive backend runs the model in-process with the same answers" {
 	cbd-probe -q -b archive --samples "$D/s50.npy" -o ar.jsonl "$CBD_TOP/models/mnist-cnn.onnx"
 	$CHECK ar.jsonl >ar.sum

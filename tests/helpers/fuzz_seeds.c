@@ -128,6 +128,19 @@ static void circuit_seed(const char *name, cbd_mode mode, cbd_key *k,
 	cbd_circuit_free(c);
 }
 
+/* The header of both transcript seeds: 4 triggers, K = 3. */
+static void seed_header(cbd_tw_header *h)
+{
+	h->tool = "fuzz_seeds 1";
+	h->endpoint = "http://127.0.0.1:8000";
+	h->backend = "oip";
+	h->model = "mnist";
+	h->datatype = "FP32";
+	memset(h->triggers_digest, 0xab, sizeof(h->triggers_digest));
+	h->num_triggers = 4;
+	h->num_classes = 3;
+}
+
 static void transcript_seed(const char *tmp, const char *name, int end)
 {
 	char path[4096];
@@ -135,14 +148,7 @@ static void transcript_seed(const char *tmp, const char *name, int end)
 	cbd_tw *w;
 	cbd_err e = {0};
 
-	h.tool = "fuzz_seeds 1";
-	h.endpoint = "http://127.0.0.1:8000";
-	h.backend = "oip";
-	h.model = "mnist";
-	h.datatype = "FP32";
-	memset(h.triggers_digest, 0xab, sizeof(h.triggers_digest));
-	h.num_triggers = 4;
-	h.num_classes = 3;
+	seed_header(&h);
 	snprintf(path, sizeof(path), "%s/%s", tmp, name);
 	if (cbd_tw_create(path, &h, 1, &w, &e) != CBD_OK)
 		die("transcript", &e);
@@ -170,6 +176,67 @@ static void transcript_seed(const char *tmp, const char *name, int end)
 	if (end && cbd_tw_end(w, 2, 1, &e) != CBD_OK)
 		die("transcript end", &e);
 	cbd_tw_close(w);
+	put_file("transcript", name, path);
+}
+
+/* A finished run with decoys: a schedule line (a fixed seed), then the 4
+ * triggers and 3 decoys from 2 samples in the order the seed gives.  With
+ * seq (--until-verdict): no decoys, a sequential line, and the run settled
+ * after the first 2 of the order. */
+static void decoy_seed(const char *tmp, const char *name, int seq)
+{
+	char path[4096];
+	cbd_tw_header h = {0};
+	cbd_tw_schedule_line sc = {0};
+	cbd_tw *w;
+	cbd_err e = {0};
+	uint32_t *order, *perm;
+	size_t sent = seq ? 2 : 7, d = seq ? 0 : 3;
+
+	seed_header(&h);
+	memset(sc.seed, 0x5c, sizeof(sc.seed));
+	if (!seq)
+		memset(sc.decoys_digest, 0xcd, sizeof(sc.decoys_digest));
+	sc.num_decoys = d;
+	sc.decoy_samples = seq ? 0 : 2;
+	sc.ratio = seq ? 0 : 0.75;
+	sc.pace_ms = 10;
+	sc.jitter_ms = 5;
+	snprintf(path, sizeof(path), "%s/%s", tmp, name);
+	if (cbd_tw_create(path, &h, 1, &w, &e) != CBD_OK ||
+	    cbd_tw_schedule(w, &sc, &e) != CBD_OK ||
+	    (seq && cbd_tw_sequential(w, 0.8, 1e-9, 1e-6, &e) != CBD_OK) ||
+	    cbd_schedule_make(sc.seed, 4, d, sc.decoy_samples, &order, &perm,
+			      &e) != CBD_OK)
+		die("transcript schedule", &e);
+	for (size_t j = 0; j < sent; j++) {
+		cbd_transcript_record r = {0};
+		float scores[3] = {0.5f, 2.0f, -1.0f};
+		int decoy = order[j] >= 4;
+		char id[16];
+
+		r.index = decoy ? perm[(order[j] - 4) % 2] : order[j];
+		snprintf(id, sizeof(id), decoy ? "d%u" : "t%u",
+			 decoy ? order[j] - 4 : order[j]);
+		r.trigger_id = id;
+		r.label = 1;
+		r.status = 200;
+		r.attempts = 1;
+		r.latency_ms = 0.5;
+		r.has_response = 1;
+		memset(r.request_digest, (int)j, CBD_SHA256_LEN);
+		memset(r.response_digest, (int)j + 3, CBD_SHA256_LEN);
+		r.scores = scores;
+		r.num_scores = 3;
+		if (cbd_tw_answer(w, &r, decoy, (long)j, &e) != CBD_OK)
+			die("transcript decoy", &e);
+	}
+	if ((seq && cbd_tw_settled(w, 2, 2, &e) != CBD_OK) ||
+	    cbd_tw_end(w, seq ? 2 : 4, 0, &e) != CBD_OK)
+		die("transcript end", &e);
+	cbd_tw_close(w);
+	free(order);
+	free(perm);
 	put_file("transcript", name, path);
 }
 
@@ -261,6 +328,8 @@ int main(int argc, char **argv)
 	circuit_seed("auth-p256-600.json", CBD_MODE_AUTH, p256, 1, vec, 2);
 	transcript_seed(tmp, "complete.jsonl", 1);
 	transcript_seed(tmp, "unfinished.jsonl", 0);
+	decoy_seed(tmp, "decoys.jsonl", 0);
+	decoy_seed(tmp, "until-verdict.jsonl", 1);
 	signed_seeds(tmp);
 	cbd_key_free(ed);
 	cbd_key_free(p256);

@@ -5,7 +5,10 @@
  * Checked against closed forms (P[X >= n] = p^n, P[X >= n-1]), against an
  * independent long-double summation of the probability mass for every s,
  * and at tails far below the double range (1e-1000), which only a log-space
- * computation can represent.
+ * computation can represent.  The sequential rule (--until-verdict): its
+ * threshold from the closed form, and by simulation that Ville's bound
+ * holds when the test is looked at after every answer, where peeking at
+ * the fixed-sample binomial test does not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,6 +124,66 @@ static void test_threshold(void **state)
 	assert_int_equal(cbd_attribute_threshold(5, 2, 1, 1e-9), 6);
 }
 
+static void test_seq_threshold(void **state)
+{
+	(void)state;
+	/* K = 10, p1 = 0.8, N = 5, alpha = 1e-9: ln(N/alpha) = 22.33; each
+	 * match adds ln 8 = 2.079, each miss ln(0.2/0.9) = -1.504 */
+	assert_int_equal(cbd_attribute_seq_threshold(11, 10, 0.8, 5, 1e-9), 11);
+	assert_int_equal(cbd_attribute_seq_threshold(10, 10, 0.8, 5, 1e-9), 11);
+	assert_true(fabs(cbd_seq_log_e(3, 1, 10, 0.8) -
+			 (log(8.0) + 2 * log(0.2 / 0.9))) < 1e-12);
+	for (int T = 1; T <= 64; T++) {
+		int t = cbd_attribute_seq_threshold(T, 10, 0.8, 5, 1e-9);
+		double need = log(5.0) - log(1e-9);
+
+		if (t <= T)
+			assert_true(cbd_seq_log_e(T, t, 10, 0.8) >= need);
+		if (t >= 1 && t <= T + 1)
+			assert_true(cbd_seq_log_e(T, t - 1, 10, 0.8) < need);
+	}
+	/* p1 at or below 1/K is no alternative */
+	assert_int_equal(cbd_attribute_seq_threshold(64, 10, 0.1, 1, 1e-9), 65);
+}
+
+static uint64_t xs(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* 20,000 innocent suspects (each answer matches with probability 1/K),
+ * each watched for 200 answers and accused at the first look where the
+ * rule says so: the sequential rule accuses at most alpha of them; the
+ * binomial test, looked at after every answer, far more. */
+static void test_ville_under_peeking(void **state)
+{
+	const int K = 10, paths = 20000, len = 200;
+	const double alpha = 0.05, need = -log(alpha);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	int seq = 0, peek = 0;
+
+	(void)state;
+	for (int i = 0; i < paths; i++) {
+		int s = 0, hit_seq = 0, hit_peek = 0;
+
+		for (int T = 1; T <= len && !(hit_seq && hit_peek); T++) {
+			s += xs(&x) % K == 0;
+			hit_seq |= cbd_seq_log_e(T, s, K, 0.8) >= need;
+			hit_peek |= cbd_binom_log_tail(T, s, 1.0 / K) <
+				    log(alpha);
+		}
+		seq += hit_seq;
+		peek += hit_peek;
+	}
+	print_message("# innocent accused: sequential %d, peeking binomial %d "
+		      "of %d (alpha %g)\n", seq, peek, paths, alpha);
+	assert_true(seq <= alpha * paths);
+	assert_true(peek > 2 * alpha * paths);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -129,6 +192,8 @@ int main(void)
 		cmocka_unit_test(test_far_tail_and_monotone),
 		cmocka_unit_test(test_bonferroni),
 		cmocka_unit_test(test_threshold),
+		cmocka_unit_test(test_seq_threshold),
+		cmocka_unit_test(test_ville_under_peeking),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
