@@ -259,6 +259,22 @@ start_peer() {
 	[[ "$output" == "cbd-probe: error: preflight refused the endpoint: the model has no output 'probs' (its outputs: 'label'); no trigger sent" ]]
 }
 
+@test "OIP FP64 scores, nested data: read as the upstream's float32 scores, every label the same" {
+	start_peer fp64
+	cbd-probe -q -m mnist --samples "$D/s20.npy" -o f64.jsonl "$P"
+	$CHECK f64.jsonl >f64.sum
+	[ "$(field f64.sum 'j["answered"], j["preflight"]["answer"]')" = "20 scores" ]
+	[ "$(same_labels f64.sum)" = 20 ]
+	# the scores recorded are the upstream's, exactly (FP64 carries float32 values)
+	start_peer oip
+	cbd-probe -q -m mnist --samples "$D/s20.npy" -o f32.jsonl "$P"
+	/usr/bin/python3 -c '
+import json, sys
+sc = lambda p: {r["index"]: r["scores"] for r in map(json.loads, open(p)) if r.get("type") == "query"}
+a, b = sc(sys.argv[1]), sc(sys.argv[2])
+assert len(a) == 20 and a == b, "FP64 scores differ from FP32 ones"' f64.jsonl f32.jsonl
+}
+
 @test "preflight: a missing version, a wrong input name, a wrong id: refused, zero triggers sent" {
 	start_peer oip
 	run cbd-probe -m mnist --model-version 2 --samples "$D/s20.npy" -o v2.jsonl "$P"

@@ -29,7 +29,7 @@ they never make up scores.
       TF Serving with a two-output signature (class_ids DT_INT64 [-1,1],
       logits DT_FLOAT [-1,K]): {"predictions":[{"class_ids":[k],
       "logits":[...]}]} (object format).
-  probe_peer.py labelfirst|labelonly|wrongid|flip UPSTREAM MODEL PORTFILE
+  probe_peer.py labelfirst|labelonly|wrongid|flip|fp64 UPSTREAM MODEL PORTFILE
       OIP servers (KServe v2 REST: GET /v2/health/ready, GET
       /v2/models/MODEL metadata, POST .../infer honouring the request's
       "outputs" names):
@@ -38,6 +38,8 @@ they never make up scores.
         wrongid     answers carry the id "not-" + the request's id
         flip        answers the probe's decoy (id d00000), 400s every
                     other request ("changes layout halfway")
+        fp64        the one output as FP64, its data nested [[...]] (the
+                    upstream's float32 values, exactly)
       Every POST is logged as "id" to PORTFILE.log (oip and fault too).
   probe_peer.py triton UPSTREAM MODEL PORTFILE
       OIP with Triton's binary tensor data extension, written from its
@@ -143,6 +145,11 @@ class Handler(BaseHTTPRequestHandler):
                                    "extensions": ext})
         code, body = upstream_get(self.server.upstream, self.path)
         if code == 200 and self.path == f"/v2/models/{model}" and \
+                mode == "fp64":
+            meta = json.loads(body)
+            meta["outputs"][0]["datatype"] = "FP64"
+            body = json.dumps(meta).encode()
+        elif code == 200 and self.path == f"/v2/models/{model}" and \
                 mode in ("labelfirst", "labelonly"):
             meta = json.loads(body)
             k = meta["outputs"][0]["shape"][-1]
@@ -198,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.server.mode in ("tfserving", "tfobj"):
             return self.tfserving(req)
         if self.server.mode in ("labelfirst", "labelonly", "wrongid",
-                                "flip"):
+                                "flip", "fp64"):
             return self.oip_variant(req)
         token = os.environ.get("PEER_TOKEN")
         if token and self.headers.get("Authorization") != "Bearer " + token:
@@ -255,6 +262,9 @@ class Handler(BaseHTTPRequestHandler):
                  "data": [max(range(len(d)), key=lambda i: (d[i], -i))]}
         logits = dict(out, name="logits")
         outs = [out]
+        if mode == "fp64":
+            k = len(d)
+            outs = [dict(out, datatype="FP64", shape=[1, k], data=[list(d)])]
         if mode == "labelfirst":
             outs = [label, logits]
         elif mode == "labelonly":
