@@ -210,9 +210,11 @@ valgrind: deps
 golden:
 	@sh tools/golden.sh
 
-# Full-size ResNet-18 / MobileNetV2 (random weights) for tools/bench-nn.sh.
-bench-models: models/bench/resnet18.onnx
+# Full-size torchvision classifiers (random weights) for tools/bench-nn.sh:
+# ResNet-18, MobileNetV2/V3, EfficientNet-B0, ConvNeXt-T, Swin-T, a ViT-S/16
+# and RegNetY-400MF; one run writes them all, the last one stands for it.
+bench-models: models/bench/regnet_y_400mf.onnx
 
-models/bench/resnet18.onnx: tools/make_test_models.py
+models/bench/regnet_y_400mf.onnx: tools/make_test_models.py
 	@sh tools/deps.sh python3-torchvision
 	$(PYTHON) tools/make_test_models.py --bench models/bench

@@ -1,8 +1,10 @@
 #!/bin/sh
 # bench-nn.sh — the ONNX engine against ONNX Runtime, in one run.
 #
-# For the bundled MNIST CNN and full-size ResNet-18 and MobileNetV2 (random
-# weights; `make bench-models` writes them to models/bench/, git-ignored) it
+# For the bundled MNIST CNN and full-size torchvision classifiers at
+# 3x224x224 (random weights; `make bench-models` writes them to
+# models/bench/, git-ignored: ResNet-18, MobileNetV2, EfficientNet-B0,
+# MobileNetV3-Small, ConvNeXt-T, Swin-T, a ViT-S/16, RegNetY-400MF) it
 # measures
 #   latency     batch 1, best of several runs, ms per inference
 #   throughput  batch 32, best of a few runs, samples per second
@@ -22,9 +24,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 [ -x "$h" ] || { echo "bench-nn: build the test helpers first (make all-tests)" >&2; exit 1; }
-if [ ! -f "$top/models/bench/resnet18.onnx" ]; then
+if [ ! -f "$top/models/bench/regnet_y_400mf.onnx" ]; then
 	make -C "$top" --no-print-directory bench-models >/dev/null 2>&1 ||
-		echo "bench-nn: no models/bench/resnet18.onnx (needs python3-torchvision); MNIST only" >&2
+		echo "bench-nn: no models/bench/regnet_y_400mf.onnx (needs python3-torchvision); what is there" >&2
 fi
 if [ ! -d "$ortdir/node_modules/onnxruntime-node" ] && command -v npm >/dev/null; then
 	mkdir -p "$ortdir"
@@ -61,9 +63,13 @@ JS
 
 # model input chw iters1 iters32
 set -- "mnist-cnn|$top/models/mnist-cnn.onnx|$top/models/mnist-heldout-images.npy|1 28 28|50|20"
-[ -f "$top/models/bench/resnet18.onnx" ] &&
-	set -- "$@" "resnet18|$top/models/bench/resnet18.onnx|$top/models/bench/resnet18-input.npy|3 224 224|10|3" \
-		"mobilenetv2|$top/models/bench/mobilenetv2.onnx|$top/models/bench/mobilenetv2-input.npy|3 224 224|10|3"
+# the torchvision classifiers make bench-models writes, where present
+for name in resnet18 mobilenetv2 efficientnet_b0 mobilenet_v3_small \
+	convnext_tiny swin_t vit_s_16 regnet_y_400mf; do
+	b="$top/models/bench/$name"
+	[ -f "$b.onnx" ] && [ -f "$b-input.npy" ] &&
+		set -- "$@" "$name|$b.onnx|$b-input.npy|3 224 224|10|3"
+done
 
 out="$tmp/table.md"
 {

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """make_test_models.py — build the engine's committed test models.
 
-Usage: /usr/bin/python3 tools/make_test_models.py [--bench] [OUTDIR]
+Usage: /usr/bin/python3 tools/make_test_models.py [OUTDIR]
+       /usr/bin/python3 tools/make_test_models.py --bench [--only=A,B]
+           [--size=S] [--batch=N] [OUTDIR]
 
 Writes into OUTDIR (default models/test):
 
@@ -23,14 +25,28 @@ Writes into OUTDIR (default models/test):
   bad/*.npy             malformed inputs: int64 dtype, wrong dims, a header
                         claiming 78 GB of data
 
-With --bench it instead writes full-size torchvision ResNet-18 and
-MobileNetV2 (random weights) to OUTDIR (default models/bench, git-ignored).
+With --bench it instead writes torchvision's classifiers (random weights,
+1000 classes) to OUTDIR (default models/bench, git-ignored), NAME.onnx and
+NAME-input.npy (N images, default 32, standard normal):
 
-Weights are random with a fixed seed (torch.manual_seed(1234)); BatchNorm
-running statistics are randomised too so the folded normalisation is
-exercised.  Exported with Debian's python3-torch / python3-torchvision
-(torch.onnx.export, opset 13, dynamic batch).  Each committed model is
-under 2 MB.  The golden outputs (ONNX Runtime) are produced separately by
+  resnet18, mobilenetv2           opset 13
+  efficientnet_b0, mobilenet_v3_small, convnext_tiny, swin_t,
+  regnet_y_400mf                  opset 17 (LayerNormalization, HardSwish)
+  vit_s_16                        torchvision's VisionTransformer code in a
+                                  ViT-S/16 configuration (12 layers, width
+                                  384, 6 heads; at --size below 224 2
+                                  layers, width 64, 4 heads)
+
+--only picks some, --size=S exports for SxS images (default 224; the
+convnets and Swin take any size, the ViT is built for S).
+tests/cli/torchvision.bats exports them at 64x64.
+
+Weights are random with a fixed seed (torch.manual_seed(1234), again for
+each model); BatchNorm running statistics and LayerNorm affine terms are
+randomised too so the folded normalisation is exercised, ConvNeXt's layer
+scales (1e-6 at init) and the ViT head (zero at init) too so every block
+counts.  Exported with Debian's python3-torch / python3-torchvision
+(torch.onnx.export, dynamic batch).  Each committed model is under 2 MB.  The golden outputs (ONNX Runtime) are produced separately by
 tools/golden.sh.
 """
 import os
@@ -44,6 +60,8 @@ SEED = 1234
 
 
 def randomise_bn(model, torch):
+    """Random BatchNorm statistics and affine terms, LayerNorm affine
+    terms and ConvNeXt layer scales (fixed seed)."""
     g = torch.Generator().manual_seed(SEED + 1)
     for mod in model.modules():
         if isinstance(mod, torch.nn.BatchNorm2d):
@@ -52,6 +70,14 @@ def randomise_bn(model, torch):
             mod.running_var.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
             mod.weight.data.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
             mod.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
+        elif isinstance(mod, torch.nn.LayerNorm):
+            c = mod.weight.numel()
+            mod.weight.data.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
+            mod.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
+        if hasattr(mod, "layer_scale"):
+            # ConvNeXt starts its residual branches at 1e-6: make them count
+            ls = mod.layer_scale
+            ls.data.copy_(torch.rand(ls.shape, generator=g) * 0.5 + 0.5)
 
 
 def small_resnet(torch, tv):
@@ -107,10 +133,10 @@ def small_mobilenet(torch, tv):
     return SmallMobileNet()
 
 
-def export(torch, model, path, shape):
+def export(torch, model, path, shape, opset=13):
     model.eval()
     x = torch.zeros(*shape)
-    torch.onnx.export(model, x, path, opset_version=13,
+    torch.onnx.export(model, x, path, opset_version=opset,
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "batch"},
                                     "logits": {0: "batch"}},
@@ -219,6 +245,71 @@ def write_inputs(outdir):
                 hdr.encode() + bytes(16))
 
 
+def small_vit(torch, tv, size):
+    """A ViT-S/16-like configuration of torchvision's VisionTransformer
+    (vit_b_16's code: patch 16, class token, pre-norm encoder blocks with
+    nn.MultiheadAttention and an erf-GELU MLP), at image size SIZE."""
+    from torchvision.models.vision_transformer import VisionTransformer
+    if size >= 224:
+        m = VisionTransformer(image_size=size, patch_size=16, num_layers=12,
+                              num_heads=6, hidden_dim=384, mlp_dim=1536)
+    else:
+        m = VisionTransformer(image_size=size, patch_size=16, num_layers=2,
+                              num_heads=4, hidden_dim=64, mlp_dim=128)
+    # torchvision starts the head at zero (every logit 0): random instead
+    g = torch.Generator().manual_seed(SEED + 2)
+    w = m.heads.head.weight
+    w.data.copy_(torch.randn(w.shape, generator=g) * 0.05)
+    return m
+
+
+# torchvision.models constructor (vit_s_16: small_vit), opset of the export
+BENCH = (("resnet18", 13), ("mobilenetv2", 13), ("efficientnet_b0", 17),
+         ("mobilenet_v3_small", 17), ("convnext_tiny", 17), ("swin_t", 17),
+         ("vit_s_16", 17), ("regnet_y_400mf", 17))
+
+
+def bench_model(torch, tv, name, size):
+    if name == "vit_s_16":
+        return small_vit(torch, tv, size)
+    if name == "mobilenetv2":
+        return tv.models.mobilenet_v2(weights=None)
+    return getattr(tv.models, name)(weights=None)
+
+
+def option(name, default):
+    for a in sys.argv[1:]:
+        if a.startswith(name + "="):
+            return a[len(name) + 1:]
+    return default
+
+
+def write_bench(torch, tv, outdir):
+    """The torchvision architectures for tools/bench-nn.sh and
+    tests/cli/torchvision.bats: --only=a,b picks some, --size=S exports
+    them for SxS images (default 224; the convnets take any size, the ViT
+    is built for S), --batch=N the rows of each NAME-input.npy (32)."""
+    only = option("--only", "")
+    size = int(option("--size", "224"))
+    batch = int(option("--batch", "32"))
+    names = [n for n, _ in BENCH]
+    want = only.split(",") if only else names
+    for n in want:
+        if n not in names:
+            sys.exit("make_test_models: unknown model " + n)
+    for name, opset in BENCH:
+        if name not in want:
+            continue
+        torch.manual_seed(SEED)
+        m = bench_model(torch, tv, name, size)
+        randomise_bn(m, torch)
+        path = os.path.join(outdir, name + ".onnx")
+        export(torch, m, path, (1, 3, size, size), opset)
+        fixed_input(os.path.join(outdir, name + "-input.npy"),
+                    (batch, 3, size, size), SEED)
+        print(path, os.path.getsize(path), "bytes")
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     bench = "--bench" in sys.argv
@@ -230,14 +321,7 @@ def main():
 
     torch.manual_seed(SEED)
     if bench:
-        for name, ctor in (("resnet18", tv.models.resnet18),
-                           ("mobilenetv2", tv.models.mobilenet_v2)):
-            m = ctor(weights=None)
-            randomise_bn(m, torch)
-            export(torch, m, os.path.join(outdir, name + ".onnx"),
-                   (1, 3, 224, 224))
-            fixed_input(os.path.join(outdir, name + "-input.npy"),
-                        (32, 3, 224, 224), SEED)
+        write_bench(torch, tv, outdir)
         return
     write_bad(outdir)
     write_inputs(outdir)

@@ -361,6 +361,74 @@ static void fuse(cbd_nn *nn)
 	}
 }
 
+/* The one node reading value v (neither a graph output nor read by a
+ * subgraph), else NULL. */
+static nn_node *sole_reader(cbd_nn *nn, int v)
+{
+	int only = -1;
+
+	if (v < 0 || nn->vals[v].is_output || nn->vals[v].captured ||
+	    consumers(nn, v, &only) != 1)
+		return NULL;
+	return &nn->main.nodes[only];
+}
+
+/* Binary node b of type op reading v and a rank-0 float32 constant
+ * equal to want (relative 1e-6: torch writes sqrt 2 as 1.4142135381698608);
+ * with want == 0, reading v and the value other instead. */
+static bool binary_with(const cbd_nn *nn, const nn_node *b, cbd_op op,
+			int v, float want, int other)
+{
+	int k;
+
+	if (!b || b->op != op || b->n_in != 2 || b->n_out != 1)
+		return false;
+	if (op != CBD_OP_DIV && b->in[1] == v)
+		k = b->in[0];
+	else if (b->in[0] == v)
+		k = b->in[1];
+	else
+		return false;
+	if (want == 0)
+		return k == other && k != v;
+	return const_float(nn, k, 1) && nn->vals[k].ndim == 0 &&
+	       fabsf(*(const float *)nn->vals[k].data - want) <=
+		       1e-6f * want;
+}
+
+/* The erf GELU as torch exports it, five nodes of elementwise passes,
+ *   Div(x, sqrt 2) -> Erf -> Add(., 1) -> Mul(x, .) -> Mul(., 0.5),
+ * becomes one Gelu node on x (oneDNN's gelu_erf eltwise): ConvNeXt, Swin
+ * and ViT run one per block.  The intermediate values must have no other
+ * reader. */
+static void fuse_gelu(cbd_nn *nn)
+{
+	for (int i = 0; i < nn->main.n_nodes; i++) {
+		nn_node *d = &nn->main.nodes[i], *e, *a, *m1, *m2;
+		int x = d->in[0];
+
+		if (d->skip || !binary_with(nn, d, CBD_OP_DIV, x,
+					    1.41421356f, -1))
+			continue;
+		e = sole_reader(nn, d->out[0]);
+		if (!e || e->op != CBD_OP_ERF || e->n_out != 1)
+			continue;
+		a = sole_reader(nn, e->out[0]);
+		if (!binary_with(nn, a, CBD_OP_ADD, e->out[0], 1.0f, -1))
+			continue;
+		m1 = sole_reader(nn, a->out[0]);
+		if (!binary_with(nn, m1, CBD_OP_MUL, a->out[0], 0, x))
+			continue;
+		m2 = sole_reader(nn, m1->out[0]);
+		if (!binary_with(nn, m2, CBD_OP_MUL, m1->out[0], 0.5f, -1))
+			continue;
+		d->skip = e->skip = a->skip = m1->skip = true;
+		m2->op = CBD_OP_GELU;   /* its proto (a Mul's) has no attributes */
+		m2->n_in = 1;
+		m2->in[0] = x;
+	}
+}
+
 static void plan(cbd_nn *nn)
 {
 	fold_constants(nn, &nn->main);
@@ -373,6 +441,7 @@ static void plan(cbd_nn *nn)
 	for (int i = 0; i < nn->n_subs; i++)
 		lifetimes(nn, nn->subs[i]);
 	fuse(nn);
+	fuse_gelu(nn);
 	lifetimes(nn, &nn->main);
 }
 

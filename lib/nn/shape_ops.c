@@ -229,15 +229,49 @@ cbd_status nn_op_unsqueeze(cbd_nn *nn, nn_node *n, cbd_err *err)
 	return copy_as(n, x, nn_out(nn, n, 0), r, d, err);
 }
 
+/* Ratio input of Dropout-12+ is zero (absent: 0.5, as the spec has it). */
+static bool ratio_zero(const nn_val *r)
+{
+	if (!r)
+		return false;
+	if (r->dtype == CBD_DT_FLOAT32 && r->nbytes == sizeof(float))
+		return *(const float *)r->data == 0.0f;
+	if (r->dtype == CBD_DT_FLOAT64 && r->nbytes == sizeof(double))
+		return *(const double *)r->data == 0.0;
+	return false;
+}
+
+/* Inference-mode Dropout (and Identity): the output is the input; the
+ * optional mask keeps every element, bool since opset 10 (torch's
+ * exports name it), before that ones of the input's type.  Training
+ * mode is the same when the ratio is 0 (torch exports F.dropout(p=0)
+ * so: torchvision's Swin). */
 cbd_status nn_op_dropout(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
-	nn_val *x = nn_in(nn, n, 0), *tm = nn_in(nn, n, 2);
+	nn_val *x = nn_in(nn, n, 0), *tm = nn_in(nn, n, 2), *m;
+	cbd_status s;
 
-	if (n->n_out > 1 && n->out[1] >= 0)
-		return nn_fail(n, err, CBD_E_UNSUPPORTED, "mask output");
-	if (tm && tm->nbytes && *(const uint8_t *)tm->data)
-		return nn_fail(n, err, CBD_E_UNSUPPORTED, "training_mode");
-	return copy_as(n, x, nn_out(nn, n, 0), x->ndim, x->dims, err);
+	if (tm && tm->nbytes && *(const uint8_t *)tm->data &&
+	    !ratio_zero(nn_in(nn, n, 1)))
+		return nn_fail(n, err, CBD_E_UNSUPPORTED,
+			       "training_mode with a nonzero ratio");
+	s = copy_as(n, x, nn_out(nn, n, 0), x->ndim, x->dims, err);
+	if (s != CBD_OK || n->n_out < 2 || n->out[1] < 0)
+		return s;
+	m = nn_out(nn, n, 1);
+	if (nn->opset >= 10) {
+		s = nn_val_alloc(n, m, CBD_DT_BOOL, x->ndim, x->dims, err);
+		if (s == CBD_OK && m->nbytes)
+			memset(m->data, 1, m->nbytes);
+		return s;
+	}
+	if (x->dtype != CBD_DT_FLOAT32)
+		return nn_fail(n, err, CBD_E_UNSUPPORTED, "mask of %s",
+			       cbd_dtype_name(x->dtype));
+	s = nn_val_alloc(n, m, x->dtype, x->ndim, x->dims, err);
+	for (size_t i = 0; s == CBD_OK && i < nn_val_nelem(m); i++)
+		((float *)m->data)[i] = 1.0f;
+	return s;
 }
 
 cbd_status nn_op_transpose(cbd_nn *nn, nn_node *n, cbd_err *err)
