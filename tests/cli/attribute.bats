@@ -50,6 +50,21 @@ attribute() {
 }
 
 # The 20-user end to end with keyring $1 (format by name: .json or database).
+# A trace family in a fresh directory DIR of BATS_TEST_TMPDIR, for users
+# USER...: owner key, keyring.json, copies/mnist-cnn-USER.cbd and 64
+# triggers signed for the first user's copy (triggers.json); cd's into DIR.
+trace_family() { # DIR USER...
+	mkdir -p "$BATS_TEST_TMPDIR/$1"
+	cd "$BATS_TEST_TMPDIR/$1"
+	shift
+	cbd-keygen owner >/dev/null
+	for u in "$@"; do cbd-keygen user $u -k keyring.json -d ukeys >/dev/null; done
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+		-r keyring.json -d copies >/dev/null
+	cbd-sign triggers -a "copies/mnist-cnn-$1.cbd" -k owner.key -q \
+		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
+}
+
 e2e_20() {
 	ring=$1
 	e2e="$BATS_TEST_TMPDIR/e2e"
@@ -147,15 +162,7 @@ e2e_20() {
 }
 
 @test "decoys: a probe with clean samples among the triggers gives the same verdict as a plain one; the decoys are counted, never scored" {
-	dc="$BATS_TEST_TMPDIR/decoys"
-	mkdir -p "$dc"
-	cd "$dc"
-	cbd-keygen owner >/dev/null
-	for u in ann ben cid; do cbd-keygen user $u -k keyring.json -d ukeys >/dev/null; done
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r keyring.json -d copies >/dev/null
-	cbd-sign triggers -a copies/mnist-cnn-ann.cbd -k owner.key -q \
-		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
+	trace_family decoys ann ben cid
 	/usr/bin/python3 -c "import numpy as np; np.save('clean.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[500:600])"
 	serve copies/mnist-cnn-ben.cbd
 	cbd-probe -q -m mnist -o plain.jsonl "$URL" triggers.json
@@ -185,15 +192,7 @@ e2e_20() {
 }
 
 @test "--until-verdict: the leaker of 5 named after a fraction of the 64 triggers, the rest kept secret; the sequential rule decides" {
-	uv="$BATS_TEST_TMPDIR/uv"
-	mkdir -p "$uv"
-	cd "$uv"
-	cbd-keygen owner >/dev/null
-	for u in ann ben cid dan eve; do cbd-keygen user $u -k keyring.json -d ukeys >/dev/null; done
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r keyring.json -d copies >/dev/null
-	cbd-sign triggers -a copies/mnist-cnn-ann.cbd -k owner.key -q \
-		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
+	trace_family uv ann ben cid dan eve
 	serve copies/mnist-cnn-ben.cbd
 	cbd-probe -m mnist --json --until-verdict keyring.json -o uv.jsonl "$URL" triggers.json >uv.sum 2>probe.err
 	# killed after the answer that settled it, before the settled line:
