@@ -4,25 +4,27 @@
  * A batch of N messages of equal length is hashed at once: every tensor has
  * the batch as its first dimension, so one node does the work of N.
  *
- * Only float64 and opset-17 operators (MatMul, Floor, Abs, Add, Sub, Mul,
- * Concat, Split): no Bitwise* (opset 18, unknown to Debian's onnx 1.12
- * checker and to older runtimes), and no Mod or Pow on vectors (ONNX
- * Runtime's float Mod and Pow cost per element about what a node costs).
- * A word is L 32-bit limbs (L = 1 for SHA-256, 2 for SHA-512), each an
- * exact integer in float64 (float32 with 16-bit limbs would move half the
- * bytes, but was measured to give a wrong SHA-256 for about 1 input in
- * 2,000: some intermediate leaves float32's 24 bits).  Its bits come from
- * the floors f_j = floor(limb / 2^j), j = 0..32 (one MatMul by powers
- * 2^-j, one Floor): bit q = f_q - 2 f_(q+1), linear, so it is folded into the next
- * constant matrix.  The rotations and shifts of Σ0, Σ1, σ0, σ1 are linear
- * over GF(2): one MatMul gives y, half the sum of the three source bits,
- * and the parity is 2 y - 2 floor(y).  Ch and Maj are polynomials in the
- * 0/1 bits (see the rounds below).  Additions modulo 2^32 are plain float
- * sums of limbs: only the low 32 bits of a limb sum are ever read, and
- * for SHA-512 the carry out of the low limb, floor(lo / 2^32), is added to
- * the high one before its floors are taken.  Every constant is 0, +-1/2,
- * +-1, +-2 or a power of two and every intermediate an integer below 2^41
- * or a multiple of 2^-33 below 8, so all of it is exact.
+ * Only opset-17 operators on float limbs (MatMul, Floor, Abs, Add, Sub,
+ * Mul, Concat, Split, Gather, Mod): no Bitwise* (opset 18, unknown to
+ * Debian's onnx 1.12 checker and to older runtimes), and float Mod only on
+ * the state at the end of a block.  A word is L = 2 limbs of lw bits:
+ * SHA-256 in float32 with 16-bit limbs (float32 moves half the bytes of
+ * float64 and its MatMul is two to four times faster in ONNX Runtime),
+ * SHA-512 in float64 with 32-bit limbs.  A limb's bits come from the
+ * floors f_j = floor(limb / 2^j), j = 0..lw (one MatMul by powers 2^-j,
+ * one Floor): bit q = f_q - 2 f_(q+1), linear, so it is folded into the
+ * next constant matrix.  The rotations and shifts of Σ0, Σ1, σ0, σ1 are
+ * linear over GF(2): one MatMul gives y, half the sum of the three source
+ * bits, and the parity is 2 y - 2 floor(y).  Ch and Maj are polynomials in
+ * the 0/1 bits (see the rounds below).  Additions modulo 2^B are plain
+ * float sums of limbs: only the low B bits of a word are ever read, and
+ * the carry out of the low limb is taken as floor(lo / 2^lw) on its own
+ * and then added to the high limb as an integer.  (Adding lo / 2^lw to a
+ * large high limb and then removing its fraction rounds in float32: it did,
+ * about 1 digest in 2,000 was wrong.)  Every constant is 0, +-1/2, +-1,
+ * +-2 or a power of two, and every intermediate is an integer below 2^22
+ * (SHA-256, float32's significand is 24 bits) or 2^41 (SHA-512, 53 bits),
+ * or such an integer times a power of two, so all of it is exact.
  *
  * Blocks are consumed by a Loop whose body is one compression function
  * (64 or 80 rounds, unrolled): the trip count is the number of blocks and
@@ -37,6 +39,7 @@
  */
 #include "compile_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 struct sha_alg {
@@ -44,6 +47,8 @@ struct sha_alg {
 	int type, bits, rounds, block;
 	int S0[3], S1[3], s0[3], s1[3];   /* s0/s1: last entry is a shift */
 	const uint64_t *k, *iv;
+	int lw;                   /* limb width: 16 (float32) or 32 (float64) */
+	int ft;                   /* the limbs' float type */
 };
 
 static const uint64_t K256[64] = {
@@ -99,26 +104,27 @@ static const uint64_t IV512[8] = {
 
 static const struct sha_alg SHA256 = {
 	0, OG_U32, 32, 64, 64, {2, 13, 22}, {6, 11, 25}, {7, 18, 3},
-	{17, 19, 10}, K256, IV256};
+	{17, 19, 10}, K256, IV256, 16, OG_F32};
 static const struct sha_alg SHA512 = {
 	1, OG_U64, 64, 80, 128, {28, 34, 39}, {14, 18, 41}, {1, 8, 7},
-	{19, 61, 6}, K512, IV512};
+	{19, 61, 6}, K512, IV512, 32, OG_F64};
 
 /* ---- constant matrices ------------------------------------------------
  *
- * A word of B = 32 L bits is L float64 limbs of 32 bits, most significant
- * limb first; bit k (0 = least significant) lies in limb li(k) at place
- * q(k) = k mod 32.  A "pair" is the two words of one round, a and e: 2B
+ * A word of B = lw L bits is L limbs of lw bits, most significant limb
+ * first; bit k (0 = least significant) lies in limb li(k) at place
+ * q(k) = k mod lw.  A "pair" is the two words of one round, a and e: 2B
  * bits, [a bits | e bits].  Numbers become bits in two nodes (to_f): one
  * MatMul by 2^-j and one Floor give f_j = floor(limb / 2^j), and bit q =
  * f_q - 2 f_(q+1), a linear function of the floors, is folded into the
- * constant matrix of the next MatMul (as is a limb's value mod 2^32,
- * f_0 - 2^32 f_32).  Every entry of every matrix is 0, +-1/2 or +- a power
- * of two; every sum is of integers or half-integers below 2^41, except the
- * floors' MatMul, whose outputs are one limb (plus its carry) times 2^-j:
- * all of it is exact in float64. */
+ * constant matrix of the next MatMul (as is a limb's value mod 2^lw,
+ * f_0 - 2^lw f_lw).  Every entry of every matrix is 0, +-1/2 or +- a
+ * power of two; every sum is of integers or half-integers below 2^22
+ * (lw = 16) or 2^41 (lw = 32), except the floors' MatMul, whose outputs
+ * are one limb (or its carry) times 2^-j: all of it is exact in the
+ * limbs' float type. */
 
-/* x mod m on float64 (Mod needs fmod = 1 for floats) */
+/* x mod m on float limbs (Mod needs fmod = 1 for floats) */
 static og_t fmod_(og_graph *g, og_t x, og_t m)
 {
 	og_t in[2] = {x, m};
@@ -127,15 +133,58 @@ static og_t fmod_(og_graph *g, og_t x, og_t m)
 	return og_op(g, "Mod", x ? x->type : 0, 2, in, 1, &at);
 }
 
+static int nlimbs(const struct sha_alg *a)
+{
+	return a->bits / a->lw;
+}
+
+static int fw(const struct sha_alg *a)       /* floors per limb */
+{
+	return a->lw + 1;
+}
+
+static double p2(int e)
+{
+	return ldexp(1.0, e);
+}
+
+static og_t fconst(og_ctx *c, const struct sha_alg *a, int ndim,
+		   const int64_t *dims, const double *v)
+{
+	size_t n = 1;
+	float *f;
+
+	if (!v)
+		return NULL;
+	if (a->ft == OG_F64)
+		return og_const(c, OG_F64, ndim, dims, v);
+	for (int i = 0; i < ndim; i++)
+		n *= (size_t)dims[i];
+	f = og_alloc(c, n * sizeof(*f));
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		f[i] = (float)v[i];
+	return og_const(c, OG_F32, ndim, dims, f);
+}
+
+static og_t fscalar(og_ctx *c, const struct sha_alg *a, double v)
+{
+	return fconst(c, a, 0, NULL, &v);
+}
+
 struct mat {
+	const struct sha_alg *a;
 	int rows, cols;
 	double *v;
 };
 
-static struct mat mat_new(og_ctx *c, int rows, int cols)
+static struct mat mat_new(og_ctx *c, const struct sha_alg *a, int rows,
+			  int cols)
 {
-	struct mat m = {rows, cols, og_alloc(c, (size_t)rows * (size_t)cols *
-					      sizeof(double))};
+	struct mat m = {a, rows, cols, og_alloc(c, (size_t)rows *
+						   (size_t)cols *
+						   sizeof(double))};
 	return m;
 }
 
@@ -149,26 +198,25 @@ static og_t mat_const(og_ctx *c, const struct mat *m)
 {
 	int64_t d[2] = {m->rows, m->cols};
 
-	return m->v ? og_const(c, OG_F64, 2, d, m->v) : NULL;
+	return m->v ? fconst(c, m->a, 2, d, m->v) : NULL;
 }
 
 static int li(const struct sha_alg *a, int k)
 {
-	return a->bits / 32 - 1 - k / 32;
+	return nlimbs(a) - 1 - k / a->lw;
 }
 
-static double wt(int k)
+static double wt(const struct sha_alg *a, int k)
 {
-	return (double)((uint64_t)1 << (k % 32));
+	return p2(k % a->lw);
 }
 
-/* Rows at row0 of m are the floors f of one word (FW per limb): bit k of
+/* Rows at row0 of m are the floors f of one word (fw(a) per limb): bit k of
  * the word into column col, times v. */
-#define FW 33
 static void put_bit(struct mat *m, const struct sha_alg *a, int row0,
 		    int col, int k, double v)
 {
-	int r = row0 + li(a, k) * FW + k % 32;
+	int r = row0 + li(a, k) * fw(a) + k % a->lw;
 
 	mat_add(m, r, col, v);
 	mat_add(m, r + 1, col, -2 * v);
@@ -197,45 +245,44 @@ static void put_sigma(struct mat *m, const struct sha_alg *a, int row0,
 }
 
 /* Floors f of n words from limb sums s [N, n L]: f = floor(limb / 2^j),
- * j = 0..32, so that bit k = f_q - 2 f_(q+1) (only the low B bits of a
- * word count; a limb may exceed 2^32 and, when L = 2, carries into the one
- * above unless normalised).  -> [N, n L FW] */
+ * j = 0..lw, so that bit k = f_q - 2 f_(q+1) (only the low B bits of a
+ * word count; a limb may exceed 2^lw and, when L = 2, carries into the one
+ * above unless normalised).  -> [N, n L fw(a)] */
 static og_t to_f(og_graph *g, const struct sha_alg *a, og_t s, int n,
 		 int normalised)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int L = a->bits / 32, nl = n * L;
+	int L = nlimbs(a), nl = n * L;
 	int carry = L == 2 && !normalised;
-	struct mat rep = mat_new(c, carry ? 2 * nl : nl, nl * FW);
+	struct mat rep = mat_new(c, a, carry ? 2 * nl : nl, nl * fw(a));
 	og_t in = s;
 
 	for (int x = 0; x < nl; x++)
-		for (int j = 0; j < FW; j++)
-			mat_add(&rep, x, x * FW + j, 1.0 / (double)((uint64_t)1
-								    << j));
+		for (int j = 0; j < fw(a); j++)
+			mat_add(&rep, x, x * fw(a) + j, p2(-j));
 	if (carry) {
-		/* [s | floor(s_lo / 2^32)]: the high limb gets the carry */
+		/* [s | floor(s_lo / 2^lw)]: the high limb gets the carry */
 		double *v = og_alloc(c, (size_t)nl * sizeof(double));
 		int64_t d = nl;
 
 		if (!v)
 			return NULL;
 		for (int x = 0; x < nl; x++)
-			v[x] = x % 2 ? 1.0 / 4294967296.0 : 0;
-		og_t cy = og_un(g, "Floor", og_mul(g, s, og_const(c, OG_F64, 1,
-								  &d, v)));
+			v[x] = x % 2 ? p2(-a->lw) : 0;
+		og_t cy = og_un(g, "Floor", og_mul(g, s, fconst(c, a, 1, &d,
+								 v)));
 		in = og_concat(g, 1, 2, (og_t[]){s, cy});
 		for (int w = 0; w < n; w++)
-			for (int j = 0; j < FW; j++)
-				mat_add(&rep, nl + w * 2 + 1, w * 2 * FW + j,
-					1.0 / (double)((uint64_t)1 << j));
+			for (int j = 0; j < fw(a); j++)
+				mat_add(&rep, nl + w * 2 + 1, w * 2 * fw(a) + j,
+					p2(-j));
 	}
 	return og_un(g, "Floor", og_matmul(g, in, mat_const(c, &rep)));
 }
 
 /* The constant per limb that the rounds' o terms leave (the sum of w o / 2
  * over the Ch bits, o = 2), added to K_t: see the rounds below. */
-#define ROUND_BIAS 4294967295.0
+#define ROUND_BIAS (p2(a->lw) - 1)
 
 /* ---- the message schedule -------------------------------------------- */
 
@@ -250,7 +297,7 @@ struct sched {
 static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int B = a->bits, L = B / 32, T = a->rounds;
+	int B = a->bits, L = nlimbs(a), T = a->rounds;
 	struct sched *f = og_alloc(c, sizeof(*f));
 	struct mat m, pw;
 
@@ -259,16 +306,16 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 	/* the 16 words: their σ0 and σ1 */
 	/* y: half the sums of the three bits of each σ bit; its parity is
 	 * 2 y - 2 floor(y).  The same matrices for every word: [N, 16, .] */
-	m = mat_new(c, L * FW, 2 * B);
-	pw = mat_new(c, 4 * B, 2 * L);
+	m = mat_new(c, a, L * fw(a), 2 * B);
+	pw = mat_new(c, a, 4 * B, 2 * L);
 	for (int k = 0; k < B; k++) {
 		put_sigma(&m, a, 0, k, k, a->s0, 1);
 		put_sigma(&m, a, 0, B + k, k, a->s1, 1);
 		for (int x = 0; x < 2; x++) {
 			int col = x * L + li(a, k);
 
-			mat_add(&pw, x * B + k, col, 2 * wt(k));
-			mat_add(&pw, 2 * B + x * B + k, col, -2 * wt(k));
+			mat_add(&pw, x * B + k, col, 2 * wt(a, k));
+			mat_add(&pw, 2 * B + x * B + k, col, -2 * wt(a, k));
 		}
 	}
 	og_t f16 = to_f(g, a, og_reshape(g, blk, 3, (int64_t[]){0, 16, L}), 1,
@@ -287,37 +334,37 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 	f->nf = 48 * L;
 	/* two words a step: W_t and W_t+1 depend on words before t only */
 	for (int t = 16; t < T; t += 2) {
-		struct mat sel = mat_new(c, f->nf, 2 * L);
-		struct mat dw = mat_new(c, 2 * L * FW, 4 * B);
-		struct mat p3 = mat_new(c, 2 * L * FW + 8 * B, 6 * L);
-		int pf = 2 * L * FW;          /* where yy starts in [f, yy, ⌊yy⌋] */
+		struct mat sel = mat_new(c, a, f->nf, 2 * L);
+		struct mat dw = mat_new(c, a, 2 * L * fw(a), 4 * B);
+		struct mat p3 = mat_new(c, a, 2 * L * fw(a) + 8 * B, 6 * L);
+		int pf = 2 * L * fw(a);          /* where yy starts in [f, yy, ⌊yy⌋] */
 
 		for (int i = 0; i < 2; i++)
 			for (int l = 0; l < L; l++) {
-				int col = i * L + l, u = t + i, r = col * FW;
+				int col = i * L + l, u = t + i, r = col * fw(a);
 
 				mat_add(&sel, f->s1[u - 2][l], col, 1);
 				mat_add(&sel, f->w[u - 7][l], col, 1);
 				mat_add(&sel, f->s0[u - 15][l], col, 1);
 				mat_add(&sel, f->w[u - 16][l], col, 1);
-				/* the word's limb mod 2^32 is f_0 - 2^32 f_32: read
+				/* the word's limb mod 2^lw is f_0 - 2^lw f_lw: read
 				 * from the floors, no bit columns needed */
 				mat_add(&p3, r, i * 3 * L + l, 1);
-				mat_add(&p3, r + 32, i * 3 * L + l, -4294967296.0);
+				mat_add(&p3, r + a->lw, i * 3 * L + l, -p2(a->lw));
 			}
 		for (int i = 0; i < 2; i++)
 			for (int k = 0; k < B; k++) {
 				int o = i * 2 * B;
 
-				put_sigma(&dw, a, i * L * FW, o + k, k, a->s0, 1);
-				put_sigma(&dw, a, i * L * FW, o + B + k, k, a->s1,
+				put_sigma(&dw, a, i * L * fw(a), o + k, k, a->s0, 1);
+				put_sigma(&dw, a, i * L * fw(a), o + B + k, k, a->s1,
 					  1);
 				for (int x = 1; x < 3; x++) {
 					int col = i * 3 * L + x * L + li(a, k);
 					int r = o + (x - 1) * B + k;
 
-					mat_add(&p3, pf + r, col, 2 * wt(k));
-					mat_add(&p3, pf + 4 * B + r, col, -2 * wt(k));
+					mat_add(&p3, pf + r, col, 2 * wt(a, k));
+					mat_add(&p3, pf + 4 * B + r, col, -2 * wt(a, k));
 				}
 			}
 		og_t sw = og_matmul(g, F, mat_const(c, &sel));
@@ -338,7 +385,7 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 		f->nf += 6 * L;
 	}
 	/* K_t + W_t */
-	struct mat kw = mat_new(c, f->nf, T * L);
+	struct mat kw = mat_new(c, a, f->nf, T * L);
 	double *k = og_alloc(c, (size_t)(T * L) * sizeof(double));
 	int64_t kd = T * L;
 
@@ -347,12 +394,12 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 	for (int t = 0; t < T; t++)
 		for (int l = 0; l < L; l++) {
 			mat_add(&kw, f->w[t][l], t * L + l, 1);
-			k[t * L + l] = (double)(uint32_t)(a->k[t] >>
-							  (32 * (L - 1 - l))) +
+			k[t * L + l] = (double)((a->k[t] >> (a->lw * (L - 1 - l))) &
+						((UINT64_C(1) << a->lw) - 1)) +
 				       ROUND_BIAS;
 		}
 	return og_add(g, og_matmul(g, F, mat_const(c, &kw)),
-		      og_const(c, OG_F64, 1, &kd, k));
+		      fconst(c, a, 1, &kd, k));
 }
 
 /* ---- the rounds ------------------------------------------------------
@@ -382,12 +429,12 @@ enum { O_Y = 0, O_Z = 4, O_UX = 6, O_X1 = 8, O_X2 = 10, O_X3 = 12,
 
 static og_t round_w(og_ctx *c, const struct sha_alg *a)
 {
-	int B = a->bits, L = B / 32;
-	struct mat m = mat_new(c, O_KW * B + L, 2 * L);
+	int B = a->bits, L = nlimbs(a);
+	struct mat m = mat_new(c, a, O_KW * B + L, 2 * L);
 
 	for (int k = 0; k < B; k++) {
 		int l = li(a, k), ca = l, ce = L + l;
-		double w = wt(k);
+		double w = wt(a, k);
 
 		/* Σ0(a) to a', Σ1(e) to a' and e': 2 z - 2 floor(z) */
 		mat_add(&m, O_Y * B + 2 * B + k, ca, 2 * w);
@@ -423,14 +470,14 @@ static og_t round_w(og_ctx *c, const struct sha_alg *a)
 static og_t pair_y(og_graph *g, const struct sha_alg *a, og_t f)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int B = a->bits, L = B / 32;
-	struct mat m = mat_new(c, 2 * L * FW, 4 * B);
+	int B = a->bits, L = nlimbs(a);
+	struct mat m = mat_new(c, a, 2 * L * fw(a), 4 * B);
 
 	for (int k = 0; k < B; k++) {
 		put_bit(&m, a, 0, k, k, 1);
-		put_bit(&m, a, L * FW, B + k, k, 1);
+		put_bit(&m, a, L * fw(a), B + k, k, 1);
 		put_sigma(&m, a, 0, 2 * B + k, k, a->S0, 0);
-		put_sigma(&m, a, L * FW, 3 * B + k, k, a->S1, 0);
+		put_sigma(&m, a, L * fw(a), 3 * B + k, k, a->S1, 0);
 	}
 	return og_matmul(g, f, mat_const(c, &m));
 }
@@ -448,7 +495,7 @@ static og_t abs_u(og_graph *g, const struct sha_alg *a, og_t x1, og_t x2)
 	for (int i = 0; i < 2 * B; i++)
 		e[i] = i >= B ? 2 : 0;
 	return og_un(g, "Abs", og_add(g, og_sub_(g, x1, x2),
-				      og_const(c, OG_F64, 1, &d, e)));
+				      fconst(c, a, 1, &d, e)));
 }
 
 /* One compression: state [N, 8L] (normalised limbs), block [N, 16L] ->
@@ -457,7 +504,7 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 		     og_t block)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int B = a->bits, L = B / 32, T = a->rounds;
+	int B = a->bits, L = nlimbs(a), T = a->rounds;
 	og_t xt[80 + 3], kw[80], yz[2];
 	og_t *X = xt + 3;                       /* X[-3 .. T-1] */
 	og_t W = round_w(c, a);
@@ -491,7 +538,7 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 		u = un;
 	}
 	/* new state: st + [a_T, a_T-1, a_T-2, a_T-3, e_T, ...] */
-	struct mat fin = mat_new(c, 8 * L + 2 * L + 3 * 2 * B, 8 * L);
+	struct mat fin = mat_new(c, a, 8 * L + 2 * L + 3 * 2 * B, 8 * L);
 	for (int i = 0; i < 8 * L; i++)
 		mat_add(&fin, i, i, 1);
 	for (int h = 0; h < 2; h++) {
@@ -500,25 +547,34 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 		for (int p = 0; p < 3; p++)
 			for (int k = 0; k < B; k++)
 				mat_add(&fin, 10 * L + p * 2 * B + h * B + k,
-					(h * 4 + p + 1) * L + li(a, k), wt(k));
+					(h * 4 + p + 1) * L + li(a, k), wt(a, k));
 	}
 	og_t cat[5] = {st, s, X[T - 1], X[T - 2], X[T - 3]};
 	og_t n = og_matmul(g, og_concat(g, 1, 5, cat), mat_const(c, &fin));
-	og_t two32 = og_f64(c, 4294967296.0);
+	og_t twolw = fscalar(c, a, p2(a->lw));
 	if (L == 2) {     /* carry out of each low limb into the high one */
-		struct mat cy = mat_new(c, 16 * L, 8 * L);
-		og_t lo = fmod_(g, n, two32);
+		/* floor(lo / 2^lw) first, then one integer sum: adding
+		 * lo / 2^lw to a large high limb before subtracting its
+		 * fraction would round in float32 */
+		struct mat cy = mat_new(c, a, 16 * L, 8 * L);
+		double *v = og_alloc(c, 16 * sizeof(double));
+		int64_t d = 16;
 
+		if (!v)
+			return NULL;
+		for (int x = 0; x < 16; x++)
+			v[x] = x % 2 ? p2(-a->lw) : 0;
+		og_t car = og_un(g, "Floor", og_mul(g, n, fconst(c, a, 1, &d,
+								  v)));
 		for (int w = 0; w < 8; w++) {
 			mat_add(&cy, w * 2, w * 2, 1);
-			mat_add(&cy, w * 2 + 1, w * 2, 1.0 / 4294967296.0);
-			mat_add(&cy, 16 + w * 2 + 1, w * 2, -1.0 / 4294967296.0);
-			mat_add(&cy, 16 + w * 2 + 1, w * 2 + 1, 1);
+			mat_add(&cy, w * 2 + 1, w * 2 + 1, 1);
+			mat_add(&cy, 16 + w * 2 + 1, w * 2, 1);
 		}
-		n = og_matmul(g, og_concat(g, 1, 2, (og_t[]){n, lo}),
+		n = og_matmul(g, og_concat(g, 1, 2, (og_t[]){n, car}),
 			      mat_const(c, &cy));
 	}
-	return fmod_(g, n, two32);
+	return fmod_(g, n, twolw);
 }
 
 og_t og_expand_batch(og_graph *g, og_t v, og_t like, int64_t k)
@@ -539,7 +595,7 @@ static og_t blocks(og_graph *g, const struct sha_alg *a, og_t state,
 	og_graph *body = og_sub(c, a->wide ? "sha512_block" : "sha256_block");
 	og_t iter = og_input_scalar(body, OG_I64);
 	og_t cond = og_input_scalar(body, OG_BOOL);
-	og_t sin = og_input(body, OG_F64);
+	og_t sin = og_input(body, a->ft);
 	og_t in[3];
 	og_attr at;
 
@@ -552,7 +608,7 @@ static og_t blocks(og_graph *g, const struct sha_alg *a, og_t state,
 	in[1] = og_ref(c, "", OG_BOOL);       /* no condition */
 	in[2] = state;
 	at = OG_AG("body", body);
-	return og_op(g, "Loop", OG_F64, 3, in, 1, &at);
+	return og_op(g, "Loop", a->ft, 3, in, 1, &at);
 }
 
 og_t og_sha256_blocks(og_graph *g, og_t state, og_t words, int nblocks)
@@ -570,12 +626,13 @@ og_t og_sha_words(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 {
 	const struct sha_alg *a = wide ? &SHA512 : &SHA256;
 	og_ctx *c = og_graph_ctx(g);
-	int lenbytes = wide ? 16 : 8, L = a->bits / 32;
+	int lenbytes = wide ? 16 : 8, L = nlimbs(a);
 	int64_t total = plen + len;
 	int64_t nb = (total + 1 + lenbytes + a->block - 1) / a->block;
 	int64_t padlen = nb * a->block - total;
 	uint64_t *pad = og_alloc(c, (size_t)(padlen + plen) * sizeof(*pad));
-	double wt4[4] = {16777216.0, 65536.0, 256.0, 1.0};
+	int bpl = a->lw / 8;                /* bytes per limb */
+	double wb[4];
 	og_t parts[3];
 	int np = 0;
 
@@ -588,35 +645,40 @@ og_t og_sha_words(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 		pad[plen + padlen - 1 - i] =
 			(uint8_t)((uint64_t)total * 8 >> (8 * i));
 	*nblocks = (int)nb;
-	if (bytes && bytes->type != OG_F64)
-		bytes = og_cast(g, bytes, OG_F64);
+	for (int i = 0; i < bpl; i++)
+		wb[i] = p2(8 * (bpl - 1 - i));
+	if (bytes && bytes->type != a->ft)
+		bytes = og_cast(g, bytes, a->ft);
 	if (plen) {
-		og_t pre = og_reshape(g, og_const_words(c, OG_F64, plen, pad),
+		og_t pre = og_reshape(g, og_const_words(c, a->ft, plen, pad),
 				      2, (int64_t[]){1, plen});
 		parts[np++] = og_expand_batch(g, pre, bytes, plen);
 	}
 	parts[np++] = bytes;
-	og_t tail = og_reshape(g, og_const_words(c, OG_F64, padlen, pad + plen),
+	og_t tail = og_reshape(g, og_const_words(c, a->ft, padlen, pad + plen),
 			       2, (int64_t[]){1, padlen});
 	parts[np++] = og_expand_batch(g, tail, bytes, padlen);
 	og_t msg = og_concat(g, 1, np, parts);
-	og_t r = og_reshape(g, msg, 4, (int64_t[]){0, nb, 16 * L, 4});
-	og_t wm = og_const(c, OG_F64, 2, (int64_t[]){4, 1}, wt4);
+	og_t r = og_reshape(g, msg, 4, (int64_t[]){0, nb, 16 * L, bpl});
+	og_t wm = fconst(c, a, 2, (int64_t[]){bpl, 1}, wb);
 	return og_reshape(g, og_matmul(g, r, wm), 3,
 			  (int64_t[]){0, nb, 16 * L});
 }
 
 og_t og_sha_bytes(og_graph *g, og_t state, int wide)
 {
+	const struct sha_alg *a = wide ? &SHA512 : &SHA256;
 	og_ctx *c = og_graph_ctx(g);
-	int L = wide ? 2 : 1;
-	double sh[4] = {1.0 / 16777216, 1.0 / 65536, 1.0 / 256, 1.0};
+	int bpl = a->lw / 8;
+	double sh[4];
 
+	for (int i = 0; i < bpl; i++)
+		sh[i] = p2(-8 * (bpl - 1 - i));
 	og_t s = og_unsqueeze(g, state, 2);
-	og_t b = og_un(g, "Floor", og_mul(g, s, og_const(c, OG_F64, 1,
-					       (int64_t[]){4}, sh)));
-	b = fmod_(g, b, og_f64(c, 256));
-	return og_reshape(g, b, 2, (int64_t[]){0, 32 * L});
+	og_t b = og_un(g, "Floor", og_mul(g, s, fconst(c, a, 1,
+					       (int64_t[]){bpl}, sh)));
+	b = fmod_(g, b, fscalar(c, a, 256));
+	return og_reshape(g, b, 2, (int64_t[]){0, a->bits});
 }
 
 og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
@@ -624,17 +686,18 @@ og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 {
 	const struct sha_alg *a = wide ? &SHA512 : &SHA256;
 	og_ctx *c = og_graph_ctx(g);
-	int nb = 0, L = a->bits / 32, type = bytes ? bytes->type : 0;
+	int nb = 0, L = nlimbs(a), type = bytes ? bytes->type : 0;
 	uint64_t iv[16];
 	og_t w = og_sha_words(g, bytes, len, prefix, plen, wide, &nb);
 
 	for (int i = 0; i < 8; i++)
 		for (int l = 0; l < L; l++)
-			iv[i * L + l] = (uint32_t)(a->iv[i] >> (32 * (L - 1 - l)));
-	og_t ivc = og_reshape(g, og_const_words(c, OG_F64, 8 * L, iv), 2,
+			iv[i * L + l] = (a->iv[i] >> (a->lw * (L - 1 - l))) &
+					((UINT64_C(1) << a->lw) - 1);
+	og_t ivc = og_reshape(g, og_const_words(c, a->ft, 8 * L, iv), 2,
 			      (int64_t[]){1, 8 * L});
 	og_t st = og_expand_batch(g, ivc, bytes, 8 * L);
 	og_t d = og_sha_bytes(g, blocks(g, a, st, w, nb), wide);
 
-	return type == OG_F64 ? d : og_cast(g, d, type);
+	return type == a->ft ? d : og_cast(g, d, type);
 }
