@@ -295,6 +295,24 @@ static void test_gzip_layer(void **state)
 	/* Output cap: refused before allocating (a gzip bomb). */
 	assert_int_equal(cbd_gz_decode(gz, glen, 10, "g", &out, &olen, &e),
 			 CBD_E_TOOBIG);
+	/* A trailer whose ISIZE lies low (the one pass overruns it), lies
+	 * high, or is more than deflate can produce: each refused as a
+	 * mismatch, nothing returned. */
+	for (int k = 0; k < 3; k++) {
+		static const uint32_t lie[3] = {sizeof(data) - 1,
+						sizeof(data) + 1, 0xffffff};
+		uint8_t *bad = malloc(glen);
+
+		memcpy(bad, gz, glen);
+		for (int b = 0; b < 4; b++)
+			bad[glen - 4 + b] = (uint8_t)(lie[k] >> (8 * b));
+		assert_int_equal(cbd_gz_decode(bad, glen, (size_t)1 << 30,
+					       "g", &out, &olen, &e),
+				 CBD_E_VERIFY);
+		assert_non_null(strstr(e.msg, "size mismatch"));
+		assert_null(out);
+		free(bad);
+	}
 	free(gz);
 	big = calloc(1, bigl);
 	assert_int_equal(cbd_gz_encode(big, bigl, &gz, &glen, &e), CBD_OK);
