@@ -9,8 +9,8 @@
  * Memory objects are created without a buffer (DNNL_MEMORY_NONE) and
  * pointed at the value buffers before each execution.
  *
- * Fusion: a Conv with a fused activation (graph.c) gets an eltwise_relu
- * or eltwise_clip_v2 post-op;
+ * Fusion: a Conv with a fused activation (graph.c) gets an eltwise_relu,
+ * eltwise_clip_v2 or eltwise_swish post-op;
  * its bias input may be the folded BatchNormalization.  Gemm's alpha is an
  * output scale and beta*C a "sum" post-op over a prefilled destination.
  *
@@ -732,6 +732,9 @@ static cbd_status conv_build(cbd_nn *nn, nn_node *n, const nn_val *x,
 		if (n->post == NN_POST_RELU)
 			dnnl_post_ops_append_eltwise(po, 1.0f,
 						     dnnl_eltwise_relu, 0, 0);
+		else if (n->post == NN_POST_SWISH)
+			dnnl_post_ops_append_eltwise(po, 1.0f,
+						     dnnl_eltwise_swish, 1, 0);
 		else
 			dnnl_post_ops_append_eltwise(po, 1.0f,
 						     dnnl_eltwise_clip_v2,

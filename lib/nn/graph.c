@@ -8,8 +8,10 @@
  *      (w' = w*s/sqrt(v+eps), b' = (b-m)*s/sqrt(v+eps) + beta) and the BN
  *      node is skipped;
  *   2. Conv followed only by Relu, or by Clip with constant bounds
- *      (ReLU6): the activation becomes a oneDNN eltwise post-op of the
- *      convolution and is skipped;
+ *      (ReLU6), or read only by Sigmoid and by a Mul of it with the
+ *      Sigmoid (SiLU, x * sigmoid(x): EfficientNet): the activation
+ *      becomes a oneDNN eltwise post-op of the convolution (relu, clip_v2,
+ *      swish) and its nodes are skipped;
  *   3. the last consumer of every value is recorded so cbd_nn_run can free
  *      intermediate buffers as soon as they are dead.
  * Running copies the caller's inputs into their slots, checks them against
@@ -326,6 +328,53 @@ static void lifetimes(cbd_nn *nn, nn_graph *g)
 			nn->vals[g->out_idx[j]].captured = true;
 }
 
+/* The one node reading value v (neither a graph output nor read by a
+ * subgraph), else NULL. */
+static nn_node *sole_reader(cbd_nn *nn, int v)
+{
+	int only = -1;
+
+	if (v < 0 || nn->vals[v].is_output || nn->vals[v].captured ||
+	    consumers(nn, v, &only) != 1)
+		return NULL;
+	return &nn->main.nodes[only];
+}
+
+/* Binary node b of type op reading v and a rank-0 float32 constant
+ * equal to want (relative 1e-6: torch writes sqrt 2 as 1.4142135381698608);
+ * with want == 0, reading v and the value other instead. */
+/* Conv c's output v read by exactly two nodes, s = Sigmoid(v) and
+ * m = Mul(v, s) (either order), s read by m alone: m's output becomes c's,
+ * computed by a swish post-op (alpha 1: x * sigmoid(x)). */
+static bool fuse_silu(cbd_nn *nn, nn_node *c)
+{
+	int v = c->out[0], only = -1, k;
+	nn_node *s = NULL, *m;
+
+	if (nn->vals[v].is_output || nn->vals[v].captured ||
+	    consumers(nn, v, &only) != 2)
+		return false;
+	for (int i = 0; i < nn->main.n_nodes && !s; i++) {
+		nn_node *n = &nn->main.nodes[i];
+
+		if (!n->skip && n->op == CBD_OP_SIGMOID && n->n_in == 1 &&
+		    n->in[0] == v && n->n_out == 1)
+			s = n;
+	}
+	if (!s)
+		return false;
+	m = sole_reader(nn, s->out[0]);
+	if (!m || m->op != CBD_OP_MUL || m->n_in != 2 || m->n_out != 1)
+		return false;
+	k = m->in[0] == s->out[0] ? m->in[1] : m->in[0];
+	if (k != v || m->in[0] == m->in[1])
+		return false;
+	c->post = NN_POST_SWISH;
+	c->out[0] = m->out[0];
+	s->skip = m->skip = true;
+	return true;
+}
+
 /* Conv + BatchNormalization folding and activation fusion (main graph,
  * values no subgraph reads). */
 static void fuse(cbd_nn *nn)
@@ -343,6 +392,8 @@ static void fuse(cbd_nn *nn)
 		    nn->main.nodes[only].in[0] == v)
 			fold_bn(nn, c, &nn->main.nodes[only]);
 		v = c->out[0];
+		if (fuse_silu(nn, c))
+			continue;
 		if (nn->vals[v].is_output || nn->vals[v].captured ||
 		    consumers(nn, v, &only) != 1)
 			continue;
@@ -361,21 +412,6 @@ static void fuse(cbd_nn *nn)
 	}
 }
 
-/* The one node reading value v (neither a graph output nor read by a
- * subgraph), else NULL. */
-static nn_node *sole_reader(cbd_nn *nn, int v)
-{
-	int only = -1;
-
-	if (v < 0 || nn->vals[v].is_output || nn->vals[v].captured ||
-	    consumers(nn, v, &only) != 1)
-		return NULL;
-	return &nn->main.nodes[only];
-}
-
-/* Binary node b of type op reading v and a rank-0 float32 constant
- * equal to want (relative 1e-6: torch writes sqrt 2 as 1.4142135381698608);
- * with want == 0, reading v and the value other instead. */
 static bool binary_with(const cbd_nn *nn, const nn_node *b, cbd_op op,
 			int v, float want, int other)
 {

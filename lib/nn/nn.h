@@ -94,7 +94,7 @@ typedef struct nn_val {
 struct nn_node;
 typedef void (*nn_state_free_fn)(void *state);
 
-enum { NN_POST_NONE, NN_POST_RELU, NN_POST_CLIP };
+enum { NN_POST_NONE, NN_POST_RELU, NN_POST_CLIP, NN_POST_SWISH };
 
 typedef struct nn_node {
 	struct cbd_nn *nn;        /* owner (for its buffer pool) */
