@@ -25,8 +25,9 @@ SANFLAGS :=
 endif
 # An absolute BUILD inside the tree (tests/cli/install.bats passes one) is
 # made relative: the dependency files (-MMD) then always name the targets
-# the rules build, so a header change (lib/nn/ops.def, nn.h) rebuilds every
-# object including it; with mixed spellings objects went stale under SAN.
+# the rules build, so a header change (lib/nn/ops.def, nn_internal.h)
+# rebuilds every object including it; with mixed spellings objects went
+# stale under SAN.
 override BUILD := $(patsubst $(CURDIR)/%,%,$(BUILD))
 
 PKGS     := libcrypto libcjson libarchive libpng libcurl libmicrohttpd \

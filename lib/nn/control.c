@@ -21,7 +21,7 @@
  * its inputs through temporaries (so a body may swap them), and scan
  * outputs are stacked along a new first axis.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <string.h>
 

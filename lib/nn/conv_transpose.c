@@ -13,7 +13,7 @@
  * multiply-add per input element, output channel of its group and
  * kernel offset) is charged to the compute budget before anything runs.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <string.h>
 

@@ -19,7 +19,7 @@
  * that libdnnl already loads, found with dlsym) is called from the calling
  * thread before each run.
  */
-#include "nn.h"
+#include "nn_internal.h"
 
 #include <dlfcn.h>
 #include <float.h>

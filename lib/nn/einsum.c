@@ -15,7 +15,7 @@
  * Integers wrap modulo 2^64 and are truncated to their type; floats
  * accumulate in double.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <string.h>
 

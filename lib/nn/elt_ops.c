@@ -6,7 +6,7 @@
  * ops, Cast and Clip live in elt_unary.c.
  *
  * Each kernel is a row function generated per element type from the type
- * lists of elt_ops.h, picked by a switch on the operand dtype: typed
+ * lists of nn_internal.h, picked by a switch on the operand dtype: typed
  * loops, integers never through double.  Integer Add/Sub/Mul wrap modulo
  * 2^bits; integer Div truncates towards zero and Mod follows the ONNX
  * fmod attribute (0: sign of the divisor; 1: of the dividend); a zero
@@ -16,7 +16,7 @@
  * keeps those two below 2^53, where both are exact).  BitShift by the width
  * of the type or more gives 0.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <string.h>

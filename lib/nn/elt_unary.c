@@ -8,7 +8,7 @@
  * paths stay on oneDNN and keep its blocked layouts.  Clip is plain C on
  * every type: oneDNN's clip turns NaN into a bound, ONNX Runtime's keeps
  * it (ReLU6 after a Conv is fused into the convolution at load anyway).  Every
- * other type runs typed C loops generated from the lists of elt_ops.h:
+ * other type runs typed C loops generated from the lists of nn_internal.h:
  * integer Neg/Abs wrap (Neg of INT_MIN is INT_MIN), Round is half to even.
  *
  * Cast follows ONNX Runtime on x86-64 bit for bit, which is what C's
@@ -20,7 +20,7 @@
  * 2^bits; to bool is x != 0; integers to floats are C's correctly rounded
  * conversions straight from the integer type.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <float.h>
 #include <math.h>

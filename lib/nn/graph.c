@@ -22,7 +22,7 @@
  * N runs it one sample at a time and stacks the outputs, so every tool
  * (cbd-run, cbd-sign triggers, cbd-serve) takes batches of it.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 #include <errno.h>
 
 #include <float.h>

@@ -6,7 +6,7 @@
  * Elements are moved by size (memcpy of cbd_dtype_size bytes), so the data
  * may be of any type; only the reductions of the Scatter ops (add, mul,
  * max, min) and CumSum compute, in typed loops generated from the lists of
- * elt_ops.h: integers wrap modulo 2^bits in their own type, float32 sums
+ * nn_internal.h: integers wrap modulo 2^bits in their own type, float32 sums
  * stay in float in index order as ONNX Runtime's do.  Every index read
  * from a tensor is checked against the dimension it addresses (negative
  * ones count from the end) before it is used: a bad index is CBD_E_SHAPE,
@@ -14,7 +14,7 @@
  * nn_val_alloc, which charges the compute budget and enforces
  * CBD_MAX_ELEMS.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  * copied by size, so any dtype works; sizes are checked against
  * CBD_MAX_ELEMS by nn_val_alloc before any table is built.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <string.h>

@@ -13,7 +13,7 @@
  * its last dimensions): a table gives each position of a row its offset
  * into them.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <string.h>

@@ -19,7 +19,7 @@
  * Everything checks sizes before allocating; protobuf-c rejects truncated
  * or malformed bytes.
  */
-#include "nn.h"
+#include "nn_internal.h"
 #include "../tensorio/tensorio_internal.h"
 
 #include <string.h>

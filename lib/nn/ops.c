@@ -1,14 +1,14 @@
 /*
  * ops.c — the op table: everything about an operator comes from one list,
  * ops.def (an X-macro), expanded here into the ONNX names, arities, oldest
- * opsets and kernel pointers, and in nn.h into enum cbd_op; plus attribute
+ * opsets and kernel pointers, and in nn_internal.h into enum cbd_op; plus attribute
  * access and nn_op_run, which converts inputs out of oneDNN layouts for
  * kernels that do not take them and calls the op's kernel.
  *
  * Adding an op: a line in ops.def and its kernel (dnnl_ops.c for oneDNN,
- * the other lib/nn files in C; nn.h says which holds what).
+ * the other lib/nn files in C; nn_internal.h says which holds what).
  */
-#include "nn.h"
+#include "nn_internal.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -25,7 +25,7 @@
  * sum as the index-order loop computes it (mm_FLOAT64); a b without batch
  * dimensions is one product over all of a's rows.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <string.h>

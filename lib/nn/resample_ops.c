@@ -28,7 +28,7 @@
  * DepthToSpace (DCR and CRD) and SpaceToDepth are index permutations,
  * copied element by element by size, so any dtype works.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <math.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * tensor it comes from; output shapes go through nn_val_alloc(), which
  * enforces CBD_MAX_ELEMS.
  */
-#include "elt_ops.h"
+#include "nn_internal.h"
 
 #include <string.h>
 

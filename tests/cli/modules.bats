@@ -39,12 +39,12 @@ copy_tree() {
 
 @test "module map: a module's second header, or another module's non-API header, fails" {
 	copy_tree
-	printf '#include "../nn/elt_ops.h"\n' >>"$t/lib/model/model.c"
+	printf '#include "../nn/nn_internal.h"\n' >>"$t/lib/model/model.c"
 	: >"$t/lib/keyring/keyring_extra.h"
 	run check --root "$t"
 	echo "$output"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"model includes \"../nn/elt_ops.h\" of module nn"* ]]
+	[[ "$output" == *"model includes \"../nn/nn_internal.h\" of module nn"* ]]
 	[[ "$output" == *"lib/keyring/keyring_extra.h: a second header"* ]]
 }
 

@@ -30,7 +30,7 @@
  * ITERS timed runs, and prints "ms_per_batch ms_per_sample".
  */
 #include "cbd.h"
-#include "nn/nn.h"
+#include "nn/nn_internal.h"
 
 #include <glob.h>
 #include <time.h>

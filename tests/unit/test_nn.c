@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cbd.h"
-#include "nn/nn.h"
+#include "nn/nn_internal.h"
 
 /* A graph under construction (everything static-sized and on the stack). */
 struct gb {
