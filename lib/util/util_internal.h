@@ -43,8 +43,6 @@ static inline bool cbd_add_size(size_t a, size_t b, size_t *out)
 	return !__builtin_add_overflow(a, b, out);
 }
 
-/* Write all of buf to fd, retrying short writes and EINTR; path names the
- * file in the error. */
 /* The one bounded reader: fd to its end into a new NUL-terminated block
  * (*len without the NUL), at most max bytes (CBD_E_TOOBIG naming path
  * past that); hint is the expected size (0: unknown).  secret: a cbd_buf
@@ -53,6 +51,8 @@ static inline bool cbd_add_size(size_t a, size_t b, size_t *out)
 cbd_status cbd_fd_read_all(int fd, const char *path, size_t max,
 			   size_t hint, int secret, uint8_t **buf,
 			   size_t *len, cbd_err *err);
+/* Write all of buf to fd, retrying short writes and EINTR; path names the
+ * file in the error. */
 cbd_status cbd_fd_write_all(int fd, const void *buf, size_t len,
 			    const char *path, cbd_err *err);
 
