@@ -61,6 +61,9 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPERS  := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
+# the C halves of make bench (tools/bench-*.sh): public API only, like bin/
+BENCH_SRC := $(sort $(wildcard tools/bench/*.c))
+BENCHES  := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps check test demo bench install clean golden fuzz
 all: $(BUILD)/libcbd.a $(BUILD)/libcbd.so $(TOOLS)
@@ -117,12 +120,18 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libcbd.a $(GEN_H)
 	$(Q)$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
 		$(ALL_LDFLAGS) $(PKG_LIBS)
 
+$(BUILD)/bench/%: tools/bench/%.c $(BUILD)/libcbd.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
+		$(ALL_LDFLAGS) $(PKG_LIBS)
+
 # `make check` is the README's test command: it installs what it needs.
 check: deps
 	@$(MAKE) --no-print-directory all-tests
 	@BUILD=$(BUILD) sh tests/run.sh
 
-all-tests: all $(UNITS) $(HELPERS)
+all-tests: all $(UNITS) $(HELPERS) $(BENCHES)
 
 test: check
 

@@ -2,7 +2,7 @@
 # bench-attribute.sh — attribution speed beside OpenSSL's raw HMAC-SHA256.
 #
 # Times cbd-attribute's scoring core on a synthetic licensee base
-# (tests/helpers/bench-attribute: 1,000,000 users x 64 triggers by default,
+# (tools/bench/bench-attribute.c: 1,000,000 users x 64 triggers by default,
 # real trigger set, random trace secrets generated in memory, one leaker who
 # must be named) and, in the same run, `openssl speed -hmac sha256` on
 # messages of the trigger-message length (57 bytes).  openssl speed is
@@ -18,7 +18,7 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$top/$BUILD" ;; esac
 users=${1:-1000000}
 trig=${2:-64}
-bench="$BUILD/tests/bench-attribute"
+bench="$BUILD/bench/bench-attribute"
 msglen=57
 [ -x "$bench" ] || make -C "$top" --no-print-directory "$bench" >/dev/null
 

@@ -2,7 +2,7 @@
 # bench-circuit.sh — the circuit's cost, each figure beside its reference
 # measured in the same run.
 #
-#  1. Signed-input verification per CPU second in user CPU time on one core (tests/helpers/
+#  1. Signed-input verification per CPU second in user CPU time on one core (tools/bench/
 #     bench-circuit verify: tag check, quantisation, SHA-256 of the sample,
 #     Ed25519 verify, all through cbd_circuit_check) against
 #     `openssl speed -seconds 3 ed25519` (verify/s, also per CPU second).
@@ -27,7 +27,7 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$top/$BUILD" ;; esac
 PATH="$BUILD/bin:$PATH"
 secs=${1:-3}
-bench="$BUILD/tests/bench-circuit"
+bench="$BUILD/bench/bench-circuit"
 [ -x "$bench" ] || make -C "$top" --no-print-directory "$bench" >/dev/null
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
