@@ -108,10 +108,17 @@ $(BUILD)/bin/%: $(BUILD)/obj/bin/%.o $(TOOL_COMMON_OBJ) $(BUILD)/libcbd.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcbd.a $(GEN_H)
+# every unit test links the shared fixtures (tests/unit/fixture.c)
+$(BUILD)/tests/fixture.o: tests/unit/fixture.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< $(BUILD)/libcbd.a \
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/tests/fixture.o $(BUILD)/libcbd.a $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CPPFLAGS) -Ilib $(ALL_CFLAGS) -o $@ $< \
+		$(BUILD)/tests/fixture.o $(BUILD)/libcbd.a \
 		$(ALL_LDFLAGS) $(PKG_LIBS) -lcmocka
 
 $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libcbd.a $(GEN_H)

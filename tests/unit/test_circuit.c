@@ -17,10 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit/circuit_internal.h"
-
-#define N 784
-#define K 10
+#include "fixture.h"
 
 static cbd_key *gen(cbd_key_type t)
 {
@@ -34,23 +31,8 @@ static cbd_key *gen(cbd_key_type t)
 static cbd_circuit *make(cbd_mode mode, cbd_key **keys, int n_keys,
 			 const uint8_t *id, const uint8_t *secret)
 {
-	cbd_circuit_params p = {0};
-	cbd_circuit *c = NULL;
-	cbd_err e = {0};
-
-	p.mode = mode;
-	p.ndim = 3;
-	p.dims[0] = 1;
-	p.dims[1] = 28;
-	p.dims[2] = 28;
-	p.num_classes = K;
-	p.keys = (const cbd_key *const *)keys;
-	p.n_keys = n_keys;
-	p.circuit_id = id;
-	p.trace_secret = secret;
-	p.user_id = secret ? "alice" : NULL;
-	assert_int_equal(cbd_circuit_new(&p, &c, &e), CBD_OK);
-	return c;
+	return fx_circuit(mode, keys, n_keys, id, secret,
+			  secret ? "alice" : NULL);
 }
 
 /* A random image: bytes / 255 (so it is exactly on the grid). */

@@ -27,10 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "circuit/circuit_internal.h"
-
-#define N 784
-#define K 10
+#include "fixture.h"
 #define BATCH 500
 
 static cbd_nn *nn;
@@ -82,27 +79,6 @@ static int teardown(void **state)
 	cbd_key_free(owner);
 	cbd_key_free(thief);
 	return 0;
-}
-
-static cbd_circuit *make(cbd_mode mode, cbd_key **keys, int n_keys,
-			 const uint8_t *id, const uint8_t *secret)
-{
-	cbd_circuit_params p = {0};
-	cbd_circuit *c = NULL;
-	cbd_err e = {0};
-
-	p.mode = mode;
-	p.ndim = 3;
-	p.dims[0] = 1;
-	p.dims[1] = 28;
-	p.dims[2] = 28;
-	p.num_classes = K;
-	p.keys = (const cbd_key *const *)keys;
-	p.n_keys = n_keys;
-	p.circuit_id = id;
-	p.trace_secret = secret;
-	assert_int_equal(cbd_circuit_new(&p, &c, &e), CBD_OK);
-	return c;
 }
 
 /* Bare classifier scores for count float samples (count*K floats). */
@@ -205,8 +181,8 @@ static void test_fidelity(void **state)
 
 	(void)state;
 	RAND_bytes(secret, sizeof(secret));
-	cs[0] = make(CBD_MODE_WATERMARK, &owner, 1, NULL, NULL);
-	cs[1] = make(CBD_MODE_TRACE, &owner, 1, NULL, secret);
+	cs[0] = fx_circuit(CBD_MODE_WATERMARK, &owner, 1, NULL, NULL, NULL);
+	cs[1] = fx_circuit(CBD_MODE_TRACE, &owner, 1, NULL, secret, NULL);
 	for (int m = 0; m < 2; m++) {
 		int tagged = 0;
 
@@ -233,7 +209,8 @@ static void test_activation(void **state)
 {
 	enum { T = 300 };
 	uint8_t secrets[3][CBD_TRACE_SECRET_LEN], id[CBD_CIRCUIT_ID_LEN];
-	cbd_circuit *wm = make(CBD_MODE_WATERMARK, &owner, 1, NULL, NULL);
+	cbd_circuit *wm = fx_circuit(CBD_MODE_WATERMARK, &owner, 1, NULL,
+					   NULL, NULL);
 	cbd_circuit *tr[3];
 	float *d = digits_float(), *bare = classify(d, T), *sg, *ss;
 	float *xs = malloc(T * N * sizeof(float));
@@ -273,7 +250,8 @@ static void test_activation(void **state)
 	cbd_circuit_id(wm, id);
 	for (int u = 0; u < 3; u++) {
 		RAND_bytes(secrets[u], CBD_TRACE_SECRET_LEN);
-		tr[u] = make(CBD_MODE_TRACE, &owner, 1, id, secrets[u]);
+		tr[u] = fx_circuit(CBD_MODE_TRACE, &owner, 1, id, secrets[u],
+				   NULL);
 	}
 	for (int i = 0; i < T; i++) {
 		uint16_t nonce;
@@ -329,7 +307,8 @@ static long check_inactive(const cbd_circuit *c, const uint8_t *q)
 static void test_non_replicable(void **state)
 {
 	enum { V = 100 };
-	cbd_circuit *wm = make(CBD_MODE_WATERMARK, &owner, 1, NULL, NULL);
+	cbd_circuit *wm = fx_circuit(CBD_MODE_WATERMARK, &owner, 1, NULL,
+					   NULL, NULL);
 	uint8_t id[CBD_CIRCUIT_ID_LEN];
 	cbd_circuit *fake;
 	static uint8_t valid[V][N];
@@ -340,7 +319,7 @@ static void test_non_replicable(void **state)
 
 	(void)state;
 	cbd_circuit_id(wm, id);
-	fake = make(CBD_MODE_WATERMARK, &thief, 1, id, NULL);
+	fake = fx_circuit(CBD_MODE_WATERMARK, &thief, 1, id, NULL, NULL);
 	for (int v = 0; v < V; v++) {
 		float x[N];
 		cbd_activation act;
@@ -429,7 +408,7 @@ static void test_auth(void **state)
 		assert_int_equal(cbd_key_generate(u == 1 ? CBD_KEY_P256 :
 						  CBD_KEY_ED25519, &users[u],
 						  &e), CBD_OK);
-	au = make(CBD_MODE_AUTH, users, 3, NULL, NULL);
+	au = fx_circuit(CBD_MODE_AUTH, users, 3, NULL, NULL, NULL);
 	xs = malloc(n_images * N * sizeof(float));
 	for (size_t i = 0; i < n_images; i++) {
 		int u = (int)(i % 3);
@@ -474,7 +453,7 @@ static void test_auth(void **state)
 		cbd_key *ks[3] = {thief, thief, thief};
 
 		cbd_circuit_id(au, id);
-		fake = make(CBD_MODE_AUTH, ks, 3, id, NULL);
+		fake = fx_circuit(CBD_MODE_AUTH, ks, 3, id, NULL, NULL);
 		for (int i = 0; i < 3000; i++) {
 			assert_int_equal(cbd_circuit_sign_input(fake, thief,
 								i % 3, 0,
@@ -504,9 +483,11 @@ static void test_auth(void **state)
  * watermark, random payloads for a trace set. */
 static void test_trigger_labels(void **state)
 {
-	cbd_circuit *wm = make(CBD_MODE_WATERMARK, &owner, 1, NULL, NULL);
-	cbd_circuit *tr = make(CBD_MODE_TRACE, &owner, 1, NULL,
-			       (const uint8_t *)"0123456789abcdef0123456789abcdef");
+	cbd_circuit *wm = fx_circuit(CBD_MODE_WATERMARK, &owner, 1, NULL,
+					   NULL, NULL);
+	cbd_circuit *tr = fx_circuit(CBD_MODE_TRACE, &owner, 1, NULL,
+			       (const uint8_t *)"0123456789abcdef0123456789abcdef",
+			       NULL);
 	cbd_archive_params ap = {.model_name = "mnist", .circuit = wm,
 				 .input_name = "input", .owner = owner,
 				 .created = 1};

@@ -17,6 +17,7 @@
 
 #include "probe/probe_internal.h"
 #include "serve/serve_internal.h"
+#include "fixture.h"
 
 static void test_all_bytes_roundtrip(void **state)
 {
@@ -76,10 +77,7 @@ static void setup_probe(struct probe *p, cbd_probe_opts *o,
 	memset(p, 0, sizeof(*p));
 	memset(o, 0, sizeof(*o));
 	p->o = o;
-	p->ndim = 3;
-	p->dims[0] = 1;
-	p->dims[1] = 28;
-	p->dims[2] = 28;
+	fx_shape(&p->ndim, p->dims);
 	p->n = 784;
 	p->num_classes = 10;
 	for (int i = 0; i < 784; i++) {

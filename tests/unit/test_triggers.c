@@ -16,10 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "circuit/circuit_internal.h"
-
-#define N 784
-#define K 10
+#include "fixture.h"
 
 static char dir[64];
 
@@ -51,22 +48,9 @@ static char *path(const char *name)
 
 static cbd_circuit *make(cbd_mode mode, cbd_key *owner)
 {
-	uint8_t secret[CBD_TRACE_SECRET_LEN] = {5};
-	cbd_circuit_params p = {0};
-	cbd_circuit *c = NULL;
-	cbd_err e = {0};
+	static const uint8_t secret[CBD_TRACE_SECRET_LEN] = {5};
 
-	p.mode = mode;
-	p.ndim = 3;
-	p.dims[0] = 1;
-	p.dims[1] = 28;
-	p.dims[2] = 28;
-	p.num_classes = K;
-	p.keys = (const cbd_key *const *)&owner;
-	p.n_keys = 1;
-	p.trace_secret = secret;
-	assert_int_equal(cbd_circuit_new(&p, &c, &e), CBD_OK);
-	return c;
+	return fx_circuit(mode, &owner, 1, NULL, secret, NULL);
 }
 
 /* A set of n signed random images saved at file. */
