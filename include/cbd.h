@@ -5,6 +5,7 @@
  * runs beside a neural-network classifier) into a packaged model and uses it
  * for defence: watermarking, authentication and leak tracing.  The tools in
  * bin/ are thin front-ends over this header; nothing else is public.
+ * Further reading: docs/DESIGN.md (how cbd is built), docs/STYLE.md.
  *
  * Conventions (the module map and include rules: docs/MODULES.md):
  *  - every fallible call returns a cbd_status and fills a caller-owned
