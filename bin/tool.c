@@ -134,6 +134,8 @@ void tool_parse(struct tool *t, int argc, char **argv)
 
 	if (t->n_opts < 0 || t->n_opts > TOOL_MAX_OPTS)
 		abort(); /* programmer error: table too long */
+	if (argc < 1)
+		tool_usage_error(t, "no program name in the argument vector");
 	build_getopt(t, lo, shorts);
 	memset(t->count, 0, sizeof(t->count));
 	opterr = 0;
