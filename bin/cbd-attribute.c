@@ -11,7 +11,6 @@
  * present; 1: nothing significant; sysexits otherwise.
  */
 #include "tool.h"
-#include "tool_argv.h"
 #include "tool_key.h"
 
 #include <math.h>
@@ -20,43 +19,68 @@
 #include <time.h>
 #include <unistd.h>
 
-static const struct tool_opt opts[] = {
-	{"triggers", 't', TOOL_ARG, "FILE", "trigger set the transcripts "
-	 "were made from (required)", false},
-	{"keyring", 'k', TOOL_ARG, "FILE", "owner's keyring: test every "
-	 "user's trace labels", false},
-	{"watermark", 'w', TOOL_NOARG, NULL, "test the owner's watermark "
-	 "labels of the trigger set", false},
-	{"owner", 0, TOOL_ARG, "KEY", "owner public key the trigger set must "
-	 "be signed by", false},
-	{"alpha", 'a', TOOL_ARG, "P", "significance level after adjustment "
-	 "(default 1e-9)", false},
-	{"output", 'o', TOOL_ARG, "FILE", "write the report to FILE ('-' = "
-	 "stdout)", false},
-	{"json", 0, TOOL_NOARG, NULL, "write the report to stdout", false},
-	{"sign-key", 's', TOOL_ARG, "KEY", "investigator's Ed25519 private "
-	 "key: write FILE.sig beside -o FILE", false},
-	{"passphrase-file", 0, TOOL_ARG, "FILE", "passphrase of the signing "
-	 "key (first line of FILE)", false},
-	{"case", 'c', TOOL_ARG, "ID", "case identifier for the report", false},
-	{"investigator", 'i', TOOL_ARG, "NAME", "investigator's name for the "
-	 "report", false},
-	{"suspect", 0, TOOL_ARG, "ENDPOINT", "suspect endpoint (default: the "
-	 "first transcript's)", false},
-	{"top", 0, TOOL_ARG, "N", "table rows beyond the significant users "
-	 "(default 20)", false},
-	{"full-table", 0, TOOL_NOARG, NULL, "a table row for every user",
-	 false},
-	{"threads", 'j', TOOL_ARG, "N", "scoring threads (default: "
-	 "CBD_THREADS or all CPUs)", false},
-	{"quiet", 'q', TOOL_NOARG, NULL, "no summary on stderr", false},
-	TOOL_OPT_END
+enum {
+	OPT_TRIGGERS,
+	OPT_KEYRING,
+	OPT_WATERMARK,
+	OPT_OWNER,
+	OPT_ALPHA,
+	OPT_OUTPUT,
+	OPT_JSON,
+	OPT_SIGN_KEY,
+	OPT_PASSPHRASE_FILE,
+	OPT_CASE,
+	OPT_INVESTIGATOR,
+	OPT_SUSPECT,
+	OPT_TOP,
+	OPT_FULL_TABLE,
+	OPT_THREADS,
+	OPT_QUIET,
+	OPT_N
 };
 
+static const struct tool_opt opts[] = {
+	[OPT_TRIGGERS] = {"triggers", 't', TOOL_ARG, "FILE",
+		"trigger set the transcripts were made from (required)", false},
+	[OPT_KEYRING] = TOOL_OPT_KEYRING("owner's keyring: test every user's "
+		"trace labels"),
+	[OPT_WATERMARK] = {"watermark", 'w', TOOL_NOARG, NULL,
+		"test the owner's watermark labels of the trigger set", false},
+	[OPT_OWNER] = {"owner", 0, TOOL_ARG, "KEY",
+		"owner public key the trigger set must be signed by", false},
+	[OPT_ALPHA] = {"alpha", 'a', TOOL_ARG, "P",
+		"significance level after adjustment (default 1e-9)", false},
+	[OPT_OUTPUT] = TOOL_OPT_OUTPUT("write the report to FILE ('-' = "
+		"stdout)"),
+	[OPT_JSON] = TOOL_OPT_JSON("write the report to stdout"),
+	[OPT_SIGN_KEY] = {"sign-key", 's', TOOL_ARG, "KEY",
+		"investigator's Ed25519 private key: write FILE.sig beside -o "
+		"FILE", false},
+	[OPT_PASSPHRASE_FILE] = TOOL_OPT_PASSPHRASE_FILE("passphrase of the "
+		"signing key (first line of FILE)"),
+	[OPT_CASE] = {"case", 'c', TOOL_ARG, "ID",
+		"case identifier for the report", false},
+	[OPT_INVESTIGATOR] = {"investigator", 'i', TOOL_ARG, "NAME",
+		"investigator's name for the report", false},
+	[OPT_SUSPECT] = {"suspect", 0, TOOL_ARG, "ENDPOINT",
+		"suspect endpoint (default: the first transcript's)", false},
+	[OPT_TOP] = {"top", 0, TOOL_ARG, "N",
+		"table rows beyond the significant users (default 20)", false},
+	[OPT_FULL_TABLE] = {"full-table", 0, TOOL_NOARG, NULL,
+		"a table row for every user", false},
+	[OPT_THREADS] = TOOL_OPT_THREADS("scoring threads (default: "
+		"CBD_THREADS or all CPUs)"),
+	[OPT_QUIET] = TOOL_OPT_QUIET("no summary on stderr"),
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
+
 static struct tool T = {
-	"cbd-attribute", "-t TRIGGERS [-k KEYRING] [-w] [options] TRANSCRIPT...",
-	"Attribute a suspect model's answers to a licensee (trace) or the "
-	"owner (watermark).", opts, {0}, {{0}}, 0, NULL
+	.name = "cbd-attribute",
+	.synopsis = "-t TRIGGERS [-K KEYRING] [-w] [options] TRANSCRIPT...",
+	.summary = "Attribute a suspect model's answers to a licensee (trace) "
+		   "or the owner (watermark).",
+	.opts = opts,
+	.n_opts = OPT_N,
 };
 
 static void summary(const cbd_attr_result *r, const char *sign_id,
@@ -145,10 +169,10 @@ static void free_inputs(struct inputs *in)
 
 static cbd_status load_all(struct inputs *in, cbd_err *err)
 {
-	const char *kr = tool_get(&T, "keyring", NULL);
+	const char *kr = tool_get(&T, OPT_KEYRING, NULL);
 	cbd_status s;
 
-	s = cbd_triggerset_load(tool_get(&T, "triggers", NULL), in->owner,
+	s = cbd_triggerset_load(tool_get(&T, OPT_TRIGGERS, NULL), in->owner,
 				&in->ts, err);
 	if (s == CBD_OK && kr)
 		s = cbd_keyring_load(kr, &in->kr, err);
@@ -186,9 +210,9 @@ static void check_usage(void)
 {
 	int stdin_uses = 0;
 
-	if (!tool_has(&T, "triggers"))
+	if (!tool_has(&T, OPT_TRIGGERS))
 		tool_usage_error(&T, "--triggers is required");
-	if (!tool_has(&T, "keyring") && !tool_has(&T, "watermark"))
+	if (!tool_has(&T, OPT_KEYRING) && !tool_has(&T, OPT_WATERMARK))
 		tool_usage_error(&T, "give --keyring, --watermark or both");
 	if (T.argc < 1)
 		tool_usage_error(&T, "no transcript given");
@@ -196,21 +220,21 @@ static void check_usage(void)
 		stdin_uses += strcmp(T.argv[i], "-") == 0;
 	if (stdin_uses > 1)
 		tool_usage_error(&T, "'-' (stdin) given more than once");
-	if (tool_has(&T, "sign-key") &&
-	    strcmp(tool_get(&T, "output", "-"), "-") == 0)
+	if (tool_has(&T, OPT_SIGN_KEY) &&
+	    strcmp(tool_get(&T, OPT_OUTPUT, "-"), "-") == 0)
 		tool_usage_error(&T, "--sign-key needs -o FILE (the signature "
 				 "goes to FILE.sig)");
-	if (tool_has(&T, "json") && tool_has(&T, "output") &&
-	    strcmp(tool_get(&T, "output", ""), "-") != 0)
+	if (tool_has(&T, OPT_JSON) && tool_has(&T, OPT_OUTPUT) &&
+	    strcmp(tool_get(&T, OPT_OUTPUT, ""), "-") != 0)
 		tool_usage_error(&T, "--json and -o FILE both name the report's "
 				 "destination");
-	if (tool_has(&T, "passphrase-file") && !tool_has(&T, "sign-key"))
+	if (tool_has(&T, OPT_PASSPHRASE_FILE) && !tool_has(&T, OPT_SIGN_KEY))
 		tool_usage_error(&T, "--passphrase-file without --sign-key");
 }
 
 static double get_alpha(void)
 {
-	const char *s = tool_get(&T, "alpha", NULL);
+	const char *s = tool_get(&T, OPT_ALPHA, NULL);
 	char *end;
 	double v;
 
@@ -227,7 +251,7 @@ static cbd_status write_report(struct inputs *in, const char *json,
 			       size_t len, char kid[CBD_KEY_ID_LEN + 1],
 			       cbd_err *err)
 {
-	const char *out = tool_get(&T, "output", tool_has(&T, "json") ? "-"
+	const char *out = tool_get(&T, OPT_OUTPUT, tool_has(&T, OPT_JSON) ? "-"
 								      : NULL);
 	uint8_t sig[CBD_SIG_LEN];
 	char *sigpath;
@@ -267,26 +291,25 @@ int main(int argc, char **argv)
 	cbd_status s;
 	int rc;
 
-	argv = tool_permute(&T, &argc, argv);
 	tool_parse(&T, argc, argv);
 	check_usage();
-	if (tool_has(&T, "owner") &&
-	    (rc = tool_load_key(&T, tool_get(&T, "owner", NULL), NULL,
+	if (tool_has(&T, OPT_OWNER) &&
+	    (rc = tool_load_key(&T, tool_get(&T, OPT_OWNER, NULL), NULL,
 				TOOL_KEY_PUBLIC, &in.owner)))
 		return rc;
-	if (tool_has(&T, "sign-key") &&
-	    (rc = tool_load_key(&T, tool_get(&T, "sign-key", NULL),
-				tool_get(&T, "passphrase-file", NULL),
+	if (tool_has(&T, OPT_SIGN_KEY) &&
+	    (rc = tool_load_key(&T, tool_get(&T, OPT_SIGN_KEY, NULL),
+				tool_get(&T, OPT_PASSPHRASE_FILE, NULL),
 				TOOL_KEY_PRIVATE, &in.sign))) {
 		free_inputs(&in);
 		return rc;
 	}
 	o.alpha = get_alpha();
-	o.watermark = tool_has(&T, "watermark");
-	o.full_table = tool_has(&T, "full-table");
-	o.top = (size_t)tool_get_long(&T, "top", CBD_REPORT_TOP, 1, 1000000);
-	o.threads = (int)tool_get_long(&T, "threads", 0, 1, 64);
-	if (!tool_has(&T, "quiet") && isatty(2))
+	o.watermark = tool_has(&T, OPT_WATERMARK);
+	o.full_table = tool_has(&T, OPT_FULL_TABLE);
+	o.top = (size_t)tool_get_long(&T, OPT_TOP, CBD_REPORT_TOP, 1, 1000000);
+	o.threads = (int)tool_get_long(&T, OPT_THREADS, 0, 1, 64);
+	if (!tool_has(&T, OPT_QUIET) && isatty(2))
 		o.progress = progress;
 	s = load_all(&in, &err);
 	if (s == CBD_OK)
@@ -295,10 +318,10 @@ int main(int argc, char **argv)
 		goto fail;
 	r = cbd_attribution_result(in.a);
 	h = cbd_transcript_get_header(in.tr[0]);
-	ri.case_id = tool_get(&T, "case", "");
-	ri.investigator = tool_get(&T, "investigator", "");
+	ri.case_id = tool_get(&T, OPT_CASE, "");
+	ri.investigator = tool_get(&T, OPT_INVESTIGATOR, "");
 	ri.key = in.sign;
-	ri.suspect = tool_get(&T, "suspect", h->endpoint);
+	ri.suspect = tool_get(&T, OPT_SUSPECT, h->endpoint);
 	ri.created = tool_time(&T);
 	ri.probe_start = h->start;
 	ri.probe_end = cbd_transcript_end_time(in.tr[in.n_tr - 1]);
@@ -317,7 +340,7 @@ int main(int argc, char **argv)
 		s = write_report(&in, json, len, kid, &err);
 	if (s != CBD_OK)
 		goto fail;
-	if (!tool_has(&T, "quiet")) {
+	if (!tool_has(&T, OPT_QUIET)) {
 		size_t decoys = 0;
 
 		for (int i = 0; i < in.n_tr; i++)

@@ -16,7 +16,6 @@
  * removed, so a run leaves all of its archives or none.
  */
 #include "tool.h"
-#include "tool_argv.h"
 #include "tool_key.h"
 
 #include <errno.h>
@@ -27,46 +26,70 @@
 #include <time.h>
 #include <unistd.h>
 
-static const struct tool_opt opts[] = {
-	{"mode", 'm', TOOL_ARG, "MODE", "watermark, trace or auth", false},
-	{"key", 'k', TOOL_ARG, "FILE", "the owner's private key (signs)",
-	 false},
-	{"passphrase-file", 0, TOOL_ARG, "FILE",
-	 "passphrase of an encrypted owner key", false},
-	{"output", 'o', TOOL_ARG, "FILE",
-	 "watermark/auth: the archive (default NAME.cbd, - = stdout)", false},
-	{"out-dir", 'd', TOOL_ARG, "DIR",
-	 "trace: directory for NAME-USER.cbd (default .)", false},
-	{"keyring", 'r', TOOL_ARG, "FILE",
-	 "trace/auth: users (trace secrets, public keys)", false},
-	{"user", 'u', TOOL_ARG, "ID",
-	 "trace/auth: only this keyring user (repeatable)", true},
-	{"authorize", 'a', TOOL_ARG, "PUB",
-	 "auth: an authorised user's public key (repeatable)", true},
-	{"name", 'n', TOOL_ARG, "NAME",
-	 "model name (default: file name without .onnx)", false},
-	{"input", 'i', TOOL_ARG, "NAME",
-	 "the ONNX input to guard (default: the only input)", false},
-	{"classes", 'c', TOOL_ARG, "LIST",
-	 "comma-separated class names (default 0..K-1)", false},
-	{"scale", 0, TOOL_ARG, "LIST",
-	 "quantiser scale per channel (default 255)", false},
-	{"zero", 0, TOOL_ARG, "LIST",
-	 "quantiser zero point per channel (default 0)", false},
-	{"circuit-id", 0, TOOL_ARG, "HEX",
-	 "use this circuit id (32 hex; e.g. a new copy of a trace family)",
-	 false},
-	{"circuit-version", 0, TOOL_ARG, "N",
-	 "cbd-circuit/N: 2 (default; lane digest, fast in ONNX) or 1", false},
-	{"format", 'f', TOOL_ARG, "FORMAT",
-	 "cbd (a signed archive, default) or onnx (the circuit compiled into "
-	 "one ONNX model)", false},
-	{"nest", 0, TOOL_NOARG, NULL,
-	 "with --format onnx: the model is already protected; compile the new "
-	 "circuit around it (its own keeps answering its triggers)", false},
-	{"json", 0, TOOL_NOARG, NULL, "print what was written as JSON", false},
-	TOOL_OPT_END
+enum {
+	OPT_MODE,
+	OPT_KEY,
+	OPT_PASSPHRASE_FILE,
+	OPT_OUTPUT,
+	OPT_OUT_DIR,
+	OPT_KEYRING,
+	OPT_USER,
+	OPT_AUTHORIZE,
+	OPT_NAME,
+	OPT_INPUT,
+	OPT_CLASSES,
+	OPT_SCALE,
+	OPT_ZERO,
+	OPT_CIRCUIT_ID,
+	OPT_CIRCUIT_VERSION,
+	OPT_FORMAT,
+	OPT_NEST,
+	OPT_JSON,
+	OPT_N
 };
+
+static const struct tool_opt opts[] = {
+	[OPT_MODE] = {"mode", 'm', TOOL_ARG, "MODE",
+		"watermark, trace or auth", false},
+	[OPT_KEY] = TOOL_OPT_KEY("the owner's private key (signs)"),
+	[OPT_PASSPHRASE_FILE] = TOOL_OPT_PASSPHRASE_FILE("passphrase of an "
+		"encrypted owner key"),
+	[OPT_OUTPUT] = TOOL_OPT_OUTPUT("watermark/auth: the archive (default "
+		"NAME.cbd, - = stdout)"),
+	[OPT_OUT_DIR] = {"out-dir", 'd', TOOL_ARG, "DIR",
+		"trace: directory for NAME-USER.cbd (default .)", false},
+	[OPT_KEYRING] = TOOL_OPT_KEYRING("trace/auth: users (trace secrets, "
+		"public keys)"),
+	[OPT_USER] = {"user", 'u', TOOL_ARG, "ID",
+		"trace/auth: only this keyring user (repeatable)", true},
+	[OPT_AUTHORIZE] = {"authorize", 'a', TOOL_ARG, "PUB",
+		"auth: an authorised user's public key (repeatable)", true},
+	[OPT_NAME] = {"name", 'n', TOOL_ARG, "NAME",
+		"model name (default: file name without .onnx)", false},
+	[OPT_INPUT] = {"input", 'i', TOOL_ARG, "NAME",
+		"the ONNX input to guard (default: the only input)", false},
+	[OPT_CLASSES] = {"classes", 'c', TOOL_ARG, "LIST",
+		"comma-separated class names (default 0..K-1)", false},
+	[OPT_SCALE] = {"scale", 0, TOOL_ARG, "LIST",
+		"quantiser scale per channel (default 255)", false},
+	[OPT_ZERO] = {"zero", 0, TOOL_ARG, "LIST",
+		"quantiser zero point per channel (default 0)", false},
+	[OPT_CIRCUIT_ID] = {"circuit-id", 0, TOOL_ARG, "HEX",
+		"use this circuit id (32 hex; e.g. a new copy of a trace "
+		"family)", false},
+	[OPT_CIRCUIT_VERSION] = {"circuit-version", 0, TOOL_ARG, "N",
+		"cbd-circuit/N: 2 (default; lane digest, fast in ONNX) or "
+		"1", false},
+	[OPT_FORMAT] = {"format", 'f', TOOL_ARG, "FORMAT",
+		"cbd (a signed archive, default) or onnx (the circuit compiled "
+		"into one ONNX model)", false},
+	[OPT_NEST] = {"nest", 0, TOOL_NOARG, NULL,
+		"with --format onnx: the model is already protected; compile "
+		"the new circuit around it (its own keeps answering its "
+		"triggers)", false},
+	[OPT_JSON] = TOOL_OPT_JSON("print what was written as JSON"),
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
 
 static struct tool T = {
 	.name = "cbd-embed",
@@ -74,6 +97,7 @@ static struct tool T = {
 	.summary = "Package an ONNX classifier with a signature circuit into "
 		   "signed cbd archive(s).",
 	.opts = opts,
+	.n_opts = OPT_N,
 };
 
 #define MAX_CHANNELS 64
@@ -171,7 +195,7 @@ static int read_shapes(struct embed *e)
 
 static int read_classes(struct embed *e)
 {
-	const char *list = tool_get(&T, "classes", NULL);
+	const char *list = tool_get(&T, OPT_CLASSES, NULL);
 	char *copy, *save = NULL, *tok;
 	int k = e->cp.num_classes, n = 0;
 
@@ -213,7 +237,7 @@ static int selected_users(struct embed *e, int max, const cbd_user ***users,
 			  int *n)
 {
 	const char *const *ids;
-	int nu = tool_get_all(&T, "user", &ids);
+	int nu = tool_get_all(&T, OPT_USER, &ids);
 	size_t total = cbd_keyring_count(e->kr);
 
 	*users = NULL;
@@ -223,7 +247,7 @@ static int selected_users(struct embed *e, int max, const cbd_user ***users,
 			   "choose them with --user (%s)",
 			   nu ? "--user names" : "the keyring has",
 			   nu ? (size_t)nu : total, cbd_mode_name(e->mode), max,
-			   tool_get(&T, "keyring", ""));
+			   tool_get(&T, OPT_KEYRING, ""));
 		return EX_USAGE;
 	}
 	*users = calloc((nu ? (size_t)nu : total) + 1, sizeof(**users));
@@ -235,13 +259,13 @@ static int selected_users(struct embed *e, int max, const cbd_user ***users,
 			if (!(*users)[(*n)++]) {
 				tool_error(&T, "cannot list the keyring's users; "
 					   "choose them with --user (%s)",
-					   tool_get(&T, "keyring", ""));
+					   tool_get(&T, OPT_KEYRING, ""));
 				return EX_SOFTWARE;
 			}
 		}
 		if (*n == 0) {
 			tool_error(&T, "the keyring has no users (%s)",
-				   tool_get(&T, "keyring", ""));
+				   tool_get(&T, OPT_KEYRING, ""));
 			return EX_DATAERR;
 		}
 		return 0;
@@ -251,7 +275,7 @@ static int selected_users(struct embed *e, int max, const cbd_user ***users,
 
 		if (!u) {
 			tool_error(&T, "user %s is not in the keyring (%s)",
-				   ids[i], tool_get(&T, "keyring", ""));
+				   ids[i], tool_get(&T, OPT_KEYRING, ""));
 			return EX_DATAERR;
 		}
 		for (int j = 0; j < *n; j++)
@@ -309,8 +333,8 @@ static int write_onnx(struct embed *e, const char *path, const cbd_circuit *c)
 		return EX_CANTCREAT;
 	}
 	if (cbd_compile_onnx(c, e->owner, e->onnx, e->onnx_len,
-			     tool_has(&T, "nest") ? CBD_COMPILE_NEST : 0, &buf,
-			     &len, &err) ||
+			     tool_has(&T, OPT_NEST) ? CBD_COMPILE_NEST : 0,
+			     &buf, &len, &err) ||
 	    cbd_file_write_atomic(path, buf, len, 0644, &err)) {
 		free(buf);
 		tool_error(&T, "cannot compile %s into %s: %s", e->model_path,
@@ -374,7 +398,7 @@ written:
 
 static int run_trace(struct embed *e)
 {
-	const char *dir = tool_get(&T, "out-dir", ".");
+	const char *dir = tool_get(&T, OPT_OUT_DIR, ".");
 	uint8_t family[CBD_CIRCUIT_ID_LEN];
 	const cbd_user **users = NULL;
 	int n = 0, rc;
@@ -407,7 +431,7 @@ static int run_trace(struct embed *e)
 static int run_auth(struct embed *e)
 {
 	const char *const *pubs;
-	int np = tool_get_all(&T, "authorize", &pubs), rc = 0;
+	int np = tool_get_all(&T, OPT_AUTHORIZE, &pubs), rc = 0;
 
 	e->owned = calloc((size_t)np + 1, sizeof(*e->owned));
 	if (!e->owned)
@@ -435,7 +459,7 @@ static int run_auth(struct embed *e)
 /* Options that make sense only in some modes. */
 static void check_mode_options(struct embed *e)
 {
-	const char *m = tool_get(&T, "mode", NULL);
+	const char *m = tool_get(&T, OPT_MODE, NULL);
 
 	if (!m)
 		tool_usage_error(&T, "--mode is required (watermark, trace "
@@ -444,26 +468,26 @@ static void check_mode_options(struct embed *e)
 	if (!e->mode)
 		tool_usage_error(&T, "unknown mode '%s' (want watermark, trace "
 				 "or auth)", m);
-	if (!tool_has(&T, "key"))
+	if (!tool_has(&T, OPT_KEY))
 		tool_usage_error(&T, "--key (the owner's private key) is "
 				 "required");
-	if (e->mode == CBD_MODE_TRACE && !tool_has(&T, "keyring"))
+	if (e->mode == CBD_MODE_TRACE && !tool_has(&T, OPT_KEYRING))
 		tool_usage_error(&T, "trace mode needs --keyring");
-	if (e->mode == CBD_MODE_TRACE && tool_has(&T, "output"))
+	if (e->mode == CBD_MODE_TRACE && tool_has(&T, OPT_OUTPUT))
 		tool_usage_error(&T, "trace mode writes one archive per user "
 				 "into --out-dir, not --output");
-	if (e->mode != CBD_MODE_TRACE && tool_has(&T, "out-dir"))
+	if (e->mode != CBD_MODE_TRACE && tool_has(&T, OPT_OUT_DIR))
 		tool_usage_error(&T, "--out-dir is for trace mode");
 	if (e->mode == CBD_MODE_WATERMARK &&
-	    (tool_has(&T, "keyring") || tool_has(&T, "user")))
+	    (tool_has(&T, OPT_KEYRING) || tool_has(&T, OPT_USER)))
 		tool_usage_error(&T, "watermark mode takes no users");
-	if (e->mode != CBD_MODE_AUTH && tool_has(&T, "authorize"))
+	if (e->mode != CBD_MODE_AUTH && tool_has(&T, OPT_AUTHORIZE))
 		tool_usage_error(&T, "--authorize is for auth mode");
-	if (e->mode == CBD_MODE_AUTH && !tool_has(&T, "authorize") &&
-	    !tool_has(&T, "keyring"))
+	if (e->mode == CBD_MODE_AUTH && !tool_has(&T, OPT_AUTHORIZE) &&
+	    !tool_has(&T, OPT_KEYRING))
 		tool_usage_error(&T, "auth mode needs --authorize or "
 				 "--keyring");
-	if (tool_has(&T, "user") && !tool_has(&T, "keyring"))
+	if (tool_has(&T, OPT_USER) && !tool_has(&T, OPT_KEYRING))
 		tool_usage_error(&T, "--user needs --keyring");
 }
 
@@ -473,15 +497,15 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 	int nc, nz, rc;
 
 	e->model_path = T.argv[0];
-	e->name = tool_get(&T, "name", NULL);
+	e->name = tool_get(&T, OPT_NAME, NULL);
 	if (!e->name)
 		e->name = model_name(e->model_path, namebuf, cap);
 	if (!cbd_id_valid(e->name))
 		tool_usage_error(&T, "model name '%s' is not 1 to 64 of A-Z "
 				 "a-z 0-9 . _ -; use --name", e->name);
-	nc = parse_floats("scale", tool_get(&T, "scale", NULL), e->scale,
+	nc = parse_floats("scale", tool_get(&T, OPT_SCALE, NULL), e->scale,
 			  MAX_CHANNELS);
-	nz = parse_floats("zero", tool_get(&T, "zero", NULL), e->zero,
+	nz = parse_floats("zero", tool_get(&T, OPT_ZERO, NULL), e->zero,
 			  MAX_CHANNELS);
 	if (nc && nz && nc != nz)
 		tool_usage_error(&T, "--scale and --zero list different "
@@ -492,16 +516,16 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 	e->cp.scale = nc ? e->scale : NULL;
 	e->cp.zero = nz ? e->zero : NULL;
 	e->cp.mode = e->mode;
-	e->cp.version = (int)tool_get_long(&T, "circuit-version", 2, 1, 2);
-	if (tool_has(&T, "circuit-id")) {
-		if (cbd_unhex(tool_get(&T, "circuit-id", NULL), e->circuit_id,
+	e->cp.version = (int)tool_get_long(&T, OPT_CIRCUIT_VERSION, 2, 1, 2);
+	if (tool_has(&T, OPT_CIRCUIT_ID)) {
+		if (cbd_unhex(tool_get(&T, OPT_CIRCUIT_ID, NULL), e->circuit_id,
 			      sizeof(e->circuit_id), &err) != CBD_OK)
 			tool_usage_error(&T, "--circuit-id wants %d hex digits",
 					 2 * CBD_CIRCUIT_ID_LEN);
 		e->cp.circuit_id = e->circuit_id;
 	}
 	e->created = tool_time(&T);
-	e->input_name = tool_get(&T, "input", NULL);
+	e->input_name = tool_get(&T, OPT_INPUT, NULL);
 	if (cbd_file_read(e->model_path, CBD_MAX_ARCHIVE, &e->onnx,
 			  &e->onnx_len, &err) != CBD_OK)
 		return tool_fail(&T, &err);
@@ -513,11 +537,11 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 				 "first dimension is %lld", nc,
 				 (long long)e->cp.dims[0]);
 	if (rc == 0)
-		rc = tool_load_key(&T, tool_get(&T, "key", NULL),
-				   tool_get(&T, "passphrase-file", NULL),
+		rc = tool_load_key(&T, tool_get(&T, OPT_KEY, NULL),
+				   tool_get(&T, OPT_PASSPHRASE_FILE, NULL),
 				   TOOL_KEY_PRIVATE, &e->owner);
-	if (rc == 0 && tool_has(&T, "keyring") &&
-	    cbd_keyring_load(tool_get(&T, "keyring", NULL), &e->kr, &err) !=
+	if (rc == 0 && tool_has(&T, OPT_KEYRING) &&
+	    cbd_keyring_load(tool_get(&T, OPT_KEYRING, NULL), &e->kr, &err) !=
 		    CBD_OK)
 		rc = tool_fail(&T, &err);
 	return rc;
@@ -539,21 +563,21 @@ static int compile_archive(const char *path)
 	const uint8_t *model;
 	int rc;
 
-	if (tool_has(&T, "mode") || tool_has(&T, "keyring") ||
-	    tool_has(&T, "authorize") || tool_has(&T, "user") ||
-	    tool_has(&T, "circuit-id") || tool_has(&T, "scale") ||
-	    tool_has(&T, "circuit-version") ||
-	    tool_has(&T, "zero") || tool_has(&T, "classes") ||
-	    tool_has(&T, "input") || tool_has(&T, "name") ||
-	    tool_has(&T, "nest"))
+	if (tool_has(&T, OPT_MODE) || tool_has(&T, OPT_KEYRING) ||
+	    tool_has(&T, OPT_AUTHORIZE) || tool_has(&T, OPT_USER) ||
+	    tool_has(&T, OPT_CIRCUIT_ID) || tool_has(&T, OPT_SCALE) ||
+	    tool_has(&T, OPT_CIRCUIT_VERSION) ||
+	    tool_has(&T, OPT_ZERO) || tool_has(&T, OPT_CLASSES) ||
+	    tool_has(&T, OPT_INPUT) || tool_has(&T, OPT_NAME) ||
+	    tool_has(&T, OPT_NEST))
 		tool_usage_error(&T, "an archive brings its circuit: give only "
 				 "--format onnx, --key and --output/--out-dir");
-	if (strcmp(tool_get(&T, "format", ""), "onnx"))
+	if (strcmp(tool_get(&T, OPT_FORMAT, ""), "onnx"))
 		tool_usage_error(&T, "an archive is compiled with --format onnx");
-	if (!tool_has(&T, "key"))
+	if (!tool_has(&T, OPT_KEY))
 		tool_usage_error(&T, "--key (the owner's private key) is required");
-	rc = tool_load_key(&T, tool_get(&T, "key", NULL),
-			   tool_get(&T, "passphrase-file", NULL),
+	rc = tool_load_key(&T, tool_get(&T, OPT_KEY, NULL),
+			   tool_get(&T, OPT_PASSPHRASE_FILE, NULL),
 			   TOOL_KEY_PRIVATE, &owner);
 	if (rc)
 		return rc;
@@ -570,13 +594,13 @@ static int compile_archive(const char *path)
 	user = cbd_archive_user(a);
 	if (user)
 		snprintf(defout, sizeof(defout), "%s/%s-%s.onnx",
-			 tool_get(&T, "out-dir", "."), cbd_archive_model_name(a),
-			 user);
+			 tool_get(&T, OPT_OUT_DIR, "."),
+			 cbd_archive_model_name(a), user);
 	else
 		snprintf(defout, sizeof(defout), "%s-%s.onnx",
 			 cbd_archive_model_name(a),
 			 cbd_mode_name(cbd_circuit_mode(c)));
-	out = tool_get(&T, "output", defout);
+	out = tool_get(&T, OPT_OUTPUT, defout);
 	model = cbd_archive_model(a, &mlen);
 	if (cbd_compile_onnx(c, owner, model, mlen, 0, &buf, &len, &err) ||
 	    cbd_file_write_atomic(out, buf, len, 0644, &err)) {
@@ -585,7 +609,7 @@ static int compile_archive(const char *path)
 		rc = cbd_status_exit(err.code);
 		goto done;
 	}
-	if (!tool_has(&T, "json"))
+	if (!tool_has(&T, OPT_JSON))
 		printf("%s: %s ONNX model compiled from %s%s%s\n", out,
 		       cbd_mode_name(cbd_circuit_mode(c)), path,
 		       user ? ", user " : "", user ? user : "");
@@ -614,7 +638,6 @@ int main(int argc, char **argv)
 	const cbd_key *keys[MAX_KEYS + 1];
 	int rc;
 
-	argv = tool_permute(&T, &argc, argv);
 	tool_parse(&T, argc, argv);
 	if (T.argc != 1)
 		tool_usage_error(&T, "want exactly one MODEL.onnx");
@@ -622,15 +645,15 @@ int main(int argc, char **argv)
 		return compile_archive(T.argv[0]);
 	check_mode_options(&e);
 	e.keys = keys;
-	e.json = tool_has(&T, "json");
+	e.json = tool_has(&T, OPT_JSON);
 	{
-		const char *f = tool_get(&T, "format", "cbd");
+		const char *f = tool_get(&T, OPT_FORMAT, "cbd");
 
 		if (strcmp(f, "cbd") && strcmp(f, "onnx"))
 			tool_usage_error(&T, "--format is cbd or onnx, not "
 					 "'%s'", f);
 		e.onnx_out = !strcmp(f, "onnx");
-		if (tool_has(&T, "nest") && !e.onnx_out)
+		if (tool_has(&T, OPT_NEST) && !e.onnx_out)
 			tool_usage_error(&T, "--nest protects an ONNX model "
 					 "again: it needs --format onnx");
 		e.ext = e.onnx_out ? ".onnx" : ".cbd";
@@ -641,7 +664,7 @@ int main(int argc, char **argv)
 			 cbd_mode_name(e.mode));
 	else
 		snprintf(defout, sizeof(defout), "%s.cbd", e.name);
-	e.output = tool_get(&T, "output", defout);
+	e.output = tool_get(&T, OPT_OUTPUT, defout);
 	if (rc == 0 && e.json)
 		printf("{\"archives\": [");
 	if (rc == 0 && e.mode == CBD_MODE_WATERMARK)

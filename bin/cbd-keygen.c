@@ -21,7 +21,6 @@
  * wrote are removed again.
  */
 #include "tool.h"
-#include "tool_argv.h"
 #include "tool_key.h"
 
 #include <errno.h>
@@ -31,31 +30,51 @@
 #include <time.h>
 #include <unistd.h>
 
-static const struct tool_opt opts[] = {
-	{"out-dir", 'd', TOOL_ARG, "DIR",
-	 "write ID.key and ID.pub in DIR (default: beside the keyring, else .)",
-	 false},
-	{"type", 't', TOOL_ARG, "TYPE", "ed25519 (default) or p256", false},
-	{"passphrase-file", 0, TOOL_ARG, "FILE",
-	 "encrypt the private key with the first line of FILE", false},
-	{"ask-passphrase", 'p', TOOL_NOARG, NULL,
-	 "encrypt the private key with a passphrase asked on the terminal",
-	 false},
-	{"keyring", 'k', TOOL_ARG, "FILE",
-	 "user: add the user to FILE (created if missing)", false},
-	{"public", 0, TOOL_ARG, "PUB",
-	 "user: add this existing public key instead of making a pair", false},
-	{"force", 'f', TOOL_NOARG, NULL, "overwrite existing key files", false},
-	{"format", 0, TOOL_ARG, "FORM",
-	 "a new keyring: sqlite (default) or json", false},
-	{"note", 'n', TOOL_ARG, "TEXT",
-	 "user: a note kept with the user (database keyring)", false},
-	{"count", 0, TOOL_ARG, "N", "users: how many users to add", false},
-	{"prefix", 0, TOOL_ARG, "P",
-	 "users: ids P1..PN, zero-padded (default user)", false},
-	{"json", 0, TOOL_NOARG, NULL, "print the result as JSON", false},
-	TOOL_OPT_END
+enum {
+	OPT_OUT_DIR,
+	OPT_TYPE,
+	OPT_PASSPHRASE_FILE,
+	OPT_ASK_PASSPHRASE,
+	OPT_KEYRING,
+	OPT_PUBLIC,
+	OPT_FORCE,
+	OPT_FORMAT,
+	OPT_NOTE,
+	OPT_COUNT,
+	OPT_PREFIX,
+	OPT_JSON,
+	OPT_N
 };
+
+static const struct tool_opt opts[] = {
+	[OPT_OUT_DIR] = {"out-dir", 'd', TOOL_ARG, "DIR",
+		"write ID.key and ID.pub in DIR (default: beside the keyring, "
+		"else .)", false},
+	[OPT_TYPE] = {"type", 't', TOOL_ARG, "TYPE",
+		"ed25519 (default) or p256", false},
+	[OPT_PASSPHRASE_FILE] = TOOL_OPT_PASSPHRASE_FILE("encrypt the private "
+		"key with the first line of FILE"),
+	[OPT_ASK_PASSPHRASE] = {"ask-passphrase", 'p', TOOL_NOARG, NULL,
+		"encrypt the private key with a passphrase asked on the "
+		"terminal", false},
+	[OPT_KEYRING] = TOOL_OPT_KEYRING("user: add the user to FILE (created "
+		"if missing)"),
+	[OPT_PUBLIC] = {"public", 0, TOOL_ARG, "PUB",
+		"user: add this existing public key instead of making a "
+		"pair", false},
+	[OPT_FORCE] = {"force", 'f', TOOL_NOARG, NULL,
+		"overwrite existing key files", false},
+	[OPT_FORMAT] = {"format", 0, TOOL_ARG, "FORM",
+		"a new keyring: sqlite (default) or json", false},
+	[OPT_NOTE] = {"note", 'n', TOOL_ARG, "TEXT",
+		"user: a note kept with the user (database keyring)", false},
+	[OPT_COUNT] = {"count", 0, TOOL_ARG, "N",
+		"users: how many users to add", false},
+	[OPT_PREFIX] = {"prefix", 0, TOOL_ARG, "P",
+		"users: ids P1..PN, zero-padded (default user)", false},
+	[OPT_JSON] = TOOL_OPT_JSON("print the result as JSON"),
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
 
 static struct tool T = {
 	.name = "cbd-keygen",
@@ -65,6 +84,7 @@ static struct tool T = {
 	.summary = "Generate a key pair (PKCS#8/SPKI PEM) and manage the "
 		   "users' keyring.",
 	.opts = opts,
+	.n_opts = OPT_N,
 };
 
 struct job {
@@ -185,7 +205,7 @@ static int is_new(const char *path)
 
 static int want_json(const char *path)
 {
-	const char *f = tool_get(&T, "format", NULL);
+	const char *f = tool_get(&T, OPT_FORMAT, NULL);
 	size_t n = strlen(path);
 
 	if (f)
@@ -245,7 +265,7 @@ static int run(struct job *j, const char *pubfile, const char *pass,
 	rc = make_key(j, pubfile, pass, force, &key);
 	if (rc == 0 && kr) {
 		if (cbd_keyring_add_note(kr, j->id, key,
-					 tool_get(&T, "note", NULL),
+					 tool_get(&T, OPT_NOTE, NULL),
 					 &e) != CBD_OK ||
 		    cbd_keyring_save(kr, j->keyring, &e) != CBD_OK) {
 			rc = tool_fail(&T, &e);
@@ -337,7 +357,7 @@ static cbd_status list_row(void *ud, const cbd_keyring_row *r, cbd_err *err)
 
 static int verb_list(const char *path, int pem)
 {
-	struct lister l = {tool_has(&T, "json") || pem, pem, 0, 0};
+	struct lister l = {tool_has(&T, OPT_JSON) || pem, pem, 0, 0};
 	cbd_keyring_visitor v = {NULL, list_row, &l};
 	cbd_keyring *kr = NULL;
 	cbd_err e = {0};
@@ -422,9 +442,9 @@ static int verb_convert(const char *from, const char *to)
  * --out-dir. */
 static int verb_users(const char *path, cbd_key_type type)
 {
-	long n = tool_get_long(&T, "count", 0, 1, 100000000);
-	const char *prefix = tool_get(&T, "prefix", "user");
-	const char *dir = tool_get(&T, "out-dir", NULL);
+	long n = tool_get_long(&T, OPT_COUNT, 0, 1, 100000000);
+	const char *prefix = tool_get(&T, OPT_PREFIX, "user");
+	const char *dir = tool_get(&T, OPT_OUT_DIR, NULL);
 	int width = snprintf(NULL, 0, "%ld", n);
 	cbd_keyring *kr = NULL;
 	struct timespec t0, t1;
@@ -432,7 +452,7 @@ static int verb_users(const char *path, cbd_key_type type)
 	char id[128], f[4096];
 	cbd_status s;
 
-	if (!tool_has(&T, "count"))
+	if (!tool_has(&T, OPT_COUNT))
 		tool_usage_error(&T, "users needs --count N");
 	if (strlen(prefix) + (size_t)width > 64)
 		tool_usage_error(&T, "--prefix too long for %ld users", n);
@@ -487,8 +507,8 @@ static int verb_users(const char *path, cbd_key_type type)
 /* The verbs other than owner/investigator/user; -1 if role is none. */
 static int registry_verb(const char *role)
 {
-	const char *ring = tool_get(&T, "keyring", NULL);
-	const char *type = tool_get(&T, "type", "ed25519");
+	const char *ring = tool_get(&T, OPT_KEYRING, NULL);
+	const char *type = tool_get(&T, OPT_TYPE, "ed25519");
 	int one = strcmp(role, "show") == 0 || strcmp(role, "revoke") == 0;
 
 	if (strcmp(role, "convert") == 0) {
@@ -499,14 +519,15 @@ static int registry_verb(const char *role)
 	if (!one && strcmp(role, "list") && strcmp(role, "export-public") &&
 	    strcmp(role, "users"))
 		return -1;
-	if (tool_has(&T, "note") || tool_has(&T, "public") ||
-	    tool_has(&T, "passphrase-file") || tool_has(&T, "ask-passphrase") ||
-	    tool_has(&T, "format") || tool_has(&T, "force"))
+	if (tool_has(&T, OPT_NOTE) || tool_has(&T, OPT_PUBLIC) ||
+	    tool_has(&T, OPT_PASSPHRASE_FILE) ||
+	    tool_has(&T, OPT_ASK_PASSPHRASE) || tool_has(&T, OPT_FORMAT) ||
+	    tool_has(&T, OPT_FORCE))
 		tool_usage_error(&T, "%s takes no --note, --public, --format, "
 				 "--force or passphrase", role);
 	if (strcmp(role, "users") != 0 &&
-	    (tool_has(&T, "count") || tool_has(&T, "prefix") ||
-	     tool_has(&T, "type") || tool_has(&T, "out-dir")))
+	    (tool_has(&T, OPT_COUNT) || tool_has(&T, OPT_PREFIX) ||
+	     tool_has(&T, OPT_TYPE) || tool_has(&T, OPT_OUT_DIR)))
 		tool_usage_error(&T, "--count, --prefix, --type and --out-dir "
 				 "are for users and key pairs, not %s", role);
 	if (!ring)
@@ -527,7 +548,7 @@ static int registry_verb(const char *role)
 
 static int check_args(struct job *j, const char **pubfile)
 {
-	const char *type = tool_get(&T, "type", "ed25519");
+	const char *type = tool_get(&T, OPT_TYPE, "ed25519");
 	int64_t when;
 
 	/* the keyring records it (lib/keyring/); refuse a bad one here */
@@ -556,26 +577,27 @@ static int check_args(struct job *j, const char **pubfile)
 	if (!j->type)
 		tool_usage_error(&T, "unknown key type '%s' (want ed25519 or "
 				 "p256)", type);
-	j->keyring = tool_get(&T, "keyring", NULL);
-	*pubfile = tool_get(&T, "public", NULL);
+	j->keyring = tool_get(&T, OPT_KEYRING, NULL);
+	*pubfile = tool_get(&T, OPT_PUBLIC, NULL);
 	if (j->keyring && strcmp(j->role, "user") != 0)
 		tool_usage_error(&T, "--keyring is only for users");
 	if (*pubfile && !j->keyring)
 		tool_usage_error(&T, "--public needs --keyring");
-	if (tool_has(&T, "note") && !j->keyring)
+	if (tool_has(&T, OPT_NOTE) && !j->keyring)
 		tool_usage_error(&T, "--note needs --keyring");
-	if (tool_has(&T, "count") || tool_has(&T, "prefix"))
+	if (tool_has(&T, OPT_COUNT) || tool_has(&T, OPT_PREFIX))
 		tool_usage_error(&T, "--count and --prefix are for 'users'");
-	if (tool_has(&T, "format") && strcmp(tool_get(&T, "format", ""),
+	if (tool_has(&T, OPT_FORMAT) && strcmp(tool_get(&T, OPT_FORMAT, ""),
 					      "json") &&
-	    strcmp(tool_get(&T, "format", ""), "sqlite"))
+	    strcmp(tool_get(&T, OPT_FORMAT, ""), "sqlite"))
 		tool_usage_error(&T, "--format wants sqlite or json");
-	if (*pubfile && (tool_has(&T, "type") || tool_has(&T, "out-dir") ||
-			 tool_has(&T, "passphrase-file") ||
-			 tool_has(&T, "ask-passphrase")))
+	if (*pubfile && (tool_has(&T, OPT_TYPE) || tool_has(&T, OPT_OUT_DIR) ||
+			 tool_has(&T, OPT_PASSPHRASE_FILE) ||
+			 tool_has(&T, OPT_ASK_PASSPHRASE)))
 		tool_usage_error(&T, "--public adds an existing key: no "
 				 "--type, --out-dir or passphrase");
-	if (tool_has(&T, "passphrase-file") && tool_has(&T, "ask-passphrase"))
+	if (tool_has(&T, OPT_PASSPHRASE_FILE) &&
+	    tool_has(&T, OPT_ASK_PASSPHRASE))
 		tool_usage_error(&T, "--passphrase-file and --ask-passphrase "
 				 "exclude each other");
 	return 0;
@@ -589,7 +611,6 @@ int main(int argc, char **argv)
 	char *pass = NULL;
 	int rc;
 
-	argv = tool_permute(&T, &argc, argv);
 	tool_parse(&T, argc, argv);
 	if (T.argc >= 1 && (rc = registry_verb(T.argv[0])) >= 0)
 		return rc;
@@ -598,7 +619,7 @@ int main(int argc, char **argv)
 		dir_of(j.keyring, ringdir, sizeof(ringdir));
 	else
 		snprintf(ringdir, sizeof(ringdir), ".");
-	dir = tool_get(&T, "out-dir", ringdir);
+	dir = tool_get(&T, OPT_OUT_DIR, ringdir);
 	if (strcmp(dir, ".") == 0)
 		dir = "";
 	else if (!pubfile && mkdir(dir, 0755) != 0 && errno != EEXIST) {
@@ -611,14 +632,14 @@ int main(int argc, char **argv)
 	    (size_t)snprintf(j.pub, sizeof(j.pub), "%s%s%s.pub", dir,
 			     *dir ? "/" : "", j.id) >= sizeof(j.pub))
 		tool_usage_error(&T, "--out-dir too long");
-	rc = tool_passphrase(&T, tool_get(&T, "passphrase-file", NULL),
-			     tool_has(&T, "ask-passphrase"), 1, &pass);
+	rc = tool_passphrase(&T, tool_get(&T, OPT_PASSPHRASE_FILE, NULL),
+			     tool_has(&T, OPT_ASK_PASSPHRASE), 1, &pass);
 	if (rc)
 		return rc;
 	j.encrypted = pass != NULL;
-	rc = run(&j, pubfile, pass, tool_has(&T, "force"));
+	rc = run(&j, pubfile, pass, tool_has(&T, OPT_FORCE));
 	tool_passphrase_free(pass);
 	if (rc == 0)
-		print_result(&j, tool_has(&T, "json"));
+		print_result(&j, tool_has(&T, OPT_JSON));
 	return rc;
 }

@@ -13,73 +13,116 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct tool_opt opts[] = {
-	{"output", 'o', TOOL_ARG, "FILE", "transcript to write ('-' = stdout)",
-	 false},
-	{"backend", 'b', TOOL_ARG, "NAME",
-	 "oip, tfserving, exec or archive (oip)", false},
-	{"model", 'm', TOOL_ARG, "NAME", "model name in the endpoint's URLs",
-	 false},
-	{"model-version", 0, TOOL_ARG, "V", "model version in the URLs", false},
-	{"input-name", 0, TOOL_ARG, "NAME",
-	 "input tensor (the model's only input)", false},
-	{"output-name", 0, TOOL_ARG, "NAME",
-	 "output tensor to read (the one with K scores, else a label)",
-	 false},
-	{"datatype", 0, TOOL_ARG, "TYPE", "FP32 (x = q/255) or UINT8 (FP32)",
-	 false},
-	{"binary", 0, TOOL_NOARG, NULL,
-	 "oip: Triton's binary tensor data for the input and the output",
-	 false},
-	{"samples", 0, TOOL_ARG, "NPY",
-	 "send plain uint8 samples [N,...] instead of a trigger set", false},
-	{"owner-key", 0, TOOL_ARG, "KEY",
-	 "check the trigger set's signature against this key", false},
-	{"classes", 'K', TOOL_ARG, "K", "number of classes, if not known",
-	 false},
-	{"header", 'H', TOOL_ARG, "LINE", "extra HTTP header 'Name: value'",
-	 true},
-	{"cacert", 0, TOOL_ARG, "FILE", "CA certificates to verify TLS with",
-	 false},
-	{"insecure", 'k', TOOL_NOARG, NULL, "do not verify TLS certificates",
-	 false},
-	{"follow-redirects", 0, TOOL_NOARG, NULL,
-	 "follow redirects to the same scheme, host and port", false},
-	{"connect-timeout", 0, TOOL_ARG, "SECONDS", "connect timeout (10)",
-	 false},
-	{"timeout", 0, TOOL_ARG, "SECONDS", "timeout per attempt (30)", false},
-	{"concurrency", 'c', TOOL_ARG, "N", "requests in flight (1)", false},
-	{"rate", 'r', TOOL_ARG, "Q", "at most Q requests per second", false},
-	{"retries", 0, TOOL_ARG, "N", "retries after a failure (3)", false},
-	{"backoff", 0, TOOL_ARG, "MS", "first retry delay (200)", false},
-	{"max-backoff", 0, TOOL_ARG, "MS", "largest retry delay (10000)",
-	 false},
-	{"max-failures", 0, TOOL_ARG, "N",
-	 "stop after N consecutive failures of one kind (3; 0 = never)",
-	 false},
-	{"decoys", 0, TOOL_ARG, "NPY",
-	 "clean uint8 samples [M,...] to send among the triggers", false},
-	{"decoy-ratio", 0, TOOL_ARG, "R",
-	 "decoys per trigger, in a random order (1)", false},
-	{"pace", 0, TOOL_ARG, "MS[:JITTER]",
-	 "at least MS (+ up to JITTER) ms between two queries", false},
-	{"until-verdict", 0, TOOL_ARG, "KEYRING",
-	 "triggers in a random order, stop once the verdict is settled",
-	 false},
-	{"alpha", 0, TOOL_ARG, "P",
-	 "--until-verdict: false-accusation bound (1e-9)", false},
-	{"dry-run", 'n', TOOL_NOARG, NULL,
-	 "preflight and decoy only: no trigger sent, no transcript", false},
-	{"resume", 0, TOOL_NOARG, NULL,
-	 "continue an interrupted transcript", false},
-	{"force", 'f', TOOL_NOARG, NULL, "overwrite an existing transcript",
-	 false},
-	{"json", 0, TOOL_NOARG, NULL, "print the summary as JSON on stdout",
-	 false},
-	{"quiet", 'q', TOOL_NOARG, NULL, "no progress or summary on stderr",
-	 false},
-	TOOL_OPT_END
+enum {
+	OPT_OUTPUT,
+	OPT_BACKEND,
+	OPT_MODEL,
+	OPT_MODEL_VERSION,
+	OPT_INPUT_NAME,
+	OPT_OUTPUT_NAME,
+	OPT_DATATYPE,
+	OPT_BINARY,
+	OPT_SAMPLES,
+	OPT_OWNER_KEY,
+	OPT_CLASSES,
+	OPT_HEADER,
+	OPT_CACERT,
+	OPT_INSECURE,
+	OPT_FOLLOW_REDIRECTS,
+	OPT_CONNECT_TIMEOUT,
+	OPT_TIMEOUT,
+	OPT_CONCURRENCY,
+	OPT_RATE,
+	OPT_RETRIES,
+	OPT_BACKOFF,
+	OPT_MAX_BACKOFF,
+	OPT_MAX_FAILURES,
+	OPT_DECOYS,
+	OPT_DECOY_RATIO,
+	OPT_PACE,
+	OPT_UNTIL_VERDICT,
+	OPT_ALPHA,
+	OPT_DRY_RUN,
+	OPT_RESUME,
+	OPT_FORCE,
+	OPT_JSON,
+	OPT_QUIET,
+	OPT_N
 };
+
+static const struct tool_opt opts[] = {
+	[OPT_OUTPUT] = TOOL_OPT_OUTPUT("transcript to write ('-' = stdout)"),
+	[OPT_BACKEND] = {"backend", 'b', TOOL_ARG, "NAME",
+		"oip, tfserving, exec or archive (oip)", false},
+	[OPT_MODEL] = {"model", 'm', TOOL_ARG, "NAME",
+		"model name in the endpoint's URLs", false},
+	[OPT_MODEL_VERSION] = {"model-version", 0, TOOL_ARG, "V",
+		"model version in the URLs", false},
+	[OPT_INPUT_NAME] = {"input-name", 0, TOOL_ARG, "NAME",
+		"input tensor (the model's only input)", false},
+	[OPT_OUTPUT_NAME] = {"output-name", 0, TOOL_ARG, "NAME",
+		"output tensor to read (the one with K scores, else a "
+		"label)", false},
+	[OPT_DATATYPE] = {"datatype", 0, TOOL_ARG, "TYPE",
+		"FP32 (x = q/255) or UINT8 (FP32)", false},
+	[OPT_BINARY] = {"binary", 0, TOOL_NOARG, NULL,
+		"oip: Triton's binary tensor data for the input and the "
+		"output", false},
+	[OPT_SAMPLES] = {"samples", 0, TOOL_ARG, "NPY",
+		"send plain uint8 samples [N,...] instead of a trigger "
+		"set", false},
+	[OPT_OWNER_KEY] = {"owner-key", 0, TOOL_ARG, "KEY",
+		"check the trigger set's signature against this key", false},
+	[OPT_CLASSES] = {"classes", 0, TOOL_ARG, "K",
+		"number of classes, if not known", false},
+	[OPT_HEADER] = {"header", 'H', TOOL_ARG, "LINE",
+		"extra HTTP header 'Name: value'", true},
+	[OPT_CACERT] = {"cacert", 0, TOOL_ARG, "FILE",
+		"CA certificates to verify TLS with", false},
+	[OPT_INSECURE] = {"insecure", 0, TOOL_NOARG, NULL,
+		"do not verify TLS certificates", false},
+	[OPT_FOLLOW_REDIRECTS] = {"follow-redirects", 0, TOOL_NOARG, NULL,
+		"follow redirects to the same scheme, host and port", false},
+	[OPT_CONNECT_TIMEOUT] = {"connect-timeout", 0, TOOL_ARG, "SECONDS",
+		"connect timeout (10)", false},
+	[OPT_TIMEOUT] = {"timeout", 0, TOOL_ARG, "SECONDS",
+		"timeout per attempt (30)", false},
+	[OPT_CONCURRENCY] = {"concurrency", 'c', TOOL_ARG, "N",
+		"requests in flight (1)", false},
+	[OPT_RATE] = {"rate", 'r', TOOL_ARG, "Q",
+		"at most Q requests per second", false},
+	[OPT_RETRIES] = {"retries", 0, TOOL_ARG, "N",
+		"retries after a failure (3)", false},
+	[OPT_BACKOFF] = {"backoff", 0, TOOL_ARG, "MS",
+		"first retry delay (200)", false},
+	[OPT_MAX_BACKOFF] = {"max-backoff", 0, TOOL_ARG, "MS",
+		"largest retry delay (10000)", false},
+	[OPT_MAX_FAILURES] = {"max-failures", 0, TOOL_ARG, "N",
+		"stop after N consecutive failures of one kind (3; 0 = "
+		"never)", false},
+	[OPT_DECOYS] = {"decoys", 0, TOOL_ARG, "NPY",
+		"clean uint8 samples [M,...] to send among the "
+		"triggers", false},
+	[OPT_DECOY_RATIO] = {"decoy-ratio", 0, TOOL_ARG, "R",
+		"decoys per trigger, in a random order (1)", false},
+	[OPT_PACE] = {"pace", 0, TOOL_ARG, "MS[:JITTER]",
+		"at least MS (+ up to JITTER) ms between two queries", false},
+	[OPT_UNTIL_VERDICT] = {"until-verdict", 0, TOOL_ARG, "KEYRING",
+		"triggers in a random order, stop once the verdict is "
+		"settled", false},
+	[OPT_ALPHA] = {"alpha", 0, TOOL_ARG, "P",
+		"--until-verdict: false-accusation bound (1e-9)", false},
+	[OPT_DRY_RUN] = {"dry-run", 'n', TOOL_NOARG, NULL,
+		"preflight and decoy only: no trigger sent, no "
+		"transcript", false},
+	[OPT_RESUME] = {"resume", 0, TOOL_NOARG, NULL,
+		"continue an interrupted transcript", false},
+	[OPT_FORCE] = {"force", 'f', TOOL_NOARG, NULL,
+		"overwrite an existing transcript", false},
+	[OPT_JSON] = TOOL_OPT_JSON("print the summary as JSON on stdout"),
+	[OPT_QUIET] = TOOL_OPT_QUIET("no progress or summary on stderr"),
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
 
 static void bar(void *ud, const cbd_probe_progress *p)
 {
@@ -111,9 +154,9 @@ static void json_puts(const char *s)
 	putchar('"');
 }
 
-static double get_seconds(struct tool *t, const char *name, double def)
+static double get_seconds(struct tool *t, int opt, double def)
 {
-	const char *s = tool_get(t, name, NULL);
+	const char *s = tool_get(t, opt, NULL);
 	char *end;
 	double v;
 
@@ -121,13 +164,14 @@ static double get_seconds(struct tool *t, const char *name, double def)
 		return def;
 	v = strtod(s, &end);
 	if (*s == 0 || *end || !(v > 0) || v > 86400)
-		tool_usage_error(t, "--%s wants seconds > 0, not '%s'", name, s);
+		tool_usage_error(t, "--%s wants seconds > 0, not '%s'",
+				 t->opts[opt].name, s);
 	return v;
 }
 
 static cbd_probe_backend parse_backend(struct tool *t)
 {
-	const char *b = tool_get(t, "backend", "oip");
+	const char *b = tool_get(t, OPT_BACKEND, "oip");
 
 	if (strcmp(b, "oip") == 0)
 		return CBD_PROBE_OIP;
@@ -144,11 +188,11 @@ static cbd_probe_backend parse_backend(struct tool *t)
 /* --decoys, --decoy-ratio, --pace (the decoy tensor is loaded in run). */
 static void fill_decoy_opts(struct tool *t, cbd_probe_opts *o)
 {
-	const char *ratio = tool_get(t, "decoy-ratio", NULL);
-	const char *pace = tool_get(t, "pace", NULL);
+	const char *ratio = tool_get(t, OPT_DECOY_RATIO, NULL);
+	const char *pace = tool_get(t, OPT_PACE, NULL);
 	char *end;
 
-	if (ratio && !tool_has(t, "decoys"))
+	if (ratio && !tool_has(t, OPT_DECOYS))
 		tool_usage_error(t, "--decoy-ratio needs --decoys");
 	o->decoy_ratio = 1;
 	if (ratio) {
@@ -174,14 +218,14 @@ static void fill_decoy_opts(struct tool *t, cbd_probe_opts *o)
 /* --until-verdict KEYRING, --alpha (the keyring is loaded in run_one). */
 static void fill_verdict_opts(struct tool *t, cbd_probe_opts *o)
 {
-	const char *a = tool_get(t, "alpha", NULL);
+	const char *a = tool_get(t, OPT_ALPHA, NULL);
 	char *end;
 
-	if (a && !tool_has(t, "until-verdict"))
+	if (a && !tool_has(t, OPT_UNTIL_VERDICT))
 		tool_usage_error(t, "--alpha needs --until-verdict");
-	if (!tool_has(t, "until-verdict"))
+	if (!tool_has(t, OPT_UNTIL_VERDICT))
 		return;
-	if (tool_has(t, "samples"))
+	if (tool_has(t, OPT_SAMPLES))
 		tool_usage_error(t, "--until-verdict needs a trigger set (it "
 				 "knows each user's labels), not --samples");
 	o->seq_p1 = CBD_SEQ_P1_DEFAULT;
@@ -197,38 +241,38 @@ static void fill_verdict_opts(struct tool *t, cbd_probe_opts *o)
 
 static void fill_opts(struct tool *t, cbd_probe_opts *o)
 {
-	const char *dt = tool_get(t, "datatype", "FP32");
+	const char *dt = tool_get(t, OPT_DATATYPE, "FP32");
 	const char *const *hv;
-	const char *rate = tool_get(t, "rate", NULL);
+	const char *rate = tool_get(t, OPT_RATE, NULL);
 
 	o->backend = parse_backend(t);
 	o->endpoint = t->argv[0];
-	o->model_name = tool_get(t, "model", NULL);
-	o->model_version = tool_get(t, "model-version", NULL);
-	o->input_name = tool_get(t, "input-name", NULL);
-	o->output_name = tool_get(t, "output-name", NULL);
+	o->model_name = tool_get(t, OPT_MODEL, NULL);
+	o->model_version = tool_get(t, OPT_MODEL_VERSION, NULL);
+	o->input_name = tool_get(t, OPT_INPUT_NAME, NULL);
+	o->output_name = tool_get(t, OPT_OUTPUT_NAME, NULL);
 	if (strcmp(dt, "UINT8") == 0)
 		o->send_uint8 = 1;
 	else if (strcmp(dt, "FP32") != 0)
 		tool_usage_error(t, "--datatype is FP32 or UINT8, not '%s'", dt);
-	o->binary = tool_has(t, "binary");
+	o->binary = tool_has(t, OPT_BINARY);
 	if (o->binary && o->backend != CBD_PROBE_OIP)
 		tool_usage_error(t, "--binary is for the oip backend (Triton's "
 				 "binary tensor data extension)");
-	o->n_headers = tool_get_all(t, "header", &hv);
+	o->n_headers = tool_get_all(t, OPT_HEADER, &hv);
 	o->headers = hv;
 	for (int i = 0; i < o->n_headers; i++)
 		if (!strchr(hv[i], ':') || strpbrk(hv[i], "\r\n"))
 			tool_usage_error(t, "--header wants 'Name: value'");
-	o->cacert = tool_get(t, "cacert", NULL);
-	o->insecure = tool_has(t, "insecure");
+	o->cacert = tool_get(t, OPT_CACERT, NULL);
+	o->insecure = tool_has(t, OPT_INSECURE);
 	if (o->insecure && o->cacert)
 		tool_usage_error(t, "--insecure and --cacert conflict");
-	o->follow_redirects = tool_has(t, "follow-redirects");
+	o->follow_redirects = tool_has(t, OPT_FOLLOW_REDIRECTS);
 	o->connect_timeout_ms =
-		lround(get_seconds(t, "connect-timeout", 10) * 1e3);
-	o->timeout_ms = lround(get_seconds(t, "timeout", 30) * 1e3);
-	o->concurrency = (int)tool_get_long(t, "concurrency", 1, 1, 256);
+		lround(get_seconds(t, OPT_CONNECT_TIMEOUT, 10) * 1e3);
+	o->timeout_ms = lround(get_seconds(t, OPT_TIMEOUT, 30) * 1e3);
+	o->concurrency = (int)tool_get_long(t, OPT_CONCURRENCY, 1, 1, 256);
 	if (rate) {
 		char *end;
 
@@ -237,25 +281,27 @@ static void fill_opts(struct tool *t, cbd_probe_opts *o)
 			tool_usage_error(t, "--rate wants a number > 0, not "
 					 "'%s'", rate);
 	}
-	o->retries = (int)tool_get_long(t, "retries", 3, 0, 100);
-	o->backoff_ms = tool_get_long(t, "backoff", 200, 1, 3600000);
-	o->max_backoff_ms = tool_get_long(t, "max-backoff", 10000, 1, 3600000);
-	o->resume = tool_has(t, "resume");
-	o->overwrite = tool_has(t, "force");
+	o->retries = (int)tool_get_long(t, OPT_RETRIES, 3, 0, 100);
+	o->backoff_ms = tool_get_long(t, OPT_BACKOFF, 200, 1, 3600000);
+	o->max_backoff_ms = tool_get_long(t, OPT_MAX_BACKOFF, 10000, 1,
+					  3600000);
+	o->resume = tool_has(t, OPT_RESUME);
+	o->overwrite = tool_has(t, OPT_FORCE);
 	if (o->resume && o->overwrite)
 		tool_usage_error(t, "--resume and --force conflict");
-	o->num_classes = (int)tool_get_long(t, "classes", 0, 2, 65535);
-	o->max_failures = (int)tool_get_long(t, "max-failures", 3, 0, 1000000);
+	o->num_classes = (int)tool_get_long(t, OPT_CLASSES, 0, 2, 65535);
+	o->max_failures = (int)tool_get_long(t, OPT_MAX_FAILURES, 3, 0,
+					     1000000);
 	if (o->max_failures == 0)
 		o->max_failures = -1;
 	fill_decoy_opts(t, o);
 	fill_verdict_opts(t, o);
-	o->dry_run = tool_has(t, "dry-run");
+	o->dry_run = tool_has(t, OPT_DRY_RUN);
 	if (o->dry_run && (o->resume || o->overwrite))
 		tool_usage_error(t, "--dry-run writes no transcript: not with "
 				 "--resume or --force");
 	o->tool = "cbd-probe " CBD_VERSION;
-	if (!tool_has(t, "quiet") && isatty(2))
+	if (!tool_has(t, OPT_QUIET) && isatty(2))
 		o->progress = bar;
 }
 
@@ -283,7 +329,7 @@ static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
 static cbd_status run(struct tool *t, const cbd_probe_opts *o,
 		      const char *out, cbd_probe_summary *sum, cbd_err *e)
 {
-	const char *path = tool_get(t, "decoys", NULL);
+	const char *path = tool_get(t, OPT_DECOYS, NULL);
 	cbd_probe_opts oo = *o;
 	uint8_t digest[CBD_SHA256_LEN];
 	cbd_tensor *d = NULL;
@@ -344,7 +390,7 @@ static cbd_status run_triggers(struct tool *t, const cbd_triggerset *ts,
 			       const cbd_probe_opts *o, const char *out,
 			       cbd_probe_summary *sum, cbd_err *e)
 {
-	const char *kp = tool_get(t, "until-verdict", NULL);
+	const char *kp = tool_get(t, OPT_UNTIL_VERDICT, NULL);
 	cbd_probe_opts oo = *o;
 	cbd_keyring *kr = NULL;
 	cbd_attr_seq *q = NULL;
@@ -375,7 +421,7 @@ static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
 			  const char *out, cbd_probe_summary *sum,
 			  cbd_err *e)
 {
-	const char *samples = tool_get(t, "samples", NULL);
+	const char *samples = tool_get(t, OPT_SAMPLES, NULL);
 	cbd_status s;
 
 	if (samples) {
@@ -397,7 +443,7 @@ static cbd_status run_one(struct tool *t, const cbd_probe_opts *o,
 	} else {
 		cbd_key *owner = NULL;
 		cbd_triggerset *ts = NULL;
-		const char *kp = tool_get(t, "owner-key", NULL);
+		const char *kp = tool_get(t, OPT_OWNER_KEY, NULL);
 
 		s = kp ? cbd_key_load(kp, NULL, &owner, e) : CBD_OK;
 		if (!s)
@@ -417,34 +463,35 @@ int main(int argc, char **argv)
 				     "TRIGGERS",
 			 .summary = "Send a trigger set to an endpoint and "
 				    "record the answers in a transcript.",
-			 .opts = opts};
+			 .opts = opts,
+			 .n_opts = OPT_N};
 	cbd_probe_opts o = {0};
 	cbd_probe_summary sum = {0};
 	cbd_err e = {0};
 	const char *out;
 
 	tool_parse(&t, argc, argv);
-	if (t.argc != (tool_has(&t, "samples") ? 1 : 2))
-		tool_usage_error(&t, tool_has(&t, "samples")
+	if (t.argc != (tool_has(&t, OPT_SAMPLES) ? 1 : 2))
+		tool_usage_error(&t, tool_has(&t, OPT_SAMPLES)
 					     ? "want ENDPOINT (with --samples)"
 					     : "want ENDPOINT and TRIGGERS");
-	out = tool_get(&t, "output", NULL);
-	if (!out && !tool_has(&t, "dry-run"))
+	out = tool_get(&t, OPT_OUTPUT, NULL);
+	if (!out && !tool_has(&t, OPT_DRY_RUN))
 		tool_usage_error(&t, "-o TRANSCRIPT is required");
 	if (!out)
 		out = "-";
-	if (tool_has(&t, "json") && strcmp(out, "-") == 0 &&
-	    !tool_has(&t, "dry-run"))
+	if (tool_has(&t, OPT_JSON) && strcmp(out, "-") == 0 &&
+	    !tool_has(&t, OPT_DRY_RUN))
 		tool_usage_error(&t, "--json and -o - both use stdout");
 	fill_opts(&t, &o);
 	if ((o.backend == CBD_PROBE_OIP || o.backend == CBD_PROBE_TFSERVING) &&
 	    !o.model_name)
 		tool_usage_error(&t, "--model NAME is required for the %s "
-				 "backend", tool_get(&t, "backend", "oip"));
+				 "backend", tool_get(&t, OPT_BACKEND, "oip"));
 	if (run(&t, &o, out, &sum, &e))
 		return tool_fail(&t, &e);
 	if (o.dry_run) {
-		if (tool_has(&t, "json")) {
+		if (tool_has(&t, OPT_JSON)) {
 			printf("{\"preflight\":");
 			json_puts(sum.preflight);
 			printf(",\"sent\":0,\"total\":%zu}\n", sum.total);
@@ -456,29 +503,29 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (tool_has(&t, "json"))
+	if (tool_has(&t, OPT_JSON))
 		printf("{\"total\":%zu,\"answered\":%zu,\"failed\":%zu,"
 		       "\"skipped\":%zu,\"retries\":%zu,\"decoys\":%zu,"
 		       "\"settled\":%s,\"secret\":%zu,\"seconds\":%.3f}\n",
 		       sum.total, sum.answered, sum.failed, sum.skipped,
 		       sum.retries, sum.decoys, sum.settled ? "true" : "false",
 		       sum.secret, sum.elapsed_s);
-	if (!tool_has(&t, "quiet") && sum.preflight[0])
+	if (!tool_has(&t, OPT_QUIET) && sum.preflight[0])
 		fprintf(stderr, "cbd-probe: preflight passed: %s\n",
 			sum.preflight);
-	if (!tool_has(&t, "quiet"))
+	if (!tool_has(&t, OPT_QUIET))
 		fprintf(stderr, "cbd-probe: %zu queries: %zu answered, %zu "
 			"failed, %zu retries, %zu already recorded, %.1fs\n",
 			sum.total, sum.answered, sum.failed, sum.retries,
 			sum.skipped, sum.elapsed_s);
-	if (!tool_has(&t, "quiet") && verdict.on)
+	if (!tool_has(&t, OPT_QUIET) && verdict.on)
 		fprintf(stderr, "cbd-probe: %s after %zu answered triggers "
 			"(%zu users accused, %zu cleared): %zu of %zu "
 			"triggers spent, %zu kept secret\n",
 			sum.settled ? "verdict settled" : "verdict not settled",
 			verdict.answered, verdict.accused, verdict.cleared,
 			sum.total - sum.secret, sum.total, sum.secret);
-	if (!tool_has(&t, "quiet") && sum.decoys)
+	if (!tool_has(&t, OPT_QUIET) && sum.decoys)
 		fprintf(stderr, "cbd-probe: %zu decoys among them (%zu "
 			"answered), recorded apart, never scored\n",
 			sum.decoys, sum.decoys_answered);

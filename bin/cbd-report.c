@@ -11,36 +11,50 @@
  * A report whose signature does not verify is refused (exit 1).
  */
 #include "tool.h"
-#include "tool_argv.h"
 #include "tool_key.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const struct tool_opt opts[] = {
-	{"output", 'o', TOOL_ARG, "FILE", "write the PDF to FILE ('-' = "
-	 "stdout; required)", false},
-	{"sig", 0, TOOL_ARG, "FILE", "detached signature (default: "
-	 "REPORT.sig when it exists)", false},
-	{"key", 'k', TOOL_ARG, "KEY", "the report must be signed by this "
-	 "public key", false},
-	{"triggers", 't', TOOL_ARG, "FILE", "trigger set, for thumbnails",
-	 false},
-	{"transcript", 'r', TOOL_ARG, "FILE", "transcript, for the labels "
-	 "under the thumbnails", false},
-	{"thumbnails", 'n', TOOL_ARG, "N", "how many trigger thumbnails "
-	 "(default 8)", false},
-	{"keyring", 0, TOOL_ARG, "FILE", "keyring: show the named user's "
-	 "labels under the thumbnails", false},
-	{"quiet", 'q', TOOL_NOARG, NULL, "no message on success", false},
-	TOOL_OPT_END
+enum {
+	OPT_OUTPUT,
+	OPT_SIG,
+	OPT_KEY,
+	OPT_TRIGGERS,
+	OPT_TRANSCRIPT,
+	OPT_THUMBNAILS,
+	OPT_KEYRING,
+	OPT_QUIET,
+	OPT_N
 };
 
+static const struct tool_opt opts[] = {
+	[OPT_OUTPUT] = TOOL_OPT_OUTPUT("write the PDF to FILE ('-' = stdout; "
+		"required)"),
+	[OPT_SIG] = {"sig", 0, TOOL_ARG, "FILE",
+		"detached signature (default: REPORT.sig when it "
+		"exists)", false},
+	[OPT_KEY] = TOOL_OPT_KEY("the report must be signed by this public "
+		"key"),
+	[OPT_TRIGGERS] = {"triggers", 't', TOOL_ARG, "FILE",
+		"trigger set, for thumbnails", false},
+	[OPT_TRANSCRIPT] = {"transcript", 'r', TOOL_ARG, "FILE",
+		"transcript, for the labels under the thumbnails", false},
+	[OPT_THUMBNAILS] = {"thumbnails", 'n', TOOL_ARG, "N",
+		"how many trigger thumbnails (default 8)", false},
+	[OPT_KEYRING] = TOOL_OPT_KEYRING("keyring: show the named user's "
+		"labels under the thumbnails"),
+	[OPT_QUIET] = TOOL_OPT_QUIET("no message on success"),
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
+
 static struct tool T = {
-	"cbd-report", "[options] REPORT -o FILE.pdf",
-	"Draw a signed attribution report as a one-page PDF.", opts, {0},
-	{{0}}, 0, NULL
+	.name = "cbd-report",
+	.synopsis = "[options] REPORT -o FILE.pdf",
+	.summary = "Draw a signed attribution report as a one-page PDF.",
+	.opts = opts,
+	.n_opts = OPT_N,
 };
 
 static int64_t pdf_time(void)
@@ -54,7 +68,7 @@ static int64_t pdf_time(void)
 static int check_sig(const char *path, const uint8_t *rep, size_t len,
 		     char *what, size_t wlen)
 {
-	const char *sigp = tool_get(&T, "sig", NULL);
+	const char *sigp = tool_get(&T, OPT_SIG, NULL);
 	char *def = NULL, kid[CBD_KEY_ID_LEN + 1];
 	cbd_key *key = NULL;
 	cbd_err err = {0};
@@ -70,7 +84,7 @@ static int check_sig(const char *path, const uint8_t *rep, size_t len,
 	}
 	if (!sigp) {
 		free(def);
-		if (tool_has(&T, "key")) {
+		if (tool_has(&T, OPT_KEY)) {
 			tool_error(&T, "no signature to check against --key "
 				   "(give --sig)");
 			return 1;
@@ -78,8 +92,8 @@ static int check_sig(const char *path, const uint8_t *rep, size_t len,
 		snprintf(what, wlen, "not checked (no signature file)");
 		return 0;
 	}
-	if (tool_has(&T, "key") &&
-	    (rc = tool_load_key(&T, tool_get(&T, "key", NULL), NULL,
+	if (tool_has(&T, OPT_KEY) &&
+	    (rc = tool_load_key(&T, tool_get(&T, OPT_KEY, NULL), NULL,
 				TOOL_KEY_PUBLIC, &key)))
 		goto out;
 	s = cbd_report_verify_file(rep, len, sigp, key, kid, &err);
@@ -107,19 +121,18 @@ int main(int argc, char **argv)
 	cbd_status s;
 	int rc;
 
-	argv = tool_permute(&T, &argc, argv);
 	tool_parse(&T, argc, argv);
 	if (T.argc != 1)
 		tool_usage_error(&T, "give exactly one REPORT");
-	if (!tool_has(&T, "output"))
+	if (!tool_has(&T, OPT_OUTPUT))
 		tool_usage_error(&T, "-o FILE is required ('-' = stdout)");
-	if (tool_has(&T, "triggers") != tool_has(&T, "transcript"))
+	if (tool_has(&T, OPT_TRIGGERS) != tool_has(&T, OPT_TRANSCRIPT))
 		tool_usage_error(&T, "--triggers and --transcript go together");
-	if (tool_has(&T, "keyring") && !tool_has(&T, "triggers"))
+	if (tool_has(&T, OPT_KEYRING) && !tool_has(&T, OPT_TRIGGERS))
 		tool_usage_error(&T, "--keyring needs --triggers and "
 				 "--transcript");
 	o.created = pdf_time();
-	o.thumbnails = (int)tool_get_long(&T, "thumbnails", 8, 1, 12);
+	o.thumbnails = (int)tool_get_long(&T, OPT_THUMBNAILS, 8, 1, 12);
 	s = cbd_file_read(T.argv[0], CBD_MAX_REPORT, &rep, &len, &err);
 	if (s != CBD_OK)
 		return tool_fail(&T, &err);
@@ -135,15 +148,15 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	o.signature = what;
-	if (tool_has(&T, "triggers")) {
-		s = cbd_triggerset_load(tool_get(&T, "triggers", NULL), NULL,
+	if (tool_has(&T, OPT_TRIGGERS)) {
+		s = cbd_triggerset_load(tool_get(&T, OPT_TRIGGERS, NULL), NULL,
 					&ts, &err);
 		if (s == CBD_OK)
-			s = cbd_transcript_load(tool_get(&T, "transcript", NULL),
-						&tr, &err);
-		if (s == CBD_OK && tool_has(&T, "keyring"))
-			s = cbd_keyring_load(tool_get(&T, "keyring", NULL), &kr,
-					     &err);
+			s = cbd_transcript_load(tool_get(&T, OPT_TRANSCRIPT,
+							 NULL), &tr, &err);
+		if (s == CBD_OK && tool_has(&T, OPT_KEYRING))
+			s = cbd_keyring_load(tool_get(&T, OPT_KEYRING, NULL),
+					     &kr, &err);
 		o.triggers = ts;
 		o.transcript = tr;
 		o.keyring = kr;
@@ -153,13 +166,13 @@ int main(int argc, char **argv)
 	if (s == CBD_OK)
 		s = cbd_report_pdf(rep, len, &o, &pdf, &plen, &err);
 	if (s == CBD_OK)
-		s = cbd_file_write_atomic(tool_get(&T, "output", "-"), pdf,
+		s = cbd_file_write_atomic(tool_get(&T, OPT_OUTPUT, "-"), pdf,
 					  plen, 0644, &err);
 	rc = s == CBD_OK ? 0 : tool_fail(&T, &err);
-	if (rc == 0 && !tool_has(&T, "quiet") &&
-	    strcmp(tool_get(&T, "output", "-"), "-") != 0)
+	if (rc == 0 && !tool_has(&T, OPT_QUIET) &&
+	    strcmp(tool_get(&T, OPT_OUTPUT, "-"), "-") != 0)
 		fprintf(stderr, "%s: wrote %s (signature %s)\n", T.name,
-			tool_get(&T, "output", ""), what);
+			tool_get(&T, OPT_OUTPUT, ""), what);
 	free(rep);
 	free(pdf);
 	cbd_triggerset_free(ts);

@@ -31,22 +31,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct tool_opt opts[] = {
-	{"json", 0, TOOL_NOARG, NULL, "print one JSON object per sample",
-	 false},
-	{"threads", 't', TOOL_ARG, "N",
-	 "worker threads (default: CBD_THREADS, else 1)", false},
-	{"batch", 'b', TOOL_ARG, "N", "samples per inference (default 32)",
-	 false},
-	{"labels", 'l', TOOL_ARG, "FILE",
-	 "expected labels (uint8/int64 NPY): print the accuracy", false},
-	{"quiet", 'q', TOOL_NOARG, NULL,
-	 "print no per-sample lines (only the accuracy)", false},
-	{"tensors", 0, TOOL_ARG, "DIR",
-	 "run any ONNX graph on its inputs (NPY, any type) and write "
-	 "DIR/output_K.npy", false},
-	TOOL_OPT_END
+enum {
+	OPT_JSON,
+	OPT_THREADS,
+	OPT_BATCH,
+	OPT_LABELS,
+	OPT_QUIET,
+	OPT_TENSORS,
+	OPT_N
 };
+
+static const struct tool_opt opts[] = {
+	[OPT_JSON] = TOOL_OPT_JSON("print one JSON object per sample"),
+	[OPT_THREADS] = TOOL_OPT_THREADS("worker threads (default: "
+		"CBD_THREADS, else 1)"),
+	[OPT_BATCH] = {"batch", 'b', TOOL_ARG, "N",
+		"samples per inference (default 32)", false},
+	[OPT_LABELS] = {"labels", 'l', TOOL_ARG, "FILE",
+		"expected labels (uint8/int64 NPY): print the accuracy", false},
+	[OPT_QUIET] = TOOL_OPT_QUIET("print no per-sample lines (only the "
+		"accuracy)"),
+	[OPT_TENSORS] = {"tensors", 0, TOOL_ARG, "DIR",
+		"run any ONNX graph on its inputs (NPY, any type) and write "
+		"DIR/output_K.npy", false},
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
 
 static struct tool T = {
 	.name = "cbd-run",
@@ -54,6 +63,7 @@ static struct tool T = {
 	.summary = "Run a classifier (ONNX or cbd archive) on PNG/NPY/JSON "
 		   "inputs and print labels and scores.",
 	.opts = opts,
+	.n_opts = OPT_N,
 };
 
 struct input {
@@ -323,20 +333,20 @@ int main(int argc, char **argv)
 	int rc = 0, n;
 
 	tool_parse(&T, argc, argv);
-	nopts.threads = (int)tool_get_long(&T, "threads", 0, 1, 256);
-	if (tool_has(&T, "tensors")) {
+	nopts.threads = (int)tool_get_long(&T, OPT_THREADS, 0, 1, 256);
+	if (tool_has(&T, OPT_TENSORS)) {
 		if (T.argc < 1)
 			tool_usage_error(&T, "need a model");
-		if (tool_has(&T, "labels") || tool_has(&T, "json"))
+		if (tool_has(&T, OPT_LABELS) || tool_has(&T, OPT_JSON))
 			tool_usage_error(&T, "--tensors takes no --labels or "
 					 "--json");
-		return run_tensors(tool_get(&T, "tensors", NULL), &nopts);
+		return run_tensors(tool_get(&T, OPT_TENSORS, NULL), &nopts);
 	}
 	if (T.argc < 2)
 		tool_usage_error(&T, "need a model and at least one input");
-	r.batch = tool_get_long(&T, "batch", 32, 1, 65536);
-	r.json = tool_has(&T, "json");
-	r.quiet = tool_has(&T, "quiet");
+	r.batch = tool_get_long(&T, OPT_BATCH, 32, 1, 65536);
+	r.json = tool_has(&T, OPT_JSON);
+	r.quiet = tool_has(&T, OPT_QUIET);
 	n = T.argc - 1;
 	ins = calloc((size_t)n, sizeof(*ins));
 	if (!ins)
@@ -354,8 +364,8 @@ int main(int argc, char **argv)
 		}
 		total += (size_t)ins[i].x->dims[0];
 	}
-	if (tool_has(&T, "labels") &&
-	    load_labels(tool_get(&T, "labels", NULL), total, &labels, &err) !=
+	if (tool_has(&T, OPT_LABELS) &&
+	    load_labels(tool_get(&T, OPT_LABELS, NULL), total, &labels, &err) !=
 		    CBD_OK) {
 		rc = tool_fail(&T, &err);
 		goto out;

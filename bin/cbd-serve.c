@@ -14,28 +14,42 @@
 #include <string.h>
 #include <time.h>
 
-static const struct tool_opt opts[] = {
-	{"host", 0, TOOL_ARG, "ADDR", "IPv4 address to bind (127.0.0.1)",
-	 false},
-	{"port", 'p', TOOL_ARG, "N", "TCP port, 0 picks a free one (8000)",
-	 false},
-	{"port-file", 0, TOOL_ARG, "FILE", "write the port number to FILE",
-	 false},
-	{"model-name", 'n', TOOL_ARG, "NAME",
-	 "name in URLs (default: the model's own)", false},
-	{"threads", 't', TOOL_ARG, "N",
-	 "worker threads, one model copy each (2)", false},
-	{"max-body", 0, TOOL_ARG, "BYTES", "largest request body (67108864)",
-	 false},
-	{"max-batch", 0, TOOL_ARG, "N", "largest batch per request (1024)",
-	 false},
-	{"max-connections", 0, TOOL_ARG, "N", "concurrent connections (64)",
-	 false},
-	{"timeout", 0, TOOL_ARG, "SECONDS", "idle connection timeout (30)",
-	 false},
-	{"quiet", 'q', TOOL_NOARG, NULL, "no access log", false},
-	TOOL_OPT_END
+enum {
+	OPT_HOST,
+	OPT_PORT,
+	OPT_PORT_FILE,
+	OPT_MODEL_NAME,
+	OPT_THREADS,
+	OPT_MAX_BODY,
+	OPT_MAX_BATCH,
+	OPT_MAX_CONNECTIONS,
+	OPT_TIMEOUT,
+	OPT_QUIET,
+	OPT_N
 };
+
+static const struct tool_opt opts[] = {
+	[OPT_HOST] = {"host", 0, TOOL_ARG, "ADDR",
+		"IPv4 address to bind (127.0.0.1)", false},
+	[OPT_PORT] = {"port", 'p', TOOL_ARG, "N",
+		"TCP port, 0 picks a free one (8000)", false},
+	[OPT_PORT_FILE] = {"port-file", 0, TOOL_ARG, "FILE",
+		"write the port number to FILE", false},
+	[OPT_MODEL_NAME] = {"model-name", 'n', TOOL_ARG, "NAME",
+		"name in URLs (default: the model's own)", false},
+	[OPT_THREADS] = TOOL_OPT_THREADS("worker threads, one model copy each "
+		"(2)"),
+	[OPT_MAX_BODY] = {"max-body", 0, TOOL_ARG, "BYTES",
+		"largest request body (67108864)", false},
+	[OPT_MAX_BATCH] = {"max-batch", 0, TOOL_ARG, "N",
+		"largest batch per request (1024)", false},
+	[OPT_MAX_CONNECTIONS] = {"max-connections", 0, TOOL_ARG, "N",
+		"concurrent connections (64)", false},
+	[OPT_TIMEOUT] = {"timeout", 0, TOOL_ARG, "SECONDS",
+		"idle connection timeout (30)", false},
+	[OPT_QUIET] = TOOL_OPT_QUIET("no access log"),
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
 
 static void log_line(void *ud, const char *line)
 {
@@ -65,7 +79,8 @@ int main(int argc, char **argv)
 			 .synopsis = "[options] MODEL",
 			 .summary = "Serve a cbd archive or ONNX model with the "
 				    "Open Inference Protocol over HTTP.",
-			 .opts = opts};
+			 .opts = opts,
+			 .n_opts = OPT_N};
 	cbd_serve_opts so = {0};
 	cbd_server *srv;
 	cbd_err e = {0};
@@ -76,17 +91,17 @@ int main(int argc, char **argv)
 	if (t.argc != 1)
 		tool_usage_error(&t, "want one MODEL (archive or .onnx)");
 	so.model_path = t.argv[0];
-	so.model_name = tool_get(&t, "model-name", NULL);
-	so.host = tool_get(&t, "host", "127.0.0.1");
-	so.port = (int)tool_get_long(&t, "port", 8000, 0, 65535);
-	so.threads = (int)tool_get_long(&t, "threads", 2, 1, 256);
-	so.max_body = (size_t)tool_get_long(&t, "max-body", 64L << 20, 1024,
+	so.model_name = tool_get(&t, OPT_MODEL_NAME, NULL);
+	so.host = tool_get(&t, OPT_HOST, "127.0.0.1");
+	so.port = (int)tool_get_long(&t, OPT_PORT, 8000, 0, 65535);
+	so.threads = (int)tool_get_long(&t, OPT_THREADS, 2, 1, 256);
+	so.max_body = (size_t)tool_get_long(&t, OPT_MAX_BODY, 64L << 20, 1024,
 					    1L << 30);
-	so.max_batch = tool_get_long(&t, "max-batch", 1024, 1, 1 << 20);
-	so.max_connections = (unsigned)tool_get_long(&t, "max-connections",
+	so.max_batch = tool_get_long(&t, OPT_MAX_BATCH, 1024, 1, 1 << 20);
+	so.max_connections = (unsigned)tool_get_long(&t, OPT_MAX_CONNECTIONS,
 						     64, 1, 10000);
-	so.timeout_s = (unsigned)tool_get_long(&t, "timeout", 30, 1, 86400);
-	if (!tool_has(&t, "quiet"))
+	so.timeout_s = (unsigned)tool_get_long(&t, OPT_TIMEOUT, 30, 1, 86400);
+	if (!tool_has(&t, OPT_QUIET))
 		so.log = log_line;
 	if (so.model_name && (!so.model_name[0] ||
 			      strpbrk(so.model_name, "/?#%")))
@@ -104,11 +119,11 @@ int main(int argc, char **argv)
 		return tool_fail(&t, &e);
 	fprintf(stderr, "cbd-serve: listening on http://%s:%d\n", so.host,
 		cbd_server_port(srv));
-	if (tool_has(&t, "port-file") &&
-	    write_port_file(tool_get(&t, "port-file", NULL),
+	if (tool_has(&t, OPT_PORT_FILE) &&
+	    write_port_file(tool_get(&t, OPT_PORT_FILE, NULL),
 			    cbd_server_port(srv))) {
 		tool_error(&t, "cannot write the port file (%s)",
-			   tool_get(&t, "port-file", NULL));
+			   tool_get(&t, OPT_PORT_FILE, NULL));
 		cbd_server_stop(srv);
 		return EX_CANTCREAT;
 	}

@@ -15,7 +15,6 @@
  * Thin front-end: the circuit, trigger sets and archives live in libcbd.
  */
 #include "tool.h"
-#include "tool_argv.h"
 #include "tool_key.h"
 
 #include <errno.h>
@@ -24,30 +23,47 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static const struct tool_opt opts[] = {
-	{"archive", 'a', TOOL_ARG, "ARCHIVE", "the cbd archive (or compiled ONNX model) whose circuit "
-	 "signs (triggers, input, check)", false},
-	{"key", 'k', TOOL_ARG, "KEY", "private key: the owner's (triggers) or "
-	 "a user's (input)", false},
-	{"passphrase-file", 0, TOOL_ARG, "FILE", "passphrase of an encrypted "
-	 "key, first line of FILE", false},
-	{"from", 0, TOOL_ARG, "IMAGES", "triggers: base inputs, NPY/PNG/JSON "
-	 "[N, sample...]", false},
-	{"count", 'n', TOOL_ARG, "N", "triggers: use the first N base inputs "
-	 "(default all)", false},
-	{"labels", 0, TOOL_ARG, "random|FILE", "triggers, watermark: owner "
-	 "labels (default random among classes not predicted)", false},
-	{"payload", 0, TOOL_ARG, "N", "input: 16-bit payload (watermark: the "
-	 "label; default 0)", false},
-	{"output", 'o', TOOL_ARG, "FILE", "output file (export: directory)",
-	 false},
-	{"export", 0, TOOL_ARG, "DIR", "triggers: also write each trigger's "
-	 "input as DIR/ID.png", false},
-	{"json", 0, TOOL_NOARG, NULL, "check: print the results as JSON",
-	 false},
-	{"quiet", 'q', TOOL_NOARG, NULL, "no summary on stderr", false},
-	TOOL_OPT_END
+enum {
+	OPT_ARCHIVE,
+	OPT_KEY,
+	OPT_PASSPHRASE_FILE,
+	OPT_FROM,
+	OPT_COUNT,
+	OPT_LABELS,
+	OPT_PAYLOAD,
+	OPT_OUTPUT,
+	OPT_EXPORT,
+	OPT_JSON,
+	OPT_QUIET,
+	OPT_N
 };
+
+static const struct tool_opt opts[] = {
+	[OPT_ARCHIVE] = {"archive", 'a', TOOL_ARG, "ARCHIVE",
+		"the cbd archive (or compiled ONNX model) whose circuit signs "
+		"(triggers, input, check)", false},
+	[OPT_KEY] = TOOL_OPT_KEY("private key: the owner's (triggers) or a "
+		"user's (input)"),
+	[OPT_PASSPHRASE_FILE] = TOOL_OPT_PASSPHRASE_FILE("passphrase of an "
+		"encrypted key, first line of FILE"),
+	[OPT_FROM] = {"from", 0, TOOL_ARG, "IMAGES",
+		"triggers: base inputs, NPY/PNG/JSON [N, sample...]", false},
+	[OPT_COUNT] = {"count", 'n', TOOL_ARG, "N",
+		"triggers: use the first N base inputs (default all)", false},
+	[OPT_LABELS] = {"labels", 0, TOOL_ARG, "random|FILE",
+		"triggers, watermark: owner labels (default random among "
+		"classes not predicted)", false},
+	[OPT_PAYLOAD] = {"payload", 0, TOOL_ARG, "N",
+		"input: 16-bit payload (watermark: the label; default "
+		"0)", false},
+	[OPT_OUTPUT] = TOOL_OPT_OUTPUT("output file (export: directory)"),
+	[OPT_EXPORT] = {"export", 0, TOOL_ARG, "DIR",
+		"triggers: also write each trigger's input as "
+		"DIR/ID.png", false},
+	[OPT_JSON] = TOOL_OPT_JSON("check: print the results as JSON"),
+	[OPT_QUIET] = TOOL_OPT_QUIET("no summary on stderr"),
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
 
 static struct tool T = {
 	.name = "cbd-sign",
@@ -55,6 +71,7 @@ static struct tool T = {
 	.summary = "Sign inputs for a cbd circuit: trigger sets (owner), "
 		   "authenticated inputs (users).",
 	.opts = opts,
+	.n_opts = OPT_N,
 };
 
 struct ctx {
@@ -76,7 +93,7 @@ static int fail(struct ctx *x)
 
 static int open_archive(struct ctx *x)
 {
-	const char *a = tool_get(&T, "archive", NULL);
+	const char *a = tool_get(&T, OPT_ARCHIVE, NULL);
 
 	if (!a)
 		tool_usage_error(&T, "--archive is required");
@@ -107,11 +124,11 @@ static int open_archive(struct ctx *x)
 
 static int load_key(struct ctx *x)
 {
-	const char *k = tool_get(&T, "key", NULL);
+	const char *k = tool_get(&T, OPT_KEY, NULL);
 
 	if (!k)
 		tool_usage_error(&T, "--key is required");
-	return tool_load_key(&T, k, tool_get(&T, "passphrase-file", NULL),
+	return tool_load_key(&T, k, tool_get(&T, OPT_PASSPHRASE_FILE, NULL),
 			     TOOL_KEY_PRIVATE, &x->key);
 }
 
@@ -189,7 +206,7 @@ static int load_samples(struct ctx *x, const char *path, size_t *count,
 static int watermark_labels(struct ctx *x, const float *xs, size_t count,
 			    int *labels)
 {
-	const char *spec = tool_get(&T, "labels", "random");
+	const char *spec = tool_get(&T, OPT_LABELS, "random");
 	cbd_tensor *t = NULL, *f = NULL;
 	int rc;
 
@@ -259,7 +276,7 @@ static int export_set(const cbd_triggerset *ts, const char *dir)
 static int cmd_export(struct ctx *x)
 {
 	cbd_triggerset *ts = NULL;
-	const char *dir = tool_get(&T, "output", NULL);
+	const char *dir = tool_get(&T, OPT_OUTPUT, NULL);
 	int rc;
 
 	if (T.argc != 1 || !dir)
@@ -267,7 +284,7 @@ static int cmd_export(struct ctx *x)
 	if (cbd_triggerset_load(T.argv[0], NULL, &ts, &x->err))
 		return fail(x);
 	rc = export_set(ts, dir);
-	if (!rc && !tool_has(&T, "quiet"))
+	if (!rc && !tool_has(&T, OPT_QUIET))
 		fprintf(stderr, "cbd-sign: wrote %zu inputs to %s\n",
 			cbd_triggerset_count(ts), dir);
 	cbd_triggerset_free(ts);
@@ -278,8 +295,8 @@ static int cmd_export(struct ctx *x)
 
 static int cmd_triggers(struct ctx *x)
 {
-	const char *from = tool_get(&T, "from", NULL);
-	const char *out = tool_get(&T, "output", NULL);
+	const char *from = tool_get(&T, OPT_FROM, NULL);
+	const char *out = tool_get(&T, OPT_OUTPUT, NULL);
 	cbd_triggerset *ts = NULL;
 	size_t count = 0, want;
 	float *xs = NULL;
@@ -293,19 +310,19 @@ static int cmd_triggers(struct ctx *x)
 			   "'cbd-sign input' with a user's key");
 		rc = EX_USAGE;
 	}
-	if (!rc && tool_has(&T, "labels") &&
+	if (!rc && tool_has(&T, OPT_LABELS) &&
 	    cbd_circuit_mode(x->c) != CBD_MODE_WATERMARK)
 		tool_usage_error(&T, "--labels is for watermark circuits");
 	if (!rc)
 		rc = load_key(x);
 	if (!rc && key_index(x) != 0) {
 		tool_error(&T, "the key is not the circuit's owner key (%s)",
-			   tool_get(&T, "key", ""));
+			   tool_get(&T, OPT_KEY, ""));
 		rc = EX_DATAERR;
 	}
 	if (!rc)
 		rc = load_samples(x, from, &count, &xs, NULL);
-	want = (size_t)tool_get_long(&T, "count", (long)count, 1, 65536);
+	want = (size_t)tool_get_long(&T, OPT_COUNT, (long)count, 1, 65536);
 	if (!rc && want > count) {
 		tool_error(&T, "--count %zu but %s has %zu inputs", want, from,
 			   count);
@@ -325,9 +342,9 @@ static int cmd_triggers(struct ctx *x)
 	if (!rc && cbd_triggerset_save(ts, out, x->key, tool_time(&T),
 				       &x->err))
 		rc = fail(x);
-	if (!rc && tool_has(&T, "export"))
-		rc = export_set(ts, tool_get(&T, "export", NULL));
-	if (!rc && !tool_has(&T, "quiet"))
+	if (!rc && tool_has(&T, OPT_EXPORT))
+		rc = export_set(ts, tool_get(&T, OPT_EXPORT, NULL));
+	if (!rc && !tool_has(&T, OPT_QUIET))
 		fprintf(stderr, "cbd-sign: %zu %s triggers in %s (signature "
 			"%s.sig)\n", count, cbd_mode_name(cbd_circuit_mode(x->c)),
 			out, out);
@@ -396,8 +413,8 @@ static int sample_ndim(const struct ctx *x)
 
 static int cmd_input(struct ctx *x)
 {
-	const char *out = tool_get(&T, "output", NULL);
-	long payload = tool_get_long(&T, "payload", 0, 0, 65535);
+	const char *out = tool_get(&T, OPT_OUTPUT, NULL);
+	long payload = tool_get_long(&T, OPT_PAYLOAD, 0, 0, 65535);
 	size_t count = 0;
 	float *xs = NULL;
 	uint8_t *q = NULL;
@@ -415,7 +432,8 @@ static int cmd_input(struct ctx *x)
 
 			cbd_key_id(x->key, id);
 			tool_error(&T, "key %s is not authorised by the "
-				   "circuit (%s)", id, tool_get(&T, "key", ""));
+				   "circuit (%s)", id,
+				   tool_get(&T, OPT_KEY, ""));
 			rc = 1;
 		}
 	}
@@ -520,7 +538,7 @@ static int check_all(struct ctx *x, struct result **res, size_t *nres)
 
 static int cmd_check(struct ctx *x)
 {
-	int json = tool_has(&T, "json"), all = 1, rc;
+	int json = tool_has(&T, OPT_JSON), all = 1, rc;
 	struct result *res = NULL;
 	size_t n = 0;
 
@@ -549,7 +567,6 @@ int main(int argc, char **argv)
 	int64_t when;
 	int rc;
 
-	argv = tool_permute(&T, &argc, argv);
 	tool_parse(&T, argc, argv);
 	(void)tool_source_date(&T, &when);   /* a bad one fails before work */
 	if (T.argc < 1)

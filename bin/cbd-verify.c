@@ -20,23 +20,29 @@
  * was not signed by --key; sysexits for malformed files, I/O and usage.
  */
 #include "tool.h"
-#include "tool_argv.h"
 #include "tool_key.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const struct tool_opt opts[] = {
-	{"key", 'k', TOOL_ARG, "PUB",
-	 "also require that this key signed the file", false},
-	{"info", 'i', TOOL_NOARG, NULL,
-	 "also print what the file says (manifest, mode, keys, user)", false},
-	{"json", 0, TOOL_NOARG, NULL, "print the result as JSON", false},
-	{"quiet", 'q', TOOL_NOARG, NULL, "print nothing; only the exit status",
-	 false},
-	TOOL_OPT_END
+enum {
+	OPT_KEY,
+	OPT_INFO,
+	OPT_JSON,
+	OPT_QUIET,
+	OPT_N
 };
+
+static const struct tool_opt opts[] = {
+	[OPT_KEY] = TOOL_OPT_KEY("also require that this key signed the file"),
+	[OPT_INFO] = {"info", 'i', TOOL_NOARG, NULL,
+		"also print what the file says (manifest, mode, keys, "
+		"user)", false},
+	[OPT_JSON] = TOOL_OPT_JSON("print the result as JSON"),
+	[OPT_QUIET] = TOOL_OPT_QUIET("print nothing; only the exit status"),
+};
+TOOL_OPTS_CHECK(opts, OPT_N);
 
 static struct tool T = {
 	.name = "cbd-verify",
@@ -44,6 +50,7 @@ static struct tool T = {
 	.summary = "Verify the signatures and digests of a cbd archive, "
 		   "protected ONNX model, trigger set or report.",
 	.opts = opts,
+	.n_opts = OPT_N,
 };
 
 struct ctx {
@@ -513,16 +520,15 @@ int main(int argc, char **argv)
 	enum kind k;
 	int rc = -1;
 
-	argv = tool_permute(&T, &argc, argv);
 	tool_parse(&T, argc, argv);
 	if (T.argc != 1)
 		tool_usage_error(&T, "want exactly one FILE");
 	x.path = T.argv[0];
-	x.info = tool_has(&T, "info");
-	x.json = tool_has(&T, "json");
-	x.quiet = tool_has(&T, "quiet");
-	if (tool_has(&T, "key")) {
-		rc = tool_load_key(&T, tool_get(&T, "key", NULL), NULL,
+	x.info = tool_has(&T, OPT_INFO);
+	x.json = tool_has(&T, OPT_JSON);
+	x.quiet = tool_has(&T, OPT_QUIET);
+	if (tool_has(&T, OPT_KEY)) {
+		rc = tool_load_key(&T, tool_get(&T, OPT_KEY, NULL), NULL,
 				   TOOL_KEY_PUBLIC, &want);
 		if (rc)
 			return rc;

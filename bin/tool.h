@@ -1,11 +1,44 @@
 /*
  * tool.h — what every cbd-* front-end shares: one option table that drives
- * both parsing and --help, and the error/exit conventions.
+ * both parsing and --help, the options every tool spells the same, and the
+ * error/exit conventions.
  *
- * A tool declares `static const struct tool_opt opts[]` ending in
- * TOOL_OPT_END, calls tool_parse(), then looks options up by long name.
- * Repeating an option that is not marked repeatable is a usage error
- * (minisign's opt_seen).  -h/--help and --version are added here.
+ * A tool names its options with an enum ending in OPT_N, fills its table
+ * with designated initialisers, and looks options up by enum value:
+ *
+ *	enum { OPT_MODE, OPT_KEY, OPT_N };
+ *	static const struct tool_opt opts[] = {
+ *		[OPT_MODE] = {"mode", 'm', TOOL_ARG, "MODE", "...", false},
+ *		[OPT_KEY] = TOOL_OPT_KEY("the owner's private key"),
+ *	};
+ *	TOOL_OPTS_CHECK(opts, OPT_N);
+ *	static struct tool T = {..., .opts = opts, .n_opts = OPT_N};
+ *	... tool_parse(&T, argc, argv); if (tool_has(&T, OPT_KEY)) ...
+ *
+ * so a misspelt option is a compile error, not an abort at run time.
+ * TOOL_OPTS_CHECK fails the build when the table is shorter or longer than
+ * the enum, -Woverride-init (in -Wextra) when two entries claim one index,
+ * and tool_parse() aborts on a hole (an index no entry fills).
+ *
+ * Options more than one tool has are defined here once (TOOL_OPT_*: name,
+ * short letter, argument; the tool gives the help line), so a letter means
+ * one thing in the whole suite:
+ *
+ *	-k, --key KEY             a key to sign with or verify against
+ *	-K, --keyring FILE        the owner's keyring of users
+ *	-j, --threads N           worker threads (make's -j)
+ *	-o, --output FILE         what the tool writes ('-' = stdout)
+ *	-q, --quiet               say less on stderr
+ *	    --json                machine-readable output on stdout
+ *	    --passphrase-file FILE  passphrase of an encrypted private key
+ *
+ * No tool uses -k, -K, -j, -o or -q for anything else; tool_parse() aborts
+ * on a table that does (tests/cli/options.bats checks --help as well).
+ *
+ * Options may follow operands ("cbd-serve MODEL --port 0"), also under
+ * POSIXLY_CORRECT; "--" ends the options.  Repeating an option that is not
+ * marked repeatable is a usage error (minisign's opt_seen).  -h/--help and
+ * --version are added here.
  */
 #ifndef CBD_TOOL_H
 #define CBD_TOOL_H
@@ -27,7 +60,22 @@ struct tool_opt {
 	bool repeatable;       /* may be given more than once */
 };
 
-#define TOOL_OPT_END { NULL, 0, TOOL_NOARG, NULL, NULL, false }
+/* The options several tools share (see the table above); help is the
+ * tool's own help line. */
+#define TOOL_OPT_KEY(help) {"key", 'k', TOOL_ARG, "KEY", help, false}
+#define TOOL_OPT_KEYRING(help) {"keyring", 'K', TOOL_ARG, "FILE", help, false}
+#define TOOL_OPT_THREADS(help) {"threads", 'j', TOOL_ARG, "N", help, false}
+#define TOOL_OPT_OUTPUT(help) {"output", 'o', TOOL_ARG, "FILE", help, false}
+#define TOOL_OPT_QUIET(help) {"quiet", 'q', TOOL_NOARG, NULL, help, false}
+#define TOOL_OPT_JSON(help) {"json", 0, TOOL_NOARG, NULL, help, false}
+#define TOOL_OPT_PASSPHRASE_FILE(help) \
+	{"passphrase-file", 0, TOOL_ARG, "FILE", help, false}
+
+/* After a tool's table: exactly one entry per value of its enum. */
+#define TOOL_OPTS_CHECK(tab, n)                                           \
+	_Static_assert(sizeof(tab) / sizeof((tab)[0]) == (n),             \
+		       #tab ": one entry per option of the enum, no more")
+
 #define TOOL_MAX_OPTS 48
 #define TOOL_MAX_REPEAT 64
 
@@ -35,7 +83,8 @@ struct tool {
 	const char *name;          /* "cbd-run" */
 	const char *synopsis;      /* "[options] MODEL INPUT..." */
 	const char *summary;       /* one line */
-	const struct tool_opt *opts;
+	const struct tool_opt *opts; /* indexed by the tool's option enum */
+	int n_opts;                  /* its OPT_N */
 	/* parse results, indexed like opts */
 	int count[TOOL_MAX_OPTS];
 	const char *vals[TOOL_MAX_OPTS][TOOL_MAX_REPEAT];
@@ -44,19 +93,19 @@ struct tool {
 };
 
 /* Parse argv; handles --help/--version (exits 0) and usage errors (exits
- * EX_USAGE with "try '<tool> --help'"). */
+ * EX_USAGE with "try '<tool> --help'").  The operands, in their order, are
+ * t->argv[0 .. t->argc).  Aborts on a malformed table (programmer error). */
 void tool_parse(struct tool *t, int argc, char **argv);
 
-/* Was option `name` given?  Its (last) value, or def. */
-bool tool_has(const struct tool *t, const char *name);
-const char *tool_get(const struct tool *t, const char *name,
-		     const char *def);
+/* Was option opt (a value of the tool's enum) given?  Its (last) value,
+ * or def. */
+bool tool_has(const struct tool *t, int opt);
+const char *tool_get(const struct tool *t, int opt, const char *def);
 /* All values of a repeatable option; returns the count. */
-int tool_get_all(const struct tool *t, const char *name,
-		 const char *const **vals);
+int tool_get_all(const struct tool *t, int opt, const char *const **vals);
 /* Integer option in [min,max]; usage error otherwise. */
-long tool_get_long(const struct tool *t, const char *name, long def,
-		   long min, long max);
+long tool_get_long(const struct tool *t, int opt, long def, long min,
+		   long max);
 
 /* "cbd-x: error: <msg>" on stderr. */
 void tool_error(const struct tool *t, const char *fmt, ...)

@@ -29,7 +29,7 @@ echo "# bench-keyring: $users users x $trig triggers, one core for attribution"
 "$sim" transcript "$dir" user:user07 "$dir/leak.jsonl"
 cbd-keygen convert "$dir/keyring.json" "$dir/users.keyring" >/dev/null
 t0=$(date +%s.%N)
-cbd-keygen users --count "$users" --prefix lic -k "$dir/users.keyring" >/dev/null
+cbd-keygen users --count "$users" --prefix lic -K "$dir/users.keyring" >/dev/null
 t1=$(date +%s.%N)
 create=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 size=$(du -k "$dir/users.keyring" | cut -f1)
@@ -42,7 +42,7 @@ budget=$(awk -v r="$rate" -v n="$total" -v t=$trig \
 	'BEGIN { printf "%.1f", 2 * n * t / r }')
 
 /usr/bin/time -f '%e %M' -o "$dir/time" cbd-attribute --threads 1 -q \
-	-t "$dir/triggers.json" -k "$dir/users.keyring" --json \
+	-t "$dir/triggers.json" -K "$dir/users.keyring" --json \
 	"$dir/leak.jsonl" >"$dir/report.json" || true
 read -r secs rss <"$dir/time"
 named=$(jq -c .verdict.attributed "$dir/report.json")

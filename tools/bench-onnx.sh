@@ -41,8 +41,8 @@ echo "| auth keys | compiled bytes | clean batch 1 ms | clean batch 32 ms |"
 echo "|---:|---:|---:|---:|"
 for nk in 1 16 256; do
 	mkdir -p "k$nk"
-	for i in $(seq 1 $nk); do cbd-keygen user "u$i" -k "k$nk/users.json" -d "k$nk" >/dev/null; done
-	cbd-embed "$top/models/mnist-cnn.onnx" -m auth -k owner.key -r "k$nk/users.json" -f onnx -o "auth$nk.onnx" >/dev/null
+	for i in $(seq 1 $nk); do cbd-keygen user "u$i" -K "k$nk/users.json" -d "k$nk" >/dev/null; done
+	cbd-embed "$top/models/mnist-cnn.onnx" -m auth -k owner.key -K "k$nk/users.json" -f onnx -o "auth$nk.onnx" >/dev/null
 	NODE_PATH="$CBD_BUILD/ort/node_modules" node -e '
 const ort = require("onnxruntime-node"), fs = require("fs");
 (async () => {

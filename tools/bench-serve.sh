@@ -71,7 +71,7 @@ inproc() { # samples-file -> seconds
 	j=0
 	pids=
 	while [ $j -lt "$THREADS" ]; do
-		cbd-run -q -b 1 -t 1 "$model" "$1" >/dev/null &
+		cbd-run -q -b 1 -j 1 "$model" "$1" >/dev/null &
 		pids="$pids $!"
 		j=$((j + 1))
 	done

@@ -45,7 +45,7 @@ measure() {
 			-o uv.jsonl "http://127.0.0.1:$(cat port)" triggers.json >uv.sum
 		sed -n 's/.*"answered":\([0-9]*\).*"settled":\([a-z]*\).*/\1 \2/p' uv.sum >>"$dir/spent"
 		set +e
-		cbd-attribute -q --json -t triggers.json -k keys/users.keyring uv.jsonl >uv.report
+		cbd-attribute -q --json -t triggers.json -K keys/users.keyring uv.jsonl >uv.report
 		set -e
 		got=$(sed -n 's/.*"attributed": \[\([^]]*\)\].*/\1/p' uv.report | tr -d '" ')
 		[ "$got" = "$2" ] || { echo "$1: run $n attributed '$got', want '$2'" >&2; exit 1; }

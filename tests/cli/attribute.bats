@@ -46,7 +46,7 @@ serve() {
 }
 
 attribute() {
-	cbd-attribute -t triggers.json -k keyring.json "$@"
+	cbd-attribute -t triggers.json -K keyring.json "$@"
 }
 
 # The 20-user end to end with keyring $1 (format by name: .json or database).
@@ -58,9 +58,9 @@ trace_family() { # DIR USER...
 	cd "$BATS_TEST_TMPDIR/$1"
 	shift
 	cbd-keygen owner >/dev/null
-	for u in "$@"; do cbd-keygen user $u -k keyring.json -d ukeys >/dev/null; done
+	for u in "$@"; do cbd-keygen user $u -K keyring.json -d ukeys >/dev/null; done
 	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r keyring.json -d copies >/dev/null
+		-K keyring.json -d copies >/dev/null
 	cbd-sign triggers -a "copies/mnist-cnn-$1.cbd" -k owner.key -q \
 		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
 }
@@ -72,10 +72,10 @@ e2e_20() {
 	cd "$e2e"
 	cbd-keygen owner >/dev/null
 	for i in $(seq -w 0 19); do
-		cbd-keygen user "user$i" -k "$ring" -d ukeys >/dev/null
+		cbd-keygen user "user$i" -K "$ring" -d ukeys >/dev/null
 	done
 	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r "$ring" -d copies >/dev/null
+		-K "$ring" -d copies >/dev/null
 	cbd-sign triggers -a copies/mnist-cnn-user00.cbd -k owner.key -q \
 		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 \
 		-o triggers.json
@@ -85,7 +85,7 @@ e2e_20() {
 		kill "$SERVER"
 		wait "$SERVER" || true
 		SERVER=
-		run cbd-attribute -t triggers.json -k "$ring" --json -q \
+		run cbd-attribute -t triggers.json -K "$ring" --json -q \
 			"p$i.jsonl"
 		[ "$status" -eq 0 ]
 		r=$output
@@ -97,7 +97,7 @@ e2e_20() {
 	# the whole investigation through pipes
 	serve copies/mnist-cnn-user03.cbd
 	cbd-probe -q -m mnist -o - "$URL" triggers.json |
-		cbd-attribute -q -t triggers.json -k "$ring" --json \
+		cbd-attribute -q -t triggers.json -K "$ring" --json \
 			-c PIPE-3 - |
 		cbd-report -q - -o - >case.pdf
 	text=$(pdftotext case.pdf -)
@@ -118,18 +118,18 @@ e2e_20() {
 	cd "$BATS_TEST_TMPDIR"
 	cbd-keygen owner >/dev/null
 	cbd-keygen investigator inv -d . >/dev/null
-	cbd-keygen users --count 10050 --prefix lic -k big.keyring >/dev/null
+	cbd-keygen users --count 10050 --prefix lic -K big.keyring >/dev/null
 	# not held in memory (more than 10,000): every user is still found
 	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r big.keyring -u lic07777 -u lic10050 -d copies >/dev/null
+		-K big.keyring -u lic07777 -u lic10050 -d copies >/dev/null
 	# all of them is more than one run writes: one line, not a crash
 	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m auth -k owner.key \
-		-r big.keyring -o all.cbd
+		-K big.keyring -o all.cbd
 	[ "$status" -eq 64 ]
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"the keyring has 10050 users; one auth run takes at most 256"* ]]
 	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r big.keyring -d all
+		-K big.keyring -d all
 	[ "$status" -eq 64 ]
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"the keyring has 10050 users; one trace run takes at most 4096"* ]]
@@ -143,7 +143,7 @@ e2e_20() {
 	export SOURCE_DATE_EPOCH=1800000000
 	for table in top full; do
 		opt=; [ "$table" = full ] && opt=--full-table
-		cbd-attribute -q -t triggers.json -k big.keyring $opt \
+		cbd-attribute -q -t triggers.json -K big.keyring $opt \
 			--sign-key inv.key -c BIG-1 -o "$table.json" p.jsonl
 		[ "$(jq -c .verdict.attributed "$table.json")" = '["lic07777"]' ]
 		[ "$(jq .parameters.users_tested "$table.json")" -eq 10050 ]
@@ -177,12 +177,12 @@ e2e_20() {
 	[[ "$types" == *"decoy"*"query"*"decoy"* ]]
 	cbd-verify -q mixed.jsonl
 	for t in plain mixed; do
-		cbd-attribute -t triggers.json -k keyring.json --json -q $t.jsonl >$t.report
+		cbd-attribute -t triggers.json -K keyring.json --json -q $t.jsonl >$t.report
 		jq -c '[.verdict.attributed, .parameters.answered, [.users[] | [.id, .matches]]]' $t.report >$t.v
 	done
 	cmp plain.v mixed.v
 	[ "$(cat mixed.v | jq -c '.[0]')" = '["ben"]' ]
-	run cbd-attribute -t triggers.json -k keyring.json -o r.json mixed.jsonl
+	run cbd-attribute -t triggers.json -K keyring.json -o r.json mixed.jsonl
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"64 of 64 triggers answered"*"128 decoys (clean samples among the queries) not scored."*"Attributed to: ben"* ]]
 	# a decoy that a tamperer turns into a query breaks the chain
@@ -214,7 +214,7 @@ e2e_20() {
 	run cbd-verify uv.jsonl
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"settled (--until-verdict): $spent triggers spent, $((64 - spent)) kept secret"* ]]
-	cbd-attribute -t triggers.json -k keyring.json --json -q uv.jsonl >uv.report
+	cbd-attribute -t triggers.json -K keyring.json --json -q uv.jsonl >uv.report
 	[ "$(jq -c .verdict.attributed uv.report)" = '["ben"]' ]
 	[ "$(jq -r .parameters.adjustment uv.report)" = bonferroni+ville ]
 	[ "$(jq .parameters.unasked uv.report)" = $((64 - spent)) ]
@@ -232,7 +232,7 @@ assert p["threshold"] == t, (p["threshold"], t)
 assert [u["id"] for u in r["users"] if u["significant"]] == ["ben"]
 assert all(u["significant"] == (u["matches"] >= t) for u in r["users"])
 PYEOF
-	run cbd-attribute -t triggers.json -k keyring.json -o r.json uv.jsonl
+	run cbd-attribute -t triggers.json -K keyring.json -o r.json uv.jsonl
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"(sequential, --until-verdict: Ville and Bonferroni)"*"Attributed to: ben"* ]]
 	# a forger who rewrites the file to leave out the first query sent
@@ -265,7 +265,7 @@ PYEOF
 	cbd-probe -q -m mnist --json --until-verdict keyring.json -o bare.jsonl "$URL" triggers.json >bare.sum
 	[ "$(jq .settled bare.sum)" = true ]
 	[ "$(jq .answered bare.sum)" -lt 64 ]
-	run cbd-attribute -t triggers.json -k keyring.json --json -q bare.jsonl
+	run cbd-attribute -t triggers.json -K keyring.json --json -q bare.jsonl
 	[ "$status" -eq 1 ]
 	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '[]' ]
 	# usage errors
@@ -328,7 +328,7 @@ PYEOF
 	mkdir -p "$big"
 	"$SIM" setup "$big" 20 160
 	"$SIM" transcript "$big" coalition:user04,user15 "$big/c.jsonl"
-	run cbd-attribute -t "$big/triggers.json" -k "$big/keyring.json" \
+	run cbd-attribute -t "$big/triggers.json" -K "$big/keyring.json" \
 		--json -q "$big/c.jsonl"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -r .verdict.outcome)" = coalition ]
@@ -351,13 +351,13 @@ PYEOF
 }
 
 @test "a transcript made for another trigger set is refused" {
-	run cbd-attribute -t triggers.json -k keyring.json wm.jsonl
+	run cbd-attribute -t triggers.json -K keyring.json wm.jsonl
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"another trigger set"* ]]
 }
 
 @test "transcripts from stdin, several transcripts, duplicates ignored" {
-	run sh -c "cat u02.jsonl | cbd-attribute -t triggers.json -k keyring.json --json -q -"
+	run sh -c "cat u02.jsonl | cbd-attribute -t triggers.json -K keyring.json --json -q -"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '["user02"]' ]
 	run attribute --json -q failed.jsonl u03.jsonl
@@ -385,14 +385,14 @@ PYEOF
 }
 
 @test "usage errors exit 64" {
-	run cbd-attribute -k keyring.json u05.jsonl
+	run cbd-attribute -K keyring.json u05.jsonl
 	[ "$status" -eq 64 ]
 	run cbd-attribute -t triggers.json u05.jsonl
 	[ "$status" -eq 64 ]
-	run cbd-attribute -t triggers.json -k keyring.json --sign-key x.key u05.jsonl
+	run cbd-attribute -t triggers.json -K keyring.json --sign-key x.key u05.jsonl
 	[ "$status" -eq 64 ]
-	run cbd-attribute -t triggers.json -k keyring.json --alpha 2 u05.jsonl
+	run cbd-attribute -t triggers.json -K keyring.json --alpha 2 u05.jsonl
 	[ "$status" -eq 64 ]
-	run cbd-attribute -t triggers.json -k keyring.json - -
+	run cbd-attribute -t triggers.json -K keyring.json - -
 	[ "$status" -eq 64 ]
 }

@@ -58,8 +58,8 @@ refused() { # expected-status
 }
 
 @test "trace: one copy per keyring user, one shared circuit id" {
-	for u in carol alice bob; do cbd-keygen user $u -k ring >/dev/null; done
-	run cbd-embed "$MODEL" -m trace -k owner.key -r ring -d copies --json
+	for u in carol alice bob; do cbd-keygen user $u -K ring >/dev/null; done
+	run cbd-embed "$MODEL" -m trace -k owner.key -K ring -d copies --json
 	[ "$status" -eq 0 ]
 	ls copies > got
 	printf 'mnist-cnn-alice.cbd\nmnist-cnn-bob.cbd\nmnist-cnn-carol.cbd\n' > want
@@ -79,31 +79,31 @@ assert len({a["circuit_id"] for a in d}) == 1 and all(a["mode"] == "trace" for a
 }
 
 @test "trace: --user picks users; unknown user refused" {
-	cbd-keygen user alice -k ring >/dev/null
-	cbd-keygen user bob -k ring >/dev/null
-	run cbd-embed "$MODEL" -m trace -k owner.key -r ring -u bob
+	cbd-keygen user alice -K ring >/dev/null
+	cbd-keygen user bob -K ring >/dev/null
+	run cbd-embed "$MODEL" -m trace -k owner.key -K ring -u bob
 	[ "$status" -eq 0 ]
 	[ -f mnist-cnn-bob.cbd ] && [ ! -e mnist-cnn-alice.cbd ]
 	rm mnist-cnn-bob.cbd
-	run cbd-embed "$MODEL" -m trace -k owner.key -r ring -u bob -u mallory
+	run cbd-embed "$MODEL" -m trace -k owner.key -K ring -u bob -u mallory
 	refused 65
 	[[ "$output" == *"mallory is not in the keyring"* ]]
 }
 
 @test "trace: a failing copy removes the copies already written" {
-	for u in alice bob carol; do cbd-keygen user $u -k ring >/dev/null; done
+	for u in alice bob carol; do cbd-keygen user $u -K ring >/dev/null; done
 	mkdir -p out/mnist-cnn-carol.cbd   # the third copy cannot be renamed there
-	run cbd-embed "$MODEL" -m trace -k owner.key -r ring -d out
+	run cbd-embed "$MODEL" -m trace -k owner.key -K ring -d out
 	[ "$status" -eq 73 ]
 	[ ! -e out/mnist-cnn-alice.cbd ] && [ ! -e out/mnist-cnn-bob.cbd ]
 	[ -z "$(ls out | grep -v '^mnist-cnn-carol.cbd$')" ]
 }
 
 @test "auth: authorised keys from --authorize and the keyring" {
-	cbd-keygen user alice -k ring >/dev/null
-	cbd-keygen user bob -k ring >/dev/null
+	cbd-keygen user alice -K ring >/dev/null
+	cbd-keygen user bob -K ring >/dev/null
 	cbd-keygen investigator dave >/dev/null
-	run cbd-embed "$MODEL" -m auth -k owner.key -a dave.pub -r ring -o auth.cbd --json
+	run cbd-embed "$MODEL" -m auth -k owner.key -a dave.pub -K ring -o auth.cbd --json
 	[ "$status" -eq 0 ]
 	echo "$output" | $PY -c 'import json,sys; assert json.load(sys.stdin)["archives"][0]["keys"] == 3'
 	run cbd-verify --info auth.cbd
@@ -226,9 +226,9 @@ PY
 }
 
 @test "keyring readable by others is refused" {
-	cbd-keygen user alice -k ring >/dev/null
+	cbd-keygen user alice -K ring >/dev/null
 	chmod 640 ring
-	run cbd-embed "$MODEL" -m trace -k owner.key -r ring
+	run cbd-embed "$MODEL" -m trace -k owner.key -K ring
 	refused 77
 }
 

@@ -223,7 +223,7 @@ embed_with() {
 	for _ in $(seq 200); do [ -s pf ] && break; sleep 0.05; done
 	url="http://127.0.0.1:$(cat pf)"
 	run /usr/bin/time -f 'maxrss_kb=%M' cbd-probe -m mnist --samples s12.npy \
-		-K 10 --retries 0 --timeout 20 -o h.jsonl "$url"
+		--classes 10 --retries 0 --timeout 20 -o h.jsonl "$url"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"12 queries: 2 answered, 10 failed"* ]]
 	# a 64 MiB answer is cut at the probe's cap, not buffered
@@ -261,7 +261,7 @@ PYEOF
 	$PY "$CBD_TOP/tests/helpers/hostile_endpoint.py" "$PWD/pf" &
 	HOSTILE=$!
 	for _ in $(seq 200); do [ -s pf ] && break; sleep 0.05; done
-	run cbd-probe -m mnist --samples s8.npy -K 10 --retries 0 \
+	run cbd-probe -m mnist --samples s8.npy --classes 10 --retries 0 \
 		--follow-redirects -o r.jsonl "http://127.0.0.1:$(cat pf)"
 	[ "$status" -eq 0 ]
 	run $PY - r.jsonl <<'PYEOF'

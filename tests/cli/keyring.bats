@@ -22,14 +22,14 @@ setup() {
 mode() { stat -c %a "$1"; }
 
 @test "a new keyring is a WAL SQLite database, mode 0600, with the schema version row" {
-	run cbd-keygen user amy -k ring.keyring --note "seat 1"
+	run cbd-keygen user amy -K ring.keyring --note "seat 1"
 	[ "$status" -eq 0 ]
 	[ "$(mode ring.keyring)" = 600 ]
 	[ "$(head -c 15 ring.keyring)" = "SQLite format 3" ]
 	[ "$(sqlite3 ring.keyring 'PRAGMA journal_mode')" = wal ]
 	[ "$(sqlite3 ring.keyring 'SELECT format, version FROM cbd_keyring')" = "cbd-keyring|2" ]
 	[ "$(sqlite3 ring.keyring 'SELECT id, key_type, length(public_key), length(trace_secret), revoked IS NULL, note FROM users')" = "amy|ed25519|44|32|1|seat 1" ]
-	run cbd-keygen user amy -k ring.keyring
+	run cbd-keygen user amy -K ring.keyring
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"already in the keyring"* ]]
 }
@@ -37,7 +37,7 @@ mode() { stat -c %a "$1"; }
 @test "concurrent adds from 6 processes: no user lost, database intact" {
 	for p in 1 2 3 4 5 6; do
 		( for i in $(seq 10); do
-			cbd-keygen user "p${p}u$i" -k race.keyring -d keys >/dev/null ||
+			cbd-keygen user "p${p}u$i" -K race.keyring -d keys >/dev/null ||
 				echo "fail p$p u$i" >>fail.log
 		done ) &
 	done
@@ -45,23 +45,23 @@ mode() { stat -c %a "$1"; }
 	[ ! -e fail.log ] || { cat fail.log; return 1; }
 	[ "$(sqlite3 race.keyring 'SELECT count(*) FROM users')" -eq 60 ]
 	[ "$(sqlite3 race.keyring 'PRAGMA integrity_check')" = ok ]
-	run cbd-keygen list -k race.keyring
+	run cbd-keygen list -K race.keyring
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | grep -c ' active$')" -eq 60 ]
 	[ "$(mode race.keyring)" = 600 ]
 }
 
 @test "users --count N --prefix P: one transaction, ids zero-padded" {
-	run cbd-keygen users --count 120 --prefix lic -k many.keyring
+	run cbd-keygen users --count 120 --prefix lic -K many.keyring
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"lic001..lic120: 120 added"* ]]
 	[ "$(sqlite3 many.keyring 'SELECT min(id), max(id), count(*) FROM users')" = "lic001|lic120|120" ]
 	# a clash rolls the whole batch back
-	run cbd-keygen users --count 200 --prefix lic -k many.keyring
+	run cbd-keygen users --count 200 --prefix lic -K many.keyring
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"user lic001 is already in the keyring"* ]]
 	[ "$(sqlite3 many.keyring 'SELECT count(*) FROM users')" -eq 120 ]
-	run cbd-keygen users --count 5 -k plain.json
+	run cbd-keygen users --count 5 -K plain.json
 	[ "$status" -eq 65 ]
 }
 
@@ -84,15 +84,15 @@ for u, (i, pk, sec, cr, rv) in zip(j, rows):
     assert (u["id"], der, u["trace_secret"], u["created"], None) == (i, pk, sec.lower(), cr, rv), i
 PY
 	"$SIM" transcript "$D" user:user07 u07.jsonl
-	a=$(cbd-attribute -q -t "$D/triggers.json" -k old.json --json u07.jsonl | jq -c '[.verdict, .users[0].matches, .histogram]')
-	b=$(cbd-attribute -q -t "$D/triggers.json" -k new.keyring --json u07.jsonl | jq -c '[.verdict, .users[0].matches, .histogram]')
+	a=$(cbd-attribute -q -t "$D/triggers.json" -K old.json --json u07.jsonl | jq -c '[.verdict, .users[0].matches, .histogram]')
+	b=$(cbd-attribute -q -t "$D/triggers.json" -K new.keyring --json u07.jsonl | jq -c '[.verdict, .users[0].matches, .histogram]')
 	[ "$a" = "$b" ]
 	[[ "$a" == *'"attributed":["user07"]'* ]]
 }
 
 @test "the report's keyring digest is SHA-256 over the canonical rows" {
 	"$SIM" transcript "$D" user:user02 u02.jsonl
-	run cbd-attribute -q -t "$D/triggers.json" -k "$D/users.keyring" --json u02.jsonl
+	run cbd-attribute -q -t "$D/triggers.json" -K "$D/users.keyring" --json u02.jsonl
 	[ "$status" -eq 0 ]
 	got=$(printf '%s\n' "$output" | jq -r .evidence.keyring)
 	want=$($PY - "$D/users.keyring" <<'PY'
@@ -117,30 +117,30 @@ PY
 
 @test "a revoked user is still tested, named and reported as revoked" {
 	cp "$D/users.keyring" rev.keyring
-	SOURCE_DATE_EPOCH=1800000000 cbd-keygen revoke user05 -k rev.keyring
-	run cbd-keygen revoke user05 -k rev.keyring
+	SOURCE_DATE_EPOCH=1800000000 cbd-keygen revoke user05 -K rev.keyring
+	run cbd-keygen revoke user05 -K rev.keyring
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"already revoked"* ]]
-	run cbd-keygen show user05 -k rev.keyring
+	run cbd-keygen show user05 -K rev.keyring
 	[[ "$output" == *"revoked:     2027-01-15T08:00:00Z"* ]]
 	"$SIM" transcript "$D" user:user05 u05.jsonl
-	run cbd-attribute -t "$D/triggers.json" -k rev.keyring --json u05.jsonl
+	run cbd-attribute -t "$D/triggers.json" -K rev.keyring --json u05.jsonl
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"user05 (64 matches"*", revoked)"* ]]
 	r=$(printf '%s\n' "$output" | grep -v '^cbd-attribute:')
 	[ "$(printf '%s\n' "$r" | jq -r '.users[0].revoked')" = 2027-01-15T08:00:00Z ]
 	[ "$(printf '%s\n' "$r" | jq -r '.users[1].revoked')" = null ]
-	run cbd-keygen revoke user05 -k "$D/keyring.json"
+	run cbd-keygen revoke user05 -K "$D/keyring.json"
 	[ "$status" -eq 69 ] || [ "$status" -eq 65 ]
 }
 
 @test "list, show and export-public never print a trace secret" {
-	run cbd-keygen export-public -k "$D/users.keyring"
+	run cbd-keygen export-public -K "$D/users.keyring"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | grep -c '^{')" -eq 20 ]
 	printf '%s\n' "$output" | grep '^{' | head -1 | jq -r .public_key | openssl pkey -pubin -noout
 	secret=$(sqlite3 "$D/users.keyring" "SELECT lower(hex(trace_secret)) FROM users WHERE id = 'user01'")
-	all=$(cbd-keygen export-public -k "$D/users.keyring" 2>&1; cbd-keygen list --json -k "$D/users.keyring" 2>&1; cbd-keygen show user01 -k "$D/users.keyring")
+	all=$(cbd-keygen export-public -K "$D/users.keyring" 2>&1; cbd-keygen list --json -K "$D/users.keyring" 2>&1; cbd-keygen show user01 -K "$D/users.keyring")
 	[[ "$all" != *"$secret"* ]]
 }
 
@@ -154,11 +154,11 @@ hostile() {
 
 # cbd-attribute and cbd-keygen both refuse bad.keyring: one line, $1 code.
 refused() {
-	run cbd-attribute -q -t "$D/triggers.json" -k bad.keyring u.jsonl
+	run cbd-attribute -q -t "$D/triggers.json" -K bad.keyring u.jsonl
 	[ "$status" -eq "$1" ] || { echo "attribute: $status $output"; return 1; }
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "${lines[0]}" == "cbd-attribute: error: "*"$2"* ]] || { echo "$output"; return 1; }
-	run cbd-keygen list -k bad.keyring
+	run cbd-keygen list -K bad.keyring
 	[ "$status" -eq "$1" ]
 	[[ "$output" == *"$2"* ]]
 }
@@ -178,7 +178,7 @@ refused() {
 	hostile "PRAGMA application_id = 7;"
 	refused 65 "application id"
 	hostile "PRAGMA ignore_check_constraints = 1; UPDATE users SET public_key = zeroblob(5000000) WHERE id = 'user03';"
-	run cbd-attribute -q -t "$D/triggers.json" -k bad.keyring u.jsonl
+	run cbd-attribute -q -t "$D/triggers.json" -K bad.keyring u.jsonl
 	[ "$status" -eq 65 ]
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"user03"* || "$output" == *"too big"* ]]
@@ -203,9 +203,9 @@ refused() {
 
 @test "cbd-embed takes the database form" {
 	cbd-keygen owner >/dev/null
-	cbd-keygen users --count 3 --prefix e -k e.keyring >/dev/null
+	cbd-keygen users --count 3 --prefix e -K e.keyring >/dev/null
 	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r e.keyring -u e2 -d copies
+		-K e.keyring -u e2 -d copies
 	[ "$status" -eq 0 ]
 	[ -f copies/mnist-cnn-e2.cbd ]
 }
@@ -237,7 +237,7 @@ fingerprint() {
 	chmod 500 ro
 	cbd-keygen owner >/dev/null
 	export SOURCE_DATE_EPOCH=1800000000
-	cbd-attribute -q -t "$D/triggers.json" -k "$D/users.keyring" \
+	cbd-attribute -q -t "$D/triggers.json" -K "$D/users.keyring" \
 		--json u09.jsonl >want.json
 	grep -q '"attributed": \["user09"\]' want.json
 	for ring in ro/users.keyring rw/users.keyring; do
@@ -245,24 +245,24 @@ fingerprint() {
 		unprivileged touch "${ring%/*}/probe" 2>/dev/null &&
 			[ "$ring" = rw/users.keyring ]
 		rm -f rw/probe
-		run unprivileged cbd-attribute -q -t "$D/triggers.json" -k "$ring" --json u09.jsonl
+		run unprivileged cbd-attribute -q -t "$D/triggers.json" -K "$ring" --json u09.jsonl
 		[ "$status" -eq 0 ] || { echo "$ring: $output"; return 1; }
 		[ "$output" = "$(cat want.json)" ]
-		run unprivileged cbd-keygen list -k "$ring"
+		run unprivileged cbd-keygen list -K "$ring"
 		[ "$status" -eq 0 ]
 		[ "${#lines[@]}" -eq 21 ]
-		run unprivileged cbd-keygen show user09 -k "$ring"
+		run unprivileged cbd-keygen show user09 -K "$ring"
 		[ "$status" -eq 0 ]
-		run unprivileged cbd-keygen export-public -k "$ring"
+		run unprivileged cbd-keygen export-public -K "$ring"
 		[ "$status" -eq 0 ]
 		run unprivileged cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace \
-			-k owner.key -r "$ring" -u user09 -d copies
+			-k owner.key -K "$ring" -u user09 -d copies
 		[ "$status" -eq 0 ] || { echo "$ring: $output"; return 1; }
 		[ "$(fingerprint "$ring")" = "$before" ] ||
 			{ echo "$ring changed: $before"; fingerprint "$ring"; return 1; }
 	done
 	# revoke writes, and says so on the read-only file
-	run unprivileged cbd-keygen revoke user09 -k ro/users.keyring
+	run unprivileged cbd-keygen revoke user09 -K ro/users.keyring
 	[ "$status" -ne 0 ]
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == "cbd-keygen: error: "*"ro/users.keyring"* ]]
@@ -279,19 +279,19 @@ fingerprint() {
 	"$SIM" transcript big user:user1077 u.jsonl
 	export SOURCE_DATE_EPOCH=1800000000
 	for t in n u; do
-		cbd-attribute -q -j 1 -t big/triggers.json -k big.keyring \
+		cbd-attribute -q -j 1 -t big/triggers.json -K big.keyring \
 			--full-table -o "$t-1.json" "$t.jsonl" || [ $? -eq 1 ]
 		[ "$(jq .parameters.users_tested "$t-1.json")" -eq 1100 ]
 		[ "$(jq '.users | length' "$t-1.json")" -eq 1100 ]
 		for j in 2 3 5 64; do
-			cbd-attribute -q -j "$j" -t big/triggers.json -k big.keyring \
+			cbd-attribute -q -j "$j" -t big/triggers.json -K big.keyring \
 				--full-table -o "$t-$j.json" "$t.jsonl" || [ $? -eq 1 ]
 			cmp "$t-1.json" "$t-$j.json"
 		done
 		# the default (every core, or CBD_THREADS) and the top-20 table too
-		CBD_THREADS=4 cbd-attribute -q -t big/triggers.json -k big.keyring \
+		CBD_THREADS=4 cbd-attribute -q -t big/triggers.json -K big.keyring \
 			-o "$t-env.json" "$t.jsonl" || [ $? -eq 1 ]
-		cbd-attribute -q -j 1 -t big/triggers.json -k big.keyring \
+		cbd-attribute -q -j 1 -t big/triggers.json -K big.keyring \
 			-o "$t-top.json" "$t.jsonl" || [ $? -eq 1 ]
 		cmp "$t-env.json" "$t-top.json"
 	done

@@ -86,7 +86,7 @@ assert f(k.public_key()) == f(p)'
 	[ "$status" -eq 64 ]
 	run cbd-keygen owner -t rsa
 	[ "$status" -eq 64 ]
-	run cbd-keygen owner -k ring
+	run cbd-keygen owner -K ring
 	[ "$status" -eq 64 ]
 	run cbd-keygen owner a b
 	[ "$status" -eq 64 ]
@@ -95,9 +95,9 @@ assert f(k.public_key()) == f(p)'
 
 @test "JSON keyring (format 1): users added sorted, 0600, duplicate refused, keys beside it" {
 	mkdir keys
-	run cbd-keygen user zoe -k keys/users.json
+	run cbd-keygen user zoe -K keys/users.json
 	[ "$status" -eq 0 ]
-	run cbd-keygen user alice -k keys/users.json -t p256 --json
+	run cbd-keygen user alice -K keys/users.json -t p256 --json
 	[ "$status" -eq 0 ]
 	[ -f keys/alice.key ] && [ -f keys/zoe.pub ]
 	[ "$(mode keys/users.json)" = 600 ]
@@ -115,7 +115,7 @@ for u in d["users"]:
 assert d["users"][0]["trace_secret"] != d["users"][1]["trace_secret"]
 PY
 	before=$(sha256sum keys/users.json)
-	run cbd-keygen user alice -k keys/users.json --force
+	run cbd-keygen user alice -K keys/users.json --force
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"already in the keyring"* ]]
 	[ "$(sha256sum keys/users.json)" = "$before" ]
@@ -123,16 +123,16 @@ PY
 
 @test "keyring: add an existing public key with --public" {
 	cbd-keygen user carol -d carol-home
-	run cbd-keygen user carol -k ring.json --public carol-home/carol.pub
+	run cbd-keygen user carol -K ring.json --public carol-home/carol.pub
 	[ "$status" -eq 0 ]
 	[ ! -e carol.key ]
 	grep -q '"id": "carol"' ring.json
 }
 
 @test "keyring readable by others is refused like a private key" {
-	cbd-keygen user amy -k ring
+	cbd-keygen user amy -K ring
 	chmod 644 ring
-	run cbd-keygen user bob -k ring
+	run cbd-keygen user bob -K ring
 	[ "$status" -eq 77 ]
 	[[ "$output" == *"chmod 600"* ]]
 	[ ! -e bob.key ]
@@ -141,31 +141,31 @@ PY
 @test "hostile keyring: malformed JSON, bad ids, wrong key id are refused" {
 	printf '{"format":"cbd-keyring/1","users":[' > ring
 	chmod 600 ring
-	run cbd-keygen user bob -k ring
+	run cbd-keygen user bob -K ring
 	[ "$status" -eq 65 ]
 	[ ! -e bob.key ]
-	cbd-keygen user amy -k good.json
+	cbd-keygen user amy -K good.json
 	sed 's/"id": "amy"/"id": "..\/..\/amy"/' good.json > ring
 	chmod 600 ring
-	run cbd-keygen user bob -k ring
+	run cbd-keygen user bob -K ring
 	[ "$status" -eq 65 ]
 	sed -E 's/"key_id": "[0-9a-f]+"/"key_id": "0000000000000000"/' good.json > ring
 	chmod 600 ring
-	run cbd-keygen user bob -k ring
+	run cbd-keygen user bob -K ring
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"key_id"* ]]
 	$PY -c 'print("{\"format\":\"cbd-keyring/1\",\"users\":[" + "["*100000 + "]"*100000 + "]}")' > ring
-	run cbd-keygen user bob -k ring
+	run cbd-keygen user bob -K ring
 	[ "$status" -eq 65 ]
 }
 
 @test "a failed keyring write leaves no key files behind" {
-	cbd-keygen user amy -k ring
-	cbd-keygen user ann -k ring
+	cbd-keygen user amy -K ring
+	cbd-keygen user ann -K ring
 	before=$(sha256sum ring)
 	# Files up to 1 KiB: the two key files fit, the keyring grown to three
 	# users does not (write fails with EFBIG once SIGXFSZ is ignored).
-	run bash -c "trap '' XFSZ; ulimit -f 1; cbd-keygen user bob -k ring"
+	run bash -c "trap '' XFSZ; ulimit -f 1; cbd-keygen user bob -K ring"
 	[ "$status" -eq 74 ]
 	[ ! -e bob.key ] && [ ! -e bob.pub ]
 	[ "$(sha256sum ring)" = "$before" ]

@@ -15,15 +15,15 @@ setup_file() {
 	PY=/usr/bin/python3
 	cbd-keygen owner >/dev/null
 	cbd-keygen owner other >/dev/null
-	for u in alice bob carol; do cbd-keygen user $u -k users.json >/dev/null; done
+	for u in alice bob carol; do cbd-keygen user $u -K users.json >/dev/null; done
 	cbd-embed "$MODEL" -m watermark -k owner.key -f onnx >/dev/null
 	cid=$($PY -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' mnist-cnn-watermark.onnx)
 	cbd-embed "$MODEL" -m watermark -k owner.key --circuit-id "$cid" -o wm.cbd >/dev/null
 	cbd-embed "$MODEL" -m watermark -k other.key --circuit-id "$cid" -o other.cbd >/dev/null
 	mkdir tr
-	cbd-embed "$MODEL" -m trace -k owner.key -r users.json -f onnx -d tr >/dev/null
+	cbd-embed "$MODEL" -m trace -k owner.key -K users.json -f onnx -d tr >/dev/null
 	tcid=$($PY -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' tr/mnist-cnn-bob.onnx)
-	cbd-embed "$MODEL" -m trace -k owner.key -r users.json --circuit-id "$tcid" -d tr >/dev/null
+	cbd-embed "$MODEL" -m trace -k owner.key -K users.json --circuit-id "$tcid" -d tr >/dev/null
 	$PY -c 'import numpy as np,sys; x=np.load(sys.argv[1]); np.save("base.npy", x[1000:1064]); np.save("base16.npy", x[1100:1116])' "$IMGS"
 	cbd-sign triggers -a wm.cbd -k owner.key --from base.npy -o wm-trig.json -q
 	cbd-sign triggers -a other.cbd -k other.key --from base16.npy -o other-trig.json -q
@@ -32,7 +32,7 @@ setup_file() {
 	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" tr-trig.json tr-in.npy tr-kinds.json
 	# auth: an archive for two users, compiled from the archive itself (the
 	# same circuit, so the same garbage key), inputs signed by each user
-	cbd-embed "$MODEL" -m auth -k owner.key -r users.json -u alice -u bob -o auth.cbd >/dev/null
+	cbd-embed "$MODEL" -m auth -k owner.key -K users.json -u alice -u bob -o auth.cbd >/dev/null
 	cbd-embed auth.cbd -f onnx -k owner.key -o auth.onnx >/dev/null
 	cbd-sign input -a auth.cbd -k alice.key base16.npy -o s-alice.npy
 	cbd-sign input -a auth.cbd -k bob.key base16.npy -o s-bob.npy
@@ -185,13 +185,13 @@ teardown() {
 	kserve tr/mnist-cnn-bob.onnx
 	cbd-probe -q -m mnist -o bob.jsonl "$URL" tr-trig.json
 	kill "$SERVER"; wait "$SERVER" || true; SERVER=
-	run cbd-attribute -t tr-trig.json -k users.json --json -q bob.jsonl
+	run cbd-attribute -t tr-trig.json -K users.json --json -q bob.jsonl
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '["bob"]' ]
 	[ "$(printf '%s\n' "$output" | jq '.users[0].matches')" -eq 64 ]
 	kserve "$MODEL"
 	cbd-probe -q -m mnist -o bare.jsonl "$URL" tr-trig.json
-	run cbd-attribute -t tr-trig.json -k users.json --json -q bare.jsonl
+	run cbd-attribute -t tr-trig.json -K users.json --json -q bare.jsonl
 	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '[]' ]
 }
 
@@ -206,7 +206,7 @@ teardown() {
 	cbd-probe -q --backend archive -o inproc.jsonl tr/mnist-cnn-bob.onnx tr-trig.json
 	cbd-probe -q --backend archive -o arch.jsonl tr/mnist-cnn-bob.cbd tr-trig.json
 	for t in served inproc arch; do
-		run cbd-attribute -t tr-trig.json -k users.json --json -q $t.jsonl
+		run cbd-attribute -t tr-trig.json -K users.json --json -q $t.jsonl
 		[ "$status" -eq 0 ]
 		[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '["bob"]' ] || { echo "$t: $output"; return 1; }
 		[ "$(printf '%s\n' "$output" | jq '.users[0].matches')" -eq 64 ]
@@ -230,7 +230,7 @@ teardown() {
 	[ "$(grep -c '"type":"query"' dmixed.jsonl)" = 64 ]
 	cbd-verify -q dmixed.jsonl
 	for t in dplain dmixed; do
-		cbd-attribute -t tr-trig.json -k users.json --json -q $t.jsonl >$t.report
+		cbd-attribute -t tr-trig.json -K users.json --json -q $t.jsonl >$t.report
 		jq -c '[.verdict.attributed, .parameters.answered, [.users[] | [.id, .matches, .p_value]]]' $t.report >$t.v
 	done
 	cmp dplain.v dmixed.v
@@ -248,7 +248,7 @@ for r in map(json.loads, open(sys.argv[2])):
         by_sample.setdefault(r["index"], set()).add(tuple(r["scores"]))
 assert len(by_sample) == 40 and all(len(v) == 1 for v in by_sample.values())
 PYEOF
-	run cbd-attribute -t tr-trig.json -k users.json -o dm.json dmixed.jsonl
+	run cbd-attribute -t tr-trig.json -K users.json -o dm.json dmixed.jsonl
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"64 of 64 triggers answered"*"128 decoys (clean samples among the queries) not scored."* ]]
 }
@@ -279,11 +279,11 @@ assert len(a) == 64 and [(t["input"], t["message"]) for t in a] == [(t["input"],
 
 @test "onnx: --nest protects a protected model again: both circuits answer their own triggers in ORT and in cbd, clean inputs stay the bare model's bit for bit" {
 	tcid=$(/usr/bin/python3 -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' tr/mnist-cnn-bob.onnx)
-	run cbd-embed mnist-cnn-watermark.onnx -m trace -k owner.key -r users.json -u bob --circuit-id "$tcid" -f onnx -d nest
+	run cbd-embed mnist-cnn-watermark.onnx -m trace -k owner.key -K users.json -u bob --circuit-id "$tcid" -f onnx -d nest
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"already protected (cbd."*"nesting was not asked"* ]]
 	[ ! -e nest ]
-	cbd-embed mnist-cnn-watermark.onnx -m trace -k owner.key -r users.json -u bob --circuit-id "$tcid" -f onnx --nest -d nest >/dev/null
+	cbd-embed mnist-cnn-watermark.onnx -m trace -k owner.key -K users.json -u bob --circuit-id "$tcid" -f onnx --nest -d nest >/dev/null
 	N=nest/mnist-cnn-watermark-bob.onnx
 	cbd-verify "$N" --key owner.pub >/dev/null
 	/usr/bin/python3 -c '

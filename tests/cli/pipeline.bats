@@ -11,10 +11,10 @@ setup_file() {
 	cbd-keygen owner >/dev/null
 	cbd-keygen investigator >/dev/null
 	for u in ann ben cat; do
-		cbd-keygen user "$u" -k users.keyring -d ukeys >/dev/null
+		cbd-keygen user "$u" -K users.keyring -d ukeys >/dev/null
 	done
 	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
-		-r users.keyring -d copies >/dev/null
+		-K users.keyring -d copies >/dev/null
 	cbd-sign triggers -a copies/mnist-cnn-ann.cbd -k owner.key -q \
 		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 32 \
 		-o triggers.json
@@ -43,7 +43,7 @@ teardown() {
 pipeline() { # $1: triggers for the probe, $2: keyring, $3: pdf
 	set -o pipefail
 	cbd-probe -q -m mnist-cnn -o - "$URL" "$1" |
-		cbd-attribute -q -t triggers.json -k "$2" \
+		cbd-attribute -q -t triggers.json -K "$2" \
 			-c PIPE-1 --json - |
 		cbd-report -q - -o "$3"
 }
@@ -81,7 +81,7 @@ pipeline() { # $1: triggers for the probe, $2: keyring, $3: pdf
 
 @test "the report carries the probe's start and end times from the transcript" {
 	cbd-probe -q -m mnist-cnn -o "$BATS_TEST_TMPDIR/t.jsonl" "$URL" triggers.json
-	r=$(cbd-attribute -q -t triggers.json -k users.keyring --json \
+	r=$(cbd-attribute -q -t triggers.json -K users.keyring --json \
 		"$BATS_TEST_TMPDIR/t.jsonl")
 	end=$(jq -r 'select(.type == "end") | .time' "$BATS_TEST_TMPDIR/t.jsonl")
 	start=$(head -1 "$BATS_TEST_TMPDIR/t.jsonl" | jq -r .start)

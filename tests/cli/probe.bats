@@ -642,7 +642,7 @@ PYEOF
 	cbd-probe -q -m mnist --cacert cert.pem -H "$tok" --samples "$D/s20.npy" -o c.jsonl "$S"
 	$CHECK c.jsonl >c.sum
 	[ "$(same_labels c.sum)" = 20 ]
-	cbd-probe -q -m mnist -k -H "$tok" --samples "$D/s20.npy" -o i.jsonl "$S"
+	cbd-probe -q -m mnist --insecure -H "$tok" --samples "$D/s20.npy" -o i.jsonl "$S"
 	$CHECK i.jsonl >i.sum
 	[ "$(same_labels i.sum)" = 20 ]
 	# without the token: refused by the preflight (401), nothing sent

@@ -15,7 +15,7 @@ setup_file() {
 	cbd-keygen investigator other -d "$D" >/dev/null
 	"$SIM" transcript "$D" user:user11 u11.jsonl
 	SOURCE_DATE_EPOCH=1764000000 cbd-attribute -q -t triggers.json \
-		-k keyring.json --sign-key inv.key -o report.json \
+		-K keyring.json --sign-key inv.key -o report.json \
 		-c CASE-2026-042 -i "Dana Investigator" u11.jsonl
 }
 
@@ -97,7 +97,7 @@ setup() {
 
 @test "pipes: transcript | cbd-attribute | cbd-report - -o -" {
 	"$SIM" transcript "$D" user:user06 - |
-		cbd-attribute -q -t triggers.json -k keyring.json --json \
+		cbd-attribute -q -t triggers.json -K keyring.json --json \
 			-c PIPE-1 - |
 		cbd-report -q - -o - >pipe.pdf
 	[ "$(head -c 5 pipe.pdf)" = "%PDF-" ]
@@ -109,7 +109,7 @@ setup() {
 
 @test "no attribution renders too; non-reports and bad options are refused" {
 	"$SIM" transcript "$D" bare bare.jsonl
-	run cbd-attribute -q -t triggers.json -k keyring.json -o none.json \
+	run cbd-attribute -q -t triggers.json -K keyring.json -o none.json \
 		-c CASE-0 bare.jsonl
 	[ "$status" -eq 1 ]
 	cbd-report -q none.json -o none.pdf
@@ -125,7 +125,7 @@ setup() {
 @test "reports validate against formats/report.schema.json" {
 	"$SIM" transcript "$D" watermark wm.jsonl
 	cbd-attribute -q -t wm-triggers.json -w -o wm.json wm.jsonl
-	cbd-attribute -q -t triggers.json -k keyring.json --full-table \
+	cbd-attribute -q -t triggers.json -K keyring.json --full-table \
 		-o full.json u11.jsonl
 	for r in report.json none.json wm.json full.json; do
 		/usr/bin/python3 - "$CBD_TOP/formats/report.schema.json" "$r" <<'PYEOF'

@@ -58,12 +58,12 @@ one_error() { # expected-status substring...
 }
 
 @test "--json prints one object per sample; batch size and threads do not change results" {
-	run cbd-run --json -b 7 -t 2 "$M" "$IMG"
+	run cbd-run --json -b 7 -j 2 "$M" "$IMG"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 2000 ]
 	a=$(printf '%s\n' "$output" | head -50 | sed 's/,"scores".*//')
 	[[ "$(printf '%s\n' "$output" | head -1)" == '{"file":"'*'","index":0,"label":7,"scores":['* ]]
-	run cbd-run --json -b 64 -t 1 "$M" "$IMG"
+	run cbd-run --json -b 64 -j 1 "$M" "$IMG"
 	b=$(printf '%s\n' "$output" | head -50 | sed 's/,"scores".*//')
 	[ "$a" = "$b" ]
 }

@@ -39,9 +39,9 @@ main_paths() {
 	/usr/bin/python3 -c "import numpy as np; np.save('base.npy', np.load('$top/models/mnist-heldout-images.npy')[:4])"
 	cbd-keygen owner >/dev/null
 	cbd-keygen investigator inv >/dev/null
-	cbd-keygen user alice -k ring.json >/dev/null
+	cbd-keygen user alice -K ring.json >/dev/null
 	cbd-embed "$M" -m watermark -k owner.key -o wm.cbd
-	cbd-embed "$M" -m trace -k owner.key -r ring.json -d copies >/dev/null
+	cbd-embed "$M" -m trace -k owner.key -K ring.json -d copies >/dev/null
 	cbd-verify wm.cbd >/dev/null
 	cbd-verify --info copies/*.cbd >/dev/null
 	cbd-sign triggers -q -a wm.cbd -k owner.key --from base.npy -o trig.json
