@@ -6,11 +6,14 @@
  *            initializers into constant values and nodes into nn_node
  *            records that point at value slots by index;
  *   graph.c  checks the graph (topological order, missing inputs), folds
- *            BatchNormalization into a preceding Conv and fuses Relu into
- *            Conv, computes the last use of every value, and runs the
+ *            BatchNormalization into a preceding Conv, fuses Relu, Clip
+ *            and SiLU into Conv as post-ops and torch's erf GELU into one
+ *            node, computes the last use of every value, and runs the
  *            nodes in order (cbd_nn_run);
- *   ops.c    is the op table: the enum below (ending in CBD_OP_COUNT), the
- *            ONNX names, and the one dispatch switch that calls a kernel.
+ *   ops.c    is the op table generated from ops.def: the enum below
+ *            (ending in CBD_OP_COUNT), the ONNX names, arities, opsets
+ *            and kernel pointers; a node runs by an indexed call through
+ *            it, not a switch.
  * Kernels are oneDNN primitives (dnnl_ops.c: conv, matmul, pooling, batch
  * norm, eltwise, softmax, binary, reduction) or plain C: data movement
  * (shape_ops.c, move_ops.c, index_ops.c: reshape, gather, scatter, TopK,
