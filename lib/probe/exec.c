@@ -131,18 +131,6 @@ static const char *read_line(struct child *c, double deadline,
 	}
 }
 
-static void sleep_until(double t)
-{
-	double d = t - probe_now();
-	struct timespec ts;
-
-	if (d <= 0)
-		return;
-	ts.tv_sec = (time_t)d;
-	ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
 /* One query; the outcome goes to probe_finish, or to *out when !finish. */
 static void attempt(struct probe *p, struct child *c,
 		    struct probe_item *it, cbd_buf *req, cbd_buf *line,
@@ -212,11 +200,11 @@ cbd_status probe_exec_run(struct probe *p, cbd_err *err)
 		struct probe_item *it = probe_next(p, now, &wake);
 
 		if (!it) {
-			sleep_until(wake);
+			probe_sleep_until(wake);
 			continue;
 		}
 		if (!probe_rate_ok(p, now, &wake)) {
-			sleep_until(wake);
+			probe_sleep_until(wake);
 			continue;
 		}
 		it->state = 1;

@@ -11,18 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-static void sleep_until(double t)
-{
-	double d = t - probe_now();
-	struct timespec ts;
-
-	if (d <= 0)
-		return;
-	ts.tv_sec = (time_t)d;
-	ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
 static void run_one(struct probe *p, cbd_model *m, cbd_tensor *in,
 		    struct probe_item *it)
 {
@@ -76,7 +64,7 @@ cbd_status probe_local_run(struct probe *p, cbd_err *err)
 		struct probe_item *it = probe_next(p, now, &wake);
 
 		if (!it || !probe_rate_ok(p, now, &wake)) {
-			sleep_until(wake);
+			probe_sleep_until(wake);
 			continue;
 		}
 		it->state = 1;

@@ -525,17 +525,6 @@ static cbd_status choose_output(struct probe *p, const struct pf_meta *m,
 
 /* ---- the decoy ------------------------------------------------------ */
 
-static void pause_s(double d)
-{
-	struct timespec ts;
-
-	if (d <= 0)
-		return;
-	ts.tv_sec = (time_t)d;
-	ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
 /* One decoy attempt over HTTP into oc. */
 static void decoy_http(struct probe *p, struct probe_item *it,
 		       const char *url, struct probe_outcome *oc)
@@ -634,8 +623,9 @@ static cbd_status decoy(struct probe *p, cbd_err *err)
 				 "no label in answer");
 		if (!oc.error[0] || !oc.retryable || a >= p->o->retries)
 			break;
-		pause_s((p->o->backoff_ms > 0 ? p->o->backoff_ms : 200) / 1e3 *
-			pow(2.0, a));
+		probe_sleep_until(probe_now() + pow(2.0, a) / 1e3 *
+				  (p->o->backoff_ms > 0 ? p->o->backoff_ms
+							: 200));
 	}
 	if (oc.error[0])
 		s = REFUSE(CBD_E_PROTOCOL, "the decoy query (a clean sample) "

@@ -34,6 +34,18 @@ double probe_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+void probe_sleep_until(double t)
+{
+	double d = t - probe_now();
+	struct timespec ts;
+
+	if (d <= 0)
+		return;
+	ts.tv_sec = (time_t)d;
+	ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
 static double jitter01(void)
 {
 	uint32_t r = 0;

@@ -99,7 +99,10 @@ cbd_status probe_schedule(struct probe *p, cbd_err *err);
 /* Are the decoys usable (uint8 samples of the triggers' shape)? */
 cbd_status probe_decoys_ok(const struct probe *p, cbd_err *err);
 
+/* The monotonic clock in seconds, and a sleep until a time on it (no
+ * sleep when it has passed). */
 double probe_now(void);
+void probe_sleep_until(double t);
 
 /* Preflight (preflight.c): health, metadata, decoy; fills p->pf. */
 cbd_status probe_preflight(struct probe *p, cbd_err *err);
