@@ -1582,41 +1582,6 @@ cbd_status nn_dnnl_gemm(cbd_nn *nn, nn_node *n, cbd_err *err)
 
 /* ----------------------------- ReduceMean ---------------------------- */
 
-static cbd_status reduce_axes(cbd_nn *nn, const nn_node *n, const nn_val *x,
-			      bool *red, bool *noop, cbd_err *err)
-{
-	int64_t ax[CBD_MAX_DIMS];
-	int na;
-
-	*noop = false;
-	if (nn->opset >= 18) {
-		const nn_val *av = nn_in(nn, n, 1);
-
-		na = av ? nn_val_ints(av, ax, CBD_MAX_DIMS) : 0;
-		if (na < 0)
-			return nn_fail(n, err, CBD_E_FORMAT, "bad axes input");
-		if (na == 0 && nn_attr_int(n, "noop_with_empty_axes", 0))
-			*noop = true;
-	} else {
-		na = nn_attr_ints(n, "axes", ax, CBD_MAX_DIMS);
-		if (na < 0 && nn_attr_has(n, "axes"))
-			return nn_fail(n, err, CBD_E_FORMAT, "too many axes");
-		na = na < 0 ? 0 : na;
-	}
-	for (int i = 0; i < x->ndim; i++)
-		red[i] = na == 0 && !*noop;
-	for (int i = 0; i < na; i++) {
-		int64_t a = ax[i] < 0 ? ax[i] + x->ndim : ax[i];
-
-		if (a < 0 || a >= x->ndim)
-			return nn_fail(n, err, CBD_E_FORMAT,
-				       "axis %lld out of range",
-				       (long long)ax[i]);
-		red[a] = true;
-	}
-	return CBD_OK;
-}
-
 cbd_status nn_dnnl_reducemean(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
@@ -1632,7 +1597,7 @@ cbd_status nn_dnnl_reducemean(cbd_nn *nn, nn_node *n, cbd_err *err)
 
 	s = need_float(n, x, "input", err);
 	if (s == CBD_OK)
-		s = reduce_axes(nn, n, x, red, &noop, err);
+		s = nn_reduce_axes(nn, n, x, red, &noop, err);
 	if (s != CBD_OK)
 		return s;
 	for (int i = 0; i < x->ndim; i++) {

@@ -348,6 +348,13 @@ cbd_status nn_bcast_apply(const nn_node *n, nn_val *const *x, int k,
 			  nn_val *y, cbd_dtype yt, nn_row_fn fn,
 			  const void *ctx, const char *why, cbd_err *err);
 
+/* The axes a Reduce* node reduces (reduce_ops.c), as red[i] per
+ * dimension of x: the axes input from opset 18 (13 for ReduceSum), else
+ * the attribute; none given means all, or nothing (*noop) when
+ * noop_with_empty_axes says so. */
+cbd_status nn_reduce_axes(cbd_nn *nn, const nn_node *n, const nn_val *x,
+			  bool *red, bool *noop, cbd_err *err);
+
 /* Element i of v as double / as int64 (integers exactly, floats
  * truncated), for attribute-like scalars and indices. */
 double nn_get_f64(const nn_val *v, size_t i);

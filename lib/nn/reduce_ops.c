@@ -37,8 +37,8 @@ typedef struct red_geom {
 	size_t nout, nred;
 } red_geom;
 
-static cbd_status red_axes(cbd_nn *nn, const nn_node *n, const nn_val *x,
-			   bool *red, bool *noop, cbd_err *err)
+cbd_status nn_reduce_axes(cbd_nn *nn, const nn_node *n, const nn_val *x,
+			  bool *red, bool *noop, cbd_err *err)
 {
 	int from = n->op == CBD_OP_REDUCESUM ? 13 : 18;
 	int64_t ax[CBD_MAX_DIMS];
@@ -222,7 +222,7 @@ cbd_status nn_op_reduce(cbd_nn *nn, nn_node *n, cbd_err *err)
 
 	if (n->op == CBD_OP_REDUCEMEAN && x->dtype == CBD_DT_FLOAT32)
 		return nn_dnnl_reducemean(nn, n, err);
-	s = red_axes(nn, n, x, red, &noop, err);
+	s = nn_reduce_axes(nn, n, x, red, &noop, err);
 	if (s != CBD_OK)
 		return s;
 	for (int i = 0; i < x->ndim; i++)
