@@ -9,13 +9,27 @@
 //        "datatype": "FP32", "data"}], "outputs"?} -> {"model_name", "id",
 //        "outputs": [{"name", "shape", "datatype", "data"}]}
 // Errors: {"error": "..."} with 400 / 404.
+// For tools/bench-serve.sh: KSERVE_WORKERS=N runs N node processes (the
+// cluster module, one shared port; default 1) and KSERVE_ORT_THREADS=T
+// gives each session T intra-op threads (default: ORT's own choice).
 const ort = require('onnxruntime-node');
 const http = require('http');
 const fs = require('fs');
+const cluster = require('cluster');
+
+const workers = parseInt(process.env.KSERVE_WORKERS || '1', 10);
+if (workers > 1 && cluster.isPrimary) {
+  for (let i = 0; i < workers; i++) cluster.fork();
+  cluster.on('exit', () => process.exit(1));
+  process.on('SIGTERM', () => { for (const w of Object.values(cluster.workers)) w.kill(); process.exit(0); });
+  return;
+}
 
 (async () => {
   const [modelPath, name, portFile] = process.argv.slice(2);
-  const s = await ort.InferenceSession.create(modelPath);
+  const intra = parseInt(process.env.KSERVE_ORT_THREADS || '0', 10);
+  const s = await ort.InferenceSession.create(modelPath,
+    intra > 0 ? { intraOpNumThreads: intra, interOpNumThreads: 1 } : {});
   const inName = s.inputNames[0], outName = s.outputNames[0];
   const meta = (n, m) => ({ name: n, datatype: 'FP32', shape: (m && m.shape) || [-1] });
   const im = s.inputMetadata ? s.inputMetadata[0] : null, om = s.outputMetadata ? s.outputMetadata[0] : null;
