@@ -22,7 +22,9 @@
 # (target >= 1.5), binary/json (>= 3), and HTTP / in-process: the json
 # row against cbd-run doing the same single-sample inferences in-process
 # (batch 1, BENCH_THREADS processes at once; target 0.7).  Last, cbd-probe's
-# query rate against the archive (fsync per answer).
+# query rate against the archive (fsync per answer).  docs/bench.md has
+# the measured table: json/peer 1.50 (met at the margin), binary/json 2.13
+# and HTTP / in-process 0.30 (both not met), 2026-12-03.
 #
 # Thread budget: cbd-serve runs --threads BENCH_THREADS (2, the machine's
 # cores), each worker thread with its own single-threaded model.  The peer
