@@ -151,6 +151,7 @@ struct inputs {
 	cbd_attribution *a;
 	uint8_t (*heads)[CBD_SHA256_LEN];
 	size_t *lines;
+	size_t *checked, *unchecked;  /* requests rebuilt, per transcript */
 };
 
 static void free_inputs(struct inputs *in)
@@ -160,6 +161,8 @@ static void free_inputs(struct inputs *in)
 	free(in->tr);
 	free(in->heads);
 	free(in->lines);
+	free(in->checked);
+	free(in->unchecked);
 	cbd_attribution_free(in->a);
 	cbd_triggerset_free(in->ts);
 	cbd_keyring_free(in->kr);
@@ -183,7 +186,10 @@ static cbd_status load_all(struct inputs *in, cbd_err *err)
 	in->tr = calloc((size_t)T.argc, sizeof(*in->tr));
 	in->heads = calloc((size_t)T.argc, sizeof(*in->heads));
 	in->lines = calloc((size_t)T.argc, sizeof(*in->lines));
-	if (!in->tr || !in->heads || !in->lines)
+	in->checked = calloc((size_t)T.argc, sizeof(*in->checked));
+	in->unchecked = calloc((size_t)T.argc, sizeof(*in->unchecked));
+	if (!in->tr || !in->heads || !in->lines || !in->checked ||
+	    !in->unchecked)
 		return CBD_E_NOMEM;
 	for (int i = 0; i < T.argc && s == CBD_OK; i++) {
 		s = cbd_transcript_load(T.argv[i], &in->tr[i], err);
@@ -193,7 +199,18 @@ static cbd_status load_all(struct inputs *in, cbd_err *err)
 		if (!cbd_transcript_complete(in->tr[i]))
 			tool_warn(&T, "transcript did not finish (no end line); "
 				  "using its records (%s)", T.argv[i]);
-		s = cbd_attribution_add_transcript(in->a, in->tr[i], err);
+		/* every answer scored must belong to its query: the request
+		 * each record says it sent is rebuilt from the trigger set */
+		s = cbd_probe_check_requests(in->tr[i], in->ts, &in->checked[i],
+					     &in->unchecked[i], err);
+		if (s == CBD_OK && in->unchecked[i])
+			tool_warn(&T, "%zu queries of runs without a preflight "
+				  "line: their requests cannot be rebuilt from "
+				  "the trigger set (%s)", in->unchecked[i],
+				  T.argv[i]);
+		if (s == CBD_OK)
+			s = cbd_attribution_add_transcript(in->a, in->tr[i],
+							   err);
 		if (s != CBD_OK) {
 			size_t k = strlen(err->msg);
 
@@ -330,6 +347,8 @@ int main(int argc, char **argv)
 	ri.n_transcripts = (size_t)in.n_tr;
 	ri.transcript_heads = (const uint8_t(*)[CBD_SHA256_LEN])in.heads;
 	ri.transcript_lines = in.lines;
+	ri.requests_checked = in.checked;
+	ri.requests_unchecked = in.unchecked;
 	if (in.kr) {
 		/* the digest of exactly the users scored (cbd_keyring_scan) */
 		ri.has_keyring = r->has_keyring_digest;

@@ -31,6 +31,7 @@ enum {
 	OPT_INFO,
 	OPT_JSON,
 	OPT_QUIET,
+	OPT_TRIGGERS,
 	OPT_N
 };
 
@@ -41,12 +42,15 @@ static const struct tool_opt opts[] = {
 		"user)", false},
 	[OPT_JSON] = TOOL_OPT_JSON("print the result as JSON"),
 	[OPT_QUIET] = TOOL_OPT_QUIET("print nothing; only the exit status"),
+	[OPT_TRIGGERS] = {"triggers", 't', TOOL_ARG, "FILE",
+		"transcripts: also rebuild every query's request from the "
+		"trigger set FILE", false},
 };
 TOOL_OPTS_CHECK(opts, OPT_N);
 
 static struct tool T = {
 	.name = "cbd-verify",
-	.synopsis = "FILE [--key OWNER.pub] [--info] [--json]",
+	.synopsis = "FILE [--key OWNER.pub] [--triggers SET] [--info] [--json]",
 	.summary = "Verify the signatures and digests of a cbd archive, "
 		   "protected ONNX model, trigger set or report.",
 	.opts = opts,
@@ -56,6 +60,7 @@ static struct tool T = {
 struct ctx {
 	const char *path;
 	const cbd_key *want;     /* --key, or NULL */
+	const char *triggers;    /* --triggers, or NULL */
 	int info, json, quiet;
 };
 
@@ -361,8 +366,23 @@ static int verify_report(const struct ctx *x, const uint8_t *buf,
 
 /* ---- probe transcripts (owned by the probe module) ------------------- */
 
-/* The hash chain and structure of a cbd-transcript/1 file.  Transcripts
- * are not signed: --key does not apply.  A broken chain exits 1. */
+/* --triggers: rebuild every record's request from the trigger set. */
+static cbd_status check_requests(const struct ctx *x, const cbd_transcript *t,
+				 size_t *checked, size_t *unchecked,
+				 cbd_err *e)
+{
+	cbd_triggerset *ts = NULL;
+	cbd_status s = cbd_triggerset_load(x->triggers, NULL, &ts, e);
+
+	if (s == CBD_OK)
+		s = cbd_probe_check_requests(t, ts, checked, unchecked, e);
+	cbd_triggerset_free(ts);
+	return s;
+}
+
+/* The hash chain and structure of a cbd-transcript/1 file, and with
+ * --triggers the requests.  Transcripts are not signed: --key does not
+ * apply.  A broken chain or a request that is not its trigger's exits 1. */
 static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 			     size_t len)
 {
@@ -370,7 +390,7 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 	const cbd_transcript_header *h;
 	uint8_t head[CBD_SHA256_LEN];
 	char hh[2 * CBD_SHA256_LEN + 1], th[2 * CBD_SHA256_LEN + 1];
-	size_t spent, secret;
+	size_t spent, secret, checked = 0, unchecked = 0;
 	cbd_err e = {0};
 	cbd_status s;
 
@@ -380,9 +400,12 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		return EX_USAGE;
 	}
 	s = cbd_transcript_parse(buf, len, x->path, &t, &e);
+	if (s == CBD_OK && x->triggers)
+		s = check_requests(x, t, &checked, &unchecked, &e);
 	if (s != CBD_OK) {
 		if (!x->quiet)
 			tool_fail(&T, &e);
+		cbd_transcript_free(t);
 		return s == CBD_E_VERIFY ? 1 : cbd_status_exit(s);
 	}
 	h = cbd_transcript_get_header(t);
@@ -403,6 +426,10 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		if (cbd_transcript_settled(t, &spent, &secret))
 			printf(", \"spent\": %zu, \"secret\": %zu", spent,
 			       secret);
+		if (x->triggers)
+			printf(", \"requests_checked\": %zu, "
+			       "\"requests_unchecked\": %zu", checked,
+			       unchecked);
 		if (x->info) {
 			printf(", \"endpoint\": ");
 			cbd_json_print_str(stdout, h->endpoint);
@@ -429,6 +456,13 @@ static int verify_transcript(const struct ctx *x, const uint8_t *buf,
 		if (cbd_transcript_settled(t, &spent, &secret))
 			printf("  settled (--until-verdict): %zu triggers "
 			       "spent, %zu kept secret\n", spent, secret);
+		if (x->triggers)
+			printf("  requests: %zu rebuilt from the trigger set "
+			       "and matched%s\n", checked, unchecked
+			       ? "" : ", all of them");
+		if (x->triggers && unchecked)
+			printf("  %zu requests of runs without a preflight "
+			       "line could not be rebuilt\n", unchecked);
 		if (x->info)
 			printf("  endpoint %s, backend %s, model %s, started "
 			       "%s\n", h->endpoint, h->backend, h->model,
@@ -527,6 +561,7 @@ int main(int argc, char **argv)
 	x.info = tool_has(&T, OPT_INFO);
 	x.json = tool_has(&T, OPT_JSON);
 	x.quiet = tool_has(&T, OPT_QUIET);
+	x.triggers = tool_get(&T, OPT_TRIGGERS, NULL);
 	if (tool_has(&T, OPT_KEY)) {
 		rc = tool_load_key(&T, tool_get(&T, OPT_KEY, NULL), NULL,
 				   TOOL_KEY_PUBLIC, &want);
@@ -539,6 +574,12 @@ int main(int argc, char **argv)
 		return tool_fail(&T, &e);
 	}
 	k = detect(buf, len);
+	if (x.triggers && k != KIND_TRANSCRIPT) {
+		free(buf);
+		cbd_key_free(want);
+		tool_usage_error(&T, "--triggers applies to transcripts only "
+				 "(%s)", x.path);
+	}
 	rc = -1;
 	for (size_t i = 0; i < sizeof(checkers) / sizeof(checkers[0]); i++)
 		if (checkers[i].kind == k)

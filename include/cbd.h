@@ -835,7 +835,25 @@ typedef struct cbd_transcript_record {
 	uint8_t response_digest[CBD_SHA256_LEN]; /* exact bytes received */
 	const float *scores;        /* returned scores, NULL if none */
 	int num_scores;
+	const char *wire_id;        /* the id the query carried: its
+				     * trigger's, or after a schedule line
+				     * the seed's opaque id for its pos */
+	int preflight;              /* its run's preflight line
+				     * (cbd_transcript_preflight_at), -1
+				     * if the run has none (older writers) */
 } cbd_transcript_record;
+
+/* What a run's "preflight" line says the queries after it were: the
+ * request each query sent is a function of this, the header's backend
+ * and datatype, the record's wire_id and the trigger's bytes.  Borrowed. */
+typedef struct cbd_transcript_preflight {
+	const char *input;          /* input tensor named, NULL if none */
+	const char *output;         /* output read, NULL if none */
+	int label;                  /* the output is a label, not scores */
+	int binary;                 /* Triton's binary tensor data */
+	int ndim;                   /* the shape sent, [1, ...] */
+	int64_t dims[CBD_MAX_DIMS + 1];
+} cbd_transcript_preflight;
 
 /* Is buf the start of a transcript?  (Cheap prefix check, for cbd-verify's
  * dispatch: the header line begins {"format":"cbd-transcript/1",.) */
@@ -859,6 +877,9 @@ const cbd_transcript_header *cbd_transcript_get_header(
 size_t cbd_transcript_count(const cbd_transcript *t);
 const cbd_transcript_record *cbd_transcript_record_at(
 	const cbd_transcript *t, size_t i);
+/* Preflight line i (0-based, in file order), NULL past the last. */
+const cbd_transcript_preflight *cbd_transcript_preflight_at(
+	const cbd_transcript *t, int i);
 /* Records with an answer (label >= 0) and with an error. */
 size_t cbd_transcript_answered(const cbd_transcript *t);
 size_t cbd_transcript_failed(const cbd_transcript *t);
@@ -997,6 +1018,17 @@ cbd_status cbd_probe_run_samples(const cbd_tensor *samples,
 				 const cbd_probe_opts *o,
 				 const char *out_path,
 				 cbd_probe_summary *sum, cbd_err *err);
+
+/* Rebuild, from ts (the trigger set t was made from), the request every
+ * query record of t says it sent, and compare its digest with the
+ * recorded one (formats/transcript.md, "Query"): CBD_E_VERIFY names the
+ * first line that did not send its trigger, CBD_E_FORMAT if t was made
+ * for another set.  *checked gets the records rebuilt, *unchecked those
+ * of runs without a preflight line (older writers), which cannot be. */
+cbd_status cbd_probe_check_requests(const cbd_transcript *t,
+				    const cbd_triggerset *ts,
+				    size_t *checked, size_t *unchecked,
+				    cbd_err *err);
 
 /* cbd-serve: an Open Inference Protocol server over libmicrohttpd. */
 typedef struct cbd_server cbd_server;
@@ -1181,6 +1213,10 @@ typedef struct cbd_report_info {
 	size_t n_transcripts;
 	const uint8_t (*transcript_heads)[CBD_SHA256_LEN];
 	const size_t *transcript_lines;
+	/* per transcript: query records whose request was rebuilt from the
+	 * trigger set and matched, and those that could not be rebuilt
+	 * (cbd_probe_check_requests); NULL = none checked */
+	const size_t *requests_checked, *requests_unchecked;
 	int has_keyring;
 	uint8_t keyring_sha256[CBD_SHA256_LEN];
 } cbd_report_info;

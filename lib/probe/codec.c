@@ -80,14 +80,10 @@ static const char *datatype(const struct probe *p)
 	return p->o->send_uint8 ? "UINT8" : "FP32";
 }
 
-/* The binary tensor data after the JSON header: x as float32 LE or q. */
-static void put_binary(const struct probe *p, const struct probe_item *it,
-		       cbd_buf *b)
+/* x as float32, little-endian. */
+static void put_f32le(const struct probe *p, const struct probe_item *it,
+		      cbd_buf *b)
 {
-	if (p->o->send_uint8) {
-		cbd_buf_add(b, it->q, p->n);
-		return;
-	}
 	for (size_t i = 0; i < p->n; i++) {
 		uint32_t u;
 		uint8_t le[4];
@@ -99,6 +95,22 @@ static void put_binary(const struct probe *p, const struct probe_item *it,
 		le[3] = (uint8_t)(u >> 24);
 		cbd_buf_add(b, le, 4);
 	}
+}
+
+/* The binary tensor data after the JSON header: x as float32 LE or q. */
+static void put_binary(const struct probe *p, const struct probe_item *it,
+		       cbd_buf *b)
+{
+	if (p->o->send_uint8)
+		cbd_buf_add(b, it->q, p->n);
+	else
+		put_f32le(p, it, b);
+}
+
+void probe_body_archive(const struct probe *p, const struct probe_item *it,
+			cbd_buf *b)
+{
+	put_f32le(p, it, b);
 }
 
 void probe_body_oip(const struct probe *p, const struct probe_item *it,
@@ -177,6 +189,26 @@ void probe_body_exec(const struct probe *p, const struct probe_item *it,
 	cbd_buf_printf(b, ",\"datatype\":\"%s\",\"data\":", datatype(p));
 	put_flat(p, it, b);
 	cbd_buf_puts(b, "}");
+}
+
+void probe_request_body(const struct probe *p, const struct probe_item *it,
+			cbd_buf *b, size_t *json_len)
+{
+	*json_len = PROBE_NO_HEADER;
+	switch (p->o->backend) {
+	case CBD_PROBE_OIP:
+		probe_body_oip(p, it, b, json_len);
+		break;
+	case CBD_PROBE_TFSERVING:
+		probe_body_tfserving(p, it, b);
+		break;
+	case CBD_PROBE_EXEC:
+		probe_body_exec(p, it, b);
+		break;
+	case CBD_PROBE_ARCHIVE:
+		probe_body_archive(p, it, b);
+		break;
+	}
 }
 
 /* ---- responses ------------------------------------------------------ */

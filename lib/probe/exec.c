@@ -140,10 +140,11 @@ static void attempt(struct probe *p, struct child *c,
 	double t0 = probe_now();
 	long tmo = p->o->timeout_ms > 0 ? p->o->timeout_ms : 30000;
 	const char *e = "";
+	size_t jlen;
 
 	it->attempts++;
 	cbd_buf_reset(req);
-	probe_body_exec(p, it, req);
+	probe_request_body(p, it, req, &jlen);
 	cbd_sha256(req->p, req->len, oc.request_digest, NULL);
 	cbd_buf_add(req, "\n", 1);
 	if (c->pid <= 0 && child_start(c, p->o->endpoint) != 0)

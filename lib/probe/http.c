@@ -242,11 +242,7 @@ static void begin_item(struct http *H, struct slot *s,
 	cbd_buf_reset(&s->req);
 	curl_slist_free_all(s->hdrs);
 	s->hdrs = NULL;
-	s->json_len = PROBE_NO_HEADER;
-	if (p->o->backend == CBD_PROBE_OIP)
-		probe_body_oip(p, it, &s->req, &s->json_len);
-	else
-		probe_body_tfserving(p, it, &s->req);
+	probe_request_body(p, it, &s->req, &s->json_len);
 	if (s->json_len != PROBE_NO_HEADER)
 		s->hdrs = probe_http_headers(p->o, s->json_len);
 	if (s->req.st || (s->json_len != PROBE_NO_HEADER && !s->hdrs) ||

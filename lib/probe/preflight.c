@@ -531,12 +531,9 @@ static void decoy_http(struct probe *p, struct probe_item *it,
 {
 	cbd_buf req = {0};
 	struct get g = {0};
-	size_t jlen = PROBE_NO_HEADER;
+	size_t jlen;
 
-	if (p->o->backend == CBD_PROBE_OIP)
-		probe_body_oip(p, it, &req, &jlen);
-	else
-		probe_body_tfserving(p, it, &req);
+	probe_request_body(p, it, &req, &jlen);
 	cbd_sha256(req.p ? req.p : "", req.len, oc->request_digest, NULL);
 	if (req.st || request(p, url, &req, jlen, &g) != 0) {
 		snprintf(oc->error, sizeof(oc->error), "%.190s",

@@ -238,21 +238,6 @@ int probe_rate_ok(struct probe *p, double now, double *wake)
 	return 1;
 }
 
-static const char *backend_name(cbd_probe_backend b)
-{
-	switch (b) {
-	case CBD_PROBE_OIP:
-		return "oip";
-	case CBD_PROBE_TFSERVING:
-		return "tfserving";
-	case CBD_PROBE_EXEC:
-		return "exec";
-	case CBD_PROBE_ARCHIVE:
-		return "archive";
-	}
-	return "?";
-}
-
 static cbd_status open_transcript(struct probe *p,
 				  const uint8_t digest[CBD_SHA256_LEN],
 				  const char *out_path,
@@ -266,7 +251,7 @@ static cbd_status open_transcript(struct probe *p,
 
 	h.tool = o->tool ? o->tool : "cbd-probe " CBD_VERSION;
 	h.endpoint = o->endpoint;
-	h.backend = backend_name(o->backend);
+	h.backend = probe_backend_name(o->backend);
 	h.model = o->model_name ? o->model_name : "";
 	h.datatype = o->send_uint8 ? "UINT8" : "FP32";
 	memcpy(h.triggers_digest, digest, CBD_SHA256_LEN);
@@ -472,8 +457,8 @@ static void free_items(struct probe *p)
 	free(p->items);
 }
 
-static cbd_status set_shape(struct probe *p, const cbd_tensor *t,
-			    int skip_first, cbd_err *err)
+cbd_status probe_set_shape(struct probe *p, const cbd_tensor *t,
+			   int skip_first, cbd_err *err)
 {
 	p->ndim = t->ndim - skip_first;
 	p->n = 1;
@@ -505,7 +490,7 @@ cbd_status cbd_probe_run(const cbd_triggerset *ts, const cbd_probe_opts *o,
 		const cbd_trigger *tr = cbd_triggerset_get(ts, i);
 
 		if (i == 0)
-			s = set_shape(&p, tr->input, 0, err);
+			s = probe_set_shape(&p, tr->input, 0, err);
 		if (!s && (tr->input->dtype != CBD_DT_UINT8 ||
 			   tr->input->nelem != p.n))
 			s = cbd_err_set(err, CBD_E_SHAPE,
@@ -549,7 +534,7 @@ cbd_status cbd_probe_run_samples(const cbd_tensor *samples,
 	if (n > CBD_MAX_TRIGGERS)   /* a transcript records at most this */
 		return cbd_err_set(err, CBD_E_TOOBIG, "%zu samples, at most %d "
 				   "in one probe", n, CBD_MAX_TRIGGERS);
-	s = set_shape(&p, samples, 1, err);
+	s = probe_set_shape(&p, samples, 1, err);
 	if (s)
 		return s;
 	p.items = calloc(n ? n : 1, sizeof(*p.items));

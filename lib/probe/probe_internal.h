@@ -129,6 +129,17 @@ void probe_body_tfserving(const struct probe *p,
 			  const struct probe_item *it, cbd_buf *b);
 void probe_body_exec(const struct probe *p, const struct probe_item *it,
 		     cbd_buf *b);
+/* The archive backend's "request": the float32 input, little-endian. */
+void probe_body_archive(const struct probe *p, const struct probe_item *it,
+			cbd_buf *b);
+/* The request of item it for p->o->backend: one of the above. */
+void probe_request_body(const struct probe *p, const struct probe_item *it,
+			cbd_buf *b, size_t *json_len);
+/* "oip", "tfserving", "exec", "archive" (check.c). */
+const char *probe_backend_name(cbd_probe_backend b);
+/* The sample shape from t (its first dimension skipped if skip_first). */
+cbd_status probe_set_shape(struct probe *p, const cbd_tensor *t,
+			   int skip_first, cbd_err *err);
 /* Parse a response body into oc (scores/label or error).  json_len: the
  * answer's Inference-Header-Content-Length, or PROBE_NO_HEADER. */
 void probe_parse_oip(const struct probe *p, const char *id,

@@ -179,9 +179,14 @@ static void put_header(cbd_buf *b, const cbd_report_info *in,
 	for (size_t i = 0; i < in->n_transcripts; i++) {
 		cbd_buf_add(b, i ? ", {\"head\": " : "{\"head\": ", i ? 11 : 9);
 		put_hex(b, in->transcript_heads[i]);
-		cbd_buf_printf(b, ", \"lines\": %zu}",
+		cbd_buf_printf(b, ", \"lines\": %zu, \"requests_checked\": %zu, "
+			       "\"requests_unchecked\": %zu}",
 			       in->transcript_lines ? in->transcript_lines[i]
-						    : 0);
+						    : 0,
+			       in->requests_checked ? in->requests_checked[i]
+						    : 0,
+			       in->requests_unchecked
+				       ? in->requests_unchecked[i] : 0);
 	}
 	PUTL(b, "]},\n");
 }

@@ -33,6 +33,8 @@ struct cbd_transcript {
 	char **strs;            /* owned strings */
 	size_t nstrs, capstrs;
 	float **scores;         /* owned score arrays, one per record */
+	cbd_transcript_preflight *pfs; /* the preflight lines */
+	int npf, cappf;
 };
 
 int cbd_transcript_sniff(const uint8_t *buf, size_t len)
@@ -124,6 +126,7 @@ struct parse {
 	uint8_t *pos_seen;      /* per position of the send order */
 	size_t sched_p, sched_d, sched_m, sched_got, max_pos;
 	int sequential, settled; /* this run's --until-verdict lines */
+	int run_pf;             /* this run's preflight (t->pfs), -1: none */
 };
 
 static void sched_clear(struct parse *ps)
@@ -381,7 +384,7 @@ static cbd_status grow_recs(cbd_transcript *t, cbd_err *err)
  * puts there: that trigger, or decoy k ("d<k>") of its sample. */
 static cbd_status check_pos(struct parse *ps, const cJSON *o, size_t line,
 			    int decoy, size_t index, const char *id,
-			    cbd_err *err)
+			    size_t *out_pos, cbd_err *err)
 {
 	const cJSON *pj = cJSON_GetObjectItemCaseSensitive(o, "pos");
 	char want[32];
@@ -400,6 +403,7 @@ static cbd_status check_pos(struct parse *ps, const cJSON *o, size_t line,
 		     &v, NULL))
 		return BAD("pos");
 	pos = (size_t)v;
+	*out_pos = pos;
 	if (ps->pos_seen[pos])
 		return cbd_err_set(err, CBD_E_FORMAT, "schedule position %zu "
 				   "recorded twice (line %zu, %s)", pos, line,
@@ -437,6 +441,8 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	const char *id, *e;
 	int64_t v;
 	int null;
+	size_t pos = 0;
+	char wire[CBD_WIRE_ID_LEN];
 	const cJSON *lat;
 	cbd_status s = check_keys(o, decoy ? DECOY_KEYS : QUERY_KEYS, ps, line,
 				  err);
@@ -460,11 +466,18 @@ static cbd_status parse_query(struct parse *ps, const cJSON *o, size_t line,
 	id = get_str(o, decoy ? "decoy" : "trigger", 0);
 	if (!id)
 		return decoy ? BAD("decoy") : BAD("trigger");
-	s = check_pos(ps, o, line, decoy, r->index, id, err);
+	s = check_pos(ps, o, line, decoy, r->index, id, &pos, err);
 	if (s)
 		return s;
 	if (!(r->trigger_id = keep(t, id, err)))
 		return CBD_E_NOMEM;
+	r->wire_id = r->trigger_id;
+	if (ps->sched) {
+		cbd_schedule_wire_id(ps->seed, pos, wire);
+		if (!(r->wire_id = keep(t, wire, err)))
+			return CBD_E_NOMEM;
+	}
+	r->preflight = ps->run_pf;
 	if (parse_digest(o, "request", r->request_digest, NULL))
 		return BAD("request");
 	if (parse_digest(o, "response", r->response_digest, &r->has_response))
@@ -647,7 +660,39 @@ static cbd_status parse_settled(struct parse *ps, const cJSON *o,
 	return CBD_OK;
 }
 
-/* A preflight line: key set and types (what it says is for readers). */
+/* A name of a preflight line, kept; NULL for JSON null. */
+static cbd_status pf_name(struct parse *ps, const cJSON *o, const char *k,
+			  const char **out, size_t line, cbd_err *err)
+{
+	const char *v = get_str(o, k, 1);
+
+	*out = NULL;
+	if (!v)
+		return BAD(k);
+	if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, k)))
+		return CBD_OK;
+	*out = keep(ps->t, v, err);
+	return *out ? CBD_OK : CBD_E_NOMEM;
+}
+
+static cbd_status grow_pfs(cbd_transcript *t, cbd_err *err)
+{
+	int cap;
+	cbd_transcript_preflight *p;
+
+	if (t->npf < t->cappf)
+		return CBD_OK;
+	cap = t->cappf ? 2 * t->cappf : 4;
+	p = realloc(t->pfs, (size_t)cap * sizeof(*p));
+	if (!p)
+		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
+	t->pfs = p;
+	t->cappf = cap;
+	return CBD_OK;
+}
+
+/* A preflight line: what the queries of its run sent (kept for readers
+ * that recompute the requests), before the first of them. */
 static cbd_status parse_preflight(struct parse *ps, const cJSON *o,
 				  size_t line, cbd_err *err)
 {
@@ -656,14 +701,19 @@ static cbd_status parse_preflight(struct parse *ps, const cJSON *o,
 	uint8_t d[CBD_SHA256_LEN];
 	int present;
 	int64_t v;
+	cbd_transcript_preflight *pf;
 	cbd_status s = check_keys(o, PREFLIGHT_KEYS, ps, line, err);
 
-	if (s)
+	if (s || (s = grow_pfs(ps->t, err)))
 		return s;
-	if (!get_str(o, "input", 1))
-		return BAD("input");
-	if (!get_str(o, "output", 1))
-		return BAD("output");
+	if (ps->run_queries)
+		return cbd_err_set(err, CBD_E_FORMAT, "preflight line %zu after "
+				   "a query of its run (%s)", line, ps->name);
+	pf = &ps->t->pfs[ps->t->npf];
+	memset(pf, 0, sizeof(*pf));
+	if ((s = pf_name(ps, o, "input", &pf->input, line, err)) ||
+	    (s = pf_name(ps, o, "output", &pf->output, line, err)))
+		return s;
 	ans = get_str(o, "answer", 0);
 	if (!ans || (strcmp(ans, "scores") != 0 && strcmp(ans, "label") != 0))
 		return BAD("answer");
@@ -673,10 +723,13 @@ static cbd_status parse_preflight(struct parse *ps, const cJSON *o,
 		return BAD("encoding");
 	if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > CBD_MAX_DIMS + 1)
 		return BAD("shape");
-	cJSON_ArrayForEach(c, sh)
+	cJSON_ArrayForEach(c, sh) {
 		if (!cJSON_IsNumber(c) || c->valuedouble < 1 ||
+		    c->valuedouble > 1e15 ||
 		    c->valuedouble != floor(c->valuedouble))
 			return BAD("shape");
+		pf->dims[pf->ndim++] = (int64_t)c->valuedouble;
+	}
 	if (parse_digest(o, "metadata", d, &present))
 		return BAD("metadata");
 	if (parse_digest(o, "decoy", d, NULL))
@@ -685,6 +738,9 @@ static cbd_status parse_preflight(struct parse *ps, const cJSON *o,
 		return BAD("decoy_response");
 	if (!get_int(o, "decoy_label", 0, 65535, &v, NULL))
 		return BAD("decoy_label");
+	pf->label = strcmp(ans, "label") == 0;
+	pf->binary = enc && strcmp(enc, "binary") == 0;
+	ps->run_pf = ps->t->npf++;
 	return CBD_OK;
 }
 
@@ -733,6 +789,7 @@ static cbd_status parse_line(void *ud, size_t i, const char *line_s,
 		s = check_keys(o, RESUME_KEYS, ps, line, err);
 		sched_clear(ps);        /* a new run */
 		ps->run_queries = 0;
+		ps->run_pf = -1;
 	} else if (type && strcmp(type, "preflight") == 0) {
 		s = parse_preflight(ps, o, line, err);
 	} else if (type && strcmp(type, "abort") == 0) {
@@ -782,6 +839,7 @@ cbd_status cbd_transcript_parse(const uint8_t *buf, size_t len,
 	*out = NULL;
 	ps.t = calloc(1, sizeof(*ps.t));
 	ps.name = name;
+	ps.run_pf = -1;
 	if (!ps.t)
 		return cbd_err_set(err, CBD_E_NOMEM, "out of memory");
 	/* the chain first, so tampering reports as such (not as a bad
@@ -829,6 +887,7 @@ void cbd_transcript_free(cbd_transcript *t)
 	free(t->strs);
 	free(t->scores);
 	free(t->recs);
+	free(t->pfs);
 	free(t);
 }
 
@@ -847,6 +906,12 @@ const cbd_transcript_record *cbd_transcript_record_at(
 	const cbd_transcript *t, size_t i)
 {
 	return i < t->n ? &t->recs[i] : NULL;
+}
+
+const cbd_transcript_preflight *cbd_transcript_preflight_at(
+	const cbd_transcript *t, int i)
+{
+	return i >= 0 && i < t->npf ? &t->pfs[i] : NULL;
 }
 
 size_t cbd_transcript_answered(const cbd_transcript *t)

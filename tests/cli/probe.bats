@@ -625,6 +625,67 @@ PYEOF
 	verify wm.jsonl
 }
 
+@test "every recorded request is rebuilt from the trigger set (oip JSON, binary, UINT8, decoys; tfserving; exec; archive); answers moved onto other queries are refused" {
+	cbd-keygen owner >/dev/null
+	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k owner.key -o wm.cbd
+	cbd-sign triggers -q -a wm.cbd -k owner.key --from "$D/s20.npy" -o t.json
+	cbd-probe -q -m mnist -o j.jsonl "$URL" t.json
+	cbd-probe -q -m mnist --binary -o b.jsonl "$URL" t.json
+	cbd-probe -q -m mnist --datatype UINT8 -o u.jsonl "$URL" t.json
+	cbd-probe -q -m mnist --decoys "$D/s50.npy" --decoy-ratio 1 -o d.jsonl "$URL" t.json
+	$PEER tfserving "$URL" mnist tport &
+	PIDS="$!"
+	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	cbd-probe -q -b tfserving -m mnist -o tf.jsonl "http://127.0.0.1:$(cat tport)" t.json
+	cbd-probe -q -b exec -o ex.jsonl "$PY $CBD_TOP/tests/helpers/probe_peer.py exec $URL mnist" t.json
+	cbd-probe -q -b archive -o ar.jsonl wm.cbd t.json
+	for f in j b u d tf ex ar; do
+		run cbd-verify --json -t t.json "$f.jsonl"
+		[ "$status" -eq 0 ]
+		[ "$(printf '%s\n' "$output" | jq -c '[.requests_checked, .requests_unchecked]')" = "[20,0]" ]
+	done
+	cbd-verify -t t.json j.jsonl | grep -q "requests: 20 rebuilt from the trigger set and matched, all of them"
+	# a forger moves the answers of queries 0 and 1 onto each other (index
+	# and id swapped, a fresh chain): the chain verifies, the requests do not
+	for f in j tf ex ar; do
+		$PY - "$f.jsonl" "$f-moved.jsonl" <<'PYEOF'
+import hashlib, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+q = [r for r in lines if r["type"] == "query"]
+a, b = q[0], q[1]
+a["index"], b["index"] = b["index"], a["index"]
+a["trigger"], b["trigger"] = b["trigger"], a["trigger"]
+prev = "0" * 64
+with open(sys.argv[2], "wb") as f:
+    for k, r in enumerate(lines):
+        if k:
+            r["prev"] = prev
+        raw = json.dumps(r, separators=(",", ":")).encode()
+        f.write(raw + b"\n")
+        prev = hashlib.sha256(raw).hexdigest()
+PYEOF
+		cbd-verify -q "$f-moved.jsonl"
+		run cbd-verify -t t.json "$f-moved.jsonl"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"the request recorded for trigger "*" is not the one its trigger makes"* ]]
+		run cbd-attribute -q -t t.json -w "$f-moved.jsonl"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"is not the one its trigger makes"* ]]
+	done
+	# the untouched transcript is attributed (the watermark through cbd-serve
+	# of the bare model: not the owner's), and the report counts the checks
+	run cbd-attribute -q -t t.json -w --json ar.jsonl
+	[ "$(printf '%s\n' "$output" | jq -c '.evidence.transcripts[0] | [.requests_checked, .requests_unchecked]')" = "[20,0]" ]
+	# --triggers is for transcripts only, and must be the set probed
+	run cbd-verify -t t.json wm.cbd
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--triggers applies to transcripts only"* ]]
+	cbd-sign triggers -q -a wm.cbd -k owner.key --from "$D/s50.npy" -o other.json
+	run cbd-verify -t other.json j.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"another trigger set"* ]]
+}
+
 @test "HTTPS: certificates verified by default, --cacert trusts, --insecure skips; --header carries a token" {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout key.pem -out cert.pem -subj /CN=127.0.0.1 \

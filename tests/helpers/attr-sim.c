@@ -84,6 +84,31 @@ static int copy_of(struct sim *s, const char *id, cbd_circuit **c)
 	return sim_user_copy(s, u, c);
 }
 
+/* The archive backend's request: the float32 input, little-endian
+ * (formats/transcript.md), spelled out here independently of lib/probe. */
+static int request_digest(const cbd_triggerset *ts, size_t j,
+			  uint8_t d[CBD_SHA256_LEN])
+{
+	const cbd_tensor *in = cbd_triggerset_get(ts, j)->input;
+	float *x = NULL;
+	uint8_t *le = malloc(in->nelem * 4);
+
+	if (!le)
+		return -1;
+	SIM_TRY(cbd_triggerset_input_float(ts, j, &x, SIM_E));
+	for (size_t i = 0; i < in->nelem; i++) {
+		uint32_t u;
+
+		memcpy(&u, &x[i], 4);
+		for (int k = 0; k < 4; k++)
+			le[4 * i + k] = (uint8_t)(u >> (8 * k));
+	}
+	SIM_TRY(cbd_sha256(le, in->nelem * 4, d, SIM_E));
+	free(x);
+	free(le);
+	return 0;
+}
+
 static int write_transcript(struct sim *s, const cbd_triggerset *ts,
 			    const int *labels, const char *out)
 {
@@ -111,8 +136,7 @@ static int write_transcript(struct sim *s, const cbd_triggerset *ts,
 		r.status = labels[j] >= 0 ? 200 : 0;
 		r.error = labels[j] >= 0 ? NULL : "timeout";
 		r.attempts = 1;
-		SIM_TRY(cbd_sha256(t->input->data, t->input->nbytes,
-				   r.request_digest, SIM_E));
+		SIM_TRY(request_digest(ts, j, r.request_digest));
 		if (labels[j] >= 0) {
 			memcpy(sc, ts == s->ts ? s->bare[j] : s->wbare[j],
 			       sizeof(sc));
