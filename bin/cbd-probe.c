@@ -42,6 +42,8 @@ enum {
 	OPT_PACE,
 	OPT_UNTIL_VERDICT,
 	OPT_ALPHA,
+	OPT_P1,
+	OPT_BETA,
 	OPT_DRY_RUN,
 	OPT_RESUME,
 	OPT_FORCE,
@@ -112,6 +114,11 @@ static const struct tool_opt opts[] = {
 		"settled", false},
 	[OPT_ALPHA] = {"alpha", 0, TOOL_ARG, "P",
 		"--until-verdict: false-accusation bound (1e-9)", false},
+	[OPT_P1] = {"p1", 0, TOOL_ARG, "P",
+		"--until-verdict: match rate of a user's copy (0.8)", false},
+	[OPT_BETA] = {"beta", 0, TOOL_ARG, "B",
+		"--until-verdict: chance of clearing such a copy (1e-6)",
+		false},
 	[OPT_DRY_RUN] = {"dry-run", 'n', TOOL_NOARG, NULL,
 		"preflight and decoy only: no trigger sent, no "
 		"transcript", false},
@@ -215,28 +222,43 @@ static void fill_decoy_opts(struct tool *t, cbd_probe_opts *o)
 	}
 }
 
-/* --until-verdict KEYRING, --alpha (the keyring is loaded in run_one). */
+/* A probability option of --until-verdict: def if absent, else a number
+ * strictly between 0 and 1 (the sequential rule checks p1 > 1/K once K
+ * is known). */
+static double verdict_prob(struct tool *t, int opt, double def)
+{
+	const char *a = tool_get(t, opt, NULL);
+	char *end;
+	double v;
+
+	if (!a)
+		return def;
+	if (!tool_has(t, OPT_UNTIL_VERDICT))
+		tool_usage_error(t, "--%s needs --until-verdict",
+				 t->opts[opt].name);
+	v = strtod(a, &end);
+	if (end == a || *end || !(v > 0) || !(v < 1))
+		tool_usage_error(t, "--%s wants a number in (0, 1), not '%s'",
+				 t->opts[opt].name, a);
+	return v;
+}
+
+/* --until-verdict KEYRING, --alpha, --p1, --beta (the keyring is loaded
+ * in run_one). */
 static void fill_verdict_opts(struct tool *t, cbd_probe_opts *o)
 {
-	const char *a = tool_get(t, OPT_ALPHA, NULL);
-	char *end;
+	double alpha = verdict_prob(t, OPT_ALPHA, CBD_ALPHA_DEFAULT);
+	double p1 = verdict_prob(t, OPT_P1, CBD_SEQ_P1_DEFAULT);
+	double beta = verdict_prob(t, OPT_BETA, CBD_SEQ_BETA_DEFAULT);
 
-	if (a && !tool_has(t, OPT_UNTIL_VERDICT))
-		tool_usage_error(t, "--alpha needs --until-verdict");
 	if (!tool_has(t, OPT_UNTIL_VERDICT))
 		return;
 	if (tool_has(t, OPT_SAMPLES))
 		tool_usage_error(t, "--until-verdict needs a trigger set (it "
 				 "knows each user's labels), not --samples");
-	o->seq_p1 = CBD_SEQ_P1_DEFAULT;
-	o->seq_beta = CBD_SEQ_BETA_DEFAULT;
-	o->seq_alpha = CBD_ALPHA_DEFAULT;
-	if (a) {
-		o->seq_alpha = strtod(a, &end);
-		if (*end || !(o->seq_alpha > 0) || !(o->seq_alpha < 1))
-			tool_usage_error(t, "--alpha wants a number in (0, 1), "
-					 "not '%s'", a);
-	}
+	o->seq_p1 = p1;
+	o->seq_beta = beta;
+	o->seq_alpha = alpha;
 }
 
 static void fill_opts(struct tool *t, cbd_probe_opts *o)

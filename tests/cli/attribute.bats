@@ -282,6 +282,42 @@ PYEOF
 	[ ! -e x.jsonl ]
 }
 
+@test "--until-verdict --p1 and --beta: recorded in the sequential line; cbd-attribute decides by that p1" {
+	trace_family p1 ann ben cid
+	serve copies/mnist-cnn-cid.cbd
+	cbd-probe -q -m mnist --json --until-verdict keyring.json --p1 0.6 --beta 1e-3 -o p.jsonl "$URL" triggers.json >p.sum
+	[ "$(jq .settled p.sum)" = true ]
+	[ "$(grep '"type":"sequential"' p.jsonl | jq -c '[.p1, .alpha, .beta]')" = "[0.6,1e-09,0.001]" ]
+	cbd-attribute -t triggers.json -K keyring.json --json -q p.jsonl >p.report
+	[ "$(jq -c .verdict.attributed p.report)" = '["cid"]' ]
+	[ "$(jq .parameters.p1 p.report)" = 0.6 ]
+	jq -r .verdict.summary p.report | grep -q "p1 = 0.6)"
+	# the threshold follows p1 = 0.6, computed here independently
+	/usr/bin/python3 - p.report <<'PYEOF'
+import json, math, sys
+p = json.load(open(sys.argv[1]))["parameters"]
+T, K, N, a, p1 = p["answered"], p["num_classes"], p["users_tested"], p["alpha"], p["p1"]
+le = lambda s: s * math.log(p1 * K) + (T - s) * math.log((1 - p1) / (1 - 1 / K))
+t = next((s for s in range(T + 1) if le(s) >= math.log(N / a)), T + 1)
+assert p1 == 0.6 and p["threshold"] == t, (p1, p["threshold"], t)
+PYEOF
+	# a lower beta clears later: at least as many triggers spent on the bare model
+	kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
+	serve "$CBD_TOP/models/mnist-cnn.onnx"
+	cbd-probe -q -m mnist --json --until-verdict keyring.json --beta 0.1 -o b1.jsonl "$URL" triggers.json >b1.sum
+	cbd-probe -q -m mnist --json --until-verdict keyring.json --beta 1e-9 -o b9.jsonl "$URL" triggers.json >b9.sum
+	[ "$(jq .answered b1.sum)" -lt "$(jq .answered b9.sum)" ]
+	# bad values are usage errors before any query
+	for bad in "--p1 1.5" "--p1 0.05" "--p1 x" "--beta 0" "--beta 1"; do
+		run cbd-probe -m mnist --until-verdict keyring.json $bad -o x.jsonl "$URL" triggers.json
+		[ "$status" -eq 64 ]
+		[ ! -e x.jsonl ]
+	done
+	run cbd-probe -m mnist --p1 0.7 -o x.jsonl "$URL" triggers.json
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--p1 needs --until-verdict"* ]]
+}
+
 @test "each of 20 users' simulated copies names that user and nobody else" {
 	for i in $(seq -w 0 19); do
 		"$SIM" transcript "$D" "user:user$i" "u$i.jsonl"
