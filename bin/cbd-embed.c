@@ -40,6 +40,7 @@ enum {
 	OPT_CLASSES,
 	OPT_SCALE,
 	OPT_ZERO,
+	OPT_CHANNEL_AXIS,
 	OPT_CIRCUIT_ID,
 	OPT_CIRCUIT_VERSION,
 	OPT_FORMAT,
@@ -74,6 +75,9 @@ static const struct tool_opt opts[] = {
 		"quantiser scale per channel (default 255)", false},
 	[OPT_ZERO] = {"zero", 0, TOOL_ARG, "LIST",
 		"quantiser zero point per channel (default 0)", false},
+	[OPT_CHANNEL_AXIS] = {"channel-axis", 0, TOOL_ARG, "N",
+		"the sample dimension the channels run along (default 0, "
+		"the first; 2 for [H,W,C] samples)", false},
 	[OPT_CIRCUIT_ID] = {"circuit-id", 0, TOOL_ARG, "HEX",
 		"use this circuit id (32 hex; e.g. a new copy of a trace "
 		"family)", false},
@@ -513,6 +517,12 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 	e->cp.channels = nc > nz ? nc : nz;
 	if (e->cp.channels == 1)
 		e->cp.channels = 0;
+	e->cp.axis = (int)tool_get_long(&T, OPT_CHANNEL_AXIS, 0, 0,
+					CBD_MAX_DIMS - 1);
+	if (e->cp.axis && e->cp.channels == 0)
+		tool_usage_error(&T, "--channel-axis is for per-channel "
+				 "quantisers: give one --scale or --zero "
+				 "value per channel");
 	e->cp.scale = nc ? e->scale : NULL;
 	e->cp.zero = nz ? e->zero : NULL;
 	e->cp.mode = e->mode;
@@ -532,10 +542,16 @@ static int prepare(struct embed *e, char *namebuf, size_t cap)
 	rc = read_shapes(e);
 	if (rc == 0)
 		rc = read_classes(e);
-	if (rc == 0 && nc > 1 && (int64_t)nc != e->cp.dims[0])
+	if (rc == 0 && e->cp.axis >= e->cp.ndim)
+		tool_usage_error(&T, "--channel-axis %d: the sample has %d "
+				 "dimensions (0..%d)", e->cp.axis, e->cp.ndim,
+				 e->cp.ndim - 1);
+	if (rc == 0 && e->cp.channels > 1 &&
+	    (int64_t)e->cp.channels != e->cp.dims[e->cp.axis])
 		tool_usage_error(&T, "%d quantiser channels but the sample's "
-				 "first dimension is %lld", nc,
-				 (long long)e->cp.dims[0]);
+				 "dimension %d (--channel-axis) is %lld",
+				 e->cp.channels, e->cp.axis,
+				 (long long)e->cp.dims[e->cp.axis]);
 	if (rc == 0)
 		rc = tool_load_key(&T, tool_get(&T, OPT_KEY, NULL),
 				   tool_get(&T, OPT_PASSPHRASE_FILE, NULL),
@@ -567,7 +583,8 @@ static int compile_archive(const char *path)
 	    tool_has(&T, OPT_AUTHORIZE) || tool_has(&T, OPT_USER) ||
 	    tool_has(&T, OPT_CIRCUIT_ID) || tool_has(&T, OPT_SCALE) ||
 	    tool_has(&T, OPT_CIRCUIT_VERSION) ||
-	    tool_has(&T, OPT_ZERO) || tool_has(&T, OPT_CLASSES) ||
+	    tool_has(&T, OPT_ZERO) || tool_has(&T, OPT_CHANNEL_AXIS) ||
+	    tool_has(&T, OPT_CLASSES) ||
 	    tool_has(&T, OPT_INPUT) || tool_has(&T, OPT_NAME) ||
 	    tool_has(&T, OPT_NEST))
 		tool_usage_error(&T, "an archive brings its circuit: give only "

@@ -500,6 +500,10 @@ typedef struct cbd_circuit_params {
 	int version;                   /* cbd-circuit/N: 1 (SHA-256 of the
 					* whole sample) or 2 (lane digest,
 					* fast in a graph); 0 = 2 */
+	int axis;                      /* the quantiser's channel axis, an
+					* index into dims (0 = the first;
+					* [H,W,C] samples: 2); channels is
+					* then 1 or dims[axis] */
 } cbd_circuit_params;
 
 /* What the circuit saw in one sample. */

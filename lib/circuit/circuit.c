@@ -184,38 +184,48 @@ cbd_status cbd_circuit_tag(const uint8_t id[CBD_CIRCUIT_ID_LEN],
 
 /* ---- quantiser ----------------------------------------------------- */
 
-static cbd_status quantizer_check(int ndim, const int64_t *dims,
-				  int channels, const float *scale,
-				  const float *zero, size_t *n, cbd_err *err)
+static cbd_status quantizer_check(const struct cbd_geometry *g, size_t *n,
+				  cbd_err *err)
 {
 	size_t total = 1;
 
-	if (ndim < 1 || ndim > CBD_MAX_DIMS)
+	if (g->ndim < 1 || g->ndim > CBD_MAX_DIMS)
 		return cbd_err_set(err, CBD_E_SHAPE, "sample rank %d not in "
-				   "1..%d (shape)", ndim, CBD_MAX_DIMS);
-	for (int i = 0; i < ndim; i++) {
-		if (dims[i] < 1 || dims[i] > CBD_MAX_ELEMS ||
-		    !cbd_mul_size(total, (size_t)dims[i], &total) ||
+				   "1..%d (shape)", g->ndim, CBD_MAX_DIMS);
+	for (int i = 0; i < g->ndim; i++) {
+		if (g->dims[i] < 1 || g->dims[i] > CBD_MAX_ELEMS ||
+		    !cbd_mul_size(total, (size_t)g->dims[i], &total) ||
 		    total > (size_t)CBD_MAX_ELEMS)
 			return cbd_err_set(err, CBD_E_SHAPE, "bad sample "
 					   "dimension %d (shape)", i);
 	}
-	if (channels != 1 && channels != dims[0])
+	if (g->axis < 0 || g->axis >= g->ndim)
+		return cbd_err_set(err, CBD_E_SHAPE, "quantiser axis %d is not "
+				   "a sample dimension 0..%d "
+				   "(quantizer.axis)", g->axis, g->ndim - 1);
+	/* one channel has no axis: axis 0, so one quantiser has one
+	 * spelling */
+	if (g->channels == 1 && g->axis != 0)
+		return cbd_err_set(err, CBD_E_SHAPE, "quantiser axis %d with "
+				   "one channel; an axis is for per-channel "
+				   "quantisers (quantizer.axis)", g->axis);
+	if (g->channels != 1 && g->channels != g->dims[g->axis])
 		return cbd_err_set(err, CBD_E_SHAPE, "quantiser has %d "
-				   "channels; the sample's first dimension "
-				   "is %lld (quantizer.channels)", channels,
-				   (long long)dims[0]);
-	for (int c = 0; c < channels; c++) {
-		if (!isfinite(scale[c]) || !(scale[c] > 0.0f) ||
-		    !isfinite(zero[c]))
+				   "channels; the sample's dimension %d "
+				   "(quantizer.axis) is %lld "
+				   "(quantizer.channels)", g->channels,
+				   g->axis, (long long)g->dims[g->axis]);
+	for (int c = 0; c < g->channels; c++) {
+		float s = g->scale[c], z = g->zero[c];
+
+		if (!isfinite(s) || !(s > 0.0f) || !isfinite(z))
 			return cbd_err_set(err, CBD_E_FORMAT, "quantiser "
 					   "channel %d: scale must be finite "
 					   "and > 0, zero finite "
 					   "(quantizer)", c);
 		for (int v = 0; v < 256; v++)
-			if (cbd_quantize1(cbd_dequantize1((uint8_t)v, scale[c],
-						      zero[c]),
-					  scale[c], zero[c]) != v)
+			if (cbd_quantize1(cbd_dequantize1((uint8_t)v, s, z),
+					  s, z) != v)
 				return cbd_err_set(err, CBD_E_FORMAT,
 						   "quantiser channel %d does "
 						   "not round-trip byte %d "
@@ -225,31 +235,30 @@ static cbd_status quantizer_check(int ndim, const int64_t *dims,
 	return CBD_OK;
 }
 
-static inline size_t channel_of(const cbd_circuit *c, size_t i)
-{
-	return c->g.channels == 1 ? 0 : i / c->g.per_channel;
-}
-
+/* Both directions walk the sample in runs of g->stride elements, each run
+ * in the one channel cbd_geometry_channel gives its first element. */
 void cbd_circuit_quantize(const cbd_circuit *c, const float *x, uint8_t *q)
 {
-	for (int ch = 0; ch < c->g.channels; ch++) {
-		size_t base = (size_t)ch * c->g.per_channel;
-		float s = c->g.scale[ch], z = c->g.zero[ch];
+	const struct cbd_geometry *g = &c->g;
 
-		for (size_t i = 0; i < c->g.per_channel; i++)
-			q[base + i] = cbd_quantize1(x[base + i], s, z);
+	for (size_t base = 0; base < g->n; base += g->stride) {
+		size_t ch = cbd_geometry_channel(g, base);
+		float s = g->scale[ch], z = g->zero[ch];
+
+		for (size_t i = base; i < base + g->stride; i++)
+			q[i] = cbd_quantize1(x[i], s, z);
 	}
 }
 
 void cbd_geometry_dequantize(const struct cbd_geometry *g,
 			     const uint8_t *q, float *x)
 {
-	for (int ch = 0; ch < g->channels; ch++) {
-		size_t base = (size_t)ch * g->per_channel;
+	for (size_t base = 0; base < g->n; base += g->stride) {
+		size_t ch = cbd_geometry_channel(g, base);
 		float s = g->scale[ch], z = g->zero[ch];
 
-		for (size_t i = 0; i < g->per_channel; i++)
-			x[base + i] = cbd_dequantize1(q[base + i], s, z);
+		for (size_t i = base; i < base + g->stride; i++)
+			x[i] = cbd_dequantize1(q[i], s, z);
 	}
 }
 
@@ -271,11 +280,15 @@ cbd_status cbd_geometry_finish(struct cbd_geometry *g, cbd_err *err)
 {
 	cbd_status s;
 
-	s = quantizer_check(g->ndim, g->dims, g->channels, g->scale, g->zero,
-			    &g->n, err);
+	s = quantizer_check(g, &g->n, err);
 	if (s)
 		return s;
-	g->per_channel = g->n / (size_t)g->channels;
+	g->stride = g->n;
+	if (g->channels > 1) {
+		g->stride = 1;
+		for (int i = g->axis + 1; i < g->ndim; i++)
+			g->stride *= (size_t)g->dims[i];
+	}
 	s = cbd_circuit_tag(g->id, g->tag, err);
 	if (s)
 		return s;
@@ -350,9 +363,16 @@ static cbd_status copy_quantizer(cbd_circuit *c, const cbd_circuit_params *p,
 				 cbd_err *err)
 {
 	c->g.channels = p->channels > 0 ? p->channels : 1;
-	if (c->g.channels > 1 && c->g.channels != p->dims[0])
+	c->g.axis = p->axis;
+	if (p->axis < 0 || p->axis >= p->ndim)
+		return cbd_err_set(err, CBD_E_USAGE, "quantiser axis %d is not "
+				   "a sample dimension 0..%d", p->axis,
+				   p->ndim - 1);
+	if (c->g.channels > 1 && c->g.channels != p->dims[p->axis])
 		return cbd_err_set(err, CBD_E_USAGE, "quantiser channels %d "
-				   "!= first sample dimension", c->g.channels);
+				   "!= sample dimension %d (%lld)",
+				   c->g.channels, p->axis,
+				   (long long)p->dims[p->axis]);
 	c->g.scale = cbd_xcalloc((size_t)c->g.channels, sizeof(float), err);
 	c->g.zero = cbd_xcalloc((size_t)c->g.channels, sizeof(float), err);
 	if (!c->g.scale || !c->g.zero)
@@ -663,7 +683,7 @@ static int tag_matches(const cbd_circuit *c, const float *x)
 	uint8_t t[2] = {0, 0};
 
 	for (int k = 0; k < CBD_TAG_BITS; k++) {
-		size_t i = c->g.pos[k], ch = channel_of(c, i);
+		size_t i = c->g.pos[k], ch = cbd_geometry_channel(&c->g, i);
 		uint8_t b = cbd_quantize1(x[i], c->g.scale[ch], c->g.zero[ch]);
 
 		t[k / 8] |= (uint8_t)((b & 1) << (7 - k % 8));

@@ -38,11 +38,14 @@ struct cbd_geometry {
 	uint8_t id[CBD_CIRCUIT_ID_LEN];
 	int ndim;
 	int64_t dims[CBD_MAX_DIMS];
-	int channels;
+	int channels;                     /* 1, or dims[axis] */
+	int axis;                         /* the channel axis, 0..ndim-1 */
 	float *scale, *zero;              /* [channels], owned */
 	/* derived by cbd_geometry_finish: */
 	size_t n;                         /* elements per sample */
-	size_t per_channel;               /* n / channels */
+	size_t stride;                    /* elements per step along axis
+					   * (product of the dims after it);
+					   * n when channels = 1 */
 	uint8_t tag[CBD_TAG_BITS / 8];
 	uint32_t pos[CBD_CARRIER_BITS];   /* carrier positions, bit order */
 	uint32_t sorted[CBD_CARRIER_BITS];/* the same, ascending */
@@ -107,8 +110,19 @@ static inline uint8_t cbd_quantize1(float x, float s, float z)
 	return (uint8_t)v;
 }
 
-/* Check the shape and quantiser of g (id, ndim, dims, channels, scale,
- * zero set) and fill in its derived fields. */
+/* The quantiser channel of element i (formats/circuit.md section 2):
+ * floor(i / stride) mod C.  The one rule: the quantiser, the dequantiser
+ * (every tool's bytes to floats), trigger sets and the compiled ONNX
+ * circuit all take an element's channel from here.  Elements
+ * [k stride, (k + 1) stride) share one channel. */
+static inline size_t cbd_geometry_channel(const struct cbd_geometry *g,
+					  size_t i)
+{
+	return g->channels == 1 ? 0 : i / g->stride % (size_t)g->channels;
+}
+
+/* Check the shape and quantiser of g (id, ndim, dims, channels, axis,
+ * scale, zero set) and fill in its derived fields. */
 cbd_status cbd_geometry_finish(struct cbd_geometry *g, cbd_err *err);
 /* A deep copy of a finished geometry into the zeroed *dst. */
 cbd_status cbd_geometry_copy(struct cbd_geometry *dst,

@@ -78,7 +78,11 @@ cbd_status cbd_circuit_to_json(const cbd_circuit *c, uint8_t **buf,
 		cbd_buf_printf(&b, i ? ",%lld" : "%lld",
 			       (long long)c->g.dims[i]);
 	cbd_buf_printf(&b, "],\"num_classes\":%d,\"quantizer\":{\"channels\""
-		       ":%d,\"scale\":[", c->num_classes, c->g.channels);
+		       ":%d", c->num_classes, c->g.channels);
+	/* absent means 0: circuits from before the axis keep their bytes */
+	if (c->g.axis)
+		cbd_buf_printf(&b, ",\"axis\":%d", c->g.axis);
+	cbd_buf_puts(&b, ",\"scale\":[");
 	for (int i = 0; i < c->g.channels; i++) {
 		if (i)
 			cbd_buf_puts(&b, ",");
@@ -226,8 +230,8 @@ static cbd_status get_shape(const cJSON *root, cbd_circuit *c, cbd_err *err)
 static cbd_status get_quantizer(const cJSON *root, cbd_circuit *c,
 				cbd_err *err)
 {
-	static const char *const names[] = {"channels", "scale", "zero",
-					    NULL};
+	static const char *const names[] = {"channels", "axis", "scale",
+					    "zero", NULL};
 	const cJSON *qz = member(root, "quantizer", cJSON_Object, err,
 				 "circuit");
 	long long ch;
@@ -242,6 +246,16 @@ static cbd_status get_quantizer(const cJSON *root, cbd_circuit *c,
 	if (s)
 		return s;
 	c->g.channels = (int)ch;
+	/* optional; an "axis":0 is refused as not canonical */
+	if (cJSON_GetObjectItemCaseSensitive(qz, "axis")) {
+		long long ax;
+
+		s = get_int(qz, "axis", 0, c->g.ndim - 1, &ax,
+			    "circuit.quantizer", err);
+		if (s)
+			return s;
+		c->g.axis = (int)ax;
+	}
 	c->g.scale = cbd_xcalloc((size_t)ch, sizeof(float), err);
 	c->g.zero = cbd_xcalloc((size_t)ch, sizeof(float), err);
 	if (!c->g.scale || !c->g.zero)

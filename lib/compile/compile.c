@@ -313,11 +313,6 @@ static og_t lsb(og_graph *g, og_t q)
 	return og_sub_(g, q, og_mul(g, half, og_f32(c, 2)));
 }
 
-static size_t channel_of(const cbd_circuit *c, size_t i)
-{
-	return c->g.channels == 1 ? 0 : i / c->g.per_channel;
-}
-
 /* The fast path: does any sample carry the tag?  -> bool [1].  Every node
  * here runs on every batch, so it is as short as exactness allows: the 16
  * quantised tag bytes (NaN to 0 as the quantiser says), their parities by
@@ -334,7 +329,7 @@ static og_t tag_guard(struct cc *cc)
 	og_attr fmod = OG_AI("fmod", 1);
 
 	for (int k = 0; k < CBD_TAG_BITS; k++) {
-		size_t ch = channel_of(c, c->g.pos[k]);
+		size_t ch = cbd_geometry_channel(&c->g, c->g.pos[k]);
 		int b = c->g.tag[k / 8] >> (7 - k % 8) & 1;
 
 		pos[k] = c->g.pos[k];
@@ -354,18 +349,27 @@ static og_t tag_guard(struct cc *cc)
 		      og_f32(x, 0.5f));
 }
 
-/* The whole sample quantised, [N, n] float32. */
+/* The whole sample quantised, [N, n] float32.  A per-channel quantiser
+ * views x as [N, outer, C, stride] (outer = n / (C stride); the axis-0
+ * quantiser as [N, C, stride], as before the axis) and broadcasts scale
+ * and zero shaped [C, 1]: element i lands on channel
+ * floor(i / stride) mod C, cbd_geometry_channel's rule. */
 static og_t quantise_all(struct cc *cc, og_graph *g)
 {
 	const cbd_circuit *c = cc->c;
 	int64_t C = c->g.channels, d[2] = {C, 1};
+	int64_t inner = (int64_t)c->g.stride;
+	int64_t outer = (int64_t)c->g.n / (C * inner);
+	og_t xv;
 
 	if (C == 1)
 		return quantise(g, cc->x, og_f32(cc->ctx, c->g.scale[0]),
 				og_f32(cc->ctx, c->g.zero[0]));
-	og_t x3 = og_reshape(g, cc->x, 3, (int64_t[]){0, C,
-			     (int64_t)c->g.per_channel});
-	og_t q = quantise(g, x3, og_const(cc->ctx, OG_F32, 2, d, c->g.scale),
+	if (outer == 1)
+		xv = og_reshape(g, cc->x, 3, (int64_t[]){0, C, inner});
+	else
+		xv = og_reshape(g, cc->x, 4, (int64_t[]){0, outer, C, inner});
+	og_t q = quantise(g, xv, og_const(cc->ctx, OG_F32, 2, d, c->g.scale),
 			  og_const(cc->ctx, OG_F32, 2, d, c->g.zero));
 	return og_reshape(g, q, 2, (int64_t[]){0, (int64_t)c->g.n});
 }

@@ -265,8 +265,11 @@ static void put_header(cbd_buf *b, const cbd_triggerset *ts,
 	for (int i = 0; i < ts->g.ndim; i++)
 		cbd_buf_printf(b, i ? ",%lld" : "%lld",
 			       (long long)ts->g.dims[i]);
-	cbd_buf_printf(b, "],\"quantizer\":{\"channels\":%d,\"scale\":[",
+	cbd_buf_printf(b, "],\"quantizer\":{\"channels\":%d",
 		       ts->g.channels);
+	if (ts->g.axis)       /* absent: axis 0, as sets were */
+		cbd_buf_printf(b, ",\"axis\":%d", ts->g.axis);
+	cbd_buf_puts(b, ",\"scale\":[");
 	for (int i = 0; i < ts->g.channels; i++) {
 		cbd_buf_puts(b, i ? "," : "");
 		cbd_circuit_put_float(b, ts->g.scale[i]);
@@ -575,8 +578,16 @@ static cbd_status load_geometry(cbd_triggerset *ts, const cJSON *root,
 			   err))
 		return CBD_E_FORMAT;
 	ts->g.channels = (int)v;
-	ts->g.scale = cbd_xcalloc((size_t)v, sizeof(float), err);
-	ts->g.zero = cbd_xcalloc((size_t)v, sizeof(float), err);
+	if (cJSON_GetObjectItemCaseSensitive(qz, "axis")) {
+		if (get_int(qz, "axis", 0, ts->g.ndim - 1, &v,
+			    "triggers.quantizer", err))
+			return CBD_E_FORMAT;
+		ts->g.axis = (int)v;
+	}
+	ts->g.scale = cbd_xcalloc((size_t)ts->g.channels, sizeof(float),
+				  err);
+	ts->g.zero = cbd_xcalloc((size_t)ts->g.channels, sizeof(float),
+				 err);
 	if (!ts->g.scale || !ts->g.zero)
 		return CBD_E_NOMEM;
 	for (int w = 0; w < 2; w++) {

@@ -10,6 +10,15 @@ tiny file, with a gzip trailer that lies about the size), lying-size (a
 manifest re-signed with OWNER.key whose member size is wrong), and
 lying-digest.  Used by tests/cli/hardening.bats; the reader must refuse
 each one, naming the problem, and write nothing.
+
+    hostile_archive.py circuit GOOD.cbd OUT.cbd OWNER.key CIRCUIT.json
+
+writes GOOD with its circuit.json replaced by CIRCUIT.json (a hand-edited
+circuit), the manifest's size and digest of it updated and re-signed with
+OWNER.key: a reader parses the circuit (formats/archive.md, reading step
+5) before it checks the canonical tar form (step 6, which Python's tar
+does not meet), so its refusal is the circuit's
+(tests/cli/channel_axis.bats).
 """
 import base64, gzip, hashlib, io, json, re, struct, sys, tarfile, zlib
 
@@ -100,6 +109,16 @@ elif kind in ("lying-size", "lying-digest"):
     else:
         man = re.sub(r'("name": "model.onnx", "size": \d+, "sha256": ")([0-9a-f]{64})',
                      lambda m: m.group(1) + "0" * 64, man)
+    members["manifest.json"] = man.encode()
+    members["manifest.sig"] = resign(members["manifest.json"])
+    write(normal())
+elif kind == "circuit":
+    new = open(sys.argv[5], "rb").read()
+    man = re.sub(r'("name": "circuit.json", "size": )\d+(, "sha256": ")[0-9a-f]{64}',
+                 lambda m: "%s%d%s%s" % (m.group(1), len(new), m.group(2),
+                                         hashlib.sha256(new).hexdigest()),
+                 members["manifest.json"].decode())
+    members["circuit.json"] = new
     members["manifest.json"] = man.encode()
     members["manifest.sig"] = resign(members["manifest.json"])
     write(normal())

@@ -62,6 +62,13 @@ class Circuit:
         self.K = int(doc["num_classes"])
         qz = doc["quantizer"]
         self.channels = int(qz["channels"])
+        # the channel axis: absent means 0 (circuit.md section 9 writes
+        # it only when it is not 0); only per-channel quantisers have one
+        self.axis = qz.get("axis", 0)
+        if (type(self.axis) is not int or not 0 <= self.axis < len(self.shape)
+                or (self.channels == 1 and self.axis != 0)
+                or self.channels not in (1, self.shape[self.axis])):
+            raise ValueError("bad quantizer.axis or quantizer.channels")
         self.scale = np.array(qz["scale"], dtype=np.float64)
         self.zero = np.array(qz["zero"], dtype=np.float64)
         # values must be exactly float32
@@ -90,11 +97,13 @@ class Circuit:
         self.tag = sha256(b"cbd/tag", self.cid)[:2]
 
     def channel_index(self):
-        """Channel of every element (index along the first dimension)."""
+        """Channel of every element: its index along the quantiser's
+        axis, floor(i / stride) mod C with stride the product of the
+        dimensions after the axis."""
         if self.channels == 1:
             return np.zeros(self.n, dtype=np.int64)
-        per = self.n // self.channels
-        return np.arange(self.n) // per
+        stride = int(np.prod(self.shape[self.axis + 1:], dtype=np.int64))
+        return np.arange(self.n) // stride % self.channels
 
     def quantize(self, x):
         x = np.asarray(x, dtype=np.float32).reshape(-1)
@@ -418,9 +427,10 @@ def cmd_make_triggers(args):
     if c.version != 1:
         head["circuit_format"] = "cbd-circuit/%d" % c.version
     head.update({"mode": c.mode, "num_classes": c.K, "shape": list(c.shape),
-            "quantizer": {"channels": c.channels,
-                          "scale": [float(v) for v in c.scale],
-                          "zero": [float(v) for v in c.zero]},
+            "quantizer": dict({"channels": c.channels},
+                              **({"axis": c.axis} if c.axis else {}),
+                              scale=[float(v) for v in c.scale],
+                              zero=[float(v) for v in c.zero]),
             "created": args.created,
             "signer": {"key_id": kid, "public_key": pem}})
     body = json.dumps(head, indent=2)[:-2] + ',\n  "triggers": [\n    ' + \

@@ -532,6 +532,163 @@ static void test_json_hostile(void **state)
 	cbd_key_free(owner);
 }
 
+/* Three channels with different scales and zeros, for the axis tests. */
+static const float axis_sc[3] = {255.0f, 127.5f, 100.0f};
+static const float axis_ze[3] = {0.0f, 127.5f, 50.0f};
+
+/* A watermark circuit's params for a 3-dimensional sample dims with a
+ * quantiser of channels (1 or 3) along axis. */
+static void axis_params(cbd_circuit_params *p, cbd_key **owner,
+			const int64_t dims[3], int axis, int channels)
+{
+	fx_params(p, CBD_MODE_WATERMARK, owner, 1);
+	p->ndim = 3;
+	memcpy(p->dims, dims, 3 * sizeof(int64_t));
+	p->channels = channels;
+	p->axis = axis;
+	p->scale = axis_sc;
+	p->zero = axis_ze;
+}
+
+/* A per-channel quantiser along a later axis: [H, W, 3] with the channel
+ * last (axis 2) and [4, 3, 50] with it in the middle (axis 1).  The
+ * channel of element i is floor(i / stride) mod C (formats/circuit.md
+ * section 2), and the quantiser, the dequantiser and the tag check all
+ * follow it. */
+static void test_channel_axis(void **state)
+{
+	static const struct {
+		int axis;
+		int64_t dims[3];
+		size_t stride;
+	} cases[] = {{2, {28, 28, 3}, 1}, {1, {4, 3, 50}, 50}};
+	cbd_key *owner = gen(CBD_KEY_ED25519);
+	cbd_err e = {0};
+
+	(void)state;
+	for (size_t t = 0; t < sizeof(cases) / sizeof(cases[0]); t++) {
+		cbd_circuit_params p;
+		cbd_circuit *c = NULL, *back = NULL;
+		uint8_t *j = NULL, *q, *q2;
+		float *x, *y;
+		size_t len = 0, n;
+		cbd_activation act;
+		char want[32];
+
+		axis_params(&p, &owner, cases[t].dims, cases[t].axis, 3);
+		assert_int_equal(cbd_circuit_new(&p, &c, &e), CBD_OK);
+		n = cbd_circuit_sample_size(c);
+		assert_int_equal(c->g.stride, cases[t].stride);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(cbd_geometry_channel(&c->g, i),
+					 i / cases[t].stride % 3);
+		x = malloc(n * sizeof(float));
+		y = malloc(n * sizeof(float));
+		q = malloc(n);
+		q2 = malloc(n);
+		assert_non_null(x && y && q && q2);
+		RAND_bytes(q, (int)n);
+		cbd_circuit_dequantize(c, q, x);
+		for (size_t i = 0; i < n; i++) {
+			size_t ch = i / cases[t].stride % 3;
+
+			assert_true(x[i] == ((float)q[i] - axis_ze[ch]) /
+				    axis_sc[ch]);
+		}
+		cbd_circuit_quantize(c, x, q2);
+		assert_memory_equal(q, q2, n);
+		/* signed, dequantised, checked: active */
+		assert_int_equal(cbd_circuit_sign_input(c, owner, 0, 3, x, q,
+							&e), CBD_OK);
+		cbd_circuit_dequantize(c, q, y);
+		assert_int_equal(cbd_circuit_check(c, y, &act, &e), CBD_OK);
+		assert_true(act.active);
+		assert_int_equal(act.label, 3);
+		/* circuit.json names the axis and reads back to the same bytes */
+		assert_int_equal(cbd_circuit_to_json(c, &j, &len, &e), CBD_OK);
+		snprintf(want, sizeof(want), "\"channels\":3,\"axis\":%d,",
+			 cases[t].axis);
+		assert_non_null(strstr((const char *)j, want));
+		assert_int_equal(cbd_circuit_from_json(j, len, "t", &back, &e),
+				 CBD_OK);
+		assert_int_equal(back->g.axis, cases[t].axis);
+		assert_int_equal(cbd_circuit_check(back, y, &act, &e), CBD_OK);
+		assert_true(act.active);
+		cbd_circuit_free(back);
+		free(j);
+		free(x);
+		free(y);
+		free(q);
+		free(q2);
+		cbd_circuit_free(c);
+	}
+	cbd_key_free(owner);
+}
+
+/* Axis values the library refuses: out of range, negative, an axis with
+ * one channel, channels that are not the axis's dimension; in
+ * circuit.json also "axis":0 (the default is written by omission),
+ * fractions and strings. */
+static void test_channel_axis_bad(void **state)
+{
+	static const int64_t hwc[3] = {28, 28, 3};
+	static const struct {
+		int axis, channels;
+	} bad[] = {{3, 3}, {-1, 3}, {0, 3}, {1, 3}, {2, 1}};
+	static const char *const edits[][2] = {
+		{"\"axis\":2", "\"axis\":0"},
+		{"\"axis\":2", "\"axis\":3"},
+		{"\"axis\":2", "\"axis\":-1"},
+		{"\"axis\":2", "\"axis\":1"},
+		{"\"axis\":2", "\"axis\":2.5"},
+		{"\"axis\":2", "\"axis\":\"2\""},
+		{"\"axis\":2", "\"axis\":2,\"axis\":2"},
+		{"\"channels\":3,\"axis\":2", "\"channels\":3"},
+	};
+	cbd_key *owner = gen(CBD_KEY_ED25519);
+	cbd_circuit_params p;
+	cbd_circuit *c = NULL, *back = NULL;
+	uint8_t *j = NULL, *j1 = NULL;
+	size_t len = 0, l1 = 0;
+	cbd_err e = {0};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		axis_params(&p, &owner, hwc, bad[i].axis, bad[i].channels);
+		e.msg[0] = 0;
+		assert_int_not_equal(cbd_circuit_new(&p, &c, &e), CBD_OK);
+		assert_null(c);
+		assert_true(e.msg[0] != 0);
+	}
+	axis_params(&p, &owner, hwc, 2, 3);
+	assert_int_equal(cbd_circuit_new(&p, &c, &e), CBD_OK);
+	assert_int_equal(cbd_circuit_to_json(c, &j, &len, &e), CBD_OK);
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		char *bad = edit(j, len, edits[i][0], edits[i][1]);
+
+		e.msg[0] = 0;
+		assert_int_not_equal(cbd_circuit_from_json((uint8_t *)bad,
+							   strlen(bad), "bad",
+							   &back, &e), CBD_OK);
+		assert_null(back);
+		assert_non_null(strstr(e.msg, i == 6 ? "canonical" :
+				       i == 7 ? "channels" : "axis"));
+		free(bad);
+	}
+	cbd_circuit_free(c);
+	/* the default axis is not written: such circuits keep their bytes */
+	c = make(CBD_MODE_WATERMARK, &owner, 1, NULL, NULL);
+	assert_int_equal(cbd_circuit_to_json(c, &j1, &l1, &e), CBD_OK);
+	assert_null(strstr((const char *)j1, "axis"));
+	assert_non_null(strstr((const char *)j1,
+			       "\"quantizer\":{\"channels\":1,\"scale\":[255],"
+			       "\"zero\":[0]}"));
+	free(j1);
+	free(j);
+	cbd_circuit_free(c);
+	cbd_key_free(owner);
+}
+
 /* Known answers from formats/circuit.md section 10 (computed by the
  * independent Python reference). */
 static void test_known_answers(void **state)
@@ -610,6 +767,8 @@ int main(void)
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_json_round_trip),
 		cmocka_unit_test(test_json_hostile),
+		cmocka_unit_test(test_channel_axis),
+		cmocka_unit_test(test_channel_axis_bad),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
