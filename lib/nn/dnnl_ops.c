@@ -1229,6 +1229,40 @@ static void pad_dims(int n, const int64_t *d, int r, int64_t *out)
 		out[i] = i < r - n ? 1 : d[i - (r - n)];
 }
 
+/* Rewrite a broadcast a (op) b -> y, all of rank *r, as the fewest
+ * dimensions that describe the same element mapping: dimensions of size 1
+ * in y are dropped and neighbours that both operands either span or
+ * broadcast alike are merged.  oneDNN's binary kernels cover only a few
+ * broadcast patterns of their own (per channel, per spatial...) and fall
+ * back to a reference loop for the rest; a Swin attention mask
+ * [1,64,3,49,49] + [1,64,1,49,49] becomes [64,3,2401] + [64,1,2401],
+ * which they cover. */
+static void collapse_bcast(int *r, int64_t *ad, int64_t *bd, int64_t *od)
+{
+	int k = 0;
+
+	for (int i = 0; i < *r; i++) {
+		bool af = ad[i] == od[i], bf = bd[i] == od[i];
+
+		if (od[i] == 1)
+			continue;
+		if (k > 0 && (ad[k - 1] == od[k - 1]) == af &&
+		    (bd[k - 1] == od[k - 1]) == bf) {
+			ad[k - 1] *= ad[i];
+			bd[k - 1] *= bd[i];
+			od[k - 1] *= od[i];
+			continue;
+		}
+		ad[k] = ad[i];
+		bd[k] = bd[i];
+		od[k] = od[i];
+		k++;
+	}
+	if (k == 0)
+		ad[k] = bd[k] = od[k] = 1, k = 1;
+	*r = k;
+}
+
 static cbd_status legacy_bcast(cbd_nn *nn, const nn_node *n, cbd_err *err)
 {
 	const nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1);
@@ -1294,7 +1328,6 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	dnnl_memory_desc_t m0, m1, md;
 	dnnl_binary_desc_t bdesc;
 	bool swap = false, comm = n->op == CBD_OP_ADD || n->op == CBD_OP_MUL;
-	dnnl_alg_kind_t alg;
 	dn_prim *c;
 	cbd_status s;
 	dnnl_status_t e;
@@ -1343,14 +1376,12 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 		int ids[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
 		const dnnl_memory_desc_t *mds[3] = {&m0, &m1, &md};
 
-		alg = n->op == CBD_OP_ADD   ? dnnl_binary_add
-		      : n->op == CBD_OP_SUB ? dnnl_binary_sub
-		      : n->op == CBD_OP_MUL ? dnnl_binary_mul
-					    : dnnl_binary_div;
+		collapse_bcast(&r, ad, bd, od);
 		md_plain(&m0, r, swap ? bd : ad);
 		md_plain(&m1, r, swap ? ad : bd);
 		md_plain(&md, r, od);
-		e = dnnl_binary_desc_init(&bdesc, alg, &m0, &m1, &md);
+		e = dnnl_binary_desc_init(&bdesc, binary_alg(n->op), &m0, &m1,
+					  &md);
 		s = dn_create(nn, n, e, "binary", &bdesc, NULL, 3, ids, mds,
 			      key, nk, &c, err);
 		if (s != CBD_OK)
@@ -1362,6 +1393,31 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 }
 
 /* ------------------------------- MatMul ------------------------------ */
+
+/* A [..., M, K] times a B whose batch dimensions are all 1 is one 2-D
+ * product of all of A's rows, [prod(...) * M, K] x [K, N], with the same
+ * row-major output.  oneDNN runs a batched matmul as one small GEMM per
+ * batch entry: a ViT's qkv projection, [197, 1, 384] x [384, 1152], is
+ * 197 products of one row, ten times slower than the single GEMM. */
+static void fold_rows(int *r, int64_t *ad, int64_t *bd, int64_t *od)
+{
+	int64_t rows = 1;
+
+	for (int i = 0; i < *r - 2; i++) {
+		if (bd[i] != 1)
+			return;
+		rows *= ad[i];
+	}
+	if (*r == 2)
+		return;
+	ad[0] = rows * ad[*r - 2];
+	ad[1] = ad[*r - 1];
+	bd[0] = bd[*r - 2];
+	bd[1] = bd[*r - 1];
+	od[0] = ad[0];
+	od[1] = od[*r - 1];
+	*r = 2;
+}
 
 cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
@@ -1440,6 +1496,7 @@ cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 		int ids[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
 		const dnnl_memory_desc_t *mds[3] = {&m0, &m1, &md};
 
+		fold_rows(&r, ad, bd, od);
 		md_plain(&m0, r, ad);
 		md_plain(&m1, r, bd);
 		md_plain(&md, r, od);
