@@ -2,85 +2,126 @@
  * move_ops.c — data movement on every element type: Slice, Expand, Tile,
  * Split, GatherElements, and the shape-making ConstantOfShape and Range.
  *
- * Slice, Expand and Tile are one gather: for each output axis a table of
- * input offsets (in elements) per output index, so an output element's
- * source is the sum of its axes' table entries (axis_copy).  Elements are
- * copied by size, so any dtype works; sizes are checked against
- * CBD_MAX_ELEMS by nn_val_alloc before any table is built.
+ * Slice, Expand and Tile, and Transpose and Pad in shape_ops.c, are one
+ * copy between strided views (nn_copy_view): Slice reads x from its
+ * starts with its steps times x's strides, Expand reads broadcast axes
+ * with stride 0, Tile views each output axis as (copy, index) with the
+ * copy at stride 0.  Elements are copied by size, so any dtype works;
+ * sizes are checked against CBD_MAX_ELEMS by nn_val_alloc first.
  */
 #include "nn_internal.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Copy y[idx] = x[sum_i tab[i][idx[i]]] for every output index. */
-static void axis_copy(const nn_val *x, nn_val *y, int64_t *const *tab)
+/* Copy the view x (rank r, dims d, strides xs) into the view y (strides
+ * ys), strides in elements of es bytes, negative and zero ones allowed.
+ * Axes of size 1 are dropped and neighbours that both views lay out
+ * alike (outer stride = inner stride * inner size) are merged first, so a
+ * Transpose that keeps the last axes together, a Slice of whole rows or
+ * an Expand along outer axes moves runs of memcpy; an innermost axis that
+ * is strided in either view moves element by element with the copy typed
+ * by size.  (One memcpy call per 4-byte element was a quarter of a Swin
+ * transformer's run.) */
+void nn_copy_view(void *y, const int64_t *ys, const void *x,
+		  const int64_t *xs, size_t es, int r, const int64_t *d)
 {
-	int64_t idx[CBD_MAX_DIMS] = {0};
-	size_t es = cbd_dtype_size(x->dtype), ne = nn_val_nelem(y);
-	int r = y->ndim;
+	int64_t dd[CBD_MAX_DIMS * 2], a[CBD_MAX_DIMS * 2], b[CBD_MAX_DIMS * 2],
+		idx[CBD_MAX_DIMS * 2] = {0}, n, sa, sb;
+	size_t rows = 1;
+	int k = 0;
 
-	for (size_t o = 0; o < ne; o++) {
-		int64_t off = 0;
+	for (int i = 0; i < r; i++) {
+		if (d[i] == 0)
+			return;
+		if (d[i] == 1)
+			continue;
+		if (k > 0 && a[k - 1] == ys[i] * d[i] &&
+		    b[k - 1] == xs[i] * d[i]) {
+			dd[k - 1] *= d[i];
+			a[k - 1] = ys[i];
+			b[k - 1] = xs[i];
+			continue;
+		}
+		dd[k] = d[i];
+		a[k] = ys[i];
+		b[k] = xs[i];
+		k++;
+	}
+	if (k == 0) {
+		memcpy(y, x, es);
+		return;
+	}
+	n = dd[k - 1];
+	sa = a[k - 1];
+	sb = b[k - 1];
+	for (int i = 0; i < k - 1; i++)
+		rows *= (size_t)dd[i];
+	for (size_t row = 0; row < rows; row++) {
+		int64_t oy = 0, ox = 0;
 
-		for (int i = 0; i < r; i++)
-			off += tab[i][idx[i]];
-		memcpy((char *)y->data + o * es,
-		       (const char *)x->data + (size_t)off * es, es);
-		for (int i = r - 1; i >= 0; i--) {
-			if (++idx[i] < y->dims[i])
+		for (int i = 0; i < k - 1; i++) {
+			oy += idx[i] * a[i];
+			ox += idx[i] * b[i];
+		}
+		char *py = (char *)y + oy * (int64_t)es;
+		const char *px = (const char *)x + ox * (int64_t)es;
+
+		if (sa == 1 && sb == 1)
+			memcpy(py, px, (size_t)n * es);
+#define NN_STRIDED(T)                                                    \
+	for (int64_t j = 0; j < n; j++)                                  \
+		((T *)(void *)py)[j * sa] = ((const T *)(const void *)px)[j * sb]
+		else if (es == 4)
+			NN_STRIDED(uint32_t);
+		else if (es == 8)
+			NN_STRIDED(uint64_t);
+		else if (es == 2)
+			NN_STRIDED(uint16_t);
+		else if (es == 1)
+			NN_STRIDED(uint8_t);
+		else
+			for (int64_t j = 0; j < n; j++)
+				memcpy(py + j * sa * (int64_t)es,
+				       px + j * sb * (int64_t)es, es);
+#undef NN_STRIDED
+		for (int i = k - 2; i >= 0; i--) {
+			if (++idx[i] < dd[i])
 				break;
 			idx[i] = 0;
 		}
 	}
 }
 
-/* Tables for y: tab[i][k] = src(i, k) * stride_i of x. */
-typedef int64_t (*axis_src_fn)(int i, int64_t k, const void *ctx);
-
-static cbd_status axis_gather(const nn_node *n, const nn_val *x, nn_val *y,
-			      axis_src_fn src, const void *ctx, cbd_err *err)
+/* Row-major strides (in elements) of dims, aligned right to rank r: the
+ * r - nd leading axes get stride 0 (a broadcast). */
+void nn_strides(int nd, const int64_t *dims, int r, int64_t *st)
 {
-	int64_t *tab[CBD_MAX_DIMS] = {NULL}, st[CBD_MAX_DIMS], acc = 1;
-	cbd_status s = CBD_OK;
-	int r = y->ndim;
+	int64_t acc = 1;
 
-	if (nn_val_nelem(y) == 0)
-		return CBD_OK;
 	for (int i = r - 1; i >= 0; i--) {
-		int k = i - (r - x->ndim);
+		int k = i - (r - nd);
 
 		st[i] = k >= 0 ? acc : 0;
-		acc *= k >= 0 ? x->dims[k] : 1;
+		acc *= k >= 0 ? dims[k] : 1;
 	}
-	for (int i = 0; i < r && s == CBD_OK; i++) {
-		tab[i] = malloc(sizeof(int64_t) * (size_t)(y->dims[i] + 1));
-		if (!tab[i]) {
-			s = nn_fail(n, err, CBD_E_NOMEM, "index tables");
-			break;
-		}
-		for (int64_t k = 0; k < y->dims[i]; k++)
-			tab[i][k] = src(i, k, ctx) * st[i];
-	}
-	if (s == CBD_OK)
-		axis_copy(x, y, tab);
-	for (int i = 0; i < r; i++)
-		free(tab[i]);
-	return s;
+}
+
+/* x viewed at element offset off with strides xs, copied into the
+ * contiguous y (its own dims). */
+static void view_to(const nn_val *x, int64_t off, const int64_t *xs, nn_val *y)
+{
+	int64_t ys[CBD_MAX_DIMS];
+	size_t es = cbd_dtype_size(x->dtype);
+
+	if (nn_val_nelem(y) == 0)
+		return;
+	nn_strides(y->ndim, y->dims, y->ndim, ys);
+	nn_copy_view(y->data, ys, (const char *)x->data + off * (int64_t)es, xs,
+		     es, y->ndim, y->dims);
 }
 
 /* ------------------------------- Slice ------------------------------- */
-
-typedef struct slice_ctx {
-	int64_t start[CBD_MAX_DIMS], step[CBD_MAX_DIMS];
-} slice_ctx;
-
-static int64_t slice_src(int i, int64_t k, const void *ctx)
-{
-	const slice_ctx *c = ctx;
-
-	return c->start[i] + k * c->step[i];
-}
 
 /* starts, ends, axes, steps: inputs from opset 10, attributes before. */
 static int slice_params(cbd_nn *nn, const nn_node *n, int64_t (*p)[CBD_MAX_DIMS],
@@ -119,8 +160,8 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 cbd_status nn_op_slice(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
-	int64_t p[4][CBD_MAX_DIMS], d[CBD_MAX_DIMS];
-	slice_ctx c;
+	int64_t p[4][CBD_MAX_DIMS], d[CBD_MAX_DIMS], xs[CBD_MAX_DIMS],
+		off = 0;
 	bool seen[CBD_MAX_DIMS] = {false};
 	int na;
 	cbd_status s;
@@ -128,11 +169,9 @@ cbd_status nn_op_slice(cbd_nn *nn, nn_node *n, cbd_err *err)
 	if (slice_params(nn, n, p, &na) < 0)
 		return nn_fail(n, err, CBD_E_FORMAT,
 			       "starts, ends, axes, steps disagree");
-	for (int i = 0; i < x->ndim; i++) {
-		c.start[i] = 0;
-		c.step[i] = 1;
+	nn_strides(x->ndim, x->dims, x->ndim, xs);
+	for (int i = 0; i < x->ndim; i++)
 		d[i] = x->dims[i];
-	}
 	for (int j = 0; j < na; j++) {
 		int64_t a = p[2][j] < 0 ? p[2][j] + x->ndim : p[2][j];
 		int64_t dim, st = p[3][j], b, e;
@@ -146,37 +185,25 @@ cbd_status nn_op_slice(cbd_nn *nn, nn_node *n, cbd_err *err)
 		e = p[1][j] < 0 ? p[1][j] + dim : p[1][j];
 		b = st > 0 ? clamp64(b, 0, dim) : clamp64(b, 0, dim - 1);
 		e = st > 0 ? clamp64(e, 0, dim) : clamp64(e, -1, dim - 1);
-		c.start[a] = b;
-		c.step[a] = st;
 		d[a] = st > 0 ? (e > b ? (e - b + st - 1) / st : 0)
 			      : (b > e ? (b - e - st - 1) / -st : 0);
+		off += d[a] ? b * xs[a] : 0;
+		xs[a] *= st;
 	}
 	s = nn_val_alloc(n, y, x->dtype, x->ndim, d, err);
 	if (s != CBD_OK)
 		return s;
-	return axis_gather(n, x, y, slice_src, &c, err);
+	view_to(x, off, xs, y);
+	return CBD_OK;
 }
 
 /* ------------------------------ Expand, Tile ------------------------- */
 
-typedef struct rep_ctx {
-	int r;
-	int64_t in[CBD_MAX_DIMS];    /* input dims aligned to the output rank */
-} rep_ctx;
-
-static int64_t rep_src(int i, int64_t k, const void *ctx)
-{
-	const rep_ctx *c = ctx;
-
-	return c->in[i] == 1 ? 0 : k % c->in[i];
-}
-
 cbd_status nn_op_expand(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
-	int64_t sh[CBD_MAX_DIMS], od[CBD_MAX_DIMS];
+	int64_t sh[CBD_MAX_DIMS], od[CBD_MAX_DIMS], xs[CBD_MAX_DIMS];
 	int ns = nn_val_ints(nn_in(nn, n, 1), sh, CBD_MAX_DIMS), r;
-	rep_ctx c;
 	cbd_status s;
 
 	if (ns < 0 || nn_in(nn, n, 1)->ndim != 1)
@@ -186,18 +213,21 @@ cbd_status nn_op_expand(cbd_nn *nn, nn_node *n, cbd_err *err)
 	s = nn_val_alloc(n, y, x->dtype, r, od, err);
 	if (s != CBD_OK)
 		return s;
-	c.r = r;
-	for (int i = 0; i < r; i++)
-		c.in[i] = i < r - x->ndim ? 1 : x->dims[i - (r - x->ndim)];
-	return axis_gather(n, x, y, rep_src, &c, err);
+	/* a broadcast axis is read with stride 0 */
+	nn_strides(x->ndim, x->dims, r, xs);
+	for (int i = r - x->ndim; i < r; i++)
+		if (x->dims[i - (r - x->ndim)] == 1)
+			xs[i] = 0;
+	view_to(x, 0, xs, y);
+	return CBD_OK;
 }
 
 cbd_status nn_op_tile(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
-	int64_t rep[CBD_MAX_DIMS], od[CBD_MAX_DIMS];
+	int64_t rep[CBD_MAX_DIMS], od[CBD_MAX_DIMS], xs[CBD_MAX_DIMS],
+		d2[CBD_MAX_DIMS * 2], xs2[CBD_MAX_DIMS * 2], ys2[CBD_MAX_DIMS * 2];
 	int nr = nn_val_ints(nn_in(nn, n, 1), rep, CBD_MAX_DIMS);
-	rep_ctx c;
 	cbd_status s;
 
 	if (nr != x->ndim)
@@ -208,13 +238,23 @@ cbd_status nn_op_tile(cbd_nn *nn, nn_node *n, cbd_err *err)
 							     x->dims[i]))
 			return nn_fail(n, err, CBD_E_SHAPE, "bad repeats");
 		od[i] = x->dims[i] * rep[i];
-		c.in[i] = x->dims[i];
 	}
-	c.r = nr;
 	s = nn_val_alloc(n, y, x->dtype, nr, od, err);
-	if (s != CBD_OK)
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
-	return axis_gather(n, x, y, rep_src, &c, err);
+	/* output axis i of size rep_i * d_i is the pair (copy, index), the
+	 * copy read with stride 0: [rep_0, d_0, rep_1, d_1, ...] */
+	nn_strides(x->ndim, x->dims, x->ndim, xs);
+	for (int i = 0; i < nr; i++) {
+		d2[2 * i] = rep[i];
+		d2[2 * i + 1] = x->dims[i];
+		xs2[2 * i] = 0;
+		xs2[2 * i + 1] = xs[i];
+	}
+	nn_strides(2 * nr, d2, 2 * nr, ys2);
+	nn_copy_view(y->data, ys2, x->data, xs2, cbd_dtype_size(x->dtype),
+		     2 * nr, d2);
+	return CBD_OK;
 }
 
 /* ------------------------- ConstantOfShape, Range -------------------- */

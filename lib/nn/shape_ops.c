@@ -278,10 +278,10 @@ cbd_status nn_op_transpose(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
 	int64_t perm[CBD_MAX_DIMS], d[CBD_MAX_DIMS], st[CBD_MAX_DIMS],
-		idx[CBD_MAX_DIMS] = {0};
+		xst[CBD_MAX_DIMS], yst[CBD_MAX_DIMS];
 	bool seen[CBD_MAX_DIMS] = {false};
 	int r = x->ndim, np = nn_attr_ints(n, "perm", perm, CBD_MAX_DIMS);
-	size_t es = cbd_dtype_size(x->dtype), ne;
+	size_t es = cbd_dtype_size(x->dtype);
 	cbd_status s;
 
 	if (np < 0)
@@ -296,26 +296,14 @@ cbd_status nn_op_transpose(cbd_nn *nn, nn_node *n, cbd_err *err)
 		d[i] = x->dims[perm[i]];
 	}
 	s = nn_val_alloc(n, y, x->dtype, r, d, err);
-	if (s != CBD_OK)
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
-	for (int i = r - 1, acc = 1; i >= 0; i--) {
-		st[i] = acc;   /* input strides, in elements */
-		acc *= (int)x->dims[i];
-	}
-	ne = nn_val_nelem(y);
-	for (size_t o = 0; o < ne; o++) {
-		int64_t off = 0;
-
-		for (int i = 0; i < r; i++)
-			off += idx[i] * st[perm[i]];
-		memcpy((char *)y->data + o * es,
-		       (const char *)x->data + (size_t)off * es, es);
-		for (int i = r - 1; i >= 0; i--) {
-			if (++idx[i] < d[i])
-				break;
-			idx[i] = 0;
-		}
-	}
+	/* y's axis i reads x's axis perm[i] */
+	nn_strides(r, x->dims, r, xst);
+	for (int i = 0; i < r; i++)
+		st[i] = xst[perm[i]];
+	nn_strides(r, d, r, yst);
+	nn_copy_view(y->data, yst, x->data, st, es, r, d);
 	return CBD_OK;
 }
 
@@ -567,6 +555,39 @@ static int64_t pad_src(int64_t i, int64_t len, int mode)
 	return i;
 }
 
+/* Constant padding with no negative pad (no cropping): y is filled with
+ * the value and x copied into its interior as one strided view.  False,
+ * nothing written, when a pad is negative: the element loop does that. */
+static bool pad_constant(const nn_val *x, nn_val *y, const int64_t *pb,
+			 const int64_t *pe, const uint8_t *cval)
+{
+	int64_t xs[CBD_MAX_DIMS], ys[CBD_MAX_DIMS], off = 0;
+	size_t es = cbd_dtype_size(x->dtype), ne = nn_val_nelem(y);
+	bool zero = true;
+
+	for (int i = 0; i < x->ndim; i++)
+		if (pb[i] < 0 || pe[i] < 0)
+			return false;
+	if (ne == 0)
+		return true;
+	for (size_t j = 0; j < es; j++)
+		zero &= cval[j] == 0;
+	if (zero)
+		memset(y->data, 0, y->nbytes);
+	else
+		for (size_t o = 0; o < ne; o++)
+			memcpy((char *)y->data + o * es, cval, es);
+	if (nn_val_nelem(x) == 0)
+		return true;
+	nn_strides(x->ndim, x->dims, x->ndim, xs);
+	nn_strides(y->ndim, y->dims, y->ndim, ys);
+	for (int i = 0; i < x->ndim; i++)
+		off += pb[i] * ys[i];
+	nn_copy_view((char *)y->data + off * (int64_t)es, ys, x->data, xs, es,
+		     x->ndim, x->dims);
+	return true;
+}
+
 cbd_status nn_op_pad(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *y = nn_out(nn, n, 0);
@@ -599,6 +620,8 @@ cbd_status nn_op_pad(cbd_nn *nn, nn_node *n, cbd_err *err)
 	if (s != CBD_OK)
 		return s;
 	ne = nn_val_nelem(y);
+	if (mode == 0 && pad_constant(x, y, pb, pe, cval))
+		return CBD_OK;
 	for (size_t o = 0; o < ne; o++) {
 		int64_t off = 0;
 		bool outside = false;
