@@ -1317,6 +1317,72 @@ static cbd_status binary_same_layout(cbd_nn *nn, nn_node *n, nn_val *a,
 	return dn_exec(nn, n, c, bufs, err);
 }
 
+/* The operand in a oneDNN layout when the other is a per-channel or
+ * scalar broadcast of it (padded dims all 1 except the channel's), so
+ * that the result can keep the layout: the squeeze-excite product
+ * x * s[1,C,1,1] of EfficientNet and MobileNetV3 otherwise turned x to
+ * plain and the next convolution turned it back, two reorders a block.
+ * NULL when there is no such operand (b only when the op commutes). */
+static nn_val *layout_side(const nn_node *n, nn_val *a, nn_val *b)
+{
+	bool comm = n->op == CBD_OP_ADD || n->op == CBD_OP_MUL;
+
+	for (int k = 0; k < (comm ? 2 : 1); k++) {
+		nn_val *big = k ? b : a, *sm = k ? a : b;
+		bool ok = big->layout && big->ndim >= 2 &&
+			  sm->ndim <= big->ndim && sm->dtype == CBD_DT_FLOAT32 &&
+			  nn_val_nelem(sm) < nn_val_nelem(big);
+
+		for (int i = 0; ok && i < sm->ndim; i++) {
+			int j = i + big->ndim - sm->ndim;
+
+			ok = sm->dims[i] == 1 ||
+			     (j == 1 && sm->dims[i] == big->dims[1]);
+		}
+		if (ok)
+			return big;
+	}
+	return NULL;
+}
+
+/* big (op) sm or sm (op) big, the result in big's layout; sm made plain
+ * (it is small) and read broadcast. */
+static cbd_status binary_keep_layout(cbd_nn *nn, nn_node *n, nn_val *big,
+				     nn_val *sm, nn_val *y, cbd_err *err)
+{
+	int64_t key[DN_KEY_MAX], sd[CBD_MAX_DIMS];
+	dnnl_memory_desc_t md, m1;
+	dnnl_binary_desc_t bd;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk;
+
+	s = nn_val_plain(nn, n, sm, err);
+	if (s != CBD_OK)
+		return s;
+	md = *big->layout;
+	s = nn_val_alloc_md(n, y, big->ndim, big->dims, &md, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[3] = {&md, &m1, &md};
+
+		pad_dims(sm->ndim, sm->dims, big->ndim, sd);
+		md_plain(&m1, big->ndim, sd);
+		e = dnnl_binary_desc_init(&bd, binary_alg(n->op), &md, &m1, &md);
+		s = dn_create(nn, n, e, "binary", &bd, NULL, 3, ids, mds, key,
+			      nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[3] = {big->data, sm->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
 /* Results of at most this many elements skip oneDNN's binary primitive. */
 #define NN_SMALL_ELT 16384
 
@@ -1339,9 +1405,15 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	if (s != CBD_OK)
 		return s;
 	if (a->layout || b->layout) {
+		nn_val *big;
+
 		if (a->layout && b->layout && a->ndim == b->ndim &&
 		    dnnl_memory_desc_equal(a->layout, b->layout))
 			return binary_same_layout(nn, n, a, b, y, err);
+		if (a->dtype == CBD_DT_FLOAT32 && b->dtype == CBD_DT_FLOAT32 &&
+		    (big = layout_side(n, a, b)) != NULL)
+			return binary_keep_layout(nn, n, big, big == a ? b : a,
+						  y, err);
 		s = nn_val_plain(nn, n, a, err);
 		if (s == CBD_OK)
 			s = nn_val_plain(nn, n, b, err);
