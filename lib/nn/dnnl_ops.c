@@ -1768,3 +1768,59 @@ cbd_status nn_dnnl_reducemean(cbd_nn *nn, nn_node *n, cbd_err *err)
 	void *bufs[2] = {x->data, y->data};
 	return dn_exec(nn, n, c, bufs, err);
 }
+
+/* ------------------------- LayerNormalization ------------------------ */
+
+/* float32 over the last axis with a Scale and B of that axis' length (the
+ * form every torch export has) and no Mean/InvStdDev outputs: oneDNN's
+ * layer normalisation, rows [outer, C]; anything else the plain-C kernel
+ * (norm_ops.c), which also checks the inputs' types and shapes. */
+cbd_status nn_dnnl_layernorm(cbd_nn *nn, nn_node *n, cbd_err *err)
+{
+	nn_val *x = nn_in(nn, n, 0), *sc = nn_in(nn, n, 1), *b = nn_in(nn, n, 2);
+	nn_val *y = nn_out(nn, n, 0);
+	int64_t key[DN_KEY_MAX], axis = nn_attr_int(n, "axis", -1), rows = 1, C;
+	dnnl_memory_desc_t md, mc;
+	dnnl_layer_normalization_desc_t ld;
+	dn_prim *c;
+	cbd_status s;
+	dnnl_status_t e;
+	int nk;
+
+	if (!x || !sc || !b || x->dtype != CBD_DT_FLOAT32 || x->ndim < 1 ||
+	    sc->dtype != CBD_DT_FLOAT32 || b->dtype != CBD_DT_FLOAT32 ||
+	    (axis != -1 && axis != x->ndim - 1) || nn_out(nn, n, 1) ||
+	    nn_out(nn, n, 2))
+		return nn_op_layernorm(nn, n, err);
+	C = x->dims[x->ndim - 1];
+	if (C < 1 || nn_val_nelem(sc) != (size_t)C ||
+	    nn_val_nelem(b) != (size_t)C || sc->ndim < 1 || b->ndim < 1 ||
+	    sc->dims[sc->ndim - 1] != C || b->dims[b->ndim - 1] != C ||
+	    sc->ndim > x->ndim || b->ndim > x->ndim)
+		return nn_op_layernorm(nn, n, err);
+	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, x->dims, err);
+	if (s != CBD_OK || nn_val_nelem(y) == 0)
+		return s;
+	for (int i = 0; i < x->ndim - 1; i++)
+		rows *= x->dims[i];
+	nk = dn_key(nn, n, key, NULL, 0);
+	c = dn_cached(n, key, nk);
+	if (!c) {
+		int ids[4] = {DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
+			      DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[4] = {&md, &mc, &mc, &md};
+
+		md_plain(&md, 2, (int64_t[2]){rows, C});
+		md_plain(&mc, 1, &C);
+		e = dnnl_layer_normalization_forward_desc_init(
+			&ld, dnnl_forward_inference, &md, NULL,
+			nn_attr_float(n, "epsilon", 1e-5f),
+			dnnl_use_scale | dnnl_use_shift);
+		s = dn_create(nn, n, e, "layer normalization", &ld, NULL, 4,
+			      ids, mds, key, nk, &c, err);
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[4] = {x->data, sc->data, b->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}

@@ -234,6 +234,7 @@ cbd_status nn_dnnl_softmax(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_dnnl_batchnorm(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_dnnl_reducemean(cbd_nn *nn, nn_node *n, cbd_err *err);
+cbd_status nn_dnnl_layernorm(cbd_nn *nn, nn_node *n, cbd_err *err);
 
 /* shape_ops.c (Identity uses nn_op_dropout: a plain copy) */
 cbd_status nn_op_flatten(cbd_nn *nn, nn_node *n, cbd_err *err);
