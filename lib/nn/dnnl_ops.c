@@ -1491,6 +1491,86 @@ static void fold_rows(int *r, int64_t *ad, int64_t *bd, int64_t *od)
 	*r = 2;
 }
 
+/* A product by constant weights [K, N] (a Linear layer): oneDNN chooses
+ * the weights' layout and the constant is reordered into it once, where
+ * a matmul on plain weights packs them again on every call (a ViT's
+ * MLP weights are 2.4 MB a layer). */
+static cbd_status mm_exec_const_b(cbd_nn *nn, nn_node *n, dn_prim *c,
+				  nn_val *a, nn_val *b, nn_val *y, cbd_err *err)
+{
+	dn_reo *r = &c->reo[REO_WEI];
+	dnnl_status_t st = dnnl_success;
+
+	if (!r->buf)
+		r->buf = aligned_alloc(64, (r->size + 63) / 64 * 64 + 64);
+	if (!r->buf)
+		return nn_fail(n, err, CBD_E_NOMEM, "weights of %zu bytes",
+			       r->size);
+	if (c->wei_from != b->data)
+		st = reo_run(nn, r, b->data, r->buf);
+	if (st == dnnl_success)
+		st = dnnl_stream_wait(((struct nn_dnnl *)nn->dnnl)->strm);
+	if (st != dnnl_success) {
+		c->wei_from = NULL;
+		return dn_status(n, st, "reorder of the weights", err);
+	}
+	c->wei_from = b->data;
+	void *bufs[3] = {a->data, r->buf, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
+static cbd_status mm_const_b(cbd_nn *nn, nn_node *n, nn_val *a, nn_val *b,
+			     nn_val *y, const dnnl_memory_desc_t *m0,
+			     const dnnl_memory_desc_t *m1,
+			     const dnnl_memory_desc_t *md, const int64_t *key,
+			     int nk, cbd_err *err)
+{
+	struct nn_dnnl *d = nn->dnnl;
+	static const int ids[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS,
+				   DNNL_ARG_DST};
+	dnnl_memory_desc_t any, chosen[3] = {*m0, *m1, *md};
+	dnnl_matmul_desc_t mm;
+	dnnl_primitive_desc_t pd = NULL;
+	dn_prim *c;
+	dnnl_status_t st;
+
+	dnnl_memory_desc_init_by_tag(&any, 2, m1->dims, dnnl_f32,
+				     dnnl_format_tag_any);
+	c = cbd_xcalloc(1, sizeof(*c), err);
+	if (!c)
+		return CBD_E_NOMEM;
+	st = dnnl_matmul_desc_init(&mm, m0, &any, NULL, md);
+	if (st == dnnl_success)
+		st = dnnl_primitive_desc_create(&pd, &mm, NULL, d->eng, NULL);
+	if (st == dnnl_success) {
+		chosen[1] = *dnnl_primitive_desc_query_md(
+			pd, dnnl_query_weights_md, 0);
+		st = dnnl_primitive_create(&c->p, pd);
+		dnnl_primitive_desc_destroy(pd);
+	}
+	for (int i = 0; st == dnnl_success && i < 3; i++) {
+		c->args[i].arg = ids[i];
+		st = dnnl_memory_create(&c->args[i].memory, &chosen[i], d->eng,
+					DNNL_MEMORY_NONE);
+		c->nargs = i + 1;
+	}
+	if (st == dnnl_success)
+		st = reo_make(nn, &c->reo[REO_WEI], m1, &chosen[1], true);
+	if (st != dnnl_success) {
+		dn_prim_free(c);
+		return dn_status(n, st, "matmul", err);
+	}
+	memcpy(c->key, key, sizeof(int64_t) * (size_t)nk);
+	c->nkey = nk;
+	c->dst_md = *md;
+	n->state = c;
+	n->state_free = dn_prim_free;
+	if (c->reo[REO_WEI].p)
+		return mm_exec_const_b(nn, n, c, a, b, y, err);
+	void *bufs[3] = {a->data, b->data, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
 cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
@@ -1572,12 +1652,17 @@ cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 		md_plain(&m0, r, ad);
 		md_plain(&m1, r, bd);
 		md_plain(&md, r, od);
+		if (b->is_const && r == 2)
+			return mm_const_b(nn, n, a, b, y, &m0, &m1, &md, key,
+					  nk, err);
 		e = dnnl_matmul_desc_init(&mm, &m0, &m1, NULL, &md);
 		s = dn_create(nn, n, e, "matmul", &mm, NULL, 3, ids, mds, key,
 			      nk, &c, err);
 		if (s != CBD_OK)
 			return s;
 	}
+	if (c->reo[REO_WEI].p)
+		return mm_exec_const_b(nn, n, c, a, b, y, err);
 	void *bufs[3] = {a->data, b->data, y->data};
 	return dn_exec(nn, n, c, bufs, err);
 }
