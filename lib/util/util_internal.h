@@ -75,6 +75,17 @@ typedef void (*cbd_put_fn)(void *ctx, const char *s, size_t n);
 void cbd_json_put_str(const char *s, bool ascii_only, cbd_put_fn put,
 		      void *ctx);
 
+/* The member rule of the strict JSON readers (archive manifest, keyring):
+ * obj is an object whose members are names[0..n-1] (n <= 16), each once,
+ * none missing.  NULL when it is; else what is wrong ("not an object",
+ * "unknown member", "duplicate member", "missing member") and, when which
+ * is not NULL, in *which the member it is about (NULL for "not an
+ * object", "" for a member without a name). */
+struct cJSON;
+const char *cbd_json_bad_members(const struct cJSON *obj,
+				 const char *const *names, int n,
+				 const char **which);
+
 /* Big-endian / little-endian stores and loads for on-disk layouts. */
 static inline void cbd_be64_store(uint8_t *p, uint64_t v)
 {
