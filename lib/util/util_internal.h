@@ -161,11 +161,15 @@ void cbd_buf_printf(cbd_buf *b, const char *fmt, ...) CBD_PRINTF(2, 3);
  * _ascii form escapes every byte above 0x7e too (circuit.json). */
 void cbd_buf_json_str(cbd_buf *b, const char *s);
 void cbd_buf_json_str_ascii(cbd_buf *b, const char *s);
+/* The same, or null when s is NULL (optional members: report, transcript). */
+void cbd_buf_json_str_or_null(cbd_buf *b, const char *s);
 /* float32 as a JSON number, "%.9g" (exact round trip). */
 void cbd_buf_json_float(cbd_buf *b, float f);
 /* n bytes as quoted lower-case hex (the stack copy is wiped: keys and
  * secrets go through here); _digest is the same for a SHA-256. */
 void cbd_buf_json_hex(cbd_buf *b, const uint8_t *bytes, size_t n);
 void cbd_buf_json_digest(cbd_buf *b, const uint8_t d[CBD_SHA256_LEN]);
+/* The same, or null when d is NULL (optional digests). */
+void cbd_buf_json_digest_or_null(cbd_buf *b, const uint8_t *d);
 
 #endif /* CBD_UTIL_INTERNAL_H */
