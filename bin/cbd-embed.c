@@ -655,9 +655,7 @@ int main(int argc, char **argv)
 	const cbd_key *keys[MAX_KEYS + 1];
 	int rc;
 
-	tool_parse(&T, argc, argv);
-	if (T.argc != 1)
-		tool_usage_error(&T, "want exactly one MODEL.onnx");
+	tool_parse_n(&T, argc, argv, 1, "want exactly one MODEL.onnx");
 	if (is_archive(T.argv[0]))
 		return compile_archive(T.argv[0]);
 	check_mode_options(&e);

@@ -121,9 +121,7 @@ int main(int argc, char **argv)
 	cbd_status s;
 	int rc;
 
-	tool_parse(&T, argc, argv);
-	if (T.argc != 1)
-		tool_usage_error(&T, "give exactly one REPORT");
+	tool_parse_n(&T, argc, argv, 1, "give exactly one REPORT");
 	if (!tool_has(&T, OPT_OUTPUT))
 		tool_usage_error(&T, "-o FILE is required ('-' = stdout)");
 	if (tool_has(&T, OPT_TRIGGERS) != tool_has(&T, OPT_TRANSCRIPT))

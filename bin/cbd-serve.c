@@ -87,9 +87,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int sig;
 
-	tool_parse(&t, argc, argv);
-	if (t.argc != 1)
-		tool_usage_error(&t, "want one MODEL (archive or .onnx)");
+	tool_parse_n(&t, argc, argv, 1, "want one MODEL (archive or .onnx)");
 	so.model_path = t.argv[0];
 	so.model_name = tool_get(&t, OPT_MODEL_NAME, NULL);
 	so.host = tool_get(&t, OPT_HOST, "127.0.0.1");

@@ -554,9 +554,7 @@ int main(int argc, char **argv)
 	enum kind k;
 	int rc = -1;
 
-	tool_parse(&T, argc, argv);
-	if (T.argc != 1)
-		tool_usage_error(&T, "want exactly one FILE");
+	tool_parse_n(&T, argc, argv, 1, "want exactly one FILE");
 	x.path = T.argv[0];
 	x.info = tool_has(&T, OPT_INFO);
 	x.json = tool_has(&T, OPT_JSON);

@@ -230,6 +230,14 @@ void tool_warn(const struct tool *t, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void tool_parse_n(struct tool *t, int argc, char **argv, int n,
+		  const char *why)
+{
+	tool_parse(t, argc, argv);
+	if (t->argc != n)
+		tool_usage_error(t, "%s", why);
+}
+
 void tool_usage_error(const struct tool *t, const char *fmt, ...)
 {
 	va_list ap;

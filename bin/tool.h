@@ -96,6 +96,10 @@ struct tool {
  * EX_USAGE with "try '<tool> --help'").  The operands, in their order, are
  * t->argv[0 .. t->argc).  Aborts on a malformed table (programmer error). */
 void tool_parse(struct tool *t, int argc, char **argv);
+/* tool_parse for a tool that takes exactly n operands: any other count is
+ * the usage error why. */
+void tool_parse_n(struct tool *t, int argc, char **argv, int n,
+		  const char *why);
 
 /* Was option opt (a value of the tool's enum) given?  Its (last) value,
  * or def. */

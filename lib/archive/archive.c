@@ -323,32 +323,6 @@ struct manifest {
 	double created;
 };
 
-/* Every member of obj is one of names[], once; all are present. */
-static const char *bad_members(const cJSON *obj, const char *const *names,
-			       int n)
-{
-	int seen[16] = {0};
-	const cJSON *c;
-
-	if (!cJSON_IsObject(obj))
-		return "not an object";
-	cJSON_ArrayForEach(c, obj) {
-		int k = -1;
-
-		for (int i = 0; i < n; i++)
-			if (c->string && strcmp(c->string, names[i]) == 0)
-				k = i;
-		if (k < 0)
-			return "unknown member";
-		if (seen[k]++)
-			return "duplicate member";
-	}
-	for (int i = 0; i < n; i++)
-		if (!seen[i])
-			return "missing member";
-	return NULL;
-}
-
 static const char *jstr(const cJSON *o, const char *name)
 {
 	const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -367,10 +341,10 @@ static cbd_status manifest_fields(const cJSON *doc, struct manifest *mf,
 	const cJSON *signer = cJSON_GetObjectItemCaseSensitive(doc, "signer");
 	const cJSON *user = cJSON_GetObjectItemCaseSensitive(doc, "user");
 	const cJSON *cr = cJSON_GetObjectItemCaseSensitive(doc, "created");
-	const char *why = bad_members(doc, top, 10);
+	const char *why = cbd_json_bad_members(doc, top, 10, NULL);
 
 	if (!why)
-		why = bad_members(signer, sg, 2);
+		why = cbd_json_bad_members(signer, sg, 2, NULL);
 	if (why)
 		return cbd_err_set(err, CBD_E_FORMAT, "%s (%s)", why, where);
 	mf->format = jstr(doc, "format");
@@ -436,8 +410,8 @@ static cbd_status check_digest(const cJSON *e, const struct cbd_ar_member *m,
 	const char *nm = jstr(e, "name"), *hex = jstr(e, "sha256");
 	uint8_t want[CBD_SHA256_LEN], got[CBD_SHA256_LEN];
 
-	if (bad_members(e, fields, 3) || !nm || strcmp(nm, member) != 0 ||
-	    !cJSON_IsNumber(size) || !hex ||
+	if (cbd_json_bad_members(e, fields, 3, NULL) || !nm ||
+	    strcmp(nm, member) != 0 || !cJSON_IsNumber(size) || !hex ||
 	    cbd_unhex(hex, want, sizeof(want), NULL) != CBD_OK)
 		return cbd_err_set(err, CBD_E_FORMAT, "bad members entry for "
 				   "%s (manifest.json in %s)", member, name);

@@ -537,9 +537,22 @@ static og_t fe_sqn(const ed_k *k, og_graph *g, og_t x, int n)
 }
 
 /* z^(p-2) = 1/z (ref10's addition chain). */
+/* z^(2^5n - 1) from a = z^(2^n - 1), through 2^2n - 1 and 2^4n - 1: the
+ * step of the inversion chain that is taken twice, from 2^10 - 1 and from
+ * 2^50 - 1. */
+static og_t fe_pow5n(const ed_k *k, og_graph *g, og_t a, int n)
+{
+	og_t b, c;
+
+	b = fe_mul(k, g, fe_sqn(k, g, a, n), a);         /* 2^2n - 1 */
+	c = fe_mul(k, g, fe_sqn(k, g, b, 2 * n), b);     /* 2^4n - 1 */
+	return fe_mul(k, g, fe_sqn(k, g, c, n), a);      /* 2^5n - 1 */
+}
+
+/* z^(p-2) = 1/z (ref10's addition chain). */
 static og_t fe_invert(const ed_k *k, og_graph *g, og_t z)
 {
-	og_t t0, t1, t2, t3;
+	og_t t0, t1, t2;
 
 	t0 = fe_mul(k, g, z, z);                 /* 2 */
 	t1 = fe_sqn(k, g, t0, 2);                /* 8 */
@@ -549,18 +562,8 @@ static og_t fe_invert(const ed_k *k, og_graph *g, og_t z)
 	t1 = fe_mul(k, g, t1, t2);               /* 2^5 - 1 */
 	t2 = fe_sqn(k, g, t1, 5);
 	t1 = fe_mul(k, g, t2, t1);               /* 2^10 - 1 */
-	t2 = fe_sqn(k, g, t1, 10);
-	t2 = fe_mul(k, g, t2, t1);               /* 2^20 - 1 */
-	t3 = fe_sqn(k, g, t2, 20);
-	t2 = fe_mul(k, g, t3, t2);               /* 2^40 - 1 */
-	t2 = fe_sqn(k, g, t2, 10);
-	t1 = fe_mul(k, g, t2, t1);               /* 2^50 - 1 */
-	t2 = fe_sqn(k, g, t1, 50);
-	t2 = fe_mul(k, g, t2, t1);               /* 2^100 - 1 */
-	t3 = fe_sqn(k, g, t2, 100);
-	t2 = fe_mul(k, g, t3, t2);               /* 2^200 - 1 */
-	t2 = fe_sqn(k, g, t2, 50);
-	t1 = fe_mul(k, g, t2, t1);               /* 2^250 - 1 */
+	t1 = fe_pow5n(k, g, t1, 10);             /* 2^50 - 1 */
+	t1 = fe_pow5n(k, g, t1, 50);             /* 2^250 - 1 */
 	t1 = fe_sqn(k, g, t1, 5);                /* 2^255 - 2^5 */
 	return fe_mul(k, g, t1, t0);             /* 2^255 - 21 */
 }

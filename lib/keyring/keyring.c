@@ -305,39 +305,22 @@ cbd_status cbd_keyring_save(const cbd_keyring *kr, const char *path,
 /* ---- reading ---------------------------------------------------------- */
 
 /* Every member of obj must be one of names[], each at most once, and all
- * of names[] must be present. */
+ * of names[] must be present (cbd_json_bad_members); the error names the
+ * member, where it is and the file. */
 static cbd_status check_members(const cJSON *obj, const char *const *names,
 				int n, const char *where, const char *path,
 				cbd_err *err)
 {
-	int seen[8] = {0};
-	const cJSON *c;
+	const char *which;
+	const char *why = cbd_json_bad_members(obj, names, n, &which);
 
-	if (!cJSON_IsObject(obj))
+	if (!why)
+		return CBD_OK;
+	if (!which)
 		return cbd_err_set(err, CBD_E_FORMAT, "%s is not an object "
 				   "(%s)", where, path);
-	cJSON_ArrayForEach(c, obj) {
-		int k = -1;
-
-		for (int i = 0; i < n; i++)
-			if (c->string && strcmp(c->string, names[i]) == 0)
-				k = i;
-		if (k < 0)
-			return cbd_err_set(err, CBD_E_FORMAT,
-					   "unknown member \"%.40s\" in %s (%s)",
-					   c->string ? c->string : "", where,
-					   path);
-		if (seen[k]++)
-			return cbd_err_set(err, CBD_E_FORMAT,
-					   "duplicate member \"%s\" in %s (%s)",
-					   names[k], where, path);
-	}
-	for (int i = 0; i < n; i++)
-		if (!seen[i])
-			return cbd_err_set(err, CBD_E_FORMAT,
-					   "missing member \"%s\" in %s (%s)",
-					   names[i], where, path);
-	return CBD_OK;
+	return cbd_err_set(err, CBD_E_FORMAT, "%s \"%.40s\" in %s (%s)", why,
+			   which, where, path);
 }
 
 static const char *str_member(const cJSON *obj, const char *name)

@@ -102,7 +102,21 @@ static bool float_only(cbd_op op)
 	}
 }
 
-#define SINT_UN(_, DT, T, UT)                                               \
+/* Neg, Abs, Sign, Relu or BitwiseNot (the default) of one element v of a
+ * signed T, UT its unsigned twin: Neg and Abs wrap (Neg of INT_MIN is
+ * INT_MIN).  Of an unsigned one, Sign and BitwiseNot: Abs and Relu are the
+ * identity there, and Neg was refused. */
+#define SINT_EL(T, UT, v)                                                   \
+	(c->op == CBD_OP_NEG    ? (T)(0 - (UT)(v))                          \
+	 : c->op == CBD_OP_ABS  ? (T)((v) < 0 ? 0 - (UT)(v) : (UT)(v))      \
+	 : c->op == CBD_OP_SIGN ? (T)(((v) > 0) - ((v) < 0))                \
+	 : c->op == CBD_OP_RELU ? (T)((v) > 0 ? (v) : 0)                    \
+				: (T)~(UT)(v))
+#define UINT_EL(T, UT, v)                                                   \
+	(c->op == CBD_OP_SIGN ? (T)((v) != 0)                               \
+	 : c->op == CBD_OP_BITWISENOT ? (T)~(UT)(v) : (v))
+/* un_<DT>: y[i] = EL(x[i]) over n elements of one integer type. */
+#define INT_UN(EL, DT, T, UT)                                               \
 	static void un_##DT(const un_ctx *c, void *yv, const void *xv,      \
 			    size_t n)                                       \
 	{                                                                   \
@@ -110,32 +124,10 @@ static bool float_only(cbd_op op)
 		const T *x = xv;                                            \
                                                                             \
 		for (size_t i = 0; i < n; i++)                              \
-			switch (c->op) {                                    \
-			case CBD_OP_NEG: y[i] = (T)(0 - (UT)x[i]); break;   \
-			case CBD_OP_ABS:                                    \
-				y[i] = (T)(x[i] < 0 ? 0 - (UT)x[i] : (UT)x[i]); \
-				break;                                      \
-			case CBD_OP_SIGN:                                   \
-				y[i] = (T)((x[i] > 0) - (x[i] < 0));        \
-				break;                                      \
-			case CBD_OP_RELU: y[i] = x[i] > 0 ? x[i] : 0; break; \
-			default: y[i] = (T)~(UT)x[i]; break;                \
-			}                                                   \
+			y[i] = EL(T, UT, x[i]);                             \
 	}
-#define UINT_UN(_, DT, T, UT)                                               \
-	static void un_##DT(const un_ctx *c, void *yv, const void *xv,      \
-			    size_t n)                                       \
-	{                                                                   \
-		T *y = yv;                                                  \
-		const T *x = xv;                                            \
-                                                                            \
-		for (size_t i = 0; i < n; i++)                              \
-			y[i] = c->op == CBD_OP_SIGN ? (T)(x[i] != 0)        \
-			       : c->op == CBD_OP_BITWISENOT ? (T)~(UT)x[i]  \
-							    : x[i];         \
-	}
-NN_T_SINT(SINT_UN, _)
-NN_T_UINT(UINT_UN, _)
+NN_T_SINT(INT_UN, SINT_EL)
+NN_T_UINT(INT_UN, UINT_EL)
 
 static void un_float(const un_ctx *c, nn_val *x, nn_val *y, size_t ne)
 {
@@ -174,26 +166,6 @@ static void un_ctx_init(const nn_node *n, un_ctx *c)
 	c->tanh_gelu = nn_attr_str_is(n, "approximate", "tanh");
 }
 
-/* float32 ops that oneDNN's eltwise primitive computes. */
-static bool dnnl_has(cbd_op op)
-{
-	switch (op) {
-	case CBD_OP_RELU:
-	case CBD_OP_SIGMOID:
-	case CBD_OP_TANH:
-	case CBD_OP_ABS:
-	case CBD_OP_EXP:
-	case CBD_OP_SQRT:
-	case CBD_OP_ELU:
-	case CBD_OP_HARDSWISH:
-	case CBD_OP_MISH:
-	case CBD_OP_GELU:
-		return true;   /* not Log: oneDNN's is 1.4e-6 off at 1 */
-	default:
-		return false;
-	}
-}
-
 static cbd_status un_int(const nn_node *n, const un_ctx *c, nn_val *x,
 			 nn_val *y, size_t ne, cbd_err *err)
 {
@@ -202,8 +174,7 @@ static cbd_status un_int(const nn_node *n, const un_ctx *c, nn_val *x,
 	NN_T_INT(UN_CASE, _)
 #undef UN_CASE
 	default:
-		return nn_fail(n, err, CBD_E_UNSUPPORTED, "%s input",
-			       cbd_dtype_name(x->dtype));
+		return nn_fail_dtype(n, err, x->dtype);
 	}
 }
 
@@ -215,7 +186,7 @@ cbd_status nn_op_unary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	un_ctx c = {0};
 	cbd_status s;
 
-	if (dt == CBD_DT_FLOAT32 && dnnl_has(n->op))
+	if (dt == CBD_DT_FLOAT32 && nn_dnnl_unary_has(n->op))
 		return nn_dnnl_eltwise(nn, n, err);
 	s = nn_val_plain(nn, n, x, err);
 	if (s != CBD_OK)
@@ -224,8 +195,7 @@ cbd_status nn_op_unary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	    (!nn_is_float(dt) && (float_only(n->op) || (n->op == CBD_OP_NEG &&
 				  !cbd_dtype_traits_of(dt)->is_signed))) ||
 	    (nn_is_float(dt) && n->op == CBD_OP_BITWISENOT))
-		return nn_fail(n, err, CBD_E_UNSUPPORTED, "%s input",
-			       cbd_dtype_name(dt));
+		return nn_fail_dtype(n, err, dt);
 	un_ctx_init(n, &c);
 	s = nn_val_alloc(n, y, to_bool ? CBD_DT_BOOL : dt, x->ndim, x->dims,
 			 err);

@@ -522,8 +522,7 @@ cbd_status nn_op_cumsum(cbd_nn *nn, nn_node *n, cbd_err *err)
 	NN_T_NUM(CUM_CASE, _)
 #undef CUM_CASE
 	default:
-		return nn_fail(n, err, CBD_E_UNSUPPORTED, "%s input",
-			       cbd_dtype_name(x->dtype));
+		return nn_fail_dtype(n, err, x->dtype);
 	}
 	if (!nn_is_int(av->dtype) || nn_val_nelem(av) != 1)
 		return nn_fail(n, err, CBD_E_FORMAT, "axis must be one integer");

@@ -169,6 +169,9 @@ bool nn_attr_has(const nn_node *n, const char *name);
 /* Error helper: message suffixed with "(node NAME, OP)". */
 cbd_status nn_fail(const nn_node *n, cbd_err *err, cbd_status code,
 		   const char *fmt, ...) CBD_PRINTF(4, 5);
+/* The one refusal of an input type a kernel has no loop for:
+ * CBD_E_UNSUPPORTED "<dtype> input". */
+cbd_status nn_fail_dtype(const nn_node *n, cbd_err *err, cbd_dtype dt);
 
 /* graph.c */
 /* A 64-byte aligned buffer of at least nb bytes from the model's pool of
@@ -214,6 +217,9 @@ cbd_dtype nn_dtype_from_onnx(int32_t t);
  * it directly, everything else gets the value converted to plain first
  * (nn_op_run), and so do graph outputs. */
 bool nn_op_takes_layout(cbd_op op);
+/* The float32 ops of nn_op_unary that oneDNN's eltwise primitive computes
+ * (nn_dnnl_eltwise); they take layouts too. */
+bool nn_dnnl_unary_has(cbd_op op);
 cbd_status nn_val_plain(cbd_nn *nn, const nn_node *n, nn_val *v,
 			cbd_err *err);
 /* Allocate v in layout md (size from oneDNN; plain if md is plain). */

@@ -93,6 +93,12 @@ cbd_status nn_fail(const nn_node *n, cbd_err *err, cbd_status code,
 							 : nn_op_name(n->op));
 }
 
+cbd_status nn_fail_dtype(const nn_node *n, cbd_err *err, cbd_dtype dt)
+{
+	return nn_fail(n, err, CBD_E_UNSUPPORTED, "%s input",
+		       cbd_dtype_name(dt));
+}
+
 const Onnx__AttributeProto *nn_attr(const nn_node *n, const char *name)
 {
 	for (size_t i = 0; i < n->proto->n_attribute; i++) {

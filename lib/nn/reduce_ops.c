@@ -196,8 +196,7 @@ static cbd_status red_int(const nn_node *n, const red_geom *g,
 
 	if (op != CBD_OP_REDUCESUM && op != CBD_OP_REDUCEMAX &&
 	    op != CBD_OP_REDUCEMIN && op != CBD_OP_REDUCEPROD)
-		return nn_fail(n, err, CBD_E_UNSUPPORTED, "%s input",
-			       cbd_dtype_name(x->dtype));
+		return nn_fail_dtype(n, err, x->dtype);
 	if (g->nred == 0 && (op == CBD_OP_REDUCEMAX || op == CBD_OP_REDUCEMIN))
 		return nn_fail(n, err, CBD_E_SHAPE, "max/min of nothing");
 	switch (x->dtype) {
@@ -206,8 +205,7 @@ static cbd_status red_int(const nn_node *n, const red_geom *g,
 	NN_T_BOOL(RED_CASE, _)
 #undef RED_CASE
 	default:
-		return nn_fail(n, err, CBD_E_UNSUPPORTED, "%s input",
-			       cbd_dtype_name(x->dtype));
+		return nn_fail_dtype(n, err, x->dtype);
 	}
 }
 

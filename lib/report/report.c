@@ -24,22 +24,6 @@
 
 #define PUTL(b, lit) cbd_buf_add((b), (lit), sizeof(lit) - 1)
 
-static void put_str_or_null(cbd_buf *b, const char *s)
-{
-	if (s)
-		cbd_buf_json_str(b, s);
-	else
-		PUTL(b, "null");
-}
-
-static void put_hex(cbd_buf *b, const uint8_t d[CBD_SHA256_LEN])
-{
-	char hex[2 * CBD_SHA256_LEN + 1];
-
-	cbd_hex(d, CBD_SHA256_LEN, hex);
-	cbd_buf_json_str(b, hex);
-}
-
 void cbd_report_fmt_logp(double log_p, char out[32])
 {
 	double l10, e, m;
@@ -159,9 +143,9 @@ static void put_header(cbd_buf *b, const cbd_report_info *in,
 	PUTL(b, ",\n  \"investigator\": {\"name\": ");
 	cbd_buf_json_str(b, in->investigator ? in->investigator : "");
 	PUTL(b, ", \"key_id\": ");
-	put_str_or_null(b, kid);
+	cbd_buf_json_str_or_null(b, kid);
 	PUTL(b, ", \"public_key\": ");
-	put_str_or_null(b, pem);
+	cbd_buf_json_str_or_null(b, pem);
 	PUTL(b, "},\n  \"suspect\": {\"endpoint\": ");
 	cbd_buf_json_str(b, in->suspect ? in->suspect : "");
 	PUTL(b, ", \"probe_start\": ");
@@ -169,16 +153,14 @@ static void put_header(cbd_buf *b, const cbd_report_info *in,
 	PUTL(b, ", \"probe_end\": ");
 	cbd_buf_json_str(b, in->probe_end ? in->probe_end : "");
 	PUTL(b, "},\n  \"evidence\": {\"triggers\": ");
-	put_hex(b, in->triggers_sha256);
+	cbd_buf_json_digest(b, in->triggers_sha256);
 	PUTL(b, ", \"keyring\": ");
-	if (in->has_keyring)
-		put_hex(b, in->keyring_sha256);
-	else
-		PUTL(b, "null");
+	cbd_buf_json_digest_or_null(b, in->has_keyring ? in->keyring_sha256
+							: NULL);
 	PUTL(b, ", \"transcripts\": [");
 	for (size_t i = 0; i < in->n_transcripts; i++) {
 		cbd_buf_add(b, i ? ", {\"head\": " : "{\"head\": ", i ? 11 : 9);
-		put_hex(b, in->transcript_heads[i]);
+		cbd_buf_json_digest(b, in->transcript_heads[i]);
 		cbd_buf_printf(b, ", \"lines\": %zu, \"requests_checked\": %zu, "
 			       "\"requests_unchecked\": %zu}",
 			       in->transcript_lines ? in->transcript_lines[i]

@@ -207,14 +207,6 @@ cbd_status cbd_tw_answer(cbd_tw *w, const cbd_transcript_record *r,
 	return emit(w, err);
 }
 
-static void str_or_null(cbd_buf *b, const char *s)
-{
-	if (s)
-		cbd_buf_json_str(b, s);
-	else
-		cbd_buf_puts(b, "null");
-}
-
 cbd_status cbd_tw_preflight_line(cbd_tw *w, const cbd_tw_preflight *pf,
 				 cbd_err *err)
 {
@@ -224,22 +216,19 @@ cbd_status cbd_tw_preflight_line(cbd_tw *w, const cbd_tw_preflight *pf,
 	utc_now(now);
 	begin(w, "preflight");
 	cbd_buf_printf(b, ",\"time\":\"%s\",\"input\":", now);
-	str_or_null(b, pf->input);
+	cbd_buf_json_str_or_null(b, pf->input);
 	cbd_buf_puts(b, ",\"shape\":[");
 	for (int i = 0; i < pf->ndim; i++)
 		cbd_buf_printf(b, "%s%lld", i ? "," : "",
 			       (long long)pf->dims[i]);
 	cbd_buf_puts(b, "],\"output\":");
-	str_or_null(b, pf->output);
+	cbd_buf_json_str_or_null(b, pf->output);
 	cbd_buf_puts(b, ",\"answer\":");
 	cbd_buf_json_str(b, pf->answer ? pf->answer : "scores");
 	if (pf->binary)
 		cbd_buf_puts(b, ",\"encoding\":\"binary\"");
 	cbd_buf_puts(b, ",\"metadata\":");
-	if (pf->metadata)
-		cbd_buf_json_digest(b, pf->metadata);
-	else
-		cbd_buf_puts(b, "null");
+	cbd_buf_json_digest_or_null(b, pf->metadata);
 	cbd_buf_puts(b, ",\"decoy\":");
 	cbd_buf_json_digest(b, pf->decoy_request);
 	cbd_buf_puts(b, ",\"decoy_response\":");

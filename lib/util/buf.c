@@ -146,6 +146,14 @@ void cbd_buf_json_str(cbd_buf *b, const char *s)
 	cbd_json_put_str(s, false, buf_put, b);
 }
 
+void cbd_buf_json_str_or_null(cbd_buf *b, const char *s)
+{
+	if (s)
+		cbd_buf_json_str(b, s);
+	else
+		cbd_buf_add(b, "null", 4);
+}
+
 void cbd_buf_json_str_ascii(cbd_buf *b, const char *s)
 {
 	cbd_json_put_str(s, true, buf_put, b);
@@ -184,4 +192,12 @@ void cbd_buf_json_hex(cbd_buf *b, const uint8_t *bytes, size_t n)
 void cbd_buf_json_digest(cbd_buf *b, const uint8_t d[CBD_SHA256_LEN])
 {
 	cbd_buf_json_hex(b, d, CBD_SHA256_LEN);
+}
+
+void cbd_buf_json_digest_or_null(cbd_buf *b, const uint8_t *d)
+{
+	if (d)
+		cbd_buf_json_digest(b, d);
+	else
+		cbd_buf_add(b, "null", 4);
 }

@@ -6,10 +6,16 @@
  * because it holds secrets, a circuit's stops at CBD_MAX_JSON), so the
  * escaping is written once here and handed to the buffer through a put
  * callback: literal runs go out in one call, escapes one at a time.
+ *
+ * The readers' member rule (cbd_json_bad_members) is here too, so that
+ * every strict format refuses unknown, repeated and missing members alike.
  */
 #include "util_internal.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
 
 static bool literal(unsigned char c, bool ascii_only)
 {
@@ -57,4 +63,38 @@ static void file_put(void *f, const char *s, size_t n)
 void cbd_json_print_str(FILE *f, const char *s)
 {
 	cbd_json_put_str(s, false, file_put, f);
+}
+
+const char *cbd_json_bad_members(const struct cJSON *obj,
+				 const char *const *names, int n,
+				 const char **which)
+{
+	int seen[16] = {0};
+	const cJSON *c;
+	const char *dummy;
+
+	if (!which)
+		which = &dummy;
+	*which = NULL;
+	if (!cJSON_IsObject(obj) || n > 16)
+		return "not an object";
+	cJSON_ArrayForEach(c, obj) {
+		int k = -1;
+
+		for (int i = 0; i < n; i++)
+			if (c->string && strcmp(c->string, names[i]) == 0)
+				k = i;
+		*which = c->string ? c->string : "";
+		if (k < 0)
+			return "unknown member";
+		if (seen[k]++)
+			return "duplicate member";
+	}
+	for (int i = 0; i < n; i++)
+		if (!seen[i]) {
+			*which = names[i];
+			return "missing member";
+		}
+	*which = NULL;
+	return NULL;
 }

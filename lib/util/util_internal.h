@@ -75,6 +75,17 @@ typedef void (*cbd_put_fn)(void *ctx, const char *s, size_t n);
 void cbd_json_put_str(const char *s, bool ascii_only, cbd_put_fn put,
 		      void *ctx);
 
+/* The member rule of the strict JSON readers (archive manifest, keyring):
+ * obj is an object whose members are names[0..n-1] (n <= 16), each once,
+ * none missing.  NULL when it is; else what is wrong ("not an object",
+ * "unknown member", "duplicate member", "missing member") and, when which
+ * is not NULL, in *which the member it is about (NULL for "not an
+ * object", "" for a member without a name). */
+struct cJSON;
+const char *cbd_json_bad_members(const struct cJSON *obj,
+				 const char *const *names, int n,
+				 const char **which);
+
 /* Big-endian / little-endian stores and loads for on-disk layouts. */
 static inline void cbd_be64_store(uint8_t *p, uint64_t v)
 {
@@ -150,11 +161,15 @@ void cbd_buf_printf(cbd_buf *b, const char *fmt, ...) CBD_PRINTF(2, 3);
  * _ascii form escapes every byte above 0x7e too (circuit.json). */
 void cbd_buf_json_str(cbd_buf *b, const char *s);
 void cbd_buf_json_str_ascii(cbd_buf *b, const char *s);
+/* The same, or null when s is NULL (optional members: report, transcript). */
+void cbd_buf_json_str_or_null(cbd_buf *b, const char *s);
 /* float32 as a JSON number, "%.9g" (exact round trip). */
 void cbd_buf_json_float(cbd_buf *b, float f);
 /* n bytes as quoted lower-case hex (the stack copy is wiped: keys and
  * secrets go through here); _digest is the same for a SHA-256. */
 void cbd_buf_json_hex(cbd_buf *b, const uint8_t *bytes, size_t n);
 void cbd_buf_json_digest(cbd_buf *b, const uint8_t d[CBD_SHA256_LEN]);
+/* The same, or null when d is NULL (optional digests). */
+void cbd_buf_json_digest_or_null(cbd_buf *b, const uint8_t *d);
 
 #endif /* CBD_UTIL_INTERNAL_H */
