@@ -771,6 +771,24 @@ static cbd_status conv_build(cbd_nn *nn, nn_node *n, const nn_val *x,
 	return CBD_OK;
 }
 
+/* The weights w in the layout the primitive chose (c->reo[REO_WEI].buf):
+ * a constant is reordered on its first use only, anything else on every
+ * call. */
+static dnnl_status_t wei_reordered(cbd_nn *nn, dn_prim *c, const nn_val *w)
+{
+	dn_reo *r = &c->reo[REO_WEI];
+	dnnl_status_t st = dnnl_success;
+
+	if (!r->buf)
+		r->buf = aligned_alloc(64, (r->size + 63) / 64 * 64 + 64);
+	if (!r->buf)
+		return dnnl_out_of_memory;
+	if (!w->is_const || c->wei_from != w->data)
+		st = reo_run(nn, r, w->data, r->buf);
+	c->wei_from = w->is_const && st == dnnl_success ? w->data : NULL;
+	return st;
+}
+
 static cbd_status conv_exec(cbd_nn *nn, nn_node *n, dn_prim *c, nn_val *x,
 			    nn_val *w, nn_val *b, nn_val *y, cbd_err *err)
 {
@@ -792,16 +810,8 @@ static cbd_status conv_exec(cbd_nn *nn, nn_node *n, dn_prim *c, nn_val *x,
 		bufs[0] = tmp[0];
 	}
 	if (st == dnnl_success && c->reo[REO_WEI].p) {
-		dn_reo *r = &c->reo[REO_WEI];
-
-		if (!r->buf)
-			r->buf = aligned_alloc(64, (r->size + 63) / 64 * 64 + 64);
-		if (!r->buf)
-			st = dnnl_out_of_memory;
-		else if (!w->is_const || c->wei_from != w->data)
-			st = reo_run(nn, r, w->data, r->buf);
-		c->wei_from = w->is_const ? w->data : NULL;
-		bufs[1] = r->buf;
+		st = wei_reordered(nn, c, w);
+		bufs[1] = c->reo[REO_WEI].buf;
 	}
 	s = st == dnnl_success ? dn_exec(nn, n, c, bufs, err)
 			       : dn_status(n, st, "reorder", err);
@@ -1276,36 +1286,46 @@ static dnnl_alg_kind_t binary_alg(cbd_op op)
 				  : dnnl_binary_div;
 }
 
+/* y = s0 (op) s1 with the operands and result described by m0, m1 and
+ * md (y already allocated): the primitive is built once per input shapes
+ * and layouts. */
+static cbd_status binary_run(cbd_nn *nn, nn_node *n,
+			     const dnnl_memory_desc_t *m0,
+			     const dnnl_memory_desc_t *m1,
+			     const dnnl_memory_desc_t *md, void *s0, void *s1,
+			     nn_val *y, cbd_err *err)
+{
+	int64_t key[DN_KEY_MAX];
+	int nk = dn_key(nn, n, key, NULL, 0);
+	dn_prim *c = dn_cached(n, key, nk);
+
+	if (!c) {
+		int ids[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
+		const dnnl_memory_desc_t *mds[3] = {m0, m1, md};
+		dnnl_binary_desc_t bd;
+		dnnl_status_t e = dnnl_binary_desc_init(&bd, binary_alg(n->op),
+							m0, m1, md);
+		cbd_status s = dn_create(nn, n, e, "binary", &bd, NULL, 3, ids,
+					 mds, key, nk, &c, err);
+
+		if (s != CBD_OK)
+			return s;
+	}
+	void *bufs[3] = {s0, s1, y->data};
+	return dn_exec(nn, n, c, bufs, err);
+}
+
 /* Both operands in the same oneDNN layout (so of the same shape): the
  * result keeps it. */
 static cbd_status binary_same_layout(cbd_nn *nn, nn_node *n, nn_val *a,
 				     nn_val *b, nn_val *y, cbd_err *err)
 {
-	int64_t key[DN_KEY_MAX];
 	dnnl_memory_desc_t md = *a->layout;
-	dnnl_binary_desc_t bd;
-	dn_prim *c;
-	cbd_status s;
-	dnnl_status_t e;
-	int nk;
+	cbd_status s = nn_val_alloc_md(n, y, a->ndim, a->dims, &md, err);
 
-	s = nn_val_alloc_md(n, y, a->ndim, a->dims, &md, err);
 	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
-	nk = dn_key(nn, n, key, NULL, 0);
-	c = dn_cached(n, key, nk);
-	if (!c) {
-		int ids[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-		const dnnl_memory_desc_t *mds[3] = {&md, &md, &md};
-
-		e = dnnl_binary_desc_init(&bd, binary_alg(n->op), &md, &md, &md);
-		s = dn_create(nn, n, e, "binary", &bd, NULL, 3, ids, mds, key,
-			      nk, &c, err);
-		if (s != CBD_OK)
-			return s;
-	}
-	void *bufs[3] = {a->data, b->data, y->data};
-	return dn_exec(nn, n, c, bufs, err);
+	return binary_run(nn, n, &md, &md, &md, a->data, b->data, y, err);
 }
 
 /* The operand in a oneDNN layout when the other is a per-channel or
@@ -1341,37 +1361,19 @@ static nn_val *layout_side(const nn_node *n, nn_val *a, nn_val *b)
 static cbd_status binary_keep_layout(cbd_nn *nn, nn_node *n, nn_val *big,
 				     nn_val *sm, nn_val *y, cbd_err *err)
 {
-	int64_t key[DN_KEY_MAX], sd[CBD_MAX_DIMS];
+	int64_t sd[CBD_MAX_DIMS];
 	dnnl_memory_desc_t md, m1;
-	dnnl_binary_desc_t bd;
-	dn_prim *c;
-	cbd_status s;
-	dnnl_status_t e;
-	int nk;
+	cbd_status s = nn_val_plain(nn, n, sm, err);
 
-	s = nn_val_plain(nn, n, sm, err);
 	if (s != CBD_OK)
 		return s;
 	md = *big->layout;
 	s = nn_val_alloc_md(n, y, big->ndim, big->dims, &md, err);
 	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
-	nk = dn_key(nn, n, key, NULL, 0);
-	c = dn_cached(n, key, nk);
-	if (!c) {
-		int ids[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-		const dnnl_memory_desc_t *mds[3] = {&md, &m1, &md};
-
-		pad_dims(sm->ndim, sm->dims, big->ndim, sd);
-		md_plain(&m1, big->ndim, sd);
-		e = dnnl_binary_desc_init(&bd, binary_alg(n->op), &md, &m1, &md);
-		s = dn_create(nn, n, e, "binary", &bd, NULL, 3, ids, mds, key,
-			      nk, &c, err);
-		if (s != CBD_OK)
-			return s;
-	}
-	void *bufs[3] = {big->data, sm->data, y->data};
-	return dn_exec(nn, n, c, bufs, err);
+	pad_dims(sm->ndim, sm->dims, big->ndim, sd);
+	md_plain(&m1, big->ndim, sd);
+	return binary_run(nn, n, &md, &m1, &md, big->data, sm->data, y, err);
 }
 
 /* Results of at most this many elements skip oneDNN's binary primitive. */
@@ -1380,15 +1382,11 @@ static cbd_status binary_keep_layout(cbd_nn *nn, nn_node *n, nn_val *big,
 cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *a = nn_in(nn, n, 0), *b = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
-	int64_t key[DN_KEY_MAX], od[CBD_MAX_DIMS], ad[CBD_MAX_DIMS],
-		bd[CBD_MAX_DIMS];
+	int64_t od[CBD_MAX_DIMS], ad[CBD_MAX_DIMS], bd[CBD_MAX_DIMS];
 	dnnl_memory_desc_t m0, m1, md;
-	dnnl_binary_desc_t bdesc;
 	bool swap = false, comm = n->op == CBD_OP_ADD || n->op == CBD_OP_MUL;
-	dn_prim *c;
 	cbd_status s;
-	dnnl_status_t e;
-	int nk, r;
+	int r;
 
 	if (!a || !b)
 		return nn_fail(n, err, CBD_E_FORMAT, "needs two inputs");
@@ -1433,26 +1431,12 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	s = nn_val_alloc(n, y, CBD_DT_FLOAT32, r, od, err);
 	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
-	nk = dn_key(nn, n, key, NULL, 0);
-	c = dn_cached(n, key, nk);
-	if (!c) {
-		int ids[3] = {DNNL_ARG_SRC_0, DNNL_ARG_SRC_1, DNNL_ARG_DST};
-		const dnnl_memory_desc_t *mds[3] = {&m0, &m1, &md};
-
-		collapse_bcast(&r, ad, bd, od);
-		md_plain(&m0, r, swap ? bd : ad);
-		md_plain(&m1, r, swap ? ad : bd);
-		md_plain(&md, r, od);
-		e = dnnl_binary_desc_init(&bdesc, binary_alg(n->op), &m0, &m1,
-					  &md);
-		s = dn_create(nn, n, e, "binary", &bdesc, NULL, 3, ids, mds,
-			      key, nk, &c, err);
-		if (s != CBD_OK)
-			return s;
-	}
-	void *bufs[3] = {swap ? b->data : a->data, swap ? a->data : b->data,
-			 y->data};
-	return dn_exec(nn, n, c, bufs, err);
+	collapse_bcast(&r, ad, bd, od);
+	md_plain(&m0, r, swap ? bd : ad);
+	md_plain(&m1, r, swap ? ad : bd);
+	md_plain(&md, r, od);
+	return binary_run(nn, n, &m0, &m1, &md, swap ? b->data : a->data,
+			  swap ? a->data : b->data, y, err);
 }
 
 /* ------------------------------- MatMul ------------------------------ */
@@ -1489,24 +1473,11 @@ static void fold_rows(int *r, int64_t *ad, int64_t *bd, int64_t *od)
 static cbd_status mm_exec_const_b(cbd_nn *nn, nn_node *n, dn_prim *c,
 				  nn_val *a, nn_val *b, nn_val *y, cbd_err *err)
 {
-	dn_reo *r = &c->reo[REO_WEI];
-	dnnl_status_t st = dnnl_success;
+	dnnl_status_t st = wei_reordered(nn, c, b);
 
-	if (!r->buf)
-		r->buf = aligned_alloc(64, (r->size + 63) / 64 * 64 + 64);
-	if (!r->buf)
-		return nn_fail(n, err, CBD_E_NOMEM, "weights of %zu bytes",
-			       r->size);
-	if (c->wei_from != b->data)
-		st = reo_run(nn, r, b->data, r->buf);
-	if (st == dnnl_success)
-		st = dnnl_stream_wait(((struct nn_dnnl *)nn->dnnl)->strm);
-	if (st != dnnl_success) {
-		c->wei_from = NULL;
+	if (st != dnnl_success)
 		return dn_status(n, st, "reorder of the weights", err);
-	}
-	c->wei_from = b->data;
-	void *bufs[3] = {a->data, r->buf, y->data};
+	void *bufs[3] = {a->data, c->reo[REO_WEI].buf, y->data};
 	return dn_exec(nn, n, c, bufs, err);
 }
 
