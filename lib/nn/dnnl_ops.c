@@ -9,6 +9,15 @@
  * Memory objects are created without a buffer (DNNL_MEMORY_NONE) and
  * pointed at the value buffers before each execution.
  *
+ * Layouts: Conv and the ops that follow it (nn_op_takes_layout) keep
+ * oneDNN's chosen layout; a binary op keeps it when both operands share it
+ * or the other is a per-channel broadcast (squeeze-excite), otherwise
+ * values are reordered to plain.  Constant weights (Conv, and MatMul by a
+ * constant 2-D B) are reordered into the chosen layout once.  Shapes are
+ * rewritten into the forms oneDNN's JIT kernels cover: a MatMul whose B
+ * has unit batch dimensions is one 2-D product of all of A's rows, a
+ * binary broadcast is collapsed to its fewest dimensions.
+ *
  * Fusion: a Conv with a fused activation (graph.c) gets an eltwise_relu,
  * eltwise_clip_v2 or eltwise_swish post-op;
  * its bias input may be the folded BatchNormalization.  Gemm's alpha is an
