@@ -1337,6 +1337,17 @@ static cbd_status binary_same_layout(cbd_nn *nn, nn_node *n, nn_val *a,
 	return binary_run(nn, n, &md, &md, &md, a->data, b->data, y, err);
 }
 
+/* A layout that only permutes the axes (NHWC is acdb), with no inner
+ * blocks: oneDNN's JIT binary kernels broadcast a plain [1,C,1,1] over it,
+ * but over a channel-blocked one (aBcd8b, which grouped convolutions
+ * choose) only its reference loop does, 40 times slower than two
+ * reorders (RegNet's squeeze-excite). */
+static bool unblocked(const dnnl_memory_desc_t *md)
+{
+	return md->format_kind == dnnl_blocked &&
+	       md->format_desc.blocking.inner_nblks == 0;
+}
+
 /* The operand in a oneDNN layout when the other is a per-channel or
  * scalar broadcast of it (padded dims all 1 except the channel's), so
  * that the result can keep the layout: the squeeze-excite product
@@ -1349,7 +1360,8 @@ static nn_val *layout_side(const nn_node *n, nn_val *a, nn_val *b)
 
 	for (int k = 0; k < (comm ? 2 : 1); k++) {
 		nn_val *big = k ? b : a, *sm = k ? a : b;
-		bool ok = big->layout && big->ndim >= 2 &&
+		bool ok = big->layout && unblocked(big->layout) &&
+			  big->ndim >= 2 &&
 			  sm->ndim <= big->ndim && sm->dtype == CBD_DT_FLOAT32 &&
 			  nn_val_nelem(sm) < nn_val_nelem(big);
 
