@@ -7,33 +7,52 @@
  * Only opset-17 operators on float limbs (MatMul, Floor, Abs, Add, Sub,
  * Mul, Concat, Split, Gather, Mod): no Bitwise* (opset 18, unknown to
  * Debian's onnx 1.12 checker and to older runtimes), and float Mod only on
- * the state at the end of a block.  A word is L = 2 limbs of lw bits:
- * SHA-256 in float32 with 16-bit limbs (float32 moves half the bytes of
- * float64 and its MatMul is two to four times faster in ONNX Runtime),
- * SHA-512 in float64 with 32-bit limbs.  A limb's bits come from the
- * floors f_j = floor(limb / 2^j), j = 0..lw (one MatMul by powers 2^-j,
- * one Floor): bit q = f_q - 2 f_(q+1), linear, so it is folded into the
- * next constant matrix.  The rotations and shifts of Σ0, Σ1, σ0, σ1 are
- * linear over GF(2): one MatMul gives y, half the sum of the three source
- * bits, and the parity is 2 y - 2 floor(y).  Ch and Maj are polynomials in
- * the 0/1 bits (see the rounds below).  Additions modulo 2^B are plain
- * float sums of limbs: only the low B bits of a word are ever read, and
- * the carry out of the low limb is taken as floor(lo / 2^lw) on its own
- * and then added to the high limb as an integer.  (Adding lo / 2^lw to a
- * large high limb and then removing its fraction rounds in float32: it did,
- * about 1 digest in 2,000 was wrong.)  Every constant is 0, +-1/2, +-1,
- * +-2 or a power of two, and every intermediate is an integer below 2^22
- * (SHA-256, float32's significand is 24 bits) or 2^41 (SHA-512, 53 bits),
- * or such an integer times a power of two, so all of it is exact.
+ * the state at the end of a block.  Both hashes run in float32 (it moves
+ * half the bytes of float64, and ONNX Runtime's float32 MatMul is two to
+ * four times faster): a word of B bits is L = B / 16 limbs of lw = 16
+ * bits, most significant first, L = 2 for SHA-256 and L = 4 for SHA-512.
+ * (SHA-512 in float64 with two 32-bit limbs took twice as long.)  A limb's
+ * bits come from the floors f_j = floor(limb / 2^j), j = 0..lw (one MatMul
+ * by powers 2^-j, one Floor): bit q = f_q - 2 f_(q+1), linear, so it is
+ * folded into the next constant matrix.  The rotations and shifts of Σ0,
+ * Σ1, σ0, σ1 are linear over GF(2): one MatMul gives y, half the sum of
+ * the three source bits, and the parity is 2 y - 2 floor(y).  Ch and Maj
+ * are polynomials in the 0/1 bits (see the rounds below).  Additions
+ * modulo 2^B are plain float sums of limbs, each limb summed on its own:
+ * only the low B bits of a word are ever read, and before a sum's bits are
+ * taken its carries run up a chain, lowest limb first, L - 1 steps in
+ * sequence (a carry out of a limb can depend on the one it received: a
+ * limb whose low 16 bits are all ones passes it on).  Each step takes
+ * floor(limb / 2^lw) on its own and adds it to the limb above as an
+ * integer.  (Adding limb / 2^lw to a large limb and then removing its
+ * fraction rounds in float32: it did, about 1 digest in 2,000 was wrong.)
+ *
+ * Exactness.  Every matrix entry is 0, +-1/2, +-1, +-2 or a power of two
+ * from 2^-16 to 2^16; the other constants (K_t limbs plus a bias, the IV,
+ * the padding) are integers below 2^17.  A round's limb sum a' = h + Σ1 + Ch + K + W + Σ0 + Maj has
+ * seven terms below 2^16 (e' has six), so it is below 2^19; its MatMul
+ * adds bits, parities and o terms that cancel, and every partial sum, in
+ * any order, is bounded by the sum of the absolute values of the column's
+ * terms: below 1.77 * 10^6 < 2^21 (computed from the matrix with bits <= 1,
+ * half-sums <= 3/2, the |..| terms <= 3, K + W + bias < 3 * 2^16).  A
+ * schedule sum σ1 + W + σ0 + W is below 2^18, the end of a block adds
+ * three words to the state, below 2^19.  A carry is then below 2^3, a limb
+ * with its carry below 2^19 + 2^3, the next carry again below 2^3.  So
+ * every intermediate is an integer or half-integer of magnitude below 2^21,
+ * or such a number times a power of two (the floors' products: one limb
+ * times 2^-j; a carry step's product: one limb times 2^-16), which
+ * float32's 24-bit significand holds exactly: the digest does not depend
+ * on the order in which a runtime sums.
  *
  * Blocks are consumed by a Loop whose body is one compression function
  * (64 or 80 rounds, unrolled): the trip count is the number of blocks and
  * the only loop-carried value is the state [N, 8 L]; the message words
  * [N, blocks, 16 L] are read from the outer scope with Gather on the
  * iteration number.  The schedule makes two words a step (W_t and W_t+1
- * depend only on earlier words), 8 nodes (11 for SHA-512); a round is 11
- * nodes (14).  A SHA-256 block is about 920 nodes (the Bitwise design of
- * opset 18 needed 2,400).  Cost on large batches is bytes moved and
+ * depend only on earlier words), 11 nodes (17 for SHA-512: the carry chain
+ * is three steps of three nodes, not one); a round is 14 nodes (20).  A
+ * SHA-256 block is about 1,180 nodes (the Bitwise design of opset 18
+ * needed 2,400), a SHA-512 block 2,170.  Cost on large batches is bytes moved and
  * multiplied: the round's concatenation is 16B + L columns wide and a
  * schedule step reads its words from the floors, not from bit columns.
  */
@@ -47,8 +66,8 @@ struct sha_alg {
 	int type, bits, rounds, block;
 	int S0[3], S1[3], s0[3], s1[3];   /* s0/s1: last entry is a shift */
 	const uint64_t *k, *iv;
-	int lw;                   /* limb width: 16 (float32) or 32 (float64) */
-	int ft;                   /* the limbs' float type */
+	int lw;                   /* limb width in bits (16) */
+	int ft;                   /* the limbs' float type (float32) */
 };
 
 static const uint64_t K256[64] = {
@@ -107,7 +126,7 @@ static const struct sha_alg SHA256 = {
 	{17, 19, 10}, K256, IV256, 16, OG_F32};
 static const struct sha_alg SHA512 = {
 	1, OG_U64, 64, 80, 128, {28, 34, 39}, {14, 18, 41}, {1, 8, 7},
-	{19, 61, 6}, K512, IV512, 32, OG_F64};
+	{19, 61, 6}, K512, IV512, 16, OG_F32};
 
 /* ---- constant matrices ------------------------------------------------
  *
@@ -119,10 +138,9 @@ static const struct sha_alg SHA512 = {
  * f_q - 2 f_(q+1), a linear function of the floors, is folded into the
  * constant matrix of the next MatMul (as is a limb's value mod 2^lw,
  * f_0 - 2^lw f_lw).  Every entry of every matrix is 0, +-1/2 or +- a
- * power of two; every sum is of integers or half-integers below 2^22
- * (lw = 16) or 2^41 (lw = 32), except the floors' MatMul, whose outputs
- * are one limb (or its carry) times 2^-j: all of it is exact in the
- * limbs' float type. */
+ * power of two; every sum is of integers or half-integers below 2^21,
+ * except the floors' and the carries' MatMuls, whose outputs are one limb
+ * times 2^-j: all of it is exact in float32 (see the top comment). */
 
 /* x mod m on float limbs (Mod needs fmod = 1 for floats) */
 static og_t fmod_(og_graph *g, og_t x, og_t m)
@@ -244,40 +262,53 @@ static void put_sigma(struct mat *m, const struct sha_alg *a, int row0,
 	}
 }
 
+/* t + the carry out of limb k of each of n words into limb k - 1 (limbs
+ * most significant first): floor(t_k / 2^lw) by one MatMul (a single
+ * 2^-lw in each column, so the product is exact) and one Floor, then one
+ * integer sum.  Taking the floor before the sum matters: adding t_k / 2^lw
+ * to a large limb and then removing the fraction rounds in float32 (it
+ * did: about 1 digest in 2,000 was wrong). */
+static og_t carry_step(og_graph *g, const struct sha_alg *a, og_t t, int n,
+		       int k)
+{
+	og_ctx *c = og_graph_ctx(g);
+	int L = nlimbs(a), nl = n * L;
+	struct mat e = mat_new(c, a, nl, nl);
+
+	for (int w = 0; w < n; w++)
+		mat_add(&e, w * L + k, w * L + k - 1, p2(-a->lw));
+	return og_add(g, t, og_un(g, "Floor", og_matmul(g, t, mat_const(c,
+									 &e))));
+}
+
+/* The carry chain of n words [N, n L], lowest limb first: afterwards every
+ * limb but the most significant is below 2^lw, which may exceed it (only
+ * the low B bits of a word are ever read).  L - 1 steps in sequence: the
+ * carry out of a limb depends on the one it received. */
+static og_t carry_chain(og_graph *g, const struct sha_alg *a, og_t t, int n)
+{
+	for (int k = nlimbs(a) - 1; k >= 1; k--)
+		t = carry_step(g, a, t, n, k);
+	return t;
+}
+
 /* Floors f of n words from limb sums s [N, n L]: f = floor(limb / 2^j),
  * j = 0..lw, so that bit k = f_q - 2 f_(q+1) (only the low B bits of a
- * word count; a limb may exceed 2^lw and, when L = 2, carries into the one
- * above unless normalised).  -> [N, n L fw(a)] */
+ * word count; a limb may exceed 2^lw and then carries into the one above
+ * unless normalised).  -> [N, n L fw(a)] */
 static og_t to_f(og_graph *g, const struct sha_alg *a, og_t s, int n,
 		 int normalised)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int L = nlimbs(a), nl = n * L;
-	int carry = L == 2 && !normalised;
-	struct mat rep = mat_new(c, a, carry ? 2 * nl : nl, nl * fw(a));
-	og_t in = s;
+	int nl = n * nlimbs(a);
+	struct mat rep = mat_new(c, a, nl, nl * fw(a));
 
 	for (int x = 0; x < nl; x++)
 		for (int j = 0; j < fw(a); j++)
 			mat_add(&rep, x, x * fw(a) + j, p2(-j));
-	if (carry) {
-		/* [s | floor(s_lo / 2^lw)]: the high limb gets the carry */
-		double *v = og_alloc(c, (size_t)nl * sizeof(double));
-		int64_t d = nl;
-
-		if (!v)
-			return NULL;
-		for (int x = 0; x < nl; x++)
-			v[x] = x % 2 ? p2(-a->lw) : 0;
-		og_t cy = og_un(g, "Floor", og_mul(g, s, fconst(c, a, 1, &d,
-								 v)));
-		in = og_concat(g, 1, 2, (og_t[]){s, cy});
-		for (int w = 0; w < n; w++)
-			for (int j = 0; j < fw(a); j++)
-				mat_add(&rep, nl + w * 2 + 1, w * 2 * fw(a) + j,
-					p2(-j));
-	}
-	return og_un(g, "Floor", og_matmul(g, in, mat_const(c, &rep)));
+	if (!normalised)
+		s = carry_chain(g, a, s, n);
+	return og_un(g, "Floor", og_matmul(g, s, mat_const(c, &rep)));
 }
 
 /* The constant per limb that the rounds' o terms leave (the sum of w o / 2
@@ -289,7 +320,7 @@ static og_t to_f(og_graph *g, const struct sha_alg *a, og_t s, int n,
 /* Features per word j: the limbs of W_j, σ0(W_j), σ1(W_j), as columns of
  * one growing [N, F] tensor (-1: not computed). */
 struct sched {
-	int w[80][2], s0[80][2], s1[80][2];
+	int w[80][4], s0[80][4], s1[80][4];   /* L <= 4 */
 	int nf;
 };
 
@@ -404,7 +435,7 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 
 /* ---- the rounds ------------------------------------------------------
  *
- * Round t works on the pair X_t = [a_t | e_t] (bits, a 0/1 float64
+ * Round t works on the pair X_t = [a_t | e_t] (bits, a 0/1 float32
  * vector, 2B wide) and Y_t = [X_t | z0 | z1], 4B wide, z the half-sums of
  * the three bits of each bit of Σ0(a_t) and Σ1(e_t), so that the Σ bit is
  * 2 z - 2 floor(z).  H_t = floor(Y_t) = [X_t | floor(z)] (the bits are
@@ -512,7 +543,7 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 	og_split(g, schedule(g, a, block), 1, T, L, kw);
 	/* Y of the pairs (a, e), (b, f), (c, g), (d, h) at once: [N, 4, 4B];
 	 * the Σ halves of the last three are never read */
-	int64_t perm[16];
+	int64_t perm[32];
 	for (int p = 0; p < 4; p++)
 		for (int h = 0; h < 2; h++)
 			for (int l = 0; l < L; l++)
@@ -552,28 +583,7 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 	og_t cat[5] = {st, s, X[T - 1], X[T - 2], X[T - 3]};
 	og_t n = og_matmul(g, og_concat(g, 1, 5, cat), mat_const(c, &fin));
 	og_t twolw = fscalar(c, a, p2(a->lw));
-	if (L == 2) {     /* carry out of each low limb into the high one */
-		/* floor(lo / 2^lw) first, then one integer sum: adding
-		 * lo / 2^lw to a large high limb before subtracting its
-		 * fraction would round in float32 */
-		struct mat cy = mat_new(c, a, 16 * L, 8 * L);
-		double *v = og_alloc(c, 16 * sizeof(double));
-		int64_t d = 16;
-
-		if (!v)
-			return NULL;
-		for (int x = 0; x < 16; x++)
-			v[x] = x % 2 ? p2(-a->lw) : 0;
-		og_t car = og_un(g, "Floor", og_mul(g, n, fconst(c, a, 1, &d,
-								  v)));
-		for (int w = 0; w < 8; w++) {
-			mat_add(&cy, w * 2, w * 2, 1);
-			mat_add(&cy, w * 2 + 1, w * 2 + 1, 1);
-			mat_add(&cy, 16 + w * 2 + 1, w * 2, 1);
-		}
-		n = og_matmul(g, og_concat(g, 1, 2, (og_t[]){n, car}),
-			      mat_const(c, &cy));
-	}
+	n = carry_chain(g, a, n, 8);
 	return fmod_(g, n, twolw);
 }
 
@@ -687,7 +697,7 @@ og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 	const struct sha_alg *a = wide ? &SHA512 : &SHA256;
 	og_ctx *c = og_graph_ctx(g);
 	int nb = 0, L = nlimbs(a), type = bytes ? bytes->type : 0;
-	uint64_t iv[16];
+	uint64_t iv[32];
 	og_t w = og_sha_words(g, bytes, len, prefix, plen, wide, &nb);
 
 	for (int i = 0; i < 8; i++)
