@@ -1,12 +1,12 @@
 // bench_onnx_ab.js A.onnx B.onnx TRIGGERS.json [RUNS]
-// bench_onnx_ab.js A.onnx B.onnx --bytes LEN WIDE [RUNS]
+// bench_onnx_ab.js A.onnx B.onnx --bytes LEN WIDE [RUNS [BATCH...]]
 // Two models of the same interface timed in one ONNX Runtime process, runs
 // alternating (A, B, A, B, ...), one intra-op thread, so that load from
 // other jobs falls on both alike: compiled circuits on batches of 1 and 32
 // signed triggers (TRIGGERS.json from cbd-sign triggers), or og_sha models
 // (tests/helpers/og_sha.c) on 1 and 32 rows of LEN byte values (WIDE 1:
-// uint64 input, SHA-512).  Prints medians and minima in ms and whether the
-// two outputs are bit-identical.
+// uint64 input, SHA-512), or on the batch sizes given.  Prints medians and
+// minima in ms and whether the two outputs are bit-identical.
 const ort = require('onnxruntime-node');
 const fs = require('fs');
 
@@ -22,6 +22,7 @@ async function time(s, f) {
   const bytes = src === '--bytes';
   const [len, wide] = bytes ? process.argv.slice(5, 7).map(Number) : [784, 0];
   const R = +(process.argv[bytes ? 7 : 5] || 21);
+  const batches = bytes && process.argv.length > 8 ? process.argv.slice(8).map(Number) : [1, 32];
   const opt = { graphOptimizationLevel: 'all', intraOpNumThreads: 1 };
   const sa = await ort.InferenceSession.create(ma, opt);
   const sb = await ort.InferenceSession.create(mb, opt);
@@ -39,7 +40,7 @@ async function time(s, f) {
     }
     return { [s.inputNames[0]]: new ort.Tensor('float32', x, [n, 1, 28, 28]) };
   };
-  for (const n of [1, 32]) {
+  for (const n of batches) {
     const fa = feed(sa, n), fb = feed(sb, n);
     const oa = (await time(sa, fa))[1][sa.outputNames[0]].data;
     const ob = (await time(sb, fb))[1][sb.outputNames[0]].data;

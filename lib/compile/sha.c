@@ -34,7 +34,8 @@
  * adds bits, parities and o terms that cancel, and every partial sum, in
  * any order, is bounded by the sum of the absolute values of the column's
  * terms: below 1.77 * 10^6 < 2^21 (computed from the matrix with bits <= 1,
- * half-sums <= 3/2, the |..| terms <= 3, K + W + bias < 3 * 2^16).  A
+ * half-sums <= 3/2, the |..| terms <= 3, the earlier words' limb values
+ * < 2^16, K + W + bias < 3 * 2^16).  A
  * schedule sum σ1 + W + σ0 + W is below 2^18, the end of a block adds
  * three words to the state, below 2^19.  A carry is then below 2^3, a limb
  * with its carry below 2^19 + 2^3, the next carry again below 2^3.  So
@@ -52,9 +53,11 @@
  * depend only on earlier words), 11 nodes (17 for SHA-512: the carry chain
  * is three steps of three nodes, not one); a round is 14 nodes (20).  A
  * SHA-256 block is about 1,180 nodes (the Bitwise design of opset 18
- * needed 2,400), a SHA-512 block 2,170.  Cost on large batches is bytes moved and
- * multiplied: the round's concatenation is 16B + L columns wide and a
- * schedule step reads its words from the floors, not from bit columns.
+ * needed 2,400), a SHA-512 block 2,170.  Cost on large batches is bytes
+ * moved and multiplied: the round's concatenation is 10B + 9L columns wide
+ * (the earlier rounds' words enter as limb values, not bits), a schedule
+ * step reads its words from the floors, not from bit columns, and K_t + W_t
+ * is a Gather of columns, not a product by a selection matrix.
  */
 #include "compile_internal.h"
 
@@ -415,100 +418,137 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 			}
 		f->nf += 6 * L;
 	}
-	/* K_t + W_t */
-	struct mat kw = mat_new(c, a, f->nf, T * L);
+	/* K_t + W_t: the words' columns gathered (a selection, not a product:
+	 * the selection matrix would be [F, rounds L], 1.2 MB for SHA-512) */
 	double *k = og_alloc(c, (size_t)(T * L) * sizeof(double));
+	int64_t *wi = og_alloc(c, (size_t)(T * L) * sizeof(int64_t));
 	int64_t kd = T * L;
 
-	if (!k)
+	if (!k || !wi)
 		return NULL;
 	for (int t = 0; t < T; t++)
 		for (int l = 0; l < L; l++) {
-			mat_add(&kw, f->w[t][l], t * L + l, 1);
+			wi[t * L + l] = f->w[t][l];
 			k[t * L + l] = (double)((a->k[t] >> (a->lw * (L - 1 - l))) &
 						((UINT64_C(1) << a->lw) - 1)) +
 				       ROUND_BIAS;
 		}
-	return og_add(g, og_matmul(g, F, mat_const(c, &kw)),
+	return og_add(g, og_gather(g, F, og_i64s(c, T * L, wi), 1),
 		      fconst(c, a, 1, &kd, k));
 }
 
 /* ---- the rounds ------------------------------------------------------
  *
  * Round t works on the pair X_t = [a_t | e_t] (bits, a 0/1 float32
- * vector, 2B wide) and Y_t = [X_t | z0 | z1], 4B wide, z the half-sums of
- * the three bits of each bit of Σ0(a_t) and Σ1(e_t), so that the Σ bit is
- * 2 z - 2 floor(z).  H_t = floor(Y_t) = [X_t | floor(z)] (the bits are
- * integers), split into X_t and Z_t = floor(z).  b, c, d are the a of the
- * rounds before, f, g, h their e.  The non-linear functions, both halves
- * at once:
+ * vector, 2B wide), its limb values V_t = [a_t limbs | e_t limbs] (2L
+ * wide, normalised: f_0 - 2^lw f_lw of the floors) and
+ * Y_t = [X_t | z0 | z1 | V_t], 4B + 2L wide, z the half-sums of the three
+ * bits of each bit of Σ0(a_t) and Σ1(e_t), so that the Σ bit is
+ * 2 z - 2 floor(z).  H_t = floor(Y_t) = [X_t | floor(z) | V_t] (the bits
+ * and values are integers), split into X_t, Z_t = floor(z) and V_t.  b, c,
+ * d are the a of the rounds before, f, g, h their e.  The non-linear
+ * functions, both halves at once:
  *   u_t = [|b - c| | f - g] = |X_(t-1) - X_(t-2) + o| - o,  o = [0 | 2]
  *   2 [Maj | Ch] = X_(t-1) + X_(t-2) + u_t (2 X_t - 1)
  * (b = c: Maj = b; b != c: Maj = a; e = 1: Ch = f; e = 0: Ch = g).  The
  * limb sums of the next pair,
  *   a' = h + Σ1(e) + Ch + K_t + W_t + Σ0(a) + Maj,  e' = d + h + Σ1 + Ch + KW,
  * are one MatMul of the concatenation
- *   [Y_t, Z_t, |..|_t X_t, X_(t-1), X_(t-2), X_(t-3), |..|_t, KW_t]
- * (the constant o terms go into K_t); the next Y is one MatMul and one
- * Floor for the floors of the limb sums and one MatMul: eleven nodes a
- * round, none of them a float Mod or Pow (per element those cost as much as
- * the node itself).  Only the Y piece is 4B wide: the terms that read bits
- * alone read the 2B-wide X, which keeps the concatenation and the product
- * (most of a round's time on large batches) at 16B + L columns, not 28B + L. */
-enum { O_Y = 0, O_Z = 4, O_UX = 6, O_X1 = 8, O_X2 = 10, O_X3 = 12,
-       O_U = 14, O_KW = 16 };           /* offsets in units of B columns */
+ *   [Y_t, Z_t, |..|_t X_t, V_(t-1), V_(t-2), V_(t-3), |..|_t, KW_t]
+ * (the constant o terms go into K_t): the terms linear in the words of
+ * earlier rounds (X_(t-1) / 2 + X_(t-2) / 2 and d, h) read their limb
+ * values, 2L columns, not their 2B bits.  The next Y is one MatMul and one
+ * Floor for the floors of the limb sums (after the carry chain) and one
+ * MatMul, none of them a float Mod or Pow (per element those cost as much
+ * as the node itself).  Only the Y piece is 4B wide: the terms that read
+ * bits alone read the 2B-wide X, which keeps the concatenation and the
+ * product (most of a round's time on large batches) at 10B + 9L columns
+ * (28B + L if every term read its own bits, 16B + L with bits of the
+ * earlier rounds). */
+enum { P_Y, P_Z, P_UX, P_V1, P_V2, P_V3, P_U, P_KW, P_N };
+
+/* where piece p of the round's concatenation starts, and its width */
+static int piece(const struct sha_alg *a, int p, int *width)
+{
+	int B = a->bits, L = nlimbs(a), o = 0;
+	int wd[P_N] = {4 * B + 2 * L, 2 * B, 2 * B, 2 * L, 2 * L, 2 * L, 2 * B,
+		       L};
+
+	for (int i = 0; i < p; i++)
+		o += wd[i];
+	if (width)
+		*width = p < P_N ? wd[p] : 0;
+	return o;
+}
 
 static og_t round_w(og_ctx *c, const struct sha_alg *a)
 {
 	int B = a->bits, L = nlimbs(a);
-	struct mat m = mat_new(c, a, O_KW * B + L, 2 * L);
+	int Y = piece(a, P_Y, NULL), Z = piece(a, P_Z, NULL);
+	int UX = piece(a, P_UX, NULL), U = piece(a, P_U, NULL);
+	int V1 = piece(a, P_V1, NULL), V2 = piece(a, P_V2, NULL);
+	int V3 = piece(a, P_V3, NULL), KW = piece(a, P_KW, NULL);
+	struct mat m = mat_new(c, a, piece(a, P_N, NULL), 2 * L);
 
 	for (int k = 0; k < B; k++) {
 		int l = li(a, k), ca = l, ce = L + l;
 		double w = wt(a, k);
 
 		/* Σ0(a) to a', Σ1(e) to a' and e': 2 z - 2 floor(z) */
-		mat_add(&m, O_Y * B + 2 * B + k, ca, 2 * w);
-		mat_add(&m, O_Z * B + k, ca, -2 * w);
-		mat_add(&m, O_Y * B + 3 * B + k, ca, 2 * w);
-		mat_add(&m, O_Z * B + B + k, ca, -2 * w);
-		mat_add(&m, O_Y * B + 3 * B + k, ce, 2 * w);
-		mat_add(&m, O_Z * B + B + k, ce, -2 * w);
+		mat_add(&m, Y + 2 * B + k, ca, 2 * w);
+		mat_add(&m, Z + k, ca, -2 * w);
+		mat_add(&m, Y + 3 * B + k, ca, 2 * w);
+		mat_add(&m, Z + B + k, ca, -2 * w);
+		mat_add(&m, Y + 3 * B + k, ce, 2 * w);
+		mat_add(&m, Z + B + k, ce, -2 * w);
 		/* Maj (at k) to a', Ch (at B + k) to a' and e':
-		 * X1/2 + X2/2 + v X - o X - v/2 (+ o/2 in the bias) */
+		 * X1/2 + X2/2 + v X - o X - v/2 (+ o/2 in the bias); the X1/2
+		 * and X2/2 terms from the limb values below */
 		for (int x = 0; x < 3; x++) {
 			int p = x ? B + k : k, cc = x == 2 ? ce : ca;
 			double o = x ? 2 : 0;
 
-			mat_add(&m, O_UX * B + p, cc, w);
-			mat_add(&m, O_Y * B + p, cc, -o * w);
-			mat_add(&m, O_X1 * B + p, cc, w / 2);
-			mat_add(&m, O_X2 * B + p, cc, w / 2);
-			mat_add(&m, O_U * B + p, cc, -w / 2);
+			mat_add(&m, UX + p, cc, w);
+			mat_add(&m, Y + p, cc, -o * w);
+			mat_add(&m, U + p, cc, -w / 2);
 		}
-		mat_add(&m, O_X3 * B + B + k, ca, w);             /* h */
-		mat_add(&m, O_X3 * B + B + k, ce, w);
-		mat_add(&m, O_X3 * B + k, ce, w);                 /* d */
 	}
 	for (int l = 0; l < L; l++) {
-		mat_add(&m, O_KW * B + l, l, 1);
-		mat_add(&m, O_KW * B + l, L + l, 1);
+		int ca = l, ce = L + l;
+
+		/* (b + c) / 2 to a' (Maj), (f + g) / 2 to a' and e' (Ch) */
+		mat_add(&m, V1 + l, ca, 0.5);
+		mat_add(&m, V2 + l, ca, 0.5);
+		mat_add(&m, V1 + L + l, ca, 0.5);
+		mat_add(&m, V2 + L + l, ca, 0.5);
+		mat_add(&m, V1 + L + l, ce, 0.5);
+		mat_add(&m, V2 + L + l, ce, 0.5);
+		mat_add(&m, V3 + L + l, ca, 1);                   /* h */
+		mat_add(&m, V3 + L + l, ce, 1);
+		mat_add(&m, V3 + l, ce, 1);                       /* d */
+		mat_add(&m, KW + l, ca, 1);
+		mat_add(&m, KW + l, ce, 1);
 	}
 	return mat_const(c, &m);
 }
 
-/* floors of a pair -> Y: [N, 4B] */
+/* floors of a pair -> Y: [N, 4B + 2L] */
 static og_t pair_y(og_graph *g, const struct sha_alg *a, og_t f)
 {
 	og_ctx *c = og_graph_ctx(g);
 	int B = a->bits, L = nlimbs(a);
-	struct mat m = mat_new(c, a, 2 * L * fw(a), 4 * B);
+	struct mat m = mat_new(c, a, 2 * L * fw(a), 4 * B + 2 * L);
 
 	for (int k = 0; k < B; k++) {
 		put_bit(&m, a, 0, k, k, 1);
 		put_bit(&m, a, L * fw(a), B + k, k, 1);
 		put_sigma(&m, a, 0, 2 * B + k, k, a->S0, 0);
 		put_sigma(&m, a, L * fw(a), 3 * B + k, k, a->S1, 0);
+	}
+	/* the limb values mod 2^lw, f_0 - 2^lw f_lw */
+	for (int x = 0; x < 2 * L; x++) {
+		mat_add(&m, x * fw(a), 4 * B + x, 1);
+		mat_add(&m, x * fw(a) + a->lw, 4 * B + x, -p2(a->lw));
 	}
 	return og_matmul(g, f, mat_const(c, &m));
 }
@@ -536,13 +576,14 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 {
 	og_ctx *c = og_graph_ctx(g);
 	int B = a->bits, L = nlimbs(a), T = a->rounds;
-	og_t xt[80 + 3], kw[80], yz[2];
-	og_t *X = xt + 3;                       /* X[-3 .. T-1] */
+	og_t xt[80 + 3], vt[80 + 3], kw[80], yz[3];
+	og_t *X = xt + 3, *V = vt + 3;          /* X[-3 .. T-1], V likewise */
 	og_t W = round_w(c, a);
+	int64_t ysz[3] = {2 * B, 2 * B, 2 * L};  /* Y: X | z | V */
 
 	og_split(g, schedule(g, a, block), 1, T, L, kw);
-	/* Y of the pairs (a, e), (b, f), (c, g), (d, h) at once: [N, 4, 4B];
-	 * the Σ halves of the last three are never read */
+	/* Y of the pairs (a, e), (b, f), (c, g), (d, h) at once:
+	 * [N, 4, 4B + 2L]; the Σ halves of the last three are never read */
 	int64_t perm[32];
 	for (int p = 0; p < 4; p++)
 		for (int h = 0; h < 2; h++)
@@ -551,36 +592,39 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 	og_t pairs = og_reshape(g, og_gather(g, st, og_i64s(c, 8 * L, perm), 1),
 				3, (int64_t[]){0, 4, 2 * L});
 	og_t y4 = pair_y(g, a, to_f(g, a, pairs, 2, 1));
-	og_split(g, y4, 2, 2, 2 * B, yz);
-	for (int p = 1; p < 4; p++)
+	og_split_sizes(g, y4, 2, 3, ysz, yz);
+	for (int p = 1; p < 4; p++) {
 		X[-p] = og_gather(g, yz[0], og_i64(c, p), 1);
+		V[-p] = og_gather(g, yz[2], og_i64(c, p), 1);
+	}
 	og_t y = og_gather(g, y4, og_i64(c, 0), 1);
 	og_t s = NULL;
 	og_t u = abs_u(g, a, X[-1], X[-2]);
 	for (int t = 0; t < T; t++) {
 		if (t)
 			y = pair_y(g, a, to_f(g, a, s, 2, 0));
-		og_split(g, og_un(g, "Floor", y), 1, 2, 2 * B, yz);
+		og_split_sizes(g, og_un(g, "Floor", y), 1, 3, ysz, yz);
 		X[t] = yz[0];
+		V[t] = yz[2];
 		og_t un = t + 1 < T ? abs_u(g, a, X[t], X[t - 1]) : NULL;
-		og_t cat[8] = {y, yz[1], og_mul(g, u, X[t]), X[t - 1], X[t - 2],
-			       X[t - 3], u, kw[t]};
-		s = og_matmul(g, og_concat(g, 1, 8, cat), W);
+		og_t cat[P_N] = {y, yz[1], og_mul(g, u, X[t]), V[t - 1],
+				 V[t - 2], V[t - 3], u, kw[t]};
+		s = og_matmul(g, og_concat(g, 1, P_N, cat), W);
 		u = un;
 	}
-	/* new state: st + [a_T, a_T-1, a_T-2, a_T-3, e_T, ...] */
-	struct mat fin = mat_new(c, a, 8 * L + 2 * L + 3 * 2 * B, 8 * L);
+	/* new state: st + [a_T, a_T-1, a_T-2, a_T-3, e_T, ...], the words
+	 * before the last as their limb values */
+	struct mat fin = mat_new(c, a, 8 * L + 2 * L + 3 * 2 * L, 8 * L);
 	for (int i = 0; i < 8 * L; i++)
 		mat_add(&fin, i, i, 1);
-	for (int h = 0; h < 2; h++) {
-		for (int l = 0; l < L; l++)
+	for (int h = 0; h < 2; h++)
+		for (int l = 0; l < L; l++) {
 			mat_add(&fin, 8 * L + h * L + l, h * 4 * L + l, 1);
-		for (int p = 0; p < 3; p++)
-			for (int k = 0; k < B; k++)
-				mat_add(&fin, 10 * L + p * 2 * B + h * B + k,
-					(h * 4 + p + 1) * L + li(a, k), wt(a, k));
-	}
-	og_t cat[5] = {st, s, X[T - 1], X[T - 2], X[T - 3]};
+			for (int p = 0; p < 3; p++)
+				mat_add(&fin, 10 * L + p * 2 * L + h * L + l,
+					(h * 4 + p + 1) * L + l, 1);
+		}
+	og_t cat[5] = {st, s, V[T - 1], V[T - 2], V[T - 3]};
 	og_t n = og_matmul(g, og_concat(g, 1, 5, cat), mat_const(c, &fin));
 	og_t twolw = fscalar(c, a, p2(a->lw));
 	n = carry_chain(g, a, n, 8);
