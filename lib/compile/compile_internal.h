@@ -166,9 +166,6 @@ og_t og_concat(og_graph *g, int axis, int n, const og_t *v);
 /* n parts of part elements along axis (the split sizes as an input, valid
  * from opset 13; n <= 128). */
 void og_split(og_graph *g, og_t a, int axis, int n, int64_t part, og_t *out);
-/* n parts of sizes[i] elements along axis (n <= 128). */
-void og_split_sizes(og_graph *g, og_t a, int axis, int n,
-		    const int64_t *sizes, og_t *out);
 /* ReduceX over one axis: axes as an attribute up to opset 17 (ReduceSum:
  * input from 13), as an input from 18. */
 og_t og_reduce(og_graph *g, const char *op, og_t a, int64_t axis, int keep);

@@ -751,10 +751,10 @@ og_t og_concat(og_graph *g, int axis, int n, const og_t *v)
 	return og_op(g, "Concat", n && v[0] ? v[0]->type : 0, n, v, 1, &at);
 }
 
-void og_split_sizes(og_graph *g, og_t a, int axis, int n,
-		    const int64_t *sizes, og_t *out)
+void og_split(og_graph *g, og_t a, int axis, int n, int64_t part, og_t *out)
 {
 	og_attr at = OG_AI("axis", axis);
+	int64_t sizes[128];
 	int types[128];
 	og_t in[2];
 
@@ -765,6 +765,7 @@ void og_split_sizes(og_graph *g, og_t a, int axis, int n,
 	}
 	for (int i = 0; i < n; i++) {
 		types[i] = a ? a->type : 0;
+		sizes[i] = part;
 		out[i] = NULL;
 	}
 	/* the sizes as an input: Split-13 to Split-18 and later all take it
@@ -772,20 +773,6 @@ void og_split_sizes(og_graph *g, og_t a, int axis, int n,
 	in[0] = a;
 	in[1] = g ? og_i64s(g->ctx, n, sizes) : NULL;
 	og_opn(g, "Split", n, out, types, 2, in, 1, &at);
-}
-
-void og_split(og_graph *g, og_t a, int axis, int n, int64_t part, og_t *out)
-{
-	int64_t sizes[128];
-
-	if (n > 128) {
-		if (g)
-			g->ctx->failed = true;
-		return;
-	}
-	for (int i = 0; i < n; i++)
-		sizes[i] = part;
-	og_split_sizes(g, a, axis, n, sizes, out);
 }
 
 /* ReduceSum takes its axes as an input from opset 13, the other reductions

@@ -51,10 +51,10 @@
  * [N, blocks, 16 L] are read from the outer scope with Gather on the
  * iteration number.  The schedule makes two words a step (W_t and W_t+1
  * depend only on earlier words), 11 nodes (17 for SHA-512: the carry chain
- * is three steps of three nodes, not one); a round is 14 nodes (20).  A
- * SHA-256 block is about 1,180 nodes (the Bitwise design of opset 18
- * needed 2,400), a SHA-512 block 2,170.  Cost on large batches is bytes
- * moved and multiplied: the round's concatenation is 10B + 9L columns wide
+ * is three steps of three nodes, not one); a round is 15 nodes (21).  A
+ * SHA-256 block is about 1,250 nodes (the Bitwise design of opset 18
+ * needed 2,400), a SHA-512 block 2,250.  Cost on large batches is bytes
+ * moved and multiplied: the round's concatenation is 10B + 7L columns wide
  * (the earlier rounds' words enter as limb values, not bits), a schedule
  * step reads its words from the floors, not from bit columns, and K_t + W_t
  * is a Gather of columns, not a product by a selection matrix.
@@ -441,37 +441,36 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
  *
  * Round t works on the pair X_t = [a_t | e_t] (bits, a 0/1 float32
  * vector, 2B wide), its limb values V_t = [a_t limbs | e_t limbs] (2L
- * wide, normalised: f_0 - 2^lw f_lw of the floors) and
- * Y_t = [X_t | z0 | z1 | V_t], 4B + 2L wide, z the half-sums of the three
- * bits of each bit of Σ0(a_t) and Σ1(e_t), so that the Σ bit is
- * 2 z - 2 floor(z).  H_t = floor(Y_t) = [X_t | floor(z) | V_t] (the bits
- * and values are integers), split into X_t, Z_t = floor(z) and V_t.  b, c,
- * d are the a of the rounds before, f, g, h their e.  The non-linear
- * functions, both halves at once:
+ * wide, normalised: f_0 - 2^lw f_lw of the floors) and z_t = [z0 | z1],
+ * 2B wide, the half-sums of the three bits of each bit of Σ0(a_t) and
+ * Σ1(e_t), so that the Σ bit is 2 z - 2 floor(z); Z_t = floor(z_t).  The
+ * three are three products of the floors (not one product split: ORT's
+ * Split copies, and only z needs a Floor).  b, c, d are the a of the
+ * rounds before, f, g, h their e.  The non-linear functions, both halves
+ * at once:
  *   u_t = [|b - c| | f - g] = |X_(t-1) - X_(t-2) + o| - o,  o = [0 | 2]
  *   2 [Maj | Ch] = X_(t-1) + X_(t-2) + u_t (2 X_t - 1)
  * (b = c: Maj = b; b != c: Maj = a; e = 1: Ch = f; e = 0: Ch = g).  The
  * limb sums of the next pair,
  *   a' = h + Σ1(e) + Ch + K_t + W_t + Σ0(a) + Maj,  e' = d + h + Σ1 + Ch + KW,
  * are one MatMul of the concatenation
- *   [Y_t, Z_t, |..|_t X_t, V_(t-1), V_(t-2), V_(t-3), |..|_t, KW_t]
+ *   [X_t, z_t, Z_t, |..|_t X_t, V_(t-1), V_(t-2), V_(t-3), |..|_t, KW_t]
  * (the constant o terms go into K_t): the terms linear in the words of
  * earlier rounds (X_(t-1) / 2 + X_(t-2) / 2 and d, h) read their limb
- * values, 2L columns, not their 2B bits.  The next Y is one MatMul and one
- * Floor for the floors of the limb sums (after the carry chain) and one
- * MatMul, none of them a float Mod or Pow (per element those cost as much
- * as the node itself).  Only the Y piece is 4B wide: the terms that read
- * bits alone read the 2B-wide X, which keeps the concatenation and the
- * product (most of a round's time on large batches) at 10B + 9L columns
- * (28B + L if every term read its own bits, 16B + L with bits of the
- * earlier rounds). */
-enum { P_Y, P_Z, P_UX, P_V1, P_V2, P_V3, P_U, P_KW, P_N };
+ * values, 2L columns, not their 2B bits.  The next round's X, z, V are the
+ * floors of the limb sums (after the carry chain: one MatMul, one Floor)
+ * times three constant matrices, none of it a float Mod or Pow (per
+ * element those cost as much as the node itself).  The concatenation and
+ * the product (most of a round's time on large batches) are 10B + 7L
+ * columns wide (28B + L if every term read its own bits, 16B + L with
+ * bits of the earlier rounds). */
+enum { P_X, P_ZH, P_Z, P_UX, P_V1, P_V2, P_V3, P_U, P_KW, P_N };
 
 /* where piece p of the round's concatenation starts, and its width */
 static int piece(const struct sha_alg *a, int p, int *width)
 {
 	int B = a->bits, L = nlimbs(a), o = 0;
-	int wd[P_N] = {4 * B + 2 * L, 2 * B, 2 * B, 2 * L, 2 * L, 2 * L, 2 * B,
+	int wd[P_N] = {2 * B, 2 * B, 2 * B, 2 * B, 2 * L, 2 * L, 2 * L, 2 * B,
 		       L};
 
 	for (int i = 0; i < p; i++)
@@ -484,7 +483,8 @@ static int piece(const struct sha_alg *a, int p, int *width)
 static og_t round_w(og_ctx *c, const struct sha_alg *a)
 {
 	int B = a->bits, L = nlimbs(a);
-	int Y = piece(a, P_Y, NULL), Z = piece(a, P_Z, NULL);
+	int Xo = piece(a, P_X, NULL), Zh = piece(a, P_ZH, NULL);
+	int Z = piece(a, P_Z, NULL);
 	int UX = piece(a, P_UX, NULL), U = piece(a, P_U, NULL);
 	int V1 = piece(a, P_V1, NULL), V2 = piece(a, P_V2, NULL);
 	int V3 = piece(a, P_V3, NULL), KW = piece(a, P_KW, NULL);
@@ -495,11 +495,11 @@ static og_t round_w(og_ctx *c, const struct sha_alg *a)
 		double w = wt(a, k);
 
 		/* Σ0(a) to a', Σ1(e) to a' and e': 2 z - 2 floor(z) */
-		mat_add(&m, Y + 2 * B + k, ca, 2 * w);
+		mat_add(&m, Zh + k, ca, 2 * w);
 		mat_add(&m, Z + k, ca, -2 * w);
-		mat_add(&m, Y + 3 * B + k, ca, 2 * w);
+		mat_add(&m, Zh + B + k, ca, 2 * w);
 		mat_add(&m, Z + B + k, ca, -2 * w);
-		mat_add(&m, Y + 3 * B + k, ce, 2 * w);
+		mat_add(&m, Zh + B + k, ce, 2 * w);
 		mat_add(&m, Z + B + k, ce, -2 * w);
 		/* Maj (at k) to a', Ch (at B + k) to a' and e':
 		 * X1/2 + X2/2 + v X - o X - v/2 (+ o/2 in the bias); the X1/2
@@ -509,7 +509,7 @@ static og_t round_w(og_ctx *c, const struct sha_alg *a)
 			double o = x ? 2 : 0;
 
 			mat_add(&m, UX + p, cc, w);
-			mat_add(&m, Y + p, cc, -o * w);
+			mat_add(&m, Xo + p, cc, -o * w);
 			mat_add(&m, U + p, cc, -w / 2);
 		}
 	}
@@ -532,25 +532,30 @@ static og_t round_w(og_ctx *c, const struct sha_alg *a)
 	return mat_const(c, &m);
 }
 
-/* floors of a pair -> Y: [N, 4B + 2L] */
-static og_t pair_y(og_graph *g, const struct sha_alg *a, og_t f)
+/* floors of a pair -> its bits X [N, 2B], the half-sums z of its Σ bits
+ * [N, 2B] and its limb values mod 2^lw, f_0 - 2^lw f_lw, V [N, 2L]: three
+ * products, so that only z is floored and nothing is split */
+static void pair_y(og_graph *g, const struct sha_alg *a, og_t f, og_t out[3])
 {
 	og_ctx *c = og_graph_ctx(g);
 	int B = a->bits, L = nlimbs(a);
-	struct mat m = mat_new(c, a, 2 * L * fw(a), 4 * B + 2 * L);
+	struct mat mx = mat_new(c, a, 2 * L * fw(a), 2 * B);
+	struct mat mz = mat_new(c, a, 2 * L * fw(a), 2 * B);
+	struct mat mv = mat_new(c, a, 2 * L * fw(a), 2 * L);
 
 	for (int k = 0; k < B; k++) {
-		put_bit(&m, a, 0, k, k, 1);
-		put_bit(&m, a, L * fw(a), B + k, k, 1);
-		put_sigma(&m, a, 0, 2 * B + k, k, a->S0, 0);
-		put_sigma(&m, a, L * fw(a), 3 * B + k, k, a->S1, 0);
+		put_bit(&mx, a, 0, k, k, 1);
+		put_bit(&mx, a, L * fw(a), B + k, k, 1);
+		put_sigma(&mz, a, 0, k, k, a->S0, 0);
+		put_sigma(&mz, a, L * fw(a), B + k, k, a->S1, 0);
 	}
-	/* the limb values mod 2^lw, f_0 - 2^lw f_lw */
 	for (int x = 0; x < 2 * L; x++) {
-		mat_add(&m, x * fw(a), 4 * B + x, 1);
-		mat_add(&m, x * fw(a) + a->lw, 4 * B + x, -p2(a->lw));
+		mat_add(&mv, x * fw(a), x, 1);
+		mat_add(&mv, x * fw(a) + a->lw, x, -p2(a->lw));
 	}
-	return og_matmul(g, f, mat_const(c, &m));
+	out[0] = og_matmul(g, f, mat_const(c, &mx));
+	out[1] = og_matmul(g, f, mat_const(c, &mz));
+	out[2] = og_matmul(g, f, mat_const(c, &mv));
 }
 
 /* |X1 - X2 + o| */
@@ -575,15 +580,14 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 		     og_t block)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int B = a->bits, L = nlimbs(a), T = a->rounds;
-	og_t xt[80 + 3], vt[80 + 3], kw[80], yz[3];
+	int L = nlimbs(a), T = a->rounds;
+	og_t xt[80 + 3], vt[80 + 3], kw[80], y[3];
 	og_t *X = xt + 3, *V = vt + 3;          /* X[-3 .. T-1], V likewise */
 	og_t W = round_w(c, a);
-	int64_t ysz[3] = {2 * B, 2 * B, 2 * L};  /* Y: X | z | V */
 
 	og_split(g, schedule(g, a, block), 1, T, L, kw);
-	/* Y of the pairs (a, e), (b, f), (c, g), (d, h) at once:
-	 * [N, 4, 4B + 2L]; the Σ halves of the last three are never read */
+	/* X, z, V of the pairs (a, e), (b, f), (c, g), (d, h) at once:
+	 * [N, 4, .]; the Σ halves of the last three are never read */
 	int64_t perm[32];
 	for (int p = 0; p < 4; p++)
 		for (int h = 0; h < 2; h++)
@@ -591,24 +595,27 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 				perm[(p * 2 + h) * L + l] = (h * 4 + p) * L + l;
 	og_t pairs = og_reshape(g, og_gather(g, st, og_i64s(c, 8 * L, perm), 1),
 				3, (int64_t[]){0, 4, 2 * L});
-	og_t y4 = pair_y(g, a, to_f(g, a, pairs, 2, 1));
-	og_split_sizes(g, y4, 2, 3, ysz, yz);
+	pair_y(g, a, to_f(g, a, pairs, 2, 1), y);
 	for (int p = 1; p < 4; p++) {
-		X[-p] = og_gather(g, yz[0], og_i64(c, p), 1);
-		V[-p] = og_gather(g, yz[2], og_i64(c, p), 1);
+		X[-p] = og_gather(g, y[0], og_i64(c, p), 1);
+		V[-p] = og_gather(g, y[2], og_i64(c, p), 1);
 	}
-	og_t y = og_gather(g, y4, og_i64(c, 0), 1);
+	X[0] = og_gather(g, y[0], og_i64(c, 0), 1);
+	V[0] = og_gather(g, y[2], og_i64(c, 0), 1);
+	og_t z = og_gather(g, y[1], og_i64(c, 0), 1);
 	og_t s = NULL;
 	og_t u = abs_u(g, a, X[-1], X[-2]);
 	for (int t = 0; t < T; t++) {
-		if (t)
-			y = pair_y(g, a, to_f(g, a, s, 2, 0));
-		og_split_sizes(g, og_un(g, "Floor", y), 1, 3, ysz, yz);
-		X[t] = yz[0];
-		V[t] = yz[2];
+		if (t) {
+			pair_y(g, a, to_f(g, a, s, 2, 0), y);
+			X[t] = y[0];
+			z = y[1];
+			V[t] = y[2];
+		}
 		og_t un = t + 1 < T ? abs_u(g, a, X[t], X[t - 1]) : NULL;
-		og_t cat[P_N] = {y, yz[1], og_mul(g, u, X[t]), V[t - 1],
-				 V[t - 2], V[t - 3], u, kw[t]};
+		og_t cat[P_N] = {X[t], z, og_un(g, "Floor", z),
+				 og_mul(g, u, X[t]), V[t - 1], V[t - 2], V[t - 3], u,
+				 kw[t]};
 		s = og_matmul(g, og_concat(g, 1, P_N, cat), W);
 		u = un;
 	}
