@@ -11,9 +11,10 @@
  *              subgraphs for If/Loop; everything lives in one arena owned
  *              by the og_ctx and is freed at once;
  *   sha.c      SHA-256 and SHA-512 compression as graph fragments on bit
- *              vectors and 32-bit limbs in float64 (Floor, Abs, MatMul with
- *              constant 0/1/2^k matrices; no Bitwise*, so the graph is valid
- *              at opset 17), and the Loop that runs them over blocks;
+ *              vectors and 16-bit limbs in float32 (Floor, Abs, MatMul with
+ *              constant 0/1/2^k matrices, a carry chain between limbs; no
+ *              Bitwise*, so the graph is valid at opset 17), and the Loop
+ *              that runs them over blocks;
  *   ed25519.c  field arithmetic mod 2^255-19 on
  *              float64 limbs (17 limbs of 15 bits, products folded by one
  *              constant MatMul, three parallel carry passes), extended-
@@ -181,20 +182,20 @@ cbd_status og_pack_model(og_ctx *c, int64_t ir_version,
 			 const Onnx__ModelProto *like, const og_meta *meta,
 			 int n_meta, uint8_t **buf, size_t *len, cbd_err *err);
 
-/* sha.c: hashes over batches of messages, in float64 only (no Bitwise*).
- * A word is L = 1 (SHA-256) or 2 (SHA-512) limbs of 32 bits, most
- * significant first, each an exact integer in float64.  Words are
- * [N, blocks, 16 L], the state [N or 1, 8 L] (normalised limbs below 2^32);
+/* sha.c: hashes over batches of messages, in float32 only (no Bitwise*).
+ * A word is L = 2 (SHA-256) or 4 (SHA-512) limbs of 16 bits, most
+ * significant first, each an exact integer in float32.  Words are
+ * [N, blocks, 16 L], the state [N or 1, 8 L] (normalised limbs below 2^16);
  * og_sha256_blocks / og_sha512_blocks return the new state [N, 8 L]. */
 og_t og_sha256_blocks(og_graph *g, og_t state, og_t words, int nblocks);
 og_t og_sha512_blocks(og_graph *g, og_t state, og_t words, int nblocks);
 /* Message bytes [N, len] (any numeric type, values 0..255) after the
  * constant prefix[plen] (may be NULL), padded as the hash pads a message of
- * plen + len bytes, as float64 words [N, blocks, 16 L]. */
+ * plen + len bytes, as float32 words [N, blocks, 16 L]. */
 og_t og_sha_words(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 		  int64_t plen, int wide, int *nblocks);
 /* State [N, 8 L] -> digest bytes [N, 32] (SHA-256) or [N, 64] (SHA-512),
- * float64. */
+ * float32. */
 og_t og_sha_bytes(og_graph *g, og_t state, int wide);
 /* The whole hash: bytes as for og_sha_words -> digest bytes of the bytes'
  * element type. */

@@ -7,35 +7,57 @@
  * Only opset-17 operators on float limbs (MatMul, Floor, Abs, Add, Sub,
  * Mul, Concat, Split, Gather, Mod): no Bitwise* (opset 18, unknown to
  * Debian's onnx 1.12 checker and to older runtimes), and float Mod only on
- * the state at the end of a block.  A word is L = 2 limbs of lw bits:
- * SHA-256 in float32 with 16-bit limbs (float32 moves half the bytes of
- * float64 and its MatMul is two to four times faster in ONNX Runtime),
- * SHA-512 in float64 with 32-bit limbs.  A limb's bits come from the
- * floors f_j = floor(limb / 2^j), j = 0..lw (one MatMul by powers 2^-j,
- * one Floor): bit q = f_q - 2 f_(q+1), linear, so it is folded into the
- * next constant matrix.  The rotations and shifts of Σ0, Σ1, σ0, σ1 are
- * linear over GF(2): one MatMul gives y, half the sum of the three source
- * bits, and the parity is 2 y - 2 floor(y).  Ch and Maj are polynomials in
- * the 0/1 bits (see the rounds below).  Additions modulo 2^B are plain
- * float sums of limbs: only the low B bits of a word are ever read, and
- * the carry out of the low limb is taken as floor(lo / 2^lw) on its own
- * and then added to the high limb as an integer.  (Adding lo / 2^lw to a
- * large high limb and then removing its fraction rounds in float32: it did,
- * about 1 digest in 2,000 was wrong.)  Every constant is 0, +-1/2, +-1,
- * +-2 or a power of two, and every intermediate is an integer below 2^22
- * (SHA-256, float32's significand is 24 bits) or 2^41 (SHA-512, 53 bits),
- * or such an integer times a power of two, so all of it is exact.
+ * the state at the end of a block.  Both hashes run in float32 (it moves
+ * half the bytes of float64, and ONNX Runtime's float32 MatMul is two to
+ * four times faster): a word of B bits is L = B / 16 limbs of lw = 16
+ * bits, most significant first, L = 2 for SHA-256 and L = 4 for SHA-512.
+ * (SHA-512 in float64 with two 32-bit limbs took twice as long.)  A limb's
+ * bits come from the floors f_j = floor(limb / 2^j), j = 0..lw (one MatMul
+ * by powers 2^-j, one Floor): bit q = f_q - 2 f_(q+1), linear, so it is
+ * folded into the next constant matrix.  The rotations and shifts of Σ0,
+ * Σ1, σ0, σ1 are linear over GF(2): one MatMul gives y, half the sum of
+ * the three source bits, and the parity is 2 y - 2 floor(y).  Ch and Maj
+ * are polynomials in the 0/1 bits (see the rounds below).  Additions
+ * modulo 2^B are plain float sums of limbs, each limb summed on its own:
+ * only the low B bits of a word are ever read, and before a sum's bits are
+ * taken its carries run up a chain, lowest limb first, L - 1 steps in
+ * sequence (a carry out of a limb can depend on the one it received: a
+ * limb whose low 16 bits are all ones passes it on).  Each step takes
+ * floor(limb / 2^lw) on its own and adds it to the limb above as an
+ * integer.  (Adding limb / 2^lw to a large limb and then removing its
+ * fraction rounds in float32: it did, about 1 digest in 2,000 was wrong.)
+ *
+ * Exactness.  Every matrix entry is 0, +-1/2, +-1, +-2 or a power of two
+ * from 2^-16 to 2^16; the other constants (K_t limbs plus a bias, the IV,
+ * the padding) are integers below 2^17.  A round's limb sum a' = h + Σ1 + Ch + K + W + Σ0 + Maj has
+ * seven terms below 2^16 (e' has six), so it is below 2^19; its MatMul
+ * adds bits, parities and o terms that cancel, and every partial sum, in
+ * any order, is bounded by the sum of the absolute values of the column's
+ * terms: below 1.77 * 10^6 < 2^21 (computed from the matrix with bits <= 1,
+ * half-sums <= 3/2, the |..| terms <= 3, the earlier words' limb values
+ * < 2^16, K + W + bias < 3 * 2^16).  A
+ * schedule sum σ1 + W + σ0 + W is below 2^18, the end of a block adds
+ * three words to the state, below 2^19.  A carry is then below 2^3, a limb
+ * with its carry below 2^19 + 2^3, the next carry again below 2^3.  So
+ * every intermediate is an integer or half-integer of magnitude below 2^21,
+ * or such a number times a power of two (the floors' products: one limb
+ * times 2^-j; a carry step's product: one limb times 2^-16), which
+ * float32's 24-bit significand holds exactly: the digest does not depend
+ * on the order in which a runtime sums.
  *
  * Blocks are consumed by a Loop whose body is one compression function
  * (64 or 80 rounds, unrolled): the trip count is the number of blocks and
  * the only loop-carried value is the state [N, 8 L]; the message words
  * [N, blocks, 16 L] are read from the outer scope with Gather on the
  * iteration number.  The schedule makes two words a step (W_t and W_t+1
- * depend only on earlier words), 8 nodes (11 for SHA-512); a round is 11
- * nodes (14).  A SHA-256 block is about 920 nodes (the Bitwise design of
- * opset 18 needed 2,400).  Cost on large batches is bytes moved and
- * multiplied: the round's concatenation is 16B + L columns wide and a
- * schedule step reads its words from the floors, not from bit columns.
+ * depend only on earlier words), 11 nodes (17 for SHA-512: the carry chain
+ * is three steps of three nodes, not one); a round is 15 nodes (21).  A
+ * SHA-256 block is about 1,250 nodes (the Bitwise design of opset 18
+ * needed 2,400), a SHA-512 block 2,250.  Cost on large batches is bytes
+ * moved and multiplied: the round's concatenation is 10B + 7L columns wide
+ * (the earlier rounds' words enter as limb values, not bits), a schedule
+ * step reads its words from the floors, not from bit columns, and K_t + W_t
+ * is a Gather of columns, not a product by a selection matrix.
  */
 #include "compile_internal.h"
 
@@ -47,8 +69,8 @@ struct sha_alg {
 	int type, bits, rounds, block;
 	int S0[3], S1[3], s0[3], s1[3];   /* s0/s1: last entry is a shift */
 	const uint64_t *k, *iv;
-	int lw;                   /* limb width: 16 (float32) or 32 (float64) */
-	int ft;                   /* the limbs' float type */
+	int lw;                   /* limb width in bits (16) */
+	int ft;                   /* the limbs' float type (float32) */
 };
 
 static const uint64_t K256[64] = {
@@ -107,7 +129,7 @@ static const struct sha_alg SHA256 = {
 	{17, 19, 10}, K256, IV256, 16, OG_F32};
 static const struct sha_alg SHA512 = {
 	1, OG_U64, 64, 80, 128, {28, 34, 39}, {14, 18, 41}, {1, 8, 7},
-	{19, 61, 6}, K512, IV512, 32, OG_F64};
+	{19, 61, 6}, K512, IV512, 16, OG_F32};
 
 /* ---- constant matrices ------------------------------------------------
  *
@@ -119,10 +141,9 @@ static const struct sha_alg SHA512 = {
  * f_q - 2 f_(q+1), a linear function of the floors, is folded into the
  * constant matrix of the next MatMul (as is a limb's value mod 2^lw,
  * f_0 - 2^lw f_lw).  Every entry of every matrix is 0, +-1/2 or +- a
- * power of two; every sum is of integers or half-integers below 2^22
- * (lw = 16) or 2^41 (lw = 32), except the floors' MatMul, whose outputs
- * are one limb (or its carry) times 2^-j: all of it is exact in the
- * limbs' float type. */
+ * power of two; every sum is of integers or half-integers below 2^21,
+ * except the floors' and the carries' MatMuls, whose outputs are one limb
+ * times 2^-j: all of it is exact in float32 (see the top comment). */
 
 /* x mod m on float limbs (Mod needs fmod = 1 for floats) */
 static og_t fmod_(og_graph *g, og_t x, og_t m)
@@ -244,40 +265,53 @@ static void put_sigma(struct mat *m, const struct sha_alg *a, int row0,
 	}
 }
 
+/* t + the carry out of limb k of each of n words into limb k - 1 (limbs
+ * most significant first): floor(t_k / 2^lw) by one MatMul (a single
+ * 2^-lw in each column, so the product is exact) and one Floor, then one
+ * integer sum.  Taking the floor before the sum matters: adding t_k / 2^lw
+ * to a large limb and then removing the fraction rounds in float32 (it
+ * did: about 1 digest in 2,000 was wrong). */
+static og_t carry_step(og_graph *g, const struct sha_alg *a, og_t t, int n,
+		       int k)
+{
+	og_ctx *c = og_graph_ctx(g);
+	int L = nlimbs(a), nl = n * L;
+	struct mat e = mat_new(c, a, nl, nl);
+
+	for (int w = 0; w < n; w++)
+		mat_add(&e, w * L + k, w * L + k - 1, p2(-a->lw));
+	return og_add(g, t, og_un(g, "Floor", og_matmul(g, t, mat_const(c,
+									 &e))));
+}
+
+/* The carry chain of n words [N, n L], lowest limb first: afterwards every
+ * limb but the most significant is below 2^lw, which may exceed it (only
+ * the low B bits of a word are ever read).  L - 1 steps in sequence: the
+ * carry out of a limb depends on the one it received. */
+static og_t carry_chain(og_graph *g, const struct sha_alg *a, og_t t, int n)
+{
+	for (int k = nlimbs(a) - 1; k >= 1; k--)
+		t = carry_step(g, a, t, n, k);
+	return t;
+}
+
 /* Floors f of n words from limb sums s [N, n L]: f = floor(limb / 2^j),
  * j = 0..lw, so that bit k = f_q - 2 f_(q+1) (only the low B bits of a
- * word count; a limb may exceed 2^lw and, when L = 2, carries into the one
- * above unless normalised).  -> [N, n L fw(a)] */
+ * word count; a limb may exceed 2^lw and then carries into the one above
+ * unless normalised).  -> [N, n L fw(a)] */
 static og_t to_f(og_graph *g, const struct sha_alg *a, og_t s, int n,
 		 int normalised)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int L = nlimbs(a), nl = n * L;
-	int carry = L == 2 && !normalised;
-	struct mat rep = mat_new(c, a, carry ? 2 * nl : nl, nl * fw(a));
-	og_t in = s;
+	int nl = n * nlimbs(a);
+	struct mat rep = mat_new(c, a, nl, nl * fw(a));
 
 	for (int x = 0; x < nl; x++)
 		for (int j = 0; j < fw(a); j++)
 			mat_add(&rep, x, x * fw(a) + j, p2(-j));
-	if (carry) {
-		/* [s | floor(s_lo / 2^lw)]: the high limb gets the carry */
-		double *v = og_alloc(c, (size_t)nl * sizeof(double));
-		int64_t d = nl;
-
-		if (!v)
-			return NULL;
-		for (int x = 0; x < nl; x++)
-			v[x] = x % 2 ? p2(-a->lw) : 0;
-		og_t cy = og_un(g, "Floor", og_mul(g, s, fconst(c, a, 1, &d,
-								 v)));
-		in = og_concat(g, 1, 2, (og_t[]){s, cy});
-		for (int w = 0; w < n; w++)
-			for (int j = 0; j < fw(a); j++)
-				mat_add(&rep, nl + w * 2 + 1, w * 2 * fw(a) + j,
-					p2(-j));
-	}
-	return og_un(g, "Floor", og_matmul(g, in, mat_const(c, &rep)));
+	if (!normalised)
+		s = carry_chain(g, a, s, n);
+	return og_un(g, "Floor", og_matmul(g, s, mat_const(c, &rep)));
 }
 
 /* The constant per limb that the rounds' o terms leave (the sum of w o / 2
@@ -289,7 +323,7 @@ static og_t to_f(og_graph *g, const struct sha_alg *a, og_t s, int n,
 /* Features per word j: the limbs of W_j, σ0(W_j), σ1(W_j), as columns of
  * one growing [N, F] tensor (-1: not computed). */
 struct sched {
-	int w[80][2], s0[80][2], s1[80][2];
+	int w[80][4], s0[80][4], s1[80][4];   /* L <= 4 */
 	int nf;
 };
 
@@ -384,31 +418,34 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
 			}
 		f->nf += 6 * L;
 	}
-	/* K_t + W_t */
-	struct mat kw = mat_new(c, a, f->nf, T * L);
+	/* K_t + W_t: the words' columns gathered (a selection, not a product:
+	 * the selection matrix would be [F, rounds L], 1.2 MB for SHA-512) */
 	double *k = og_alloc(c, (size_t)(T * L) * sizeof(double));
+	int64_t *wi = og_alloc(c, (size_t)(T * L) * sizeof(int64_t));
 	int64_t kd = T * L;
 
-	if (!k)
+	if (!k || !wi)
 		return NULL;
 	for (int t = 0; t < T; t++)
 		for (int l = 0; l < L; l++) {
-			mat_add(&kw, f->w[t][l], t * L + l, 1);
+			wi[t * L + l] = f->w[t][l];
 			k[t * L + l] = (double)((a->k[t] >> (a->lw * (L - 1 - l))) &
 						((UINT64_C(1) << a->lw) - 1)) +
 				       ROUND_BIAS;
 		}
-	return og_add(g, og_matmul(g, F, mat_const(c, &kw)),
+	return og_add(g, og_gather(g, F, og_i64s(c, T * L, wi), 1),
 		      fconst(c, a, 1, &kd, k));
 }
 
 /* ---- the rounds ------------------------------------------------------
  *
- * Round t works on the pair X_t = [a_t | e_t] (bits, a 0/1 float64
- * vector, 2B wide) and Y_t = [X_t | z0 | z1], 4B wide, z the half-sums of
- * the three bits of each bit of Σ0(a_t) and Σ1(e_t), so that the Σ bit is
- * 2 z - 2 floor(z).  H_t = floor(Y_t) = [X_t | floor(z)] (the bits are
- * integers), split into X_t and Z_t = floor(z).  b, c, d are the a of the
+ * Round t works on the pair X_t = [a_t | e_t] (bits, a 0/1 float32
+ * vector, 2B wide), its limb values V_t = [a_t limbs | e_t limbs] (2L
+ * wide, normalised: f_0 - 2^lw f_lw of the floors) and z_t = [z0 | z1],
+ * 2B wide, the half-sums of the three bits of each bit of Σ0(a_t) and
+ * Σ1(e_t), so that the Σ bit is 2 z - 2 floor(z); Z_t = floor(z_t).  The
+ * three are three products of the floors (not one product split: ORT's
+ * Split copies, and only z needs a Floor).  b, c, d are the a of the
  * rounds before, f, g, h their e.  The non-linear functions, both halves
  * at once:
  *   u_t = [|b - c| | f - g] = |X_(t-1) - X_(t-2) + o| - o,  o = [0 | 2]
@@ -417,69 +454,108 @@ static og_t schedule(og_graph *g, const struct sha_alg *a, og_t blk)
  * limb sums of the next pair,
  *   a' = h + Σ1(e) + Ch + K_t + W_t + Σ0(a) + Maj,  e' = d + h + Σ1 + Ch + KW,
  * are one MatMul of the concatenation
- *   [Y_t, Z_t, |..|_t X_t, X_(t-1), X_(t-2), X_(t-3), |..|_t, KW_t]
- * (the constant o terms go into K_t); the next Y is one MatMul and one
- * Floor for the floors of the limb sums and one MatMul: eleven nodes a
- * round, none of them a float Mod or Pow (per element those cost as much as
- * the node itself).  Only the Y piece is 4B wide: the terms that read bits
- * alone read the 2B-wide X, which keeps the concatenation and the product
- * (most of a round's time on large batches) at 16B + L columns, not 28B + L. */
-enum { O_Y = 0, O_Z = 4, O_UX = 6, O_X1 = 8, O_X2 = 10, O_X3 = 12,
-       O_U = 14, O_KW = 16 };           /* offsets in units of B columns */
+ *   [X_t, z_t, Z_t, |..|_t X_t, V_(t-1), V_(t-2), V_(t-3), |..|_t, KW_t]
+ * (the constant o terms go into K_t): the terms linear in the words of
+ * earlier rounds (X_(t-1) / 2 + X_(t-2) / 2 and d, h) read their limb
+ * values, 2L columns, not their 2B bits.  The next round's X, z, V are the
+ * floors of the limb sums (after the carry chain: one MatMul, one Floor)
+ * times three constant matrices, none of it a float Mod or Pow (per
+ * element those cost as much as the node itself).  The concatenation and
+ * the product (most of a round's time on large batches) are 10B + 7L
+ * columns wide (28B + L if every term read its own bits, 16B + L with
+ * bits of the earlier rounds). */
+enum { P_X, P_ZH, P_Z, P_UX, P_V1, P_V2, P_V3, P_U, P_KW, P_N };
+
+/* where piece p of the round's concatenation starts, and its width */
+static int piece(const struct sha_alg *a, int p, int *width)
+{
+	int B = a->bits, L = nlimbs(a), o = 0;
+	int wd[P_N] = {2 * B, 2 * B, 2 * B, 2 * B, 2 * L, 2 * L, 2 * L, 2 * B,
+		       L};
+
+	for (int i = 0; i < p; i++)
+		o += wd[i];
+	if (width)
+		*width = p < P_N ? wd[p] : 0;
+	return o;
+}
 
 static og_t round_w(og_ctx *c, const struct sha_alg *a)
 {
 	int B = a->bits, L = nlimbs(a);
-	struct mat m = mat_new(c, a, O_KW * B + L, 2 * L);
+	int Xo = piece(a, P_X, NULL), Zh = piece(a, P_ZH, NULL);
+	int Z = piece(a, P_Z, NULL);
+	int UX = piece(a, P_UX, NULL), U = piece(a, P_U, NULL);
+	int V1 = piece(a, P_V1, NULL), V2 = piece(a, P_V2, NULL);
+	int V3 = piece(a, P_V3, NULL), KW = piece(a, P_KW, NULL);
+	struct mat m = mat_new(c, a, piece(a, P_N, NULL), 2 * L);
 
 	for (int k = 0; k < B; k++) {
 		int l = li(a, k), ca = l, ce = L + l;
 		double w = wt(a, k);
 
 		/* Σ0(a) to a', Σ1(e) to a' and e': 2 z - 2 floor(z) */
-		mat_add(&m, O_Y * B + 2 * B + k, ca, 2 * w);
-		mat_add(&m, O_Z * B + k, ca, -2 * w);
-		mat_add(&m, O_Y * B + 3 * B + k, ca, 2 * w);
-		mat_add(&m, O_Z * B + B + k, ca, -2 * w);
-		mat_add(&m, O_Y * B + 3 * B + k, ce, 2 * w);
-		mat_add(&m, O_Z * B + B + k, ce, -2 * w);
+		mat_add(&m, Zh + k, ca, 2 * w);
+		mat_add(&m, Z + k, ca, -2 * w);
+		mat_add(&m, Zh + B + k, ca, 2 * w);
+		mat_add(&m, Z + B + k, ca, -2 * w);
+		mat_add(&m, Zh + B + k, ce, 2 * w);
+		mat_add(&m, Z + B + k, ce, -2 * w);
 		/* Maj (at k) to a', Ch (at B + k) to a' and e':
-		 * X1/2 + X2/2 + v X - o X - v/2 (+ o/2 in the bias) */
+		 * X1/2 + X2/2 + v X - o X - v/2 (+ o/2 in the bias); the X1/2
+		 * and X2/2 terms from the limb values below */
 		for (int x = 0; x < 3; x++) {
 			int p = x ? B + k : k, cc = x == 2 ? ce : ca;
 			double o = x ? 2 : 0;
 
-			mat_add(&m, O_UX * B + p, cc, w);
-			mat_add(&m, O_Y * B + p, cc, -o * w);
-			mat_add(&m, O_X1 * B + p, cc, w / 2);
-			mat_add(&m, O_X2 * B + p, cc, w / 2);
-			mat_add(&m, O_U * B + p, cc, -w / 2);
+			mat_add(&m, UX + p, cc, w);
+			mat_add(&m, Xo + p, cc, -o * w);
+			mat_add(&m, U + p, cc, -w / 2);
 		}
-		mat_add(&m, O_X3 * B + B + k, ca, w);             /* h */
-		mat_add(&m, O_X3 * B + B + k, ce, w);
-		mat_add(&m, O_X3 * B + k, ce, w);                 /* d */
 	}
 	for (int l = 0; l < L; l++) {
-		mat_add(&m, O_KW * B + l, l, 1);
-		mat_add(&m, O_KW * B + l, L + l, 1);
+		int ca = l, ce = L + l;
+
+		/* (b + c) / 2 to a' (Maj), (f + g) / 2 to a' and e' (Ch) */
+		mat_add(&m, V1 + l, ca, 0.5);
+		mat_add(&m, V2 + l, ca, 0.5);
+		mat_add(&m, V1 + L + l, ca, 0.5);
+		mat_add(&m, V2 + L + l, ca, 0.5);
+		mat_add(&m, V1 + L + l, ce, 0.5);
+		mat_add(&m, V2 + L + l, ce, 0.5);
+		mat_add(&m, V3 + L + l, ca, 1);                   /* h */
+		mat_add(&m, V3 + L + l, ce, 1);
+		mat_add(&m, V3 + l, ce, 1);                       /* d */
+		mat_add(&m, KW + l, ca, 1);
+		mat_add(&m, KW + l, ce, 1);
 	}
 	return mat_const(c, &m);
 }
 
-/* floors of a pair -> Y: [N, 4B] */
-static og_t pair_y(og_graph *g, const struct sha_alg *a, og_t f)
+/* floors of a pair -> its bits X [N, 2B], the half-sums z of its Σ bits
+ * [N, 2B] and its limb values mod 2^lw, f_0 - 2^lw f_lw, V [N, 2L]: three
+ * products, so that only z is floored and nothing is split */
+static void pair_y(og_graph *g, const struct sha_alg *a, og_t f, og_t out[3])
 {
 	og_ctx *c = og_graph_ctx(g);
 	int B = a->bits, L = nlimbs(a);
-	struct mat m = mat_new(c, a, 2 * L * fw(a), 4 * B);
+	struct mat mx = mat_new(c, a, 2 * L * fw(a), 2 * B);
+	struct mat mz = mat_new(c, a, 2 * L * fw(a), 2 * B);
+	struct mat mv = mat_new(c, a, 2 * L * fw(a), 2 * L);
 
 	for (int k = 0; k < B; k++) {
-		put_bit(&m, a, 0, k, k, 1);
-		put_bit(&m, a, L * fw(a), B + k, k, 1);
-		put_sigma(&m, a, 0, 2 * B + k, k, a->S0, 0);
-		put_sigma(&m, a, L * fw(a), 3 * B + k, k, a->S1, 0);
+		put_bit(&mx, a, 0, k, k, 1);
+		put_bit(&mx, a, L * fw(a), B + k, k, 1);
+		put_sigma(&mz, a, 0, k, k, a->S0, 0);
+		put_sigma(&mz, a, L * fw(a), B + k, k, a->S1, 0);
 	}
-	return og_matmul(g, f, mat_const(c, &m));
+	for (int x = 0; x < 2 * L; x++) {
+		mat_add(&mv, x * fw(a), x, 1);
+		mat_add(&mv, x * fw(a) + a->lw, x, -p2(a->lw));
+	}
+	out[0] = og_matmul(g, f, mat_const(c, &mx));
+	out[1] = og_matmul(g, f, mat_const(c, &mz));
+	out[2] = og_matmul(g, f, mat_const(c, &mv));
 }
 
 /* |X1 - X2 + o| */
@@ -504,76 +580,61 @@ static og_t compress(og_graph *g, const struct sha_alg *a, og_t st,
 		     og_t block)
 {
 	og_ctx *c = og_graph_ctx(g);
-	int B = a->bits, L = nlimbs(a), T = a->rounds;
-	og_t xt[80 + 3], kw[80], yz[2];
-	og_t *X = xt + 3;                       /* X[-3 .. T-1] */
+	int L = nlimbs(a), T = a->rounds;
+	og_t xt[80 + 3], vt[80 + 3], kw[80], y[3];
+	og_t *X = xt + 3, *V = vt + 3;          /* X[-3 .. T-1], V likewise */
 	og_t W = round_w(c, a);
 
 	og_split(g, schedule(g, a, block), 1, T, L, kw);
-	/* Y of the pairs (a, e), (b, f), (c, g), (d, h) at once: [N, 4, 4B];
-	 * the Σ halves of the last three are never read */
-	int64_t perm[16];
+	/* X, z, V of the pairs (a, e), (b, f), (c, g), (d, h) at once:
+	 * [N, 4, .]; the Σ halves of the last three are never read */
+	int64_t perm[32];
 	for (int p = 0; p < 4; p++)
 		for (int h = 0; h < 2; h++)
 			for (int l = 0; l < L; l++)
 				perm[(p * 2 + h) * L + l] = (h * 4 + p) * L + l;
 	og_t pairs = og_reshape(g, og_gather(g, st, og_i64s(c, 8 * L, perm), 1),
 				3, (int64_t[]){0, 4, 2 * L});
-	og_t y4 = pair_y(g, a, to_f(g, a, pairs, 2, 1));
-	og_split(g, y4, 2, 2, 2 * B, yz);
-	for (int p = 1; p < 4; p++)
-		X[-p] = og_gather(g, yz[0], og_i64(c, p), 1);
-	og_t y = og_gather(g, y4, og_i64(c, 0), 1);
+	pair_y(g, a, to_f(g, a, pairs, 2, 1), y);
+	for (int p = 1; p < 4; p++) {
+		X[-p] = og_gather(g, y[0], og_i64(c, p), 1);
+		V[-p] = og_gather(g, y[2], og_i64(c, p), 1);
+	}
+	X[0] = og_gather(g, y[0], og_i64(c, 0), 1);
+	V[0] = og_gather(g, y[2], og_i64(c, 0), 1);
+	og_t z = og_gather(g, y[1], og_i64(c, 0), 1);
 	og_t s = NULL;
 	og_t u = abs_u(g, a, X[-1], X[-2]);
 	for (int t = 0; t < T; t++) {
-		if (t)
-			y = pair_y(g, a, to_f(g, a, s, 2, 0));
-		og_split(g, og_un(g, "Floor", y), 1, 2, 2 * B, yz);
-		X[t] = yz[0];
+		if (t) {
+			pair_y(g, a, to_f(g, a, s, 2, 0), y);
+			X[t] = y[0];
+			z = y[1];
+			V[t] = y[2];
+		}
 		og_t un = t + 1 < T ? abs_u(g, a, X[t], X[t - 1]) : NULL;
-		og_t cat[8] = {y, yz[1], og_mul(g, u, X[t]), X[t - 1], X[t - 2],
-			       X[t - 3], u, kw[t]};
-		s = og_matmul(g, og_concat(g, 1, 8, cat), W);
+		og_t cat[P_N] = {X[t], z, og_un(g, "Floor", z),
+				 og_mul(g, u, X[t]), V[t - 1], V[t - 2], V[t - 3], u,
+				 kw[t]};
+		s = og_matmul(g, og_concat(g, 1, P_N, cat), W);
 		u = un;
 	}
-	/* new state: st + [a_T, a_T-1, a_T-2, a_T-3, e_T, ...] */
-	struct mat fin = mat_new(c, a, 8 * L + 2 * L + 3 * 2 * B, 8 * L);
+	/* new state: st + [a_T, a_T-1, a_T-2, a_T-3, e_T, ...], the words
+	 * before the last as their limb values */
+	struct mat fin = mat_new(c, a, 8 * L + 2 * L + 3 * 2 * L, 8 * L);
 	for (int i = 0; i < 8 * L; i++)
 		mat_add(&fin, i, i, 1);
-	for (int h = 0; h < 2; h++) {
-		for (int l = 0; l < L; l++)
+	for (int h = 0; h < 2; h++)
+		for (int l = 0; l < L; l++) {
 			mat_add(&fin, 8 * L + h * L + l, h * 4 * L + l, 1);
-		for (int p = 0; p < 3; p++)
-			for (int k = 0; k < B; k++)
-				mat_add(&fin, 10 * L + p * 2 * B + h * B + k,
-					(h * 4 + p + 1) * L + li(a, k), wt(a, k));
-	}
-	og_t cat[5] = {st, s, X[T - 1], X[T - 2], X[T - 3]};
+			for (int p = 0; p < 3; p++)
+				mat_add(&fin, 10 * L + p * 2 * L + h * L + l,
+					(h * 4 + p + 1) * L + l, 1);
+		}
+	og_t cat[5] = {st, s, V[T - 1], V[T - 2], V[T - 3]};
 	og_t n = og_matmul(g, og_concat(g, 1, 5, cat), mat_const(c, &fin));
 	og_t twolw = fscalar(c, a, p2(a->lw));
-	if (L == 2) {     /* carry out of each low limb into the high one */
-		/* floor(lo / 2^lw) first, then one integer sum: adding
-		 * lo / 2^lw to a large high limb before subtracting its
-		 * fraction would round in float32 */
-		struct mat cy = mat_new(c, a, 16 * L, 8 * L);
-		double *v = og_alloc(c, 16 * sizeof(double));
-		int64_t d = 16;
-
-		if (!v)
-			return NULL;
-		for (int x = 0; x < 16; x++)
-			v[x] = x % 2 ? p2(-a->lw) : 0;
-		og_t car = og_un(g, "Floor", og_mul(g, n, fconst(c, a, 1, &d,
-								  v)));
-		for (int w = 0; w < 8; w++) {
-			mat_add(&cy, w * 2, w * 2, 1);
-			mat_add(&cy, w * 2 + 1, w * 2 + 1, 1);
-			mat_add(&cy, 16 + w * 2 + 1, w * 2, 1);
-		}
-		n = og_matmul(g, og_concat(g, 1, 2, (og_t[]){n, car}),
-			      mat_const(c, &cy));
-	}
+	n = carry_chain(g, a, n, 8);
 	return fmod_(g, n, twolw);
 }
 
@@ -687,7 +748,7 @@ og_t og_sha(og_graph *g, og_t bytes, int64_t len, const uint8_t *prefix,
 	const struct sha_alg *a = wide ? &SHA512 : &SHA256;
 	og_ctx *c = og_graph_ctx(g);
 	int nb = 0, L = nlimbs(a), type = bytes ? bytes->type : 0;
-	uint64_t iv[16];
+	uint64_t iv[32];
 	og_t w = og_sha_words(g, bytes, len, prefix, plen, wide, &nb);
 
 	for (int i = 0; i < 8; i++)
