@@ -328,18 +328,17 @@ static nn_row_fn pick_binary(const nn_node *n, cbd_dtype dt)
 	bool left = nn_attr_str_is(n, "direction", "LEFT");
 
 #define PICK(list, op) switch (dt) { list(NN_CASE, op) default: return NULL; }
+/* a float kernel for float types, else one for the integer types ilist */
+#define PICK_FI(fop, ilist, iop)                                         \
+	if (nn_is_float(dt))                                             \
+		PICK(NN_T_FLOAT, fop)                                    \
+	PICK(ilist, iop)
 	switch (n->op) {
 	case CBD_OP_ADD: PICK(NN_T_NUM, add)
 	case CBD_OP_SUB: PICK(NN_T_NUM, sub)
 	case CBD_OP_MUL: PICK(NN_T_NUM, mul)
-	case CBD_OP_MAX:
-		if (nn_is_float(dt))
-			PICK(NN_T_FLOAT, fmx)
-		PICK(NN_T_INT, imx)
-	case CBD_OP_MIN:
-		if (nn_is_float(dt))
-			PICK(NN_T_FLOAT, fmn)
-		PICK(NN_T_INT, imn)
+	case CBD_OP_MAX: PICK_FI(fmx, NN_T_INT, imx)
+	case CBD_OP_MIN: PICK_FI(fmn, NN_T_INT, imn)
 	case CBD_OP_SUM: PICK(NN_T_NUM, add)
 	case CBD_OP_DIV:
 		if (nn_is_float(dt))
@@ -358,10 +357,7 @@ static nn_row_fn pick_binary(const nn_node *n, cbd_dtype dt)
 			PICK(NN_T_SINT, smod)
 		}
 		PICK(NN_T_UINT, umod)
-	case CBD_OP_PRELU:
-		if (nn_is_float(dt))
-			PICK(NN_T_FLOAT, prelu)
-		PICK(NN_T_SINT, prelu)
+	case CBD_OP_PRELU: PICK_FI(prelu, NN_T_SINT, prelu)
 	case CBD_OP_BITWISEAND: PICK(NN_T_INT, band)
 	case CBD_OP_BITWISEOR: PICK(NN_T_INT, bor)
 	case CBD_OP_BITWISEXOR: PICK(NN_T_INT, bxor)
@@ -380,6 +376,7 @@ static nn_row_fn pick_binary(const nn_node *n, cbd_dtype dt)
 	default:
 		return NULL;
 	}
+#undef PICK_FI
 #undef PICK
 }
 
