@@ -170,11 +170,13 @@ static dn_prim *dn_cached(nn_node *n, const int64_t *key, int nk)
 {
 	dn_prim *c = n->state;
 
-	if (c && c->nkey == nk &&
+	if (c && n->state_free == dn_prim_free && c->nkey == nk &&
 	    memcmp(c->key, key, sizeof(int64_t) * (size_t)nk) == 0)
 		return c;
-	dn_prim_free(c);
+	if (n->state && n->state_free)   /* another kernel's cache (MatMul) */
+		n->state_free(n->state);
 	n->state = NULL;
+	n->state_free = NULL;
 	return NULL;
 }
 
@@ -1487,6 +1489,26 @@ static void fold_rows(int *r, int64_t *ad, int64_t *bd, int64_t *od)
 	*r = 2;
 }
 
+/* A float32 product of at most NN_SPARSE_ROWS rows of A by a constant B
+ * with at most one nonzero in 8 goes to the plain kernel, which skips the
+ * zero terms: the compiled circuit's hash rounds multiply one row by
+ * 0/±1/power-of-two matrices thousands of times a sample, and oneDNN
+ * multiplies them densely.  B's density is looked at once per node. */
+#define NN_SPARSE_ROWS 4
+
+static bool small_by_sparse(nn_node *n, const nn_val *a, const nn_val *b)
+{
+	if (a->dtype != CBD_DT_FLOAT32 || b->dtype != CBD_DT_FLOAT32 ||
+	    !b->is_const || b->ndim != 2 || a->ndim < 1 ||
+	    a->dims[a->ndim - 1] == 0 ||
+	    (a->ndim > 1 ? nn_val_nelem(a) / (size_t)a->dims[a->ndim - 1]
+			 : 1) > NN_SPARSE_ROWS)
+		return false;
+	if (n->sparse_b == 0)
+		n->sparse_b = nn_mostly_zero(b) ? 1 : -1;
+	return n->sparse_b > 0;
+}
+
 /* A product by constant weights [K, N] (a Linear layer): oneDNN chooses
  * the weights' layout and the constant is reordered into it once, where
  * a matmul on plain weights packs them again on every call (a ViT's
@@ -1567,6 +1589,8 @@ cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 	int nk, r, ra, rb, nb, ny = 0;
 
 	if (a && b && a->dtype != CBD_DT_FLOAT32 && a->dtype == b->dtype)
+		return nn_matmul_plain(nn, n, err);
+	if (a && b && small_by_sparse(n, a, b))
 		return nn_matmul_plain(nn, n, err);
 	s = need_float(n, a, "input A", err);
 	if (s == CBD_OK)

@@ -114,6 +114,8 @@ typedef struct nn_node {
 	float post_lo, post_hi;   /* NN_POST_CLIP bounds */
 	void *state;              /* kernel cache (oneDNN primitive) */
 	nn_state_free_fn state_free;
+	int sparse_b;             /* MatMul, constant B: 0 not yet looked at,
+				   * 1 mostly zeros, -1 not */
 } nn_node;
 
 /* A graph: the model's main graph or an If/Loop subgraph.  Its values
@@ -281,6 +283,7 @@ cbd_status nn_op_reduce(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_op_argmax(cbd_nn *nn, nn_node *n, cbd_err *err);
 /* MatMul of float64 or integer tensors (numpy batch broadcasting) */
 cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err);
+bool nn_mostly_zero(const nn_val *v);
 
 /* index_ops.c */
 cbd_status nn_op_scatterelements(cbd_nn *nn, nn_node *n, cbd_err *err);

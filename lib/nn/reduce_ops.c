@@ -21,9 +21,11 @@
  * broadcast); each dot product accumulates in index order, integers
  * wrapping, so integer-valued float64 limbs below 2^53 are exact and
  * match any summation order.  float64 (oneDNN has no float64 kernels on
- * CPUs) walks b by rows and skips the exact ±0 terms, which leaves every
- * sum as the index-order loop computes it (mm_FLOAT64); a b without batch
- * dimensions is one product over all of a's rows.
+ * CPUs), and float32 products of a few rows by a mostly-zero constant
+ * (dnnl_ops.c sends those here), walk b by rows and skip the exact ±0
+ * terms, which leaves every sum as the index-order loop computes it
+ * (mm_sparse_*); a b without batch dimensions is one product over all of
+ * a's rows.
  */
 #include "nn_internal.h"
 
@@ -331,7 +333,7 @@ cbd_status nn_op_argmax(cbd_nn *nn, nn_node *n, cbd_err *err)
 	}
 NN_T_INT(MM_T, _)
 
-/* float64, the circuit's limb arithmetic (products of mostly-zero constant
+/* Floats, the circuit's limb arithmetic (products of mostly-zero constant
  * matrices with 0/1 bits and floors): y's row i accumulates a[i,k] b[k,:]
  * for k = 0, 1, ..., so every y[i,j] still adds its terms in index order
  * starting from +0, exactly the sum of the triple loop above, but with b's
@@ -381,53 +383,72 @@ static mm_rows *mm_rows_new(int64_t K, int64_t N, cbd_err *err)
 	return r;
 }
 
-static void mm_rows_scan(mm_rows *r, const double *b)
-{
-	int64_t K = r->K, N = r->N;
-
-	r->b = b;
-	r->rowp[0] = 0;
-	for (int64_t k = 0; k < K; k++) {
-		int64_t c = r->rowp[k];
-
-		r->fin[k] = true;
-		for (int64_t j = 0; j < N; j++) {
-			double v = b[k * N + j];
-
-			if (v != 0)
-				r->nz[c++] = j;
-			if (!isfinite(v))
-				r->fin[k] = false;
-		}
-		r->rowp[k + 1] = c;
+/* The scan of b's rows and the sparse product, for float32 and float64
+ * (float32: small products of the compiled circuit's constant matrices,
+ * which oneDNN multiplies densely; every term is again an exact
+ * integer). */
+#define MM_SPARSE(T, DT)                                                    \
+	static void mm_rows_scan_##DT(mm_rows *r, const T *b)                \
+	{                                                                   \
+		int64_t K = r->K, N = r->N;                                 \
+                                                                            \
+		r->b = b;                                                   \
+		r->rowp[0] = 0;                                             \
+		for (int64_t k = 0; k < K; k++) {                           \
+			int64_t c = r->rowp[k];                             \
+                                                                            \
+			r->fin[k] = true;                                   \
+			for (int64_t j = 0; j < N; j++) {                   \
+				T v = b[k * N + j];                         \
+                                                                            \
+				if (v != 0)                                 \
+					r->nz[c++] = j;                     \
+				if (!isfinite(v))                           \
+					r->fin[k] = false;                  \
+			}                                                   \
+			r->rowp[k + 1] = c;                                 \
+		}                                                           \
+	}                                                                   \
+	static void mm_sparse_##DT(const T *a, const T *b, T *y, int64_t M,  \
+				   const mm_rows *r)                        \
+	{                                                                   \
+		int64_t K = r->K, N = r->N;                                 \
+                                                                            \
+		for (int64_t i = 0; i < M; i++) {                           \
+			T *yr = y + i * N;                                  \
+                                                                            \
+			for (int64_t j = 0; j < N; j++)                     \
+				yr[j] = 0;                                  \
+			for (int64_t k = 0; k < K; k++) {                   \
+				T av = a[i * K + k];                        \
+				const T *br = b + k * N;                    \
+                                                                            \
+				if (av == 0 && r->fin[k])                   \
+					continue;                           \
+				if (!isfinite(av)) {                        \
+					for (int64_t j = 0; j < N; j++)     \
+						yr[j] += av * br[j];        \
+					continue;                           \
+				}                                           \
+				for (int64_t c = r->rowp[k];                \
+				     c < r->rowp[k + 1]; c++)               \
+					yr[r->nz[c]] += av * br[r->nz[c]];  \
+			}                                                   \
+		}                                                           \
 	}
-}
+MM_SPARSE(float, FLOAT32)
+MM_SPARSE(double, FLOAT64)
+#undef MM_SPARSE
 
-static void mm_FLOAT64(const double *a, const double *b, double *y,
-		       int64_t M, const mm_rows *r)
+/* At most one element in 8 nonzero: worth the sparse product. */
+bool nn_mostly_zero(const nn_val *v)
 {
-	int64_t K = r->K, N = r->N;
+	size_t ne = nn_val_nelem(v), nz = 0;
 
-	for (int64_t i = 0; i < M; i++) {
-		double *yr = y + i * N;
-
-		for (int64_t j = 0; j < N; j++)
-			yr[j] = 0;
-		for (int64_t k = 0; k < K; k++) {
-			double av = a[i * K + k];
-			const double *br = b + k * N;
-
-			if (av == 0 && r->fin[k])
-				continue;
-			if (!isfinite(av)) {
-				for (int64_t j = 0; j < N; j++)
-					yr[j] += av * br[j];
-				continue;
-			}
-			for (int64_t c = r->rowp[k]; c < r->rowp[k + 1]; c++)
-				yr[r->nz[c]] += av * br[r->nz[c]];
-		}
-	}
+	for (size_t i = 0; i < ne; i++)
+		nz += v->dtype == CBD_DT_FLOAT32 ? ((const float *)v->data)[i] != 0
+						 : ((const double *)v->data)[i] != 0;
+	return nz * 8 <= ne;
 }
 
 static void mm_run(cbd_dtype dt, const void *a, const void *b, void *y,
@@ -473,7 +494,7 @@ cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 
 	(void)nn;
 	if (a->dtype != b->dtype || a->ndim < 1 || b->ndim < 1 ||
-	    (a->dtype != CBD_DT_FLOAT64 && !nn_is_int(a->dtype)))
+	    (!nn_is_float(a->dtype) && !nn_is_int(a->dtype)))
 		return nn_fail(n, err, CBD_E_UNSUPPORTED, "MatMul of %s, %s",
 			       cbd_dtype_name(a->dtype),
 			       cbd_dtype_name(b->dtype));
@@ -505,7 +526,7 @@ cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 				 (uint64_t)K, err);
 	if (s == CBD_OK)
 		s = nn_val_alloc(n, y, a->dtype, ny, yd, err);
-	if (s == CBD_OK && a->dtype == CBD_DT_FLOAT64) {
+	if (s == CBD_OK && nn_is_float(a->dtype)) {
 		/* a constant b keeps its row scan in the node */
 		keep = b->is_const;
 		rows = keep && n->state_free == mm_rows_free ? n->state : NULL;
@@ -532,10 +553,17 @@ cbd_status nn_matmul_plain(cbd_nn *nn, nn_node *n, cbd_err *err)
 			mm_run(a->dtype, pa, pb, py, M, K, N);
 			continue;
 		}
+		if (a->dtype == CBD_DT_FLOAT32) {
+			if (rows->b != pb || !keep)
+				mm_rows_scan_FLOAT32(rows, (const float *)pb);
+			mm_sparse_FLOAT32((const float *)pa, (const float *)pb,
+					  (float *)py, M, rows);
+			continue;
+		}
 		if (rows->b != pb || !keep)
-			mm_rows_scan(rows, (const double *)pb);
-		mm_FLOAT64((const double *)pa, (const double *)pb,
-			   (double *)py, M, rows);
+			mm_rows_scan_FLOAT64(rows, (const double *)pb);
+		mm_sparse_FLOAT64((const double *)pa, (const double *)pb,
+				  (double *)py, M, rows);
 	}
 	if (!keep)
 		mm_rows_free(rows);
