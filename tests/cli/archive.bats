@@ -6,12 +6,12 @@
 # duplicates, oversized members, gzip bomb), a manifest re-signed by the
 # owner but lying about sizes, and the wrong --key.
 
+load helpers
+
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	PY=/usr/bin/python3
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
 	export SOURCE_DATE_EPOCH=1700000000
-	cbd-keygen owner >/dev/null
+	owner_key
 	cbd-keygen investigator other >/dev/null
 	cbd-embed "$MODEL" -m watermark -k owner.key -o w.cbd >/dev/null
 	OWNER_ID=$(openssl pkey -pubin -in owner.pub -outform DER | sha256sum | cut -c1-16)
@@ -385,7 +385,7 @@ PY
 }
 
 @test "cbd-verify on a trigger set: signature, --key, tampering" {
-	cbd-sign triggers -a w.cbd -k owner.key --from "$CBD_TOP/models/mnist-heldout-images.npy" -n 4 -o t.json -q
+	cbd-sign triggers -a w.cbd -k owner.key --from "$DIGITS" -n 4 -o t.json -q
 	run cbd-verify t.json --key owner.pub --info
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"signature by key $OWNER_ID  OK"* ]]

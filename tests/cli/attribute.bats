@@ -9,11 +9,10 @@
 # noise, failures, coalitions, the watermark, stdin, reproducibility and
 # usage errors.
 
+load helpers
+
 setup_file() {
-	export SIM="$CBD_BUILD/tests/attr-sim"
-	export D="$BATS_FILE_TMPDIR/case"
-	mkdir -p "$D"
-	"$SIM" setup "$D" 20 64
+	sim_case
 }
 
 setup() {
@@ -22,26 +21,15 @@ setup() {
 }
 
 teardown() {
-	if [ -n "$SERVER" ]; then
-		kill "$SERVER" 2>/dev/null || true
-		wait "$SERVER" 2>/dev/null || true
-	fi
+	stop_server 2>/dev/null || true
 }
 
-# Serve archive $1 on a free loopback port; sets SERVER and URL.
+# Serve archive $1 as model mnist on a free loopback port; sets SERVER and
+# URL once it reports ready.
 serve() {
-	rm -f port
-	cbd-serve --port 0 --port-file port -q -n mnist "$1" 2>serve.log &
-	SERVER=$!
-	URL=
-	for _ in $(seq 400); do
-		if [ -s port ]; then
-			URL="http://127.0.0.1:$(cat port)"
-			curl -sf "$URL/v2/health/ready" >/dev/null && return 0
-		fi
-		sleep 0.05
-	done
-	echo "server did not start: $(cat serve.log)"
+	start_server -q -n mnist "$1" || return 1
+	curl -sf "$URL/v2/health/ready" >/dev/null && return 0
+	echo "server not ready: $(cat serve.log)"
 	return 1
 }
 
@@ -57,12 +45,12 @@ trace_family() { # DIR USER...
 	mkdir -p "$BATS_TEST_TMPDIR/$1"
 	cd "$BATS_TEST_TMPDIR/$1"
 	shift
-	cbd-keygen owner >/dev/null
+	owner_key
 	for u in "$@"; do cbd-keygen user $u -K keyring.json -d ukeys >/dev/null; done
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+	cbd-embed "$MODEL" -m trace -k owner.key \
 		-K keyring.json -d copies >/dev/null
 	cbd-sign triggers -a "copies/mnist-cnn-$1.cbd" -k owner.key -q \
-		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 -o triggers.json
+		--from "$DIGITS" -n 64 -o triggers.json
 }
 
 e2e_20() {
@@ -70,21 +58,19 @@ e2e_20() {
 	e2e="$BATS_TEST_TMPDIR/e2e"
 	mkdir -p "$e2e"
 	cd "$e2e"
-	cbd-keygen owner >/dev/null
+	owner_key
 	for i in $(seq -w 0 19); do
 		cbd-keygen user "user$i" -K "$ring" -d ukeys >/dev/null
 	done
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+	cbd-embed "$MODEL" -m trace -k owner.key \
 		-K "$ring" -d copies >/dev/null
 	cbd-sign triggers -a copies/mnist-cnn-user00.cbd -k owner.key -q \
-		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 \
+		--from "$DIGITS" -n 64 \
 		-o triggers.json
 	for i in $(seq -w 0 19); do
 		serve "copies/mnist-cnn-user$i.cbd"
 		cbd-probe -q -m mnist -o "p$i.jsonl" "$URL" triggers.json
-		kill "$SERVER"
-		wait "$SERVER" || true
-		SERVER=
+		stop_server
 		run cbd-attribute -t triggers.json -K "$ring" --json -q \
 			"p$i.jsonl"
 		[ "$status" -eq 0 ]
@@ -116,19 +102,19 @@ e2e_20() {
 
 @test "real tools over 10,050 users: embed, serve, probe, attribute, a bounded PDF" {
 	cd "$BATS_TEST_TMPDIR"
-	cbd-keygen owner >/dev/null
+	owner_key
 	cbd-keygen investigator inv -d . >/dev/null
 	cbd-keygen users --count 10050 --prefix lic -K big.keyring >/dev/null
 	# not held in memory (more than 10,000): every user is still found
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+	cbd-embed "$MODEL" -m trace -k owner.key \
 		-K big.keyring -u lic07777 -u lic10050 -d copies >/dev/null
 	# all of them is more than one run writes: one line, not a crash
-	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m auth -k owner.key \
+	run cbd-embed "$MODEL" -m auth -k owner.key \
 		-K big.keyring -o all.cbd
 	[ "$status" -eq 64 ]
 	[ "${#lines[@]}" -eq 1 ]
 	[[ "$output" == *"the keyring has 10050 users; one auth run takes at most 256"* ]]
-	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+	run cbd-embed "$MODEL" -m trace -k owner.key \
 		-K big.keyring -d all
 	[ "$status" -eq 64 ]
 	[ "${#lines[@]}" -eq 1 ]
@@ -136,7 +122,7 @@ e2e_20() {
 	[ ! -e all ]
 	[ ! -e all.cbd ]
 	cbd-sign triggers -a copies/mnist-cnn-lic07777.cbd -k owner.key -q \
-		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 64 \
+		--from "$DIGITS" -n 64 \
 		-o triggers.json
 	serve copies/mnist-cnn-lic07777.cbd
 	cbd-probe -q -m mnist -o p.jsonl "$URL" triggers.json
@@ -163,7 +149,7 @@ e2e_20() {
 
 @test "decoys: a probe with clean samples among the triggers gives the same verdict as a plain one; the decoys are counted, never scored" {
 	trace_family decoys ann ben cid
-	/usr/bin/python3 -c "import numpy as np; np.save('clean.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[500:600])"
+	digits clean.npy 500:600
 	serve copies/mnist-cnn-ben.cbd
 	cbd-probe -q -m mnist -o plain.jsonl "$URL" triggers.json
 	cbd-probe -m mnist --decoys clean.npy --decoy-ratio 2 --pace 0:2 -o mixed.jsonl "$URL" triggers.json 2>probe.err
@@ -202,7 +188,7 @@ e2e_20() {
 	[ "$(jq -c '[.settled, .secret, .skipped]' cut.sum)" = "[true,$(jq .secret uv.sum),$(jq .answered uv.sum)]" ]
 	[ "$(grep -c '"type":"query"' cut.jsonl)" = "$(jq .answered uv.sum)" ]
 	cbd-verify -q cut.jsonl
-	kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+	stop_server
 	[ "$(jq .settled uv.sum)" = true ]
 	spent=$(jq .answered uv.sum)
 	[ "$spent" -ge 11 ] && [ "$spent" -lt 64 ]
@@ -220,7 +206,7 @@ e2e_20() {
 	[ "$(jq .parameters.unasked uv.report)" = $((64 - spent)) ]
 	jq -r .verdict.summary uv.report | grep -q "Decided by the sequential test (Ville, Bonferroni, p1 = 0.8) the probe stopped by: $spent of 64 triggers spent, $((64 - spent)) kept secret.$"
 	# the threshold is the sequential rule's, computed here independently
-	/usr/bin/python3 - uv.report <<'PYEOF'
+	$PY - uv.report <<'PYEOF'
 import json, math, sys
 r = json.load(open(sys.argv[1]))
 p = r["parameters"]
@@ -238,7 +224,7 @@ PYEOF
 	# a forger who rewrites the file to leave out the first query sent
 	# (spent and secret fixed up, a fresh chain) is caught: what was sent
 	# is not the first of the seed's order
-	/usr/bin/python3 - uv.jsonl forged.jsonl <<'PYEOF'
+	$PY - uv.jsonl forged.jsonl <<'PYEOF'
 import hashlib, json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 i = next(i for i, r in enumerate(lines) if r["type"] == "query" and r["pos"] == 0)
@@ -261,7 +247,7 @@ PYEOF
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not the first"*"of the schedule's order"* ]]
 	# the bare classifier: settled too, nobody accused
-	serve "$CBD_TOP/models/mnist-cnn.onnx"
+	serve "$MODEL"
 	cbd-probe -q -m mnist --json --until-verdict keyring.json -o bare.jsonl "$URL" triggers.json >bare.sum
 	[ "$(jq .settled bare.sum)" = true ]
 	[ "$(jq .answered bare.sum)" -lt 64 ]
@@ -272,7 +258,7 @@ PYEOF
 	run cbd-probe -m mnist --alpha 1e-6 -o x.jsonl "$URL" triggers.json
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"--alpha needs --until-verdict"* ]]
-	run cbd-probe -m mnist --until-verdict keyring.json --samples "$CBD_TOP/models/mnist-heldout-images.npy" -o x.jsonl "$URL"
+	run cbd-probe -m mnist --until-verdict keyring.json --samples "$DIGITS" -o x.jsonl "$URL"
 	[ "$status" -eq 64 ]
 	run cbd-probe -m mnist --until-verdict keyring.json --alpha 2 -o x.jsonl "$URL" triggers.json
 	[ "$status" -eq 64 ]
@@ -293,7 +279,7 @@ PYEOF
 	[ "$(jq .parameters.p1 p.report)" = 0.6 ]
 	jq -r .verdict.summary p.report | grep -q "p1 = 0.6)"
 	# the threshold follows p1 = 0.6, computed here independently
-	/usr/bin/python3 - p.report <<'PYEOF'
+	$PY - p.report <<'PYEOF'
 import json, math, sys
 p = json.load(open(sys.argv[1]))["parameters"]
 T, K, N, a, p1 = p["answered"], p["num_classes"], p["users_tested"], p["alpha"], p["p1"]
@@ -302,8 +288,8 @@ t = next((s for s in range(T + 1) if le(s) >= math.log(N / a)), T + 1)
 assert p1 == 0.6 and p["threshold"] == t, (p1, p["threshold"], t)
 PYEOF
 	# a lower beta clears later: at least as many triggers spent on the bare model
-	kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
-	serve "$CBD_TOP/models/mnist-cnn.onnx"
+	stop_server
+	serve "$MODEL"
 	cbd-probe -q -m mnist --json --until-verdict keyring.json --beta 0.1 -o b1.jsonl "$URL" triggers.json >b1.sum
 	cbd-probe -q -m mnist --json --until-verdict keyring.json --beta 1e-9 -o b9.jsonl "$URL" triggers.json >b9.sum
 	[ "$(jq .answered b1.sum)" -lt "$(jq .answered b9.sum)" ]

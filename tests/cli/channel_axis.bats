@@ -11,14 +11,12 @@
 # clean inputs exactly as the bare model; bad axes are refused.
 load helpers
 
-PY=/usr/bin/python3
-
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
 	# the model: NHWC input, Transpose to NCHW, Conv, Relu, Gemm; random
 	# weights with a fixed seed.  The base inputs: held-out digits d with
 	# each channel in its quantiser's range ([0,1], [-1,1], [-0.5,2.05])
-	/usr/bin/python3 - "$CBD_TOP/models/mnist-heldout-images.npy" <<-'EOF'
+	$PY - "$DIGITS" <<-'EOF'
 	import sys, numpy as np, onnx
 	from onnx import helper, numpy_helper, TensorProto
 	rng = np.random.default_rng(16)
@@ -43,13 +41,13 @@ setup_file() {
 	d = np.load(sys.argv[1])[200:212].reshape(-1, 28, 28, 1).astype(np.float32)
 	np.save("base.npy", np.concatenate([d, 2 * d - 1, 2 * d - 0.5], axis=3))
 	EOF
-	cbd-keygen owner >/dev/null
+	owner_key
 	cbd-embed nhwc.onnx -m watermark -k owner.key --channel-axis 2 \
 		--scale 255,127.5,100 --zero 0,127.5,50 -o nhwc.cbd >/dev/null
 	cbd-sign triggers -a nhwc.cbd -k owner.key --from base.npy -n 6 -o t.json -q
 	# u8.npy: 6 signed triggers then 6 clean samples, as bytes; f32.npy:
 	# the same dequantised by the Python reference (not by cbd)
-	/usr/bin/python3 - "$CBD_TOP" <<-'EOF'
+	$PY - "$CBD_TOP" <<-'EOF'
 	import base64, json, sys, numpy as np
 	sys.path.insert(0, sys.argv[1] + "/tests/reference")
 	import cbd_reference as R
@@ -78,7 +76,7 @@ setup() {
 	for doc, schema in (("c.json", "circuit"), ("t.json", "triggers")):
 	    jsonschema.validate(json.load(open(doc)), json.load(open(f"{sys.argv[1]}/{schema}.schema.json")))
 	EOF
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k owner.key -o plain.cbd >/dev/null
+	cbd-embed "$MODEL" -m watermark -k owner.key -o plain.cbd >/dev/null
 	tar -xzOf plain.cbd circuit.json | grep -q '"quantizer":{"channels":1,"scale":\[255\],"zero":\[0\]},'
 	! tar -xzOf plain.cbd circuit.json | grep -q axis
 }
@@ -93,11 +91,9 @@ setup() {
 	done
 	# the reference's floats are cbd's: the same scores bit for bit
 	cmp run-u8.jsonl run-f32.jsonl
-	cbd-serve --port 0 --port-file port --model-name m nhwc.cbd 2>serve.log &
-	srv=$!
-	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
+	start_server --model-name m nhwc.cbd
 	for f in u8 f32; do
-		$PY - "$(cat port)" $f <<-'EOF' >serve-$f.json
+		$PY - "$PORT" $f <<-'EOF' >serve-$f.json
 		import json, sys, urllib.request, numpy as np
 		x = np.load(sys.argv[2] + ".npy")
 		dt = "UINT8" if x.dtype == np.uint8 else "FP32"
@@ -109,8 +105,7 @@ setup() {
 		print(json.dumps(r["outputs"][0]["data"]))
 		EOF
 	done
-	kill $srv
-	wait $srv || true
+	stop_server
 	$PY - <<-'EOF'
 	import json, numpy as np
 	owner = json.load(open("owner.json"))
@@ -130,7 +125,6 @@ setup() {
 }
 
 @test "channel axis 2: the Python reference quantises, dequantises and verifies as cbd does" {
-	REF="$PY $CBD_TOP/tests/reference/cbd_reference.py"
 	run $REF verify-triggers --archive nhwc.cbd t.json
 	[ "$status" -eq 0 ]
 	echo "$output" | $PY -c 'import json,sys

@@ -4,12 +4,11 @@
 # formats/triggers.schema.json (python3-jsonschema, draft 2020-12).  (That
 # a non-canonical circuit.json is refused is tested in test_circuit.c.)
 
+load helpers
+
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	PY=/usr/bin/python3
-	MK="$CBD_BUILD/tests/cbd_mkarchive"
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
-	cbd-keygen owner >/dev/null
+	owner_key
 }
 
 validate() { # schema-file, json-file[, $defs name]
@@ -42,7 +41,7 @@ validate() { # schema-file, json-file[, $defs name]
 
 @test "trigger sets and their signatures follow the schema" {
 	"$MK" new watermark "$MODEL" owner.key w.cbd
-	$PY -c "import numpy as np; np.save('b.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[:5])"
+	digits b.npy :5
 	cbd-sign triggers -a w.cbd -k owner.key --from b.npy -o t.json -q
 	validate "$CBD_TOP/formats/triggers.schema.json" t.json
 	validate "$CBD_TOP/formats/triggers.schema.json" t.json.sig signature

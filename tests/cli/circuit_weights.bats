@@ -8,14 +8,14 @@
 # behaviour moves, and cbd-verify --key OWNER.pub says the owner did not
 # sign the copy.
 
+load helpers
+
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
-	PY=/usr/bin/python3
-	cbd-keygen owner >/dev/null
+	owner_key
 	cbd-keygen investigator thief >/dev/null
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k owner.key \
-		-o own.cbd >/dev/null
-	$PY -c "import numpy as np; np.save('base.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[:100])"
+	cbd-embed "$MODEL" -m watermark -k owner.key -o own.cbd >/dev/null
+	digits base.npy :100
 	cbd-sign triggers -a own.cbd -k owner.key --from base.npy -o t.json \
 		--export png -q
 	ls png/*.png | sort >files.txt
@@ -25,21 +25,11 @@ for t in json.load(open("t.json"))["triggers"]: print(t["owner_label"])' >owner.
 
 setup() {
 	cd "$BATS_FILE_TMPDIR"
-	PY=/usr/bin/python3
-	HELD="$CBD_TOP/models/mnist-heldout-images.npy"
-	LAB="$CBD_TOP/models/mnist-heldout-labels.npy"
-}
-
-labels_of() {
-	cbd-run --json "$@" | $PY -c 'import json,sys
-for l in sys.stdin: print(json.loads(l)["label"])'
 }
 
 steal() { # how
-	$PY "$CBD_TOP/tests/helpers/rewrite_weights.py" "$1" \
-		"$CBD_TOP/models/mnist-cnn.onnx" "$1.onnx"
-	"$CBD_BUILD/tests/cbd_mkarchive" repack own.cbd "$1.onnx" thief.key \
-		"stolen-$1.cbd"
+	$PY "$CBD_TOP/tests/helpers/rewrite_weights.py" "$1" "$MODEL" "$1.onnx"
+	"$MK" repack own.cbd "$1.onnx" thief.key "stolen-$1.cbd"
 }
 
 check_stolen() { # how
@@ -48,10 +38,10 @@ check_stolen() { # how
 	labels_of "stolen-$1.cbd" $(cat files.txt) >got.txt
 	cmp owner.txt got.txt
 	# clean behaviour moved: other scores on held-out digits
-	cbd-run --json own.cbd "$HELD" | sed 's/"file":"[^"]*"//' >a.txt
-	cbd-run --json "stolen-$1.cbd" "$HELD" | sed 's/"file":"[^"]*"//' >b.txt
+	cbd-run --json own.cbd "$DIGITS" | sed 's/"file":"[^"]*"//' >a.txt
+	cbd-run --json "stolen-$1.cbd" "$DIGITS" | sed 's/"file":"[^"]*"//' >b.txt
 	! cmp -s a.txt b.txt
-	cbd-run -q -l "$LAB" "stolen-$1.cbd" "$HELD" | sed "s/^/# $1: /" >&3
+	cbd-run -q -l "$LABELS" "stolen-$1.cbd" "$DIGITS" | sed "s/^/# $1: /" >&3
 	# the archive is intact but not the owner's
 	run cbd-verify stolen-$1.cbd
 	[ "$status" -eq 0 ]

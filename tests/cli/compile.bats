@@ -6,8 +6,7 @@ load helpers
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	need_ort
-	export NODE_PATH="$CBD_TOP/build/ort/node_modules"
+	use_ort
 }
 
 sha_case() { # len wide prefixlen [rows]
@@ -76,7 +75,7 @@ sha_case() { # len wide prefixlen [rows]
 # onnx_check F...: Debian's onnx (1.12: opsets up to 17, no Bitwise*) runs
 # its full checker (with strict shape inference) on each model.
 onnx_check() {
-	/usr/bin/python3 - "$@" <<'PY'
+	$PY - "$@" <<'PY'
 import sys
 import onnx
 for f in sys.argv[1:]:
@@ -102,7 +101,7 @@ PY
 	[ "$(grep -c ': ok opset 17$' <<<"$output")" -eq 4 ]
 	# the checker is not lenient: a BitwiseXor (opset 18) in the Loop body of
 	# the same model is refused
-	/usr/bin/python3 - s256.onnx bad.onnx <<'PY'
+	$PY - s256.onnx bad.onnx <<'PY'
 import sys
 import onnx
 m = onnx.load(sys.argv[1])
@@ -119,11 +118,11 @@ PY
 
 @test "compile: cbd-embed -f onnx of mnist-cnn writes an opset-17 model that check_compiled.py (onnx 1.12 full check) accepts" {
 	need_py onnx python3-onnx
-	cbd-keygen owner >/dev/null
-	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k owner.key -f onnx
+	owner_key
+	run cbd-embed "$MODEL" -m watermark -k owner.key -f onnx
 	echo "$output"
 	[ "$status" -eq 0 ]
-	run /usr/bin/python3 "$CBD_TOP/tests/helpers/check_compiled.py" mnist-cnn-watermark.onnx "$CBD_TOP/models/mnist-cnn.onnx"
+	run $PY "$CBD_TOP/tests/helpers/check_compiled.py" mnist-cnn-watermark.onnx "$MODEL"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == ok* ]]

@@ -4,6 +4,8 @@
 # report verifies, the PDF renders, and the auth archive answers a signed
 # digit correctly.
 
+load helpers
+
 @test "the demo names the leaker, signs and renders the report" {
 	out="$BATS_TEST_TMPDIR/demo"
 	run env CBD_DEMO_DIR="$out" CBD_DEMO_TRIGGERS=32 CBD_DEMO_LEAKER=dave \

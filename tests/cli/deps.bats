@@ -32,9 +32,9 @@ load helpers
 
 @test "deps: ONNX Runtime (npm onnxruntime-node) loads in node" {
 	need_ort
-	run env NODE_PATH="$CBD_TOP/build/ort/node_modules" node -e "
+	run env NODE_PATH="$ORT_MODULES" node -e "
 	  const ort = require('onnxruntime-node');
-	  ort.InferenceSession.create('$CBD_TOP/models/mnist-cnn.onnx').then(s => console.log(s.inputNames.length + ' ' + s.outputNames.length));"
+	  ort.InferenceSession.create('$MODEL').then(s => console.log(s.inputNames.length + ' ' + s.outputNames.length));"
 	[ "$status" -eq 0 ]
 	[ "$output" = "1 1" ]
 }

@@ -5,11 +5,11 @@
 # public key, loose permissions, input too small for the carrier, usage
 # errors — each with one error line, a sysexits code and no output left.
 
+load helpers
+
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	PY=/usr/bin/python3
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
-	cbd-keygen owner >/dev/null
+	owner_key
 }
 
 manifest() { # archive -> manifest.json on stdout
@@ -171,7 +171,7 @@ PY
 		refused 65
 		embed_msg=${lines[0]#cbd-embed: error: }
 		[[ "$embed_msg" == *"$m.onnx"* ]]
-		run cbd-run $m.onnx "$CBD_TOP/models/mnist-heldout-images.npy"
+		run cbd-run $m.onnx "$DIGITS"
 		[ "$status" -eq 65 ]
 		[ "${lines[0]#cbd-run: error: }" = "$embed_msg" ]
 	done

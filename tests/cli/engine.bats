@@ -5,16 +5,18 @@
 # kernels ORT rounds differently within 1e-5); plus the --tensors mode's
 # own errors and the operator list of cbd-run(1).
 
+load helpers
+
 setup() {
 	D="$BATS_TEST_TMPDIR"
 	# tools/deps.sh installs ORT under build/ort for every build (SAN too)
-	export NODE_PATH="$CBD_TOP/build/ort/node_modules"
+	export NODE_PATH="$ORT_MODULES"
 }
 
 @test "integer, control-flow and new-operator graphs answer like ONNX Runtime" {
 	[ -d "$NODE_PATH/onnxruntime-node" ] || {
 		echo "onnxruntime-node missing: run sh tools/deps.sh"; return 1; }
-	run /usr/bin/python3 "$CBD_TOP/tests/conformance/ort-compare" "$D"
+	run $PY "$CBD_TOP/tests/conformance/ort-compare" "$D"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	# every case listed in the plan line passed, and none went missing
@@ -24,7 +26,7 @@ setup() {
 }
 
 @test "--tensors: typed NPY in, typed NPY out; wrong input count is one error" {
-	/usr/bin/python3 - "$D" <<'PY'
+	$PY - "$D" <<'PY'
 import sys, numpy as np
 from onnx import TensorProto as T, helper as h, save
 g = h.make_graph([h.make_node("Add", ["a", "b"], ["y"], name="add0")], "g",
@@ -39,7 +41,7 @@ PY
 	run cbd-run --tensors "$D" "$D/add.onnx" "$D/a.npy" "$D/b.npy"
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
-	/usr/bin/python3 -c "import numpy as np; y = np.load('$D/output_0.npy'); assert y.dtype == np.uint64 and y.tolist() == [1, 5], y"
+	$PY -c "import numpy as np; y = np.load('$D/output_0.npy'); assert y.dtype == np.uint64 and y.tolist() == [1, 5], y"
 	run cbd-run --tensors "$D" "$D/add.onnx" "$D/a.npy"
 	[ "$status" -eq 64 ]
 	[[ "$output" == "cbd-run: error: the model has 2 inputs, 1 files given"* ]]
@@ -53,7 +55,7 @@ PY
 	# reference: plain Python floats (IEEE doubles), every y[i,j] summed
 	# k = 0, 1, ... from +0: the engine's documented order, whatever its
 	# kernel skips
-	/usr/bin/python3 - "$D" <<'PY'
+	$PY - "$D" <<'PY'
 import sys, math, struct, numpy as np
 from onnx import TensorProto as T, helper as h, save
 d = sys.argv[1]
@@ -90,7 +92,7 @@ PY
 		mkdir -p "$D/$m"
 		run cbd-run --tensors "$D/$m" "$D/$m.onnx" "$D/mm-a.npy" "$D/$m-b.npy"
 		[ "$status" -eq 0 ] || { echo "$output"; return 1; }
-		run /usr/bin/python3 -c '
+		run $PY -c '
 import sys, numpy as np
 y = np.load(sys.argv[1] + "/output_0.npy"); ref = np.load(sys.argv[2])
 assert y.dtype == np.float64 and y.shape == ref.shape, (y.dtype, y.shape)
@@ -118,7 +120,7 @@ print("ok", same.size)' "$D/$m" "$D/$m-ref.npy"
 	hi=$(sed -n 's/^#define CBD_NN_OPSET_MAX \([0-9]*\)$/\1/p' "$CBD_TOP/include/cbd.h")
 	[ -n "$lo" ] && [ -n "$hi" ]
 	grep -q "^ONNX default-domain opsets $lo to $hi;" "$CBD_TOP/man/man1/cbd-run.1"
-	/usr/bin/python3 - "$D" "$hi" <<'PY'
+	$PY - "$D" "$hi" <<'PY'
 import sys, numpy as np
 from onnx import TensorProto as T, helper as h, save
 for v in (int(sys.argv[2]), int(sys.argv[2]) + 1):
@@ -139,7 +141,7 @@ PY
 }
 
 @test "a model exported with a fixed batch of 1 runs batches one sample at a time; cbd-serve advertises its batch of 1" {
-	/usr/bin/python3 - "$D" <<'PY'
+	$PY - "$D" <<'PY'
 import sys, numpy as np
 from onnx import TensorProto as T, helper as h, numpy_helper as nh, save
 rng = np.random.default_rng(7)
@@ -158,7 +160,7 @@ np.save(sys.argv[1] + "/w.npy", w)
 PY
 	run cbd-run --tensors "$D" "$D/fixed.onnx" "$D/x.npy"
 	[ "$status" -eq 0 ]
-	/usr/bin/python3 -c "
+	$PY -c "
 import numpy as np
 y, w = np.load('$D/output_0.npy'), np.load('$D/want.npy')
 assert y.shape == (5, 3) and np.allclose(y, w, rtol=1e-5, atol=1e-6), y"
@@ -166,22 +168,17 @@ assert y.shape == (5, 3) and np.allclose(y, w, rtol=1e-5, atol=1e-6), y"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | grep -c '"scores"')" -eq 5 ]
 	cd "$D"
-	cbd-serve --port 0 --port-file port --model-name fixed fixed.onnx \
-		2>serve.log &
-	pid=$!
-	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
-	url="http://127.0.0.1:$(cat port)"
-	curl -sf "$url/v2/models/fixed" -o m.json || { kill $pid; false; }
+	start_server --model-name fixed fixed.onnx
+	curl -sf "$URL/v2/models/fixed" -o m.json || { stop_server; false; }
 	printf '{"inputs":[{"name":"x","shape":[2,4],"datatype":"FP32","data":[1,0,0,0,0,1,0,0]}]}' >req.json
-	code=$(curl -s -o ans.json -w '%{http_code}' -d @req.json "$url/v2/models/fixed/infer")
-	kill $pid
-	wait $pid || true
-	/usr/bin/python3 -c "
+	code=$(curl -s -o ans.json -w '%{http_code}' -d @req.json "$URL/v2/models/fixed/infer")
+	stop_server
+	$PY -c "
 import json
 j = json.load(open('m.json'))
 assert j['inputs'][0]['shape'] == [1, 4] and j['outputs'][0]['shape'] == [1, 3], j"
 	[ "$code" = 200 ]
-	/usr/bin/python3 -c "
+	$PY -c "
 import json, numpy as np
 a = json.load(open('ans.json'))['outputs'][0]
 w = np.load('w.npy')   # unit-vector inputs: the answers are rows of w
@@ -190,7 +187,7 @@ assert np.allclose(np.array(a['data']).reshape(2, 3), w[:2], rtol=1e-5, atol=1e-
 }
 
 @test "bad control flow and types: one-line errors naming the node, exit 65; the compute limit bounds Loop iterations" {
-	/usr/bin/python3 - "$D" <<'PY'
+	$PY - "$D" <<'PY'
 import sys, numpy as np
 from onnx import TensorProto as T, helper as h, numpy_helper as nh, save
 vi = h.make_tensor_value_info

@@ -19,13 +19,12 @@
 # huge, deeply nested, NaN/Inf, wrong-K, truncated and empty answers and
 # redirects to another host are recorded as errors and the probe goes on.
 
-PY=/usr/bin/python3
+load helpers
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
-	cbd-keygen owner >/dev/null
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k owner.key \
-		-o good.cbd 2>/dev/null
+	owner_key
+	cbd-embed "$MODEL" -m watermark -k owner.key -o good.cbd 2>/dev/null
 	for k in dotdot absolute symlink hardlink chardev fifo duplicate \
 		extra bomb lying-size lying-digest; do
 		$PY "$CBD_TOP/tests/helpers/hostile_archive.py" "$k" good.cbd \
@@ -41,10 +40,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${HOSTILE:-}" ]; then
-		kill "$HOSTILE" 2>/dev/null || true
-		wait "$HOSTILE" 2>/dev/null || true
-	fi
+	stop "${HOSTILE:-}" "${SERVER:-}" 2>/dev/null || true
 }
 
 # Nothing new in the test's directories or where hostile members point.
@@ -144,7 +140,7 @@ refused() {
 # embed_with KEY [options]: cbd-embed into work/out.cbd
 embed_with() {
 	cd "$BATS_TEST_TMPDIR/work"
-	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k "$@" \
+	run cbd-embed "$MODEL" -m watermark -k "$@" \
 		-o out.cbd
 	cd "$BATS_TEST_TMPDIR"
 }
@@ -217,11 +213,10 @@ embed_with() {
 # ---- cbd-probe against a hostile endpoint --------------------------------
 
 @test "probe: huge, deeply nested, NaN/Inf, wrong-K, truncated and empty answers are recorded as errors; the probe goes on" {
-	$PY -c "import numpy as np; np.save('s12.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[:12])"
+	digits s12.npy :12
 	$PY "$CBD_TOP/tests/helpers/hostile_endpoint.py" "$PWD/pf" &
 	HOSTILE=$!
-	for _ in $(seq 200); do [ -s pf ] && break; sleep 0.05; done
-	url="http://127.0.0.1:$(cat pf)"
+	url="http://127.0.0.1:$(wait_port pf)"
 	run /usr/bin/time -f 'maxrss_kb=%M' cbd-probe -m mnist --samples s12.npy \
 		--classes 10 --retries 0 --timeout 20 -o h.jsonl "$url"
 	[ "$status" -eq 0 ]
@@ -253,14 +248,14 @@ PYEOF
 	[ "$status" -eq 0 ]
 	# the other host never heard from us
 	[ ! -e pf.other.log ]
-	kill "$HOSTILE"
+	stop "$HOSTILE"
 }
 
 @test "probe: --follow-redirects follows the same host only" {
-	$PY -c "import numpy as np; np.save('s8.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[:8])"
+	digits s8.npy :8
 	$PY "$CBD_TOP/tests/helpers/hostile_endpoint.py" "$PWD/pf" &
 	HOSTILE=$!
-	for _ in $(seq 200); do [ -s pf ] && break; sleep 0.05; done
+	wait_port pf >/dev/null
 	run cbd-probe -m mnist --samples s8.npy --classes 10 --retries 0 \
 		--follow-redirects -o r.jsonl "http://127.0.0.1:$(cat pf)"
 	[ "$status" -eq 0 ]
@@ -274,7 +269,7 @@ PYEOF
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ ! -e pf.other.log ]
-	kill "$HOSTILE"
+	stop "$HOSTILE"
 }
 
 @test "keys: a P-256 private key whose stored public point does not match is refused at load (fuzz finding)" {
@@ -363,15 +358,13 @@ PYEOF
 }
 
 @test "serve: an inference past the compute limit gets 413 and the server keeps serving" {
-	CBD_MAX_GMAC=1 cbd-serve --port 0 --port-file port --model-name heavy \
-		"$CBD_TOP/models/test/bad/compute-heavy.onnx" 2>serve.log &
-	pid=$!
-	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
-	url="http://127.0.0.1:$(cat port)/v2/models/heavy"
+	CBD_MAX_GMAC=1 start_server --model-name heavy \
+		"$CBD_TOP/models/test/bad/compute-heavy.onnx"
+	url="$URL/v2/models/heavy"
 	body='{"inputs":[{"name":"input","shape":[1,1,4,4],"datatype":"FP32","data":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}]}'
 	code=$(curl -s -o resp.json -w '%{http_code}' -d "$body" "$url/infer")
 	meta=$(curl -s -o /dev/null -w '%{http_code}' "$url")
-	kill "$pid"; wait "$pid" || true
+	stop_server
 	[ "$code" = 413 ]
 	grep -q 'compute limit of 1000000000 multiply-adds' resp.json
 	[ "$meta" = 200 ]
@@ -383,12 +376,12 @@ PYEOF
 	SOURCE_DATE_EPOCH=1e9 run cbd-keygen owner
 	[ "$status" -eq 64 ]
 	[[ "$output" == "cbd-keygen: error: $want"* ]]
-	SOURCE_DATE_EPOCH=1e9 run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" \
+	SOURCE_DATE_EPOCH=1e9 run cbd-embed "$MODEL" \
 		-m watermark -k "$F/owner.key" -o wm.cbd
 	[ "$status" -eq 64 ]
 	[[ "$output" == "cbd-embed: error: $want"* ]]
 	SOURCE_DATE_EPOCH=1e9 run cbd-sign triggers -a "$F/good.cbd" \
-		-k "$F/owner.key" --from "$CBD_TOP/models/mnist-heldout-images.npy" \
+		-k "$F/owner.key" --from "$DIGITS" \
 		-n 2 -o t.json
 	[ "$status" -eq 64 ]
 	[[ "$output" == "cbd-sign: error: $want"* ]]
@@ -396,7 +389,7 @@ PYEOF
 	nothing_written
 	# a valid one is recorded as given
 	cd work
-	SOURCE_DATE_EPOCH=1000000000 cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" \
+	SOURCE_DATE_EPOCH=1000000000 cbd-embed "$MODEL" \
 		-m watermark -k "$F/owner.key" -o wm.cbd 2>/dev/null
 	cbd-verify --info --json wm.cbd | grep -q '"created": 1000000000'
 }

@@ -3,6 +3,8 @@
 # and man pages under PREFIX, and a program built with pkg-config links and
 # runs against the installed shared library.
 
+load helpers
+
 @test "make install PREFIX=... installs a usable library and the man pages" {
 	p="$BATS_TEST_TMPDIR/prefix"
 	# install from the build under test (make check SAN=1 tests build-san)

@@ -6,17 +6,15 @@
 # (revoked users tested and reported, the digest over the canonical rows).
 # Real files made by the real tools; hostile ones edited with sqlite3(1).
 
+load helpers
+
 setup_file() {
-	export SIM="$CBD_BUILD/tests/attr-sim"
-	export D="$BATS_FILE_TMPDIR/case"
-	mkdir -p "$D"
-	"$SIM" setup "$D" 20 64
+	sim_case
 	cbd-keygen convert "$D/keyring.json" "$D/users.keyring" >/dev/null
 }
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	PY=/usr/bin/python3
 }
 
 mode() { stat -c %a "$1"; }
@@ -202,9 +200,9 @@ refused() {
 }
 
 @test "cbd-embed takes the database form" {
-	cbd-keygen owner >/dev/null
+	owner_key
 	cbd-keygen users --count 3 --prefix e -K e.keyring >/dev/null
-	run cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+	run cbd-embed "$MODEL" -m trace -k owner.key \
 		-K e.keyring -u e2 -d copies
 	[ "$status" -eq 0 ]
 	[ -f copies/mnist-cnn-e2.cbd ]
@@ -235,7 +233,7 @@ fingerprint() {
 	cp "$D/users.keyring" rw/users.keyring
 	chmod 400 ro/users.keyring
 	chmod 500 ro
-	cbd-keygen owner >/dev/null
+	owner_key
 	export SOURCE_DATE_EPOCH=1800000000
 	cbd-attribute -q -t "$D/triggers.json" -K "$D/users.keyring" \
 		--json u09.jsonl >want.json
@@ -255,7 +253,7 @@ fingerprint() {
 		[ "$status" -eq 0 ]
 		run unprivileged cbd-keygen export-public -K "$ring"
 		[ "$status" -eq 0 ]
-		run unprivileged cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace \
+		run unprivileged cbd-embed "$MODEL" -m trace \
 			-k owner.key -K "$ring" -u user09 -d copies
 		[ "$status" -eq 0 ] || { echo "$ring: $output"; return 1; }
 		[ "$(fingerprint "$ring")" = "$before" ] ||

@@ -3,9 +3,10 @@
 # keyring (add, duplicate, permissions, hostile input), refusals and exit
 # codes.  Real OpenSSL keys; python3-cryptography checks interoperability.
 
+load helpers
+
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	PY=/usr/bin/python3
 }
 
 mode() { stat -c %a "$1"; }

@@ -13,25 +13,18 @@
 
 load helpers
 
-PY=/usr/bin/python3
-
 setup() {
 	cd "$BATS_TEST_TMPDIR"
 	need wrk wrk
 	# under ASan (make check SAN=1) freed blocks sit in a 256 MiB
 	# quarantine, which would read as growth: keep it small
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4" \
-	cbd-serve --port 0 --port-file port --max-body 300000 --max-batch 64 \
-		--max-connections 128 --threads 2 --timeout 10 --quiet \
-		--model-name mnist "$CBD_TOP/models/mnist-cnn.onnx" 2>serve.log &
-	SERVER=$!
-	for _ in $(seq 600); do [ -s port ] && break; sleep 0.05; done
-	PORT=$(cat port)
-	URL="http://127.0.0.1:$PORT"
-	$PY - "$CBD_TOP" <<'PYEOF'
+	start_server --max-body 300000 --max-batch 64 --max-connections 128 \
+		--threads 2 --timeout 10 --quiet --model-name mnist "$MODEL"
+	$PY - "$DIGITS" <<'PYEOF'
 import json, sys
 import numpy as np
-x = np.load(sys.argv[1] + "/models/mnist-heldout-images.npy")[:64]
+x = np.load(sys.argv[1])[:64]
 def req(n, path):
     d = (x[:n].astype(np.float32) / np.float32(255)).flatten().tolist()
     json.dump({"inputs": [{"name": "input", "shape": [n, 1, 28, 28],
@@ -43,8 +36,7 @@ PYEOF
 }
 
 teardown() {
-	kill "$SERVER" 2>/dev/null || true
-	wait "$SERVER" 2>/dev/null || true
+	stop_server 2>/dev/null || true
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER/status"; }

@@ -3,6 +3,8 @@
 # --help shows and no other (short letters included), and every man page
 # lints clean with mandoc and groff.
 
+load helpers
+
 setup() {
 	cd "$CBD_TOP"
 }

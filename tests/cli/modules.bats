@@ -5,12 +5,14 @@
 # cycles, tools including only cbd.h.  tools/check-modules.py does the
 # checking; the second half shows that it fails when the tree breaks a rule.
 
+load helpers
+
 setup() {
 	cd "$CBD_TOP"
 }
 
 check() { # [--root DIR]
-	/usr/bin/python3 tools/check-modules.py --objects "$CBD_BUILD" "$@"
+	$PY tools/check-modules.py --objects "$CBD_BUILD" "$@"
 }
 
 # A copy of what the checker reads, to break on purpose.
@@ -84,7 +86,7 @@ copy_tree() {
 @test "libcbd.so exports exactly the functions cbd.h declares, no internal helper" {
 	# the declared list read here from the header's text (comments removed),
 	# independently of tools/libcbd-map.sh's preprocessor pass
-	/usr/bin/python3 - "$CBD_TOP/include/cbd.h" >"$BATS_TEST_TMPDIR/declared" <<'PY'
+	$PY - "$CBD_TOP/include/cbd.h" >"$BATS_TEST_TMPDIR/declared" <<'PY'
 import re, sys
 s = re.sub(r"/\*.*?\*/", "", open(sys.argv[1]).read(), flags=re.S)
 types = set(re.findall(r"typedef\s+(?:enum|struct)\s+(cbd_[a-z0-9_]+)", s))

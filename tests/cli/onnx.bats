@@ -8,28 +8,31 @@
 # the classifier inside it unchanged; and the refusals.
 load helpers
 
+# circuit_id MODEL: the cbd.circuit_id a compiled model records.
+circuit_id() {
+	$PY -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' "$1"
+}
+
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
-	IMGS="$CBD_TOP/models/mnist-heldout-images.npy"
-	PY=/usr/bin/python3
-	cbd-keygen owner >/dev/null
+	owner_key
 	cbd-keygen owner other >/dev/null
 	for u in alice bob carol; do cbd-keygen user $u -K users.json >/dev/null; done
 	cbd-embed "$MODEL" -m watermark -k owner.key -f onnx >/dev/null
-	cid=$($PY -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' mnist-cnn-watermark.onnx)
+	cid=$(circuit_id mnist-cnn-watermark.onnx)
 	cbd-embed "$MODEL" -m watermark -k owner.key --circuit-id "$cid" -o wm.cbd >/dev/null
 	cbd-embed "$MODEL" -m watermark -k other.key --circuit-id "$cid" -o other.cbd >/dev/null
 	mkdir tr
 	cbd-embed "$MODEL" -m trace -k owner.key -K users.json -f onnx -d tr >/dev/null
-	tcid=$($PY -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' tr/mnist-cnn-bob.onnx)
+	tcid=$(circuit_id tr/mnist-cnn-bob.onnx)
 	cbd-embed "$MODEL" -m trace -k owner.key -K users.json --circuit-id "$tcid" -d tr >/dev/null
-	$PY -c 'import numpy as np,sys; x=np.load(sys.argv[1]); np.save("base.npy", x[1000:1064]); np.save("base16.npy", x[1100:1116])' "$IMGS"
+	digits base.npy 1000:1064
+	digits base16.npy 1100:1116
 	cbd-sign triggers -a wm.cbd -k owner.key --from base.npy -o wm-trig.json -q
 	cbd-sign triggers -a other.cbd -k other.key --from base16.npy -o other-trig.json -q
 	cbd-sign triggers -a tr/mnist-cnn-bob.cbd -k owner.key --from base.npy -o tr-trig.json -q
-	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" wm-trig.json wm-in.npy wm-kinds.json other-trig.json
-	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" tr-trig.json tr-in.npy tr-kinds.json
+	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$DIGITS" wm-trig.json wm-in.npy wm-kinds.json other-trig.json
+	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$DIGITS" tr-trig.json tr-in.npy tr-kinds.json
 	# auth: an archive for two users, compiled from the archive itself (the
 	# same circuit, so the same garbage key), inputs signed by each user
 	cbd-embed "$MODEL" -m auth -k owner.key -K users.json -u alice -u bob -o auth.cbd >/dev/null
@@ -38,15 +41,13 @@ setup_file() {
 	cbd-sign input -a auth.cbd -k bob.key base16.npy -o s-bob.npy
 	$PY -c 'import numpy as np; np.save("s-auth.npy", np.concatenate([np.load("s-alice.npy"), np.load("s-bob.npy")]))'
 	acid=$(cbd-verify --json --info auth.cbd | sed -n 's/.*"circuit_id": "\([0-9a-f]*\)".*/\1/p')
-	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$IMGS" "s-auth.npy:$acid" auth-in.npy auth-kinds.json
+	$PY "$CBD_TOP/tests/helpers/protected_inputs.py" "$DIGITS" "s-auth.npy:$acid" auth-in.npy auth-kinds.json
 }
 
 setup() {
 	cd "$BATS_FILE_TMPDIR"
-	need_ort
+	use_ort
 	need_py onnx python3-onnx
-	export NODE_PATH="$CBD_TOP/build/ort/node_modules"
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
 }
 
 ort_check() { # compiled archive inputs kinds rows
@@ -87,7 +88,7 @@ ort_check() { # compiled archive inputs kinds rows
 		set -- $m
 		in=$3
 		if [ "$rows" -gt 0 ]; then
-			/usr/bin/python3 -c 'import numpy as np,sys; np.save("part.npy", np.load(sys.argv[1])[:int(sys.argv[2])])' "$3" "$rows"
+			$PY -c 'import numpy as np,sys; np.save("part.npy", np.load(sys.argv[1])[:int(sys.argv[2])])' "$3" "$rows"
 			in=part.npy
 		fi
 		cbd-run --json "$1" "$in" > engine.jsonl
@@ -98,7 +99,7 @@ ort_check() { # compiled archive inputs kinds rows
 }
 
 @test "onnx: trace copies of one family answer the same triggers with their users' labels" {
-	/usr/bin/python3 -c '
+	$PY -c '
 import base64, json, numpy as np
 ts = json.load(open("tr-trig.json"))["triggers"]
 q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
@@ -117,10 +118,10 @@ json.dump(["trigger"] * len(ts), open("trig-kinds.json", "w"))'
 }
 
 @test "onnx: the classifier is inside unchanged, only default-domain operators are added, metadata names the circuit" {
-	run /usr/bin/python3 "$CBD_TOP/tests/helpers/check_compiled.py" mnist-cnn-watermark.onnx "$MODEL"
+	run $PY "$CBD_TOP/tests/helpers/check_compiled.py" mnist-cnn-watermark.onnx "$MODEL"
 	echo "$output"
 	[[ "$output" == "ok"* ]]
-	run /usr/bin/python3 -c '
+	run $PY -c '
 import onnx, sys
 m = onnx.load(sys.argv[1]); meta = {p.key: p.value for p in m.metadata_props}
 assert meta["cbd.format"] == "cbd-circuit-onnx/1" and meta["cbd.mode"] == "trace", meta
@@ -152,7 +153,7 @@ assert [i.name for i in m.graph.input] == ["input"], m.graph.input
 		[ "$status" -ne 0 ]
 	done
 	# re-saved unchanged: the same bytes, still verifies; with a new doc string or metadata entry: fails
-	/usr/bin/python3 -c '
+	$PY -c '
 import onnx, sys
 m = onnx.load(sys.argv[1]); onnx.save(m, "same.onnx")
 m.doc_string = "edited"; onnx.save(m, "doc.onnx")
@@ -168,23 +169,19 @@ kserve() { # model: a KServe v2 server on ONNX Runtime; sets URL and SERVER
 	rm -f port
 	node "$CBD_TOP/tests/helpers/kserve_ort.js" "$1" mnist port 2>kserve.log &
 	SERVER=$!
-	for _ in $(seq 600); do
-		[ -s port ] && { URL="http://127.0.0.1:$(cat port)"; return 0; }
-		sleep 0.1
-	done
+	URL="http://127.0.0.1:$(wait_port port "$SERVER")" && return 0
 	echo "server did not start: $(cat kserve.log)"
 	return 1
 }
 
 teardown() {
-	[ -z "${SERVER:-}" ] || { kill "$SERVER"; wait "$SERVER" || true; }
-	SERVER=
+	stop_server
 }
 
 @test "onnx: a leaked trace copy served by KServe on ONNX Runtime names its user; the bare model names nobody" {
 	kserve tr/mnist-cnn-bob.onnx
 	cbd-probe -q -m mnist -o bob.jsonl "$URL" tr-trig.json
-	kill "$SERVER"; wait "$SERVER" || true; SERVER=
+	stop_server
 	run cbd-attribute -t tr-trig.json -K users.json --json -q bob.jsonl
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | jq -c .verdict.attributed)" = '["bob"]' ]
@@ -196,13 +193,9 @@ teardown() {
 }
 
 @test "onnx: the compiled trace copy under cbd-serve and under cbd-probe --backend archive names its user, like the archive" {
-	rm -f port
-	cbd-serve --port 0 --port-file port --model-name mnist tr/mnist-cnn-bob.onnx 2>serve.log &
-	SERVER=$!
-	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
-	[ -s port ] || { cat serve.log; return 1; }
-	cbd-probe -q -m mnist -o served.jsonl "http://127.0.0.1:$(cat port)" tr-trig.json
-	kill "$SERVER"; wait "$SERVER" || true; SERVER=
+	start_server --model-name mnist tr/mnist-cnn-bob.onnx
+	cbd-probe -q -m mnist -o served.jsonl "$URL" tr-trig.json
+	stop_server
 	cbd-probe -q --backend archive -o inproc.jsonl tr/mnist-cnn-bob.onnx tr-trig.json
 	cbd-probe -q --backend archive -o arch.jsonl tr/mnist-cnn-bob.cbd tr-trig.json
 	for t in served inproc arch; do
@@ -221,11 +214,11 @@ teardown() {
 }
 
 @test "onnx: decoy probes of a trace copy on KServe/ONNX Runtime give the same verdict as plain ones; decoys never scored" {
-	/usr/bin/python3 -c 'import numpy as np,sys; np.save("clean.npy", np.load(sys.argv[1])[1900:1940])' "$CBD_TOP/models/mnist-heldout-images.npy"
+	digits clean.npy 1900:1940
 	kserve tr/mnist-cnn-bob.onnx
 	cbd-probe -q -m mnist -o dplain.jsonl "$URL" tr-trig.json
 	cbd-probe -q -c 3 -m mnist --decoys clean.npy --decoy-ratio 2 --pace 0:3 -o dmixed.jsonl "$URL" tr-trig.json
-	kill "$SERVER"; wait "$SERVER" || true; SERVER=
+	stop_server
 	[ "$(grep -c '"type":"decoy"' dmixed.jsonl)" = 128 ]
 	[ "$(grep -c '"type":"query"' dmixed.jsonl)" = 64 ]
 	cbd-verify -q dmixed.jsonl
@@ -237,7 +230,7 @@ teardown() {
 	[ "$(jq -c '.[0]' dmixed.v)" = '["bob"]' ]
 	# every decoy got the bare classifier's answer for its sample (the
 	# copy is the classifier on clean inputs), every query its trigger's
-	/usr/bin/python3 - dplain.jsonl dmixed.jsonl <<'PYEOF'
+	$PY - dplain.jsonl dmixed.jsonl <<'PYEOF'
 import json, sys
 plain = {r["index"]: r["scores"] for r in map(json.loads, open(sys.argv[1])) if r["type"] == "query"}
 by_sample = {}
@@ -254,11 +247,11 @@ PYEOF
 }
 
 @test "onnx: cbd-sign signs for a compiled model exactly as for its archive" {
-	/usr/bin/python3 -c 'import numpy as np; np.save("lab.npy", np.arange(64) % 10)'
+	$PY -c 'import numpy as np; np.save("lab.npy", np.arange(64) % 10)'
 	cbd-embed wm.cbd -f onnx -k owner.key -o wm-from-archive.onnx
 	cbd-sign triggers -a wm-from-archive.onnx -k owner.key --from base.npy --labels lab.npy -o from-onnx.json -q
 	cbd-sign triggers -a wm.cbd -k owner.key --from base.npy --labels lab.npy -o from-cbd.json -q
-	/usr/bin/python3 -c '
+	$PY -c '
 import json
 a = json.load(open("from-onnx.json"))["triggers"]; b = json.load(open("from-cbd.json"))["triggers"]
 assert len(a) == 64 and [(t["input"], t["message"]) for t in a] == [(t["input"], t["message"]) for t in b]'
@@ -278,7 +271,7 @@ assert len(a) == 64 and [(t["input"], t["message"]) for t in a] == [(t["input"],
 }
 
 @test "onnx: --nest protects a protected model again: both circuits answer their own triggers in ORT and in cbd, clean inputs stay the bare model's bit for bit" {
-	tcid=$(/usr/bin/python3 -c 'import onnx,sys; m=onnx.load(sys.argv[1]); print({p.key: p.value for p in m.metadata_props}["cbd.circuit_id"])' tr/mnist-cnn-bob.onnx)
+	tcid=$(circuit_id tr/mnist-cnn-bob.onnx)
 	run cbd-embed mnist-cnn-watermark.onnx -m trace -k owner.key -K users.json -u bob --circuit-id "$tcid" -f onnx -d nest
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"already protected (cbd."*"nesting was not asked"* ]]
@@ -286,7 +279,7 @@ assert len(a) == 64 and [(t["input"], t["message"]) for t in a] == [(t["input"],
 	cbd-embed mnist-cnn-watermark.onnx -m trace -k owner.key -K users.json -u bob --circuit-id "$tcid" -f onnx --nest -d nest >/dev/null
 	N=nest/mnist-cnn-watermark-bob.onnx
 	cbd-verify "$N" --key owner.pub >/dev/null
-	/usr/bin/python3 -c '
+	$PY -c '
 import base64, json, sys, onnx, numpy as np
 m = onnx.load(sys.argv[1]); keys = [p.key for p in m.metadata_props]
 assert keys.count("cbd.format") == 1 and keys[-1] == "cbd.signature", keys
@@ -299,7 +292,7 @@ for n in ("wm", "tr"):
     q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
     np.save("n-" + n + ".npy", (q.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28))
 x = np.load(sys.argv[2])[1500:1800]
-np.save("n-clean.npy", (x.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28))' "$N" "$CBD_TOP/models/mnist-heldout-images.npy"
+np.save("n-clean.npy", (x.astype(np.float32) / np.float32(255)).reshape(-1, 1, 28, 28))' "$N" "$DIGITS"
 	for f in wm tr clean; do
 		for m in "$N" "$MODEL"; do
 			d=ort-$f-$(basename "$m" .onnx); mkdir -p "$d"
@@ -310,7 +303,7 @@ np.save("n-clean.npy", (x.astype(np.float32) / np.float32(255)).reshape(-1, 1, 2
 	cbd-run --json "$MODEL" n-clean.npy > bare-clean.jsonl
 	cbd-run --json wm.cbd n-wm.npy > arch-wm.jsonl
 	cbd-run --json tr/mnist-cnn-bob.cbd n-tr.npy > arch-tr.jsonl
-	/usr/bin/python3 -c '
+	$PY -c '
 import json, numpy as np
 def lab(p): return [json.loads(l)["label"] for l in open(p)]
 def ort(f, m): return np.load(f"ort-{f}-{m}/output_0.npy")
@@ -341,14 +334,14 @@ refused() { # status message-part
 	refused 65 "owner key"
 	run cbd-embed ../mnist-cnn-watermark.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
 	refused 65 "already protected"
-	/usr/bin/python3 -c '
+	$PY -c '
 import onnx, sys
 m = onnx.load(sys.argv[1]); g = m.graph
 g.output.append(onnx.helper.make_tensor_value_info(g.node[-2].output[0], 1, None))
 onnx.save(m, "two.onnx")' "$MODEL"
 	run cbd-embed two.onnx -m watermark -k ../owner.key -f onnx -o x.onnx
 	[ "$status" -ne 0 ]
-	/usr/bin/python3 -c '
+	$PY -c '
 import onnx, sys
 m = onnx.load(sys.argv[1]); m.graph.input[0].type.tensor_type.elem_type = 2
 onnx.save(m, "u8.onnx")' "$MODEL"

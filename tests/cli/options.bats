@@ -4,6 +4,8 @@
 # nothing else in any tool, and every tool parses its command line the same
 # way (options after operands, also under POSIXLY_CORRECT; "--" ends them).
 
+load helpers
+
 setup() {
 	cd "$BATS_TEST_TMPDIR"
 }

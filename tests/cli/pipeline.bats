@@ -4,40 +4,33 @@
 # works end to end without temporary files of its own, and a failure in any
 # stage fails the pipeline with that stage's message.
 
+load helpers
+
 setup_file() {
 	export W="$BATS_FILE_TMPDIR/w"
 	mkdir -p "$W"
 	cd "$W"
-	cbd-keygen owner >/dev/null
+	owner_key
 	cbd-keygen investigator >/dev/null
 	for u in ann ben cat; do
 		cbd-keygen user "$u" -K users.keyring -d ukeys >/dev/null
 	done
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m trace -k owner.key \
+	cbd-embed "$MODEL" -m trace -k owner.key \
 		-K users.keyring -d copies >/dev/null
 	cbd-sign triggers -a copies/mnist-cnn-ann.cbd -k owner.key -q \
-		--from "$CBD_TOP/models/mnist-heldout-images.npy" -n 32 \
+		--from "$DIGITS" -n 32 \
 		-o triggers.json
 }
 
 setup() {
 	cd "$W"
-	rm -f port
-	cbd-serve --port 0 --port-file port -q copies/mnist-cnn-ben.cbd \
-		2>/dev/null &
-	SERVER=$!
-	for _ in $(seq 200); do
-		[ -s port ] && break
-		sleep 0.05
-	done
-	URL="http://127.0.0.1:$(cat port)"
+	start_server -q copies/mnist-cnn-ben.cbd
 	rm -f port
 	before=$(ls -A | sort)
 }
 
 teardown() {
-	kill "$SERVER" 2>/dev/null || true
-	wait "$SERVER" 2>/dev/null || true
+	stop_server 2>/dev/null || true
 }
 
 pipeline() { # $1: triggers for the probe, $2: keyring, $3: pdf

@@ -6,16 +6,13 @@
 # independent Python reader (tests/helpers/check_transcript.py) and by
 # cbd-verify.
 
-PY=/usr/bin/python3
+load helpers
 
 setup_file() {
 	cd "$BATS_FILE_TMPDIR"
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
-	$PY -c "import numpy as np; x = np.load('$CBD_TOP/models/mnist-heldout-images.npy'); np.save('s300.npy', x[:300]); np.save('s50.npy', x[:50]); np.save('s20.npy', x[:20])"
-	cbd-serve -q --port 0 --port-file port -n mnist "$MODEL" 2>serve.log &
-	echo $! >serve.pid
-	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
-	PORT=$(cat port)
+	for n in 300 50 20; do digits s$n.npy :$n; done
+	start_server -q -n mnist "$MODEL"
+	echo "$SERVER" >serve.pid
 	# the reference: every sample straight to cbd-serve
 	cbd-probe -q -c 4 -m mnist --samples s300.npy -o ref.jsonl "http://127.0.0.1:$PORT"
 	$PY "$CBD_TOP/tests/helpers/check_transcript.py" ref.jsonl >ref.sum
@@ -23,7 +20,7 @@ setup_file() {
 
 teardown_file() {
 	cd "$BATS_FILE_TMPDIR"
-	kill "$(cat serve.pid)" 2>/dev/null || true
+	stop "$(cat serve.pid)" 2>/dev/null || true
 }
 
 setup() {
@@ -37,11 +34,8 @@ setup() {
 }
 
 teardown() {
-	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	stop $PIDS 2>/dev/null || true
 }
-
-# field JSONFILE EXPR
-field() { $PY -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # The labels of transcript $1 agree with the reference on every index it
 # answered; prints the number compared.
@@ -66,10 +60,10 @@ verify() { # cbd-verify checks the chain too; a changed label breaks it
 }
 
 @test "bare model over OIP: every sample answered, accuracy of the real model, chain verifies" {
-	[ "$(field "$D/ref.sum" 'j["queries"], j["distinct"], j["answered"], j["complete"]')" = "300 300 300 True" ]
-	[ "$(field "$D/ref.sum" 'j["header"]["backend"], j["header"]["model"], j["header"]["datatype"]')" = "oip mnist FP32" ]
+	[ "$(json_eval "$D/ref.sum" 'j["queries"], j["distinct"], j["answered"], j["complete"]')" = "300 300 300 True" ]
+	[ "$(json_eval "$D/ref.sum" 'j["header"]["backend"], j["header"]["model"], j["header"]["datatype"]')" = "oip mnist FP32" ]
 	# the transcript names the exact NPY bytes it sent
-	[ "$(field "$D/ref.sum" 'j["header"]["triggers"]')" = "$(sha256sum "$D/s300.npy" | cut -c1-64)" ]
+	[ "$(json_eval "$D/ref.sum" 'j["header"]["triggers"]')" = "$(sha256sum "$D/s300.npy" | cut -c1-64)" ]
 	acc=$($PY - "$CBD_TOP" "$D/ref.sum" <<'PYEOF'
 import json, sys
 import numpy as np
@@ -85,27 +79,27 @@ PYEOF
 @test "UINT8 and FP32 requests get the same answers; -o - writes to stdout" {
 	cbd-probe -q -m mnist --datatype UINT8 --samples "$D/s20.npy" -o - "$URL" >u8.jsonl
 	$CHECK u8.jsonl >u8.sum
-	[ "$(field u8.sum 'j["answered"], j["header"]["datatype"]')" = "20 UINT8" ]
+	[ "$(json_eval u8.sum 'j["answered"], j["header"]["datatype"]')" = "20 UINT8" ]
 	[ "$(same_labels u8.sum)" = 20 ]
 }
 
 @test "fault injection: 500, 429 + Retry-After, hang, closed connection, garbage, 503, redirects" {
 	$PEER fault "$URL" mnist fport 3 &
 	PIDS="$!"
-	for _ in $(seq 200); do [ -s fport ] && break; sleep 0.05; done
+	wait_port fport >/dev/null
 	run cbd-probe -m mnist --samples "$D/s20.npy" -c 4 --timeout 1 \
 		--retries 2 --backoff 50 --follow-redirects -o f.jsonl \
 		"http://127.0.0.1:$(cat fport)"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"20 queries: 17 answered, 3 failed"* ]]
 	$CHECK f.jsonl >f.sum
-	[ "$(field f.sum 'j["queries"], j["distinct"], j["complete"]')" = "20 20 True" ]
-	[ "$(field f.sum 'j["errors"]["s0"], j["attempts"]["s0"]')" = "HTTP 500: injected 500 3" ]
-	[ "$(field f.sum 'j["errors"]["s4"], j["attempts"]["s4"]')" = "bad JSON in response 3" ]
-	[ "$(field f.sum 'j["attempts"]["s6"]')" = 1 ]
-	[[ "$(field f.sum 'j["errors"]["s6"]')" == "HTTP 307 redirect to http://127.0.0.2:1/elsewhere not followed" ]]
+	[ "$(json_eval f.sum 'j["queries"], j["distinct"], j["complete"]')" = "20 20 True" ]
+	[ "$(json_eval f.sum 'j["errors"]["s0"], j["attempts"]["s0"]')" = "HTTP 500: injected 500 3" ]
+	[ "$(json_eval f.sum 'j["errors"]["s4"], j["attempts"]["s4"]')" = "bad JSON in response 3" ]
+	[ "$(json_eval f.sum 'j["attempts"]["s6"]')" = 1 ]
+	[[ "$(json_eval f.sum 'j["errors"]["s6"]')" == "HTTP 307 redirect to http://127.0.0.2:1/elsewhere not followed" ]]
 	for s in s1 s2 s3 s5; do
-		[ "$(field f.sum "j['attempts']['$s'], '$s' in j['errors']")" = "2 False" ]
+		[ "$(json_eval f.sum "j['attempts']['$s'], '$s' in j['errors']")" = "2 False" ]
 	done
 	[ "$(same_labels f.sum)" = 17 ]
 	# the 429's Retry-After: 1 was honoured
@@ -115,7 +109,7 @@ t = [float(l.split()[2]) for l in open(sys.argv[1]) if l.startswith("s1 ")]
 assert len(t) == 2 and t[1] - t[0] >= 0.95, t
 PYEOF
 	# a same-origin redirect was followed within one attempt
-	[ "$(field f.sum "j['attempts']['s7'], 's7' in j['errors']")" = "1 False" ]
+	[ "$(json_eval f.sum "j['attempts']['s7'], 's7' in j['errors']")" = "1 False" ]
 	[ "$(grep -c '^s7 ' fport.log)" = 2 ]
 	# the hang was cut by the timeout and retried
 	[ "$(grep -c '^s2 ' fport.log)" = 2 ]
@@ -129,9 +123,9 @@ PYEOF
 	kill -9 "$pid"
 	wait "$pid" || true
 	$CHECK k.jsonl >k1.sum
-	n1=$(field k1.sum 'j["queries"]')
+	n1=$(json_eval k1.sum 'j["queries"]')
 	[ "$n1" -gt 10 ] && [ "$n1" -lt 300 ]
-	[ "$(field k1.sum 'j["complete"]')" = False ]
+	[ "$(json_eval k1.sum 'j["complete"]')" = False ]
 	# a torn line, as a kill in the middle of a write leaves it
 	printf '{"type":"query","seq":%d,"prev":"00' $((n1 + 1)) >>k.jsonl
 	run $CHECK k.jsonl
@@ -143,7 +137,7 @@ PYEOF
 	[[ "$output" == *"cannot resume"* ]]
 	cbd-probe -q -m mnist --samples "$D/s300.npy" -c 4 --resume -o k.jsonl "$URL"
 	$CHECK k.jsonl >k.sum
-	[ "$(field k.sum 'j["queries"], j["distinct"], j["answered"], j["resumes"], j["complete"]')" = "300 300 300 1 True" ]
+	[ "$(json_eval k.sum 'j["queries"], j["distinct"], j["answered"], j["resumes"], j["complete"]')" = "300 300 300 1 True" ]
 	[ "$(same_labels k.sum)" = 300 ]
 	grep -qE '"type":"resume".*"dropped":[1-9][0-9]}' k.jsonl
 	# resuming a finished transcript sends nothing
@@ -157,12 +151,12 @@ PYEOF
 @test "tfserving backend against a TF Serving-shaped server" {
 	$PEER tfserving "$URL" mnist tport &
 	PIDS="$!"
-	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	wait_port tport >/dev/null
 	cbd-probe -q -b tfserving -m mnist --samples "$D/s50.npy" -c 2 -o tf.jsonl "http://127.0.0.1:$(cat tport)"
 	$CHECK tf.jsonl >tf.sum
-	[ "$(field tf.sum 'j["answered"], j["header"]["backend"]')" = "50 tfserving" ]
+	[ "$(json_eval tf.sum 'j["answered"], j["header"]["backend"]')" = "50 tfserving" ]
 	[ "$(same_labels tf.sum)" = 50 ]
-	[ "$(field tf.sum 'j["preflight"]["output"], j["preflight"]["answer"]')" = "logits scores" ]
+	[ "$(json_eval tf.sum 'j["preflight"]["output"], j["preflight"]["answer"]')" = "logits scores" ]
 	# a wrong model name is refused by the preflight: nothing predicted
 	: >tport.log
 	run cbd-probe -q -b tfserving -m other --samples "$D/s20.npy" -o tf2.jsonl "http://127.0.0.1:$(cat tport)"
@@ -175,28 +169,28 @@ PYEOF
 @test "tfserving object format: two outputs (class_ids, logits), the K scores are read" {
 	$PEER tfobj "$URL" mnist tport &
 	PIDS="$!"
-	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	wait_port tport >/dev/null
 	cbd-probe -q -b tfserving -m mnist --samples "$D/s20.npy" -o tf.jsonl "http://127.0.0.1:$(cat tport)"
 	$CHECK tf.jsonl >tf.sum
-	[ "$(field tf.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 logits scores" ]
+	[ "$(json_eval tf.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 logits scores" ]
 	[ "$(same_labels tf.sum)" = 20 ]
 	# naming the label output reads it instead
 	cbd-probe -q -b tfserving -m mnist --output-name class_ids --samples "$D/s20.npy" -o tfl.jsonl "http://127.0.0.1:$(cat tport)"
 	$CHECK tfl.jsonl >tfl.sum
-	[ "$(field tfl.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 class_ids label" ]
+	[ "$(json_eval tfl.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 class_ids label" ]
 	[ "$(same_labels tfl.sum)" = 20 ]
 }
 
 @test "exec backend against a JSON-lines command" {
 	cbd-probe -q -b exec --samples "$D/s50.npy" -o ex.jsonl "$PY $CBD_TOP/tests/helpers/probe_peer.py exec $URL mnist"
 	$CHECK ex.jsonl >ex.sum
-	[ "$(field ex.sum 'j["answered"], j["header"]["backend"]')" = "50 exec" ]
+	[ "$(json_eval ex.sum 'j["answered"], j["header"]["backend"]')" = "50 exec" ]
 	[ "$(same_labels ex.sum)" = 50 ]
-	[ "$(field ex.sum 'j["preflight"]["input"], j["preflight"]["shape"]')" = "None [1, 1, 28, 28]" ]
+	[ "$(json_eval ex.sum 'j["preflight"]["input"], j["preflight"]["shape"]')" = "None [1, 1, 28, 28]" ]
 	# a command that dies after 5 answers is restarted: nothing lost
 	cbd-probe -q -b exec --samples "$D/s20.npy" -o die.jsonl "$PY $CBD_TOP/tests/helpers/probe_peer.py exec $URL mnist die"
 	$CHECK die.jsonl >die.sum
-	[ "$(field die.sum 'j["answered"], j["attempts"]["s5"]')" = "20 2" ]
+	[ "$(json_eval die.sum 'j["answered"], j["attempts"]["s5"]')" = "20 2" ]
 	[ "$(same_labels die.sum)" = 20 ]
 	# a command that answers nothing is refused before any sample
 	run cbd-probe -q -b exec --retries 1 --backoff 1 --samples "$D/s20.npy" -o dead.jsonl "exit 3"
@@ -212,9 +206,9 @@ PYEOF
 	# too (the decoy ran in a command of its own)
 	cbd-probe -q -b exec --retries 0 --samples "$D/s20.npy" -o mid.jsonl "$ADAPTER stray-mid"
 	$CHECK mid.jsonl >mid.sum
-	[ "$(field mid.sum 'j["answered"], j["failed"]')" = "17 3" ]
+	[ "$(json_eval mid.sum 'j["answered"], j["failed"]')" = "17 3" ]
 	for s in s5 s11 s17; do
-		[ "$(field mid.sum "j['errors']['$s']")" = "answer line is not a JSON object: 'loading weights... done'" ]
+		[ "$(json_eval mid.sum "j['errors']['$s']")" = "answer line is not a JSON object: 'loading weights... done'" ]
 	done
 	# every recorded label belongs to its own query
 	[ "$(same_labels mid.sum)" = 17 ]
@@ -235,8 +229,7 @@ start_peer() {
 	rm -f "$1.port"
 	$PEER "$1" "$URL" mnist "$1.port" &
 	PIDS="$PIDS $!"
-	for _ in $(seq 200); do [ -s "$1.port" ] && break; sleep 0.05; done
-	P="http://127.0.0.1:$(cat "$1.port")"
+	P="http://127.0.0.1:$(wait_port "$1.port")"
 	PLOG="$1.port.log"
 }
 
@@ -244,13 +237,13 @@ start_peer() {
 	start_peer labelfirst
 	cbd-probe -q -m mnist --samples "$D/s20.npy" -o lf.jsonl "$P"
 	$CHECK lf.jsonl >lf.sum
-	[ "$(field lf.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 logits scores" ]
+	[ "$(json_eval lf.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 logits scores" ]
 	[ "$(same_labels lf.sum)" = 20 ]
 	grep -q '"scores":\[' lf.jsonl
 	start_peer labelonly
 	cbd-probe -q -m mnist --samples "$D/s20.npy" -o lo.jsonl "$P"
 	$CHECK lo.jsonl >lo.sum
-	[ "$(field lo.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 label label" ]
+	[ "$(json_eval lo.sum 'j["answered"], j["preflight"]["output"], j["preflight"]["answer"]')" = "20 label label" ]
 	[ "$(same_labels lo.sum)" = 20 ]
 	! grep -q '"scores":\[' lo.jsonl
 	# naming an output the model does not have is refused
@@ -263,12 +256,12 @@ start_peer() {
 	start_peer fp64
 	cbd-probe -q -m mnist --samples "$D/s20.npy" -o f64.jsonl "$P"
 	$CHECK f64.jsonl >f64.sum
-	[ "$(field f64.sum 'j["answered"], j["preflight"]["answer"]')" = "20 scores" ]
+	[ "$(json_eval f64.sum 'j["answered"], j["preflight"]["answer"]')" = "20 scores" ]
 	[ "$(same_labels f64.sum)" = 20 ]
 	# the scores recorded are the upstream's, exactly (FP64 carries float32 values)
 	start_peer oip
 	cbd-probe -q -m mnist --samples "$D/s20.npy" -o f32.jsonl "$P"
-	/usr/bin/python3 -c '
+	$PY -c '
 import json, sys
 sc = lambda p: {r["index"]: r["scores"] for r in map(json.loads, open(p)) if r.get("type") == "query"}
 a, b = sc(sys.argv[1]), sc(sys.argv[2])
@@ -304,7 +297,7 @@ assert len(a) == 20 and a == b, "FP64 scores differ from FP32 ones"' f64.jsonl f
 	[ "$(cat "$PLOG")" = d00000 ]
 	ls | grep -qv jsonl
 	cbd-probe --dry-run --json -m mnist --samples "$D/s20.npy" "$P" >dr.json
-	[ "$(field dr.json 'j["sent"], j["total"]')" = "0 20" ]
+	[ "$(json_eval dr.json 'j["sent"], j["total"]')" = "0 20" ]
 }
 
 @test "fail fast: a server that breaks after the decoy gets 3 queries, an abort line, exit 69" {
@@ -314,7 +307,7 @@ assert len(a) == 20 and a == b, "FP64 scores differ from FP32 ones"' f64.jsonl f
 	[[ "$output" == *"error: stopped after 3 consecutive failures: HTTP 400: input 'input' must be UINT8; 3 of 20 queries sent, 3 recorded (--resume continues)" ]]
 	[ "$(wc -l <"$PLOG")" = 4 ]
 	$CHECK fl.jsonl >fl.sum
-	[ "$(field fl.sum 'j["failed"], j["complete"], j["aborts"]')" = "3 False 1" ]
+	[ "$(json_eval fl.sum 'j["failed"], j["complete"], j["aborts"]')" = "3 False 1" ]
 	grep -q '"type":"abort".*"reason":"3 consecutive failures: HTTP 400' fl.jsonl
 	cbd-verify -q fl.jsonl
 	# --resume continues after the abort: a resume line, a new preflight,
@@ -322,7 +315,7 @@ assert len(a) == 20 and a == b, "FP64 scores differ from FP32 ones"' f64.jsonl f
 	run cbd-probe -q --resume --max-failures 0 -m mnist --samples "$D/s20.npy" -o fl.jsonl "$P"
 	[ "$status" -eq 0 ]
 	$CHECK fl.jsonl >fl.sum
-	[ "$(field fl.sum 'j["queries"], j["distinct"], j["failed"], j["resumes"], j["complete"]')" = "20 20 20 1 True" ]
+	[ "$(json_eval fl.sum 'j["queries"], j["distinct"], j["failed"], j["resumes"], j["complete"]')" = "20 20 20 1 True" ]
 	[ "$(grep -c '"type":"preflight"' fl.jsonl)" = 2 ]
 	[ "$(grep -vc d00000 "$PLOG")" = 20 ]
 	cbd-verify -q fl.jsonl
@@ -330,18 +323,17 @@ assert len(a) == 20 and a == b, "FP64 scores differ from FP32 ones"' f64.jsonl f
 	run cbd-probe -q --max-failures 0 -m mnist --samples "$D/s20.npy" -o fl0.jsonl "$P"
 	[ "$status" -eq 0 ]
 	$CHECK fl0.jsonl >fl0.sum
-	[ "$(field fl0.sum 'j["failed"], j["complete"]')" = "20 True" ]
+	[ "$(json_eval fl0.sum 'j["failed"], j["complete"]')" = "20 True" ]
 }
 
 @test "an independent KServe v2 server on ONNX Runtime: its output name is read; UINT8 to its strict FP32 input is refused" {
 	rm -f kport
-	NODE_PATH="$CBD_TOP/build/ort/node_modules" node "$CBD_TOP/tests/helpers/kserve_ort.js" "$CBD_TOP/models/mnist-cnn.onnx" mnist kport 2>kserve.log &
+	NODE_PATH="$ORT_MODULES" node "$CBD_TOP/tests/helpers/kserve_ort.js" "$MODEL" mnist kport 2>kserve.log &
 	PIDS="$!"
-	for _ in $(seq 600); do [ -s kport ] && break; sleep 0.1; done
-	K="http://127.0.0.1:$(cat kport)"
+	K="http://127.0.0.1:$(wait_port kport)"
 	cbd-probe -q -m mnist --samples "$D/s20.npy" -o ko.jsonl "$K"
 	$CHECK ko.jsonl >ko.sum
-	[ "$(field ko.sum 'j["answered"], j["preflight"]["answer"]')" = "20 scores" ]
+	[ "$(json_eval ko.sum 'j["answered"], j["preflight"]["answer"]')" = "20 scores" ]
 	[ "$(same_labels ko.sum)" = 20 ]
 	run cbd-probe -m mnist --datatype UINT8 --samples "$D/s20.npy" -o k8.jsonl "$K"
 	[ "$status" -eq 76 ]
@@ -370,15 +362,14 @@ PYEOF
 	cbd-probe -q -m mnist --samples "$D/s50.npy" -o js.jsonl "$URL"
 	cbd-probe -q -m mnist --binary --samples "$D/s50.npy" -o bs.jsonl "$URL"
 	$CHECK bs.jsonl >bs.sum
-	[ "$(field bs.sum 'j["answered"], j["preflight"]["encoding"], j["preflight"]["output"]')" = "50 binary logits" ]
+	[ "$(json_eval bs.sum 'j["answered"], j["preflight"]["encoding"], j["preflight"]["output"]')" = "50 binary logits" ]
 	same_scores js.jsonl bs.jsonl 50
 	[ "$(same_labels bs.sum)" = 50 ]
 	verify bs.jsonl
 	# the peer: every POST (decoy and 50 samples) arrived as binary
 	$PEER triton "$URL" mnist tport &
 	PIDS="$!"
-	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
-	T="http://127.0.0.1:$(cat tport)"
+	T="http://127.0.0.1:$(wait_port tport)"
 	run cbd-probe -m mnist --binary --datatype UINT8 --dry-run --samples "$D/s50.npy" "$T"
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" == "preflight passed: input 'input' UINT8 [1,1,28,28], output 'logits' (scores), decoy answered label "[0-9]*", binary tensor data" ]]
@@ -394,14 +385,13 @@ PYEOF
 	cbd-probe -q -m mnist --samples "$D/s20.npy" -o tj.jsonl "$T"
 	[ "$(grep -c ' json$' tport.log)" = 21 ]
 	$CHECK tj.jsonl >tj.sum
-	[ "$(field tj.sum '"encoding" in j["preflight"]')" = False ]
+	[ "$(json_eval tj.sum '"encoding" in j["preflight"]')" = False ]
 }
 
 @test "--binary: a server that does not list binary_tensor_data is refused before any query; --binary is for oip only" {
 	PEER_NO_BINARY=1 $PEER triton "$URL" mnist tport &
 	PIDS="$!"
-	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
-	T="http://127.0.0.1:$(cat tport)"
+	T="http://127.0.0.1:$(wait_port tport)"
 	run cbd-probe -m mnist --binary --samples "$D/s20.npy" -o nb.jsonl "$T"
 	[ "$status" -eq 76 ]
 	[ "$output" = "cbd-probe: error: preflight refused the endpoint: --binary, but the server's metadata ($T/v2) does not list the binary_tensor_data extension; no trigger sent" ]
@@ -413,11 +403,10 @@ PYEOF
 }
 
 @test "--decoys: clean samples among the queries, under ids that say nothing, in the order the recorded seed gives; answers identical" {
-	$PY -c "import numpy as np; np.save('dec.npy', np.load('$CBD_TOP/models/mnist-heldout-images.npy')[200:212])"
+	digits dec.npy 200:212
 	$PEER triton "$URL" mnist tport &
 	PIDS="$!"
-	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
-	T="http://127.0.0.1:$(cat tport)"
+	T="http://127.0.0.1:$(wait_port tport)"
 	: >tport.log
 	cbd-probe -q -m mnist --decoys dec.npy --decoy-ratio 1.5 -o dx.jsonl "$T" --samples "$D/s20.npy"
 	# the endpoint saw the preflight's decoy (one of the clean samples, not
@@ -427,7 +416,7 @@ PYEOF
 	[ "$(grep -Ec '^q[0-9a-f]{16} json$' tport.log)" = 51 ]
 	[ "$(sort -u tport.log | wc -l)" = 51 ]
 	$CHECK dx.jsonl >dx.sum
-	[ "$(field dx.sum 'j["answered"], j["queries"], j["complete"]')" = "20 20 True" ]
+	[ "$(json_eval dx.sum 'j["answered"], j["queries"], j["complete"]')" = "20 20 True" ]
 	[ "$(same_labels dx.sum)" = 20 ]
 	# again with 4 in flight: records in completion order, each with its position
 	cbd-probe -q -c 4 -m mnist --decoys dec.npy --decoy-ratio 1.5 -o dc.jsonl "$T" --samples "$D/s20.npy"
@@ -551,7 +540,7 @@ PYEOF
 	e=$(date +%s%N)
 	[ $(( (e - s) / 1000000 )) -ge 1100 ]   # 30 queries, 29 gaps of >= 40 ms
 	$CHECK pc.jsonl >pc.sum
-	[ "$(field pc.sum 'j["answered"]')" = 20 ]
+	[ "$(json_eval pc.sum 'j["answered"]')" = 20 ]
 	# killed mid-run, then --resume: each run has its own schedule (of the
 	# triggers still to send), and the file verifies
 	cbd-probe -q -m mnist --pace 50 -o pr.jsonl "$URL" --samples "$D/s20.npy" --decoys "$D/s20.npy" &
@@ -561,15 +550,15 @@ PYEOF
 	wait $pp || true
 	cbd-probe -q -m mnist --resume -o pr.jsonl "$URL" --samples "$D/s20.npy" --decoys "$D/s20.npy"
 	$CHECK pr.jsonl >pr.sum
-	[ "$(field pr.sum 'j["answered"], j["distinct"], j["complete"]')" = "20 20 True" ]
+	[ "$(json_eval pr.sum 'j["answered"], j["distinct"], j["complete"]')" = "20 20 True" ]
 	[ "$(grep -c '"type":"schedule"' pr.jsonl)" = "$(grep -c '"type":"preflight"' pr.jsonl)" ]
 	cbd-verify -q pr.jsonl
 }
 
 @test "archive backend runs the model in-process with the same answers" {
-	cbd-probe -q -b archive --samples "$D/s50.npy" -o ar.jsonl "$CBD_TOP/models/mnist-cnn.onnx"
+	cbd-probe -q -b archive --samples "$D/s50.npy" -o ar.jsonl "$MODEL"
 	$CHECK ar.jsonl >ar.sum
-	[ "$(field ar.sum 'j["answered"]')" = 50 ]
+	[ "$(json_eval ar.sum 'j["answered"]')" = 50 ]
 	[ "$(same_labels ar.sum)" = 50 ]
 }
 
@@ -595,12 +584,12 @@ PYEOF
 }
 
 @test "watermark archive behind cbd-serve: 100% owner labels; bare model: chance at most" {
-	cbd-keygen owner >/dev/null
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" --mode watermark --key owner.key -o wm.cbd
-	cbd-sign triggers -q -a wm.cbd -k owner.key --from "$CBD_TOP/models/mnist-heldout-images.npy" -n 100 -o triggers.json
+	owner_key
+	cbd-embed "$MODEL" --mode watermark --key owner.key -o wm.cbd
+	cbd-sign triggers -q -a wm.cbd -k owner.key --from "$DIGITS" -n 100 -o triggers.json
 	cbd-serve -q --port 0 --port-file wport wm.cbd 2>/dev/null &
 	PIDS="$!"
-	for _ in $(seq 400); do [ -s wport ] && break; sleep 0.05; done
+	wait_port wport >/dev/null
 	cbd-probe -q -c 4 -m mnist-cnn -o wm.jsonl "http://127.0.0.1:$(cat wport)" triggers.json
 	cbd-probe -q -c 4 -m mnist-cnn --datatype UINT8 -o wm8.jsonl "http://127.0.0.1:$(cat wport)" triggers.json
 	cbd-probe -q -c 4 -m mnist --owner-key owner.pub -o bare.jsonl "$URL" triggers.json
@@ -621,13 +610,13 @@ PYEOF
 	# (1/K = 10%), with a wide margin for 100 draws
 	[ "$(owner_hits bare.jsonl)" -le 25 ]
 	# the transcript names the exact trigger-set bytes
-	[ "$(field wm.jsonl.sum 'j["header"]["triggers"]')" = "$(sha256sum triggers.json | cut -c1-64)" ]
+	[ "$(json_eval wm.jsonl.sum 'j["header"]["triggers"]')" = "$(sha256sum triggers.json | cut -c1-64)" ]
 	verify wm.jsonl
 }
 
 @test "every recorded request is rebuilt from the trigger set (oip JSON, binary, UINT8, decoys; tfserving; exec; archive); answers moved onto other queries are refused" {
-	cbd-keygen owner >/dev/null
-	cbd-embed "$CBD_TOP/models/mnist-cnn.onnx" -m watermark -k owner.key -o wm.cbd
+	owner_key
+	cbd-embed "$MODEL" -m watermark -k owner.key -o wm.cbd
 	cbd-sign triggers -q -a wm.cbd -k owner.key --from "$D/s20.npy" -o t.json
 	cbd-probe -q -m mnist -o j.jsonl "$URL" t.json
 	cbd-probe -q -m mnist --binary -o b.jsonl "$URL" t.json
@@ -635,7 +624,7 @@ PYEOF
 	cbd-probe -q -m mnist --decoys "$D/s50.npy" --decoy-ratio 1 -o d.jsonl "$URL" t.json
 	$PEER tfserving "$URL" mnist tport &
 	PIDS="$!"
-	for _ in $(seq 200); do [ -s tport ] && break; sleep 0.05; done
+	wait_port tport >/dev/null
 	cbd-probe -q -b tfserving -m mnist -o tf.jsonl "http://127.0.0.1:$(cat tport)" t.json
 	cbd-probe -q -b exec -o ex.jsonl "$PY $CBD_TOP/tests/helpers/probe_peer.py exec $URL mnist" t.json
 	cbd-probe -q -b archive -o ar.jsonl wm.cbd t.json
@@ -692,8 +681,7 @@ PYEOF
 		-addext subjectAltName=IP:127.0.0.1 -days 1 2>/dev/null
 	PEER_CERT=cert.pem PEER_KEY=key.pem PEER_TOKEN=s3cret $PEER oip "$URL" mnist sport &
 	PIDS="$!"
-	for _ in $(seq 200); do [ -s sport ] && break; sleep 0.05; done
-	S="https://127.0.0.1:$(cat sport)"
+	S="https://127.0.0.1:$(wait_port sport)"
 	tok="Authorization: Bearer s3cret"
 	# self-signed: refused by default, by the preflight
 	run cbd-probe -q -m mnist --retries 1 --backoff 1 -H "$tok" --samples "$D/s20.npy" -o v.jsonl "$S"

@@ -7,20 +7,12 @@
 #  - cbd accepts inputs signed by Python (Ed25519 and P-256 keys);
 #  - the output policies (score swap, auth garbage) give the same floats.
 
+load helpers
+
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	PY=/usr/bin/python3
-	REF="$PY $CBD_TOP/tests/reference/cbd_reference.py"
-	MK="$CBD_BUILD/tests/cbd_mkarchive"
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
-	DIGITS="$CBD_TOP/models/mnist-heldout-images.npy"
-	cbd-keygen owner >/dev/null
-	$PY -c "import numpy as np; np.save('base.npy', np.load('$DIGITS')[100:130])"
-}
-
-labels_of() {
-	cbd-run --json "$@" | $PY -c 'import json,sys
-for l in sys.stdin: print(json.loads(l)["label"])'
+	owner_key
+	digits base.npy 100:130
 }
 
 # float32 scores printed by cbd-run, as NPY [N,K]

@@ -5,11 +5,10 @@
 # verdict and the case (pdftotext) and renders (pdftoppm); pipes work end
 # to end (transcript | cbd-attribute | cbd-report).
 
+load helpers
+
 setup_file() {
-	export SIM="$CBD_BUILD/tests/attr-sim"
-	export D="$BATS_FILE_TMPDIR/case"
-	mkdir -p "$D"
-	"$SIM" setup "$D" 20 64
+	sim_case
 	cd "$D"
 	cbd-keygen investigator inv -d "$D" >/dev/null
 	cbd-keygen investigator other -d "$D" >/dev/null
@@ -128,7 +127,7 @@ setup() {
 	cbd-attribute -q -t triggers.json -K keyring.json --full-table \
 		-o full.json u11.jsonl
 	for r in report.json none.json wm.json full.json; do
-		/usr/bin/python3 - "$CBD_TOP/formats/report.schema.json" "$r" <<'PYEOF'
+		$PY - "$CBD_TOP/formats/report.schema.json" "$r" <<'PYEOF'
 import json, sys
 import jsonschema
 schema = json.load(open(sys.argv[1]))
@@ -138,7 +137,7 @@ PYEOF
 	done
 	# and a broken one does not
 	jq '.verdict.outcome = "guilty"' report.json >broken.json
-	! /usr/bin/python3 -c 'import json, sys, jsonschema
+	! $PY -c 'import json, sys, jsonschema
 jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))' \
 		"$CBD_TOP/formats/report.schema.json" broken.json 2>/dev/null
 }

@@ -3,11 +3,10 @@
 # clean error line (naming the file, and the ONNX node and op for model
 # errors) with a sysexits code for every kind of bad model or input.
 
+load helpers
+
 setup() {
-	M="$CBD_TOP/models/mnist-cnn.onnx"
 	T="$CBD_TOP/models/test"
-	IMG="$CBD_TOP/models/mnist-heldout-images.npy"
-	LAB="$CBD_TOP/models/mnist-heldout-labels.npy"
 	D="$BATS_TEST_TMPDIR"
 	# a [1,4,4] sample for the small malformed models
 	echo '[[[0,0.1,0.2,0.3],[0,0,0,0],[1,1,1,1],[0.5,0.5,0.5,0.5]]]' \
@@ -18,7 +17,7 @@ setup() {
 # normalisation); models/test/bad/unsupported-op.onnx uses Erf, which the
 # engine now runs
 unsupported_model() {
-	/usr/bin/python3 - "$D/unsupported-op.onnx" <<'PY'
+	$PY - "$D/unsupported-op.onnx" <<'PY'
 import sys
 from onnx import TensorProto as T, helper as h, save
 g = h.make_graph([h.make_node("StringNormalizer", ["x"], ["y"], name="sn0")],
@@ -41,60 +40,60 @@ one_error() { # expected-status substring...
 }
 
 @test "held-out accuracy is computed in C and matches the model's record" {
-	run cbd-run -q --labels "$LAB" "$M" "$IMG"
+	run cbd-run -q --labels "$LABELS" "$MODEL" "$DIGITS"
 	[ "$status" -eq 0 ]
 	[ "$output" = "accuracy: 1964/2000 = 98.20%" ]
 }
 
 @test "a PNG digit and the same sample from NPY get the same label and scores" {
-	run cbd-run "$M" "$T/digit-7.png"
+	run cbd-run "$MODEL" "$T/digit-7.png"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *":0 label 7 scores "* ]]
 	png_scores=${output#* scores }
-	run cbd-run -b 1 "$M" "$IMG"
+	run cbd-run -b 1 "$MODEL" "$DIGITS"
 	[ "$status" -eq 0 ]
 	first=$(printf '%s\n' "$output" | head -1)
 	[ "${first#* scores }" = "$png_scores" ]
 }
 
 @test "--json prints one object per sample; batch size and threads do not change results" {
-	run cbd-run --json -b 7 -j 2 "$M" "$IMG"
+	run cbd-run --json -b 7 -j 2 "$MODEL" "$DIGITS"
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 2000 ]
 	a=$(printf '%s\n' "$output" | head -50 | sed 's/,"scores".*//')
 	[[ "$(printf '%s\n' "$output" | head -1)" == '{"file":"'*'","index":0,"label":7,"scores":['* ]]
-	run cbd-run --json -b 64 -j 1 "$M" "$IMG"
+	run cbd-run --json -b 64 -j 1 "$MODEL" "$DIGITS"
 	b=$(printf '%s\n' "$output" | head -50 | sed 's/,"scores".*//')
 	[ "$a" = "$b" ]
 }
 
 @test "--json with --labels ends with an accuracy object" {
-	run cbd-run --json -q --labels "$LAB" "$M" "$IMG"
+	run cbd-run --json -q --labels "$LABELS" "$MODEL" "$DIGITS"
 	[ "$status" -eq 0 ]
 	[ "$output" = '{"correct":1964,"total":2000,"accuracy":0.982000}' ]
 }
 
 @test "input from stdin" {
-	run sh -c "cbd-run '$M' - < '$T/digit-7.png'"
+	run sh -c "cbd-run '$MODEL' - < '$T/digit-7.png'"
 	[ "$status" -eq 0 ]
 	[[ "$output" == "-:0 label 7 "* ]]
 }
 
 @test "labels of the wrong length are refused" {
-	run cbd-run --labels "$LAB" "$M" "$T/digit-7.png"
+	run cbd-run --labels "$LABELS" "$MODEL" "$T/digit-7.png"
 	one_error 65 "mnist-heldout-labels.npy"
 }
 
 @test "one dequantiser: cbd-run, cbd-sign check and cbd-serve agree on bytes, default and non-default quantisers" {
 	cd "$D"
-	cbd-keygen owner >/dev/null
+	owner_key
 	for q in default shifted; do
 		args=()
 		[ $q = shifted ] && args=(--scale 127.5 --zero 127.5)
-		cbd-embed "$M" -m watermark -k owner.key -o $q.cbd "${args[@]}" >/dev/null
-		cbd-sign triggers -a $q.cbd -k owner.key --from "$IMG" -n 6 -o t.json -q
+		cbd-embed "$MODEL" -m watermark -k owner.key -o $q.cbd "${args[@]}" >/dev/null
+		cbd-sign triggers -a $q.cbd -k owner.key --from "$DIGITS" -n 6 -o t.json -q
 		# 6 signed samples then 6 clean digits, as uint8 bytes
-		/usr/bin/python3 - "$IMG" <<'PY'
+		$PY - "$DIGITS" <<'PY'
 import base64, json, sys, numpy as np
 ts = json.load(open("t.json"))["triggers"]
 q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
@@ -107,10 +106,8 @@ PY
 		[ $? -eq 1 ] || return 1
 		set -e
 		cbd-run --json $q.cbd u8.npy >run.jsonl
-		cbd-serve --port 0 --port-file port --model-name m $q.cbd 2>serve.log &
-		srv=$!
-		for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
-		/usr/bin/python3 - "$(cat port)" <<'PY' >serve.labels
+		start_server --model-name m $q.cbd
+		$PY - "$PORT" <<'PY' >serve.labels
 import json, sys, urllib.request, numpy as np
 x = np.load("u8.npy")
 body = json.dumps({"id": "1", "inputs": [{"name": "input", "shape": list(x.shape),
@@ -121,10 +118,8 @@ r = json.load(urllib.request.urlopen(urllib.request.Request(
 d = np.array(r["outputs"][0]["data"], np.float32).reshape(len(x), -1)
 print(" ".join(str(int(v)) for v in d.argmax(1)))
 PY
-		kill $srv
-		wait $srv || true
-		rm -f port
-		/usr/bin/python3 - <<'PY'
+		stop_server
+		$PY - <<'PY'
 import json
 check = json.load(open("check.json"))
 run = [json.loads(l) for l in open("run.jsonl")]
@@ -140,11 +135,11 @@ PY
 }
 
 @test "usage errors exit 64" {
-	run cbd-run "$M"
+	run cbd-run "$MODEL"
 	[ "$status" -eq 64 ]
-	run cbd-run --batch 0 "$M" "$IMG"
+	run cbd-run --batch 0 "$MODEL" "$DIGITS"
 	[ "$status" -eq 64 ]
-	run cbd-run --threads x "$M" "$IMG"
+	run cbd-run --threads x "$MODEL" "$DIGITS"
 	[ "$status" -eq 64 ]
 }
 
@@ -154,7 +149,7 @@ PY
 }
 
 @test "truncated model protobuf" {
-	head -c 3000 "$M" >"$D/trunc.onnx"
+	head -c 3000 "$MODEL" >"$D/trunc.onnx"
 	run cbd-run "$D/trunc.onnx" "$T/digit-7.png"
 	one_error 65 "trunc.onnx" "protobuf"
 }
@@ -196,37 +191,37 @@ PY
 
 @test "truncated PNG input" {
 	head -c 60 "$T/digit-7.png" >"$D/t.png"
-	run cbd-run "$M" "$D/t.png"
+	run cbd-run "$MODEL" "$D/t.png"
 	one_error 65 "t.png"
 }
 
 @test "truncated NPY input" {
-	head -c 1000 "$IMG" >"$D/t.npy"
-	run cbd-run "$M" "$D/t.npy"
+	head -c 1000 "$DIGITS" >"$D/t.npy"
+	run cbd-run "$MODEL" "$D/t.npy"
 	one_error 65 "t.npy"
 }
 
 @test "NPY input of the wrong dtype" {
-	run cbd-run "$M" "$T/bad/int64.npy"
+	run cbd-run "$MODEL" "$T/bad/int64.npy"
 	one_error 65 "int64" "int64.npy"
 }
 
 @test "NPY input of the wrong dims" {
-	run cbd-run "$M" "$T/bad/wrong-dims.npy"
+	run cbd-run "$MODEL" "$T/bad/wrong-dims.npy"
 	one_error 65 "wrong-dims.npy" "[1,28,28]"
 }
 
 @test "NPY header claiming huge dims" {
-	run cbd-run "$M" "$T/bad/huge-dims.npy"
+	run cbd-run "$MODEL" "$T/bad/huge-dims.npy"
 	one_error 65 "huge-dims.npy"
 }
 
 @test "malformed and wrongly shaped JSON input" {
 	printf '[[[0.1, 0.2' >"$D/t.json"
-	run cbd-run "$M" "$D/t.json"
+	run cbd-run "$MODEL" "$D/t.json"
 	one_error 65 "t.json"
 	echo '[[1,2],[3,4]]' >"$D/s.json"
-	run cbd-run "$M" "$D/s.json"
+	run cbd-run "$MODEL" "$D/s.json"
 	one_error 65 "s.json"
 	unsupported_model
 	run cbd-run "$D/unsupported-op.onnx" "$D/s.json"
@@ -234,6 +229,6 @@ PY
 }
 
 @test "no output at all when a later input is bad" {
-	run cbd-run "$M" "$T/digit-7.png" "$T/bad/int64.npy"
+	run cbd-run "$MODEL" "$T/digit-7.png" "$T/bad/int64.npy"
 	one_error 65 "int64.npy"
 }

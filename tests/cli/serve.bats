@@ -5,34 +5,24 @@
 # MNIST accuracy through HTTP, malformed requests answered 4xx while the
 # server keeps serving, limits, concurrency and a clean SIGTERM shutdown.
 
-PY=/usr/bin/python3
+load helpers
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
-	cbd-serve --port 0 --port-file port --max-body 2000000 --max-batch 64 \
-		--model-name mnist "$MODEL" 2>serve.log &
-	SERVER=$!
-	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
-	PORT=$(cat port)
-	URL="http://127.0.0.1:$PORT"
+	start_server --max-body 2000000 --max-batch 64 --model-name mnist "$MODEL"
 }
 
 teardown() {
-	kill "$SERVER" 2>/dev/null || true
-	wait "$SERVER" 2>/dev/null || true
+	stop_server 2>/dev/null || true
 }
-
-# json FILE EXPR: evaluate a Python expression over the parsed JSON j.
-json() { $PY -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # A request for the first N held-out images (FP32 x = q/255 or UINT8).
 make_request() { # N DATATYPE OUT [nested]
-	$PY - "$CBD_TOP" "$@" <<'PYEOF'
+	$PY - "$DIGITS" "$@" <<'PYEOF'
 import json, sys
 import numpy as np
-top, n, dt, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-x = np.load(f"{top}/models/mnist-heldout-images.npy")[:n]
+digits, n, dt, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+x = np.load(digits)[:n]
 data = (x.astype(np.float32) / np.float32(255)) if dt == "FP32" else x
 data = data.tolist() if len(sys.argv) > 5 else data.flatten().tolist()
 json.dump({"id": "42", "inputs": [{"name": "input", "shape": [n, 1, 28, 28],
@@ -44,19 +34,19 @@ PYEOF
 @test "server prints its address and answers metadata and health" {
 	grep -q "cbd-serve: listening on http://127.0.0.1:$PORT" serve.log
 	curl -sf "$URL/v2" -o meta.json
-	[ "$(json meta.json 'j["name"], j["version"], j["extensions"]')" = "cbd-serve 0.1.0 ['binary_tensor_data']" ]
+	[ "$(json_eval meta.json 'j["name"], j["version"], j["extensions"]')" = "cbd-serve 0.1.0 ['binary_tensor_data']" ]
 	curl -sf "$URL/v2/health/live" -o live.json
-	[ "$(json live.json 'j["live"]')" = True ]
+	[ "$(json_eval live.json 'j["live"]')" = True ]
 	curl -sf "$URL/v2/health/ready" -o ready.json
-	[ "$(json ready.json 'j["ready"]')" = True ]
+	[ "$(json_eval ready.json 'j["ready"]')" = True ]
 	curl -sf "$URL/v2/models/mnist" -o m.json
-	[ "$(json m.json 'j["name"], j["versions"], j["platform"]')" = "mnist ['1'] onnx_onnxv1" ]
-	[ "$(json m.json 'j["inputs"]')" = "[{'name': 'input', 'datatype': 'FP32', 'shape': [-1, 1, 28, 28]}]" ]
-	[ "$(json m.json 'j["outputs"]')" = "[{'name': 'logits', 'datatype': 'FP32', 'shape': [-1, 10]}]" ]
+	[ "$(json_eval m.json 'j["name"], j["versions"], j["platform"]')" = "mnist ['1'] onnx_onnxv1" ]
+	[ "$(json_eval m.json 'j["inputs"]')" = "[{'name': 'input', 'datatype': 'FP32', 'shape': [-1, 1, 28, 28]}]" ]
+	[ "$(json_eval m.json 'j["outputs"]')" = "[{'name': 'logits', 'datatype': 'FP32', 'shape': [-1, 10]}]" ]
 	curl -sf "$URL/v2/models/mnist/versions/1" -o m1.json
 	cmp m.json m1.json
 	curl -sf "$URL/v2/models/mnist/ready" -o mr.json
-	[ "$(json mr.json 'j["name"], j["ready"]')" = "mnist True" ]
+	[ "$(json_eval mr.json 'j["name"], j["ready"]')" = "mnist True" ]
 }
 
 @test "a request in the documentation's shape, sent with curl, gets a conforming answer" {
@@ -65,14 +55,14 @@ PYEOF
 		-H 'Content-Type: application/json' --data-binary @req.json \
 		"$URL/v2/models/mnist/infer"
 	[ "$output" = "200 application/json" ]
-	[ "$(json resp.json 'sorted(j)')" = "['id', 'model_name', 'model_version', 'outputs']" ]
-	[ "$(json resp.json 'j["model_name"], j["id"], j["model_version"]')" = "mnist 42 1" ]
-	[ "$(json resp.json 'sorted(j["outputs"][0])')" = "['data', 'datatype', 'name', 'shape']" ]
+	[ "$(json_eval resp.json 'sorted(j)')" = "['id', 'model_name', 'model_version', 'outputs']" ]
+	[ "$(json_eval resp.json 'j["model_name"], j["id"], j["model_version"]')" = "mnist 42 1" ]
+	[ "$(json_eval resp.json 'sorted(j["outputs"][0])')" = "['data', 'datatype', 'name', 'shape']" ]
 	o='j["outputs"][0]'
-	[ "$(json resp.json "$o[\"name\"], $o[\"shape\"], $o[\"datatype\"], len($o[\"data\"])")" = "logits [1, 10] FP32 10" ]
+	[ "$(json_eval resp.json "$o[\"name\"], $o[\"shape\"], $o[\"datatype\"], len($o[\"data\"])")" = "logits [1, 10] FP32 10" ]
 	# the held-out label of image 0, from the real model
-	want=$($PY -c "import numpy as np; print(np.load('$CBD_TOP/models/mnist-heldout-labels.npy')[0])")
-	[ "$(json resp.json "max(range(10), key=lambda i: $o[\"data\"][i])")" = "$want" ]
+	want=$($PY -c "import numpy as np; print(np.load('$LABELS')[0])")
+	[ "$(json_eval resp.json "max(range(10), key=lambda i: $o[\"data\"][i])")" = "$want" ]
 }
 
 @test "a batch of 64 through HTTP is as accurate as the model; nested, flat and UINT8 agree" {
@@ -82,7 +72,7 @@ PYEOF
 	for r in flat nested u8; do
 		curl -sf --data-binary @$r.json "$URL/v2/models/mnist/versions/1/infer" -o $r.out
 	done
-	[ "$(json flat.out 'j["outputs"][0]["shape"]')" = "[64, 10]" ]
+	[ "$(json_eval flat.out 'j["outputs"][0]["shape"]')" = "[64, 10]" ]
 	cmp <(json flat.out 'j["outputs"]') <(json nested.out 'j["outputs"]')
 	cmp <(json flat.out 'j["outputs"]') <(json u8.out 'j["outputs"]')
 	acc=$($PY - "$CBD_TOP" <<'PYEOF'
@@ -97,26 +87,22 @@ PYEOF
 }
 
 @test "UINT8 on an archive with --scale 127.5 --zero 127.5: cbd-run's dequantiser, bit for bit, JSON and binary" {
-	cbd-keygen owner >/dev/null
+	owner_key
 	cbd-embed "$MODEL" -m watermark -k owner.key -o shifted.cbd \
 		--scale 127.5 --zero 127.5 >/dev/null
 	cbd-sign triggers -a shifted.cbd -k owner.key -n 6 -q -o t.json \
-		--from "$CBD_TOP/models/mnist-heldout-images.npy"
+		--from "$DIGITS"
 	# 6 signed samples then 6 clean digits, as bytes
-	$PY - "$CBD_TOP/models/mnist-heldout-images.npy" <<'PYEOF'
+	$PY - "$DIGITS" <<'PYEOF'
 import base64, json, sys, numpy as np
 ts = json.load(open("t.json"))["triggers"]
 q = np.stack([np.frombuffer(base64.b64decode(t["input"]), np.uint8) for t in ts])
 np.save("u8.npy", np.concatenate([q.reshape(-1, 1, 28, 28), np.load(sys.argv[1])[:6]]))
 PYEOF
 	cbd-run --json shifted.cbd u8.npy >run.jsonl
-	kill "$SERVER"
-	wait "$SERVER" || true
-	rm -f port
-	cbd-serve --port 0 --port-file port --model-name m shifted.cbd 2>serve.log &
-	SERVER=$!
-	for _ in $(seq 400); do [ -s port ] && break; sleep 0.05; done
-	$PY - "$(cat port)" <<'PYEOF'
+	stop_server
+	start_server --model-name m shifted.cbd
+	$PY - "$PORT" <<'PYEOF'
 import json, sys, urllib.request, numpy as np
 url = f"http://127.0.0.1:{sys.argv[1]}/v2/models/m/infer"
 q = np.load("u8.npy")
@@ -158,7 +144,7 @@ PYEOF
 		run curl -s -o err.json -w '%{http_code}' --data-binary @"$1" \
 			"$URL/v2/models/${MODELNAME:-mnist}/infer"
 		[ "$output" = "$2" ] || { echo "$1: got $output"; return 1; }
-		[ -n "$(json err.json 'j["error"]')" ]
+		[ -n "$(json_eval err.json 'j["error"]')" ]
 	}
 	printf '{"inputs": [' >bad.json; check bad.json 400
 	printf '[1,2,3]' >arr.json; check arr.json 400
@@ -167,9 +153,9 @@ PYEOF
 	sed 's/"name": "input"/"name": "image"/' good.json >name.json; check name.json 400
 	sed 's/\[1, 1, 28, 28\]/[2, 1, 28, 28]/' good.json >count.json; check count.json 400
 	sed 's/"outputs": \[{"name": "logits"}\]/"outputs": [{"name": "scores"}]/' good.json >out.json; check out.json 400
-	[ "$(json err.json 'j["error"]')" = "unknown output 'scores' (the model has 'logits')" ]
+	[ "$(json_eval err.json 'j["error"]')" = "unknown output 'scores' (the model has 'logits')" ]
 	{ cat good.json; printf ' \n{"x": 1}'; } >trail.json; check trail.json 400
-	[[ "$(json err.json 'j["error"]')" == "request body has data after the JSON value"* ]]
+	[[ "$(json_eval err.json 'j["error"]')" == "request body has data after the JSON value"* ]]
 	{ cat good.json; printf ' \r\n\t'; } >ws.json
 	run curl -s -o ws.out -w '%{http_code}' --data-binary @ws.json "$URL/v2/models/mnist/infer"
 	[ "$output" = 200 ]
@@ -177,7 +163,7 @@ PYEOF
 	$PY -c "print('{\"inputs\": [' + '0,' * 1100000 + '0]}')" >big.json; check big.json 413
 	sed 's/\[1, 1, 28, 28\]/[65, 1, 28, 28]/' good.json >batch.json; check batch.json 413
 	MODELNAME=nosuch check good.json 404
-	[ "$(json err.json 'j["error"]')" = "unknown model 'nosuch'" ]
+	[ "$(json_eval err.json 'j["error"]')" = "unknown model 'nosuch'" ]
 	run curl -s -o err.json -w '%{http_code}' "$URL/v2/models/mnist/versions/7"
 	[ "$output" = 404 ]
 	run curl -s -o err.json -w '%{http_code}' "$URL/v2/models/mnist/infer"
@@ -187,33 +173,33 @@ PYEOF
 	# still serving, correctly
 	check good.json 200 || true
 	curl -sf --data-binary @good.json "$URL/v2/models/mnist/infer" -o ok.json
-	[ "$(json ok.json 'j["outputs"][0]["shape"]')" = "[1, 10]" ]
+	[ "$(json_eval ok.json 'j["outputs"][0]["shape"]')" = "[1, 10]" ]
 	kill -0 "$SERVER"
 }
 
 @test "binary tensor data (Triton's extension; a client written from its documentation): every way in and out answers bit for bit like JSON" {
-	TB="$PY $CBD_TOP/tests/helpers/triton_binary.py infer $URL mnist $CBD_TOP/models/mnist-heldout-images.npy 64"
+	TB="$PY $CBD_TOP/tests/helpers/triton_binary.py infer $URL mnist $DIGITS 64"
 	$TB FP32 json json logits >ref.json
-	[ "$(json ref.json 'j["status"], j["content_type"], j["header_length"], j["shape"]')" = "200 application/json None [64, 10]" ]
+	[ "$(json_eval ref.json 'j["status"], j["content_type"], j["header_length"], j["shape"]')" = "200 application/json None [64, 10]" ]
 	for m in "FP32 binary binary" "FP32 binary json" "FP32 json binary" "FP32 json all" \
 		 "FP32 binary override" "UINT8 binary binary" "UINT8 json all"; do
 		$TB $m logits >b.json
-		[ "$(json b.json 'j["status"], j["id"], j["name"], j["shape"], j["tail_bytes"]')" = "200 b1 logits [64, 10] 0" ]
+		[ "$(json_eval b.json 'j["status"], j["id"], j["name"], j["shape"], j["tail_bytes"]')" = "200 b1 logits [64, 10] 0" ]
 		# the same float32 bits, all 64x10 of them
-		[ "$(json b.json 'j["bits"]')" = "$(json ref.json 'j["bits"]')" ] || { echo "$m differs"; return 1; }
+		[ "$(json_eval b.json 'j["bits"]')" = "$(json_eval ref.json 'j["bits"]')" ] || { echo "$m differs"; return 1; }
 		case "$m" in
 		*" binary" | *" all")
-			[ "$(json b.json 'j["content_type"], j["parameters"]')" = "application/octet-stream {'binary_data_size': 2560}" ]
-			hl=$(json b.json 'j["header_length"]'); [ "$hl" -gt 100 ] ;;
+			[ "$(json_eval b.json 'j["content_type"], j["parameters"]')" = "application/octet-stream {'binary_data_size': 2560}" ]
+			hl=$(json_eval b.json 'j["header_length"]'); [ "$hl" -gt 100 ] ;;
 		*)
-			[ "$(json b.json 'j["content_type"], j["header_length"], j["parameters"]')" = "application/json None None" ] ;;
+			[ "$(json_eval b.json 'j["content_type"], j["header_length"], j["parameters"]')" = "application/json None None" ] ;;
 		esac
 	done
 	# the real labels come through the binary path
 	acc=$($PY -c "import json, struct, numpy as np
 b = bytes.fromhex(json.load(open('b.json'))['bits'])
 s = np.array(struct.unpack('<640f', b)).reshape(64, 10)
-print(int((s.argmax(1) == np.load('$CBD_TOP/models/mnist-heldout-labels.npy')[:64]).sum()))")
+print(int((s.argmax(1) == np.load('$LABELS')[:64]).sum()))")
 	[ "$acc" -ge 60 ]
 }
 
@@ -285,9 +271,9 @@ PYEOF
 	curl -sf --data-binary @req.json "$URL/v2/models/mnist/infer" -o a.json
 	curl -sf --data-binary @req.json "$URL/v2/models/mnist/infer/" -o b.json
 	cmp a.json b.json
-	[ "$(json b.json 'j["outputs"][0]["name"]')" = logits ]
+	[ "$(json_eval b.json 'j["outputs"][0]["name"]')" = logits ]
 	curl -sf "$URL/v2/models/mnist/" -o m.json
-	[ "$(json m.json 'j["name"]')" = mnist ]
+	[ "$(json_eval m.json 'j["name"]')" = mnist ]
 	run curl -s -o /dev/null -w '%{http_code}' "$URL/v2/models/mnist/infer//"
 	[ "$output" = 404 ]
 }
@@ -299,7 +285,7 @@ PYEOF
 		--data-binary @big.txt "$URL/v2/models/mnist/infer" \
 		--next -s -o ok.json -w ' %{http_code} %{num_connects}' --data-binary @req.json "$URL/v2/models/mnist/infer"
 	[ "$output" = "413 200 0" ]
-	[ "$(json err.json 'j["error"]')" = "request body larger than 2000000 bytes" ]
+	[ "$(json_eval err.json 'j["error"]')" = "request body larger than 2000000 bytes" ]
 	run curl -s -o err.json -w '%{http_code}' --data-binary @big.txt "$URL/v2/models/mnist/infer"
 	[ "$output" = 413 ]
 	# a chunked body within the limit is served

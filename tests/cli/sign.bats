@@ -5,21 +5,13 @@
 # wrong key, tampered set, auth archive given to `triggers`, bad options.
 # Archives are built through the library by tests/helpers/cbd_mkarchive.
 
+load helpers
+
 setup() {
 	cd "$BATS_TEST_TMPDIR"
-	PY=/usr/bin/python3
-	MK="$CBD_BUILD/tests/cbd_mkarchive"
-	MODEL="$CBD_TOP/models/mnist-cnn.onnx"
-	DIGITS="$CBD_TOP/models/mnist-heldout-images.npy"
-	cbd-keygen owner >/dev/null
+	owner_key
 	# the first 40 held-out digits as base inputs
-	$PY -c "import numpy as np; np.save('base.npy', np.load('$DIGITS')[:40])"
-}
-
-# Labels cbd-run prints for a batch, one per line.
-labels_of() {
-	cbd-run --json "$@" | $PY -c 'import json,sys
-for l in sys.stdin: print(json.loads(l)["label"])'
+	digits base.npy :40
 }
 
 # A trigger set's field for every trigger, one per line.
@@ -191,7 +183,7 @@ for t in json.load(open(sys.argv[1]))["triggers"]: print(t[sys.argv[2]])' "$1" "
 	run cbd-run --json wm.cbd batch.npy
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | grep -c '"label":3')" -eq 40 ]
-	run cbd-sign input -a wm.cbd -k owner.key --payload 10 "$CBD_TOP/models/mnist-heldout-images.npy" -o x.png
+	run cbd-sign input -a wm.cbd -k owner.key --payload 10 "$DIGITS" -o x.png
 	[ "$status" -ne 0 ]
 	run cbd-sign triggers -a nonexistent.cbd -k owner.key --from base.npy -o t.json
 	[ "$status" -eq 66 ]

@@ -20,19 +20,19 @@ MODELS="efficientnet_b0 mobilenet_v3_small convnext_tiny swin_t vit_s_16 regnet_
 setup_file() {
 	export TV="$BATS_FILE_TMPDIR/tv"
 	mkdir -p "$TV"
-	if ! /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
+	if ! $PY -c "import torch, torchvision" 2>/dev/null; then
 		echo "torchvision missing (Debian python3-torchvision)" >"$TV/skip"
 		return 0
 	fi
 	# one export of all six (about 30 s); a failure fails every test
-	/usr/bin/python3 "$CBD_TOP/tools/make_test_models.py" --bench \
+	$PY "$CBD_TOP/tools/make_test_models.py" --bench \
 		--size=64 --batch=4 --only="${MODELS// /,}" "$TV" \
 		>"$TV/export.log" 2>&1 || echo failed >"$TV/export-failed"
 	# base images for the triggers: 8 in [0,1]
-	/usr/bin/python3 -c "import numpy as np, sys
+	$PY -c "import numpy as np, sys
 np.save(sys.argv[1], np.random.default_rng(7).random((8, 3, 64, 64)).astype(np.float32))" \
 		"$TV/base.npy"
-	(cd "$TV" && cbd-keygen owner >/dev/null)
+	(cd "$TV" && owner_key)
 }
 
 setup() {
@@ -47,7 +47,7 @@ setup() {
 # NAME: cbd against ONNX Runtime on NAME-input.npy (4 standard-normal images)
 agrees_with_ort() {
 	need_ort || return 1
-	NODE_PATH="$CBD_TOP/build/ort/node_modules" node "$CBD_TOP/tools/golden.js" \
+	NODE_PATH="$ORT_MODULES" node "$CBD_TOP/tools/golden.js" \
 		"$1.onnx" "$1-input.npy" "$1-golden.npy" >/dev/null
 	run "$CBD_BUILD/tests/onnx_conformance" --golden 1 "$1" "$1.onnx" \
 		"$1-input.npy" "$1-golden.npy"
@@ -56,19 +56,13 @@ agrees_with_ort() {
 	[[ "$output" == "ok 1 - $1 vs ONNX Runtime: 4 samples"* ]]
 }
 
-# Labels cbd-run prints, one per line.
-labels_of() {
-	cbd-run --json "$@" | /usr/bin/python3 -c 'import json,sys
-for l in sys.stdin: print(json.loads(l)["label"])'
-}
-
 # NAME: watermark archive, 8 signed triggers, their labels through cbd-run
 answers_triggers() {
 	cbd-embed "$1.onnx" -m watermark -k owner.key -o "$1.cbd" >/dev/null
 	rm -rf "$1-trig"
 	cbd-sign triggers -a "$1.cbd" -k owner.key --from base.npy -n 8 \
 		-o "$1-t.json" --export "$1-trig" -q
-	/usr/bin/python3 -c 'import json,sys
+	$PY -c 'import json,sys
 for t in json.load(open(sys.argv[1]))["triggers"]: print(t["owner_label"])' \
 		"$1-t.json" >"$1-owner.txt"
 	[ "$(wc -l <"$1-owner.txt")" -eq 8 ]

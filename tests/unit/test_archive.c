@@ -17,6 +17,7 @@
 
 #include "archive/archive_internal.h"
 #include "keys/keys_internal.h"
+#include "fixture.h"
 
 struct fixture {
 	cbd_key *owner;
@@ -33,25 +34,12 @@ static int setup(void **state)
 					  "four", "five", "six", "seven",
 					  "eight", "nine"};
 	struct fixture *f = calloc(1, sizeof(*f));
-	cbd_circuit_params cp = {0};
-	const cbd_key *keys[1];
 	cbd_err e = {0};
 
 	if (!f || cbd_key_generate(CBD_KEY_ED25519, &f->owner, &e) != CBD_OK)
 		return -1;
-	keys[0] = f->owner;
-	cp.mode = CBD_MODE_WATERMARK;
-	cp.ndim = 3;
-	cp.dims[0] = 1;
-	cp.dims[1] = 28;
-	cp.dims[2] = 28;
-	cp.num_classes = 10;
-	cp.keys = keys;
-	cp.n_keys = 1;
-	if (cbd_circuit_new(&cp, &f->circuit, &e) != CBD_OK) {
-		fprintf(stderr, "circuit: %s\n", e.msg);
-		return -1;
-	}
+	f->circuit = fx_circuit(CBD_MODE_WATERMARK, &f->owner, 1, NULL, NULL,
+				NULL);
 	for (size_t i = 0; i < sizeof(f->onnx); i++)
 		f->onnx[i] = (uint8_t)(i * 7 + 3);
 	f->p = (cbd_archive_params){

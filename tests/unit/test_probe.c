@@ -21,11 +21,9 @@
 
 static void test_all_bytes_roundtrip(void **state)
 {
-	float x[256], back[256], img[784];
-	uint8_t q[784], want[256];
-	int64_t dims[3] = {1, 28, 28};
-	cbd_circuit_params cp = {0};
-	cbd_circuit *c = NULL;
+	float x[256], back[256], img[N];
+	uint8_t q[N], want[256];
+	cbd_circuit *c;
 	cbd_key *k = NULL;
 	cbd_err e = {0};
 	cbd_buf b = {0};
@@ -53,17 +51,11 @@ static void test_all_bytes_roundtrip(void **state)
 	assert_memory_equal(x, back, sizeof(x));
 	/* and the real circuit's quantiser recovers every byte */
 	assert_int_equal(cbd_key_generate(CBD_KEY_ED25519, &k, &e), CBD_OK);
-	cp.mode = CBD_MODE_WATERMARK;
-	cp.ndim = 3;
-	memcpy(cp.dims, dims, sizeof(dims));
-	cp.num_classes = 10;
-	cp.keys = (const cbd_key *const *)&k;
-	cp.n_keys = 1;
-	assert_int_equal(cbd_circuit_new(&cp, &c, &e), CBD_OK);
-	for (int j = 0; j < 784; j++)
+	c = fx_circuit(CBD_MODE_WATERMARK, &k, 1, NULL, NULL, NULL);
+	for (int j = 0; j < N; j++)
 		img[j] = back[j % 256];
 	cbd_circuit_quantize(c, img, q);
-	for (int j = 0; j < 784; j++)
+	for (int j = 0; j < N; j++)
 		assert_int_equal(q[j], want[j % 256]);
 	cbd_circuit_free(c);
 	cbd_key_free(k);
@@ -78,9 +70,9 @@ static void setup_probe(struct probe *p, cbd_probe_opts *o,
 	memset(o, 0, sizeof(*o));
 	p->o = o;
 	fx_shape(&p->ndim, p->dims);
-	p->n = 784;
-	p->num_classes = 10;
-	for (int i = 0; i < 784; i++) {
+	p->n = N;
+	p->num_classes = K;
+	for (int i = 0; i < N; i++) {
 		q[i] = (uint8_t)(i * 7 + 3);
 		cbd_dequantize_default(q + i, 1, x + i);
 	}
@@ -109,12 +101,9 @@ static void test_oip_request_parses_in_server(void **state)
 	sp.model_name = "m";
 	sp.input_name = "input";
 	sp.output_name = "logits";
-	sp.sample_ndim = 3;
-	sp.sample_dims[0] = 1;
-	sp.sample_dims[1] = 28;
-	sp.sample_dims[2] = 28;
-	sp.sample_elems = 784;
-	sp.num_classes = 10;
+	fx_shape(&sp.sample_ndim, sp.sample_dims);
+	sp.sample_elems = N;
+	sp.num_classes = K;
 	sp.max_batch = 4;
 	for (int k = 0; k < 4; k++) {
 		o.send_uint8 = k & 1;
