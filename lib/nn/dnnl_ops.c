@@ -273,6 +273,15 @@ static cbd_status dn_exec(cbd_nn *nn, const nn_node *n, dn_prim *c,
 	return st == dnnl_success ? CBD_OK : dn_status(n, st, "execute", err);
 }
 
+/* The one-input kernels' run: x in, y out. */
+static cbd_status dn_exec_xy(cbd_nn *nn, const nn_node *n, dn_prim *c,
+			     const nn_val *x, nn_val *y, cbd_err *err)
+{
+	void *bufs[2] = {x->data, y->data};
+
+	return dn_exec(nn, n, c, bufs, err);
+}
+
 static cbd_status need_float(const nn_node *n, const nn_val *v,
 			     const char *what, cbd_err *err)
 {
@@ -392,6 +401,17 @@ static cbd_status geom_attrs(const nn_node *n, geom *g, bool dil,
 /* ------------------------------- Conv -------------------------------- */
 
 /* Product of the factors, saturating at UINT64_MAX (factors are >= 0). */
+/* Output dims of a Conv or pooling: x's batch, ch channels, the
+ * geometry's spatial sizes. */
+static void geom_out_dims(const nn_val *x, int64_t ch, const geom *g,
+			  int64_t *od)
+{
+	od[0] = x->dims[0];
+	od[1] = ch;
+	for (int i = 0; i < g->r; i++)
+		od[2 + i] = g->out[i];
+}
+
 static uint64_t work_of(const int64_t *f, int nf)
 {
 	uint64_t w = 1;
@@ -504,23 +524,41 @@ static dnnl_status_t reo_run(cbd_nn *nn, dn_reo *r, void *from, void *to)
 	return st;
 }
 
+/* The float32 unary ops oneDNN's eltwise runs, with their algorithm: one
+ * list for the dispatch (elt_unary.c), the layouts (nn_op_takes_layout)
+ * and the kernel (nn_dnnl_eltwise, which also runs LeakyRelu and Clip).
+ * Not Log: oneDNN's is 1.4e-6 off at 1. */
+static const struct {
+	cbd_op op;
+	dnnl_alg_kind_t alg;
+} dn_unary[] = {
+	{CBD_OP_RELU, dnnl_eltwise_relu},
+	{CBD_OP_SIGMOID, dnnl_eltwise_logistic},
+	{CBD_OP_TANH, dnnl_eltwise_tanh},
+	{CBD_OP_ABS, dnnl_eltwise_abs},
+	{CBD_OP_EXP, dnnl_eltwise_exp},
+	{CBD_OP_SQRT, dnnl_eltwise_sqrt},
+	{CBD_OP_ELU, dnnl_eltwise_elu},
+	{CBD_OP_HARDSWISH, dnnl_eltwise_hardswish},
+	{CBD_OP_MISH, dnnl_eltwise_mish},
+	{CBD_OP_GELU, dnnl_eltwise_gelu_erf},
+};
+
+static bool dn_unary_alg(cbd_op op, dnnl_alg_kind_t *alg)
+{
+	for (size_t i = 0; i < sizeof(dn_unary) / sizeof(dn_unary[0]); i++)
+		if (dn_unary[i].op == op) {
+			*alg = dn_unary[i].alg;
+			return true;
+		}
+	return false;
+}
+
 bool nn_dnnl_unary_has(cbd_op op)
 {
-	switch (op) {
-	case CBD_OP_RELU:
-	case CBD_OP_SIGMOID:
-	case CBD_OP_TANH:
-	case CBD_OP_ABS:
-	case CBD_OP_EXP:
-	case CBD_OP_SQRT:
-	case CBD_OP_ELU:
-	case CBD_OP_HARDSWISH:
-	case CBD_OP_MISH:
-	case CBD_OP_GELU:
-		return true;   /* not Log: oneDNN's is 1.4e-6 off at 1 */
-	default:
-		return false;
-	}
+	dnnl_alg_kind_t alg;
+
+	return dn_unary_alg(op, &alg);
 }
 
 bool nn_op_takes_layout(cbd_op op)
@@ -850,10 +888,7 @@ cbd_status nn_dnnl_conv(cbd_nn *nn, nn_node *n, cbd_err *err)
 		s = conv_shape(n, x, w, b, &g, &grp, err);
 	if (s != CBD_OK)
 		return s;
-	od[0] = x->dims[0];
-	od[1] = w->dims[0];
-	for (int i = 0; i < g.r; i++)
-		od[2 + i] = g.out[i];
+	geom_out_dims(x, w->dims[0], &g, od);
 	for (int i = 0; i < x->ndim; i++)
 		if (od[i] == 0 || x->dims[i] == 0)
 			return nn_val_alloc(n, y, CBD_DT_FLOAT32, x->ndim, od,
@@ -962,10 +997,7 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 		s = pool_shape(n, x, &g, err);
 	if (s != CBD_OK)
 		return s;
-	od[0] = x->dims[0];
-	od[1] = x->dims[1];
-	for (int i = 0; i < g.r; i++)
-		od[2 + i] = g.out[i];
+	geom_out_dims(x, x->dims[1], &g, od);
 	if (u8) {
 		s = nn_val_alloc(n, y, CBD_DT_UINT8, x->ndim, od, err);
 		if (s != CBD_OK || nn_val_nelem(y) == 0 ||
@@ -1002,8 +1034,7 @@ cbd_status nn_dnnl_pool(cbd_nn *nn, nn_node *n, cbd_err *err)
 		if (s != CBD_OK)
 			return s;
 	}
-	void *bufs[2] = {x->data, y->data};
-	return dn_exec(nn, n, c, bufs, err);
+	return dn_exec_xy(nn, n, c, x, y, err);
 }
 
 /* ------------------------- BatchNormalization ------------------------ */
@@ -1103,38 +1134,17 @@ cbd_status nn_dnnl_eltwise(cbd_nn *nn, nn_node *n, cbd_err *err)
 	s = need_float(n, x, "input", err);
 	if (s != CBD_OK)
 		return s;
+	dn_unary_alg(n->op, &alg);      /* LeakyRelu: relu with a slope */
 	switch (n->op) {
 	case CBD_OP_LEAKYRELU:
 		alpha = nn_attr_float(n, "alpha", 0.01f);
 		break;
-	case CBD_OP_SIGMOID:
-		alg = dnnl_eltwise_logistic;
-		break;
-	case CBD_OP_TANH:
-		alg = dnnl_eltwise_tanh;
-		break;
-	case CBD_OP_ABS:
-		alg = dnnl_eltwise_abs;
-		break;
-	case CBD_OP_EXP:
-		alg = dnnl_eltwise_exp;
-		break;
-	case CBD_OP_SQRT:
-		alg = dnnl_eltwise_sqrt;
-		break;
 	case CBD_OP_ELU:
-		alg = dnnl_eltwise_elu;
 		alpha = nn_attr_float(n, "alpha", 1.0f);
 		break;
-	case CBD_OP_HARDSWISH:
-		alg = dnnl_eltwise_hardswish;
-		break;
-	case CBD_OP_MISH:
-		alg = dnnl_eltwise_mish;
-		break;
 	case CBD_OP_GELU:
-		alg = nn_attr_str_is(n, "approximate", "tanh")
-			      ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_gelu_erf;
+		if (nn_attr_str_is(n, "approximate", "tanh"))
+			alg = dnnl_eltwise_gelu_tanh;
 		break;
 	case CBD_OP_CLIP:
 		alg = dnnl_eltwise_clip_v2;
@@ -1174,8 +1184,7 @@ cbd_status nn_dnnl_eltwise(cbd_nn *nn, nn_node *n, cbd_err *err)
 		if (s != CBD_OK)
 			return s;
 	}
-	void *bufs[2] = {x->data, y->data};
-	return dn_exec(nn, n, c, bufs, err);
+	return dn_exec_xy(nn, n, c, x, y, err);
 }
 
 /* ------------------------------ Softmax ------------------------------ */
@@ -1229,8 +1238,7 @@ cbd_status nn_dnnl_softmax(cbd_nn *nn, nn_node *n, cbd_err *err)
 		if (s != CBD_OK)
 			return s;
 	}
-	void *bufs[2] = {x->data, y->data};
-	return dn_exec(nn, n, c, bufs, err);
+	return dn_exec_xy(nn, n, c, x, y, err);
 }
 
 /* ------------------------------- Binary ------------------------------ */
@@ -1489,6 +1497,21 @@ static void fold_rows(int *r, int64_t *ad, int64_t *bd, int64_t *od)
 	*r = 2;
 }
 
+/* MatMul's and Gemm's A and B: float32 both. */
+static cbd_status need_float_ab(const nn_node *n, const nn_val *a,
+				const nn_val *b, cbd_err *err)
+{
+	cbd_status s = need_float(n, a, "input A", err);
+
+	return s == CBD_OK ? need_float(n, b, "input B", err) : s;
+}
+
+/* Operands of one non-float32 type: the typed plain kernel's. */
+static bool typed_operands(const nn_val *a, const nn_val *b)
+{
+	return a && b && a->dtype != CBD_DT_FLOAT32 && a->dtype == b->dtype;
+}
+
 /* A float32 product of at most NN_SPARSE_ROWS rows of A by a constant B
  * with at most one nonzero in 8 goes to the plain kernel, which skips the
  * zero terms: the compiled circuit's hash rounds multiply one row by
@@ -1588,13 +1611,11 @@ cbd_status nn_dnnl_matmul(cbd_nn *nn, nn_node *n, cbd_err *err)
 	dnnl_status_t e;
 	int nk, r, ra, rb, nb, ny = 0;
 
-	if (a && b && a->dtype != CBD_DT_FLOAT32 && a->dtype == b->dtype)
+	if (typed_operands(a, b))
 		return nn_matmul_plain(nn, n, err);
 	if (a && b && small_by_sparse(n, a, b))
 		return nn_matmul_plain(nn, n, err);
-	s = need_float(n, a, "input A", err);
-	if (s == CBD_OK)
-		s = need_float(n, b, "input B", err);
+	s = need_float_ab(n, a, b, err);
 	if (s != CBD_OK)
 		return s;
 	if (a->ndim < 1 || b->ndim < 1)
@@ -1752,11 +1773,9 @@ cbd_status nn_dnnl_gemm(cbd_nn *nn, nn_node *n, cbd_err *err)
 	cbd_status s;
 	int nk;
 
-	if (a && b && a->dtype != CBD_DT_FLOAT32 && a->dtype == b->dtype)
+	if (typed_operands(a, b))
 		return nn_matmul_plain(nn, n, err);
-	s = need_float(n, a, "input A", err);
-	if (s == CBD_OK)
-		s = need_float(n, b, "input B", err);
+	s = need_float_ab(n, a, b, err);
 	if (s != CBD_OK)
 		return s;
 	if (a->ndim != 2 || b->ndim != 2)
@@ -1857,8 +1876,7 @@ cbd_status nn_dnnl_reducemean(cbd_nn *nn, nn_node *n, cbd_err *err)
 		if (s != CBD_OK)
 			return s;
 	}
-	void *bufs[2] = {x->data, y->data};
-	return dn_exec(nn, n, c, bufs, err);
+	return dn_exec_xy(nn, n, c, x, y, err);
 }
 
 /* ------------------------- LayerNormalization ------------------------ */
