@@ -1308,11 +1308,11 @@ static dnnl_alg_kind_t binary_alg(cbd_op op)
 /* y = s0 (op) s1 with the operands and result described by m0, m1 and
  * md (y already allocated): the primitive is built once per input shapes
  * and layouts. */
-static cbd_status binary_run(cbd_nn *nn, nn_node *n,
-			     const dnnl_memory_desc_t *m0,
-			     const dnnl_memory_desc_t *m1,
-			     const dnnl_memory_desc_t *md, void *s0, void *s1,
-			     nn_val *y, cbd_err *err)
+static cbd_status binary_run_to(cbd_nn *nn, nn_node *n,
+				const dnnl_memory_desc_t *m0,
+				const dnnl_memory_desc_t *m1,
+				const dnnl_memory_desc_t *md, void *s0,
+				void *s1, void *dst, cbd_err *err)
 {
 	int64_t key[DN_KEY_MAX];
 	int nk = dn_key(nn, n, key, NULL, 0);
@@ -1330,8 +1330,33 @@ static cbd_status binary_run(cbd_nn *nn, nn_node *n,
 		if (s != CBD_OK)
 			return s;
 	}
-	void *bufs[3] = {s0, s1, y->data};
+	void *bufs[3] = {s0, s1, dst};
 	return dn_exec(nn, n, c, bufs, err);
+}
+
+static cbd_status binary_run(cbd_nn *nn, nn_node *n,
+			     const dnnl_memory_desc_t *m0,
+			     const dnnl_memory_desc_t *m1,
+			     const dnnl_memory_desc_t *md, void *s0, void *s1,
+			     nn_val *y, cbd_err *err)
+{
+	return binary_run_to(nn, n, m0, m1, md, s0, s1, y->data, err);
+}
+
+/* The number of runs over the outer axis when the broadcast operand d1
+ * (collapsed, rank r) is broadcast along it and along an inner axis that
+ * a full one follows, else 1.  oneDNN's JIT binary kernels take
+ * [C, 3, T] + [C, 1, T] and [N, C, T] + [1, C, 1] but fall to the
+ * reference loop for [N, C, 3, T] + [1, C, 1, T] (Swin-T's attention mask
+ * at batch 32: 1.1 s an Add); N runs of the first form cost N calls. */
+static int64_t outer_split(int r, const int64_t *d1, const int64_t *od)
+{
+	if (r < 3 || d1[0] != 1 || od[0] == 1)
+		return 1;
+	for (int i = 1; i < r - 1; i++)   /* not the last: per channel */
+		if (d1[i] == 1 && od[i] != 1)
+			return od[0];
+	return 1;
 }
 
 /* Both operands in the same oneDNN layout (so of the same shape): the
@@ -1463,11 +1488,30 @@ cbd_status nn_dnnl_binary(cbd_nn *nn, nn_node *n, cbd_err *err)
 	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
 	collapse_bcast(&r, ad, bd, od);
-	md_plain(&m0, r, swap ? bd : ad);
-	md_plain(&m1, r, swap ? ad : bd);
-	md_plain(&md, r, od);
-	return binary_run(nn, n, &m0, &m1, &md, swap ? b->data : a->data,
-			  swap ? a->data : b->data, y, err);
+	{
+		int64_t *d0 = swap ? bd : ad, *d1 = swap ? ad : bd;
+		char *p0 = swap ? b->data : a->data, *p1 = swap ? a->data : b->data;
+		int64_t outer = outer_split(r, d1, od), step = 1;
+
+		if (outer > 1) {      /* one run per index of the outer axis */
+			r--, d0++, d1++;
+			for (int i = 0; i < r; i++)
+				step *= od[i + 1];
+		}
+		md_plain(&m0, r, d0);
+		md_plain(&m1, r, d1);
+		md_plain(&md, r, outer > 1 ? od + 1 : od);
+		for (int64_t k = 0; k < outer; k++) {
+			float *yk = (float *)y->data + k * step;
+
+			s = binary_run_to(nn, n, &m0, &m1, &md,
+					  p0 + k * step * (int64_t)sizeof(float),
+					  p1, yk, err);
+			if (s != CBD_OK)
+				return s;
+		}
+		return CBD_OK;
+	}
 }
 
 /* ------------------------------- MatMul ------------------------------ */
