@@ -23,19 +23,6 @@
 
 /* ------------------------- broadcast iterator ------------------------ */
 
-static void strides_of(const nn_val *v, int r, const int64_t *od,
-		       int64_t *st)
-{
-	int64_t acc = 1;
-
-	for (int i = r - 1; i >= 0; i--) {
-		int k = i - (r - v->ndim);
-		int64_t dim = k >= 0 ? v->dims[k] : 1;
-
-		st[i] = dim == 1 && od[i] != 1 ? 0 : acc;
-		acc *= dim;
-	}
-}
 
 static cbd_status bcast_shape(const nn_node *n, nn_val *const *x, int k,
 			      int *r, int64_t *od, cbd_err *err)
@@ -114,7 +101,7 @@ cbd_status nn_bcast_apply(const nn_node *n, nn_val *const *x, int k,
 	if (s != CBD_OK || nn_val_nelem(y) == 0)
 		return s;
 	for (int j = 0; j < k; j++)
-		strides_of(x[j], r, od, st[j]);
+		nn_bcast_strides(x[j]->ndim, x[j]->dims, r, od, st[j]);
 	if (!bcast_rows(x, k, y, fn, ctx, (const int64_t(*)[CBD_MAX_DIMS])st))
 		return nn_fail(n, err, CBD_E_FORMAT, "%s", why);
 	return CBD_OK;

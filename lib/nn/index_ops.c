@@ -124,7 +124,7 @@ cbd_status nn_op_scatterelements(cbd_nn *nn, nn_node *n, cbd_err *err)
 	nn_val *x = nn_in(nn, n, 0), *ix = nn_in(nn, n, 1), *u = nn_in(nn, n, 2);
 	nn_val *y = nn_out(nn, n, 0);
 	int64_t axis = nn_attr_int(n, "axis", 0), idx[CBD_MAX_DIMS] = {0};
-	int64_t st[CBD_MAX_DIMS], acc = 1;
+	int64_t st[CBD_MAX_DIMS];
 	size_t ne = nn_val_nelem(ix);
 	int red;
 	cbd_status s;
@@ -146,10 +146,7 @@ cbd_status nn_op_scatterelements(cbd_nn *nn, nn_node *n, cbd_err *err)
 		s = copy_input(n, x, y, err);
 	if (s != CBD_OK)
 		return s;
-	for (int i = x->ndim - 1; i >= 0; i--) {
-		st[i] = acc;
-		acc *= x->dims[i];
-	}
+	nn_strides(x->ndim, x->dims, x->ndim, st);
 	for (size_t j = 0; j < ne; j++) {
 		int64_t k = nn_get_i64(ix, j), off = 0;
 

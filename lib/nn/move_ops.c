@@ -23,6 +23,10 @@
  * is strided in either view moves element by element with the copy typed
  * by size.  (One memcpy call per 4-byte element was a quarter of a Swin
  * transformer's run.) */
+#define NN_STRIDED(T)                                                    \
+	for (int64_t j = 0; j < n; j++)                                  \
+		((T *)(void *)py)[j * sa] = ((const T *)(const void *)px)[j * sb]
+
 void nn_copy_view(void *y, const int64_t *ys, const void *x,
 		  const int64_t *xs, size_t es, int r, const int64_t *d)
 {
@@ -69,9 +73,6 @@ void nn_copy_view(void *y, const int64_t *ys, const void *x,
 
 		if (sa == 1 && sb == 1)
 			memcpy(py, px, (size_t)n * es);
-#define NN_STRIDED(T)                                                    \
-	for (int64_t j = 0; j < n; j++)                                  \
-		((T *)(void *)py)[j * sa] = ((const T *)(const void *)px)[j * sb]
 		else if (es == 4)
 			NN_STRIDED(uint32_t);
 		else if (es == 8)
@@ -84,7 +85,6 @@ void nn_copy_view(void *y, const int64_t *ys, const void *x,
 			for (int64_t j = 0; j < n; j++)
 				memcpy(py + j * sa * (int64_t)es,
 				       px + j * sb * (int64_t)es, es);
-#undef NN_STRIDED
 		for (int i = k - 2; i >= 0; i--) {
 			if (++idx[i] < dd[i])
 				break;
@@ -92,6 +92,7 @@ void nn_copy_view(void *y, const int64_t *ys, const void *x,
 		}
 	}
 }
+#undef NN_STRIDED
 
 /* Row-major strides (in elements) of dims, aligned right to rank r: the
  * r - nd leading axes get stride 0 (a broadcast). */
@@ -105,6 +106,17 @@ void nn_strides(int nd, const int64_t *dims, int r, int64_t *st)
 		st[i] = k >= 0 ? acc : 0;
 		acc *= k >= 0 ? dims[k] : 1;
 	}
+}
+
+/* The same, read broadcast to the dims od: an axis of size 1 that od
+ * spans gets stride 0. */
+void nn_bcast_strides(int nd, const int64_t *dims, int r, const int64_t *od,
+		      int64_t *st)
+{
+	nn_strides(nd, dims, r, st);
+	for (int i = r - nd; i < r; i++)
+		if (dims[i - (r - nd)] == 1 && od[i] != 1)
+			st[i] = 0;
 }
 
 /* x viewed at element offset off with strides xs, copied into the
@@ -213,11 +225,7 @@ cbd_status nn_op_expand(cbd_nn *nn, nn_node *n, cbd_err *err)
 	s = nn_val_alloc(n, y, x->dtype, r, od, err);
 	if (s != CBD_OK)
 		return s;
-	/* a broadcast axis is read with stride 0 */
-	nn_strides(x->ndim, x->dims, r, xs);
-	for (int i = r - x->ndim; i < r; i++)
-		if (x->dims[i - (r - x->ndim)] == 1)
-			xs[i] = 0;
+	nn_bcast_strides(x->ndim, x->dims, r, od, xs);
 	view_to(x, 0, xs, y);
 	return CBD_OK;
 }
@@ -425,7 +433,7 @@ cbd_status nn_op_gatherelements(cbd_nn *nn, nn_node *n, cbd_err *err)
 {
 	nn_val *x = nn_in(nn, n, 0), *ix = nn_in(nn, n, 1), *y = nn_out(nn, n, 0);
 	int64_t axis = nn_attr_int(n, "axis", 0), idx[CBD_MAX_DIMS] = {0},
-		st[CBD_MAX_DIMS], acc = 1;
+		st[CBD_MAX_DIMS];
 	size_t es = cbd_dtype_size(x->dtype), ne;
 	cbd_status s;
 
@@ -434,10 +442,7 @@ cbd_status nn_op_gatherelements(cbd_nn *nn, nn_node *n, cbd_err *err)
 		return nn_fail(n, err, CBD_E_FORMAT,
 			       "indices must be integers of the data's rank");
 	axis = axis < 0 ? axis + x->ndim : axis;
-	for (int i = x->ndim - 1; i >= 0; i--) {
-		st[i] = acc;
-		acc *= x->dims[i];
-	}
+	nn_strides(x->ndim, x->dims, x->ndim, st);
 	s = nn_val_alloc(n, y, x->dtype, ix->ndim, ix->dims, err);
 	ne = s == CBD_OK ? nn_val_nelem(y) : 0;
 	for (size_t o = 0; o < ne; o++) {

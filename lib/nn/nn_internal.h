@@ -262,6 +262,8 @@ cbd_status nn_op_size(cbd_nn *nn, nn_node *n, cbd_err *err);
 void nn_copy_view(void *y, const int64_t *ys, const void *x,
 		  const int64_t *xs, size_t es, int r, const int64_t *d);
 void nn_strides(int nd, const int64_t *dims, int r, int64_t *st);
+void nn_bcast_strides(int nd, const int64_t *dims, int r, const int64_t *od,
+		      int64_t *st);
 cbd_status nn_op_slice(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_op_expand(cbd_nn *nn, nn_node *n, cbd_err *err);
 cbd_status nn_op_tile(cbd_nn *nn, nn_node *n, cbd_err *err);
